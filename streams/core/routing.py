@@ -1,0 +1,107 @@
+"""Which conversation thread a Telegram update belongs to, or why it belongs to none.
+
+The Bot API's forum rules, as telecase applies them:
+
+- A forum supergroup (``chat.is_forum``) has topics. A topic message carries
+  ``message_thread_id`` and ``is_topic_message``; the topic's creation service message
+  (``forum_topic_created``) has ``message_id == message_thread_id``. One topic is one ticket.
+- The **General** topic's messages carry no ``message_thread_id``. telecase treats General like
+  a shared front desk: each customer who writes there gets their own ticket (thread key
+  ``<chat>:g<user>``), one open at a time, exactly like a private chat with the bot, so a
+  prospect who skips creating a topic is not lost.
+- Every topic message carries an implicit ``reply_to_message`` pointing at the creation message;
+  that is not a customer reply (see :func:`explicit_reply_to`).
+- The bot receives its own forum service messages (a topic it created, closed or reopened).
+  They update the topic's state with the bot as actor and are never treated as customer
+  input, so nothing reacts to its own actions in a loop. Other messages from bots are skipped.
+- Comment threads of a channel's discussion group (a non-forum supergroup) also carry
+  ``message_thread_id`` but are not topics: updates from groups that are not forums open no
+  tickets (they stay in ``telegram.updates``, counted as skipped).
+- A private chat with the bot is one ticket at a time per user (thread key ``<chat>:p``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from streams.schema.events import Channel
+from streams.schema.telegram import Message, Update
+
+ServiceKind = Literal["created", "edited", "closed", "reopened"]
+
+
+@dataclass(frozen=True)
+class Routed:
+    """An update that belongs to a conversation thread."""
+
+    thread_key: str
+    channel: Channel
+    chat_id: int
+    thread_id: int | None
+    message: Message
+    is_edit: bool
+    service: ServiceKind | None
+    from_bot: bool
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An update that opens or changes no ticket, and why (a metric label)."""
+
+    reason: str
+
+
+def service_kind(message: Message) -> ServiceKind | None:
+    if message.forum_topic_created is not None:
+        return "created"
+    if message.forum_topic_edited is not None:
+        return "edited"
+    if message.forum_topic_closed is not None:
+        return "closed"
+    if message.forum_topic_reopened is not None:
+        return "reopened"
+    return None
+
+
+def explicit_reply_to(message: Message) -> int | None:
+    """The message a customer deliberately replied to; ``None`` for the implicit topic reply."""
+    reply = message.reply_to_message
+    if reply is None:
+        return None
+    if reply.forum_topic_created is not None:
+        return None
+    if message.message_thread_id is not None and reply.message_id == message.message_thread_id:
+        return None
+    return reply.message_id
+
+
+def route(update: Update, bot_id: int) -> Routed | Skipped:
+    """Place an update in its thread, or say why it has none."""
+    is_edit = update.message is None and update.edited_message is not None
+    message = update.message or update.edited_message
+    if message is None:
+        return Skipped(f"update_type:{update.update_type()}")
+    sender = message.from_
+    service = service_kind(message)
+    from_bot = sender is not None and sender.is_bot
+    if from_bot and not (service is not None and sender is not None and sender.id == bot_id):
+        return Skipped("sender_is_bot")
+    if sender is None:
+        return Skipped("no_sender")
+    chat = message.chat
+    if chat.type == "private":
+        return Routed(f"{chat.id}:p", "private_chat", chat.id, None, message, is_edit, None,
+                      False)
+    if chat.type not in ("group", "supergroup"):
+        return Skipped(f"chat_type:{chat.type}")
+    if not chat.is_forum:
+        return Skipped("not_a_forum")
+    if message.is_topic_message or service == "created":
+        thread_id = message.message_thread_id or message.message_id
+        return Routed(f"{chat.id}:t{thread_id}", "forum_topic", chat.id, thread_id, message,
+                      is_edit, service, from_bot)
+    if service is not None or from_bot:
+        return Skipped("general_topic_service")
+    return Routed(f"{chat.id}:g{sender.id}", "general_topic", chat.id, None, message, is_edit,
+                  None, False)

@@ -1,0 +1,374 @@
+"""Tickets as a Decider: ``decide(command, state) -> events`` and ``evolve(state, event)``.
+
+The state is kept per conversation *thread* (a forum topic, a customer's General-topic
+conversation, or a private chat), because a thread can hold several tickets over time (a private
+chat opens a new ticket after the last one closed) and the thread is what an update names.
+
+Every field of a ticket's state is chosen so that folding a topic's updates in any order, with
+any duplicates, yields the same state: a message keeps its newest version, the subject and the
+open/closed status belong to the service message with the highest ``message_id`` (Telegram's
+per-chat order), the customer is the author of the lowest ``message_id`` (the topic's creator),
+``opened_at``/``last_message_at`` are a min and a max. What differs between orders is only the
+log itself (a stale rename arriving late yields no event), never the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from streams.core.routing import Routed, explicit_reply_to
+from streams.schema.events import (
+    Actor,
+    Channel,
+    Customer,
+    CustomerMessageEdited,
+    CustomerMessageReceived,
+    SourceRef,
+    TicketClosed,
+    TicketEvent,
+    TicketOpened,
+    TicketStatus,
+    TopicClosed,
+    TopicRenamed,
+    TopicReopened,
+)
+from streams.schema.telegram import Message, User
+
+RECENT_UPDATES = 256
+"""How many recent ``update_id`` values a thread remembers to drop redelivered updates early.
+Message-level keys (message id and version) make dedupe exact beyond this window."""
+
+SUBJECT_MAX = 255  # Salesforce Case.Subject length
+
+
+class DecisionError(ValueError):
+    """A command that cannot be decided against the current state."""
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class ReceiveTelegramMessage:
+    """Take a routed Telegram message (new, edited, or forum service message) into a thread."""
+
+    update_id: int
+    routed: Routed
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class CloseTicket:
+    """Close a thread's current ticket (an agent resolved it, or telecase decided to)."""
+
+    ticket_id: str
+    reason: str
+    at: datetime
+    actor: Actor
+
+
+Command = ReceiveTelegramMessage | CloseTicket
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class TicketState:
+    ticket_id: str
+    channel: Channel
+    chat_id: int
+    thread_id: int | None
+    seq: int
+    status: TicketStatus
+    status_message_id: int
+    subject: str
+    subject_message_id: int
+    customer: Customer | None
+    customer_message_id: int
+    opened_at: datetime
+    last_message_at: datetime | None
+    messages: dict[int, int] = field(default_factory=dict)
+    """message_id -> newest version seen (0 = original, else its edit_date)."""
+
+    @property
+    def message_count(self) -> int:
+        return len(self.messages)
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    thread_key: str
+    tickets: tuple[TicketState, ...] = ()
+    recent_updates: tuple[int, ...] = ()
+
+    @property
+    def current(self) -> TicketState | None:
+        return self.tickets[-1] if self.tickets else None
+
+    def ticket(self, ticket_id: str) -> TicketState | None:
+        return next((t for t in self.tickets if t.ticket_id == ticket_id), None)
+
+    def ticket_with_message(self, message_id: int) -> TicketState | None:
+        return next((t for t in self.tickets if message_id in t.messages), None)
+
+
+def initial_state(thread_key: str) -> ThreadState:
+    return ThreadState(thread_key=thread_key)
+
+
+# ----------------------------------------------------------------------------- decide
+
+
+def decide(command: Command, state: ThreadState) -> list[TicketEvent]:
+    if isinstance(command, CloseTicket):
+        return _decide_close(command, state)
+    return _decide_message(command, state)
+
+
+def _decide_close(command: CloseTicket, state: ThreadState) -> list[TicketEvent]:
+    ticket = state.ticket(command.ticket_id)
+    if ticket is None:
+        raise DecisionError(f"no ticket {command.ticket_id} in thread {state.thread_key}")
+    if ticket.status == "closed":
+        return []
+    seq = ticket.seq + 1
+    return [TicketClosed(event_id=f"{ticket.ticket_id}#{seq}", ticket_id=ticket.ticket_id, seq=seq,
+                         occurred_at=command.at, recorded_at=command.at,
+                         source=SourceRef(kind="command"), actor=command.actor,
+                         reason=command.reason)]
+
+
+def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list[TicketEvent]:
+    if command.update_id in state.recent_updates:
+        return []
+    routed = command.routed
+    msg = routed.message
+    version = (msg.edit_date or 0) if routed.is_edit else 0
+    ticket = _ticket_for(routed, state)
+    out = _Emitter(command, ticket)
+    if ticket is None:
+        ticket = out.open(state)
+    if routed.service is not None:
+        return out.service(ticket)
+    known = ticket.messages.get(msg.message_id)
+    if known is not None and known >= version:
+        return out.events  # duplicate or stale
+    sender = _customer(msg.from_)
+    if sender is None:
+        return out.events
+    text = msg.text if msg.text is not None else (msg.caption or "")
+    if known is None:
+        out.add(CustomerMessageReceived, message_id=msg.message_id, sender=sender, text=text,
+                content_kind=msg.content_kind(), message_version=version,
+                reply_to_message_id=explicit_reply_to(msg))
+    else:
+        out.add(CustomerMessageEdited, message_id=msg.message_id, sender=sender, text=text,
+                message_version=version)
+    return out.events
+
+
+def _ticket_for(routed: Routed, state: ThreadState) -> TicketState | None:
+    if routed.channel == "forum_topic":
+        return state.current
+    owner = state.ticket_with_message(routed.message.message_id)
+    if owner is not None:
+        return owner
+    current = state.current
+    if current is not None and current.status == "open":
+        return current
+    return None
+
+
+class _Emitter:
+    """Builds a command's events with consecutive ``seq`` numbers and the shared envelope."""
+
+    def __init__(self, command: ReceiveTelegramMessage, ticket: TicketState | None) -> None:
+        self.command = command
+        self.msg = command.routed.message
+        self.ticket_id = ticket.ticket_id if ticket else ""
+        self.seq = ticket.seq if ticket else 0
+        self.events: list[TicketEvent] = []
+
+    def add(self, cls: type[TicketEvent], *, at: int | None = None,  # type: ignore[valid-type]
+            **fields: object) -> None:
+        self.seq += 1
+        routed = self.command.routed
+        actor = _actor(self.msg.from_, routed.from_bot)
+        self.events.append(cls(  # type: ignore[misc]
+            event_id=f"{self.ticket_id}#{self.seq}", ticket_id=self.ticket_id, seq=self.seq,
+            occurred_at=_ts(self.msg.date if at is None else at),
+            recorded_at=self.command.received_at,
+            source=SourceRef(kind="telegram", update_id=self.command.update_id,
+                             chat_id=routed.chat_id, message_id=self.msg.message_id),
+            actor=actor, **fields))
+
+    def open(self, state: ThreadState) -> TicketState:
+        routed = self.command.routed
+        self.ticket_id = _ticket_id(routed, len(state.tickets) + 1)
+        subject, subject_mid = _subject(routed)
+        customer, customer_mid = _creator(routed)
+        creation = _creation_message(routed)
+        # A topic's ticket opened when the topic was created, even if a later message is the
+        # first telecase sees (every topic message carries the creation message).
+        self.add(TicketOpened, at=creation.date if creation else None, channel=routed.channel, chat_id=routed.chat_id,
+                 thread_id=routed.thread_id, thread_key=routed.thread_key, subject=subject,
+                 subject_message_id=subject_mid, customer=customer,
+                 customer_message_id=customer_mid)
+        opened = self.events[-1]
+        assert isinstance(opened, TicketOpened)
+        return evolve_ticket(None, opened)
+
+    def service(self, ticket: TicketState) -> list[TicketEvent]:
+        msg, kind = self.msg, self.command.routed.service
+        mid = msg.message_id
+        if kind in ("created", "edited"):
+            name = (msg.forum_topic_created.name if msg.forum_topic_created
+                    else msg.forum_topic_edited.name if msg.forum_topic_edited else None)
+            if name is not None and mid > ticket.subject_message_id:
+                self.add(TopicRenamed, message_id=mid, sender=_customer(msg.from_),
+                         name=name[:SUBJECT_MAX])
+        elif mid > ticket.status_message_id:
+            self.add(TopicClosed if kind == "closed" else TopicReopened, message_id=mid,
+                     sender=_customer(msg.from_))
+        return self.events
+
+
+def _ticket_id(routed: Routed, number: int) -> str:
+    if routed.channel == "forum_topic":
+        return f"tg:{routed.chat_id}:t{routed.thread_id}"
+    suffix = "p" if routed.channel == "private_chat" else routed.thread_key.rsplit(":", 1)[1]
+    return f"tg:{routed.chat_id}:{suffix}:{number}"
+
+
+def _subject(routed: Routed) -> tuple[str, int]:
+    msg = routed.message
+    if routed.channel == "forum_topic":
+        created = msg.forum_topic_created
+        if created is None and msg.reply_to_message is not None:
+            created = msg.reply_to_message.forum_topic_created
+        if created is not None:
+            return created.name[:SUBJECT_MAX], routed.thread_id or 0
+        return f"Topic {routed.thread_id}", 0
+    first_line = (msg.text or msg.caption or "").strip().splitlines()
+    who = _display(msg.from_)
+    if first_line:
+        return f"{who}: {first_line[0]}"[:SUBJECT_MAX], msg.message_id
+    return f"Telegram conversation with {who}"[:SUBJECT_MAX], msg.message_id
+
+
+def _creation_message(routed: Routed) -> Message | None:
+    """The topic's creation service message, when this message is or carries it."""
+    if routed.channel != "forum_topic":
+        return None
+    msg = routed.message
+    creation = msg if msg.forum_topic_created is not None else msg.reply_to_message
+    if creation is not None and creation.forum_topic_created is not None:
+        return creation
+    return None
+
+
+def _creator(routed: Routed) -> tuple[Customer | None, int]:
+    """The customer of a new ticket and the message id that says so (lower wins later)."""
+    creation = _creation_message(routed)
+    if creation is not None:
+        return _customer(creation.from_), creation.message_id
+    return _customer(routed.message.from_), routed.message.message_id
+
+
+def _customer(user: User | None) -> Customer | None:
+    if user is None or user.is_bot:
+        return None
+    return Customer(telegram_user_id=user.id, username=user.username, first_name=user.first_name,
+                    last_name=user.last_name, language_code=user.language_code)
+
+
+def _display(user: User | None) -> str:
+    if user is None:
+        return "unknown"
+    if user.username:
+        return f"@{user.username}"
+    return " ".join(p for p in (user.first_name, user.last_name) if p) or str(user.id)
+
+
+def _actor(user: User | None, from_bot: bool) -> Actor:
+    if user is None:
+        return Actor(kind="system")
+    return Actor(kind="bot" if from_bot else "customer", id=str(user.id),
+                 display_name=_display(user))
+
+
+def _ts(unix: int) -> datetime:
+    return datetime.fromtimestamp(unix, tz=UTC)
+
+
+# ----------------------------------------------------------------------------- evolve
+
+
+def evolve(state: ThreadState, event: TicketEvent) -> ThreadState:
+    """Fold one event into the thread's state."""
+    recent = state.recent_updates
+    if event.source.update_id is not None and event.source.update_id not in recent:
+        recent = (*recent, event.source.update_id)[-RECENT_UPDATES:]
+    current = state.ticket(event.ticket_id)
+    if current is None and not isinstance(event, TicketOpened):
+        raise DecisionError(f"{event.type} for unknown ticket {event.ticket_id}")
+    updated = evolve_ticket(current, event)
+    if current is None:
+        tickets = (*state.tickets, updated)
+    else:
+        tickets = tuple(updated if t.ticket_id == event.ticket_id else t for t in state.tickets)
+    return ThreadState(thread_key=state.thread_key, tickets=tickets, recent_updates=recent)
+
+
+def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState:
+    if isinstance(event, TicketOpened):
+        return TicketState(
+            ticket_id=event.ticket_id, channel=event.channel, chat_id=event.chat_id,
+            thread_id=event.thread_id, seq=event.seq, status="open", status_message_id=0,
+            subject=event.subject, subject_message_id=event.subject_message_id,
+            customer=event.customer, customer_message_id=event.customer_message_id,
+            opened_at=event.occurred_at, last_message_at=None)
+    assert ticket is not None
+    ticket = replace(ticket, seq=event.seq, opened_at=min(ticket.opened_at, event.occurred_at))
+    if isinstance(event, CustomerMessageReceived | CustomerMessageEdited):
+        messages = dict(ticket.messages)
+        messages[event.message_id] = max(messages.get(event.message_id, -1),
+                                          event.message_version)
+        last = ticket.last_message_at
+        ticket = replace(ticket, messages=messages,
+                         last_message_at=event.occurred_at if last is None
+                         else max(last, event.occurred_at))
+    elif isinstance(event, TopicRenamed):
+        ticket = replace(ticket, subject=event.name, subject_message_id=event.message_id)
+    elif isinstance(event, TopicClosed):
+        ticket = replace(ticket, status="closed", status_message_id=event.message_id)
+    elif isinstance(event, TopicReopened):
+        ticket = replace(ticket, status="open", status_message_id=event.message_id)
+    elif isinstance(event, TicketClosed):
+        ticket = replace(ticket, status="closed")
+    return _identify_customer(ticket, event)
+
+
+def _identify_customer(ticket: TicketState, event: TicketEvent) -> TicketState:
+    """The customer is the topic's creator, else the author of the lowest customer message id.
+
+    Renaming, closing and reopening a topic are usually an admin's doing, so only the creation
+    service message and customer messages name the customer.
+    """
+    if isinstance(event, TicketOpened | TicketClosed | TopicClosed | TopicReopened):
+        return ticket
+    if event.sender is None:
+        return ticket
+    if isinstance(event, TopicRenamed) and event.message_id != ticket.thread_id:
+        return ticket
+    if ticket.customer is None or event.message_id < ticket.customer_message_id:
+        return replace(ticket, customer=event.sender, customer_message_id=event.message_id)
+    return ticket
+
+
+def fold(events: list[TicketEvent], state: ThreadState) -> ThreadState:
+    for event in events:
+        state = evolve(state, event)
+    return state

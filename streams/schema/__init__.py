@@ -1,0 +1,1 @@
+"""Versioned pydantic schemas for everything written to the log."""

@@ -1,0 +1,192 @@
+"""Ticket events: the facts in ``ticket.events``, the system of record.
+
+Every event is past tense, frozen, and carries an explicit ``version``. Old payloads must decode
+forever: when a schema changes, bump its version and add an upcaster to ``UPCASTERS`` next to it,
+so :func:`decode_event` lifts an old record to the current model before anyone reads it.
+
+Common envelope fields:
+
+- ``event_id``: ``<ticket_id>#<seq>``; deterministic, so a re-emitted event is recognisable.
+- ``seq``: position in the ticket's own history, starting at 1 with ``TicketOpened``.
+  Consumers apply an event only when ``seq`` is past what they have; that makes a redelivered or
+  re-derived event a no-op.
+- ``occurred_at``: when it happened in the outside world (Telegram's ``date``); ``recorded_at``:
+  when telecase received the input that produced it (the raw envelope's ``received_at``).
+- ``source``: the input it was derived from; ``actor``: who or what caused it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Channel = Literal["forum_topic", "general_topic", "private_chat"]
+TicketStatus = Literal["open", "closed"]
+
+
+class Actor(BaseModel):
+    """Who caused an event: a Telegram customer, the bot itself, or telecase (system)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["customer", "bot", "system", "agent"]
+    id: str | None = None
+    display_name: str | None = None
+
+
+class Customer(BaseModel):
+    """A Telegram user as a ticket knows them (no phone until they share it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    telegram_user_id: int
+    username: str | None = None
+    first_name: str = ""
+    last_name: str | None = None
+    language_code: str | None = None
+
+
+class SourceRef(BaseModel):
+    """The input an event was derived from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["telegram", "command"]
+    update_id: int | None = None
+    chat_id: int | None = None
+    message_id: int | None = None
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    ticket_id: str
+    seq: int = Field(ge=1)
+    occurred_at: datetime
+    recorded_at: datetime
+    source: SourceRef
+    actor: Actor
+
+
+class TicketOpened(_Event):
+    type: Literal["ticket.opened"] = "ticket.opened"
+    version: Literal[1] = 1
+    channel: Channel
+    chat_id: int
+    thread_id: int | None
+    thread_key: str
+    subject: str
+    subject_message_id: int
+    customer: Customer | None
+    customer_message_id: int
+
+
+class CustomerMessageReceived(_Event):
+    type: Literal["customer.message_received"] = "customer.message_received"
+    version: Literal[1] = 1
+    message_id: int
+    sender: Customer
+    text: str
+    content_kind: str
+    message_version: int = Field(description="0 for the original, else the edit_date")
+    reply_to_message_id: int | None = Field(description="an explicit reply, never the implicit "
+                                            "reply to the topic's creation message")
+
+
+class CustomerMessageEdited(_Event):
+    type: Literal["customer.message_edited"] = "customer.message_edited"
+    version: Literal[1] = 1
+    message_id: int
+    sender: Customer
+    text: str
+    message_version: int
+
+
+class TopicRenamed(_Event):
+    type: Literal["topic.renamed"] = "topic.renamed"
+    version: Literal[1] = 1
+    message_id: int
+    sender: Customer | None = None
+    name: str
+
+
+class TopicClosed(_Event):
+    type: Literal["topic.closed"] = "topic.closed"
+    version: Literal[1] = 1
+    message_id: int
+    sender: Customer | None = None
+
+
+class TopicReopened(_Event):
+    type: Literal["topic.reopened"] = "topic.reopened"
+    version: Literal[1] = 1
+    message_id: int
+    sender: Customer | None = None
+
+
+class TicketClosed(_Event):
+    type: Literal["ticket.closed"] = "ticket.closed"
+    version: Literal[1] = 1
+    reason: str
+
+
+TicketEvent = Annotated[
+    TicketOpened
+    | CustomerMessageReceived
+    | CustomerMessageEdited
+    | TopicRenamed
+    | TopicClosed
+    | TopicReopened
+    | TicketClosed,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: tuple[type[_Event], ...] = (
+    TicketOpened, CustomerMessageReceived, CustomerMessageEdited,
+    TopicRenamed, TopicClosed, TopicReopened, TicketClosed,
+)
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+"""``(type, old_version) -> function`` lifting a payload one version up. Empty while every
+event is at version 1; the decode path already runs the chain."""
+
+_ADAPTER: TypeAdapter[TicketEvent] = TypeAdapter(TicketEvent)
+_CURRENT = {cls.model_fields["type"].default: cls.model_fields["version"].default
+            for cls in EVENT_TYPES}
+
+
+class UnknownEventError(ValueError):
+    """A record in ``ticket.events`` whose type or version this build cannot read."""
+
+
+def upcast(payload: dict[str, Any]) -> dict[str, Any]:
+    """Lift an old payload to the current version of its type, one step at a time."""
+    kind = payload.get("type")
+    if kind not in _CURRENT:
+        raise UnknownEventError(f"unknown ticket event type {kind!r}")
+    version = payload.get("version", 1)
+    while version < _CURRENT[kind]:
+        step = UPCASTERS.get((kind, version))
+        if step is None:
+            raise UnknownEventError(f"no upcaster for {kind} v{version}")
+        payload = step(payload)
+        version = payload["version"]
+    if version > _CURRENT[kind]:
+        raise UnknownEventError(f"{kind} v{version} is newer than this build reads")
+    return payload
+
+
+def decode_event(data: bytes | str | dict[str, Any]) -> TicketEvent:
+    """Parse a stored event, upcasting old versions first."""
+    payload = json.loads(data) if isinstance(data, bytes | str) else dict(data)
+    return _ADAPTER.validate_python(upcast(payload))
+
+
+def encode_event(event: TicketEvent) -> bytes:
+    return event.model_dump_json().encode()
