@@ -15,3 +15,19 @@ DEAD_LETTERS = "telecase.deadletter"
 """Records a consumer could not process, each with the reason and where it came from."""
 
 ALL = (TELEGRAM_UPDATES, SALESFORCE_CHANGES, TICKET_EVENTS, DEAD_LETTERS)
+
+
+class TopicNames:
+    """The topic names one deployment uses: the names above behind an optional prefix, so
+    several deployments (or test runs) can share a cluster without seeing each other."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.telegram_updates = prefix + TELEGRAM_UPDATES
+        self.salesforce_changes = prefix + SALESFORCE_CHANGES
+        self.ticket_events = prefix + TICKET_EVENTS
+        self.dead_letters = prefix + DEAD_LETTERS
+
+    def all(self) -> tuple[str, ...]:
+        return (self.telegram_updates, self.salesforce_changes, self.ticket_events,
+                self.dead_letters)

@@ -1,0 +1,1 @@
+"""Telegram and Salesforce I/O: inbound readers, outbound writers, API clients, simulators."""

@@ -1,0 +1,42 @@
+"""Appending raw inbound records durably to the log.
+
+A connector acknowledges an outside system (answers Telegram's webhook, advances the
+``getUpdates`` offset) only after :meth:`RawLog.append` returned, which for Kafka means every
+in-sync replica has the record (``acks=all``, idempotent producer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+
+from streams import topics
+from streams.schema.envelope import RawTelegramUpdate
+
+
+class RawLog(Protocol):
+    async def append(self, envelopes: Sequence[RawTelegramUpdate]) -> None: ...
+
+
+class KafkaRawLog:
+    """``telegram.updates`` on Kafka, keyed by chat so each chat keeps its order."""
+
+    def __init__(self, bootstrap_servers: str, topic: str = topics.TELEGRAM_UPDATES) -> None:
+        self.topic = topic
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
+                                         enable_idempotence=True, linger_ms=2,
+                                         compression_type=None)
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def append(self, envelopes: Sequence[RawTelegramUpdate]) -> None:
+        futures = [await self.producer.send(self.topic, e.to_bytes(),
+                                            key=e.routing_key().encode()) for e in envelopes]
+        for fut in futures:
+            await fut

@@ -1,0 +1,1 @@
+"""The Telegram connector: webhook and long-polling readers, Bot API client, simulator."""

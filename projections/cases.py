@@ -1,0 +1,153 @@
+"""The ``cases`` projection: one row per ticket, folded from ticket events.
+
+:func:`apply_batch` is the whole projector: it loads the rows a batch touches, folds the events
+into them in memory (skipping any event whose ``seq`` the row already has), and writes rows and
+the new checkpoint in the caller's transaction. The runtimes (Kafka consumer, replay) only feed
+it batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Connection, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from projections.tables import cases, checkpoints
+from streams.schema.events import (
+    CustomerMessageEdited,
+    CustomerMessageReceived,
+    TicketClosed,
+    TicketEvent,
+    TicketOpened,
+    TopicClosed,
+    TopicRenamed,
+    TopicReopened,
+)
+
+PROJECTOR = "cases"
+EVENTS_APPLIED = Counter("telecase_projection_events_total", "Ticket events seen by projector",
+                         ["projector", "outcome"])
+
+
+@dataclass(frozen=True)
+class Offset:
+    topic: str
+    partition: int
+    offset: int
+
+
+def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any] | None:
+    """Fold one event into a case row (``None``: no row yet). Returns the new row, or ``None``
+    when the event is already applied or belongs to no known case."""
+    if isinstance(event, TicketOpened):
+        if row is not None:
+            return None
+        customer = event.customer
+        return {
+            "ticket_id": event.ticket_id, "channel": event.channel, "chat_id": event.chat_id,
+            "thread_id": event.thread_id, "thread_key": event.thread_key, "status": "open",
+            "subject": event.subject,
+            "customer_telegram_id": customer.telegram_user_id if customer else None,
+            "customer_username": customer.username if customer else None,
+            "customer_name": _name(customer),
+            "customer_message_id": event.customer_message_id,
+            "opened_at": event.occurred_at, "last_message_at": None, "closed_at": None,
+            "message_count": 0, "last_seq": event.seq,
+            "last_event_recorded_at": event.recorded_at,
+        }
+    if row is None or event.seq <= row["last_seq"]:
+        return None
+    row = dict(row, last_seq=event.seq, last_event_recorded_at=event.recorded_at,
+               opened_at=min(row["opened_at"], event.occurred_at))
+    if isinstance(event, CustomerMessageReceived | CustomerMessageEdited):
+        if isinstance(event, CustomerMessageReceived):
+            row["message_count"] += 1
+        last = row["last_message_at"]
+        row["last_message_at"] = event.occurred_at if last is None else max(last,
+                                                                             event.occurred_at)
+        _identify(row, event.sender, event.message_id)
+    elif isinstance(event, TopicRenamed):
+        row["subject"] = event.name
+        if event.message_id == row["thread_id"]:
+            _identify(row, event.sender, event.message_id)
+    elif isinstance(event, TopicClosed | TicketClosed):
+        row["status"], row["closed_at"] = "closed", event.occurred_at
+    elif isinstance(event, TopicReopened):
+        row["status"], row["closed_at"] = "open", None
+    return row
+
+
+def _identify(row: dict[str, Any], sender: Any, message_id: int) -> None:
+    """Same rule as the core: the lowest message id's author is the customer."""
+    if sender is None:
+        return
+    if row["customer_telegram_id"] is None or message_id < row["customer_message_id"]:
+        row.update(customer_telegram_id=sender.telegram_user_id,
+                   customer_username=sender.username, customer_name=_name(sender),
+                   customer_message_id=message_id)
+
+
+def _name(customer: Any) -> str | None:
+    if customer is None:
+        return None
+    return " ".join(p for p in (customer.first_name, customer.last_name) if p) or None
+
+
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    columns = {c: getattr(stmt.excluded, c) for c in rows[0] if c not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=columns), rows)
+
+
+def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | None]],
+                now: datetime, projector: str = PROJECTOR) -> int:
+    """Apply a batch (``None`` marks a record that went to the dead-letter topic) and advance
+    the checkpoint, in the caller's transaction. Returns how many events changed a row."""
+    ids = sorted({e.ticket_id for _, e in events if e is not None})
+    rows: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids, 500):
+        for r in conn.execute(select(cases).where(cases.c.ticket_id.in_(chunk))).mappings():
+            rows[r["ticket_id"]] = dict(r)
+    changed: set[str] = set()
+    applied = 0
+    for _, event in events:
+        if event is None:
+            continue
+        new = apply_event(rows.get(event.ticket_id), event)
+        if new is None:
+            EVENTS_APPLIED.labels(projector, "duplicate").inc()
+            continue
+        new["projected_at"] = now
+        rows[event.ticket_id] = new
+        changed.add(event.ticket_id)
+        applied += 1
+        EVENTS_APPLIED.labels(projector, "applied").inc()
+    _upsert(conn, cases, [rows[t] for t in sorted(changed)], ["ticket_id"])
+    last: dict[tuple[str, int], int] = {}
+    for pos, _ in events:
+        last[(pos.topic, pos.partition)] = max(last.get((pos.topic, pos.partition), -1),
+                                               pos.offset)
+    _upsert(conn, checkpoints, [
+        {"projector": projector, "topic": t, "partition": p, "next_offset": o + 1}
+        for (t, p), o in sorted(last.items())], ["projector", "topic", "partition"])
+    return applied
+
+
+def load_checkpoints(conn: Connection, projector: str, topic: str) -> dict[int, int]:
+    """``partition -> next offset`` for a projector."""
+    q = select(checkpoints.c.partition, checkpoints.c.next_offset).where(
+        tuple_(checkpoints.c.projector, checkpoints.c.topic) == (projector, topic))
+    return {int(p): int(o) for p, o in conn.execute(q)}
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

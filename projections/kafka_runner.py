@@ -1,0 +1,110 @@
+"""Runs a projector as a Kafka consumer of ``ticket.events``.
+
+The checkpoint in the database is the truth: on every partition assignment the consumer seeks to
+the offsets stored with the rows, so a crash after the database commit and before the Kafka
+commit replays nothing, and a crash before the database commit replays the whole batch (which
+``seq`` makes harmless). Offsets are also committed to Kafka, only so that lag is visible.
+A record that cannot be decoded goes to ``telecase.deadletter`` with the reason and is passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from projections.cases import PROJECTOR, Offset, apply_batch, load_checkpoints
+from streams.topics import TopicNames
+from streams.schema.deadletter import DeadLetter
+from streams.schema.events import TicketEvent, UnknownEventError, decode_event
+
+log = structlog.get_logger("telecase.projector")
+
+
+class _SeekToCheckpoint(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: KafkaProjector) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        stored = await asyncio.to_thread(self.runner.checkpoints)
+        for tp in assigned:
+            if tp.partition in stored:
+                self.runner.consumer.seek(tp, stored[tp.partition])
+            else:
+                await self.runner.consumer.seek_to_beginning(tp)
+
+
+class KafkaProjector:
+    def __init__(self, engine: Engine, bootstrap_servers: str, *,
+                 group_id: str = "telecase-projector", batch_max: int = 2000,
+                 names: TopicNames | None = None) -> None:
+        self.engine = engine
+        self.names = names or TopicNames()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=batch_max, isolation_level="read_committed")
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
+                                         enable_idempotence=True)
+        self._stopping = asyncio.Event()
+
+    def checkpoints(self) -> dict[int, int]:
+        with self.engine.connect() as conn:
+            return load_checkpoints(conn, PROJECTOR, self.names.ticket_events)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self.producer.start()
+        self.consumer.subscribe([self.names.ticket_events], listener=_SeekToCheckpoint(self))
+        await self.consumer.start()
+        log.info("projector.started", projector=PROJECTOR)
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=200)
+                records = [r for part in batches.values() for r in part]
+                if records:
+                    await self._handle(records)
+                    await self.consumer.commit()
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+            log.info("projector.stopped", projector=PROJECTOR)
+
+    async def _handle(self, records: list[Any]) -> None:
+        now = datetime.now(UTC)
+        batch: list[tuple[Offset, TicketEvent | None]] = []
+        for rec in records:
+            pos = Offset(rec.topic, rec.partition, rec.offset)
+            try:
+                batch.append((pos, decode_event(rec.value)))
+            except (ValidationError, UnknownEventError, ValueError) as exc:
+                await self._dead_letter(rec, exc, now)
+                batch.append((pos, None))
+        await asyncio.to_thread(self._write, batch, now)
+
+    def _write(self, batch: list[tuple[Offset, TicketEvent | None]], now: datetime) -> None:
+        with self.engine.begin() as conn:
+            apply_batch(conn, batch, now)
+
+    async def _dead_letter(self, rec: Any, exc: Exception, now: datetime) -> None:
+        reason = "unknown_event" if isinstance(exc, UnknownEventError) else "invalid_event"
+        detail = (exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc))[:500]
+        letter = DeadLetter(reason=reason, detail=detail, consumer=f"projector:{PROJECTOR}",
+                            topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                            key=rec.key.decode() if rec.key else None,
+                            payload_b64=DeadLetter.encode_payload(rec.value or b""),
+                            failed_at=now)
+        await self.producer.send_and_wait(self.names.dead_letters, letter.model_dump_json().encode(),
+                                          key=rec.key)
+        log.warning("projector.dead_letter", reason=reason, partition=rec.partition,
+                    offset=rec.offset)

@@ -1,0 +1,49 @@
+"""SQLAlchemy tables of the projections (one schema for PostgreSQL and SQLite)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+cases = Table(
+    "cases", metadata,
+    Column("ticket_id", String(128), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("thread_id", BigInteger),
+    Column("thread_key", String(128), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("customer_telegram_id", BigInteger, index=True),
+    Column("customer_username", String(64)),
+    Column("customer_name", Text),
+    Column("customer_message_id", BigInteger, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("last_message_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("message_count", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    Column("last_event_recorded_at", DateTime(timezone=True), nullable=False),
+    Column("projected_at", DateTime(timezone=True), nullable=False),
+)
+"""One row per ticket: its current state as the log says. ``last_seq`` is the highest
+ticket-event ``seq`` applied, which is what makes re-delivered events no-ops."""
+
+checkpoints = Table(
+    "projector_checkpoints", metadata,
+    Column("projector", String(64), primary_key=True),
+    Column("topic", String(128), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+"""Where each projector resumes, written in the same transaction as its rows."""

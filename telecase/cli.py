@@ -1,0 +1,83 @@
+"""The ``telecase`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import typer
+
+from telecase import logs
+from telecase.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Telegram conversations as Salesforce Cases, kept in step.")
+connector_app = typer.Typer(no_args_is_help=True, help="Inbound/outbound connectors.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed and memory figures).")
+app.add_typer(connector_app, name="connector")
+app.add_typer(bench_app, name="bench")
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(f"telecase: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logs.configure(settings.log_level)
+    return settings
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"telecase: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+@connector_app.command("telegram")
+def connector_telegram() -> None:
+    """Receive Telegram updates (webhook or long polling) into telegram.updates."""
+    from telecase.processes import telegram_connector
+    try:
+        asyncio.run(telegram_connector(_settings()))
+    except SettingsError as exc:
+        _fail(exc)
+
+
+@app.command()
+def worker() -> None:
+    """Fold telegram.updates into ticket.events (Faust worker)."""
+    from telecase import processes
+    processes.worker(_settings())
+
+
+@app.command()
+def projector() -> None:
+    """Maintain the cases table in the database from ticket.events."""
+    from telecase.processes import projector as run
+    asyncio.run(run(_settings()))
+
+
+@app.command()
+def topics() -> None:
+    """Create the log's topics on the configured Kafka cluster (idempotent)."""
+    from telecase.processes import ensure
+    asyncio.run(ensure(_settings()))
+    typer.echo("topics ready")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    updates: int = typer.Option(20_000, "--updates", "-n", help="updates to drive"),
+    rate: int = typer.Option(1_000, help="paced rate (updates/s) for the latency run"),
+    chats: int = typer.Option(200, help="distinct forum topics the updates spread over"),
+) -> None:
+    """Drive simulated updates through webhook → Kafka → worker → projection; print JSON."""
+    from telecase.bench import run_ingest_bench
+    result = asyncio.run(run_ingest_bench(_settings(), updates=updates, rate=rate, chats=chats))
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,112 @@
+"""The long-running processes, each built from settings by its own small composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+from aiohttp import web
+from prometheus_client import start_http_server
+
+from connectors.raw_log import KafkaRawLog
+from connectors.telegram.bot_api import BotApi
+from connectors.telegram.polling import LongPoller
+from connectors.telegram.webhook import create_webhook_app
+from projections.db import create_schema, make_engine
+from projections.kafka_runner import KafkaProjector
+from streams.faust_app import WorkerConfig, run_worker
+from streams.kafka_admin import ensure_topics
+from streams.topics import TopicNames
+from telecase.settings import Settings
+
+log = structlog.get_logger("telecase")
+
+
+def _metrics(settings: Settings) -> None:
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def ensure(settings: Settings) -> None:
+    await ensure_topics(settings.kafka_bootstrap_servers, TopicNames(settings.topic_prefix),
+                        partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor)
+
+
+async def telegram_connector(settings: Settings) -> None:
+    """Webhook server or long poller, appending to ``telegram.updates``."""
+    _metrics(settings)
+    await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
+    raw_log = KafkaRawLog(settings.kafka_bootstrap_servers, names.telegram_updates)
+    await raw_log.start()
+    try:
+        if settings.telegram_mode == "webhook":
+            app = create_webhook_app(raw_log, bot_id=settings.bot_id,
+                                     secret=settings.require_webhook_secret(),
+                                     path=settings.webhook_path,
+                                     max_body_bytes=settings.webhook_max_body_bytes)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+            await site.start()
+            log.info("connector.webhook.listening", host=settings.webhook_host,
+                     port=settings.webhook_port, path=settings.webhook_path)
+            try:
+                await _until_signalled()
+            finally:
+                await runner.cleanup()  # finishes in-flight requests before the log closes
+        else:
+            api = BotApi(settings.require_token(), settings.telegram_api_base)
+            poller = LongPoller(api, raw_log, bot_id=settings.bot_id)
+            task = asyncio.create_task(poller.run())
+            waiter = asyncio.create_task(_until_signalled())
+            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            poller.stop()
+            waiter.cancel()
+            if task in done:
+                task.result()
+            else:
+                with contextlib.suppress(asyncio.CancelledError):
+                    task.cancel()
+                    await task
+            await api.aclose()
+    finally:
+        await raw_log.stop()
+
+
+def worker(settings: Settings) -> None:
+    _metrics(settings)
+    asyncio.run(ensure(settings))
+    run_worker(WorkerConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
+                            app_id=settings.worker_app_id, partitions=settings.topic_partitions,
+                            replication_factor=settings.topic_replication_factor,
+                            topic_prefix=settings.topic_prefix),
+               loglevel="warn")
+
+
+async def projector(settings: Settings) -> None:
+    _metrics(settings)
+    await ensure(settings)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    runner = KafkaProjector(engine, settings.kafka_bootstrap_servers,
+                            group_id=settings.projector_group_id,
+                            names=TopicNames(settings.topic_prefix))
+    task = asyncio.create_task(runner.run())
+    waiter = asyncio.create_task(_until_signalled())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    runner.stop()
+    waiter.cancel()
+    await task
+    engine.dispose()
