@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from pathlib import Path
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,5 +131,6 @@ def create_app(config: WorkerConfig) -> faust.App:
 def run_worker(config: WorkerConfig, loglevel: str = "warn") -> None:
     """Run the worker until SIGTERM/SIGINT (Faust handles the signals and a clean shutdown)."""
     app = create_app(config)
+    Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

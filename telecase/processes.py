@@ -91,7 +91,8 @@ def worker(settings: Settings) -> None:
     run_worker(WorkerConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
                             app_id=settings.worker_app_id, partitions=settings.topic_partitions,
                             replication_factor=settings.topic_replication_factor,
-                            topic_prefix=settings.topic_prefix),
+                            topic_prefix=settings.topic_prefix,
+                            datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
                loglevel="warn")
 
 

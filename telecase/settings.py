@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication_factor: int = Field(1, ge=1)
+    data_dir: str = ".telecase"
+    """Local state: the Faust worker's table store, and the embedded runtime's files."""
     worker_app_id: str = "telecase-worker"
     projector_group_id: str = "telecase-projector"
 

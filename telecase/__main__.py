@@ -1,0 +1,3 @@
+from telecase.cli import main
+
+main()

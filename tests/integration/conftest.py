@@ -1,0 +1,165 @@
+"""Fixtures for tests against the real Kafka broker and the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.topics import TopicNames
+from tests import infra
+
+BOT_TOKEN = "7000000001:AAE-test-token"
+BOT_ID = 7000000001
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with infra.kafka() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    with infra.postgres() as url:
+        yield url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    """One isolated telecase deployment on the shared broker and server: its own topic
+    prefix, consumer groups and database."""
+
+    bootstrap: str
+    database_url: str
+    log_dir: Path
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}.")
+    webhook_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
+    webhook_port: int = field(default_factory=free_port)
+    processes: list[infra.Process] = field(default_factory=list)
+
+    @property
+    def names(self) -> TopicNames:
+        return TopicNames(self.prefix)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}/telegram"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "TELECASE_DATABASE_URL": self.database_url,
+            "TELECASE_TOPIC_PREFIX": self.prefix,
+            "TELECASE_TOPIC_PARTITIONS": "4",
+            "TELECASE_WORKER_APP_ID": f"{self.prefix}worker",
+            "TELECASE_PROJECTOR_GROUP_ID": f"{self.prefix}projector",
+            "TELECASE_TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+            "TELECASE_TELEGRAM_WEBHOOK_SECRET": self.webhook_secret,
+            "TELECASE_WEBHOOK_HOST": "127.0.0.1",
+            "TELECASE_WEBHOOK_PORT": str(self.webhook_port),
+            "TELECASE_DATA_DIR": str(self.log_dir / "data"),
+            "TELECASE_LOG_LEVEL": "info",
+            **extra,
+        }
+
+    def start(self, name: str, *args: str, **extra_env: str) -> infra.Process:
+        proc = infra.Process(list(args), self.env(**extra_env), self.log_dir, name).start()
+        self.processes.append(proc)
+        return proc
+
+    def worker(self, name: str = "worker") -> infra.Process:
+        return self.start(name, "worker")
+
+    def projector(self, name: str = "projector") -> infra.Process:
+        return self.start(name, "projector")
+
+    def webhook(self, name: str = "connector") -> infra.Process:
+        proc = self.start(name, "connector", "telegram")
+        infra.wait_for(lambda: _port_open(self.webhook_port) or not proc.alive(), 60,
+                       what="webhook port")
+        assert proc.alive(), proc.output()
+        return proc
+
+    def engine(self) -> sa.Engine:
+        return sa.create_engine(self.database_url)
+
+    def cases(self) -> list[dict[str, Any]]:
+        engine = self.engine()
+        try:
+            with engine.connect() as conn:
+                if not sa.inspect(conn).has_table("cases"):
+                    return []
+                rows = conn.execute(sa.text("SELECT * FROM cases ORDER BY ticket_id"))
+                return [dict(r._mapping) for r in rows]
+        finally:
+            engine.dispose()
+
+    def read_topic(self, topic: str) -> list[Any]:
+        return asyncio.run(read_all(self.bootstrap, topic))
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every record currently in a topic (all partitions), in partition/offset order."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return []
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(p["partition"] for p in described[0]["partitions"])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in tps])
+
+        while await behind():
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                out.extend(records)
+        return sorted(out, key=lambda r: (r.partition, r.offset))
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, pg_server: str, tmp_path: Path) -> Iterator[Deployment]:
+    with infra.fresh_database(pg_server) as db_url:
+        dep = Deployment(bootstrap=kafka_bootstrap, database_url=db_url, log_dir=tmp_path)
+        try:
+            yield dep
+        finally:
+            dep.stop_all()
