@@ -20,21 +20,23 @@ and nothing is lost because the state never runs ahead of the log.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
-from pathlib import Path
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.streams import _current_event
 
-from streams.topics import TopicNames
 from streams.core.ticket import ThreadState
 from streams.processing import Folded, Position, UpdateFolder
 from streams.schema.events import encode_event
 from streams.state_codec import dump_thread, load_thread
+from streams.topics import TopicNames
 
 
 @dataclass(frozen=True)
@@ -49,18 +51,88 @@ class WorkerConfig:
     topic_prefix: str = ""
 
 
+class _DecodedCache:
+    """Decoded thread states by key, valid while the table still holds the very bytes object
+    they were decoded from (a rebalance or recovery replaces it, and the entry is dropped)."""
+
+    def __init__(self, table: Any, size: int = 50_000) -> None:
+        self.table, self.size = table, size
+        self.entries: dict[bytes, tuple[bytes, ThreadState]] = {}
+
+    def get(self, key: bytes) -> ThreadState | None:
+        raw = self.table.get(key)
+        if raw is None:
+            return None
+        hit = self.entries.get(key)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        state = load_thread(raw)
+        self.remember(key, raw, state)
+        return state
+
+    def remember(self, key: bytes, raw: bytes, state: ThreadState) -> None:
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = (raw, state)
+
+
 class _BatchStore:
     """Reads the table, but sees states already decided earlier in the same batch."""
 
-    def __init__(self, table: Any) -> None:
-        self.table = table
+    def __init__(self, cache: _DecodedCache) -> None:
+        self.cache = cache
         self.pending: dict[str, ThreadState] = {}
 
     def get(self, thread_key: str) -> ThreadState | None:
         if thread_key in self.pending:
             return self.pending[thread_key]
-        raw = self.table.get(thread_key.encode())
-        return load_thread(raw) if raw is not None else None
+        return self.cache.get(thread_key.encode())
+
+
+class _EventSink:
+    """Appends a batch of records and returns when the broker has acknowledged all of them.
+
+    Its own idempotent ``acks=all`` producer, filled with one record batch per partition:
+    an order of magnitude cheaper per record than going through ``Topic.send``.
+    """
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+        self.started = False
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "start() the sink first"
+        return self._producer
+
+    async def start(self) -> None:
+        if not self.started:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers,
+                                              acks="all", enable_idempotence=True, linger_ms=0)
+            await self._producer.start()
+            self.started = True
+
+    async def stop(self) -> None:
+        if self.started:
+            await self.producer.stop()
+            self.started = False
+
+    async def publish(self, records: list[tuple[str, int, bytes, bytes]]) -> None:
+        batches: dict[tuple[str, int], list[Any]] = {}
+        futures = []
+        for topic, partition, key, value in records:
+            open_batches = batches.setdefault((topic, partition), [self.producer.create_batch()])
+            if open_batches[-1].append(key=key, value=value, timestamp=None) is None:
+                futures.append(await self.producer.send_batch(open_batches[-1], topic,
+                                                              partition=partition))
+                open_batches[-1] = self.producer.create_batch()
+                open_batches[-1].append(key=key, value=value, timestamp=None)
+        for (topic, partition), open_batches in batches.items():
+            if open_batches[-1].record_count():
+                futures.append(await self.producer.send_batch(open_batches[-1], topic,
+                                                              partition=partition))
+        await asyncio.gather(*futures)
 
 
 def create_app(config: WorkerConfig) -> faust.App:
@@ -76,19 +148,23 @@ def create_app(config: WorkerConfig) -> faust.App:
         stream_wait_empty=False,
         key_serializer="raw",
         value_serializer="raw",
+        # Faust's defaults (1 MiB per partition fetch, 4096 buffered events) cap a worker at
+        # about 2,000 records/s here; these measured about 5x that (see the bench).
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        stream_buffer_maxsize=65536,
     )
     raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                               "key_serializer": "raw", "value_serializer": "raw"}
     names = TopicNames(config.topic_prefix)
     updates = app.topic(names.telegram_updates, partitions=config.partitions, **raw_kw)
-    events_out = app.topic(names.ticket_events, partitions=config.partitions, **raw_kw)
-    dead_out = app.topic(names.dead_letters, partitions=1, **raw_kw)
+    sink = _EventSink(config.bootstrap_servers)
     threads = app.Table("threads", partitions=config.partitions, key_type=bytes,
                         value_type=bytes)
     folder = UpdateFolder()
+    cache = _DecodedCache(threads)
 
     async def fold_batch(batch: list[Any]) -> None:
-        store = _BatchStore(threads)
+        store = _BatchStore(cache)
         results: list[tuple[Any, Folded]] = []
         for event in batch:
             msg = event.message
@@ -98,39 +174,57 @@ def create_app(config: WorkerConfig) -> faust.App:
             if folded.thread is not None:
                 store.pending[folded.thread.thread_key] = folded.thread
             results.append((event, folded))
-        sent = []
+        records: list[tuple[str, int, bytes, bytes]] = []
         for event, folded in results:
             partition = event.message.partition
-            for ticket_event in folded.events:
-                sent.append(await events_out.send(
-                    key=ticket_event.ticket_id.encode(), value=encode_event(ticket_event),
-                    partition=partition, force=True))
+            records.extend((names.ticket_events, partition, e.ticket_id.encode(),
+                            encode_event(e)) for e in folded.events)
             if folded.dead_letter is not None:
-                sent.append(await dead_out.send(
-                    key=(folded.dead_letter.key or "").encode(),
-                    value=folded.dead_letter.model_dump_json().encode(), force=True))
-        await asyncio.gather(*sent)
+                records.append((names.dead_letters, 0, (folded.dead_letter.key or "").encode(),
+                                folded.dead_letter.model_dump_json().encode()))
+        await sink.publish(records)
+        # One table write per thread per batch: its final state, in the context of the last
+        # event that changed it (Faust writes the changelog to that event's partition).
+        last_change: dict[str, Any] = {}
         for event, folded in results:
-            if folded.thread is None:
-                continue
+            if folded.thread is not None:
+                last_change[folded.thread.thread_key] = event
+        for thread_key, event in last_change.items():
+            state = store.pending[thread_key]
+            raw = dump_thread(state)
             token = _current_event.set(weakref.ref(event))
             try:
-                threads[folded.thread.thread_key.encode()] = dump_thread(folded.thread)
+                threads[thread_key.encode()] = raw
             finally:
                 _current_event.reset(token)
+            cache.remember(thread_key.encode(), raw, state)
+
 
     @app.agent(updates, name="fold-updates")
     async def fold_updates(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for batch in stream.take_events(config.batch_max, within=config.batch_within):
-            await fold_batch(list(batch))
-            yield None
+        await sink.start()
+        try:
+            async for batch in stream.take_events(config.batch_max, within=config.batch_within):
+                await fold_batch(list(batch))
+                yield None
+        finally:
+            await sink.stop()
 
     return app
 
 
-def run_worker(config: WorkerConfig, loglevel: str = "warn") -> None:
+class _Worker(faust.Worker):  # type: ignore[misc]
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        # Faust logs every record it sends (values included) at DEBUG: keep its loggers at
+        # WARNING whatever the root level is, so no message body reaches a log.
+        for name in ("faust", "mode", "aiokafka"):
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def run_worker(config: WorkerConfig, loglevel: str = "WARNING") -> None:
     """Run the worker until SIGTERM/SIGINT (Faust handles the signals and a clean shutdown)."""
     app = create_app(config)
     Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = _Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

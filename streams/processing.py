@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from prometheus_client import Counter
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.core.routing import Routed, route
 from streams.core.ticket import (
@@ -36,6 +36,16 @@ UPDATES_SKIPPED = Counter("telecase_updates_skipped_total", "Raw updates that op
                           ["reason"])
 DEAD_LETTERS = Counter("telecase_dead_letters_total", "Records sent to the dead-letter topic",
                        ["consumer", "reason"])
+
+
+class _ParsedEnvelope(BaseModel):
+    """A ``RawTelegramUpdate`` with its update parsed in the same pass (the fast path)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bot_id: int
+    received_at: datetime
+    update: Update
 
 
 class ThreadStore(Protocol):
@@ -70,13 +80,19 @@ class UpdateFolder:
              now: datetime) -> Folded:
         """Fold one ``telegram.updates`` record. ``now`` only stamps dead letters."""
         try:
-            envelope = RawTelegramUpdate.model_validate_json(payload)
-        except ValidationError as exc:
-            return self._dead("invalid_envelope", exc, payload, where, now)
-        try:
-            update = Update.model_validate(envelope.update)
-        except ValidationError as exc:
-            return self._dead("invalid_update", exc, payload, where, now)
+            envelope = _ParsedEnvelope.model_validate_json(payload)
+        except ValidationError:
+            # Slow path, only for bad records: say which layer is wrong.
+            try:
+                RawTelegramUpdate.model_validate_json(payload)
+            except ValidationError as exc:
+                return self._dead("invalid_envelope", exc, payload, where, now)
+            try:
+                _ParsedEnvelope.model_validate_json(payload)
+            except ValidationError as exc:
+                return self._dead("invalid_update", exc, payload, where, now)
+            raise
+        update = envelope.update
         routed = route(update, envelope.bot_id)
         if not isinstance(routed, Routed):
             UPDATES_SKIPPED.labels(routed.reason).inc()

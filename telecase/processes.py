@@ -93,7 +93,7 @@ def worker(settings: Settings) -> None:
                             replication_factor=settings.topic_replication_factor,
                             topic_prefix=settings.topic_prefix,
                             datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
-               loglevel="warn")
+               loglevel="WARNING")
 
 
 async def projector(settings: Settings) -> None:
