@@ -45,13 +45,15 @@ class _SeekToCheckpoint(ConsumerRebalanceListener):  # type: ignore[misc]
 class KafkaProjector:
     def __init__(self, engine: Engine, bootstrap_servers: str, *,
                  group_id: str = "telecase-projector", batch_max: int = 2000,
-                 names: TopicNames | None = None) -> None:
+                 names: TopicNames | None = None, session_timeout: float = 30.0) -> None:
         self.engine = engine
         self.names = names or TopicNames()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, group_id=group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=batch_max, isolation_level="read_committed")
+            max_poll_records=batch_max, isolation_level="read_committed",
+            session_timeout_ms=int(session_timeout * 1000),
+            heartbeat_interval_ms=int(max(0.5, session_timeout / 6) * 1000))
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
                                          enable_idempotence=True)
         self._stopping = asyncio.Event()

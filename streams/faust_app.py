@@ -49,6 +49,8 @@ class WorkerConfig:
     batch_within: float = 0.01
     datadir: str | None = None
     topic_prefix: str = ""
+    session_timeout: float = 30.0
+    """Seconds before the group gives a silent worker's partitions (and timers) to another."""
 
 
 class _DecodedCache:
@@ -151,6 +153,8 @@ def create_app(config: WorkerConfig) -> faust.App:
         # Faust's defaults (1 MiB per partition fetch, 4096 buffered events) cap a worker at
         # about 2,000 records/s here; these measured about 5x that (see the bench).
         consumer_max_fetch_size=16 * 1024 * 1024,
+        broker_session_timeout=config.session_timeout,
+        broker_heartbeat_interval=max(0.5, config.session_timeout / 6),
         stream_buffer_maxsize=65536,
     )
     raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,

@@ -92,6 +92,7 @@ def worker(settings: Settings) -> None:
                             app_id=settings.worker_app_id, partitions=settings.topic_partitions,
                             replication_factor=settings.topic_replication_factor,
                             topic_prefix=settings.topic_prefix,
+                            session_timeout=settings.consumer_session_timeout,
                             datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
                loglevel="WARNING")
 
@@ -103,6 +104,7 @@ async def projector(settings: Settings) -> None:
     create_schema(engine)
     runner = KafkaProjector(engine, settings.kafka_bootstrap_servers,
                             group_id=settings.projector_group_id,
+                            session_timeout=settings.consumer_session_timeout,
                             names=TopicNames(settings.topic_prefix))
     task = asyncio.create_task(runner.run())
     waiter = asyncio.create_task(_until_signalled())

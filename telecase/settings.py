@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     """Local state: the Faust worker's table store, and the embedded runtime's files."""
     worker_app_id: str = "telecase-worker"
     projector_group_id: str = "telecase-projector"
+    consumer_session_timeout: float = Field(30.0, ge=6.0, le=300.0)
+    """Seconds before a silent worker or projector's partitions go to another one."""
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

@@ -75,6 +75,7 @@ class Deployment:
             "TELECASE_WEBHOOK_PORT": str(self.webhook_port),
             "TELECASE_DATA_DIR": str(self.log_dir / "data"),
             "TELECASE_LOG_LEVEL": "info",
+            "TELECASE_CONSUMER_SESSION_TIMEOUT": "6",
             **extra,
         }
 
@@ -163,3 +164,59 @@ def deployment(kafka_bootstrap: str, pg_server: str, tmp_path: Path) -> Iterator
             yield dep
         finally:
             dep.stop_all()
+            for proc in dep.processes:  # shown by pytest only when the test failed
+                print(f"----- {proc.name} (exit {proc.proc.returncode if proc.proc else None})")
+                print(proc.output()[-3000:])
+
+
+class SimulatorThread:
+    """The Telegram Bot API simulator, serving from its own event loop in a thread, so the
+    synchronous process-level tests can drive it with ``call(coroutine_factory)``."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from connectors.telegram.simulator import BotApiSimulator, RetryPolicy
+
+        self.loop = asyncio.new_event_loop()
+        self.sim = BotApiSimulator(BOT_TOKEN, webhook_retry=RetryPolicy(
+            initial_delay=0.2, factor=2.0, max_delay=2.0, max_attempts=50, request_timeout=10))
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+
+    @property
+    def base_url(self) -> str:
+        return str(self.sim.base_url)
+
+    def drive(self, action: Any) -> Any:
+        """Run ``action(driver)`` (an async function) against this simulator."""
+        from connectors.telegram.simulator import SimulatorDriver
+
+        async def run() -> Any:
+            async with SimulatorDriver(self.base_url) as driver:
+                return await action(driver)
+
+        return asyncio.run(run())
+
+    def bot_api(self, method: str, **params: Any) -> Any:
+        import httpx
+        response = httpx.post(f"{self.base_url}/bot{BOT_TOKEN}/{method}", json=params,
+                              timeout=10).json()
+        assert response["ok"], response
+        return response["result"]
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def telegram() -> Iterator[SimulatorThread]:
+    sim = SimulatorThread()
+    try:
+        yield sim
+    finally:
+        sim.close()

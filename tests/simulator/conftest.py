@@ -43,12 +43,14 @@ class BotApi:
 class WebhookReceiver:
     """An aiohttp server playing the bot's webhook endpoint.
 
-    ``statuses`` are answered in order (then 200); ``delay`` is slept before answering.
+    ``statuses`` are answered in order (then 200); ``delays`` are slept before answering, in
+    order (then ``delay``).
     """
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.statuses: list[int] = []
+        self.delays: list[float] = []
         self.delay = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -59,9 +61,9 @@ class WebhookReceiver:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}/hook"
@@ -78,8 +80,9 @@ class WebhookReceiver:
             status = self.statuses.pop(0) if self.statuses else 200
             self.received.append({"update": update, "headers": dict(request.headers),
                                   "status": status, "started": asyncio.get_running_loop().time()})
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            delay = self.delays.pop(0) if self.delays else self.delay
+            if delay:
+                await asyncio.sleep(delay)
             self._arrived.set()
             return web.json_response({"ok": status < 300}, status=status)
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from connectors.telegram.simulator import BotApiSimulator
+from connectors.telegram.simulator import BotApiSimulator, SimulatorDriver
 from tests.simulator.conftest import TOKEN, BotApi
 
 
@@ -55,3 +55,21 @@ async def test_a_broken_json_body_is_a_bad_request(sim: BotApiSimulator) -> None
                                      headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["description"].startswith("Bad Request:")
+
+
+async def test_dates_come_from_the_injected_wall_clock() -> None:
+    async with BotApiSimulator(TOKEN, wall_clock=lambda: 1_700_000_000.7) as simulator, \
+            SimulatorDriver(simulator.base_url) as tg:
+        ann = await tg.create_user("Ann")
+        said = await tg.write(ann["id"], ann["id"], "hi")
+    assert (said.message or {})["date"] == 1_700_000_000
+
+
+async def test_a_stopped_simulator_can_start_again_with_its_state(
+        sim: BotApiSimulator, tg: SimulatorDriver, api: BotApi) -> None:
+    ann = await tg.create_user("Ann")
+    said = await tg.write(ann["id"], ann["id"], "hi")
+    await sim.stop()
+    await sim.start()
+    assert [u["update_id"] for u in await api.result("getUpdates", timeout=1)] == [
+        said.update_id]

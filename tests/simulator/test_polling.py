@@ -14,15 +14,15 @@ async def test_updates_stay_until_confirmed_by_a_higher_offset(
         api: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
     first = await tg.write(forum["id"], ann["id"], "one")
     second = await tg.write(forum["id"], ann["id"], "two")
-    assert second.update_id == first.update_id + 1
+    assert second.update_id == first.queued_id + 1
 
     again = await api.result("getUpdates")
     assert [u["update_id"] for u in await api.result("getUpdates")] == [
         u["update_id"] for u in again] == [first.update_id, second.update_id]
 
-    rest = await api.result("getUpdates", offset=second.update_id)
+    rest = await api.result("getUpdates", offset=second.queued_id)
     assert [u["update_id"] for u in rest] == [second.update_id]
-    assert await api.result("getUpdates", offset=second.update_id + 1) == []
+    assert await api.result("getUpdates", offset=second.queued_id + 1) == []
     assert await api.result("getUpdates") == []
 
 
@@ -99,8 +99,8 @@ async def test_a_redelivered_update_comes_once_more_and_is_then_forgotten(
         api: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
     said = await tg.write(forum["id"], ann["id"], "hello")
     await api.result("getUpdates")
-    assert await api.result("getUpdates", offset=said.update_id + 1) == []
-    await tg.redeliver(said.update_id)
-    copy = await api.result("getUpdates", offset=said.update_id + 1)
+    assert await api.result("getUpdates", offset=said.queued_id + 1) == []
+    await tg.redeliver(said.queued_id)
+    copy = await api.result("getUpdates", offset=said.queued_id + 1)
     assert copy == [said.update]
-    assert await api.result("getUpdates", offset=said.update_id + 1) == []
+    assert await api.result("getUpdates", offset=said.queued_id + 1) == []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
+import httpx
 import pytest
 
-from connectors.telegram.simulator import SimulatorDriver
-from tests.simulator.conftest import FAST_RETRY, BotApi, WebhookReceiver
+from connectors.telegram.simulator import BotApiSimulator, RetryPolicy, SimulatorDriver
+from tests.simulator.conftest import FAST_RETRY, TOKEN, BotApi, WebhookReceiver
 
 
 async def _info_when(api: BotApi, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
@@ -106,7 +108,7 @@ async def test_one_chat_is_delivered_in_order_one_at_a_time_chats_in_parallel(
         assert ids == sorted(ids) and len(ids) == 3
         starts = [r["started"] for r in receiver.received
                   if r["update"]["message"]["chat"]["id"] == chat["id"]]
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert all(gap >= 0.14 for gap in gaps), gaps  # the next waited for the previous
     assert receiver.max_in_flight >= 2  # different chats went concurrently
 
@@ -129,7 +131,7 @@ async def test_delete_webhook_leaves_pending_updates_for_get_updates(
     await api.result("setWebhook", url=receiver.url)
     said = await tg.write(forum["id"], ann["id"], "stuck")
     await _info_when(api, lambda i: "last_error_date" in i)
-    status, body = await api.call("deleteWebhook")
+    _, body = await api.call("deleteWebhook")
     assert body["description"] == "Webhook was deleted"
     assert [u["update_id"] for u in await api.result("getUpdates")] == [said.update_id]
 
@@ -150,7 +152,7 @@ async def test_redeliver_posts_the_same_update_again(
     await api.result("setWebhook", url=receiver.url)
     said = await tg.write(forum["id"], ann["id"], "twice")
     await receiver.wait_accepted(1)
-    await tg.redeliver(said.update_id)
+    await tg.redeliver(said.queued_id)
     assert await receiver.wait_accepted(2) == [said.update, said.update]
     assert [a["replay"] for a in await tg.webhook_log()] == [False, True]
 
@@ -172,3 +174,21 @@ async def test_set_webhook_with_an_empty_url_removes_it(api: BotApi) -> None:
     _, removed = await api.call("setWebhook", url="")
     assert removed["description"] == "Webhook was deleted"
     assert (await api.result("getWebhookInfo"))["url"] == ""
+
+
+async def test_a_timed_out_answer_is_retried_so_the_bot_sees_the_update_twice(
+        receiver: WebhookReceiver) -> None:
+    """The webhook got the update but answered too late: Telegram sends it again."""
+    policy = RetryPolicy(initial_delay=0.01, max_attempts=3, request_timeout=0.2)
+    receiver.delays = [0.5]
+    async with BotApiSimulator(TOKEN, webhook_retry=policy) as simulator, \
+            SimulatorDriver(simulator.base_url) as tg, \
+            httpx.AsyncClient(base_url=simulator.api_url) as client:
+        api = BotApi(client)
+        ann = await tg.create_user("Ann")
+        said = await tg.write(ann["id"], ann["id"], "/start")
+        await api.result("setWebhook", url=receiver.url)
+        info = await _info_when(api, lambda i: i["pending_update_count"] == 0)
+        await receiver.wait_accepted(2)
+    assert [r["update"] for r in receiver.received] == [said.update, said.update]
+    assert info["last_error_message"] == "Read timeout expired"

@@ -34,15 +34,25 @@ class Emitted:
     update: dict[str, Any] | None
 
     @property
+    def queued_id(self) -> int:
+        """``update_id``, for an update known to be queued (raises when it was filtered)."""
+        if self.update_id is None:
+            raise LookupError("allowed_updates kept this update from being queued")
+        return self.update_id
+
+    @property
     def message_id(self) -> int:
         if self.message is None:
-            raise ValueError("this action produced no message")
+            raise LookupError("this action produced no message")
         return int(self.message["message_id"])
 
     @property
-    def thread_id(self) -> int | None:
+    def thread_id(self) -> int:
         """The message's ``message_thread_id`` (for ``open_topic``: the new topic's id)."""
-        return None if self.message is None else self.message.get("message_thread_id")
+        thread_id = None if self.message is None else self.message.get("message_thread_id")
+        if thread_id is None:
+            raise LookupError("the message is in no thread")
+        return int(thread_id)
 
 
 class SimulatorDriver:

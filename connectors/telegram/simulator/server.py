@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -31,10 +33,13 @@ class BotApiSimulator:
     def __init__(self, token: str, *, host: str = "127.0.0.1", port: int = 0,
                  limits: RateLimits | None = None, webhook_retry: RetryPolicy | None = None,
                  first_update_id: int = 1, bot_name: str = "Telecase Desk",
-                 bot_username: str = "telecase_desk_bot") -> None:
+                 bot_username: str = "telecase_desk_bot",
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        """``wall_clock`` gives the unix time put in ``date``/``edit_date`` fields; the flood
+        limits have their own clock in ``RateLimits.clock``."""
         self.sim = Simulation(token, limits=limits, webhook_retry=webhook_retry,
                               first_update_id=first_update_id, bot_name=bot_name,
-                              bot_username=bot_username)
+                              bot_username=bot_username, wall_clock=wall_clock)
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -72,9 +77,10 @@ class BotApiSimulator:
         """Bind and serve; ``port=0`` picks a free port (see :attr:`base_url`)."""
         if self._runner is not None:
             raise RuntimeError("the simulator is already started")
-        runner = web.AppRunner(self.app(), access_log=None)
+        self.sim.queue.open()
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         sockets = [s for s in runner.addresses if isinstance(s, tuple)]
         self.port = int(sockets[0][1]) if sockets else self.port

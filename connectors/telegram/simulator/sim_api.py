@@ -136,8 +136,11 @@ async def write(sim: Simulation, p: Params, _: web.Request) -> Any:
     text = p.get_str("text")
     if text is None or not text.strip():
         raise bad_request("message text is empty")
+    chat_id = p.chat_id()
+    if chat_id == sender["id"]:
+        sim.world.create_private_chat(sender["id"])  # writing to the bot opens the chat
     entities = p.get_json("entities")
-    message = sim.world.post(p.chat_id(), sender, text=text,
+    message = sim.world.post(chat_id, sender, text=text,
                              entities=entities if isinstance(entities, list) else None,
                              thread_id=p.get_int("message_thread_id"),
                              reply_to=p.get_int("reply_to_message_id"))

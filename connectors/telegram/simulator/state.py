@@ -6,6 +6,8 @@ Both HTTP faces (the Bot API in ``bot_api`` and the driver's ``/sim`` in ``sim_a
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from connectors.telegram.simulator.faults import Faults
@@ -32,11 +34,11 @@ class Simulation:
     def __init__(self, token: str, *, limits: RateLimits | None = None,
                  webhook_retry: RetryPolicy | None = None, first_update_id: int = 1,
                  bot_name: str = "Telecase Desk", bot_username: str = "telecase_desk_bot",
-                 ) -> None:
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.token = token
         self.bot = bot_user(token, bot_name, bot_username)
         self.sender = {k: self.bot[k] for k in ("id", "is_bot", "first_name", "username")}
-        self.world = World(self.bot)
+        self.world = World(self.bot, wall_clock=wall_clock)
         self.queue = UpdateQueue(first_update_id)
         self.limiter = RateLimiter(limits or RateLimits())
         self.retry = webhook_retry or RetryPolicy()

@@ -179,6 +179,10 @@ class UpdateQueue:
             except TimeoutError:
                 return "timeout"
 
+    def open(self) -> None:
+        """Accept polls again (the server is starting)."""
+        self._closed = False
+
     def close(self) -> None:
         """Release every waiting poll (the server is stopping)."""
         self._closed = True
