@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from projections.cases import PROJECTOR, Offset, apply_batch, load_checkpoints
-from streams.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event
+from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.projector")
 
@@ -100,13 +100,14 @@ class KafkaProjector:
 
     async def _dead_letter(self, rec: Any, exc: Exception, now: datetime) -> None:
         reason = "unknown_event" if isinstance(exc, UnknownEventError) else "invalid_event"
-        detail = (exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc))[:500]
+        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        detail = detail[:500]
         letter = DeadLetter(reason=reason, detail=detail, consumer=f"projector:{PROJECTOR}",
                             topic=rec.topic, partition=rec.partition, offset=rec.offset,
                             key=rec.key.decode() if rec.key else None,
                             payload_b64=DeadLetter.encode_payload(rec.value or b""),
                             failed_at=now)
-        await self.producer.send_and_wait(self.names.dead_letters, letter.model_dump_json().encode(),
-                                          key=rec.key)
+        await self.producer.send_and_wait(self.names.dead_letters,
+                                          letter.model_dump_json().encode(), key=rec.key)
         log.warning("projector.dead_letter", reason=reason, partition=rec.partition,
                     offset=rec.offset)

@@ -165,7 +165,7 @@ async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}/telegram"
 
     traffic = ForumTraffic()

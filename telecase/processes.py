@@ -108,7 +108,7 @@ async def projector(settings: Settings) -> None:
                             names=TopicNames(settings.topic_prefix))
     task = asyncio.create_task(runner.run())
     waiter = asyncio.create_task(_until_signalled())
-    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     runner.stop()
     waiter.cancel()
     await task

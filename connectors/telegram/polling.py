@@ -10,6 +10,7 @@ A crash in between makes Telegram send the batch again; the worker drops the rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -74,7 +75,5 @@ class LongPoller:
                 delay = exc.retry_after if exc.retry_after is not None else backoff
                 log.warning("polling.retry", delay=delay, error=str(exc))
                 backoff = min(backoff * 2, self.max_backoff)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-                except TimeoutError:
-                    pass

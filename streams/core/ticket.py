@@ -191,12 +191,12 @@ class _Emitter:
         self.seq = ticket.seq if ticket else 0
         self.events: list[TicketEvent] = []
 
-    def add(self, cls: type[TicketEvent], *, at: int | None = None,  # type: ignore[valid-type]
+    def add(self, cls: type[TicketEvent], *, at: int | None = None,
             **fields: object) -> None:
         self.seq += 1
         routed = self.command.routed
         actor = _actor(self.msg.from_, routed.from_bot)
-        self.events.append(cls(  # type: ignore[misc]
+        self.events.append(cls(
             event_id=f"{self.ticket_id}#{self.seq}", ticket_id=self.ticket_id, seq=self.seq,
             occurred_at=_ts(self.msg.date if at is None else at),
             recorded_at=self.command.received_at,
@@ -212,8 +212,9 @@ class _Emitter:
         creation = _creation_message(routed)
         # A topic's ticket opened when the topic was created, even if a later message is the
         # first telecase sees (every topic message carries the creation message).
-        self.add(TicketOpened, at=creation.date if creation else None, channel=routed.channel, chat_id=routed.chat_id,
-                 thread_id=routed.thread_id, thread_key=routed.thread_key, subject=subject,
+        self.add(TicketOpened, at=creation.date if creation else None, channel=routed.channel,
+                 chat_id=routed.chat_id, thread_id=routed.thread_id,
+                 thread_key=routed.thread_key, subject=subject,
                  subject_message_id=subject_mid, customer=customer,
                  customer_message_id=customer_mid)
         opened = self.events[-1]

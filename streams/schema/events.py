@@ -167,10 +167,10 @@ class UnknownEventError(ValueError):
 
 def upcast(payload: dict[str, Any]) -> dict[str, Any]:
     """Lift an old payload to the current version of its type, one step at a time."""
-    kind = payload.get("type")
+    kind = str(payload.get("type"))
     if kind not in _CURRENT:
         raise UnknownEventError(f"unknown ticket event type {kind!r}")
-    version = payload.get("version", 1)
+    version = int(payload.get("version", 1))
     while version < _CURRENT[kind]:
         step = UPCASTERS.get((kind, version))
         if step is None:

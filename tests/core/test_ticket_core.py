@@ -87,7 +87,7 @@ def test_duplicate_update_and_duplicate_message_yield_nothing() -> None:
     created = s.create_topic(ANN, "Q", 100)
     msg = s.write(ANN, "x", 101, created["message"]["message_id"])
     again = dict(msg, update_id=msg["update_id"] + 500)  # same message, new update id
-    states, log, _ = feed([created, msg, msg, created, again])
+    _, log, _ = feed([created, msg, msg, created, again])
     assert len(log) == 2
 
 
@@ -148,7 +148,8 @@ def test_bot_receives_its_own_forum_service_messages_as_bot_actions() -> None:
     closed = s.service(BOT, t, 101, "forum_topic_closed")
     states, log, skipped = feed([created, closed, s.write(BOT, "bot reply", 102, t)])
     assert skipped == ["sender_is_bot"]  # its own ordinary message: never customer input
-    assert [(e.type, e.actor.kind) for e in log] == [("ticket.opened", "bot"), ("topic.closed", "bot")]
+    assert [(e.type, e.actor.kind) for e in log] == [("ticket.opened", "bot"),
+                                                     ("topic.closed", "bot")]
     assert all(e.type != "customer.message_received" for e in log)
     assert states[f"{forum()['id']}:t{t}"].tickets[0].customer is None
 
