@@ -66,6 +66,22 @@ def topics() -> None:
     typer.echo("topics ready")
 
 
+@app.command()
+def demo(duration: float = typer.Option(0, help="stop after this many seconds (0: Ctrl-C)"),
+         ) -> None:
+    """Run the Kafka path on this machine with simulated Telegram traffic and a live view."""
+    from telecase.demo import run_demo
+    try:
+        summary = asyncio.run(run_demo(_settings(), duration))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    typer.echo(f"tickets opened: {summary.tickets}, messages: {summary.messages}, "
+               f"updates sent: {summary.updates_sent}, errors: {len(summary.errors)}")
+    for error in summary.errors[:10]:
+        typer.echo(f"  error: {error}", err=True)
+    raise typer.Exit(1 if summary.errors else 0)
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     updates: int = typer.Option(20_000, "--updates", "-n", help="updates to drive"),
