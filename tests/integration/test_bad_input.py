@@ -90,3 +90,32 @@ def test_unprocessable_records_go_to_the_dead_letter_topic_with_reason(
                                                        ("invalid_update", 1)]
     assert decoded[0].payload() == b"\x00not json"
     assert decoded[1].topic == dep.names.telegram_updates and decoded[1].detail
+
+
+def test_projector_dead_letters_undecodable_events_and_keeps_going(
+        deployment: Deployment) -> None:
+    dep = deployment
+    from datetime import UTC, datetime
+
+    from streams.schema.events import Actor, SourceRef, TicketOpened, encode_event
+    now = datetime.now(UTC)
+    opened = TicketOpened(event_id="tg:1:p:1#1", ticket_id="tg:1:p:1", seq=1, occurred_at=now,
+                          recorded_at=now, source=SourceRef(kind="telegram", update_id=1),
+                          actor=Actor(kind="customer", id="1"), channel="private_chat",
+                          chat_id=1, thread_id=None, thread_key="1:p", subject="Hello",
+                          subject_message_id=1, customer=None, customer_message_id=1)
+    future = opened.model_dump(mode="json") | {"version": 99}
+    dep.start("topics", "topics").proc.wait(60)  # type: ignore[union-attr]
+    asyncio.run(_produce(dep.bootstrap, dep.names.ticket_events, [
+        (b"tg:1:p:1", b"{broken"),
+        (b"tg:1:p:1", json.dumps(future).encode()),
+        (b"tg:1:p:1", encode_event(opened)),
+    ]))
+    dep.projector()
+    rows = wait_for(lambda: dep.cases(), 60, what="the valid event's case")
+    assert [(r["ticket_id"], r["subject"]) for r in rows] == [("tg:1:p:1", "Hello")]
+    letters = wait_for(lambda: dep.read_topic(dep.names.dead_letters), 30, what="dead letters")
+    decoded = [DeadLetter.model_validate_json(r.value) for r in letters]
+    assert [(d.reason, d.consumer, d.offset) for d in decoded] == [
+        ("invalid_event", "projector:cases", 0), ("unknown_event", "projector:cases", 1)]
+    assert "newer than this build reads" in decoded[1].detail
