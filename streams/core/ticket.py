@@ -332,41 +332,44 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
             customer=event.customer, customer_message_id=event.customer_message_id,
             opened_at=event.occurred_at, last_message_at=None)
     assert ticket is not None
-    ticket = replace(ticket, seq=event.seq, opened_at=min(ticket.opened_at, event.occurred_at))
+    changes: dict[str, object] = {"seq": event.seq}
+    if event.occurred_at < ticket.opened_at:
+        changes["opened_at"] = event.occurred_at
     if isinstance(event, CustomerMessageReceived | CustomerMessageEdited):
         messages = dict(ticket.messages)
         messages[event.message_id] = max(messages.get(event.message_id, -1),
                                           event.message_version)
         last = ticket.last_message_at
-        ticket = replace(ticket, messages=messages,
-                         last_message_at=event.occurred_at if last is None
-                         else max(last, event.occurred_at))
+        changes["messages"] = messages
+        changes["last_message_at"] = (event.occurred_at if last is None
+                                      else max(last, event.occurred_at))
     elif isinstance(event, TopicRenamed):
-        ticket = replace(ticket, subject=event.name, subject_message_id=event.message_id)
+        changes.update(subject=event.name, subject_message_id=event.message_id)
     elif isinstance(event, TopicClosed):
-        ticket = replace(ticket, status="closed", status_message_id=event.message_id)
+        changes.update(status="closed", status_message_id=event.message_id)
     elif isinstance(event, TopicReopened):
-        ticket = replace(ticket, status="open", status_message_id=event.message_id)
+        changes.update(status="open", status_message_id=event.message_id)
     elif isinstance(event, TicketClosed):
-        ticket = replace(ticket, status="closed")
-    return _identify_customer(ticket, event)
+        changes["status"] = "closed"
+    changes.update(_customer_change(ticket, event))
+    return replace(ticket, **changes)  # type: ignore[arg-type]
 
 
-def _identify_customer(ticket: TicketState, event: TicketEvent) -> TicketState:
+def _customer_change(ticket: TicketState, event: TicketEvent) -> dict[str, object]:
     """The customer is the topic's creator, else the author of the lowest customer message id.
 
     Renaming, closing and reopening a topic are usually an admin's doing, so only the creation
     service message and customer messages name the customer.
     """
     if isinstance(event, TicketOpened | TicketClosed | TopicClosed | TopicReopened):
-        return ticket
+        return {}
     if event.sender is None:
-        return ticket
+        return {}
     if isinstance(event, TopicRenamed) and event.message_id != ticket.thread_id:
-        return ticket
+        return {}
     if ticket.customer is None or event.message_id < ticket.customer_message_id:
-        return replace(ticket, customer=event.sender, customer_message_id=event.message_id)
-    return ticket
+        return {"customer": event.sender, "customer_message_id": event.message_id}
+    return {}
 
 
 def fold(events: list[TicketEvent], state: ThreadState) -> ThreadState:
