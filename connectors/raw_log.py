@@ -13,6 +13,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from streams import topics
+from streams.bus import Bus, Outgoing
 from streams.schema.envelope import RawTelegramUpdate
 
 
@@ -40,3 +41,14 @@ class KafkaRawLog:
                                             key=e.routing_key().encode()) for e in envelopes]
         for fut in futures:
             await fut
+
+
+class BusRawLog:
+    """``telegram.updates`` on any :class:`~streams.bus.Bus` (the embedded log)."""
+
+    def __init__(self, bus: Bus, topic: str = topics.TELEGRAM_UPDATES) -> None:
+        self.bus, self.topic = bus, topic
+
+    async def append(self, envelopes: Sequence[RawTelegramUpdate]) -> None:
+        await self.bus.append(self.topic, [Outgoing(e.routing_key().encode(), e.to_bytes())
+                                           for e in envelopes])

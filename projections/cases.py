@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -115,7 +115,7 @@ def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | N
     rows: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(ids, 500):
         for r in conn.execute(select(cases).where(cases.c.ticket_id.in_(chunk))).mappings():
-            rows[r["ticket_id"]] = dict(r)
+            rows[r["ticket_id"]] = _utc(dict(r))
     changed: set[str] = set()
     applied = 0
     for _, event in events:
@@ -146,6 +146,14 @@ def load_checkpoints(conn: Connection, projector: str, topic: str) -> dict[int, 
     q = select(checkpoints.c.partition, checkpoints.c.next_offset).where(
         tuple_(checkpoints.c.projector, checkpoints.c.topic) == (projector, topic))
     return {int(p): int(o) for p, o in conn.execute(q)}
+
+
+def _utc(row: dict[str, Any]) -> dict[str, Any]:
+    """SQLite hands back naive datetimes; the projection stores UTC, so say so."""
+    for k, v in row.items():
+        if isinstance(v, datetime) and v.tzinfo is None:
+            row[k] = v.replace(tzinfo=UTC)
+    return row
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -15,12 +15,11 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from projections.cases import PROJECTOR, Offset, apply_batch, load_checkpoints
-from streams.schema.deadletter import DeadLetter
-from streams.schema.events import TicketEvent, UnknownEventError, decode_event
+from projections.decode import decode_records
+from streams.schema.events import TicketEvent
 from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.projector")
@@ -84,30 +83,15 @@ class KafkaProjector:
 
     async def _handle(self, records: list[Any]) -> None:
         now = datetime.now(UTC)
-        batch: list[tuple[Offset, TicketEvent | None]] = []
-        for rec in records:
-            pos = Offset(rec.topic, rec.partition, rec.offset)
-            try:
-                batch.append((pos, decode_event(rec.value)))
-            except (ValidationError, UnknownEventError, ValueError) as exc:
-                await self._dead_letter(rec, exc, now)
-                batch.append((pos, None))
+        batch, letters = decode_records(records, f"projector:{PROJECTOR}", now)
+        for letter in letters:  # durable before the batch's offsets are
+            await self.producer.send_and_wait(self.names.dead_letters,
+                                              letter.model_dump_json().encode(),
+                                              key=(letter.key or "").encode())
+            log.warning("projector.dead_letter", reason=letter.reason,
+                        partition=letter.partition, offset=letter.offset)
         await asyncio.to_thread(self._write, batch, now)
 
     def _write(self, batch: list[tuple[Offset, TicketEvent | None]], now: datetime) -> None:
         with self.engine.begin() as conn:
             apply_batch(conn, batch, now)
-
-    async def _dead_letter(self, rec: Any, exc: Exception, now: datetime) -> None:
-        reason = "unknown_event" if isinstance(exc, UnknownEventError) else "invalid_event"
-        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        detail = detail[:500]
-        letter = DeadLetter(reason=reason, detail=detail, consumer=f"projector:{PROJECTOR}",
-                            topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                            key=rec.key.decode() if rec.key else None,
-                            payload_b64=DeadLetter.encode_payload(rec.value or b""),
-                            failed_at=now)
-        await self.producer.send_and_wait(self.names.dead_letters,
-                                          letter.model_dump_json().encode(), key=rec.key)
-        log.warning("projector.dead_letter", reason=reason, partition=rec.partition,
-                    offset=rec.offset)

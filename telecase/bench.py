@@ -152,7 +152,7 @@ async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
     bootstrap = settings.kafka_bootstrap_servers
     names = TopicNames(f"bench{uuid.uuid4().hex[:8]}.")
     await ensure_topics(bootstrap, names, partitions=settings.topic_partitions)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.projection_url("kafka"))
     create_schema(engine)
     with engine.begin() as conn:
         conn.execute(cases.delete())
@@ -174,7 +174,8 @@ async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
     webhook_s = await _post_all(url, batch)
     expected_messages = chats * per_topic
 
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TELECASE_DATABASE_URL": settings.database_url,
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "TELECASE_DATABASE_URL": settings.projection_url("kafka"),
            "TELECASE_TOPIC_PREFIX": names.prefix,
            "TELECASE_TOPIC_PARTITIONS": str(settings.topic_partitions),
            "TELECASE_WORKER_APP_ID": f"{names.prefix}worker",

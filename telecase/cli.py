@@ -67,9 +67,33 @@ def topics() -> None:
 
 
 @app.command()
+def run(
+    demo: bool | None = typer.Option(None, "--demo/--no-demo",
+                                     help="simulated Telegram traffic (default: when no bot "
+                                          "token is configured)"),
+    duration: float = typer.Option(0, help="stop after this many seconds (0: until Ctrl-C)"),
+) -> None:
+    """Run telecase on this machine: connector, worker and projector over the embedded log."""
+    from telecase.embedded import RunError
+    from telecase.embedded import run as run_embedded
+    settings = _settings()
+    use_demo = (not settings.has_telegram_credentials) if demo is None else demo
+    try:
+        summary = asyncio.run(run_embedded(settings, demo=use_demo, duration=duration))
+    except (RunError, SettingsError) as exc:
+        _fail(exc)
+        return
+    typer.echo(f"tickets: {summary.tickets}, messages: {summary.messages}, "
+               f"updates sent: {summary.updates_sent}, errors: {len(summary.errors)}")
+    for error in summary.errors[:10]:
+        typer.echo(f"  error: {error}", err=True)
+    raise typer.Exit(1 if summary.errors else 0)
+
+
+@app.command()
 def demo(duration: float = typer.Option(0, help="stop after this many seconds (0: Ctrl-C)"),
          ) -> None:
-    """Run the Kafka path on this machine with simulated Telegram traffic and a live view."""
+    """The demo over Kafka + PostgreSQL (the three processes), with a live view."""
     from telecase.demo import run_demo
     try:
         summary = asyncio.run(run_demo(_settings(), duration))

@@ -10,7 +10,6 @@ topics, writing, editing and closing them, while a live table shows the ``cases`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import socket
@@ -18,30 +17,20 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from sqlalchemy import make_url, select
 
 from connectors.telegram.simulator import BotApiSimulator, SimulatorDriver
 from projections.db import create_schema, make_engine
 from projections.tables import cases
+from telecase.demo_traffic import DemoSummary, cases_table, customers
 from telecase.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_TOKEN = "7000000001:demo-token"
-
-
-@dataclass
-class DemoSummary:
-    tickets: int = 0
-    messages: int = 0
-    updates_sent: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 def _reachable(host_port: str) -> bool:
@@ -55,7 +44,7 @@ def _reachable(host_port: str) -> bool:
 
 def _provision(settings: Settings, console: Console) -> tuple[str, str]:
     """Kafka bootstrap servers and database URL, starting local servers when needed."""
-    bootstrap, database = settings.kafka_bootstrap_servers, settings.database_url
+    bootstrap, database = settings.kafka_bootstrap_servers, settings.projection_url("kafka")
     scripts = ROOT / ".ci"
     if not _reachable(bootstrap):
         if not (scripts / "kafka.sh").exists():
@@ -100,56 +89,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _customers(tg: SimulatorDriver, summary: DemoSummary, stop: asyncio.Event,
-                     rng: random.Random) -> None:
-    forum = await tg.create_forum("Sales desk")
-    open_topics: list[tuple[int, int, int]] = []  # (user, thread, last message)
-    n = 0
-    while not stop.is_set():
-        roll = rng.random()
-        try:
-            if not open_topics or roll < 0.2:
-                n += 1
-                user = await tg.create_user(f"Prospect {n}", username=f"prospect{n}")
-                topic = await tg.open_topic(forum["id"], user["id"],
-                                            rng.choice(["Pricing", "Demo request", "Integration",
-                                                        "Onboarding", "Security review"])
-                                            + f" #{n}")
-                said = await tg.write(forum["id"], user["id"], "Hello, quick question",
-                                      topic.thread_id)
-                open_topics.append((user["id"], topic.thread_id or 0, said.message_id))
-                summary.updates_sent += 2
-            elif roll < 0.8:
-                user_id, thread, _ = rng.choice(open_topics)
-                said = await tg.write(forum["id"], user_id, "Any update on this?", thread)
-                open_topics = [(u, t, said.message_id if t == thread else m)
-                               for u, t, m in open_topics]
-                summary.updates_sent += 1
-            elif roll < 0.9:
-                user_id, thread, last = rng.choice(open_topics)
-                await tg.edit(forum["id"], last, "Any update on this? (edited)")
-                summary.updates_sent += 1
-            else:
-                user_id, thread, _ = open_topics.pop(rng.randrange(len(open_topics)))
-                await tg.close_topic(forum["id"], thread, user_id)
-                summary.updates_sent += 1
-        except Exception as exc:  # shown in the summary; the demo goes on
-            summary.errors.append(f"{type(exc).__name__}: {exc}")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=rng.uniform(0.2, 0.8))
-
-
-def _table(rows: list[Any]) -> Table:
-    table = Table(title="telecase: cases (from PostgreSQL)", expand=True)
-    for col in ("ticket", "subject", "customer", "status", "msgs", "last message"):
-        table.add_column(col)
-    for r in rows[-20:]:
-        table.add_row(r.ticket_id, r.subject, r.customer_username or "-", r.status,
-                      str(r.message_count),
-                      r.last_message_at.strftime("%H:%M:%S") if r.last_message_at else "-")
-    return table
-
-
 async def run_demo(settings: Settings, duration: float) -> DemoSummary:
     console = Console()
     console.print("[bold]telecase demo[/bold]: no Telegram or Salesforce credentials are "
@@ -187,13 +126,13 @@ async def run_demo(settings: Settings, duration: float) -> DemoSummary:
                 await http.post(f"{sim.base_url}/bot{DEMO_TOKEN}/setWebhook", json={
                     "url": f"http://127.0.0.1:{port}/telegram",
                     "secret_token": env["TELECASE_TELEGRAM_WEBHOOK_SECRET"]})
-            traffic = asyncio.create_task(_customers(tg, summary, stop, random.Random(7)))
+            traffic = asyncio.create_task(customers(tg, summary, stop, random.Random(7)))
             started = time.monotonic()
             with Live(console=console, refresh_per_second=2) as live:
                 while duration <= 0 or time.monotonic() - started < duration:
                     with engine.connect() as conn:
                         rows = conn.execute(select(cases).order_by(cases.c.opened_at)).all()
-                    live.update(_table(rows))
+                    live.update(cases_table(rows))
                     if any(p.poll() is not None for p in procs):
                         summary.errors.append("a telecase process exited unexpectedly")
                         break

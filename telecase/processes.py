@@ -100,7 +100,7 @@ def worker(settings: Settings) -> None:
 async def projector(settings: Settings) -> None:
     _metrics(settings)
     await ensure(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.projection_url("kafka"))
     create_schema(engine)
     runner = KafkaProjector(engine, settings.kafka_bootstrap_servers,
                             group_id=settings.projector_group_id,

@@ -6,10 +6,17 @@ Validated at start: a wrong or missing value stops the process with one clear li
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class SettingsError(Exception):
@@ -20,13 +27,32 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELECASE_", env_file=".env",
                                       env_file_encoding="utf-8", extra="ignore")
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: arguments, environment, ``.env``, then the config file named by
+        ``TELECASE_CONFIG`` (TOML, keys as the variables without the prefix, lower case)."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings,
+                                                     dotenv_settings]
+        config = os.environ.get("TELECASE_CONFIG")
+        if config:
+            if not Path(config).is_file():
+                raise SettingsError(f"TELECASE_CONFIG: no such file {config}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices("TELECASE_KAFKA_BOOTSTRAP_SERVERS",
                                       "KAFKA_BOOTSTRAP_SERVERS"))
-    database_url: str = Field(
-        "postgresql+psycopg://postgres@127.0.0.1:5432/telecase",
-        validation_alias=AliasChoices("TELECASE_DATABASE_URL", "DATABASE_URL"))
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("TELECASE_DATABASE_URL", "DATABASE_URL"))
+    """Projections. Default: SQLite in the data directory for ``telecase run`` (embedded),
+    ``postgresql+psycopg://postgres@127.0.0.1:5432/telecase`` for the Kafka processes."""
     topic_prefix: str = ""
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication_factor: int = Field(1, ge=1)
@@ -36,6 +62,9 @@ class Settings(BaseSettings):
     projector_group_id: str = "telecase-projector"
     consumer_session_timeout: float = Field(30.0, ge=6.0, le=300.0)
     """Seconds before a silent worker or projector's partitions go to another one."""
+
+    embedded_partitions: int = Field(1, ge=1, le=64)
+    """Partitions per topic in the embedded log (one keeps every chat in one ordered stream)."""
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -58,6 +87,17 @@ class Settings(BaseSettings):
                 raise ValueError("must look like '<bot id>:<secret>' as BotFather issues it")
         return v
 
+    def projection_url(self, runtime: Literal["embedded", "kafka"]) -> str:
+        if self.database_url:
+            return self.database_url
+        if runtime == "embedded":
+            return f"sqlite:///{Path(self.data_dir).resolve() / 'projections.sqlite'}"
+        return "postgresql+psycopg://postgres@127.0.0.1:5432/telecase"
+
+    @property
+    def has_telegram_credentials(self) -> bool:
+        return self.telegram_bot_token is not None
+
     @property
     def bot_id(self) -> int:
         return int(self.require_token().split(":", 1)[0])
@@ -77,7 +117,13 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        lines = [f"  TELECASE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                 for e in exc.errors()]
-        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+    except (OSError, ValueError) as exc:
+        if not isinstance(exc, ValidationError):
+            raise SettingsError(f"TELECASE_CONFIG: cannot read it: {exc}") from None
+        raise _explain(exc) from None
+
+
+def _explain(exc: ValidationError) -> SettingsError:
+    lines = [f"  TELECASE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+             for e in exc.errors()]
+    return SettingsError("invalid configuration:\n" + "\n".join(lines))

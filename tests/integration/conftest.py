@@ -22,18 +22,6 @@ BOT_TOKEN = "7000000001:AAE-test-token"
 BOT_ID = 7000000001
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    with infra.kafka() as servers:
-        yield servers
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    with infra.postgres() as url:
-        yield url
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

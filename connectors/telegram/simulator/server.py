@@ -34,12 +34,13 @@ class BotApiSimulator:
                  limits: RateLimits | None = None, webhook_retry: RetryPolicy | None = None,
                  first_update_id: int = 1, bot_name: str = "Telecase Desk",
                  bot_username: str = "telecase_desk_bot",
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, id_offset: int = 0) -> None:
         """``wall_clock`` gives the unix time put in ``date``/``edit_date`` fields; the flood
         limits have their own clock in ``RateLimits.clock``."""
         self.sim = Simulation(token, limits=limits, webhook_retry=webhook_retry,
                               first_update_id=first_update_id, bot_name=bot_name,
-                              bot_username=bot_username, wall_clock=wall_clock)
+                              bot_username=bot_username, wall_clock=wall_clock,
+                              id_offset=id_offset)
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None

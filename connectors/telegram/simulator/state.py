@@ -34,11 +34,11 @@ class Simulation:
     def __init__(self, token: str, *, limits: RateLimits | None = None,
                  webhook_retry: RetryPolicy | None = None, first_update_id: int = 1,
                  bot_name: str = "Telecase Desk", bot_username: str = "telecase_desk_bot",
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, id_offset: int = 0) -> None:
         self.token = token
         self.bot = bot_user(token, bot_name, bot_username)
         self.sender = {k: self.bot[k] for k in ("id", "is_bot", "first_name", "username")}
-        self.world = World(self.bot, wall_clock=wall_clock)
+        self.world = World(self.bot, wall_clock=wall_clock, id_offset=id_offset)
         self.queue = UpdateQueue(first_update_id)
         self.limiter = RateLimiter(limits or RateLimits())
         self.retry = webhook_retry or RetryPolicy()

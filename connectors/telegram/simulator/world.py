@@ -109,14 +109,16 @@ class World:
     """Users, chats, topics and messages of one simulated Telegram, seen by one bot."""
 
     def __init__(self, bot: dict[str, Any], *,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, id_offset: int = 0) -> None:
+        """``id_offset`` shifts every user and supergroup id, so simulators started one after
+        another (a demo restarted on the same data) never reuse each other's ids."""
         self.bot = bot
         self._wall = wall_clock
         self.users: dict[int, dict[str, Any]] = {}
         self.phones: dict[int, str] = {}
         self.chats: dict[int, Chat] = {}
-        self._user_ids = itertools.count(_FIRST_USER_ID)
-        self._supergroup_ids = itertools.count(_SUPERGROUP_BASE + 1)
+        self._user_ids = itertools.count(_FIRST_USER_ID + id_offset)
+        self._supergroup_ids = itertools.count(_SUPERGROUP_BASE + 1 + id_offset)
         self._colors = itertools.cycle(ICON_COLORS)
 
     def now(self) -> int:

@@ -1,0 +1,106 @@
+"""The worker of the embedded runtime: the same fold as the Faust agent, over the embedded log.
+
+Each batch of ``telegram.updates`` records is folded with
+:class:`~streams.processing.UpdateFolder` (the function the Faust agent calls), and then its
+ticket events, its dead letters, the threads' new states and the worker's position are written
+in **one** SQLite transaction: on one machine an update is folded exactly once, whatever crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from streams.bus import Outgoing, Record
+from streams.core.ticket import ThreadState
+from streams.embedded_log import EmbeddedLog
+from streams.processing import Folded, Position, UpdateFolder
+from streams.schema.events import encode_event
+from streams.state_codec import dump_thread, load_thread
+from streams.topics import TopicNames
+
+log = structlog.get_logger("telecase.worker")
+GROUP = "telecase-worker"
+STATE_SPACE = "threads"
+
+
+class EmbeddedWorker:
+    def __init__(self, log_: EmbeddedLog, names: TopicNames, *, batch_max: int = 1000) -> None:
+        self.log, self.names, self.batch_max = log_, names, batch_max
+        self.folder = UpdateFolder()
+        self.cache: dict[str, ThreadState] = {}
+        self.folded = 0
+
+    def _state(self, thread_key: str) -> ThreadState | None:
+        cached = self.cache.get(thread_key)
+        if cached is not None:
+            return cached
+        raw = self.log.get_state(STATE_SPACE, thread_key.encode())
+        return load_thread(raw) if raw is not None else None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        topic = self.names.telegram_updates
+        positions = await self.log.committed(GROUP, topic)
+        partitions = await self.log.partitions(topic)
+        while not stop.is_set():
+            idle = True
+            for p in range(partitions):
+                records = await self.log.read(topic, p, positions.get(p, 0), self.batch_max,
+                                              wait=0.2 if partitions == 1 else 0.0)
+                if records:
+                    idle = False
+                    await self.fold_batch(p, records)
+                    positions[p] = records[-1].offset + 1
+            if idle and partitions > 1:
+                await asyncio.sleep(0.05)
+
+    async def fold_batch(self, partition: int, records: list[Record]) -> None:
+        pending: dict[str, ThreadState] = {}
+        store = _Overlay(pending, self._state)
+        results: list[Folded] = []
+        now = datetime.now(UTC)
+        for rec in records:
+            key = rec.key.decode(errors="replace") if rec.key else None
+            folded = self.folder.fold(rec.value, store, Position(rec.topic, rec.partition,
+                                                                    rec.offset, key), now)
+            if folded.thread is not None:
+                pending[folded.thread.thread_key] = folded.thread
+            results.append(folded)
+        events = [Outgoing(e.ticket_id.encode(), encode_event(e), partition=partition)
+                  for f in results for e in f.events]
+        letters = [Outgoing((f.dead_letter.key or "").encode(),
+                            f.dead_letter.model_dump_json().encode(), partition=0)
+                   for f in results if f.dead_letter is not None]
+        states = [(k.encode(), dump_thread(s)) for k, s in pending.items()]
+        position = {partition: records[-1].offset + 1}
+
+        def write(db: sqlite3.Connection) -> None:
+            if events:
+                self.log.append_in(db, self.names.ticket_events, events)
+            if letters:
+                self.log.append_in(db, self.names.dead_letters, letters)
+            self.log.put_states_in(db, STATE_SPACE, states)
+            self.log.commit_in(db, GROUP, self.names.telegram_updates, position)
+
+        await self.log.transact(write)
+        self.cache.update(pending)
+        if len(self.cache) > 50_000:
+            self.cache.clear()
+        self.folded += len(records)
+        if letters:
+            log.warning("worker.dead_letters", partition=partition, count=len(letters))
+
+
+class _Overlay:
+    """States decided earlier in this batch, over what is stored."""
+
+    def __init__(self, pending: dict[str, ThreadState],
+                 stored: Callable[[str], ThreadState | None]) -> None:
+        self.pending, self.stored = pending, stored
+
+    def get(self, thread_key: str) -> ThreadState | None:
+        return self.pending.get(thread_key) or self.stored(thread_key)

@@ -1,0 +1,224 @@
+"""``telecase run``: connector, worker and projector in one process over the embedded log.
+
+The same code as the Kafka deployment (the webhook/poller, ``UpdateFolder``, the cases
+projector) behind the :class:`~streams.bus.Bus` interface, with the log in
+``<data dir>/log.sqlite`` and projections in ``<data dir>/projections.sqlite`` (or
+``TELECASE_DATABASE_URL``). Ctrl-C (or SIGTERM) stops the inbound side first, lets requests in
+flight finish (each is acknowledged only once durable), then stops the worker and projector
+between batches; a restart resumes from the stored positions.
+
+With ``--demo`` (the default when no bot token is configured) a Telegram simulator in the same
+process plays customers and delivers to the real webhook endpoint, and a live table shows the
+tickets as the projection sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from aiohttp import web
+from rich.console import Console
+from rich.live import Live
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from connectors.raw_log import BusRawLog
+from connectors.telegram.bot_api import BotApi
+from connectors.telegram.polling import LongPoller
+from connectors.telegram.simulator import BotApiSimulator, SimulatorDriver
+from connectors.telegram.webhook import create_webhook_app
+from projections.bus_runner import BusProjector
+from projections.db import create_schema, make_engine
+from projections.tables import cases
+from streams.embedded_log import EmbeddedLog, LogUnavailableError
+from streams.embedded_worker import EmbeddedWorker
+from streams.topics import TopicNames
+from telecase.demo_traffic import DemoSummary, cases_table, customers
+from telecase.settings import Settings, SettingsError
+
+log = structlog.get_logger("telecase.run")
+DEMO_TOKEN = "7000000001:demo-token"
+
+
+class RunError(Exception):
+    """``telecase run`` cannot start; the message says why and what to do."""
+
+
+@dataclass
+class Runtime:
+    log: EmbeddedLog
+    engine: Engine
+    names: TopicNames
+    worker: EmbeddedWorker
+    projector: BusProjector
+
+
+async def open_runtime(settings: Settings) -> Runtime:
+    data = Path(settings.data_dir)
+    try:
+        log_ = await EmbeddedLog.open(data / "log.sqlite", settings.embedded_partitions)
+    except LogUnavailableError as exc:
+        raise RunError(str(exc)) from None
+    url = settings.projection_url("embedded")
+    engine = make_engine(url)
+    try:
+        await asyncio.to_thread(create_schema, engine)
+    except (DatabaseError, OperationalError) as exc:
+        await log_.close()
+        cause = str(exc.orig) if exc.orig is not None else str(exc)
+        raise RunError(f"the projection database {engine.url.render_as_string()} cannot be "
+                       f"used: {cause}. If it is a corrupt file, move it aside: it is rebuilt "
+                       "from the log.") from None
+    names = TopicNames(settings.topic_prefix)
+    for topic in (names.telegram_updates, names.ticket_events, names.dead_letters):
+        await log_.create_topic(topic, settings.embedded_partitions)
+    return Runtime(log_, engine, names, EmbeddedWorker(log_, names),
+                   BusProjector(log_, engine, names))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve_webhook(rt: Runtime, settings: Settings, *, bot_id: int, secret: str,
+                         host: str, port: int) -> web.AppRunner:
+    app = create_webhook_app(BusRawLog(rt.log, rt.names.telegram_updates), bot_id=bot_id,
+                             secret=secret, path=settings.webhook_path,
+                             max_body_bytes=settings.webhook_max_body_bytes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def _install_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        tickets, messages = conn.execute(
+            select(func.count(), func.coalesce(func.sum(cases.c.message_count), 0))).one()
+    return int(tickets), int(messages)
+
+
+async def run(settings: Settings, *, demo: bool, duration: float,
+              console: Console | None = None) -> DemoSummary:
+    console = console or Console()
+    if not demo and not settings.has_telegram_credentials:
+        raise SettingsError("TELECASE_TELEGRAM_BOT_TOKEN is not set; set it, or use --demo")
+    rt = await open_runtime(settings)
+    stop = asyncio.Event()
+    _install_signals(stop)
+    summary = DemoSummary()
+    loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
+             asyncio.create_task(rt.projector.run(stop), name="projector")]
+    inbound: list[Any] = []
+    try:
+        if demo:
+            console.print("[bold]telecase run --demo[/bold]: no Telegram or Salesforce "
+                          "credentials in use; a simulated Telegram sends the traffic. "
+                          f"Data in {Path(settings.data_dir).resolve()}")
+            await _demo(rt, settings, stop, duration, summary, console, inbound)
+        else:
+            await _live(rt, settings, stop, duration, inbound)
+    finally:
+        stop.set()
+        for closer in reversed(inbound):
+            await closer()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        summary.tickets, summary.messages = await asyncio.to_thread(_counts, rt.engine)
+        await rt.log.close()
+        rt.engine.dispose()
+    return summary
+
+
+async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
+                inbound: list[Any]) -> None:
+    if settings.telegram_mode == "webhook":
+        runner = await _serve_webhook(rt, settings, bot_id=settings.bot_id,
+                                      secret=settings.require_webhook_secret(),
+                                      host=settings.webhook_host, port=settings.webhook_port)
+        inbound.append(runner.cleanup)
+        log.info("run.webhook.listening", port=settings.webhook_port)
+    else:
+        api = BotApi(settings.require_token(), settings.telegram_api_base)
+        poller = LongPoller(api, BusRawLog(rt.log, rt.names.telegram_updates),
+                            bot_id=settings.bot_id)
+        task = asyncio.create_task(poller.run())
+
+        async def close_poller() -> None:
+            poller.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await api.aclose()
+
+        inbound.append(close_poller)
+    await _wait(stop, duration)
+
+
+async def _wait(stop: asyncio.Event, duration: float) -> None:
+    if duration > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), duration)
+    else:
+        await stop.wait()
+
+
+async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
+                summary: DemoSummary, console: Console, inbound: list[Any]) -> None:
+    port = _free_port()
+    secret = "demo-" + str(random.getrandbits(64))
+    runner = await _serve_webhook(rt, settings, bot_id=int(DEMO_TOKEN.split(":")[0]),
+                                  secret=secret, host="127.0.0.1", port=port)
+    inbound.append(runner.cleanup)
+    # ids no earlier demo run on this data used, so a restarted demo never collides
+    offset = int(time.time() * 10) % 100_000_000
+    sim = BotApiSimulator(DEMO_TOKEN, first_update_id=offset, id_offset=offset)
+    await sim.start()
+    inbound.append(sim.stop)  # closers run last-in-first-out: traffic, simulator, webhook
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sim.base_url}/bot{DEMO_TOKEN}/setWebhook", json={
+            "url": f"http://127.0.0.1:{port}{settings.webhook_path}", "secret_token": secret})
+    driver = SimulatorDriver(sim.base_url)
+    traffic_stop = asyncio.Event()
+    traffic = asyncio.create_task(customers(driver, summary, traffic_stop, random.Random()))
+
+    async def close_traffic() -> None:
+        traffic_stop.set()
+        await traffic
+        await driver.aclose()
+
+    inbound.append(close_traffic)
+    started = time.monotonic()
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while not stop.is_set() and (duration <= 0 or time.monotonic() - started < duration):
+            rows = await asyncio.to_thread(_rows, rt.engine)
+            live.update(cases_table(rows))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    traffic_stop.set()
+    await traffic
+    await asyncio.sleep(1.0)  # webhook deliveries in flight land before the summary
+
+
+def _rows(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(cases).order_by(cases.c.opened_at)).all())
