@@ -132,7 +132,7 @@ async def run_demo(settings: Settings, duration: float) -> DemoSummary:
                 while duration <= 0 or time.monotonic() - started < duration:
                     with engine.connect() as conn:
                         rows = conn.execute(select(cases).order_by(cases.c.opened_at)).all()
-                    live.update(cases_table(rows))
+                    live.update(cases_table(rows, "PostgreSQL"))
                     if any(p.poll() is not None for p in procs):
                         summary.errors.append("a telecase process exited unexpectedly")
                         break

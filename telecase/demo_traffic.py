@@ -61,8 +61,8 @@ async def customers(tg: SimulatorDriver, summary: DemoSummary, stop: asyncio.Eve
             await asyncio.wait_for(stop.wait(), timeout=rng.uniform(0.2, 0.8))
 
 
-def cases_table(rows: list[Any]) -> Table:
-    table = Table(title="telecase: cases (from PostgreSQL)", expand=True)
+def cases_table(rows: list[Any], where: str = "projection") -> Table:
+    table = Table(title=f"telecase: tickets ({where})", expand=True)
     for col in ("ticket", "subject", "customer", "status", "msgs", "last message"):
         table.add_column(col)
     for r in rows[-20:]:

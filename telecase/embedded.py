@@ -211,9 +211,10 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     with Live(console=console, refresh_per_second=2, transient=False) as live:
         while not stop.is_set() and (duration <= 0 or time.monotonic() - started < duration):
             rows = await asyncio.to_thread(_rows, rt.engine)
-            live.update(cases_table(rows))
+            live.update(cases_table(rows, "SQLite"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
+    console.print()
     traffic_stop.set()
     await traffic
     await asyncio.sleep(1.0)  # webhook deliveries in flight land before the summary

@@ -25,7 +25,8 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELECASE_", env_file=".env",
-                                      env_file_encoding="utf-8", extra="ignore")
+                                      env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

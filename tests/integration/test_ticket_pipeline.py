@@ -18,7 +18,7 @@ from tests.integration.conftest import Deployment, SimulatorThread
 pytestmark = pytest.mark.integration
 
 
-def ticket_log(dep: Deployment) -> dict[str, list[TicketEvent]]:
+def ticket_log(dep: Any) -> dict[str, list[TicketEvent]]:
     """ticket.events grouped by ticket, checked: keyed by ticket id, one partition per ticket,
     gap-free seq from 1, and any repeated (ticket, seq) identical to the first."""
     by_ticket: dict[str, dict[int, TicketEvent]] = defaultdict(dict)
@@ -35,7 +35,7 @@ def ticket_log(dep: Deployment) -> dict[str, list[TicketEvent]]:
     return {t: [seqs[i] for i in sorted(seqs)] for t, seqs in by_ticket.items()}
 
 
-def rows_by_subject(dep: Deployment) -> dict[str, dict[str, Any]]:
+def rows_by_subject(dep: Any) -> dict[str, dict[str, Any]]:
     return {r["subject"]: r for r in dep.cases()}
 
 
@@ -45,6 +45,12 @@ def test_topic_group_conversations_become_case_rows_exactly_once(
     dep.webhook()
     dep.worker()
     dep.projector()
+    topic_group_scenario(dep, telegram)
+
+
+def topic_group_scenario(dep: Any, telegram: SimulatorThread) -> None:
+    """The ticket scenario every runtime must pass: ``dep`` has ``webhook_url``,
+    ``webhook_secret``, ``names``, ``cases()`` and ``read_topic(name)``."""
     telegram.bot_api("setWebhook", url=dep.webhook_url, secret_token=dep.webhook_secret)
 
     async def conversation(tg: Any) -> dict[str, Any]:

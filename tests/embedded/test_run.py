@@ -1,0 +1,153 @@
+"""``telecase run``: the embedded runtime on a bare machine (no Kafka, no PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from streams.core.routing import Routed, route
+from streams.schema.envelope import RawTelegramUpdate
+from streams.schema.telegram import Update
+from tests.embedded.conftest import EmbeddedDeployment, SimulatorThread
+from tests.infra import ROOT, wait_for
+from tests.integration.test_ticket_pipeline import ticket_log, topic_group_scenario
+
+
+def test_the_ticket_scenario_passes_on_the_embedded_runtime(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    embedded.run()
+    topic_group_scenario(embedded, telegram)
+
+
+def _summary(output: str) -> tuple[int, int, int]:
+    found = re.search(r"tickets: (\d+), messages: (\d+), updates sent: \d+, errors: (\d+)",
+                      output)
+    assert found is not None, output[-2000:]
+    tickets, messages, errors = map(int, found.groups())
+    return tickets, messages, errors
+
+
+def test_demo_runs_for_a_duration_and_summarises(embedded: EmbeddedDeployment) -> None:
+    proc = embedded.start("demo", "run", "--demo", "--duration", "8",
+                          TELECASE_TELEGRAM_BOT_TOKEN="")
+    assert proc.proc is not None and proc.proc.wait(90) == 0, proc.output()[-3000:]
+    tickets, messages, errors = _summary(proc.output())
+    assert tickets >= 1 and messages >= tickets and errors == 0
+    assert "no Telegram or Salesforce credentials" in " ".join(proc.output().split())
+
+
+def expected_from_log(dep: EmbeddedDeployment) -> dict[str, int]:
+    """Tickets and their distinct customer messages, derived from the raw log alone."""
+    messages: dict[str, set[int]] = {}
+    for record in dep.read_topic(dep.names.telegram_updates):
+        envelope = RawTelegramUpdate.model_validate_json(record.value)
+        routed = route(Update.model_validate(envelope.update), envelope.bot_id)
+        if isinstance(routed, Routed) and routed.channel == "forum_topic":
+            ids = messages.setdefault(f"tg:{routed.chat_id}:t{routed.thread_id}", set())
+            if routed.service is None:
+                ids.add(routed.message.message_id)
+    return {ticket: len(ids) for ticket, ids in messages.items()}
+
+
+def test_sigkill_during_the_demo_loses_no_accepted_update_and_doubles_no_ticket(
+        embedded: EmbeddedDeployment) -> None:
+    first = embedded.start("demo1", "run", "--demo", TELECASE_TELEGRAM_BOT_TOKEN="")
+    wait_for(lambda: len(embedded.cases()) >= 3, 60, what="tickets before the kill")
+    time.sleep(1.5)
+    first.kill()  # SIGKILL: no clean shutdown
+    accepted = len(embedded.read_topic(embedded.names.telegram_updates))
+    second = embedded.start("demo2", "run", "--demo", "--duration", "4",
+                            TELECASE_TELEGRAM_BOT_TOKEN="")
+    assert second.proc is not None and second.proc.wait(90) == 0, second.output()[-3000:]
+    raw = embedded.read_topic(embedded.names.telegram_updates)
+    assert len(raw) >= accepted  # every update acknowledged before the kill is still there
+    # the worker folded every accepted update exactly once, and the projection agrees
+    assert embedded.position("telecase-worker", embedded.names.telegram_updates) == len(raw)
+    rows = {r["ticket_id"]: r["message_count"] for r in embedded.cases()}
+    assert rows == expected_from_log(embedded)
+    log = ticket_log(embedded)  # gap-free seq per ticket, no re-derived duplicates
+    opened = Counter(e.ticket_id for events in log.values() for e in events
+                     if e.type == "ticket.opened")
+    assert set(opened.values()) == {1}
+
+
+def test_sigkill_mid_stream_with_telegram_retrying_loses_and_doubles_nothing(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    proc = embedded.run("run1")
+    telegram.bot_api("setWebhook", url=embedded.webhook_url,
+                     secret_token=embedded.webhook_secret)
+    topics, per_topic = 5, 30
+
+    async def setup(tg: Any) -> tuple[int, list[tuple[int, int]]]:
+        forum = await tg.create_forum("Sales")
+        opened = []
+        for n in range(topics):
+            user = await tg.create_user(f"P{n}")
+            topic = await tg.open_topic(forum["id"], user["id"], f"Inquiry {n}")
+            opened.append((user["id"], topic.thread_id))
+        return forum["id"], opened
+
+    forum_id, opened = telegram.drive(setup)
+
+    def traffic() -> None:
+        async def write_all(tg: Any) -> None:
+            for i in range(per_topic):
+                for user_id, thread in opened:
+                    await tg.write(forum_id, user_id, f"m{i}", thread)
+                time.sleep(0.03)
+        telegram.drive(write_all)
+
+    writer = threading.Thread(target=traffic)
+    writer.start()
+    wait_for(lambda: sum(r["message_count"] for r in embedded.cases()) > 20, 60,
+             what="traffic flowing")
+    proc.kill()
+    time.sleep(1.0)  # Telegram's deliveries fail meanwhile and are retried
+    embedded.run("run2")
+    writer.join(120)
+    wait_for(lambda: sorted(r["message_count"] for r in embedded.cases())
+             == [per_topic] * topics, 120, what="every message projected once")
+    log = ticket_log(embedded)
+    assert all(sum(e.type == "customer.message_received" for e in events) == per_topic
+               for events in log.values())
+
+
+def _run_once(data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "TELECASE_DATA_DIR": str(data_dir), "HOME": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "telecase", "run", "--demo", "--duration", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_corrupt_log_file_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "log.sqlite").write_bytes(b"this is not a database" * 100)
+    done = _run_once(data)
+    assert done.returncode == 2
+    assert "not a readable telecase log" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_corrupt_projection_file_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "projections.sqlite").write_bytes(b"garbage" * 1000)
+    done = _run_once(data)
+    assert done.returncode == 2
+    assert "projection database" in done.stderr and "move it aside" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_log_in_use_by_another_process_is_a_clear_error(
+        embedded: EmbeddedDeployment) -> None:
+    embedded.run("first")
+    done = _run_once(embedded.data_dir)
+    assert done.returncode == 2
+    assert "in use by another process" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
