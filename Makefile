@@ -16,7 +16,7 @@ $(BIN)/telecase: pyproject.toml
 install: $(BIN)/telecase
 
 run: install
-	$(BIN)/python -m telecase demo
+	$(BIN)/python -m telecase run --demo
 
 test: install
 	$(BIN)/python -m pytest -q -W error $(PYTEST_ARGS)

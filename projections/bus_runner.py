@@ -24,8 +24,9 @@ log = structlog.get_logger("telecase.projector")
 
 class BusProjector:
     def __init__(self, bus: Bus, engine: Engine, names: TopicNames, *,
-                 batch_max: int = 2000) -> None:
+                 batch_max: int = 2000, linger: float = 0.0) -> None:
         self.bus, self.engine, self.names, self.batch_max = bus, engine, names, batch_max
+        self.linger = linger
         self.applied = 0
 
     def _checkpoints(self) -> dict[int, int]:
@@ -45,6 +46,8 @@ class BusProjector:
                     idle = False
                     await self.handle(records)
                     positions[p] = records[-1].offset + 1
+                    if len(records) < self.batch_max and self.linger:
+                        await asyncio.sleep(self.linger)  # fuller batches under load
             if idle and partitions > 1:
                 await asyncio.sleep(0.05)
 

@@ -29,8 +29,11 @@ STATE_SPACE = "threads"
 
 
 class EmbeddedWorker:
-    def __init__(self, log_: EmbeddedLog, names: TopicNames, *, batch_max: int = 1000) -> None:
-        self.log, self.names, self.batch_max = log_, names, batch_max
+    def __init__(self, log_: EmbeddedLog, names: TopicNames, *, batch_max: int = 1000,
+                 linger: float = 0.0) -> None:
+        """``linger``: after a short batch, wait this long so the next one is fuller (fewer,
+        larger transactions under load, at the cost of that much latency)."""
+        self.log, self.names, self.batch_max, self.linger = log_, names, batch_max, linger
         self.folder = UpdateFolder()
         self.cache: dict[str, ThreadState] = {}
         self.folded = 0
@@ -55,6 +58,8 @@ class EmbeddedWorker:
                     idle = False
                     await self.fold_batch(p, records)
                     positions[p] = records[-1].offset + 1
+                    if len(records) < self.batch_max and self.linger:
+                        await asyncio.sleep(self.linger)
             if idle and partitions > 1:
                 await asyncio.sleep(0.05)
 

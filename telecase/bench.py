@@ -226,7 +226,7 @@ async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
 
     worker_rate = events / worker_s
     return {
-        "updates": len(batch), "topics": chats, "ticket_events": events,
+        "runtime": "kafka", "updates": len(batch), "topics": chats, "ticket_events": events,
         "partitions": settings.topic_partitions,
         "webhook_updates_per_s": round(len(batch) / webhook_s),
         "worker_updates_per_s": round(len(batch) / worker_s),

@@ -111,10 +111,21 @@ def bench_ingest(
     updates: int = typer.Option(20_000, "--updates", "-n", help="updates to drive"),
     rate: int = typer.Option(1_000, help="paced rate (updates/s) for the latency run"),
     chats: int = typer.Option(200, help="distinct forum topics the updates spread over"),
+    runtime: str = typer.Option("kafka", help="kafka (the configured cluster and database) "
+                                              "or embedded (SQLite, in this process)"),
 ) -> None:
-    """Drive simulated updates through webhook → Kafka → worker → projection; print JSON."""
-    from telecase.bench import run_ingest_bench
-    result = asyncio.run(run_ingest_bench(_settings(), updates=updates, rate=rate, chats=chats))
+    """Drive simulated updates through webhook → log → worker → projection; print JSON."""
+    if runtime == "embedded":
+        from telecase.bench_embedded import run_embedded_bench
+        logs.configure("warning")
+        result = asyncio.run(run_embedded_bench(updates=updates, rate=rate, chats=chats))
+    elif runtime == "kafka":
+        from telecase.bench import run_ingest_bench
+        result = asyncio.run(run_ingest_bench(_settings(), updates=updates, rate=rate,
+                                              chats=chats))
+    else:
+        _fail(ValueError(f"--runtime must be kafka or embedded, not {runtime!r}"))
+        return
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

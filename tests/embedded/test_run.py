@@ -151,3 +151,30 @@ def test_a_log_in_use_by_another_process_is_a_clear_error(
     assert done.returncode == 2
     assert "in use by another process" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_a_restart_resumes(embedded: EmbeddedDeployment,
+                                                     telegram: SimulatorThread) -> None:
+    proc = embedded.run("run1")
+    telegram.bot_api("setWebhook", url=embedded.webhook_url,
+                     secret_token=embedded.webhook_secret)
+
+    async def chat(tg: Any, text: str) -> None:
+        user = await tg.create_user("Dana")
+        private = await tg.create_private_chat(user["id"])
+        for i in range(5):
+            await tg.write(private["id"], user["id"], f"{text} {i}")
+
+    telegram.drive(lambda tg: chat(tg, "before"))
+    wait_for(lambda: [r["message_count"] for r in embedded.cases()] == [5], 60,
+             what="first conversation projected")
+    assert proc.proc is not None
+    proc.proc.send_signal(2)  # Ctrl-C
+    assert proc.proc.wait(30) == 0, proc.output()[-2000:]
+    raw = embedded.read_topic(embedded.names.telegram_updates)
+    assert embedded.position("telecase-worker", embedded.names.telegram_updates) == len(raw)
+
+    telegram.drive(lambda tg: chat(tg, "while stopped"))  # Telegram keeps retrying these
+    embedded.run("run2")
+    wait_for(lambda: sorted(r["message_count"] for r in embedded.cases()) == [5, 5], 60,
+             what="the conversation sent while telecase was down")

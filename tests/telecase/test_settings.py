@@ -35,3 +35,29 @@ def test_webhook_mode_requires_the_secret(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("TELECASE_TELEGRAM_WEBHOOK_SECRET", raising=False)
     with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
         load_settings().require_webhook_secret()
+
+
+def test_a_config_file_supplies_values_the_environment_does_not(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+    config = Path(str(tmp_path)) / "telecase.toml"
+    config.write_text('telegram_mode = "polling"\nwebhook_port = 9000\ndata_dir = "/srv/tc"\n')
+    monkeypatch.setenv("TELECASE_CONFIG", str(config))
+    monkeypatch.setenv("TELECASE_WEBHOOK_PORT", "9100")  # the environment wins
+    settings = load_settings()
+    assert (settings.telegram_mode, settings.webhook_port, settings.data_dir) == (
+        "polling", 9100, "/srv/tc")
+    assert settings.projection_url("embedded") == "sqlite:////srv/tc/projections.sqlite"
+
+
+def test_a_missing_or_broken_config_file_is_named(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+    monkeypatch.setenv("TELECASE_CONFIG", "/nonexistent/telecase.toml")
+    with pytest.raises(SettingsError, match="no such file"):
+        load_settings()
+    broken = Path(str(tmp_path)) / "broken.toml"
+    broken.write_text("this is = = not toml")
+    monkeypatch.setenv("TELECASE_CONFIG", str(broken))
+    with pytest.raises(SettingsError, match="TELECASE_CONFIG"):
+        load_settings()
