@@ -178,3 +178,17 @@ def test_ctrl_c_stops_cleanly_and_a_restart_resumes(embedded: EmbeddedDeployment
     embedded.run("run2")
     wait_for(lambda: sorted(r["message_count"] for r in embedded.cases()) == [5, 5], 60,
              what="the conversation sent while telecase was down")
+
+
+def test_bench_ingest_on_the_embedded_runtime_reports_its_figures(tmp_path: Path) -> None:
+    import json
+    done = subprocess.run([sys.executable, "-m", "telecase", "bench", "ingest", "--runtime",
+                           "embedded", "-n", "2000", "--rate", "200", "--chats", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    assert figures["runtime"] == "embedded" and figures["ticket_events"] == 2000
+    for key in ("webhook_updates_per_s", "worker_updates_per_s", "projection_events_per_s",
+                "end_to_end_updates_per_s"):
+        assert figures[key] > 0, key
+    assert figures["latency_ms"]["samples"] == 1000
