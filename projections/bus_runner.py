@@ -24,7 +24,9 @@ log = structlog.get_logger("telecase.projector")
 
 class BusProjector:
     def __init__(self, bus: Bus, engine: Engine, names: TopicNames, *,
-                 batch_max: int = 2000, linger: float = 0.0) -> None:
+                 batch_max: int = 2000, linger: float = 0.05) -> None:
+        """``linger``: under load (8 or more records read, fewer than a full batch), wait
+        this long before reading again so transactions carry more events."""
         self.bus, self.engine, self.names, self.batch_max = bus, engine, names, batch_max
         self.linger = linger
         self.applied = 0
@@ -46,7 +48,7 @@ class BusProjector:
                     idle = False
                     await self.handle(records)
                     positions[p] = records[-1].offset + 1
-                    if len(records) < self.batch_max and self.linger:
+                    if 8 <= len(records) < self.batch_max and self.linger:
                         await asyncio.sleep(self.linger)  # fuller batches under load
             if idle and partitions > 1:
                 await asyncio.sleep(0.05)

@@ -25,14 +25,17 @@ from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.worker")
 GROUP = "telecase-worker"
+LINGER_FROM = 8
 STATE_SPACE = "threads"
 
 
 class EmbeddedWorker:
     def __init__(self, log_: EmbeddedLog, names: TopicNames, *, batch_max: int = 1000,
-                 linger: float = 0.0) -> None:
-        """``linger``: after a short batch, wait this long so the next one is fuller (fewer,
-        larger transactions under load, at the cost of that much latency)."""
+                 linger: float = 0.02) -> None:
+        """``linger``: under load (a batch of at least ``LINGER_FROM`` records, but not a full
+        one), wait this long before reading again, so batches grow and per-batch costs (one
+        transaction, one state write per thread) are shared by more updates. A lone update
+        is never held back."""
         self.log, self.names, self.batch_max, self.linger = log_, names, batch_max, linger
         self.folder = UpdateFolder()
         self.cache: dict[str, ThreadState] = {}
@@ -58,7 +61,7 @@ class EmbeddedWorker:
                     idle = False
                     await self.fold_batch(p, records)
                     positions[p] = records[-1].offset + 1
-                    if len(records) < self.batch_max and self.linger:
+                    if LINGER_FROM <= len(records) < self.batch_max and self.linger:
                         await asyncio.sleep(self.linger)
             if idle and partitions > 1:
                 await asyncio.sleep(0.05)

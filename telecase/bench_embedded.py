@@ -113,7 +113,7 @@ async def run_embedded_bench(*, updates: int, rate: int, chats: int) -> dict[str
         loops = [asyncio.create_task(EmbeddedWorker(log, names).run(stop)),
                  asyncio.create_task(BusProjector(log, engine, names).run(stop))]
         e2e_start = time.perf_counter()
-        await _load(url, updates_file)
+        load_s = await _load(url, updates_file)
         expected = chats * per_topic
         e2e_done = await _until(lambda: _messages(engine) >= expected)
         paced_from = datetime.now(UTC)
@@ -147,6 +147,7 @@ async def run_embedded_bench(*, updates: int, rate: int, chats: int) -> dict[str
         "worker_updates_per_s": round(len(batch) / (worker_done - start)),
         "projection_events_per_s": round(events / (projection_done - start_p)),
         "end_to_end_updates_per_s": round(len(batch) / (e2e_done - e2e_start)),
+        "end_to_end_webhook_updates_per_s": round(len(batch) / load_s),
         "latency_ms": {
             "rate_per_s": rate, "samples": len(latencies),
             "p50": round(statistics.median(latencies), 1) if latencies else None,
