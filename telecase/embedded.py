@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import structlog
 from aiohttp import web
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.live import Live
 from sqlalchemy import Engine, func, select
@@ -122,6 +123,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     if not demo and not settings.has_telegram_credentials:
         raise SettingsError("TELECASE_TELEGRAM_BOT_TOKEN is not set; set it, or use --demo")
     rt = await open_runtime(settings)
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
     stop = asyncio.Event()
     _install_signals(stop)
     summary = DemoSummary()
