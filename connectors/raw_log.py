@@ -14,11 +14,18 @@ from aiokafka import AIOKafkaProducer
 
 from streams import topics
 from streams.bus import Bus, Outgoing
-from streams.schema.envelope import RawTelegramUpdate
+
+
+class RawEnvelope(Protocol):
+    """A raw envelope ready for the log (``RawTelegramUpdate`` or ``EncodedUpdate``)."""
+
+    def routing_key(self) -> str: ...
+
+    def to_bytes(self) -> bytes: ...
 
 
 class RawLog(Protocol):
-    async def append(self, envelopes: Sequence[RawTelegramUpdate]) -> None: ...
+    async def append(self, envelopes: Sequence[RawEnvelope]) -> None: ...
 
 
 class KafkaRawLog:
@@ -36,7 +43,7 @@ class KafkaRawLog:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def append(self, envelopes: Sequence[RawTelegramUpdate]) -> None:
+    async def append(self, envelopes: Sequence[RawEnvelope]) -> None:
         futures = [await self.producer.send(self.topic, e.to_bytes(),
                                             key=e.routing_key().encode()) for e in envelopes]
         for fut in futures:
@@ -49,6 +56,6 @@ class BusRawLog:
     def __init__(self, bus: Bus, topic: str = topics.TELEGRAM_UPDATES) -> None:
         self.bus, self.topic = bus, topic
 
-    async def append(self, envelopes: Sequence[RawTelegramUpdate]) -> None:
+    async def append(self, envelopes: Sequence[RawEnvelope]) -> None:
         await self.bus.append(self.topic, [Outgoing(e.routing_key().encode(), e.to_bytes())
                                            for e in envelopes])

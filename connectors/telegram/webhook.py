@@ -25,7 +25,7 @@ from aiohttp import web
 
 from connectors.raw_log import RawLog
 from connectors.telegram.inbound_metrics import ACCEPTED, REJECTED
-from streams.schema.envelope import RawTelegramUpdate
+from streams.schema.envelope import EncodedUpdate
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 log = structlog.get_logger("telecase.telegram.webhook")
@@ -64,8 +64,8 @@ def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str =
         if (not isinstance(update, dict) or not isinstance(update.get("update_id"), int)
                 or isinstance(update.get("update_id"), bool)):
             return _reject(400, "not_an_update", "body is not a Telegram Update")
-        envelope = RawTelegramUpdate(bot_id=bot_id, source="webhook", received_at=clock(),
-                                     update=update)
+        envelope = EncodedUpdate.from_body(bot_id=bot_id, source="webhook",
+                                           received_at=clock(), body=body, update=update)
         try:
             await raw_log.append([envelope])
         except Exception as exc:  # the log refused: Telegram must retry, nothing is lost

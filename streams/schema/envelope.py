@@ -42,3 +42,43 @@ def routing_key(update: dict[str, Any]) -> str:
     if chat_id is not None:
         return f"chat:{chat_id}"
     return f"update:{update.get('update_id', 'none')}"
+
+
+class EncodedUpdate:
+    """A raw envelope already in its log encoding, built around the request body's own bytes.
+
+    The webhook receives an Update as JSON; re-serialising it would cost more than the rest of
+    the request. When the body is plain UTF-8 JSON, the envelope is written around those exact
+    bytes (which is also the most faithful record of what Telegram sent); it decodes as a
+    :class:`RawTelegramUpdate` like any other.
+    """
+
+    __slots__ = ("_data", "_key")
+
+    def __init__(self, key: str, data: bytes) -> None:
+        self._key, self._data = key, data
+
+    @classmethod
+    def from_body(cls, *, bot_id: int, source: RawSource, received_at: datetime,
+                  body: bytes, update: dict[str, Any]) -> EncodedUpdate | RawTelegramUpdate:
+        if body[:3] == b"\xef\xbb\xbf" or not _is_utf8(body):
+            return RawTelegramUpdate(bot_id=bot_id, source=source, received_at=received_at,
+                                     update=update)
+        head = RawTelegramUpdate.model_construct(bot_id=bot_id, source=source,
+                                                 received_at=received_at, update={})
+        prefix = head.model_dump_json(exclude={"update"}).encode()
+        return cls(routing_key(update), prefix[:-1] + b',"update":' + body + b"}")
+
+    def routing_key(self) -> str:
+        return self._key
+
+    def to_bytes(self) -> bytes:
+        return self._data
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -30,11 +31,14 @@ class MemoryLog:
         self.records: list[RawTelegramUpdate] = []
         self.fail = fail
 
-    async def append(self, envelopes: Sequence[RawTelegramUpdate]) -> None:
+    async def append(self, envelopes: Sequence[Any]) -> None:
         await asyncio.sleep(0)
         if self.fail:
             raise ConnectionError("broker down")
-        self.records.extend(envelopes)
+        for envelope in envelopes:  # what the log would hold, decoded back
+            decoded = RawTelegramUpdate.model_validate_json(envelope.to_bytes())
+            assert decoded.routing_key() == envelope.routing_key()
+            self.records.append(decoded)
 
 
 @pytest.fixture
@@ -139,3 +143,15 @@ async def test_logs_never_carry_the_secret_or_the_body(client: TestClient,  # ty
     assert logs, "rejections are logged"
     assert "wrong" not in text and SECRET not in text
     assert "garbage-body-text" not in text and '"hi"' not in text
+
+
+@pytest.mark.parametrize("body", [
+    b'  {"update_id": 12, "message": {"text": "\\u00e9t\xc3\xa9 \xf0\x9f\x98\x80", '
+    b'"chat": {"id": 7, "type": "private"}}}\n',
+    '{"update_id": 13, "x": "caf\u00e9"}'.encode("utf-16"),
+])
+async def test_the_stored_update_equals_the_received_json(client: TestClient,  # type: ignore[type-arg]
+                                                          log: MemoryLog, body: bytes) -> None:
+    resp = await post(client, body)
+    assert resp.status == 200
+    assert log.records[0].update == json.loads(body)
