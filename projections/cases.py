@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.tables import cases, checkpoints
 from streams.schema.events import (
+    AgentReplied,
     CustomerMessageEdited,
     CustomerMessageReceived,
     TicketClosed,
@@ -57,7 +58,8 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
             "customer_name": _name(customer),
             "customer_message_id": event.customer_message_id,
             "opened_at": event.occurred_at, "last_message_at": None, "closed_at": None,
-            "message_count": 0, "last_seq": event.seq,
+            "message_count": 0, "agent_reply_count": 0, "first_response_at": None,
+            "last_agent_reply_at": None, "last_seq": event.seq,
             "last_event_recorded_at": event.recorded_at,
         }
     if row is None or event.seq <= row["last_seq"]:
@@ -71,6 +73,13 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
         row["last_message_at"] = event.occurred_at if last is None else max(last,
                                                                              event.occurred_at)
         _identify(row, event.sender, event.message_id)
+    elif isinstance(event, AgentReplied):
+        row["agent_reply_count"] += 1
+        first, last = row["first_response_at"], row["last_agent_reply_at"]
+        row["first_response_at"] = event.occurred_at if first is None else min(
+            first, event.occurred_at)
+        row["last_agent_reply_at"] = event.occurred_at if last is None else max(
+            last, event.occurred_at)
     elif isinstance(event, TopicRenamed):
         row["subject"] = event.name
         if event.message_id == row["thread_id"]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select
 
-from projections.tables import metadata
+from projections.tables import meta, metadata
 
 
 class ProjectionError(Exception):
@@ -29,5 +29,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+SCHEMA_VERSION = 2
+"""Bump when a projection table changes. Projections are derived data: on a mismatch the tables
+are dropped and rebuilt from the log (their checkpoints go too, so the projector replays from
+the first event). Schema migrations with Alembic come with the audit trail."""
+
+
 def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        found = None
+        if inspect(conn).has_table(meta.name):
+            found = conn.execute(select(meta.c.schema_version)
+                                 .where(meta.c.name == "projections")).scalar_one_or_none()
+        elif inspect(conn).has_table("cases"):
+            found = 1  # built before versions were recorded
+        if found is not None and found != SCHEMA_VERSION:
+            metadata.drop_all(conn)
+        metadata.create_all(conn)
+        if found != SCHEMA_VERSION:
+            conn.execute(delete(meta))
+            conn.execute(insert(meta).values(name="projections",
+                                             schema_version=SCHEMA_VERSION))

@@ -32,6 +32,9 @@ cases = Table(
     Column("last_message_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("message_count", Integer, nullable=False),
+    Column("agent_reply_count", Integer, nullable=False, server_default="0"),
+    Column("first_response_at", DateTime(timezone=True)),
+    Column("last_agent_reply_at", DateTime(timezone=True)),
     Column("last_seq", Integer, nullable=False),
     Column("last_event_recorded_at", DateTime(timezone=True), nullable=False),
     Column("projected_at", DateTime(timezone=True), nullable=False),
@@ -47,3 +50,10 @@ checkpoints = Table(
     Column("next_offset", BigInteger, nullable=False),
 )
 """Where each projector resumes, written in the same transaction as its rows."""
+
+meta = Table(
+    "projection_meta", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("schema_version", Integer, nullable=False),
+)
+"""The schema version the projection tables were built with (see ``projections.db``)."""

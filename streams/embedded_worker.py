@@ -31,13 +31,13 @@ STATE_SPACE = "threads"
 
 class EmbeddedWorker:
     def __init__(self, log_: EmbeddedLog, names: TopicNames, *, batch_max: int = 1000,
-                 linger: float = 0.02) -> None:
+                 linger: float = 0.02, agents: frozenset[int] = frozenset()) -> None:
         """``linger``: under load (a batch of at least ``LINGER_FROM`` records, but not a full
         one), wait this long before reading again, so batches grow and per-batch costs (one
         transaction, one state write per thread) are shared by more updates. A lone update
         is never held back."""
         self.log, self.names, self.batch_max, self.linger = log_, names, batch_max, linger
-        self.folder = UpdateFolder()
+        self.folder = UpdateFolder(agents)
         self.cache: dict[str, ThreadState] = {}
         self.folded = 0
 

@@ -47,6 +47,7 @@ class WorkerConfig:
     batch_within: float = 0.01
     datadir: str | None = None
     topic_prefix: str = ""
+    agent_ids: tuple[int, ...] = ()
     session_timeout: float = 30.0
     """Seconds before the group gives a silent worker's partitions (and timers) to another."""
 
@@ -162,7 +163,7 @@ def create_app(config: WorkerConfig) -> faust.App:
     sink = _EventSink(config.bootstrap_servers)
     threads = app.Table("threads", partitions=config.partitions, key_type=bytes,
                         value_type=bytes)
-    folder = UpdateFolder()
+    folder = UpdateFolder(frozenset(config.agent_ids))
     cache = _DecodedCache(threads)
     changelog = threads.changelog_topic.get_topic_name()
 

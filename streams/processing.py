@@ -72,9 +72,13 @@ class Folded:
 
 
 class UpdateFolder:
-    """Parses, routes and decides; holds no state of its own."""
+    """Parses, routes and decides; holds no state of its own. ``agents`` is the roster of
+    agents' Telegram user ids (their messages are agent replies)."""
 
     consumer = "ticket-folder"
+
+    def __init__(self, agents: frozenset[int] = frozenset()) -> None:
+        self.agents = agents
 
     def fold(self, payload: bytes, store: ThreadStore, where: Position,
              now: datetime) -> Folded:
@@ -93,7 +97,7 @@ class UpdateFolder:
                 return self._dead("invalid_update", exc, payload, where, now)
             raise
         update = envelope.update
-        routed = route(update, envelope.bot_id)
+        routed = route(update, envelope.bot_id, self.agents)
         if not isinstance(routed, Routed):
             UPDATES_SKIPPED.labels(routed.reason).inc()
             UPDATES_FOLDED.labels("skipped").inc()

@@ -83,7 +83,8 @@ async def open_runtime(settings: Settings) -> Runtime:
     names = TopicNames(settings.topic_prefix)
     for topic in (names.telegram_updates, names.ticket_events, names.dead_letters):
         await log_.create_topic(topic, settings.embedded_partitions)
-    return Runtime(log_, engine, names, EmbeddedWorker(log_, names),
+    worker = EmbeddedWorker(log_, names, agents=frozenset(settings.telegram_agent_ids))
+    return Runtime(log_, engine, names, worker,
                    BusProjector(log_, engine, names))
 
 

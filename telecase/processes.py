@@ -93,6 +93,7 @@ def worker(settings: Settings) -> None:
                             replication_factor=settings.topic_replication_factor,
                             topic_prefix=settings.topic_prefix,
                             session_timeout=settings.consumer_session_timeout,
+                            agent_ids=tuple(settings.telegram_agent_ids),
                             datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
                loglevel="WARNING")
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_mode: Literal["webhook", "polling"] = "webhook"
+    telegram_agent_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    """Telegram user ids of agents who answer inside the group (comma-separated)."""
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(8080, ge=0, le=65535)
     webhook_path: str = "/telegram"
@@ -78,6 +81,15 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)
+
+    @field_validator("telegram_agent_ids", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [part.strip() for part in v.split(",") if part.strip()]
+        if isinstance(v, int):
+            return [v]
+        return v
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -43,6 +43,10 @@ class Routed:
     is_edit: bool
     service: ServiceKind | None
     from_bot: bool
+    from_agent: bool = False
+    agents: frozenset[int] = frozenset()
+    """The roster of agents' Telegram user ids: their words are agent replies, never a
+    customer's, and they are never anyone's customer."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,15 @@ def explicit_reply_to(message: Message) -> int | None:
     return reply.message_id
 
 
-def route(update: Update, bot_id: int) -> Routed | Skipped:
-    """Place an update in its thread, or say why it has none."""
+def route(update: Update, bot_id: int,
+          agents: frozenset[int] = frozenset()) -> Routed | Skipped:
+    """Place an update in its thread, or say why it has none.
+
+    ``agents`` is the roster of agents who answer inside Telegram. An agent's message in a topic
+    is an agent reply on that topic's ticket; in the General topic it belongs to the ticket of
+    the customer it replies to (and is skipped when it replies to nobody); agents' private
+    chats with the bot open no tickets.
+    """
     is_edit = update.message is None and update.edited_message is not None
     message = update.message or update.edited_message
     if message is None:
@@ -90,9 +101,12 @@ def route(update: Update, bot_id: int) -> Routed | Skipped:
     if sender is None:
         return Skipped("no_sender")
     chat = message.chat
+    from_agent = sender.id in agents
     if chat.type == "private":
+        if from_agent:
+            return Skipped("agent_private_chat")
         return Routed(f"{chat.id}:p", "private_chat", chat.id, None, message, is_edit, None,
-                      False)
+                      False, False, agents)
     if chat.type not in ("group", "supergroup"):
         return Skipped(f"chat_type:{chat.type}")
     if not chat.is_forum:
@@ -100,8 +114,15 @@ def route(update: Update, bot_id: int) -> Routed | Skipped:
     if message.is_topic_message or service == "created":
         thread_id = message.message_thread_id or message.message_id
         return Routed(f"{chat.id}:t{thread_id}", "forum_topic", chat.id, thread_id, message,
-                      is_edit, service, from_bot)
+                      is_edit, service, from_bot, from_agent and service is None, agents)
     if service is not None or from_bot:
         return Skipped("general_topic_service")
-    return Routed(f"{chat.id}:g{sender.id}", "general_topic", chat.id, None, message, is_edit,
-                  None, False)
+    customer_id = sender.id
+    if from_agent:
+        replied = message.reply_to_message
+        author = replied.from_ if replied is not None else None
+        if author is None or author.is_bot or author.id in agents:
+            return Skipped("agent_in_general_without_customer")
+        customer_id = author.id
+    return Routed(f"{chat.id}:g{customer_id}", "general_topic", chat.id, None, message, is_edit,
+                  None, False, from_agent, agents)

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from streams.core.routing import Routed, explicit_reply_to
 from streams.schema.events import (
     Actor,
+    Agent,
+    AgentReplied,
     Channel,
     Customer,
     CustomerMessageEdited,
@@ -91,6 +93,10 @@ class TicketState:
     last_message_at: datetime | None
     messages: dict[int, int] = field(default_factory=dict)
     """message_id -> newest version seen (0 = original, else its edit_date)."""
+    agent_messages: frozenset[int] = frozenset()
+    """Ids of the agent replies written in Telegram (dedupe)."""
+    first_response_at: datetime | None = None
+    last_agent_reply_at: datetime | None = None
 
     @property
     def message_count(self) -> int:
@@ -152,10 +158,19 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
         ticket = out.open(state)
     if routed.service is not None:
         return out.service(ticket)
+    if routed.from_agent:
+        if routed.is_edit or msg.message_id in ticket.agent_messages:
+            return out.events  # an agent's edit changes no ticket fact; a repeat is a repeat
+        user = msg.from_
+        assert user is not None
+        out.add(AgentReplied, via="telegram", message_id=msg.message_id,
+                agent=Agent(telegram_user_id=user.id, display_name=_display(user)),
+                text=msg.text if msg.text is not None else (msg.caption or ""))
+        return out.events
     known = ticket.messages.get(msg.message_id)
     if known is not None and known >= version:
         return out.events  # duplicate or stale
-    sender = _customer(msg.from_)
+    sender = _customer(msg.from_, routed.agents)
     if sender is None:
         return out.events
     text = msg.text if msg.text is not None else (msg.caption or "")
@@ -170,8 +185,8 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
 
 
 def _ticket_for(routed: Routed, state: ThreadState) -> TicketState | None:
-    if routed.channel == "forum_topic":
-        return state.current
+    if routed.channel == "forum_topic" or routed.from_agent:
+        return state.current  # an agent answers the conversation's latest ticket, even closed
     owner = state.ticket_with_message(routed.message.message_id)
     if owner is not None:
         return owner
@@ -195,7 +210,7 @@ class _Emitter:
             **fields: object) -> None:
         self.seq += 1
         routed = self.command.routed
-        actor = _actor(self.msg.from_, routed.from_bot)
+        actor = _actor(self.msg.from_, routed.from_bot, routed.agents)
         self.events.append(cls(
             event_id=f"{self.ticket_id}#{self.seq}", ticket_id=self.ticket_id, seq=self.seq,
             occurred_at=_ts(self.msg.date if at is None else at),
@@ -228,11 +243,12 @@ class _Emitter:
             name = (msg.forum_topic_created.name if msg.forum_topic_created
                     else msg.forum_topic_edited.name if msg.forum_topic_edited else None)
             if name is not None and mid > ticket.subject_message_id:
-                self.add(TopicRenamed, message_id=mid, sender=_customer(msg.from_),
+                self.add(TopicRenamed, message_id=mid,
+                         sender=_customer(msg.from_, self.command.routed.agents),
                          name=name[:SUBJECT_MAX])
         elif mid > ticket.status_message_id:
             self.add(TopicClosed if kind == "closed" else TopicReopened, message_id=mid,
-                     sender=_customer(msg.from_))
+                     sender=_customer(msg.from_, self.command.routed.agents))
         return self.events
 
 
@@ -274,12 +290,12 @@ def _creator(routed: Routed) -> tuple[Customer | None, int]:
     """The customer of a new ticket and the message id that says so (lower wins later)."""
     creation = _creation_message(routed)
     if creation is not None:
-        return _customer(creation.from_), creation.message_id
-    return _customer(routed.message.from_), routed.message.message_id
+        return _customer(creation.from_, routed.agents), creation.message_id
+    return _customer(routed.message.from_, routed.agents), routed.message.message_id
 
 
-def _customer(user: User | None) -> Customer | None:
-    if user is None or user.is_bot:
+def _customer(user: User | None, agents: frozenset[int] = frozenset()) -> Customer | None:
+    if user is None or user.is_bot or user.id in agents:
         return None
     return Customer(telegram_user_id=user.id, username=user.username, first_name=user.first_name,
                     last_name=user.last_name, language_code=user.language_code)
@@ -293,11 +309,11 @@ def _display(user: User | None) -> str:
     return " ".join(p for p in (user.first_name, user.last_name) if p) or str(user.id)
 
 
-def _actor(user: User | None, from_bot: bool) -> Actor:
+def _actor(user: User | None, from_bot: bool, agents: frozenset[int]) -> Actor:
     if user is None:
         return Actor(kind="system")
-    return Actor(kind="bot" if from_bot else "customer", id=str(user.id),
-                 display_name=_display(user))
+    kind = "bot" if from_bot else "agent" if user.id in agents else "customer"
+    return Actor(kind=kind, id=str(user.id), display_name=_display(user))
 
 
 def _ts(unix: int) -> datetime:
@@ -351,6 +367,14 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
         changes.update(status="open", status_message_id=event.message_id)
     elif isinstance(event, TicketClosed):
         changes["status"] = "closed"
+    elif isinstance(event, AgentReplied):
+        first, last = ticket.first_response_at, ticket.last_agent_reply_at
+        changes.update(
+            agent_messages=ticket.agent_messages | {event.message_id},
+            first_response_at=event.occurred_at if first is None
+            else min(first, event.occurred_at),
+            last_agent_reply_at=event.occurred_at if last is None
+            else max(last, event.occurred_at))
     changes.update(_customer_change(ticket, event))
     return replace(ticket, **changes)  # type: ignore[arg-type]
 
@@ -361,7 +385,8 @@ def _customer_change(ticket: TicketState, event: TicketEvent) -> dict[str, objec
     Renaming, closing and reopening a topic are usually an admin's doing, so only the creation
     service message and customer messages name the customer.
     """
-    if isinstance(event, TicketOpened | TicketClosed | TopicClosed | TopicReopened):
+    if isinstance(event, TicketOpened | TicketClosed | TopicClosed | TopicReopened
+                  | AgentReplied):
         return {}
     if event.sender is None:
         return {}

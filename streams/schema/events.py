@@ -129,6 +129,27 @@ class TopicReopened(_Event):
     sender: Customer | None = None
 
 
+class Agent(BaseModel):
+    """An agent as the log knows them (more ids arrive with Salesforce)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    telegram_user_id: int | None = None
+    display_name: str | None = None
+
+
+class AgentReplied(_Event):
+    """An agent answered the customer. ``via="telegram"``: written in the group by a rostered
+    agent, so the customer has already seen it."""
+
+    type: Literal["agent.replied"] = "agent.replied"
+    version: Literal[1] = 1
+    via: Literal["telegram"]
+    message_id: int
+    agent: Agent
+    text: str
+
+
 class TicketClosed(_Event):
     type: Literal["ticket.closed"] = "ticket.closed"
     version: Literal[1] = 1
@@ -142,13 +163,14 @@ TicketEvent = Annotated[
     | TopicRenamed
     | TopicClosed
     | TopicReopened
+    | AgentReplied
     | TicketClosed,
     Field(discriminator="type"),
 ]
 
 EVENT_TYPES: tuple[type[_Event], ...] = (
     TicketOpened, CustomerMessageReceived, CustomerMessageEdited,
-    TopicRenamed, TopicClosed, TopicReopened, TicketClosed,
+    TopicRenamed, TopicClosed, TopicReopened, AgentReplied, TicketClosed,
 )
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

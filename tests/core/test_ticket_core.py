@@ -26,12 +26,13 @@ ANN, BOB = user(11, "Ann", "ann"), user(12, "Bob")
 
 
 def feed(raw: list[dict[str, Any]], states: dict[str, ThreadState] | None = None,
+         agents: frozenset[int] = frozenset(),
          ) -> tuple[dict[str, ThreadState], list[TicketEvent], list[str]]:
     states = {} if states is None else states
     log: list[TicketEvent] = []
     skipped: list[str] = []
     for item in raw:
-        routed = route(Update.model_validate(item), BOT_ID)
+        routed = route(Update.model_validate(item), BOT_ID, agents)
         if isinstance(routed, Skipped):
             skipped.append(routed.reason)
             continue
@@ -185,3 +186,55 @@ def test_route_gives_forum_topic_thread_from_service_creation() -> None:
     routed = route(Update.model_validate(created), BOT_ID)
     assert isinstance(routed, Routed) and routed.service == "created"
     assert routed.thread_id == created["message"]["message_id"]
+
+
+AGENT = user(90, "Alex", "alex_sales")
+ROSTER = frozenset({90})
+
+
+def test_a_rostered_agent_in_a_topic_is_an_agent_reply_not_a_customer_message() -> None:
+    s = Script(forum())
+    created = s.create_topic(ANN, "Pricing", 100)
+    t = created["message"]["message_id"]
+    question = s.write(ANN, "How much?", 110, t)
+    answer = s.write(AGENT, "49 EUR per seat", 170, t)
+    states, log, _ = feed([created, question, answer, answer, s.edit(answer, "48", 175)],
+                          agents=ROSTER)
+    assert [e.type for e in log] == ["ticket.opened", "customer.message_received",
+                                     "agent.replied"]
+    reply = log[-1]
+    assert reply.actor.kind == "agent" and reply.agent.telegram_user_id == 90  # type: ignore[union-attr]
+    ticket = states[f"{forum()['id']}:t{t}"].tickets[0]
+    assert ticket.message_count == 1 and ticket.customer is not None
+    assert ticket.customer.telegram_user_id == 11
+    assert ticket.first_response_at == datetime.fromtimestamp(170, UTC)
+
+
+def test_a_topic_an_agent_opened_has_no_agent_as_customer() -> None:
+    s = Script(forum())
+    created = s.create_topic(AGENT, "Follow-up ACME", 100)
+    t = created["message"]["message_id"]
+    states, _, _ = feed([created, s.write(AGENT, "Hi Ann", 101, t),
+                         s.write(ANN, "Hello", 102, t)], agents=ROSTER)
+    ticket = states[f"{forum()['id']}:t{t}"].tickets[0]
+    assert ticket.customer is not None and ticket.customer.telegram_user_id == 11
+
+
+def test_in_general_an_agent_reply_joins_the_customer_it_answers() -> None:
+    s = Script(forum())
+    question = s.write(BOB, "Price?", 100)
+    answer = s.write(AGENT, "Sent you a DM", 101)
+    answer["message"]["reply_to_message"] = question["message"]
+    loose = s.write(AGENT, "Good morning all", 102)
+    states, log, skipped = feed([question, answer, loose], agents=ROSTER)
+    assert skipped == ["agent_in_general_without_customer"]
+    assert [(e.ticket_id, e.type) for e in log] == [
+        (f"tg:{forum()['id']}:g12:1", "ticket.opened"),
+        (f"tg:{forum()['id']}:g12:1", "customer.message_received"),
+        (f"tg:{forum()['id']}:g12:1", "agent.replied")]
+
+
+def test_an_agent_writing_to_the_bot_privately_opens_nothing() -> None:
+    s = Script(private(90))
+    assert route(Update.model_validate(s.write(AGENT, "test", 1)), BOT_ID, ROSTER) == Skipped(
+        "agent_private_chat")

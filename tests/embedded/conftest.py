@@ -27,6 +27,7 @@ class EmbeddedDeployment:
     webhook_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     webhook_port: int = field(default_factory=free_port)
     processes: list[infra.Process] = field(default_factory=list)
+    agent_ids: str = ""
     names: TopicNames = field(default_factory=TopicNames)
 
     @property
@@ -40,7 +41,8 @@ class EmbeddedDeployment:
                 "TELECASE_WEBHOOK_HOST": "127.0.0.1",
                 "TELECASE_WEBHOOK_PORT": str(self.webhook_port),
                 "TELECASE_DATABASE_URL": "", "DATABASE_URL": "",
-                "TELECASE_LOG_LEVEL": "info", **extra}
+                "TELECASE_LOG_LEVEL": "info", "TELECASE_TELEGRAM_AGENT_IDS": self.agent_ids,
+                **extra}
 
     def start(self, name: str, *args: str, **extra: str) -> infra.Process:
         proc = infra.Process(list(args), self.env(**extra), self.data_dir.parent, name).start()

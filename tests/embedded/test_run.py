@@ -16,11 +16,16 @@ from streams.schema.envelope import RawTelegramUpdate
 from streams.schema.telegram import Update
 from tests.embedded.conftest import EmbeddedDeployment, SimulatorThread
 from tests.infra import ROOT, wait_for
-from tests.integration.test_ticket_pipeline import ticket_log, topic_group_scenario
+from tests.integration.test_ticket_pipeline import (
+    enrol_agent,
+    ticket_log,
+    topic_group_scenario,
+)
 
 
 def test_the_ticket_scenario_passes_on_the_embedded_runtime(
         embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    embedded.agent_ids = str(enrol_agent(telegram))
     embedded.run()
     topic_group_scenario(embedded, telegram)
 

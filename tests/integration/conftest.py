@@ -40,6 +40,7 @@ class Deployment:
     webhook_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     webhook_port: int = field(default_factory=free_port)
     processes: list[infra.Process] = field(default_factory=list)
+    agent_ids: str = ""
 
     @property
     def names(self) -> TopicNames:
@@ -64,6 +65,7 @@ class Deployment:
             "TELECASE_DATA_DIR": str(self.log_dir / "data"),
             "TELECASE_LOG_LEVEL": "info",
             "TELECASE_CONSUMER_SESSION_TIMEOUT": "6",
+            "TELECASE_TELEGRAM_AGENT_IDS": self.agent_ids,
             **extra,
         }
 

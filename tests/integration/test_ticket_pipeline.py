@@ -42,10 +42,16 @@ def rows_by_subject(dep: Any) -> dict[str, dict[str, Any]]:
 def test_topic_group_conversations_become_case_rows_exactly_once(
         deployment: Deployment, telegram: SimulatorThread) -> None:
     dep = deployment
+    dep.agent_ids = str(enrol_agent(telegram))
     dep.webhook()
     dep.worker()
     dep.projector()
     topic_group_scenario(dep, telegram)
+
+
+def enrol_agent(telegram: SimulatorThread) -> int:
+    """Alex, a sales agent on the roster, who answers inside the group."""
+    return int(telegram.drive(lambda tg: tg.create_user("Alex", username="alex_sales"))["id"])
 
 
 def topic_group_scenario(dep: Any, telegram: SimulatorThread) -> None:
@@ -54,6 +60,7 @@ def topic_group_scenario(dep: Any, telegram: SimulatorThread) -> None:
     telegram.bot_api("setWebhook", url=dep.webhook_url, secret_token=dep.webhook_secret)
 
     async def conversation(tg: Any) -> dict[str, Any]:
+        agent_id = int(dep.agent_ids)
         ann = await tg.create_user("Ann", username="ann")
         bob = await tg.create_user("Bob", username="bob")
         cy = await tg.create_user("Cy")
@@ -62,6 +69,7 @@ def topic_group_scenario(dep: Any, telegram: SimulatorThread) -> None:
         first = await tg.write(forum["id"], ann["id"], "What does it cost?", topic.thread_id)
         await tg.write(forum["id"], ann["id"], "Annual billing?", topic.thread_id)
         await tg.edit(forum["id"], first.message_id, "What does 50 seats cost?")
+        await tg.write(forum["id"], agent_id, "49 EUR per seat per month", topic.thread_id)
         await tg.rename_topic(forum["id"], topic.thread_id, ann["id"], "Pricing: ACME")
         await tg.write(forum["id"], bob["id"], "Hi, is this the sales desk?")  # General topic
         private = await tg.create_private_chat(cy["id"])
@@ -81,6 +89,7 @@ def topic_group_scenario(dep: Any, telegram: SimulatorThread) -> None:
     assert topic_row["ticket_id"] == f"tg:{seen['forum']['id']}:t{seen['thread']}"
     assert topic_row["channel"] == "forum_topic" and topic_row["message_count"] == 2
     assert topic_row["customer_username"] == "ann"
+    assert topic_row["agent_reply_count"] == 1 and topic_row["first_response_at"] is not None
     general = rows["@bob: Hi, is this the sales desk?"]
     assert general["channel"] == "general_topic" and general["message_count"] == 1
     private = rows["Cy: I need a demo"]
@@ -89,7 +98,7 @@ def topic_group_scenario(dep: Any, telegram: SimulatorThread) -> None:
     log = ticket_log(dep)
     assert [e.type for e in log[topic_row["ticket_id"]]] == [
         "ticket.opened", "customer.message_received", "customer.message_received",
-        "customer.message_edited", "topic.renamed", "topic.closed"]
+        "customer.message_edited", "agent.replied", "topic.renamed", "topic.closed"]
 
     # Telegram retries updates it thinks were not delivered: nothing new may come of them.
     async def redeliver_everything(tg: Any) -> int:
@@ -98,7 +107,7 @@ def topic_group_scenario(dep: Any, telegram: SimulatorThread) -> None:
             await tg.redeliver(update["update_id"])
         return len(updates)
 
-    assert telegram.drive(redeliver_everything) >= 9
+    assert telegram.drive(redeliver_everything) >= 10
     before = dep.read_topic(dep.names.ticket_events)
     wait_for(lambda: all(e["status"] == 200 for e in telegram.drive(
         lambda tg: tg.webhook_log())[-3:]), 30, what="redeliveries acknowledged")
