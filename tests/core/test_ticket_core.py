@@ -226,7 +226,7 @@ def test_in_general_an_agent_reply_joins_the_customer_it_answers() -> None:
     answer = s.write(AGENT, "Sent you a DM", 101)
     answer["message"]["reply_to_message"] = question["message"]
     loose = s.write(AGENT, "Good morning all", 102)
-    states, log, skipped = feed([question, answer, loose], agents=ROSTER)
+    _, log, skipped = feed([question, answer, loose], agents=ROSTER)
     assert skipped == ["agent_in_general_without_customer"]
     assert [(e.ticket_id, e.type) for e in log] == [
         (f"tg:{forum()['id']}:g12:1", "ticket.opened"),
