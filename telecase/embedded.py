@@ -131,6 +131,19 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     summary = DemoSummary()
     loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
              asyncio.create_task(rt.projector.run(stop), name="projector")]
+    failed: list[BaseException] = []
+
+    def supervise(task: asyncio.Task[None]) -> None:
+        # A worker or projector that dies takes the process down (a supervisor restarts it
+        # and it resumes from its position), rather than accepting updates nobody folds.
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())  # type: ignore[arg-type]
+            log.error("run.loop_failed", loop=task.get_name(),
+                      error=type(task.exception()).__name__)
+            stop.set()
+
+    for task in loops:
+        task.add_done_callback(supervise)
     inbound: list[Any] = []
     try:
         if demo:
@@ -145,11 +158,14 @@ async def run(settings: Settings, *, demo: bool, duration: float,
         for closer in reversed(inbound):
             await closer()
         for task in loops:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
         summary.tickets, summary.messages = await asyncio.to_thread(_counts, rt.engine)
         await rt.log.close()
         rt.engine.dispose()
+    if failed:
+        raise RunError(f"stopped: {failed[0]!r}. Nothing acknowledged is lost; start again "
+                       "to resume.")
     return summary
 
 

@@ -1,0 +1,26 @@
+"""A worker that dies stops ``telecase run`` with a clear error instead of leaving the webhook
+accepting updates that nobody folds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from streams.embedded_worker import EmbeddedWorker
+from telecase.embedded import RunError, run
+from telecase.settings import load_settings
+
+
+async def test_a_failing_worker_stops_the_run(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(self: EmbeddedWorker, partition: int, records: list[object]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(EmbeddedWorker, "fold_batch", broken)
+    monkeypatch.delenv("TELECASE_TELEGRAM_BOT_TOKEN", raising=False)
+    settings = load_settings(data_dir=str(tmp_path / "data"))
+    with (tmp_path / "screen.txt").open("w") as screen, \
+            pytest.raises(RunError, match="disk full"):
+        await run(settings, demo=True, duration=60, console=Console(file=screen))
