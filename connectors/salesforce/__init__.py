@@ -1,0 +1,1 @@
+"""Salesforce I/O for telecase, and a simulator of the Salesforce REST API."""

@@ -1,0 +1,239 @@
+"""The sObjects the simulator knows, as data: fields, types, references, external ids.
+
+Eight objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and Group.
+Each has the standard fields telecase is likely to touch plus the audit fields every record
+has (``Id``, ``IsDeleted``, ``CreatedDate``, ``CreatedById``, ``LastModifiedDate``,
+``LastModifiedById``, ``SystemModstamp``). Field names are case-insensitive, as in the real
+API; answers use the canonical spelling.
+
+Custom fields (``..__c``) exist on demand: any ``__c`` name is accepted on any object and is
+usable as an external id (the first spelling seen becomes the canonical one). The ones
+telecase relies on are declared up front as unique external ids:
+``Telegram_User_Id__c`` (Contact, Lead), ``Telecase_Ticket_Id__c`` (Case) and
+``Telecase_Event_Id__c`` (Task, FeedItem, CaseComment).
+
+A reference field names the objects it may point at; ``*`` means "any object" (a polymorphic
+``WhatId`` or ``ParentId``). References to objects that are not simulated (Account ``001``...)
+are accepted when well formed and resolve to ``null`` in relationship queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ANY = "*"
+
+# Key prefixes of objects that exist in every org but are not simulated; references to them
+# are accepted (well-formed ids), never resolved.
+FOREIGN_PREFIXES = {"001": "Account", "006": "Opportunity", "00e": "Profile", "00D": "Organization"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an sObject."""
+
+    name: str
+    type: str  # id string textarea picklist email phone url boolean datetime date
+    # reference int double autonumber any
+    createable: bool = True
+    updateable: bool = True
+    required: bool = False
+    default: Any = None
+    reference_to: tuple[str, ...] = ()
+    relationship: str | None = None
+    external_id: bool = False
+    unique: bool = False
+
+    @property
+    def custom(self) -> bool:
+        return self.name.endswith("__c")
+
+    def describe(self) -> dict[str, Any]:
+        """The field as ``describe`` shows it (a subset of the real attributes)."""
+        return {
+            "name": self.name, "label": self.name.removesuffix("__c").replace("_", " "),
+            "type": "string" if self.type == "any" else self.type, "custom": self.custom,
+            "nillable": not self.required and self.type != "boolean",
+            "createable": self.createable, "updateable": self.updateable,
+            "defaultedOnCreate": self.default is not None or not self.createable,
+            "externalId": self.external_id, "unique": self.unique, "idLookup":
+            self.external_id or self.name == "Id", "referenceTo": list(self.reference_to),
+            "relationshipName": self.relationship, "filterable": True, "sortable": True,
+        }
+
+
+@dataclass
+class SObjectType:
+    """One simulated object: its fields (canonical names) and key prefix."""
+
+    name: str
+    key_prefix: str
+    fields: dict[str, Field]
+    name_field: str = "Name"
+    deletable: bool = True
+    _lower: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lower = {name.lower(): name for name in self.fields}
+
+    def field(self, name: str) -> Field | None:
+        """The field called ``name`` (any case), declaring a custom field on first use."""
+        canonical = self._lower.get(name.lower())
+        if canonical is not None:
+            return self.fields[canonical]
+        if not name.lower().endswith("__c") or len(name) <= 3:
+            return None
+        custom = Field(name, "any", external_id=True)
+        self.fields[name] = custom
+        self._lower[name.lower()] = name
+        return custom
+
+    def relationship(self, name: str) -> Field | None:
+        """The reference field whose relationship is called ``name`` (any case)."""
+        for candidate in self.fields.values():
+            if candidate.relationship and candidate.relationship.lower() == name.lower():
+                return candidate
+        return None
+
+    def describe(self, version: str) -> dict[str, Any]:
+        base = f"/services/data/v{version}/sobjects/{self.name}"
+        return {**self.basic(version), "fields": [f.describe() for f in self.fields.values()],
+                "childRelationships": [], "recordTypeInfos": [],
+                "urls": {"sobject": base, "describe": f"{base}/describe",
+                         "rowTemplate": f"{base}/{{ID}}"}}
+
+    def basic(self, version: str) -> dict[str, Any]:
+        base = f"/services/data/v{version}/sobjects/{self.name}"
+        return {"name": self.name, "label": self.name, "labelPlural": f"{self.name}s",
+                "keyPrefix": self.key_prefix, "custom": False, "createable": True,
+                "updateable": True, "deletable": self.deletable, "queryable": True,
+                "retrieveable": True, "searchable": True, "layoutable": True,
+                "urls": {"sobject": base, "describe": f"{base}/describe",
+                         "rowTemplate": f"{base}/{{ID}}"}}
+
+
+def _audit() -> list[Field]:
+    user = ("User",)
+    return [
+        Field("Id", "id", createable=False, updateable=False),
+        Field("IsDeleted", "boolean", createable=False, updateable=False, default=False),
+        Field("CreatedDate", "datetime", createable=False, updateable=False),
+        Field("CreatedById", "reference", createable=False, updateable=False,
+              reference_to=user, relationship="CreatedBy"),
+        Field("LastModifiedDate", "datetime", createable=False, updateable=False),
+        Field("LastModifiedById", "reference", createable=False, updateable=False,
+              reference_to=user, relationship="LastModifiedBy"),
+        Field("SystemModstamp", "datetime", createable=False, updateable=False),
+    ]
+
+
+def _text(*names: str) -> list[Field]:
+    return [Field(name, "string") for name in names]
+
+
+def _ext(name: str) -> Field:
+    return Field(name, "string", external_id=True, unique=True)
+
+
+def _owner(*targets: str) -> Field:
+    return Field("OwnerId", "reference", reference_to=targets or ("User", "Group"),
+                 relationship="Owner")
+
+
+def _ref(name: str, targets: tuple[str, ...], relationship: str, **kw: Any) -> Field:
+    return Field(name, "reference", reference_to=targets, relationship=relationship, **kw)
+
+
+def _derived(*names: str) -> list[Field]:
+    return [Field(name, "string", createable=False, updateable=False) for name in names]
+
+
+def _person(extra: list[Field]) -> list[Field]:
+    return [*_text("FirstName", "Salutation", "Title"), Field("LastName", "string",
+            required=True), *_derived("Name"), Field("Email", "email"),
+            Field("Phone", "phone"), Field("MobilePhone", "phone"),
+            Field("Description", "textarea"), Field("LeadSource", "picklist"), *extra]
+
+
+def build_types() -> dict[str, SObjectType]:
+    """Fresh definitions (each org owns its own, because custom fields are added on use)."""
+    specs: dict[str, tuple[str, list[Field], str]] = {
+        "Case": ("500", [
+            Field("CaseNumber", "autonumber", createable=False, updateable=False),
+            *_text("Subject", "SuppliedName", "SuppliedEmail", "SuppliedPhone"),
+            Field("Description", "textarea"),
+            Field("Status", "picklist", default="New"),
+            Field("Priority", "picklist", default="Medium"),
+            Field("Origin", "picklist"), Field("Type", "picklist"), Field("Reason", "picklist"),
+            Field("IsClosed", "boolean", createable=False, updateable=False, default=False),
+            Field("ClosedDate", "datetime", createable=False, updateable=False),
+            Field("IsEscalated", "boolean", default=False),
+            _ref("ContactId", ("Contact",), "Contact"), _ref("AccountId", ("Account",),
+                                                             "Account"),
+            _ref("ParentId", ("Case",), "Parent"), _owner(),
+            _ext("Telecase_Ticket_Id__c")], "CaseNumber"),
+        "Contact": ("003", _person([_ref("AccountId", ("Account",), "Account"),
+                                    _owner("User"), _ext("Telegram_User_Id__c")]), "Name"),
+        "Lead": ("00Q", _person([
+            Field("Company", "string", required=True),
+            Field("Status", "picklist", default="Open - Not Contacted"),
+            Field("Rating", "picklist"), Field("Industry", "picklist"),
+            Field("IsConverted", "boolean", createable=False, updateable=False, default=False),
+            _owner(), _ext("Telegram_User_Id__c")]), "Name"),
+        "Task": ("00T", [
+            *_text("Subject"), Field("Description", "textarea"),
+            Field("Status", "picklist", default="Not Started"),
+            Field("Priority", "picklist", default="Normal"),
+            Field("Type", "picklist"), Field("TaskSubtype", "picklist", default="Task"),
+            Field("ActivityDate", "date"),
+            Field("IsClosed", "boolean", createable=False, updateable=False, default=False),
+            _ref("WhoId", ("Contact", "Lead"), "Who"), _ref("WhatId", (ANY,), "What"),
+            _owner("User"), _ext("Telecase_Event_Id__c")], "Subject"),
+        "FeedItem": ("0D5", [
+            _ref("ParentId", (ANY,), "Parent", required=True, updateable=False),
+            Field("Body", "textarea"), *_text("Title", "LinkUrl"),
+            Field("Type", "picklist", default="TextPost"),
+            Field("IsRichText", "boolean", default=False),
+            Field("Visibility", "picklist", default="AllUsers"),
+            _ext("Telecase_Event_Id__c")], "Title"),
+        "CaseComment": ("00a", [
+            _ref("ParentId", ("Case",), "Parent", required=True, updateable=False),
+            Field("CommentBody", "textarea"), Field("IsPublished", "boolean", default=False),
+            _ext("Telecase_Event_Id__c")], "CommentBody"),
+        "User": ("005", [
+            Field("Username", "string", required=True, unique=True),
+            Field("Email", "email", required=True), *_text("Alias", "Department"),
+            Field("IsActive", "boolean", default=True),
+            Field("UserType", "picklist", default="Standard"),
+            *[f for f in _person([]) if f.name not in {"Description", "LeadSource"}]],
+            "Name"),
+        "Group": ("00G", [
+            Field("Name", "string", required=True), Field("DeveloperName", "string"),
+            Field("Type", "picklist", default="Regular"), Field("Email", "email"),
+            Field("DoesSendEmailToMembers", "boolean", default=False)], "Name"),
+    }
+    types: dict[str, SObjectType] = {}
+    for name, (prefix, own, name_field) in specs.items():
+        fields: dict[str, Field] = {}
+        for one in [*_audit(), *own]:
+            fields.setdefault(one.name, one)
+        types[name] = SObjectType(name, prefix, fields, name_field,
+                                  deletable=name != "User")
+    return types
+
+
+def type_for_prefix(types: dict[str, SObjectType], prefix: str) -> str | None:
+    """The simulated or foreign object whose ids start with ``prefix``."""
+    for sobject in types.values():
+        if sobject.key_prefix == prefix:
+            return sobject.name
+    return FOREIGN_PREFIXES.get(prefix)
+
+
+def find_type(types: dict[str, SObjectType], name: str) -> SObjectType | None:
+    """The simulated object called ``name`` (any case)."""
+    for sobject in types.values():
+        if sobject.name.lower() == name.lower():
+            return sobject
+    return None
