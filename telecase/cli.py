@@ -44,6 +44,16 @@ def connector_telegram() -> None:
         _fail(exc)
 
 
+@connector_app.command("salesforce")
+def connector_salesforce() -> None:
+    """Sync tickets to Salesforce: Contact, Case and a Task per customer message."""
+    from telecase.processes import salesforce_connector
+    try:
+        asyncio.run(salesforce_connector(_settings()))
+    except SettingsError as exc:
+        _fail(exc)
+
+
 @app.command()
 def worker() -> None:
     """Fold telegram.updates into ticket.events (Faust worker)."""
@@ -85,6 +95,8 @@ def run(
         return
     typer.echo(f"tickets: {summary.tickets}, messages: {summary.messages}, "
                f"updates sent: {summary.updates_sent}, errors: {len(summary.errors)}")
+    if summary.synced is not None:
+        typer.echo(f"salesforce: {summary.synced} ticket events synced")
     for error in summary.errors[:10]:
         typer.echo(f"  error: {error}", err=True)
     raise typer.Exit(1 if summary.errors else 0)

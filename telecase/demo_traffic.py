@@ -18,6 +18,8 @@ class DemoSummary:
     tickets: int = 0
     messages: int = 0
     updates_sent: int = 0
+    synced: int | None = None
+    """Ticket events the Salesforce sync applied (``None``: no Salesforce configured)."""
     errors: list[str] = field(default_factory=list)
 
 

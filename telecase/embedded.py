@@ -28,12 +28,15 @@ import httpx
 import structlog
 from aiohttp import web
 from prometheus_client import start_http_server
+from pydantic import SecretStr
 from rich.console import Console
 from rich.live import Live
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from connectors.raw_log import BusRawLog
+from connectors.salesforce.simulator import SalesforceSimulator
+from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.polling import LongPoller
 from connectors.telegram.simulator import BotApiSimulator, SimulatorDriver
@@ -45,6 +48,7 @@ from streams.embedded_log import EmbeddedLog, LogUnavailableError
 from streams.embedded_worker import EmbeddedWorker
 from streams.topics import TopicNames
 from telecase.demo_traffic import DemoSummary, cases_table, customers
+from telecase.salesforce import case_sync
 from telecase.settings import Settings, SettingsError
 
 log = structlog.get_logger("telecase.run")
@@ -131,6 +135,23 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     summary = DemoSummary()
     loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
              asyncio.create_task(rt.projector.run(stop), name="projector")]
+    after_loops: list[Any] = []  # closed once the loops have stopped
+    sync_runner: SyncRunner | None = None
+    try:
+        sf_settings = settings
+        if demo and not settings.has_salesforce_credentials:
+            sf_settings = await _salesforce_simulator(settings, after_loops)
+        if sf_settings.has_salesforce_credentials:
+            sync_runner = SyncRunner(rt.log, rt.names, await case_sync(sf_settings))
+            loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
+    except BaseException:
+        stop.set()
+        for closer in after_loops:
+            await closer()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await rt.log.close()
+        rt.engine.dispose()
+        raise
     failed: list[BaseException] = []
 
     def supervise(task: asyncio.Task[None]) -> None:
@@ -147,9 +168,11 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     inbound: list[Any] = []
     try:
         if demo:
-            console.print("[bold]telecase run --demo[/bold]: no Telegram or Salesforce "
-                          "credentials in use; a simulated Telegram sends the traffic. "
-                          f"Data in {Path(settings.data_dir).resolve()}")
+            console.print("[bold]telecase run --demo[/bold]: no Telegram credentials in use; "
+                          "a simulated Telegram sends the traffic"
+                          + ("" if settings.has_salesforce_credentials else
+                             ", and Cases go to a simulated Salesforce")
+                          + f". Data in {Path(settings.data_dir).resolve()}")
             await _demo(rt, settings, stop, duration, summary, console, inbound)
         else:
             await _live(rt, settings, stop, duration, inbound)
@@ -161,6 +184,9 @@ async def run(settings: Settings, *, demo: bool, duration: float,
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
         summary.tickets, summary.messages = await asyncio.to_thread(_counts, rt.engine)
+        summary.synced = sync_runner.synced if sync_runner is not None else None
+        for closer in after_loops:
+            await closer()
         await rt.log.close()
         rt.engine.dispose()
     if failed:
@@ -238,6 +264,18 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     traffic_stop.set()
     await traffic
     await asyncio.sleep(1.0)  # webhook deliveries in flight land before the summary
+
+
+async def _salesforce_simulator(settings: Settings, closers: list[Any]) -> Settings:
+    """A simulated Salesforce org for the demo, and settings that log in to it."""
+    sim = SalesforceSimulator(cert_dir=Path(settings.data_dir) / "salesforce-simulator")
+    await sim.start()
+    closers.append(sim.stop)
+    return settings.model_copy(update={
+        "salesforce_username": sim.username,
+        "salesforce_password": SecretStr(sim.password),
+        "salesforce_security_token": SecretStr(sim.security_token),
+        "salesforce_login_url": sim.base_url, "salesforce_ca_file": sim.ca_file})
 
 
 def _rows(engine: Engine) -> list[Any]:

@@ -114,3 +114,27 @@ async def projector(settings: Settings) -> None:
     waiter.cancel()
     await task
     engine.dispose()
+
+
+async def salesforce_connector(settings: Settings) -> None:
+    """The Salesforce sync on Kafka: one consumer of ``ticket.events`` (its own group)."""
+    from connectors.salesforce.sync_runner import SyncRunner
+    from streams.kafka_bus import KafkaBus
+    from telecase.salesforce import case_sync
+
+    _metrics(settings)
+    await ensure(settings)
+    sync = await case_sync(settings)
+    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+    await bus.start()
+    runner = SyncRunner(bus, TopicNames(settings.topic_prefix), sync)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    waiter = asyncio.create_task(_until_signalled())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    waiter.cancel()
+    try:
+        await task
+    finally:
+        await bus.close()

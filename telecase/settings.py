@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     webhook_path: str = "/telegram"
     webhook_max_body_bytes: int = Field(1_000_000, ge=1024)
 
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_domain: str = "login"
+    """``login`` for production orgs, ``test`` for sandboxes."""
+    salesforce_login_url: str | None = None
+    """Send the login host's requests to this URL instead (the simulator, a proxy)."""
+    salesforce_ca_file: str | None = None
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)
 
@@ -106,6 +115,10 @@ class Settings(BaseSettings):
         if runtime == "embedded":
             return f"sqlite:///{Path(self.data_dir).resolve() / 'projections.sqlite'}"
         return "postgresql+psycopg://postgres@127.0.0.1:5432/telecase"
+
+    @property
+    def has_salesforce_credentials(self) -> bool:
+        return self.salesforce_username is not None and self.salesforce_password is not None
 
     @property
     def has_telegram_credentials(self) -> bool:

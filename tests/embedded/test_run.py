@@ -197,3 +197,15 @@ def test_bench_ingest_on_the_embedded_runtime_reports_its_figures(tmp_path: Path
                 "end_to_end_updates_per_s"):
         assert figures[key] > 0, key
     assert figures["latency_ms"]["samples"] == 1000
+
+
+def test_a_topic_becomes_one_case_with_contact_and_tasks_embedded(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
+    from tests.integration.conftest import SalesforceThread, salesforce_scenario
+    salesforce = SalesforceThread(tmp_path / "sf-certs")
+    try:
+        embedded.run("run", **salesforce.env())
+        salesforce_scenario(telegram, salesforce, embedded.webhook_url,
+                            embedded.webhook_secret)
+    finally:
+        salesforce.close()

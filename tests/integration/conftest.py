@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -210,3 +211,78 @@ def telegram() -> Iterator[SimulatorThread]:
         yield sim
     finally:
         sim.close()
+
+
+class SalesforceThread:
+    """The Salesforce simulator on its own event loop in a thread, for process-level tests."""
+
+    def __init__(self, cert_dir: Path) -> None:
+        import threading
+
+        from connectors.salesforce.simulator import SalesforceSimulator
+
+        self.loop = asyncio.new_event_loop()
+        self.sim = SalesforceSimulator(cert_dir=cert_dir)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(30)
+
+    def env(self) -> dict[str, str]:
+        return {"TELECASE_SALESFORCE_USERNAME": self.sim.username,
+                "TELECASE_SALESFORCE_PASSWORD": self.sim.password,
+                "TELECASE_SALESFORCE_SECURITY_TOKEN": self.sim.security_token,
+                "TELECASE_SALESFORCE_LOGIN_URL": self.sim.base_url,
+                "TELECASE_SALESFORCE_CA_FILE": str(self.sim.ca_file)}
+
+    def records(self, sobject: str) -> list[dict[str, Any]]:
+        from connectors.salesforce.simulator import SalesforceDriver
+
+        async def fetch() -> list[dict[str, Any]]:
+            async with SalesforceDriver(self.sim.base_url, self.sim.ca_file) as driver:
+                return await driver.records(sobject)
+
+        return asyncio.run(fetch())
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def salesforce(tmp_path: Path) -> Iterator[SalesforceThread]:
+    sf = SalesforceThread(tmp_path / "sf-certs")
+    try:
+        yield sf
+    finally:
+        sf.close()
+
+
+def salesforce_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
+                        webhook_url: str, secret: str) -> None:
+    """A topic conversation through Telegram ends up as one Contact, one Case, its Tasks."""
+    from tests.infra import wait_for
+    telegram.bot_api("setWebhook", url=webhook_url, secret_token=secret)
+
+    async def talk(tg: Any) -> None:
+        ann = await tg.create_user("Ann", username="ann")
+        forum = await tg.create_forum("Sales")
+        topic = await tg.open_topic(forum["id"], ann["id"], "Pricing for 50 seats")
+        for text in ("What does it cost?", "Annual billing?"):
+            await tg.write(forum["id"], ann["id"], text, topic.thread_id)
+
+    async def retry_all(tg: Any) -> None:  # Telegram retrying every update
+        for update in await tg.updates():
+            await tg.redeliver(update["update_id"])
+
+    telegram.drive(talk)
+    wait_for(lambda: len(salesforce.records("Task")) == 2, 90, what="Tasks in Salesforce")
+    telegram.drive(retry_all)
+    time.sleep(3)
+    [contact] = salesforce.records("Contact")
+    [case] = salesforce.records("Case")
+    assert case["Subject"] == "Pricing for 50 seats" and case["ContactId"] == contact["Id"]
+    assert contact["Telegram_Username__c"] == "ann"
+    assert sorted(t["Description"] for t in salesforce.records("Task")) == [
+        "Annual billing?", "What does it cost?"]
