@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from projections.cases import PROJECTOR, Offset, apply_batch, load_checkpoints
 from projections.decode import decode_records
-from streams.bus import Bus, Outgoing, Record
+from streams.bus import Bus, Outgoing, Record, consume
 from streams.schema.events import TicketEvent
 from streams.topics import TopicNames
 
@@ -36,22 +36,14 @@ class BusProjector:
             return load_checkpoints(conn, PROJECTOR, self.names.ticket_events)
 
     async def run(self, stop: asyncio.Event) -> None:
-        topic = self.names.ticket_events
         positions = await asyncio.to_thread(self._checkpoints)
-        partitions = await self.bus.partitions(topic)
-        while not stop.is_set():
-            idle = True
-            for p in range(partitions):
-                records = await self.bus.read(topic, p, positions.get(p, 0), self.batch_max,
-                                              wait=0.2 if partitions == 1 else 0.0)
-                if records:
-                    idle = False
-                    await self.handle(records)
-                    positions[p] = records[-1].offset + 1
-                    if 8 <= len(records) < self.batch_max and self.linger:
-                        await asyncio.sleep(self.linger)  # fuller batches under load
-            if idle and partitions > 1:
-                await asyncio.sleep(0.05)
+
+        async def handle(_: int, records: list[Record]) -> bool:
+            await self.handle(records)
+            return True
+
+        await consume(self.bus, self.names.ticket_events, positions, handle, stop,
+                      batch_max=self.batch_max, linger=self.linger)
 
     async def handle(self, records: list[Record]) -> None:
         now = datetime.now(UTC)

@@ -13,8 +13,9 @@ Two implementations honour the same contract (``tests/contract`` runs one suite 
 
 from __future__ import annotations
 
+import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,3 +67,33 @@ def partition_for(key: bytes | None, partitions: int) -> int:
     if key is None or partitions == 1:
         return 0
     return zlib.crc32(key) % partitions
+
+
+BatchHandler = Callable[[int, list[Record]], Awaitable[bool]]
+
+
+async def consume(bus: Bus, topic: str, positions: dict[int, int], handle: BatchHandler,
+                  stop: asyncio.Event, *, batch_max: int, linger: float = 0.0,
+                  linger_from: int = 8) -> None:
+    """Feed ``handle(partition, records)`` every batch of ``topic`` from ``positions`` on,
+    until ``stop``. The handler makes its own effects and position durable, and returns
+    ``False`` to stop consuming (the batch counts as not handled). ``linger``: under load (a
+    batch of ``linger_from`` or more records, short of ``batch_max``) wait that long before
+    the next read, so batches grow and per-batch costs are shared; a lone record never waits.
+    ``positions`` is updated in place."""
+    partitions = await bus.partitions(topic)
+    while not stop.is_set():
+        idle = True
+        for p in range(partitions):
+            records = await bus.read(topic, p, positions.get(p, 0), batch_max,
+                                     wait=0.2 if partitions == 1 else 0.0)
+            if not records:
+                continue
+            idle = False
+            if not await handle(p, records):
+                return
+            positions[p] = records[-1].offset + 1
+            if linger and linger_from <= len(records) < batch_max:
+                await asyncio.sleep(linger)
+        if idle and partitions > 1:
+            await asyncio.sleep(0.05)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from streams.bus import Outgoing, Record
+from streams.bus import Outgoing, Record, consume
 from streams.core.ticket import ThreadState
 from streams.embedded_log import EmbeddedLog
 from streams.processing import Folded, Position, UpdateFolder
@@ -51,20 +51,13 @@ class EmbeddedWorker:
     async def run(self, stop: asyncio.Event) -> None:
         topic = self.names.telegram_updates
         positions = await self.log.committed(GROUP, topic)
-        partitions = await self.log.partitions(topic)
-        while not stop.is_set():
-            idle = True
-            for p in range(partitions):
-                records = await self.log.read(topic, p, positions.get(p, 0), self.batch_max,
-                                              wait=0.2 if partitions == 1 else 0.0)
-                if records:
-                    idle = False
-                    await self.fold_batch(p, records)
-                    positions[p] = records[-1].offset + 1
-                    if LINGER_FROM <= len(records) < self.batch_max and self.linger:
-                        await asyncio.sleep(self.linger)
-            if idle and partitions > 1:
-                await asyncio.sleep(0.05)
+
+        async def handle(partition: int, records: list[Record]) -> bool:
+            await self.fold_batch(partition, records)  # its position commits with it
+            return True
+
+        await consume(self.log, topic, positions, handle, stop, batch_max=self.batch_max,
+                      linger=self.linger, linger_from=LINGER_FROM)
 
     async def fold_batch(self, partition: int, records: list[Record]) -> None:
         pending: dict[str, ThreadState] = {}

@@ -37,28 +37,12 @@ from projections.db import create_schema, make_engine
 from projections.tables import cases
 from streams.kafka_admin import ensure_topics
 from streams.topics import TopicNames
+from telecase.loadgen import post_all
 from telecase.settings import Settings
 from telecase.traffic import ForumTraffic
 
 SECRET = "bench-secret"
 BOT_ID = 7000000001
-
-
-async def _post_all(url: str, updates: list[dict[str, Any]], concurrency: int = 64) -> float:
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for u in updates:
-        queue.put_nowait(u)
-    async with aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as session:
-        async def client() -> None:
-            while not queue.empty():
-                update = queue.get_nowait()
-                async with session.post(url, json=update) as resp:
-                    if resp.status != 200:
-                        raise RuntimeError(f"webhook answered {resp.status}")
-
-        start = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        return time.perf_counter() - start
 
 
 async def _end_offsets(bootstrap: str, topic: str) -> int:
@@ -171,7 +155,7 @@ async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
     traffic = ForumTraffic()
     per_topic = max(1, updates // chats - 1)
     batch = traffic.topic_messages(chats, per_topic)
-    webhook_s = await _post_all(url, batch)
+    webhook_s = await post_all(url, SECRET, batch)
     expected_messages = chats * per_topic
 
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,

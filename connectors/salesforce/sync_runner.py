@@ -19,7 +19,7 @@ from prometheus_client import Counter
 
 from connectors.errors import TransientError
 from connectors.salesforce.case_sync import CaseSync
-from streams.bus import Bus, Outgoing, Record
+from streams.bus import Bus, Outgoing, Record, consume
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event
 from streams.topics import TopicNames
@@ -40,21 +40,14 @@ class SyncRunner:
     async def run(self, stop: asyncio.Event) -> None:
         topic = self.names.ticket_events
         positions = await self.bus.committed(GROUP, topic)
-        partitions = await self.bus.partitions(topic)
-        while not stop.is_set():
-            idle = True
-            for p in range(partitions):
-                records = await self.bus.read(topic, p, positions.get(p, 0), self.batch_max,
-                                              wait=0.2 if partitions == 1 else 0.0)
-                if not records:
-                    continue
-                idle = False
-                if not await self._apply(records, stop):
-                    return  # stopping while Salesforce was failing: the batch stays unsynced
-                positions[p] = records[-1].offset + 1
-                await self.bus.commit(GROUP, topic, {p: positions[p]})
-            if idle and partitions > 1:
-                await asyncio.sleep(0.05)
+
+        async def handle(partition: int, records: list[Record]) -> bool:
+            if not await self._apply(records, stop):
+                return False  # stopping while Salesforce was failing: the batch stays unsynced
+            await self.bus.commit(GROUP, topic, {partition: records[-1].offset + 1})
+            return True
+
+        await consume(self.bus, topic, positions, handle, stop, batch_max=self.batch_max)
 
     async def _apply(self, records: list[Record], stop: asyncio.Event) -> bool:
         events: list[TicketEvent] = []

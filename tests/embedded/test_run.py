@@ -44,7 +44,11 @@ def test_demo_runs_for_a_duration_and_summarises(embedded: EmbeddedDeployment) -
     assert proc.proc is not None and proc.proc.wait(90) == 0, proc.output()[-3000:]
     tickets, messages, errors = _summary(proc.output())
     assert tickets >= 1 and messages >= tickets and errors == 0
-    assert "no Telegram or Salesforce credentials" in " ".join(proc.output().split())
+    said = " ".join(proc.output().split())
+    assert "no Telegram credentials in use" in said
+    assert "Cases go to a simulated Salesforce" in said
+    synced = re.search(r"salesforce: (\d+) ticket events synced", said)
+    assert synced is not None and int(synced.group(1)) > 0
 
 
 def expected_from_log(dep: EmbeddedDeployment) -> dict[str, int]:

@@ -160,21 +160,34 @@ def deployment(kafka_bootstrap: str, pg_server: str, tmp_path: Path) -> Iterator
                 print(proc.output()[-3000:])
 
 
-class SimulatorThread:
-    """The Telegram Bot API simulator, serving from its own event loop in a thread, so the
-    synchronous process-level tests can drive it with ``call(coroutine_factory)``."""
+class _ServedInThread:
+    """A simulator serving from its own event loop in a thread, so synchronous process-level
+    tests can use it while their processes run."""
 
-    def __init__(self) -> None:
+    sim: Any
+
+    def _serve(self, sim: Any) -> None:
         import threading
-
-        from connectors.telegram.simulator import BotApiSimulator, RetryPolicy
-
+        self.sim = sim
         self.loop = asyncio.new_event_loop()
-        self.sim = BotApiSimulator(BOT_TOKEN, webhook_retry=RetryPolicy(
-            initial_delay=0.2, factor=2.0, max_delay=2.0, max_attempts=50, request_timeout=10))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(30)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class SimulatorThread(_ServedInThread):
+    """The Telegram Bot API simulator; ``drive(action)`` runs ``action(driver)``."""
+
+    def __init__(self) -> None:
+        from connectors.telegram.simulator import BotApiSimulator, RetryPolicy
+        self._serve(BotApiSimulator(BOT_TOKEN, webhook_retry=RetryPolicy(
+            initial_delay=0.2, factor=2.0, max_delay=2.0, max_attempts=50, request_timeout=10)))
 
     @property
     def base_url(self) -> str:
@@ -197,13 +210,6 @@ class SimulatorThread:
         assert response["ok"], response
         return response["result"]
 
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
 @pytest.fixture
 def telegram() -> Iterator[SimulatorThread]:
     sim = SimulatorThread()
@@ -213,19 +219,12 @@ def telegram() -> Iterator[SimulatorThread]:
         sim.close()
 
 
-class SalesforceThread:
-    """The Salesforce simulator on its own event loop in a thread, for process-level tests."""
+class SalesforceThread(_ServedInThread):
+    """The Salesforce simulator, for process-level tests."""
 
     def __init__(self, cert_dir: Path) -> None:
-        import threading
-
         from connectors.salesforce.simulator import SalesforceSimulator
-
-        self.loop = asyncio.new_event_loop()
-        self.sim = SalesforceSimulator(cert_dir=cert_dir)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(30)
+        self._serve(SalesforceSimulator(cert_dir=cert_dir))
 
     def env(self) -> dict[str, str]:
         return {"TELECASE_SALESFORCE_USERNAME": self.sim.username,
@@ -242,12 +241,6 @@ class SalesforceThread:
                 return await driver.records(sobject)
 
         return asyncio.run(fetch())
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture
