@@ -23,4 +23,4 @@ test: install
 
 lint: install
 	$(BIN)/ruff check streams projections connectors telecase tests
-	$(BIN)/mypy streams/core streams/schema
+	$(BIN)/mypy streams projections connectors telecase

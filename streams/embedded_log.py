@@ -240,8 +240,10 @@ class EmbeddedLog:
         return self._append_rows(db, topic, records)
 
     async def partitions(self, topic: str) -> int:
-        return self._partitions.get(topic) or await self.transact(
-            lambda db: self._ensure_topic(db, topic))
+        known = self._partitions.get(topic)
+        if known is not None:
+            return known
+        return await self.transact(lambda db: self._ensure_topic(db, topic))
 
     async def end_offset(self, topic: str, partition: int) -> int:
         return self._next.get((topic, partition), 0)

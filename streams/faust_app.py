@@ -207,7 +207,9 @@ def create_app(config: WorkerConfig) -> faust.App:
     async def fold_updates(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         await sink.start()
         try:
-            async for batch in stream.take_events(config.batch_max, within=config.batch_within):
+            batches = stream.take_events(  # type: ignore[attr-defined]  # not in Faust's stubs
+                config.batch_max, within=config.batch_within)
+            async for batch in batches:
                 await fold_batch(list(batch))
                 yield None
         finally:
@@ -216,7 +218,7 @@ def create_app(config: WorkerConfig) -> faust.App:
     return app
 
 
-class _Worker(faust.Worker):  # type: ignore[misc]
+class _Worker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
         # Faust logs every record it sends (values included) at DEBUG: keep its loggers at

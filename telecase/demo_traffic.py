@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,7 @@ async def customers(tg: SimulatorDriver, summary: DemoSummary, stop: asyncio.Eve
             await asyncio.wait_for(stop.wait(), timeout=rng.uniform(0.2, 0.8))
 
 
-def cases_table(rows: list[Any], where: str = "projection") -> Table:
+def cases_table(rows: Sequence[Any], where: str = "projection") -> Table:
     table = Table(title=f"telecase: tickets ({where})", expand=True)
     for col in ("ticket", "subject", "customer", "status", "msgs", "last message"):
         table.add_column(col)

@@ -17,7 +17,7 @@ def _secret(value: Any) -> str:
 async def connect(settings: Settings) -> Any:
     """A logged-in ``simple_salesforce.Salesforce`` (it logs in again by itself when the
     session expires)."""
-    from simple_salesforce import Salesforce
+    from simple_salesforce.api import Salesforce
     from simple_salesforce.exceptions import SalesforceAuthenticationFailed
     if not settings.has_salesforce_credentials:
         raise SettingsError("TELECASE_SALESFORCE_USERNAME and TELECASE_SALESFORCE_PASSWORD "

@@ -36,8 +36,9 @@ class BotApi:
                    **params: Any) -> Any:
         body = {k: v for k, v in params.items() if v is not None}
         try:
-            extra = {"timeout": http_timeout} if http_timeout is not None else {}
-            response = await self._client.post(f"/{method}", json=body, **extra)
+            response = await self._client.post(
+                f"/{method}", json=body,
+                timeout=httpx.USE_CLIENT_DEFAULT if http_timeout is None else http_timeout)
         except httpx.TransportError as exc:
             raise TransientError(f"{method}: {type(exc).__name__}") from exc
         try:

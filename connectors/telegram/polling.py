@@ -56,9 +56,10 @@ class LongPoller:
             RawTelegramUpdate(bot_id=self.bot_id, source="long_polling", received_at=now,
                               update=u) for u in updates])
         ACCEPTED.labels("long_polling").inc(len(updates))
-        ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
+        ids = [int(str(u["update_id"])) for u in updates
+               if isinstance(u.get("update_id"), int)]
         if ids:
-            self.offset = max(ids) + 1  # type: ignore[type-var]
+            self.offset = max(ids) + 1
         return len(updates)
 
     async def run(self) -> None:
