@@ -107,13 +107,23 @@ def _name(customer: Any) -> str | None:
     return " ".join(p for p in (customer.first_name, customer.last_name) if p) or None
 
 
-def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str],
+            newer: str) -> None:
+    """Insert or update ``rows``, but never replace a row with an older one: the existing row
+    wins when its ``newer`` column is at least as far along.
+
+    Two projector instances can briefly work the same partition during a rebalance (one has
+    not noticed it lost it). Each row they compute is the whole state as of its ``last_seq``,
+    not a delta, so keeping the furthest one is correct whichever commits last; checkpoints
+    likewise only move forward."""
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table)
     columns = {c: getattr(stmt.excluded, c) for c in rows[0] if c not in keys}
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=columns), rows)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=keys, set_=columns,
+        where=getattr(table.c, newer) < getattr(stmt.excluded, newer)), rows)
 
 
 def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | None]],
@@ -139,14 +149,15 @@ def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | N
         changed.add(event.ticket_id)
         applied += 1
         EVENTS_APPLIED.labels(projector, "applied").inc()
-    _upsert(conn, cases, [rows[t] for t in sorted(changed)], ["ticket_id"])
+    _upsert(conn, cases, [rows[t] for t in sorted(changed)], ["ticket_id"], "last_seq")
     last: dict[tuple[str, int], int] = {}
     for pos, _ in events:
         last[(pos.topic, pos.partition)] = max(last.get((pos.topic, pos.partition), -1),
                                                pos.offset)
     _upsert(conn, checkpoints, [
         {"projector": projector, "topic": t, "partition": p, "next_offset": o + 1}
-        for (t, p), o in sorted(last.items())], ["projector", "topic", "partition"])
+        for (t, p), o in sorted(last.items())], ["projector", "topic", "partition"],
+        "next_offset")
     return applied
 
 

@@ -146,7 +146,6 @@ def create_app(config: WorkerConfig) -> faust.App:
         producer_acks=-1,
         web_enabled=False,
         datadir=config.datadir or f".telecase/faust/{config.app_id}",
-        stream_wait_empty=False,
         key_serializer="raw",
         value_serializer="raw",
         # Faust's defaults (1 MiB per partition fetch, 4096 buffered events) cap a worker at

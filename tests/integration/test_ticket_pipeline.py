@@ -200,8 +200,16 @@ def test_restarting_worker_and_projector_mid_stream_loses_and_doubles_nothing(
     projector_again = dep.projector("projector3")  # a second projector joins and shares
     writer.join(120)
     assert done.is_set()
-    wait_for(lambda: sum(r["message_count"] for r in dep.cases()) == topics * per_topic, 180,
-             what="every message projected")
+    try:
+        wait_for(lambda: sum(r["message_count"] for r in dep.cases()) == topics * per_topic,
+                 180, what="every message projected")
+    except AssertionError:
+        raw = dep.read_topic(dep.names.telegram_updates)
+        events = dep.read_topic(dep.names.ticket_events)
+        print("DIAG raw", len(raw), "events", len(events),
+              "received", sum(b"message_received" in e.value for e in events),
+              "rows", [(r["ticket_id"], r["message_count"], r["last_seq"]) for r in dep.cases()])
+        raise
     rows = dep.cases()
     assert len(rows) == topics
     assert all(r["message_count"] == per_topic for r in rows)
