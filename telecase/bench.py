@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
 from connectors.raw_log import KafkaRawLog
@@ -43,21 +43,6 @@ from telecase.traffic import ForumTraffic
 
 SECRET = "bench-secret"
 BOT_ID = 7000000001
-
-
-async def _end_offsets(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        ends = await consumer.end_offsets(tps) if tps else {}
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
 
 
 async def _timestamps(bootstrap: str, topic: str) -> tuple[float, float, int]:

@@ -151,3 +151,30 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.25, what: str
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+
+
+def port_open(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def read_cases(url: str) -> list[dict[str, object]]:
+    """The ``cases`` rows of a projection database (none before the projector made it)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("cases"):
+                return []
+            rows = conn.execute(sa.text("SELECT * FROM cases ORDER BY ticket_id"))
+            return [dict(r._mapping) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def show_outputs(processes: list[Process]) -> None:
+    """Print each process's exit and log tail (pytest shows it only when a test failed)."""
+    for proc in processes:
+        print(f"----- {proc.name} (exit {proc.proc.returncode if proc.proc else None})")
+        print(proc.output()[-3000:])

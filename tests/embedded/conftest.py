@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from streams.bus import Record
 from streams.topics import TopicNames
@@ -53,24 +52,14 @@ class EmbeddedDeployment:
         """``telecase run`` serving the webhook; returns once the port answers."""
         proc = self.start(name, "run", *args, **extra)
         if "--demo" not in args:
-            infra.wait_for(lambda: infra_port_open(self.webhook_port) or not proc.alive(), 60,
+            infra.wait_for(lambda: infra.port_open(self.webhook_port) or not proc.alive(), 60,
                            what="webhook port")
             assert proc.alive(), proc.output()
         return proc
 
     def cases(self) -> list[dict[str, Any]]:
         path = self.data_dir / "projections.sqlite"
-        if not path.exists():
-            return []
-        engine = sa.create_engine(f"sqlite:///{path}")
-        try:
-            with engine.connect() as conn:
-                if not sa.inspect(conn).has_table("cases"):
-                    return []
-                rows = conn.execute(sa.text("SELECT * FROM cases ORDER BY ticket_id"))
-                return [dict(r._mapping) for r in rows]
-        finally:
-            engine.dispose()
+        return infra.read_cases(f"sqlite:///{path}") if path.exists() else []
 
     def read_topic(self, topic: str) -> list[Record]:
         path = self.data_dir / "log.sqlite"
@@ -98,13 +87,6 @@ class EmbeddedDeployment:
             proc.stop()
 
 
-def infra_port_open(port: int) -> bool:
-    import socket
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[EmbeddedDeployment]:
     dep = EmbeddedDeployment(data_dir=tmp_path / "data")
@@ -112,9 +94,7 @@ def embedded(tmp_path: Path) -> Iterator[EmbeddedDeployment]:
         yield dep
     finally:
         dep.stop_all()
-        for proc in dep.processes:
-            print(f"----- {proc.name} (exit {proc.proc.returncode if proc.proc else None})")
-            print(proc.output()[-3000:])
+        infra.show_outputs(dep.processes)
 
 
 @pytest.fixture

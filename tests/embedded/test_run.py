@@ -213,3 +213,18 @@ def test_a_topic_becomes_one_case_with_contact_and_tasks_embedded(
                             embedded.webhook_secret)
     finally:
         salesforce.close()
+
+
+def test_a_deleted_projection_file_is_rebuilt_from_the_log(embedded: EmbeddedDeployment) -> None:
+    first = embedded.start("demo1", "run", "--demo", "--duration", "6",
+                           TELECASE_TELEGRAM_BOT_TOKEN="")
+    assert first.proc is not None and first.proc.wait(90) == 0, first.output()[-2000:]
+    before = {r["ticket_id"]: r["message_count"] for r in embedded.cases()}
+    assert before
+    for name in ("projections.sqlite", "projections.sqlite-wal", "projections.sqlite-shm"):
+        (embedded.data_dir / name).unlink(missing_ok=True)
+    second = embedded.start("demo2", "run", "--demo", "--duration", "3",
+                            TELECASE_TELEGRAM_BOT_TOKEN="")
+    assert second.proc is not None and second.proc.wait(90) == 0, second.output()[-2000:]
+    after = {r["ticket_id"]: r["message_count"] for r in embedded.cases()}
+    assert {t: after[t] for t in before} == before  # every earlier ticket, exactly as it was

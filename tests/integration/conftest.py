@@ -83,7 +83,7 @@ class Deployment:
 
     def webhook(self, name: str = "connector") -> infra.Process:
         proc = self.start(name, "connector", "telegram")
-        infra.wait_for(lambda: _port_open(self.webhook_port) or not proc.alive(), 60,
+        infra.wait_for(lambda: infra.port_open(self.webhook_port) or not proc.alive(), 60,
                        what="webhook port")
         assert proc.alive(), proc.output()
         return proc
@@ -92,15 +92,7 @@ class Deployment:
         return sa.create_engine(self.database_url)
 
     def cases(self) -> list[dict[str, Any]]:
-        engine = self.engine()
-        try:
-            with engine.connect() as conn:
-                if not sa.inspect(conn).has_table("cases"):
-                    return []
-                rows = conn.execute(sa.text("SELECT * FROM cases ORDER BY ticket_id"))
-                return [dict(r._mapping) for r in rows]
-        finally:
-            engine.dispose()
+        return infra.read_cases(self.database_url)
 
     def read_topic(self, topic: str) -> list[Any]:
         return asyncio.run(read_all(self.bootstrap, topic))
@@ -108,12 +100,6 @@ class Deployment:
     def stop_all(self) -> None:
         for proc in reversed(self.processes):
             proc.stop()
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
@@ -155,9 +141,7 @@ def deployment(kafka_bootstrap: str, pg_server: str, tmp_path: Path) -> Iterator
             yield dep
         finally:
             dep.stop_all()
-            for proc in dep.processes:  # shown by pytest only when the test failed
-                print(f"----- {proc.name} (exit {proc.proc.returncode if proc.proc else None})")
-                print(proc.output()[-3000:])
+            infra.show_outputs(dep.processes)
 
 
 class _ServedInThread:
