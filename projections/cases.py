@@ -20,12 +20,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from projections.tables import cases, checkpoints
 from streams.schema.events import (
     AgentReplied,
+    CaseOwnerChanged,
+    CaseStatusChanged,
     CustomerMessageEdited,
     CustomerMessageReceived,
     TicketClosed,
     TicketEvent,
+    SalesforceCaseLinked,
     TicketOpened,
     TopicClosed,
+    TopicRecreated,
     TopicRenamed,
     TopicReopened,
 )
@@ -59,7 +63,10 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
             "customer_message_id": event.customer_message_id,
             "opened_at": event.occurred_at, "last_message_at": None, "closed_at": None,
             "message_count": 0, "agent_reply_count": 0, "first_response_at": None,
-            "last_agent_reply_at": None, "last_seq": event.seq,
+            "last_agent_reply_at": None, "salesforce_case_id": None,
+            "salesforce_case_number": None, "salesforce_contact_id": None,
+            "salesforce_lead_id": None, "salesforce_status": None, "owner_id": None,
+            "owner_name": None, "last_seq": event.seq,
             "last_event_recorded_at": event.recorded_at,
         }
     if row is None or event.seq <= row["last_seq"]:
@@ -88,6 +95,19 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
         row["status"], row["closed_at"] = "closed", event.occurred_at
     elif isinstance(event, TopicReopened):
         row["status"], row["closed_at"] = "open", None
+    elif isinstance(event, SalesforceCaseLinked):
+        row.update(salesforce_case_id=event.case_id, salesforce_case_number=event.case_number,
+                   salesforce_contact_id=event.contact_id, salesforce_lead_id=event.lead_id)
+    elif isinstance(event, CaseStatusChanged):
+        row["salesforce_status"] = event.status
+        if event.is_closed:
+            row["status"], row["closed_at"] = "closed", row["closed_at"] or event.occurred_at
+        else:
+            row["status"], row["closed_at"] = "open", None
+    elif isinstance(event, CaseOwnerChanged):
+        row["owner_id"], row["owner_name"] = event.owner_id, event.owner_name
+    elif isinstance(event, TopicRecreated):
+        row["thread_id"] = event.new_thread_id
     return row
 
 

@@ -1,6 +1,6 @@
 """The worker of the embedded runtime: the same fold as the Faust agent, over the embedded log.
 
-Each batch of ``telegram.updates`` records is folded with
+Each batch of ``telegram.updates`` or ``salesforce.changes`` records is folded with
 :class:`~streams.processing.UpdateFolder` (the function the Faust agent calls), and then its
 ticket events, its dead letters, the threads' new states and the worker's position are written
 in **one** SQLite transaction: on one machine an update is folded exactly once, whatever crashes.
@@ -40,6 +40,7 @@ class EmbeddedWorker:
         self.folder = UpdateFolder(agents)
         self.cache: dict[str, ThreadState] = {}
         self.folded = 0
+        self._one_batch_at_a_time = asyncio.Lock()
 
     def _state(self, thread_key: str) -> ThreadState | None:
         cached = self.cache.get(thread_key)
@@ -49,15 +50,22 @@ class EmbeddedWorker:
         return load_thread(raw) if raw is not None else None
 
     async def run(self, stop: asyncio.Event) -> None:
-        topic = self.names.telegram_updates
-        positions = await self.log.committed(GROUP, topic)
+        """Fold both raw topics until ``stop``; one batch at a time, whichever topic it is
+        from, so every batch decides against the states the previous one stored."""
 
-        async def handle(partition: int, records: list[Record]) -> bool:
-            await self.fold_batch(partition, records)  # its position commits with it
-            return True
+        async def follow(topic: str) -> None:
+            positions = await self.log.committed(GROUP, topic)
 
-        await consume(self.log, topic, positions, handle, stop, batch_max=self.batch_max,
-                      linger=self.linger, linger_from=LINGER_FROM)
+            async def handle(partition: int, records: list[Record]) -> bool:
+                async with self._one_batch_at_a_time:
+                    await self.fold_batch(partition, records)  # its position commits with it
+                return True
+
+            await consume(self.log, topic, positions, handle, stop, batch_max=self.batch_max,
+                          linger=self.linger, linger_from=LINGER_FROM)
+
+        await asyncio.gather(follow(self.names.telegram_updates),
+                             follow(self.names.salesforce_changes))
 
     async def fold_batch(self, partition: int, records: list[Record]) -> None:
         pending: dict[str, ThreadState] = {}
@@ -68,8 +76,9 @@ class EmbeddedWorker:
             key = rec.key.decode(errors="replace") if rec.key else None
             folded = self.folder.fold(rec.value, store, Position(rec.topic, rec.partition,
                                                                     rec.offset, key), now)
-            if folded.thread is not None:
-                pending[folded.thread.thread_key] = folded.thread
+            for state in (folded.thread, *folded.aliases):
+                if state is not None:
+                    pending[state.thread_key] = state
             results.append(folded)
         events = [Outgoing(e.ticket_id.encode(), encode_event(e), partition=partition)
                   for f in results for e in f.events]
@@ -85,7 +94,7 @@ class EmbeddedWorker:
             if letters:
                 self.log.append_in(db, self.names.dead_letters, letters)
             self.log.put_states_in(db, STATE_SPACE, states)
-            self.log.commit_in(db, GROUP, self.names.telegram_updates, position)
+            self.log.commit_in(db, GROUP, records[0].topic, position)
 
         await self.log.transact(write)
         self.cache.update(pending)

@@ -1,9 +1,10 @@
-"""The Faust worker: folds ``telegram.updates`` into ``ticket.events``.
+"""The Faust worker: folds ``telegram.updates`` and ``salesforce.changes`` into
+``ticket.events``.
 
-Build the app with :func:`create_app` (nothing connects at import). The agent takes records in
-small batches, folds each one with :class:`~streams.processing.UpdateFolder` against the
-``threads`` table (changelog-backed, co-partitioned with ``telegram.updates`` because both are
-keyed by chat), and then, in this order:
+Build the app with :func:`create_app` (nothing connects at import). The agent takes records of
+both raw topics in small batches, folds each one with :class:`~streams.processing.UpdateFolder`
+against the ``threads`` table (changelog-backed, co-partitioned with both raw topics because all
+three are keyed by chat), and then, in this order:
 
 1. appends the batch's ticket events to ``ticket.events`` (keyed by ticket id, to the partition
    of the chat they came from, so every ticket's events stay in order in one partition) and
@@ -11,6 +12,14 @@ keyed by chat), and then, in this order:
    (producer ``acks=all``);
 2. writes the new thread states to the table;
 3. lets Faust commit the source offsets (Faust flushes the table changelog first).
+
+Faust's committed offsets are only a hint. With the thread states, step 2 also records the next
+source offset the worker owes per topic and partition (key ``\x00next:<topic>:<partition>`` in
+the same table, hence in the same changelog partition, recovered with the states). When a
+partition's first record after an assignment lies past that position, Faust skipped records a
+dead worker never folded (seen after SIGKILL: faust-streaming commits offsets of records it had
+only fetched); the worker reads the gap back from the source topic itself and folds it first.
+Records before the position were folded already and are dropped.
 
 A crash between 1 and 2 re-derives the same events with the same ``event_id`` and ``seq``;
 consumers apply an event only when its ``seq`` is past what they hold, so nothing is doubled,
@@ -28,13 +37,66 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import Counter
 
 from streams.core.ticket import ThreadState
 from streams.processing import Folded, Position, UpdateFolder
 from streams.schema.events import encode_event
 from streams.state_codec import dump_thread, load_thread
 from streams.topics import TopicNames
+
+RECORDS_REFILLED = Counter("telecase_worker_records_refilled_total",
+                           "Raw records the Faust consumer skipped, read back and folded")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+def position_key(topic: str, partition: int) -> bytes:
+    """The table key holding the next offset of ``topic`` the worker owes for ``partition``."""
+    return b"\x00next:%s:%d" % (topic.encode(), partition)
+
+
+class _GapReader:
+    """Reads a range of a source topic back with its own group-less consumer."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[RawRecord]:
+        """Records with ``start <= offset < end`` (fewer if retention already deleted some)."""
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+                                              enable_auto_commit=False, group_id=None,
+                                              auto_offset_reset="earliest",
+                                              max_partition_fetch_bytes=16 * 1024 * 1024)
+            await self._consumer.start()
+        tp = TopicPartition(topic, partition)
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, start)
+        out: list[RawRecord] = []
+        while True:
+            if await self._consumer.position(tp) >= end:
+                return out
+            fetched = await self._consumer.getmany(tp, timeout_ms=1000)
+            for rec in fetched.get(tp, []):
+                if rec.offset >= end:
+                    return out
+                out.append(RawRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value))
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +220,10 @@ def create_app(config: WorkerConfig) -> faust.App:
     raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                               "key_serializer": "raw", "value_serializer": "raw"}
     names = TopicNames(config.topic_prefix)
-    updates = app.topic(names.telegram_updates, partitions=config.partitions, **raw_kw)
+    # Both raw topics are keyed by chat with the same partitioner, so partition p of each holds
+    # the same chats, whose thread states are in partition p of the table.
+    sources = app.topic(names.telegram_updates, names.salesforce_changes,
+                        partitions=config.partitions, **raw_kw)
     sink = _EventSink(config.bootstrap_servers)
     threads = app.Table("threads", partitions=config.partitions, key_type=bytes,
                         value_type=bytes)
@@ -166,21 +231,49 @@ def create_app(config: WorkerConfig) -> faust.App:
     cache = _DecodedCache(threads)
     changelog = threads.changelog_topic.get_topic_name()
 
-    async def fold_batch(batch: list[Any]) -> None:
-        store = _BatchStore(cache)
-        results: list[tuple[Any, Folded]] = []
+    gaps = _GapReader(config.bootstrap_servers)
+
+    async def in_order(batch: list[Any]) -> list[RawRecord]:
+        """The batch's records, with any skipped range read back in front and anything
+        already folded dropped, judged against the position stored with the states."""
+        owed: dict[tuple[str, int], int | None] = {}
+        out: list[RawRecord] = []
         for event in batch:
             msg = event.message
-            key = msg.key.decode() if isinstance(msg.key, bytes) else None
-            where = Position(msg.topic, msg.partition, msg.offset, key)
-            folded = folder.fold(event.value, store, where, datetime.now(UTC))
-            if folded.thread is not None:
-                store.pending[folded.thread.thread_key] = folded.thread
-            results.append((event, folded))
+            tp = (msg.topic, msg.partition)
+            if tp not in owed:
+                stored = threads.data.get(position_key(*tp))
+                owed[tp] = int(stored) if stored is not None else None
+            expected = owed[tp]
+            if expected is not None and msg.offset < expected:
+                continue
+            if expected is not None and msg.offset > expected:
+                missing = await gaps.read(msg.topic, msg.partition, expected, msg.offset)
+                RECORDS_REFILLED.inc(len(missing))
+                log.warning("%s[%d]: consumer resumed at %d but %d is owed; "
+                            "folding %d skipped records first", msg.topic, msg.partition,
+                            msg.offset, expected, len(missing))
+                out.extend(missing)
+            out.append(RawRecord(msg.topic, msg.partition, msg.offset, msg.key, event.value))
+            owed[tp] = msg.offset + 1
+        return out
+
+    async def fold_batch(batch: list[Any]) -> None:
+        store = _BatchStore(cache)
+        results: list[tuple[RawRecord, Folded]] = []
+        for rec in await in_order(batch):
+            key = rec.key.decode() if isinstance(rec.key, bytes) else None
+            where = Position(rec.topic, rec.partition, rec.offset, key)
+            folded = folder.fold(rec.value, store, where, datetime.now(UTC))
+            for state in (folded.thread, *folded.aliases):
+                if state is not None:
+                    store.pending[state.thread_key] = state
+            results.append((rec, folded))
+        if not results:
+            return
         records: list[tuple[str, int, bytes, bytes]] = []
-        for event, folded in results:
-            partition = event.message.partition
-            records.extend((names.ticket_events, partition, e.ticket_id.encode(),
+        for rec, folded in results:
+            records.extend((names.ticket_events, rec.partition, e.ticket_id.encode(),
                             encode_event(e)) for e in folded.events)
             if folded.dead_letter is not None:
                 records.append((names.dead_letters, 0, (folded.dead_letter.key or "").encode(),
@@ -190,19 +283,29 @@ def create_app(config: WorkerConfig) -> faust.App:
         # (to the partition of the last event that changed it, as Faust itself would) through
         # the same cheap batch path, then put in the local store. Faust's own per-key send
         # costs more than the whole fold; recovery reads the changelog exactly as usual.
+        # Each partition's next owed offset goes with them, to that partition.
         last_change: dict[str, int] = {}
-        for event, folded in results:
-            if folded.thread is not None:
-                last_change[folded.thread.thread_key] = event.message.partition
-        encoded = {k: dump_thread(store.pending[k]) for k in last_change}
-        await sink.publish([(changelog, partition, k.encode(), encoded[k])
-                            for k, partition in last_change.items()])
-        for thread_key, raw in encoded.items():
+        next_offset: dict[tuple[str, int], int] = {}
+        for rec, folded in results:
+            for state in (folded.thread, *folded.aliases):
+                if state is not None:
+                    last_change[state.thread_key] = rec.partition
+            next_offset[rec.topic, rec.partition] = rec.offset + 1
+        encoded = {k.encode(): dump_thread(store.pending[k]) for k in last_change}
+        rows = [(changelog, partition, k.encode(), encoded[k.encode()])
+                for k, partition in last_change.items()]
+        positions = {position_key(t, p): (p, str(o).encode())
+                     for (t, p), o in next_offset.items()}
+        rows.extend((changelog, p, pkey, raw) for pkey, (p, raw) in positions.items())
+        await sink.publish(rows)
+        for thread_key in last_change:
+            raw = encoded[thread_key.encode()]
             threads.data[thread_key.encode()] = raw
             cache.remember(thread_key.encode(), raw, store.pending[thread_key])
+        for pkey, (_, raw) in positions.items():
+            threads.data[pkey] = raw
 
-
-    @app.agent(updates, name="fold-updates")
+    @app.agent(sources, name="fold-updates")
     async def fold_updates(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         await sink.start()
         try:
@@ -212,6 +315,7 @@ def create_app(config: WorkerConfig) -> faust.App:
                 await fold_batch(list(batch))
                 yield None
         finally:
+            await gaps.stop()
             await sink.stop()
 
     return app

@@ -1,7 +1,9 @@
 """Folding one raw record into ticket events: the logic every runtime's worker calls.
 
 The Faust agent (``streams.faust_app``) and any other runtime hand each record of
-``telegram.updates`` to :meth:`UpdateFolder.fold` with a :class:`ThreadStore`. The folder parses
+``telegram.updates`` and ``salesforce.changes`` to :meth:`UpdateFolder.fold` with a
+:class:`ThreadStore`. Three kinds of record are folded: a raw Telegram update, a Salesforce
+change (``streams.schema.salesforce``) and the reply mirror's ``TopicRecreated``. The folder parses
 the envelope, routes the update to its thread, asks the pure core to decide, and returns the
 events to append plus the new thread state. The caller appends the events durably *first* and
 stores the state *after*, so a crash in between re-derives the same events (same ``event_id``
@@ -10,6 +12,7 @@ and ``seq``) instead of losing them; consumers drop them by ``seq``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -19,16 +22,21 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.core.routing import Routed, route
 from streams.core.ticket import (
+    ApplySalesforceChange,
+    Command,
     DecisionError,
     ReceiveTelegramMessage,
+    RelinkTopic,
     ThreadState,
     decide,
     fold,
     initial_state,
+    thread_key_of,
 )
 from streams.schema.deadletter import DeadLetter
-from streams.schema.envelope import RawTelegramUpdate
+from streams.schema.envelope import RawTelegramUpdate, TopicRecreated
 from streams.schema.events import TicketEvent
+from streams.schema.salesforce import SalesforceChange
 from streams.schema.telegram import Update
 
 UPDATES_FOLDED = Counter("telecase_updates_folded_total", "Raw updates folded", ["outcome"])
@@ -67,6 +75,8 @@ class Folded:
     events: list[TicketEvent] = field(default_factory=list)
     thread: ThreadState | None = None
     """The thread's new state, to store after the events are durable (``None``: unchanged)."""
+    aliases: tuple[ThreadState, ...] = ()
+    """Further states to store with it (a recreated topic's thread pointing at the ticket's)."""
     skipped: str | None = None
     dead_letter: DeadLetter | None = None
 
@@ -82,28 +92,63 @@ class UpdateFolder:
 
     def fold(self, payload: bytes, store: ThreadStore, where: Position,
              now: datetime) -> Folded:
-        """Fold one ``telegram.updates`` record. ``now`` only stamps dead letters."""
+        """Fold one record of ``telegram.updates`` or ``salesforce.changes``. ``now`` only
+        stamps dead letters."""
         try:
             envelope = _ParsedEnvelope.model_validate_json(payload)
         except ValidationError:
-            # Slow path, only for bad records: say which layer is wrong.
-            try:
-                RawTelegramUpdate.model_validate_json(payload)
-            except ValidationError as exc:
-                return self._dead("invalid_envelope", exc, payload, where, now)
-            try:
-                _ParsedEnvelope.model_validate_json(payload)
-            except ValidationError as exc:
-                return self._dead("invalid_update", exc, payload, where, now)
-            raise
+            return self._fold_other(payload, store, where, now)
         update = envelope.update
         routed = route(update, envelope.bot_id, self.agents)
         if not isinstance(routed, Routed):
             UPDATES_SKIPPED.labels(routed.reason).inc()
             UPDATES_FOLDED.labels("skipped").inc()
             return Folded(skipped=routed.reason)
-        state = store.get(routed.thread_key) or initial_state(routed.thread_key)
+        state = store.get(routed.thread_key)
+        if state is not None and state.alias_of is not None:  # a recreated topic
+            state = store.get(state.alias_of) or initial_state(state.alias_of)
+        state = state or initial_state(routed.thread_key)
         command = ReceiveTelegramMessage(update.update_id, routed, envelope.received_at)
+        return self._decide(command, state, payload, where, now)
+
+    def _fold_other(self, payload: bytes, store: ThreadStore, where: Position,
+                    now: datetime) -> Folded:
+        """Everything that is not a raw update: the slow path, also for bad records (it says
+        which layer is wrong)."""
+        try:
+            kind = json.loads(payload).get("kind")
+        except (ValueError, AttributeError):
+            kind = None
+        if kind in ("salesforce.change", "telecase.topic_recreated"):
+            model = SalesforceChange if kind == "salesforce.change" else TopicRecreated
+            try:
+                record = model.model_validate_json(payload)
+                key = thread_key_of(record.ticket_id)
+            except (ValidationError, ValueError) as exc:
+                return self._dead(f"invalid_{kind.split('.')[1]}", exc, payload, where, now)
+            state = store.get(key) or initial_state(key)
+            if isinstance(record, SalesforceChange):
+                return self._decide(ApplySalesforceChange(record, record.observed_at), state,
+                                    payload, where, now)
+            folded = self._decide(RelinkTopic(record, record.recreated_at), state, payload,
+                                  where, now)
+            if not folded.events:
+                return folded
+            alias = ThreadState(thread_key=f"{record.chat_id}:t{record.new_thread_id}",
+                                alias_of=key)
+            return Folded(events=folded.events, thread=folded.thread, aliases=(alias,))
+        try:
+            RawTelegramUpdate.model_validate_json(payload)
+        except ValidationError as exc:
+            return self._dead("invalid_envelope", exc, payload, where, now)
+        try:
+            _ParsedEnvelope.model_validate_json(payload)
+        except ValidationError as exc:
+            return self._dead("invalid_update", exc, payload, where, now)
+        raise AssertionError("a record both failed and passed validation")
+
+    def _decide(self, command: Command, state: ThreadState, payload: bytes, where: Position,
+                now: datetime) -> Folded:
         try:
             events = decide(command, state)
             new_state = fold(events, state)

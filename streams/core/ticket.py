@@ -18,23 +18,29 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from streams.core.routing import Routed, explicit_reply_to
+from streams.schema.envelope import TopicRecreated as TopicRecreatedRecord
 from streams.schema.events import (
     Actor,
     Agent,
     AgentReplied,
+    CaseOwnerChanged,
+    CaseStatusChanged,
     Channel,
     Customer,
     CustomerMessageEdited,
     CustomerMessageReceived,
+    SalesforceCaseLinked,
     SourceRef,
     TicketClosed,
     TicketEvent,
     TicketOpened,
     TicketStatus,
     TopicClosed,
+    TopicRecreated,
     TopicRenamed,
     TopicReopened,
 )
+from streams.schema.salesforce import SalesforceChange
 from streams.schema.telegram import Message, User
 
 RECENT_UPDATES = 256
@@ -70,7 +76,23 @@ class CloseTicket:
     actor: Actor
 
 
-Command = ReceiveTelegramMessage | CloseTicket
+@dataclass(frozen=True)
+class ApplySalesforceChange:
+    """Take a change read from (or written to) Salesforce into the ticket it names."""
+
+    change: SalesforceChange
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class RelinkTopic:
+    """The reply mirror recreated a deleted forum topic: the ticket continues in the new one."""
+
+    record: TopicRecreatedRecord
+    received_at: datetime
+
+
+Command = ReceiveTelegramMessage | CloseTicket | ApplySalesforceChange | RelinkTopic
 
 
 # ----------------------------------------------------------------------------- state
@@ -97,6 +119,18 @@ class TicketState:
     """Ids of the agent replies written in Telegram (dedupe)."""
     first_response_at: datetime | None = None
     last_agent_reply_at: datetime | None = None
+    case_id: str | None = None
+    case_number: str | None = None
+    contact_id: str | None = None
+    lead_id: str | None = None
+    case_status: str | None = None
+    """The Case's Status as last changed by an agent in Salesforce (``None``: never)."""
+    owner_id: str | None = None
+    case_changed_at: datetime | None = None
+    """``SystemModstamp`` of the newest Case change taken in: an older one read again later
+    (overlapping polls, a restarted poller) changes nothing."""
+    comments: frozenset[str] = frozenset()
+    """Ids of the agents' CaseComments already taken in (dedupe)."""
 
     @property
     def message_count(self) -> int:
@@ -108,6 +142,8 @@ class ThreadState:
     thread_key: str
     tickets: tuple[TicketState, ...] = ()
     recent_updates: tuple[int, ...] = ()
+    alias_of: str | None = None
+    """Set on a recreated topic's thread: its messages continue the thread named here."""
 
     @property
     def current(self) -> TicketState | None:
@@ -130,7 +166,85 @@ def initial_state(thread_key: str) -> ThreadState:
 def decide(command: Command, state: ThreadState) -> list[TicketEvent]:
     if isinstance(command, CloseTicket):
         return _decide_close(command, state)
+    if isinstance(command, ApplySalesforceChange):
+        return _decide_salesforce(command, state)
+    if isinstance(command, RelinkTopic):
+        return _decide_relink(command, state)
     return _decide_message(command, state)
+
+
+def thread_key_of(ticket_id: str) -> str:
+    """The thread a ticket belongs to, from its id (see ``_ticket_id``)."""
+    prefix, chat, rest = ticket_id.split(":", 2)
+    if prefix != "tg":
+        raise DecisionError(f"not a telecase ticket id: {ticket_id!r}")
+    if rest.startswith("t"):
+        return f"{chat}:{rest}"
+    return f"{chat}:{rest.split(':', 1)[0]}"
+
+
+def _decide_salesforce(command: ApplySalesforceChange, state: ThreadState) -> list[TicketEvent]:
+    """Only what differs from the ticket's state becomes an event: the poller re-reads with
+    overlap and the sync re-links after a retry, so the same change arrives more than once.
+
+    The poller reads a Case's *current* version, so versions arrive in ``SystemModstamp``
+    order, with repeats of versions already delivered; a version no newer than the last one
+    that changed something is such a repeat and is ignored."""
+    change = command.change
+    ticket = state.ticket(change.ticket_id)
+    if ticket is None:
+        raise DecisionError(f"salesforce change for unknown ticket {change.ticket_id}")
+    source = SourceRef(kind="salesforce", change_id=change.change_id)
+    actor = Actor(kind="agent" if change.actor_id else "system", id=change.actor_id,
+                  display_name=change.actor_name)
+    out: list[TicketEvent] = []
+
+    def add(cls: type[TicketEvent], **fields: object) -> None:
+        seq = ticket.seq + len(out) + 1
+        out.append(cls(event_id=f"{ticket.ticket_id}#{seq}", ticket_id=ticket.ticket_id, seq=seq,
+                       occurred_at=change.occurred_at, recorded_at=command.received_at,
+                       source=source, actor=actor, **fields))
+
+    if change.change == "case_linked":
+        if (ticket.case_id, ticket.case_number) != (change.case_id, change.case_number) or (
+                change.contact_id, change.lead_id) != (ticket.contact_id, ticket.lead_id):
+            add(SalesforceCaseLinked, case_id=change.case_id, case_number=change.case_number,
+                contact_id=change.contact_id, lead_id=change.lead_id)
+    elif change.change == "case_comment":
+        if change.comment_id is None:
+            raise DecisionError(f"case_comment without comment_id ({change.change_id})")
+        if change.comment_id not in ticket.comments:
+            add(AgentReplied, via="salesforce", comment_id=change.comment_id,
+                chat_id=ticket.chat_id, thread_id=ticket.thread_id,
+                agent=Agent(salesforce_user_id=change.actor_id, display_name=change.actor_name),
+                text=change.comment_body or "")
+    elif ticket.case_changed_at is None or change.occurred_at > ticket.case_changed_at:
+        # A Case starts as "New" (Salesforce's default Status): a first read saying so is no
+        # change.
+        if change.status is not None and change.status != (ticket.case_status or "New"):
+            add(CaseStatusChanged, status=change.status, previous_status=ticket.case_status,
+                is_closed=bool(change.is_closed))
+        if change.owner_id is not None and change.owner_id != ticket.owner_id:
+            add(CaseOwnerChanged, owner_id=change.owner_id, owner_name=change.owner_name,
+                previous_owner_id=ticket.owner_id)
+    return out
+
+
+def _decide_relink(command: RelinkTopic, state: ThreadState) -> list[TicketEvent]:
+    record = command.record
+    ticket = state.ticket(record.ticket_id)
+    if ticket is None:
+        raise DecisionError(f"topic recreated for unknown ticket {record.ticket_id}")
+    if ticket.thread_id == record.new_thread_id:
+        return []
+    seq = ticket.seq + 1
+    return [TopicRecreated(
+        event_id=f"{ticket.ticket_id}#{seq}", ticket_id=ticket.ticket_id, seq=seq,
+        occurred_at=record.recreated_at, recorded_at=command.received_at,
+        source=SourceRef(kind="telegram", chat_id=record.chat_id),
+        actor=Actor(kind="system", display_name="telecase reply mirror"),
+        old_thread_id=record.old_thread_id, new_thread_id=record.new_thread_id,
+        name=record.name)]
 
 
 def _decide_close(command: CloseTicket, state: ThreadState) -> list[TicketEvent]:
@@ -336,7 +450,7 @@ def evolve(state: ThreadState, event: TicketEvent) -> ThreadState:
         tickets = (*state.tickets, updated)
     else:
         tickets = tuple(updated if t.ticket_id == event.ticket_id else t for t in state.tickets)
-    return ThreadState(thread_key=state.thread_key, tickets=tickets, recent_updates=recent)
+    return replace(state, tickets=tickets, recent_updates=recent)
 
 
 def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState:
@@ -369,12 +483,25 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
         changes["status"] = "closed"
     elif isinstance(event, AgentReplied):
         first, last = ticket.first_response_at, ticket.last_agent_reply_at
+        if event.message_id is not None:
+            changes["agent_messages"] = ticket.agent_messages | {event.message_id}
+        if event.comment_id is not None:
+            changes["comments"] = ticket.comments | {event.comment_id}
         changes.update(
-            agent_messages=ticket.agent_messages | {event.message_id},
             first_response_at=event.occurred_at if first is None
             else min(first, event.occurred_at),
             last_agent_reply_at=event.occurred_at if last is None
             else max(last, event.occurred_at))
+    elif isinstance(event, SalesforceCaseLinked):
+        changes.update(case_id=event.case_id, case_number=event.case_number,
+                       contact_id=event.contact_id, lead_id=event.lead_id)
+    elif isinstance(event, CaseStatusChanged):
+        changes.update(case_status=event.status, case_changed_at=event.occurred_at,
+                       status="closed" if event.is_closed else "open")
+    elif isinstance(event, CaseOwnerChanged):
+        changes.update(owner_id=event.owner_id, case_changed_at=event.occurred_at)
+    elif isinstance(event, TopicRecreated):
+        changes["thread_id"] = event.new_thread_id
     changes.update(_customer_change(ticket, event))
     return replace(ticket, **changes)  # type: ignore[arg-type]
 
@@ -385,8 +512,7 @@ def _customer_change(ticket: TicketState, event: TicketEvent) -> dict[str, objec
     Renaming, closing and reopening a topic are usually an admin's doing, so only the creation
     service message and customer messages name the customer.
     """
-    if isinstance(event, TicketOpened | TicketClosed | TopicClosed | TopicReopened
-                  | AgentReplied):
+    if not isinstance(event, CustomerMessageReceived | CustomerMessageEdited | TopicRenamed):
         return {}
     if event.sender is None:
         return {}

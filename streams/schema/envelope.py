@@ -82,3 +82,26 @@ def _is_utf8(body: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+class TopicRecreated(BaseModel):
+    """Written to ``telegram.updates`` by the reply mirror when a ticket's forum topic was
+    deleted and it created a new one (Telegram's answer to ``createForumTopic``): the worker
+    re-links the ticket to ``new_thread_id``, so the customer's messages there continue it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["telecase.topic_recreated"] = "telecase.topic_recreated"
+    version: Literal[1] = 1
+    ticket_id: str
+    chat_id: int
+    old_thread_id: int
+    new_thread_id: int
+    name: str
+    recreated_at: datetime
+
+    def routing_key(self) -> str:
+        return f"chat:{self.chat_id}"
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()

@@ -55,10 +55,12 @@ class SourceRef(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["telegram", "command"]
+    kind: Literal["telegram", "command", "salesforce"]
     update_id: int | None = None
     chat_id: int | None = None
     message_id: int | None = None
+    change_id: str | None = None
+    """The ``salesforce.changes`` record's idempotency key (``kind="salesforce"``)."""
 
 
 class _Event(BaseModel):
@@ -130,24 +132,77 @@ class TopicReopened(_Event):
 
 
 class Agent(BaseModel):
-    """An agent as the log knows them (more ids arrive with Salesforce)."""
+    """An agent as the log knows them: a rostered Telegram user, a Salesforce user, or both."""
 
     model_config = ConfigDict(frozen=True)
 
     telegram_user_id: int | None = None
+    salesforce_user_id: str | None = None
     display_name: str | None = None
 
 
 class AgentReplied(_Event):
-    """An agent answered the customer. ``via="telegram"``: written in the group by a rostered
-    agent, so the customer has already seen it."""
+    """An agent answered the customer.
+
+    ``via="telegram"``: written in the group by a rostered agent, so the customer has already
+    seen it (``message_id`` is the Telegram message); it is mirrored to Salesforce as a
+    CaseComment. ``via="salesforce"``: a CaseComment an agent wrote (``comment_id``); the reply
+    mirror delivers it into the ticket's thread. ``chat_id``/``thread_id`` say where the ticket
+    lives in Telegram (``thread_id`` is ``None`` in a private chat or the General topic).
+    """
 
     type: Literal["agent.replied"] = "agent.replied"
     version: Literal[1] = 1
-    via: Literal["telegram"]
-    message_id: int
+    via: Literal["telegram", "salesforce"]
+    message_id: int | None = None
+    comment_id: str | None = None
+    chat_id: int | None = None
+    thread_id: int | None = None
     agent: Agent
     text: str
+
+
+class SalesforceCaseLinked(_Event):
+    """The ticket's Case exists in Salesforce (created or found by the outbound sync)."""
+
+    type: Literal["salesforce.case_linked"] = "salesforce.case_linked"
+    version: Literal[1] = 1
+    case_id: str
+    case_number: str | None
+    contact_id: str | None = None
+    lead_id: str | None = None
+
+
+class CaseStatusChanged(_Event):
+    """An agent changed the Case's Status in Salesforce. ``is_closed`` follows Salesforce's
+    ``IsClosed`` (the status's meaning, whatever its label)."""
+
+    type: Literal["case.status_changed"] = "case.status_changed"
+    version: Literal[1] = 1
+    status: str
+    previous_status: str | None
+    is_closed: bool
+
+
+class CaseOwnerChanged(_Event):
+    """The Case's Owner (a user or a queue) changed in Salesforce."""
+
+    type: Literal["case.owner_changed"] = "case.owner_changed"
+    version: Literal[1] = 1
+    owner_id: str
+    owner_name: str | None
+    previous_owner_id: str | None
+
+
+class TopicRecreated(_Event):
+    """The ticket's forum topic was deleted; the reply mirror created a new one and the
+    ticket continues there (``thread_id`` becomes ``new_thread_id``)."""
+
+    type: Literal["topic.recreated"] = "topic.recreated"
+    version: Literal[1] = 1
+    old_thread_id: int
+    new_thread_id: int
+    name: str
 
 
 class TicketClosed(_Event):
@@ -164,13 +219,18 @@ TicketEvent = Annotated[
     | TopicClosed
     | TopicReopened
     | AgentReplied
+    | SalesforceCaseLinked
+    | CaseStatusChanged
+    | CaseOwnerChanged
+    | TopicRecreated
     | TicketClosed,
     Field(discriminator="type"),
 ]
 
 EVENT_TYPES: tuple[type[_Event], ...] = (
     TicketOpened, CustomerMessageReceived, CustomerMessageEdited,
-    TopicRenamed, TopicClosed, TopicReopened, AgentReplied, TicketClosed,
+    TopicRenamed, TopicClosed, TopicReopened, AgentReplied, SalesforceCaseLinked,
+    CaseStatusChanged, CaseOwnerChanged, TopicRecreated, TicketClosed,
 )
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -155,11 +155,6 @@ async def _one_more(tg: Any) -> None:
     await tg.write(chat["id"], zed["id"], "hello?")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, open in issue 2: after a SIGKILL, the replacement Faust worker can resume past "
-    "a few raw records the dead one never folded (Faust commits offsets it should not; see "
-    "faust-streaming #312/#315). Fix: keep the worker's own per-partition position in the "
-    "changelog with the thread states and seek there on assignment, as the projector does."))
 def test_restarting_worker_and_projector_mid_stream_loses_and_doubles_nothing(
         deployment: Deployment, telegram: SimulatorThread) -> None:
     dep = deployment
