@@ -284,7 +284,7 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
     known = ticket.messages.get(msg.message_id)
     if known is not None and known >= version:
         return out.events  # duplicate or stale
-    sender = _customer(msg.from_, routed.agents)
+    sender = _customer(msg.from_, routed.agents, _own_phone(msg))
     if sender is None:
         return out.events
     text = msg.text if msg.text is not None else (msg.caption or "")
@@ -408,11 +408,20 @@ def _creator(routed: Routed) -> tuple[Customer | None, int]:
     return _customer(routed.message.from_, routed.agents), routed.message.message_id
 
 
-def _customer(user: User | None, agents: frozenset[int] = frozenset()) -> Customer | None:
+def _customer(user: User | None, agents: frozenset[int] = frozenset(),
+              phone: str | None = None) -> Customer | None:
     if user is None or user.is_bot or user.id in agents:
         return None
     return Customer(telegram_user_id=user.id, username=user.username, first_name=user.first_name,
-                    last_name=user.last_name, language_code=user.language_code)
+                    last_name=user.last_name, language_code=user.language_code, phone=phone)
+
+
+def _own_phone(msg: Message) -> str | None:
+    """The phone number of a contact the sender shared, when it is their own."""
+    contact, sender = msg.contact, msg.from_
+    if contact is None or sender is None or contact.user_id != sender.id:
+        return None
+    return contact.phone_number
 
 
 def _display(user: User | None) -> str:

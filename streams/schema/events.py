@@ -48,6 +48,9 @@ class Customer(BaseModel):
     first_name: str = ""
     last_name: str | None = None
     language_code: str | None = None
+    phone: str | None = None
+    """Only on a message in which the customer shared their own contact (Telegram gives a
+    phone number no other way)."""
 
 
 class SourceRef(BaseModel):

@@ -45,6 +45,11 @@ class ForumTopicEdited(_Lenient):
     name: str | None = None
 
 
+class Contact(_Lenient):
+    phone_number: str
+    user_id: int | None = None
+
+
 class Message(_Lenient):
     message_id: int
     date: int
@@ -61,11 +66,14 @@ class Message(_Lenient):
     forum_topic_edited: ForumTopicEdited | None = None
     forum_topic_closed: dict[str, Any] | None = None
     forum_topic_reopened: dict[str, Any] | None = None
+    contact: Contact | None = None
 
     def content_kind(self) -> str:
         """What the message carries: ``text`` or the first media field present."""
         if self.text is not None:
             return "text"
+        if self.contact is not None:
+            return "contact"
         extra = self.model_extra or {}
         for kind in ("photo", "document", "video", "voice", "audio", "sticker", "contact",
                      "location", "animation", "video_note", "poll", "venue"):

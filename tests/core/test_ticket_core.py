@@ -238,3 +238,21 @@ def test_an_agent_writing_to_the_bot_privately_opens_nothing() -> None:
     s = Script(private(90))
     assert route(Update.model_validate(s.write(AGENT, "test", 1)), BOT_ID, ROSTER) == Skipped(
         "agent_private_chat")
+
+
+def test_a_customer_sharing_their_own_contact_gives_their_phone() -> None:
+    s = Script(forum())
+    created = s.create_topic(ANN, "Call me", 100)
+    t = created["message"]["message_id"]
+    own = s.write(ANN, "", 101, t)
+    del own["message"]["text"]
+    own["message"]["contact"] = {"phone_number": "+44 20 7946 0000", "first_name": "Ann",
+                                 "user_id": 11}
+    other = s.write(ANN, "", 102, t)
+    del other["message"]["text"]
+    other["message"]["contact"] = {"phone_number": "+1 555 0100", "first_name": "Bob",
+                                   "user_id": 12}
+    _, log, _ = feed([created, own, other])
+    received = [e for e in log if e.type == "customer.message_received"]
+    assert [(e.content_kind, e.sender.phone) for e in received] == [
+        ("contact", "+44 20 7946 0000"), ("contact", None)]
