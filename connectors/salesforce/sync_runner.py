@@ -6,6 +6,13 @@ A transient failure (outage, daily limit, lock) keeps the batch and retries it a
 (``retry_after`` when Salesforce gives one): the backlog waits in the log, nothing is lost, and
 the upserts make the retry harmless. Records Salesforce rejects go to the dead-letter topic
 with its error.
+
+Link-back: given a ``links`` raw log (``salesforce.changes``), once Salesforce accepted a batch
+the runner appends a ``case_linked`` :class:`~streams.schema.salesforce.SalesforceChange` (Case
+id, CaseNumber, Contact or Lead id: :attr:`SyncResult.linked`) for every ticket whose
+``ticket.opened`` the batch synced, whether the Case was created now or already existed (a
+retry, a replay). The links are appended *before* the position is committed, so a crash can
+only append a link again (same ``change_id``; the worker dedupes by value), never lose one.
 """
 
 from __future__ import annotations
@@ -17,24 +24,30 @@ from datetime import UTC, datetime
 import structlog
 from prometheus_client import Counter
 
-from connectors.errors import TransientError
-from connectors.salesforce.case_sync import CaseSync
+from connectors.errors import PermanentError, TransientError
+from connectors.raw_log import RawLog
+from connectors.salesforce.case_sync import CaseLink, CaseSync, SyncResult
 from streams.bus import Bus, Outgoing, Record, consume
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event
+from streams.schema.salesforce import SalesforceChange
 from streams.topics import TopicNames
 
 GROUP = "salesforce-sync"
 log = structlog.get_logger("telecase.salesforce.sync")
 RETRIES = Counter("telecase_salesforce_sync_retries_total", "Batches retried after a "
                   "transient Salesforce failure")
+LINKS = Counter("telecase_salesforce_cases_linked_total", "case_linked records appended")
 
 
 class SyncRunner:
     def __init__(self, bus: Bus, names: TopicNames, sync: CaseSync, *, batch_max: int = 500,
-                 max_backoff: float = 60.0) -> None:
+                 max_backoff: float = 60.0, links: RawLog | None = None) -> None:
+        """``links``: where ``case_linked`` records go (``salesforce.changes``); ``None``: no
+        link-back."""
         self.bus, self.names, self.sync = bus, names, sync
         self.batch_max, self.max_backoff = batch_max, max_backoff
+        self.links = links
         self.synced = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -58,20 +71,27 @@ class SyncRunner:
                 events.append(event)
                 origin[event.event_id] = rec
                 origin.setdefault(event.ticket_id, rec)
-        backoff = 1.0
-        while True:
-            try:
-                result = await asyncio.to_thread(self.sync.apply, events)
-                break
-            except TransientError as exc:
-                RETRIES.inc()
-                delay = min(exc.retry_after or backoff, self.max_backoff)
-                log.warning("salesforce.sync.retry", delay=delay, error=str(exc))
-                backoff = min(backoff * 2, self.max_backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                if stop.is_set():
+        try:
+            result = await self._sync(events, stop)
+        except PermanentError as exc:
+            # Salesforce refused the whole request: find the events it refuses by syncing
+            # them one at a time, dead-letter those, and keep the rest.
+            log.warning("salesforce.sync.refused_batch", count=len(events), error=str(exc))
+            result = SyncResult()
+            for event in events:
+                try:
+                    one = await self._sync([event], stop)
+                except PermanentError as refused:
+                    result.rejected.append((event.event_id, str(refused)))
+                    continue
+                if one is None:
                     return False
+                result.rejected.extend(one.rejected)
+                result.linked.update(one.linked)
+        if result is None:
+            return False
+        if self.links is not None and result.linked:
+            await self._link(self.links, result.linked)
         if result.rejected:
             now = datetime.now(UTC)
             letters = []
@@ -88,3 +108,33 @@ class SyncRunner:
             log.warning("salesforce.sync.rejected", count=len(result.rejected))
         self.synced += len(events)
         return True
+
+    async def _sync(self, events: list[TicketEvent], stop: asyncio.Event) -> SyncResult | None:
+        """Sync ``events``, retrying transient failures with backoff (``None``: stopped
+        while Salesforce was failing). A refusal (``PermanentError``) is raised."""
+        backoff = 1.0
+        while True:
+            try:
+                return await asyncio.to_thread(self.sync.apply, events)
+            except TransientError as exc:
+                RETRIES.inc()
+                delay = min(exc.retry_after or backoff, self.max_backoff)
+                log.warning("salesforce.sync.retry", delay=delay, error=str(exc))
+                backoff = min(backoff * 2, self.max_backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return None
+
+    # -- link-back ---------------------------------------------------------------------------
+
+    @staticmethod
+    async def _link(links: RawLog, linked: dict[str, CaseLink]) -> None:
+        now = datetime.now(UTC)
+        await links.append([SalesforceChange(
+            change="case_linked", change_id=f"linked:{link.case_id}", ticket_id=ticket,
+            case_id=link.case_id, case_number=link.case_number, contact_id=link.contact_id,
+            lead_id=link.lead_id, observed_at=now, occurred_at=now)  # no record: written, not read
+            for ticket, link in sorted(linked.items())])
+        LINKS.inc(len(linked))
+        log.info("salesforce.sync.linked", count=len(linked))
