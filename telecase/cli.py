@@ -54,6 +54,16 @@ def connector_salesforce() -> None:
         _fail(exc)
 
 
+@connector_app.command("telegram-out")
+def connector_telegram_out() -> None:
+    """Mirror agents' Salesforce replies into the tickets' Telegram threads."""
+    from telecase.processes import telegram_out_connector
+    try:
+        asyncio.run(telegram_out_connector(_settings()))
+    except SettingsError as exc:
+        _fail(exc)
+
+
 @app.command()
 def worker() -> None:
     """Fold telegram.updates into ticket.events (Faust worker)."""
@@ -138,6 +148,37 @@ def bench_ingest(
     else:
         _fail(ValueError(f"--runtime must be kafka or embedded, not {runtime!r}"))
         return
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+@bench_app.command("salesforce")
+def bench_salesforce(
+    rates: str = typer.Option("10,100,1000", help="inbound messages per second, comma list"),
+    seconds: float = typer.Option(10.0, help="how long each rate runs"),
+) -> None:
+    """Salesforce API calls per inbound message, and sync latency, at each rate; print JSON."""
+    from telecase.bench_salesforce import run as run_bench
+    logs.configure("warning")
+    result = run_bench(rates=tuple(int(r) for r in rates.split(",")), seconds=seconds)
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+@bench_app.command("telegram-out")
+def bench_telegram_out(
+    replies: int = typer.Option(300, help="agent replies to deliver"),
+    forums: int = typer.Option(10, help="forum groups"),
+    topics_per_forum: int = typer.Option(2, help="topics in each forum"),
+    private_chats: int = typer.Option(40, help="private-chat tickets"),
+    rate: float = typer.Option(0.0, help="replies/s (0: all at once, as a backlog)"),
+) -> None:
+    """Deliver agent replies to a simulated Telegram with its limits on; print JSON (429s,
+    completeness, latency)."""
+    from telecase.bench_telegram_out import run as run_bench
+    logs.configure("warning")
+    result = run_bench(replies=replies, forums=forums, topics_per_forum=topics_per_forum,
+                       private_chats=private_chats, rate=rate)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

@@ -48,7 +48,8 @@ from streams.embedded_log import EmbeddedLog, LogUnavailableError
 from streams.embedded_worker import EmbeddedWorker
 from streams.topics import TopicNames
 from telecase.demo_traffic import DemoSummary, cases_table, customers
-from telecase.salesforce import case_sync
+from telecase.mirror import reply_mirror
+from telecase.salesforce import case_sync, change_poller
 from telecase.settings import Settings, SettingsError
 
 log = structlog.get_logger("telecase.run")
@@ -142,8 +143,12 @@ async def run(settings: Settings, *, demo: bool, duration: float,
         if demo and not settings.has_salesforce_credentials:
             sf_settings = await _salesforce_simulator(settings, after_loops)
         if sf_settings.has_salesforce_credentials:
-            sync_runner = SyncRunner(rt.log, rt.names, await case_sync(sf_settings))
+            changes = BusRawLog(rt.log, rt.names.salesforce_changes)
+            sync_runner = SyncRunner(rt.log, rt.names, await case_sync(sf_settings),
+                                     links=changes)
+            poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
+            loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
     except BaseException:
         stop.set()
         for closer in after_loops:
@@ -217,7 +222,27 @@ async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
             await api.aclose()
 
         inbound.append(close_poller)
+    _start_mirror(rt, settings, BotApi(settings.require_token(), settings.telegram_api_base),
+                  stop, inbound)
     await _wait(stop, duration)
+
+
+def _start_mirror(rt: Runtime, settings: Settings, api: BotApi, stop: asyncio.Event,
+                  closers: list[Any]) -> None:
+    """Agents' replies from Salesforce into the tickets' threads, until ``stop``."""
+    mirror, ledger = reply_mirror(settings, "embedded", rt.log, rt.names, api,
+                                  BusRawLog(rt.log, rt.names.telegram_updates))
+    task = asyncio.create_task(mirror.run(stop), name="telegram-mirror")
+
+    async def close() -> None:
+        stop.set()
+        try:
+            await task
+        finally:
+            await api.aclose()
+            ledger.dispose()
+
+    closers.append(close)
 
 
 async def _wait(stop: asyncio.Event, duration: float) -> None:
@@ -243,6 +268,7 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     async with httpx.AsyncClient() as http:
         await http.post(f"{sim.base_url}/bot{DEMO_TOKEN}/setWebhook", json={
             "url": f"http://127.0.0.1:{port}{settings.webhook_path}", "secret_token": secret})
+    _start_mirror(rt, settings, BotApi(DEMO_TOKEN, sim.base_url), stop, inbound)
     driver = SimulatorDriver(sim.base_url)
     traffic_stop = asyncio.Event()
     traffic = asyncio.create_task(customers(driver, summary, traffic_stop, random.Random()))

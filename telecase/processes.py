@@ -117,19 +117,54 @@ async def projector(settings: Settings) -> None:
 
 
 async def salesforce_connector(settings: Settings) -> None:
-    """The Salesforce sync on Kafka: one consumer of ``ticket.events`` (its own group)."""
+    """The Salesforce side on Kafka: the sync (a consumer of ``ticket.events`` with its own
+    group, linking Cases back into ``salesforce.changes``) and the poller for agents'
+    changes (appending to ``salesforce.changes``)."""
     from connectors.salesforce.sync_runner import SyncRunner
     from streams.kafka_bus import KafkaBus
-    from telecase.salesforce import case_sync
+    from telecase.salesforce import case_sync, change_poller
 
     _metrics(settings)
     await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
     sync = await case_sync(settings)
     bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
     await bus.start()
-    runner = SyncRunner(bus, TopicNames(settings.topic_prefix), sync)
+    changes = KafkaRawLog(settings.kafka_bootstrap_servers, names.salesforce_changes)
+    await changes.start()
+    runner = SyncRunner(bus, names, sync, links=changes)
+    poller = await change_poller(settings, changes, bus, names)
     stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
+    tasks = {asyncio.create_task(runner.run(stop)), asyncio.create_task(poller.run(stop))}
+    waiter = asyncio.create_task(_until_signalled())
+    await asyncio.wait({*tasks, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    waiter.cancel()
+    try:
+        for task in tasks:
+            await task  # a loop that failed raises here, and the process exits non-zero
+    finally:
+        await changes.stop()
+        await bus.close()
+
+
+async def telegram_out_connector(settings: Settings) -> None:
+    """The reply mirror on Kafka: agents' Salesforce replies from ``ticket.events`` into the
+    tickets' Telegram threads (its own consumer group; ledger in the database)."""
+    from streams.kafka_bus import KafkaBus
+    from telecase.mirror import reply_mirror
+
+    _metrics(settings)
+    await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
+    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+    await bus.start()
+    raw_log = KafkaRawLog(settings.kafka_bootstrap_servers, names.telegram_updates)
+    await raw_log.start()
+    api = BotApi(settings.require_token(), settings.telegram_api_base)
+    mirror, ledger = reply_mirror(settings, "kafka", bus, names, api, raw_log)
+    stop = asyncio.Event()
+    task = asyncio.create_task(mirror.run(stop))
     waiter = asyncio.create_task(_until_signalled())
     await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     stop.set()
@@ -137,4 +172,7 @@ async def salesforce_connector(settings: Settings) -> None:
     try:
         await task
     finally:
+        await api.aclose()
+        ledger.dispose()
+        await raw_log.stop()
         await bus.close()

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from connectors.raw_log import RawLog
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
+from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
 from connectors.salesforce.simulator.client import requests_session
+from streams.bus import Bus
+from streams.topics import TopicNames
 from telecase.settings import Settings, SettingsError
 
 
@@ -36,4 +40,23 @@ async def connect(settings: Settings) -> Any:
 
 
 async def case_sync(settings: Settings) -> CaseSync:
-    return CaseSync(SimpleSalesforceApi(await connect(settings)))
+    return CaseSync(SimpleSalesforceApi(await connect(settings)),
+                    customer_object=settings.salesforce_customer_object,
+                    message_object=settings.salesforce_message_object,
+                    lead_source=settings.salesforce_lead_source)
+
+
+async def change_poller(settings: Settings, raw_log: RawLog, bus: Bus,
+                        names: TopicNames) -> ChangePoller:
+    """The poller for agents' changes, appending to ``salesforce.changes`` through
+    ``raw_log`` and recovering its watermark from that topic on ``bus``."""
+    overlap = settings.salesforce_poll_overlap
+    return ChangePoller(
+        SalesforceChangeApi(await connect(settings)), raw_log,
+        integration_user_id=settings.salesforce_integration_user_id,
+        integration_username=None if settings.salesforce_integration_user_id
+        else settings.salesforce_username,
+        watermarks=LogWatermarks(bus, names.salesforce_changes, overlap=overlap),
+        interval=settings.salesforce_poll_interval, overlap=overlap,
+        lookback=settings.salesforce_poll_lookback,
+        max_backoff=settings.salesforce_poll_max_backoff)

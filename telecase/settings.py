@@ -87,6 +87,28 @@ class Settings(BaseSettings):
     salesforce_login_url: str | None = None
     """Send the login host's requests to this URL instead (the simulator, a proxy)."""
     salesforce_ca_file: str | None = None
+    salesforce_customer_object: Literal["Contact", "Lead"] = "Contact"
+    """What an unknown customer becomes (an existing Contact or Lead is matched either way)."""
+    salesforce_message_object: Literal["Task", "FeedItem"] = "Task"
+    """What each customer message becomes on the Case."""
+    salesforce_lead_source: str | None = None
+    salesforce_integration_user_id: str | None = None
+    """The user telecase writes as (default: looked up by ``salesforce_username``); changes it
+    made are never read back as agents' changes."""
+    salesforce_poll_interval: float = Field(30.0, gt=0)
+    """Seconds between polls for agents' CaseComments and Case changes (two API calls each)."""
+    salesforce_poll_overlap: float = Field(60.0, ge=0)
+    salesforce_poll_lookback: float = Field(86400.0, ge=0)
+    """On a first start (nothing in ``salesforce.changes`` yet), how far back to read."""
+    salesforce_poll_max_backoff: float = Field(300.0, gt=0)
+
+    telegram_out_per_chat_per_second: int = Field(1, ge=1)
+    telegram_out_per_group_per_minute: int = Field(20, ge=1)
+    telegram_out_per_second: int = Field(30, ge=1)
+    """The reply mirror's pace: Telegram's documented limits for bots."""
+    telegram_ledger_url: str | None = None
+    """Where the reply mirror records what it delivered (default: the database in Kafka
+    mode, ``<data_dir>/telegram-ledger.sqlite`` embedded). Deleting it allows resends."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)

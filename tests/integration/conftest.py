@@ -218,13 +218,17 @@ class SalesforceThread(_ServedInThread):
                 "TELECASE_SALESFORCE_CA_FILE": str(self.sim.ca_file)}
 
     def records(self, sobject: str) -> list[dict[str, Any]]:
+        return list(self.act(lambda driver: driver.records(sobject)))
+
+    def act(self, action: Any) -> Any:
+        """Run ``action(driver)`` (returning an awaitable) against this simulator."""
         from connectors.salesforce.simulator import SalesforceDriver
 
-        async def fetch() -> list[dict[str, Any]]:
+        async def run() -> Any:
             async with SalesforceDriver(self.sim.base_url, self.sim.ca_file) as driver:
-                return await driver.records(sobject)
+                return await action(driver)
 
-        return asyncio.run(fetch())
+        return asyncio.run(run())
 
 
 @pytest.fixture
@@ -237,23 +241,26 @@ def salesforce(tmp_path: Path) -> Iterator[SalesforceThread]:
 
 
 def salesforce_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
-                        webhook_url: str, secret: str) -> None:
-    """A topic conversation through Telegram ends up as one Contact, one Case, its Tasks."""
+                        webhook_url: str, secret: str) -> dict[str, Any]:
+    """A topic conversation through Telegram ends up as one Contact, one Case, its Tasks.
+    Returns where it happened: ``forum_id``, ``thread_id``, ``customer_id``, ``case``."""
     from tests.infra import wait_for
     telegram.bot_api("setWebhook", url=webhook_url, secret_token=secret)
 
-    async def talk(tg: Any) -> None:
+    async def talk(tg: Any) -> dict[str, Any]:
         ann = await tg.create_user("Ann", username="ann")
         forum = await tg.create_forum("Sales")
         topic = await tg.open_topic(forum["id"], ann["id"], "Pricing for 50 seats")
         for text in ("What does it cost?", "Annual billing?"):
             await tg.write(forum["id"], ann["id"], text, topic.thread_id)
+        return {"forum_id": forum["id"], "thread_id": topic.thread_id,
+                "customer_id": ann["id"]}
 
     async def retry_all(tg: Any) -> None:  # Telegram retrying every update
         for update in await tg.updates():
             await tg.redeliver(update["update_id"])
 
-    telegram.drive(talk)
+    where = telegram.drive(talk)
     wait_for(lambda: len(salesforce.records("Task")) == 2, 90, what="Tasks in Salesforce")
     telegram.drive(retry_all)
     time.sleep(3)
@@ -263,3 +270,51 @@ def salesforce_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
     assert contact["Telegram_Username__c"] == "ann"
     assert sorted(t["Description"] for t in salesforce.records("Task")) == [
         "Annual billing?", "What does it cost?"]
+    return {**where, "case": case}
+
+
+def agent_reply_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
+                         where: dict[str, Any], cases: Any) -> None:
+    """After :func:`salesforce_scenario`: the Case is linked back to the ticket; an agent's
+    CaseComment reaches the customer in the topic, once; an agent closing the Case closes the
+    ticket; and when the topic is deleted, the next reply arrives in a recreated topic (after
+    a short note). ``cases()`` reads the projection's rows."""
+    from tests.infra import wait_for
+    forum_id, thread_id, case = where["forum_id"], where["thread_id"], where["case"]
+    wait_for(lambda: [r["salesforce_case_id"] for r in cases()] == [case["Id"]], 60,
+             what="the Case linked back to the ticket")
+    [row] = cases()
+    assert row["salesforce_case_number"] == case["CaseNumber"]
+    agent = salesforce.act(lambda d: d.create_user("Dana Agent"))
+    salesforce.act(lambda d: d.post_case_comment(case["Id"], "It is $10 per seat.",
+                                                 user_id=agent["Id"]))
+
+    def sent(text: str) -> list[dict[str, Any]]:
+        return [m for m in telegram.drive(lambda tg: tg.sent_messages(forum_id))
+                if text in (m.get("text") or "")]
+
+    wait_for(lambda: sent("It is $10 per seat."), 60, what="the agent's reply in Telegram")
+    wait_for(lambda: [r["agent_reply_count"] for r in cases()] == [1], 30,
+             what="the reply in the projection")
+    salesforce.act(lambda d: d.set_case_status(case["Id"], "Closed", user_id=agent["Id"]))
+    wait_for(lambda: [(r["status"], r["salesforce_status"]) for r in cases()] == [
+        ("closed", "Closed")], 60, what="the ticket closed from Salesforce")
+    [row] = cases()
+    assert row["thread_id"] == thread_id
+    telegram.drive(lambda tg: tg.delete_topic(forum_id, thread_id, where["customer_id"]))
+    salesforce.act(lambda d: d.post_case_comment(case["Id"], "Following up on pricing.",
+                                                 user_id=agent["Id"]))
+    wait_for(lambda: sent("Following up on pricing."), 60, what="the reply after deletion")
+    [follow_up] = sent("Following up on pricing.")
+    new_thread = follow_up["message_thread_id"]
+    assert new_thread not in (None, thread_id)
+    notes = [m for m in telegram.drive(lambda tg: tg.sent_messages(forum_id))
+             if m["message_thread_id"] == new_thread and m["message_id"] < follow_up["message_id"]]
+    assert notes, "a short history note comes before the reply in the new topic"
+    # Not asserted yet (open in issue 4): that the ticket follows the new topic. The bot's
+    # own creation message can be folded before the mirror's TopicRecreated record and open a
+    # second ticket.
+    time.sleep(2)
+    [first] = sent("It is $10 per seat.")  # once, in the original topic
+    assert first["message_thread_id"] == thread_id
+    assert len(sent("Following up on pricing.")) == 1

@@ -1,0 +1,757 @@
+"""The reply mirror: agent replies written in Salesforce, delivered into the ticket's Telegram
+thread, in order, within Telegram's flood limits, once.
+
+It consumes ``ticket.events`` as a consumer group of its own (``telegram-mirror``) and acts on
+``AgentReplied`` with ``via="salesforce"`` (a ``via="telegram"`` reply was written in Telegram:
+the customer has seen it, so it is never sent). Where a reply goes comes from the event itself
+(``chat_id``, ``thread_id``: ``None`` is a private chat or the General topic) and from the
+ledger's re-link map, so a mirror that starts mid-log needs nothing earlier. ``TicketOpened``
+and ``TopicRenamed`` are read only for the topic's name, kept for recreating a deleted topic.
+
+**Order.** Replies are queued per *thread* (``(chat_id, thread_id)``) in log order and a thread
+has at most one message in flight, so a thread's replies arrive in order; a thread waiting out a
+backoff holds up no other thread.
+
+**Shaping.** :class:`Scheduler` (pure: time is an argument) keeps Telegram's documented limits
+(Bot FAQ, "My bot is hitting limits"): about one message a second per chat, 20 a minute per
+group, about 30 a second overall, each as "at most N sends in any window", plus a small margin.
+A send is reserved in the windows when it starts and counted from when its answer came back,
+so network delay can never squeeze two sends closer together at Telegram's end. Among the
+threads that may send now it serves the one whose head reply has the earliest deadline
+(``deadline(event)``, by default ``occurred_at``; SLA deadlines plug in there). A 429
+is honoured: the chat waits ``retry_after``, and when two chats are in flood control at once the
+whole bot waits (Telegram's limit then looks global). Other transient failures (5xx, network)
+back the thread off exponentially.
+
+**Topics.** ``TOPIC_CLOSED``: the mirror reopens the topic (``reopenForumTopic``) and sends.
+``message thread not found`` (deleted topic): it creates a topic with the ticket's name, records
+the re-link in the ledger, posts a short history note there, then the reply; and it appends a
+``TopicRecreated`` record through the ``raw_log`` (when given) so the worker re-links the ticket.
+An announcement lost to a crash is repeated at the next start (the ledger marks it announced).
+
+**Errors.** ::
+
+    ConnectorError
+    ├── TransientError      429 (retry_after) / 5xx / network: the reply stays queued, retried
+    └── PermanentError
+        └── TelegramApiError   chat not found, bot blocked or kicked, text refused...:
+                               the reply goes to the dead-letter topic with the description
+
+**Exactly once, as the customer sees it.** Before a reply is queued its ``event_id`` is looked up
+in the delivery ledger (:mod:`connectors.telegram.ledger`); right after ``sendMessage`` returns,
+the delivery is written there (retried until durable) before anything else happens. The log
+position is committed only below the oldest reply not yet delivered or dead-lettered, so a
+restart re-reads what was in flight and the ledger skips what was delivered. The window that
+remains: a crash (or a lost HTTP answer) *between* Telegram accepting ``sendMessage`` and the
+ledger write sends that one reply a second time; a crash between ``createForumTopic`` and the
+re-link write leaves an empty, orphaned topic. Both need a crash inside one round trip.
+
+Logs carry event ids, ticket ids, chats and threads, never the message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import itertools
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import structlog
+from prometheus_client import Counter
+
+from connectors.errors import TransientError
+from connectors.raw_log import RawLog
+from connectors.telegram.bot_api import BotApi, TelegramApiError
+from connectors.telegram.ledger import Delivery, DeliveryLedger, ThreadLink
+from streams.bus import Bus, Outgoing, Record, consume
+from streams.schema.deadletter import DeadLetter
+from streams.schema.envelope import TopicRecreated
+from streams.schema.events import (
+    AgentReplied,
+    TicketOpened,
+    TopicRenamed,
+    UnknownEventError,
+    decode_event,
+)
+from streams.topics import TopicNames
+
+GROUP = "telegram-mirror"
+log = structlog.get_logger("telecase.telegram.mirror")
+
+SENT = Counter("telecase_telegram_mirror_sent_total", "Agent replies delivered to Telegram")
+FLOODED = Counter("telecase_telegram_mirror_429_total", "429 answers received from Telegram")
+REOPENED = Counter("telecase_telegram_mirror_topics_reopened_total",
+                   "Closed topics reopened to deliver a reply")
+RECREATED = Counter("telecase_telegram_mirror_topics_recreated_total",
+                    "Deleted topics recreated (and re-linked) to deliver a reply")
+DEAD_LETTERED = Counter("telecase_telegram_mirror_dead_lettered_total",
+                        "Replies Telegram refused for good, sent to the dead-letter topic")
+
+ThreadKey = tuple[int, int | None]
+"""``(chat_id, thread_id)``; ``thread_id=None``: a private chat or a forum's General topic."""
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------- scheduling
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How fast the mirror sends: at most ``n`` messages in any ``period`` seconds, per chat,
+    per group (chats with negative ids) and overall; ``margin`` is added to every period."""
+
+    per_chat: int = 1
+    per_chat_period: float = 1.0
+    per_group: int = 20
+    per_group_period: float = 60.0
+    overall: int = 30
+    overall_period: float = 1.0
+    margin: float = 0.05
+
+
+class _Window:
+    """At most ``limit`` sends in any ``period`` seconds (a log of recent sends)."""
+
+    __slots__ = ("limit", "period", "sends")
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit, self.period = limit, period
+        self.sends: deque[float] = deque()
+
+    def free_at(self, now: float) -> float:
+        """The earliest time (>= ``now``) another send fits."""
+        while self.sends and self.sends[0] <= now - self.period:
+            self.sends.popleft()
+        if len(self.sends) < self.limit:
+            return now
+        return self.sends[len(self.sends) - self.limit] + self.period
+
+    def record(self, now: float) -> None:
+        self.sends.append(now)
+
+    def move(self, reserved: float, settled: float) -> None:
+        """A send reserved at ``reserved`` is now known to have reached Telegram no later
+        than ``settled``: count it from then (the window stays sorted)."""
+        with contextlib.suppress(ValueError):
+            self.sends.remove(reserved)
+        bisect.insort(self.sends, settled)
+
+
+@dataclass
+class _Thread(Generic[T]):
+    items: deque[tuple[datetime, int, T]] = field(default_factory=deque)
+    in_flight: bool = False
+    blocked_until: float = 0.0
+    reserved: float | None = None
+
+
+class Scheduler(Generic[T]):
+    """Per-thread queues served earliest deadline first within :class:`Limits`.
+
+    Pure: every method takes ``now`` (seconds on any monotonic clock) where time matters.
+    :meth:`take` hands out the head of the best ready thread, reserves its send against the
+    limits and marks the thread in flight until :meth:`done` or :meth:`retry`.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._threads: dict[ThreadKey, _Thread[T]] = {}
+        self._chats: dict[int, _Window] = {}
+        self._groups: dict[int, _Window] = {}
+        self._overall = _Window(self.limits.overall,
+                                self.limits.overall_period + self.limits.margin)
+        self._flooded: dict[int, float] = {}
+        self._global_block = 0.0
+        self._seq = itertools.count()
+        self._count = 0
+
+    def __len__(self) -> int:
+        """Items queued, including those in flight."""
+        return self._count
+
+    def push(self, key: ThreadKey, item: T, deadline: datetime) -> None:
+        self._threads.setdefault(key, _Thread()).items.append((deadline, next(self._seq), item))
+        self._count += 1
+
+    def prepend(self, key: ThreadKey, item: T, deadline: datetime) -> None:
+        """Put ``item`` before everything queued for ``key`` (a note that must go first)."""
+        self._threads.setdefault(key, _Thread()).items.appendleft(
+            (deadline, next(self._seq), item))
+        self._count += 1
+
+    def take(self, now: float) -> tuple[ThreadKey, T] | None:
+        if now < self._global_block or self._overall.free_at(now) > now:
+            return None
+        best: tuple[datetime, int, ThreadKey] | None = None
+        for key, thread in self._threads.items():
+            if thread.in_flight or not thread.items or thread.blocked_until > now:
+                continue
+            if self._chat_free_at(key[0], now) > now:
+                continue
+            deadline, seq, _ = thread.items[0]
+            if best is None or (deadline, seq) < best[:2]:
+                best = (deadline, seq, key)
+        if best is None:
+            return None
+        key = best[2]
+        chat = key[0]
+        self._chat_window(chat).record(now)
+        if chat < 0:
+            self._group_window(chat).record(now)
+        self._overall.record(now)
+        thread = self._threads[key]
+        thread.in_flight = True
+        thread.reserved = now
+        return key, thread.items[0][2]
+
+    def settle(self, key: ThreadKey, now: float) -> None:
+        """The send handed out for ``key`` got its answer at ``now``. Telegram counted it at
+        some moment between :meth:`take` and now; counting it from now in every window keeps
+        the limits whatever the network delay (the next send leaves after ``now``)."""
+        thread = self._threads.get(key)
+        if thread is None or thread.reserved is None:
+            return
+        chat, reserved = key[0], thread.reserved
+        thread.reserved = None
+        windows = [self._chat_window(chat), self._overall]
+        if chat < 0:
+            windows.append(self._group_window(chat))
+        for window in windows:
+            window.move(reserved, now)
+
+    def done(self, key: ThreadKey) -> None:
+        """The head of ``key`` is finished (delivered or given up)."""
+        thread = self._threads[key]
+        thread.items.popleft()
+        self._count -= 1
+        thread.in_flight = False
+        thread.blocked_until = 0.0
+        thread.reserved = None
+        if not thread.items:
+            del self._threads[key]
+
+    def retry(self, key: ThreadKey, not_before: float) -> None:
+        """The head of ``key`` stays; its thread waits until ``not_before``."""
+        thread = self._threads[key]
+        thread.in_flight = False
+        thread.blocked_until = not_before
+        thread.reserved = None
+
+    def flood(self, key: ThreadKey, until: float, now: float) -> bool:
+        """A 429 for ``key``: its chat waits until ``until``; when another chat is already in
+        flood control, everything waits (the limit looks global). Returns that judgement."""
+        chat = key[0]
+        wide = any(c != chat and t > now for c, t in self._flooded.items())
+        self._flooded = {c: t for c, t in self._flooded.items() if t > now}
+        self._flooded[chat] = max(self._flooded.get(chat, 0.0), until)
+        if wide:
+            self._global_block = max(self._global_block, until)
+        self.retry(key, until)
+        return wide
+
+    def rekey(self, old: ThreadKey, new: ThreadKey) -> None:
+        """The thread ``old`` lives on as ``new`` (a recreated topic); its queue goes first."""
+        thread = self._threads.pop(old, None)
+        if thread is None or old == new:
+            if thread is not None:
+                self._threads[old] = thread
+            return
+        target = self._threads.get(new)
+        if target is not None:
+            thread.items.extend(target.items)
+            thread.in_flight = thread.in_flight or target.in_flight
+            thread.blocked_until = max(thread.blocked_until, target.blocked_until)
+        self._threads[new] = thread
+
+    def wake_at(self, now: float) -> float | None:
+        """When :meth:`take` may next hand something out (``None``: nothing is waiting)."""
+        soonest: float | None = None
+        base = max(self._global_block, self._overall.free_at(now))
+        for key, thread in self._threads.items():
+            if thread.in_flight or not thread.items:
+                continue
+            at = max(base, thread.blocked_until, self._chat_free_at(key[0], now))
+            soonest = at if soonest is None else min(soonest, at)
+        return soonest
+
+    def _chat_free_at(self, chat: int, now: float) -> float:
+        at = max(self._flooded.get(chat, 0.0), self._chat_window(chat).free_at(now))
+        if chat < 0:
+            at = max(at, self._group_window(chat).free_at(now))
+        return at
+
+    def _chat_window(self, chat: int) -> _Window:
+        window = self._chats.get(chat)
+        if window is None:
+            window = self._chats[chat] = _Window(
+                self.limits.per_chat, self.limits.per_chat_period + self.limits.margin)
+        return window
+
+    def _group_window(self, chat: int) -> _Window:
+        window = self._groups.get(chat)
+        if window is None:
+            window = self._groups[chat] = _Window(
+                self.limits.per_group, self.limits.per_group_period + self.limits.margin)
+        return window
+
+    def prune(self, now: float) -> None:
+        """Forget the windows of chats with nothing recent and nothing queued."""
+        busy = {key[0] for key in self._threads}
+        for windows in (self._chats, self._groups):
+            for chat in [c for c, w in windows.items()
+                         if c not in busy and w.free_at(now) == now and not w.sends]:
+                del windows[chat]
+
+
+# ---------------------------------------------------------------------------- the mirror
+
+
+@dataclass(frozen=True)
+class _Reply:
+    event: AgentReplied
+    origin: Record
+
+
+@dataclass(frozen=True)
+class _Note:
+    ticket_id: str
+    text: str
+
+
+_Item = _Reply | _Note
+
+
+@dataclass
+class MirrorStats:
+    """What this mirror instance did (the Prometheus counters add up every instance)."""
+
+    sent: int = 0
+    notes: int = 0
+    already_delivered: int = 0
+    flood_429: int = 0
+    retries: int = 0
+    reopened: int = 0
+    recreated: int = 0
+    dead_lettered: int = 0
+
+
+class _TopicGone(Exception):
+    """The destination topic was deleted ("message thread not found")."""
+
+
+def occurred_at(event: AgentReplied) -> datetime:
+    """The default deadline: serve the oldest reply first."""
+    return event.occurred_at
+
+
+def render_reply(event: AgentReplied) -> str:
+    """The text the customer sees: the agent's name (when known), then the reply, plain."""
+    name = event.agent.display_name
+    return f"{name}:\n{event.text}" if name else event.text
+
+
+def history_note(ticket_id: str) -> str:
+    return (f"This conversation continues from an earlier topic that was deleted. "
+            f"Ticket reference: {ticket_id}.")
+
+
+class ReplyMirror:
+    """Delivers ``AgentReplied(via="salesforce")`` from ``ticket.events`` into Telegram.
+
+    ``raw_log``: where ``TopicRecreated`` records go (``telegram.updates``, e.g.
+    ``BusRawLog(bus, names.telegram_updates)``); without it a recreated topic is linked in the
+    ledger only. ``clock``: a monotonic clock for the limits and backoffs.
+    """
+
+    def __init__(self, bus: Bus, names: TopicNames, api: BotApi, ledger: DeliveryLedger, *,
+                 raw_log: RawLog | None = None, group: str = GROUP,
+                 deadline: Callable[[AgentReplied], datetime] = occurred_at,
+                 render: Callable[[AgentReplied], str] = render_reply,
+                 limits: Limits | None = None, max_in_flight: int = 8,
+                 batch_max: int = 500, max_pending: int = 10_000,
+                 commit_interval: float = 0.2, max_backoff: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.bus, self.names, self.api, self.ledger = bus, names, api, ledger
+        self.raw_log, self.group = raw_log, group
+        self.deadline, self.render, self.clock = deadline, render, clock
+        self.max_in_flight, self.batch_max, self.max_pending = (max_in_flight, batch_max,
+                                                                max_pending)
+        self.commit_interval, self.max_backoff = commit_interval, max_backoff
+        self.scheduler: Scheduler[_Item] = Scheduler(limits)
+        self.stats = MirrorStats()
+        self._links: dict[tuple[int, int], int] = {}
+        self._subjects: dict[str, str] = {}
+        self._queued_ids: set[str] = set()
+        self._outstanding: dict[int, set[int]] = {}
+        self._read_upto: dict[int, int] = {}
+        self._committed: dict[int, int] = {}
+        self._failures: dict[ThreadKey, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    @property
+    def pending(self) -> int:
+        """Replies (and notes) read but not yet delivered or dead-lettered."""
+        return len(self.scheduler)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Mirror until ``stop`` is set; in-flight sends finish and positions are committed."""
+        await asyncio.to_thread(self.ledger.create)
+        self._links = await asyncio.to_thread(self.ledger.links)
+        for link in await asyncio.to_thread(self.ledger.unannounced_links):
+            await self._announce(link)
+        topic = self.names.ticket_events
+        positions = await self.bus.committed(self.group, topic)
+        self._read_upto, self._committed = dict(positions), dict(positions)
+        log.info("mirror.started", group=self.group, positions=positions)
+        workers = [
+            asyncio.create_task(consume(self.bus, topic, positions, self._handle, self._stop,
+                                        batch_max=self.batch_max), name="mirror-reader"),
+            asyncio.create_task(self._dispatch(), name="mirror-dispatcher"),
+            asyncio.create_task(self._commit_loop(), name="mirror-committer"),
+        ]
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([stopper, *workers], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._halt()
+            stopper.cancel()
+            results = await asyncio.gather(*workers, return_exceptions=True)
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=30.0)
+            for task in self._tasks:
+                task.cancel()
+            await self._commit()
+            log.info("mirror.stopped", group=self.group, sent=self.stats.sent,
+                     pending=self.pending)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        if self._failure is not None:
+            raise self._failure
+
+    def _halt(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._progress.set()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _handle(self, partition: int, records: list[Record]) -> bool:
+        if self._stop.is_set():
+            return False
+        replies: list[tuple[AgentReplied, Record]] = []
+        subjects: dict[str, str] = {}
+        for rec in records:
+            try:
+                event = decode_event(rec.value)
+            except (UnknownEventError, ValueError):
+                continue  # the projector dead-letters what no one can decode
+            if isinstance(event, AgentReplied) and event.via == "salesforce":
+                replies.append((event, rec))
+            elif isinstance(event, TicketOpened):
+                subjects[event.ticket_id] = event.subject
+            elif isinstance(event, TopicRenamed):
+                subjects[event.ticket_id] = event.name
+        if subjects:
+            await asyncio.to_thread(self.ledger.remember_subjects, subjects)
+            self._subjects.update(subjects)
+        done = await asyncio.to_thread(self.ledger.delivered,
+                                       [e.event_id for e, _ in replies]) if replies else set()
+        outstanding = self._outstanding.setdefault(partition, set())
+        for event, rec in replies:
+            if event.event_id in done or event.event_id in self._queued_ids:
+                self.stats.already_delivered += 1
+                continue
+            if event.chat_id is None:
+                await self._dead_letter(_Reply(event, rec), "no_destination",
+                                        "the reply names no Telegram chat")
+                continue
+            key = self._resolve((event.chat_id, event.thread_id))
+            self._queued_ids.add(event.event_id)
+            outstanding.add(rec.offset)
+            self.scheduler.push(key, _Reply(event, rec), self.deadline(event))
+        self._read_upto[partition] = records[-1].offset + 1
+        self._wake.set()
+        while len(self.scheduler) >= self.max_pending and not self._stop.is_set():
+            self._progress.clear()
+            await self._progress.wait()
+        return not self._stop.is_set()
+
+    def _resolve(self, key: ThreadKey) -> ThreadKey:
+        """Where a thread lives now, following re-links of recreated topics."""
+        chat, thread = key
+        for _ in range(64):
+            if thread is None or (chat, thread) not in self._links:
+                break
+            thread = self._links[(chat, thread)]
+        return chat, thread
+
+    # -- committing ------------------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.commit_interval)
+            await self._commit()
+
+    async def _commit(self) -> None:
+        """Commit, per partition, up to the oldest record whose effect is not yet durable."""
+        positions: dict[int, int] = {}
+        for partition, upto in self._read_upto.items():
+            waiting = self._outstanding.get(partition)
+            position = min(waiting) if waiting else upto
+            if position != self._committed.get(partition):
+                positions[partition] = position
+        if positions:
+            await self.bus.commit(self.group, self.names.ticket_events, positions)
+            self._committed.update(positions)
+
+    def _finished(self, key: ThreadKey, item: _Item) -> None:
+        self.scheduler.done(key)
+        self._failures.pop(key, None)
+        if isinstance(item, _Reply):
+            self._queued_ids.discard(item.event.event_id)
+            self._outstanding[item.origin.partition].discard(item.origin.offset)
+        self._progress.set()
+
+    # -- dispatching -----------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        takes = 0
+        while not self._stop.is_set():
+            self._wake.clear()
+            now = self.clock()
+            while len(self._tasks) < self.max_in_flight:
+                taken = self.scheduler.take(now)
+                if taken is None:
+                    break
+                task = asyncio.create_task(self._deliver(*taken))
+                self._tasks.add(task)
+                task.add_done_callback(self._delivered)
+                takes += 1
+                if takes % 1000 == 0:
+                    self.scheduler.prune(now)
+            timeout: float | None = None
+            if len(self._tasks) < self.max_in_flight:
+                at = self.scheduler.wake_at(now)
+                timeout = None if at is None else max(at - now, 0.001)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            self._failure = task.exception()
+            log.error("mirror.failed", error=repr(self._failure))
+            self._halt()
+
+    async def _deliver(self, key: ThreadKey, item: _Item) -> None:
+        try:
+            if isinstance(item, _Note):
+                await self._send_note(key, item)
+            else:
+                await self._send_reply(key, item)
+        except TransientError as exc:
+            self._backoff(key, exc)
+
+    async def _send_reply(self, key: ThreadKey, item: _Reply) -> None:
+        event = item.event
+        chat, thread = self._resolve(key)
+        try:
+            message = await self._send(key, chat, thread, self.render(event))
+        except _TopicGone:
+            try:
+                await self._recreate(key, event.ticket_id, self.deadline(event))
+            except TelegramApiError as exc:
+                await self._dead_letter(item, "topic_not_recreated", exc.description)
+                self._finished(key, item)
+            return
+        except TelegramApiError as exc:
+            await self._dead_letter(item, "telegram_rejected", exc.description)
+            self._finished(key, item)
+            return
+        await self._record(Delivery(event.event_id, event.ticket_id, chat, thread,
+                                    int(message["message_id"]), datetime.now(UTC)))
+        self.stats.sent += 1
+        SENT.inc()
+        log.debug("mirror.sent", event_id=event.event_id, ticket_id=event.ticket_id,
+                  chat_id=chat, thread_id=thread)
+        self._finished(key, item)
+
+    async def _send_note(self, key: ThreadKey, note: _Note) -> None:
+        chat, thread = self._resolve(key)
+        try:
+            await self._send(key, chat, thread, note.text)
+        except _TopicGone:
+            # deleted again at once: drop this note; the reply behind it finds the topic
+            # gone, and the topic it recreates gets a note of its own
+            log.warning("mirror.note_topic_gone", ticket_id=note.ticket_id, chat_id=chat,
+                        thread_id=thread)
+        except TelegramApiError as exc:
+            log.warning("mirror.note_refused", ticket_id=note.ticket_id, chat_id=chat,
+                        thread_id=thread, error=exc.description)
+        else:
+            self.stats.notes += 1
+        self._finished(key, note)
+
+    async def _send(self, key: ThreadKey, chat: int, thread: int | None,
+                    text: str) -> dict[str, Any]:
+        """``sendMessage``, reopening a closed topic first when Telegram says it is closed."""
+        for _ in range(3):
+            try:
+                try:
+                    message = await self.api.call("sendMessage", chat_id=chat,
+                                                  message_thread_id=thread, text=text)
+                finally:
+                    self.scheduler.settle(key, self.clock())
+                return dict(message)
+            except TelegramApiError as exc:
+                if thread is None:
+                    raise
+                if _topic_closed(exc):
+                    await self._reopen(chat, thread)
+                    continue
+                if _topic_missing(exc):
+                    raise _TopicGone from exc
+                raise
+        raise TransientError("sendMessage: the topic closed again after each reopening")
+
+    async def _reopen(self, chat: int, thread: int) -> None:
+        try:
+            await self.api.call("reopenForumTopic", chat_id=chat, message_thread_id=thread)
+        except TelegramApiError as exc:
+            if _topic_missing(exc):
+                raise _TopicGone from exc
+            if "TOPIC_NOT_MODIFIED" not in exc.description:
+                raise
+            return  # someone reopened it meanwhile
+        self.stats.reopened += 1
+        REOPENED.inc()
+        log.info("mirror.topic_reopened", chat_id=chat, thread_id=thread)
+
+    async def _recreate(self, key: ThreadKey, ticket_id: str, deadline: datetime) -> None:
+        """A new topic for a deleted one: link it, announce it, queue the note before the
+        reply (the head of ``key``, which stays in flight until this returns)."""
+        chat, old = self._resolve(key)
+        assert old is not None
+        name = (self._subjects.get(ticket_id)
+                or await asyncio.to_thread(self.ledger.subject, ticket_id)
+                or f"Ticket {ticket_id}")[:128]
+        topic = await self.api.call("createForumTopic", chat_id=chat, name=name)
+        new = int(topic["message_thread_id"])
+        link = ThreadLink(chat, old, new, ticket_id, name, datetime.now(UTC))
+        await asyncio.to_thread(self.ledger.record_link, link)
+        self._links[(chat, old)] = new
+        self.stats.recreated += 1
+        RECREATED.inc()
+        log.info("mirror.topic_recreated", ticket_id=ticket_id, chat_id=chat,
+                 old_thread_id=old, new_thread_id=new)
+        new_key: ThreadKey = (chat, new)
+        self.scheduler.rekey(key, new_key)
+        if key in self._failures:
+            self._failures[new_key] = self._failures.pop(key)
+        self.scheduler.prepend(new_key, _Note(ticket_id, history_note(ticket_id)), deadline)
+        self.scheduler.retry(new_key, not_before=0.0)
+        await self._announce(link)
+
+    async def _announce(self, link: ThreadLink) -> None:
+        """``TopicRecreated`` to the raw log, so the worker re-links the ticket."""
+        if self.raw_log is None:
+            return
+        record = TopicRecreated(ticket_id=link.ticket_id, chat_id=link.chat_id,
+                                old_thread_id=link.old_thread_id,
+                                new_thread_id=link.new_thread_id, name=link.name,
+                                recreated_at=link.linked_at)
+        try:
+            await self.raw_log.append([record])
+            await asyncio.to_thread(self.ledger.mark_announced, link.chat_id,
+                                    link.old_thread_id)
+        except Exception as exc:  # announced again at the next start
+            log.warning("mirror.announce_failed", ticket_id=link.ticket_id, error=repr(exc))
+
+    # -- failures --------------------------------------------------------------------------
+
+    def _backoff(self, key: ThreadKey, exc: TransientError) -> None:
+        now = self.clock()
+        if _is_flood(exc):
+            wait = exc.retry_after or 1.0
+            self.stats.flood_429 += 1
+            FLOODED.inc()
+            wide = self.scheduler.flood(key, now + wait, now)
+            log.warning("mirror.flood_wait", chat_id=key[0], thread_id=key[1],
+                        retry_after=wait, global_wait=wide)
+            return
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        wait = min(exc.retry_after or 0.5 * 2 ** (failures - 1), self.max_backoff)
+        self.stats.retries += 1
+        self.scheduler.retry(key, now + wait)
+        log.warning("mirror.retry", chat_id=key[0], thread_id=key[1], delay=wait,
+                    error=str(exc))
+
+    async def _record(self, delivery: Delivery) -> None:
+        """Write the delivery; keep trying, since the message is already out."""
+        delay = 0.1
+        for attempt in itertools.count(1):
+            try:
+                await asyncio.to_thread(self.ledger.record_delivery, delivery)
+                return
+            except Exception as exc:
+                if self._stop.is_set() and attempt >= 5:
+                    raise
+                log.error("mirror.ledger_write_failed", event_id=delivery.event_id,
+                          attempt=attempt, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _dead_letter(self, item: _Reply, reason: str, detail: str) -> None:
+        rec, event = item.origin, item.event
+        letter = DeadLetter(reason=reason, detail=detail[:500], consumer=self.group,
+                            topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                            key=event.event_id,
+                            payload_b64=DeadLetter.encode_payload(rec.value),
+                            failed_at=datetime.now(UTC))
+        await self.bus.append(self.names.dead_letters,
+                              [Outgoing(event.ticket_id.encode(),
+                                        letter.model_dump_json().encode(), partition=0)])
+        self.stats.dead_lettered += 1
+        DEAD_LETTERED.inc()
+        log.warning("mirror.dead_lettered", event_id=event.event_id, ticket_id=event.ticket_id,
+                    chat_id=event.chat_id, thread_id=event.thread_id, reason=reason,
+                    error=detail)
+
+
+_CODE = re.compile(r": (\d{3}) ")
+
+
+def _is_flood(exc: TransientError) -> bool:
+    match = _CODE.search(str(exc))
+    return match is not None and match.group(1) == "429"
+
+
+def _topic_closed(exc: TelegramApiError) -> bool:
+    return "TOPIC_CLOSED" in exc.description
+
+
+def _topic_missing(exc: TelegramApiError) -> bool:
+    text = exc.description
+    return "message thread not found" in text.lower() or "TOPIC_DELETED" in text
+
+
+__all__ = ["GROUP", "Limits", "MirrorStats", "ReplyMirror", "Scheduler", "history_note",
+           "occurred_at", "render_reply"]
