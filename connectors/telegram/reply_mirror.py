@@ -71,6 +71,7 @@ from connectors.raw_log import RawLog
 from connectors.telegram.bot_api import BotApi, TelegramApiError
 from connectors.telegram.ledger import Delivery, DeliveryLedger, ThreadLink
 from streams.bus import Bus, Outgoing, Record, consume
+from streams.core.routing import continuation_name
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import TopicRecreated
 from streams.schema.events import (
@@ -83,6 +84,7 @@ from streams.schema.events import (
 from streams.topics import TopicNames
 
 GROUP = "telegram-mirror"
+_FORUM_TICKET = re.compile(r"^tg:-?\d+:t(\d+)$")
 log = structlog.get_logger("telecase.telegram.mirror")
 
 SENT = Counter("telecase_telegram_mirror_sent_total", "Agent replies delivered to Telegram")
@@ -649,9 +651,13 @@ class ReplyMirror:
         reply (the head of ``key``, which stays in flight until this returns)."""
         chat, old = self._resolve(key)
         assert old is not None
-        name = (self._subjects.get(ticket_id)
-                or await asyncio.to_thread(self.ledger.subject, ticket_id)
-                or f"Ticket {ticket_id}")[:128]
+        subject = (self._subjects.get(ticket_id)
+                   or await asyncio.to_thread(self.ledger.subject, ticket_id)
+                   or f"Ticket {ticket_id}")
+        # The name marks the topic as a continuation of the ticket's first topic, so the
+        # worker routes every message in it to that ticket, even before the re-link record.
+        first = _FORUM_TICKET.match(ticket_id)
+        name = continuation_name(subject, int(first.group(1)) if first else old)
         topic = await self.api.call("createForumTopic", chat_id=chat, name=name)
         new = int(topic["message_thread_id"])
         link = ThreadLink(chat, old, new, ticket_id, name, datetime.now(UTC))

@@ -22,6 +22,7 @@ The Bot API's forum rules, as telecase applies them:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,6 +48,9 @@ class Routed:
     agents: frozenset[int] = frozenset()
     """The roster of agents' Telegram user ids: their words are agent replies, never a
     customer's, and they are never anyone's customer."""
+    continues: int | None = None
+    """Set in a topic the bot created to continue a ticket whose topic was deleted: the
+    original topic's thread id (``thread_key`` is that topic's)."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,10 @@ def route(update: Update, bot_id: int,
         return Skipped("not_a_forum")
     if message.is_topic_message or service == "created":
         thread_id = message.message_thread_id or message.message_id
-        return Routed(f"{chat.id}:t{thread_id}", "forum_topic", chat.id, thread_id, message,
-                      is_edit, service, from_bot, from_agent and service is None, agents)
+        original = _continued_thread(message, bot_id)
+        return Routed(f"{chat.id}:t{original or thread_id}", "forum_topic", chat.id, thread_id,
+                      message, is_edit, service, from_bot, from_agent and service is None,
+                      agents, original)
     if service is not None or from_bot:
         return Skipped("general_topic_service")
     customer_id = sender.id
@@ -126,3 +132,27 @@ def route(update: Update, bot_id: int,
         customer_id = author.id
     return Routed(f"{chat.id}:g{customer_id}", "general_topic", chat.id, None, message, is_edit,
                   None, False, from_agent, agents)
+
+
+TOPIC_NAME_MAX = 128
+_CONTINUED = re.compile(r" \(continued from #(\d+)\)$")
+
+
+def continuation_name(subject: str, original_thread_id: int) -> str:
+    """The name the bot gives a topic it creates to continue a ticket whose topic (first
+    created as ``original_thread_id``) was deleted. Every message in the new topic carries its
+    creation message, so routing sends all of them to the original thread's ticket, in
+    whatever order they arrive."""
+    marker = f" (continued from #{original_thread_id})"
+    return subject[:TOPIC_NAME_MAX - len(marker)] + marker
+
+
+def _continued_thread(message: Message, bot_id: int) -> int | None:
+    creation = message if message.forum_topic_created is not None else message.reply_to_message
+    if creation is None or creation.forum_topic_created is None:
+        return None
+    author = creation.from_
+    if author is None or author.id != bot_id:
+        return None
+    found = _CONTINUED.search(creation.forum_topic_created.name)
+    return int(found.group(1)) if found else None

@@ -267,6 +267,8 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
     msg = routed.message
     version = (msg.edit_date or 0) if routed.is_edit else 0
     ticket = _ticket_for(routed, state)
+    if routed.continues is not None and routed.service == "created":
+        return []  # the bot opened a topic to continue this ticket: no fact about the ticket
     out = _Emitter(command, ticket)
     if ticket is None:
         ticket = out.open(state)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.core.routing import continuation_name
 from streams.core.ticket import (
     ApplySalesforceChange,
     DecisionError,
@@ -178,3 +179,47 @@ def test_folder_dead_letters_a_malformed_change() -> None:
     assert folded.dead_letter is not None
     assert folded.dead_letter.reason == "invalid_change"
     assert folded.dead_letter.topic == "salesforce.changes"
+
+
+@given(st.permutations(["created", "customer", "relink"]))
+def test_a_continuation_topic_joins_its_ticket_whatever_arrives_first(order: list[str]) -> None:
+    """The bot's creation message, the customer's first message there and the mirror's
+    re-link record can reach the worker in any order: one ticket, which moves to the new
+    topic and gets the customer's message."""
+    state, tid, old_thread = opened_topic()
+    new_thread = old_thread + 50
+    stored = {state.thread_key: state}
+    s = Script(forum(), start_update=5000)
+    s._mid = itertools.count(new_thread)
+    records = {
+        "created": s.create_topic(BOT, continuation_name("Pricing", old_thread), 290),
+        "customer": s.write(ANN, "Still there?", 300, new_thread),
+    }
+    raw = {k: RawTelegramUpdate(bot_id=BOT_ID, source="webhook", received_at=NOW,
+                                update=u).to_bytes() for k, u in records.items()}
+    raw["relink"] = TopicRecreated(ticket_id=tid, chat_id=forum()["id"],
+                                   old_thread_id=old_thread, new_thread_id=new_thread,
+                                   name="Pricing", recreated_at=T0).to_bytes()
+    folder, log = UpdateFolder(), []
+    for kind in order:
+        folded = folder.fold(raw[kind], stored, Position("telegram.updates", 0, 0, None), NOW)
+        for s2 in (folded.thread, *folded.aliases):
+            if s2 is not None:
+                stored[s2.thread_key] = s2
+        log.extend(folded.events)
+    assert sorted(e.type for e in log) == ["customer.message_received", "topic.recreated"]
+    assert {e.ticket_id for e in log} == {tid}
+    ticket = stored[state.thread_key].current
+    assert ticket is not None and ticket.thread_id == new_thread
+    assert ticket.message_count == 2 and ticket.subject == "Pricing"
+    assert len(stored[state.thread_key].tickets) == 1
+
+
+def test_only_the_bots_own_topics_can_continue_a_ticket() -> None:
+    s = Script(forum(), start_update=7000)
+    s._mid = itertools.count(900)
+    forged = s.create_topic(ANN, continuation_name("Pricing", 1), 100)  # a customer's topic
+    _, log, _ = feed([forged])
+    assert [e.ticket_id for e in log] == [f"tg:{forum()['id']}:t900"]
+    assert continuation_name("x" * 300, 12).endswith(" (continued from #12)")
+    assert len(continuation_name("x" * 300, 12)) == 128

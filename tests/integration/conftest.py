@@ -278,7 +278,7 @@ def agent_reply_scenario(telegram: SimulatorThread, salesforce: SalesforceThread
     """After :func:`salesforce_scenario`: the Case is linked back to the ticket; an agent's
     CaseComment reaches the customer in the topic, once; an agent closing the Case closes the
     ticket; and when the topic is deleted, the next reply arrives in a recreated topic (after
-    a short note). ``cases()`` reads the projection's rows."""
+    a short note), which the ticket follows. ``cases()`` reads the projection's rows."""
     from tests.infra import wait_for
     forum_id, thread_id, case = where["forum_id"], where["thread_id"], where["case"]
     wait_for(lambda: [r["salesforce_case_id"] for r in cases()] == [case["Id"]], 60,
@@ -311,9 +311,12 @@ def agent_reply_scenario(telegram: SimulatorThread, salesforce: SalesforceThread
     notes = [m for m in telegram.drive(lambda tg: tg.sent_messages(forum_id))
              if m["message_thread_id"] == new_thread and m["message_id"] < follow_up["message_id"]]
     assert notes, "a short history note comes before the reply in the new topic"
-    # Not asserted yet (open in issue 4): that the ticket follows the new topic. The bot's
-    # own creation message can be folded before the mirror's TopicRecreated record and open a
-    # second ticket.
+    wait_for(lambda: [r["thread_id"] for r in cases()] == [new_thread], 60,
+             what="the ticket re-linked to the new topic")
+    telegram.drive(lambda tg: tg.write(forum_id, where["customer_id"], "Thanks, and VAT?",
+                                       new_thread))
+    wait_for(lambda: [r["message_count"] for r in cases()] == [3], 60,
+             what="the customer's message in the new topic on the same ticket")
     time.sleep(2)
     [first] = sent("It is $10 per seat.")  # once, in the original topic
     assert first["message_thread_id"] == thread_id

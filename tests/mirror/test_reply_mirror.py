@@ -131,7 +131,8 @@ async def test_a_deleted_topic_is_recreated_linked_noted_then_answered(
 
     topics = await h.tg.topics(forum["id"])
     [new] = [t for t in topics if not t["deleted"]]
-    assert new["name"] == "Pricing for 50 seats" and new["message_thread_id"] != thread
+    assert new["name"] == f"Pricing for 50 seats (continued from #{thread})"
+    assert new["message_thread_id"] != thread
     sent = await h.sent(forum["id"])
     assert [(m["message_thread_id"], m["text"]) for m in sent] == [
         (new["message_thread_id"], history_note(ticket)),
@@ -164,7 +165,7 @@ async def test_a_topic_recreated_without_a_known_subject_gets_a_generic_name(
     mirror = h.start()
     await h.wait(lambda: mirror.stats.sent == 1)
     names = [t["name"] for t in await h.tg.topics(forum["id"]) if not t["deleted"]]
-    assert names == [f"Ticket {ticket}"]
+    assert names == [f"Ticket {ticket} (continued from #{thread})"]
 
 
 async def test_refused_replies_are_dead_lettered_and_the_rest_delivered(
