@@ -145,7 +145,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
         if sf_settings.has_salesforce_credentials:
             changes = BusRawLog(rt.log, rt.names.salesforce_changes)
             sync_runner = SyncRunner(rt.log, rt.names, await case_sync(sf_settings),
-                                     links=changes)
+                                     links=changes,
+                                     max_backoff=settings.salesforce_sync_max_backoff)
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))

@@ -132,7 +132,8 @@ async def salesforce_connector(settings: Settings) -> None:
     await bus.start()
     changes = KafkaRawLog(settings.kafka_bootstrap_servers, names.salesforce_changes)
     await changes.start()
-    runner = SyncRunner(bus, names, sync, links=changes)
+    runner = SyncRunner(bus, names, sync, links=changes,
+                        max_backoff=settings.salesforce_sync_max_backoff)
     poller = await change_poller(settings, changes, bus, names)
     stop = asyncio.Event()
     tasks = {asyncio.create_task(runner.run(stop)), asyncio.create_task(poller.run(stop))}

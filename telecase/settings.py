@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     salesforce_poll_lookback: float = Field(86400.0, ge=0)
     """On a first start (nothing in ``salesforce.changes`` yet), how far back to read."""
     salesforce_poll_max_backoff: float = Field(300.0, gt=0)
+    salesforce_sync_max_backoff: float = Field(60.0, gt=0)
+    """The longest wait between retries while Salesforce is down or over its daily limit."""
 
     telegram_out_per_chat_per_second: int = Field(1, ge=1)
     telegram_out_per_group_per_minute: int = Field(20, ge=1)

@@ -233,6 +233,22 @@ def test_an_agents_case_comment_reaches_the_customers_topic_embedded(
         salesforce.close()
 
 
+def test_a_salesforce_outage_keeps_the_backlog_and_it_drains_once_embedded(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
+    from tests.integration.conftest import SalesforceThread, outage_scenario, salesforce_scenario
+    salesforce = SalesforceThread(tmp_path / "sf-certs")
+    try:
+        embedded.run("run", **salesforce.env(), TELECASE_SALESFORCE_POLL_INTERVAL="0.5",
+                     TELECASE_SALESFORCE_SYNC_MAX_BACKOFF="2",
+                     TELECASE_SALESFORCE_POLL_MAX_BACKOFF="2",
+                     TELECASE_TELEGRAM_API_BASE=telegram.base_url)
+        where = salesforce_scenario(telegram, salesforce, embedded.webhook_url,
+                                    embedded.webhook_secret)
+        outage_scenario(telegram, salesforce, where)
+    finally:
+        salesforce.close()
+
+
 def test_a_deleted_projection_file_is_rebuilt_from_the_log(embedded: EmbeddedDeployment) -> None:
     first = embedded.start("demo1", "run", "--demo", "--duration", "6",
                            TELECASE_TELEGRAM_BOT_TOKEN="")

@@ -321,3 +321,43 @@ def agent_reply_scenario(telegram: SimulatorThread, salesforce: SalesforceThread
     [first] = sent("It is $10 per seat.")  # once, in the original topic
     assert first["message_thread_id"] == thread_id
     assert len(sent("Following up on pricing.")) == 1
+
+
+def outage_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
+                    where: dict[str, Any], seconds: float = 8.0) -> None:
+    """After :func:`salesforce_scenario`: Salesforce goes down (compressed: ``seconds``, many
+    backoff rounds) while customers keep writing and an agent comments; nothing reaches it
+    meanwhile, and when it is back the backlog drains with nothing lost or doubled, and the
+    agent's comment reaches the customer once."""
+    from tests.infra import wait_for
+    forum_id, thread_id, case = where["forum_id"], where["thread_id"], where["case"]
+    agent = salesforce.act(lambda d: d.create_user("Omar Agent"))
+    salesforce.act(lambda d: d.start_outage())
+
+    async def more(tg: Any) -> None:
+        for n in range(5):
+            await tg.write(forum_id, where["customer_id"], f"During the outage {n}", thread_id)
+        bob = await tg.create_user("Bob", username="bob")
+        topic = await tg.open_topic(forum_id, bob["id"], "Demo request")
+        for n in range(3):
+            await tg.write(forum_id, bob["id"], f"Bob asks {n}", topic.thread_id)
+
+    telegram.drive(more)
+    salesforce.act(lambda d: d.post_case_comment(case["Id"], "Answer written in the outage.",
+                                                 user_id=agent["Id"]))
+    time.sleep(seconds)
+    salesforce.act(lambda d: d.clear_faults())
+    assert len(salesforce.records("Task")) == 2, "nothing reached Salesforce while it was down"
+    wait_for(lambda: len(salesforce.records("Task")) == 10, 120, what="the backlog drained")
+
+    def sent() -> list[dict[str, Any]]:
+        return [m for m in telegram.drive(lambda tg: tg.sent_messages(forum_id))
+                if "Answer written in the outage." in (m.get("text") or "")]
+
+    wait_for(sent, 60, what="the agent's comment from the outage in Telegram")
+    time.sleep(3)
+    assert [len(salesforce.records(t)) for t in ("Contact", "Case", "Task")] == [2, 2, 10]
+    assert sorted(t["Description"] for t in salesforce.records("Task")) == sorted(
+        ["What does it cost?", "Annual billing?", *(f"During the outage {n}" for n in range(5)),
+         *(f"Bob asks {n}" for n in range(3))])
+    assert [m["message_thread_id"] for m in sent()] == [thread_id]

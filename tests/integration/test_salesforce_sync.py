@@ -12,6 +12,7 @@ from tests.integration.conftest import (
     SalesforceThread,
     SimulatorThread,
     agent_reply_scenario,
+    outage_scenario,
     salesforce_scenario,
 )
 
@@ -39,3 +40,18 @@ def test_an_agents_case_comment_reaches_the_customers_topic_on_kafka(
     dep.start("telegram-out", "connector", "telegram-out", **fast)
     where = salesforce_scenario(telegram, salesforce, dep.webhook_url, dep.webhook_secret)
     agent_reply_scenario(telegram, salesforce, where, dep.cases)
+
+
+def test_a_salesforce_outage_keeps_the_backlog_and_it_drains_once_on_kafka(
+        deployment: Deployment, telegram: SimulatorThread, salesforce: SalesforceThread) -> None:
+    dep = deployment
+    dep.webhook()
+    dep.worker()
+    fast = {"TELECASE_SALESFORCE_POLL_INTERVAL": "0.5",
+            "TELECASE_SALESFORCE_SYNC_MAX_BACKOFF": "2",
+            "TELECASE_SALESFORCE_POLL_MAX_BACKOFF": "2",
+            "TELECASE_TELEGRAM_API_BASE": telegram.base_url}
+    dep.start("salesforce", "connector", "salesforce", **salesforce.env(), **fast)
+    dep.start("telegram-out", "connector", "telegram-out", **fast)
+    where = salesforce_scenario(telegram, salesforce, dep.webhook_url, dep.webhook_secret)
+    outage_scenario(telegram, salesforce, where)
