@@ -156,11 +156,18 @@ def bench_ingest(
 def bench_salesforce(
     rates: str = typer.Option("10,100,1000", help="inbound messages per second, comma list"),
     seconds: float = typer.Option(10.0, help="how long each rate runs"),
+    replies: int = typer.Option(40, min=0, help="agent replies (Salesforce CaseComments, 2/s) "
+                                                "timed to Telegram; 0 skips that phase"),
+    poll_interval: float = typer.Option(1.0, "--poll-interval", min=0.01,
+                                        help="seconds between the change poller's polls in "
+                                             "the reply phase (it dominates reply latency)"),
 ) -> None:
-    """Salesforce API calls per inbound message, and sync latency, at each rate; print JSON."""
+    """Salesforce API calls per inbound message and sync latency at each rate, then agent
+    reply delivery latency (Salesforce → Telegram); print JSON."""
     from telecase.bench_salesforce import run as run_bench
     logs.configure("warning")
-    result = run_bench(rates=tuple(int(r) for r in rates.split(",")), seconds=seconds)
+    result = run_bench(rates=tuple(int(r) for r in rates.split(",")), seconds=seconds,
+                       replies=replies, poll_interval=poll_interval)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
