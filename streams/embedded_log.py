@@ -10,6 +10,10 @@ store its thread states and commit its position atomically (exactly once on one 
 
 Errors: a file that is not a database, or one another process holds locked, raises
 :class:`LogUnavailableError` with a message that says which and what to do.
+
+:meth:`EmbeddedLog.open_read_only` is for tools that only look (``telecase sla simulate``): no
+lock, no writer, a ``mode=ro`` connection, so a running ``telecase run`` is not disturbed; it
+reads what was committed when it opened and refuses every write.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ class EmbeddedLog:
         self._writer: asyncio.Task[None] | None = None
         self._lock_file: Any = None
         self._read_lock = threading.Lock()
+        self.read_only = False
 
     @classmethod
     async def open(cls, path: Path | str, default_partitions: int = 1) -> EmbeddedLog:
@@ -86,6 +91,35 @@ class EmbeddedLog:
         await asyncio.to_thread(log._open_files)
         log._writer = asyncio.create_task(log._write_loop(), name="embedded-log-writer")
         return log
+
+    @classmethod
+    async def open_read_only(cls, path: Path | str) -> EmbeddedLog:
+        """A reader of the records committed when it opens (end offsets fixed then). Takes no
+        lock and writes nothing, so it may run beside ``telecase run``; writes raise
+        :class:`BusError`. The file must exist."""
+        log = cls(Path(path))
+        log.read_only = True
+        await asyncio.to_thread(log._open_snapshot)
+        return log
+
+    def _open_snapshot(self) -> None:
+        if not self.path.is_file():
+            raise LogUnavailableError(f"{self.path}: no such log (nothing was recorded here)")
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10.0,
+                                 isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("BEGIN")  # one snapshot for both queries
+                self._partitions = dict(db.execute("SELECT name, partitions FROM topics"))
+                self._next = {(t, p): last + 1 for t, p, last in db.execute(
+                    "SELECT topic, partition, MAX(offset) FROM records GROUP BY topic, partition")}
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                db.close()
+                raise
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+        self._reader_db = db
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None,
@@ -142,6 +176,8 @@ class EmbeddedLog:
     async def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` inside the next group-commit transaction; return its result
         once the transaction is durable. Keep ``fn`` to SQL: it runs inside the commit."""
+        if self.read_only:
+            raise BusError(f"{self.path} is open read-only")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         await self._queue.put((fn, future))
         return await future
@@ -241,8 +277,8 @@ class EmbeddedLog:
 
     async def partitions(self, topic: str) -> int:
         known = self._partitions.get(topic)
-        if known is not None:
-            return known
+        if known is not None or self.read_only:
+            return known or 0
         return await self.transact(lambda db: self._ensure_topic(db, topic))
 
     async def end_offset(self, topic: str, partition: int) -> int:

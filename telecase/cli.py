@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 import typer
 
@@ -17,6 +18,8 @@ connector_app = typer.Typer(no_args_is_help=True, help="Inbound/outbound connect
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed and memory figures).")
 app.add_typer(connector_app, name="connector")
 app.add_typer(bench_app, name="bench")
+sla_app = typer.Typer(no_args_is_help=True, help="SLA policies (preview): the what-if.")
+app.add_typer(sla_app, name="sla")
 
 
 def _settings() -> Settings:
@@ -188,6 +191,53 @@ def bench_telegram_out(
                        private_chats=private_chats, rate=rate)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+@sla_app.command("simulate")
+def sla_simulate(
+    policy: str = typer.Option(..., "--policy", help="the SLA policy to try (TOML, [sla]; "
+                                "its [routing]/[queues]/[agents] too when it has them)"),
+    routing: str | None = typer.Option(None, "--routing", help="the routing and assignment "
+                                        "policy (default: the one in --policy, if any)"),
+    baseline: str | None = typer.Option(None, "--baseline", help="the current policy, to "
+                                         "report the differences against"),
+    runtime: str = typer.Option("embedded", help="embedded (the data directory's log) or "
+                                                 "kafka (the configured cluster)"),
+    until: str | None = typer.Option(None, help="simulate as of this instant (ISO 8601; no "
+                                                "zone means UTC; default: now)"),
+    details: bool = typer.Option(False, "--details", help="per-ticket outcomes"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """Replay past ticket events under a policy, read-only: breaches, escalations, and who
+    would have been assigned."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from telecase.sla_simulate import SimulateError, render
+    from telecase.sla_simulate import run as run_simulation
+    settings = _settings()
+    logs.configure("warning")
+    try:
+        instant = datetime.now(UTC) if until is None else datetime.fromisoformat(until)
+    except ValueError:
+        _fail(ValueError(f"--until: {until!r} is not an ISO 8601 instant"))
+        return
+    if instant.utcoffset() is None:
+        instant = instant.replace(tzinfo=UTC)
+    try:
+        outcome = run_simulation(settings, policy=Path(policy),
+                                 routing=None if routing is None else Path(routing),
+                                 baseline=None if baseline is None else Path(baseline),
+                                 runtime=runtime, until=instant)
+    except SimulateError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        json.dump(outcome.as_json(details), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render(outcome, Console(), details)
 
 
 def main() -> None:
