@@ -320,6 +320,13 @@ class Scheduler(Generic[T]):
 class _Reply:
     event: AgentReplied
     origin: Record
+    text: str = ""
+    part: int = 0
+    """Which part of a reply too long for one message (``delivery_id`` is per part)."""
+
+    @property
+    def delivery_id(self) -> str:
+        return delivery_id(self.event.event_id, self.part)
 
 
 @dataclass(frozen=True)
@@ -360,6 +367,30 @@ def render_reply(event: AgentReplied) -> str:
     return f"{name}:\n{event.text}" if name else event.text
 
 
+MESSAGE_MAX = 4096
+"""``sendMessage`` takes at most 4096 characters of text."""
+
+
+def split_text(text: str, limit: int = MESSAGE_MAX) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, cut at a paragraph, line or word
+    boundary where one is in the second half of a part (else hard), nothing lost or added."""
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        cut = cut + 1 if cut >= limit // 2 else limit
+        parts.append(text[:cut])
+        text = text[cut:]
+    parts.append(text)
+    return parts
+
+
+def delivery_id(event_id: str, part: int) -> str:
+    """The ledger key of one part of a reply: the event id, then ``/2``, ``/3``... for the
+    parts after the first."""
+    return event_id if part == 0 else f"{event_id}/{part + 1}"
+
+
 def history_note(ticket_id: str) -> str:
     return (f"This conversation continues from an earlier topic that was deleted. "
             f"Ticket reference: {ticket_id}.")
@@ -392,7 +423,8 @@ class ReplyMirror:
         self._links: dict[tuple[int, int], int] = {}
         self._subjects: dict[str, str] = {}
         self._queued_ids: set[str] = set()
-        self._outstanding: dict[int, set[int]] = {}
+        self._outstanding: dict[int, dict[int, int]] = {}
+        """Per partition: offsets whose reply still has parts to deliver, and how many."""
         self._read_upto: dict[int, int] = {}
         self._committed: dict[int, int] = {}
         self._failures: dict[ThreadKey, int] = {}
@@ -471,21 +503,25 @@ class ReplyMirror:
         if subjects:
             await asyncio.to_thread(self.ledger.remember_subjects, subjects)
             self._subjects.update(subjects)
+        items = [_Reply(event, rec, text, part) for event, rec in replies
+                 for part, text in enumerate(split_text(self.render(event)))]
         done = await asyncio.to_thread(self.ledger.delivered,
-                                       [e.event_id for e, _ in replies]) if replies else set()
-        outstanding = self._outstanding.setdefault(partition, set())
-        for event, rec in replies:
-            if event.event_id in done or event.event_id in self._queued_ids:
+                                       [i.delivery_id for i in items]) if items else set()
+        outstanding = self._outstanding.setdefault(partition, {})
+        for item in items:
+            event, rec = item.event, item.origin
+            if item.delivery_id in done or item.delivery_id in self._queued_ids:
                 self.stats.already_delivered += 1
                 continue
             if event.chat_id is None:
-                await self._dead_letter(_Reply(event, rec), "no_destination",
-                                        "the reply names no Telegram chat")
+                if item.part == 0:
+                    await self._dead_letter(item, "no_destination",
+                                            "the reply names no Telegram chat")
                 continue
             key = self._resolve((event.chat_id, event.thread_id))
-            self._queued_ids.add(event.event_id)
-            outstanding.add(rec.offset)
-            self.scheduler.push(key, _Reply(event, rec), self.deadline(event))
+            self._queued_ids.add(item.delivery_id)
+            outstanding[rec.offset] = outstanding.get(rec.offset, 0) + 1
+            self.scheduler.push(key, item, self.deadline(event))
         self._read_upto[partition] = records[-1].offset + 1
         self._wake.set()
         while len(self.scheduler) >= self.max_pending and not self._stop.is_set():
@@ -526,8 +562,13 @@ class ReplyMirror:
         self.scheduler.done(key)
         self._failures.pop(key, None)
         if isinstance(item, _Reply):
-            self._queued_ids.discard(item.event.event_id)
-            self._outstanding[item.origin.partition].discard(item.origin.offset)
+            self._queued_ids.discard(item.delivery_id)
+            waiting = self._outstanding[item.origin.partition]
+            left = waiting.get(item.origin.offset, 1) - 1
+            if left > 0:
+                waiting[item.origin.offset] = left
+            else:
+                waiting.pop(item.origin.offset, None)
         self._progress.set()
 
     # -- dispatching -----------------------------------------------------------------------
@@ -575,7 +616,7 @@ class ReplyMirror:
         event = item.event
         chat, thread = self._resolve(key)
         try:
-            message = await self._send(key, chat, thread, self.render(event))
+            message = await self._send(key, chat, thread, item.text)
         except _TopicGone:
             try:
                 await self._recreate(key, event.ticket_id, self.deadline(event))
@@ -587,7 +628,7 @@ class ReplyMirror:
             await self._dead_letter(item, "telegram_rejected", exc.description)
             self._finished(key, item)
             return
-        await self._record(Delivery(event.event_id, event.ticket_id, chat, thread,
+        await self._record(Delivery(item.delivery_id, event.ticket_id, chat, thread,
                                     int(message["message_id"]), datetime.now(UTC)))
         self.stats.sent += 1
         SENT.inc()
