@@ -223,12 +223,14 @@ def test_an_agents_case_comment_reaches_the_customers_topic_embedded(
         salesforce_scenario,
     )
     salesforce = SalesforceThread(tmp_path / "sf-certs")
+    embedded.agent_ids = str(enrol_agent(telegram))
     try:
         embedded.run("run", **salesforce.env(), TELECASE_SALESFORCE_POLL_INTERVAL="0.5",
                      TELECASE_TELEGRAM_API_BASE=telegram.base_url)
         where = salesforce_scenario(telegram, salesforce, embedded.webhook_url,
                                     embedded.webhook_secret)
-        agent_reply_scenario(telegram, salesforce, where, embedded.cases)
+        agent_reply_scenario(telegram, salesforce, where, embedded.cases,
+                             int(embedded.agent_ids))
     finally:
         salesforce.close()
 

@@ -274,11 +274,12 @@ def salesforce_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
 
 
 def agent_reply_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
-                         where: dict[str, Any], cases: Any) -> None:
+                         where: dict[str, Any], cases: Any, telegram_agent: int) -> None:
     """After :func:`salesforce_scenario`: the Case is linked back to the ticket; an agent's
     CaseComment reaches the customer in the topic, once; an agent closing the Case closes the
     ticket; and when the topic is deleted, the next reply arrives in a recreated topic (after
-    a short note), which the ticket follows. ``cases()`` reads the projection's rows."""
+    a short note), which the ticket follows. ``telegram_agent`` (on the roster) answering in
+    the topic becomes one CaseComment. ``cases()`` reads the projection's rows."""
     from tests.infra import wait_for
     forum_id, thread_id, case = where["forum_id"], where["thread_id"], where["case"]
     wait_for(lambda: [r["salesforce_case_id"] for r in cases()] == [case["Id"]], 60,
@@ -296,6 +297,16 @@ def agent_reply_scenario(telegram: SimulatorThread, salesforce: SalesforceThread
     wait_for(lambda: sent("It is $10 per seat."), 60, what="the agent's reply in Telegram")
     wait_for(lambda: [r["agent_reply_count"] for r in cases()] == [1], 30,
              what="the reply in the projection")
+    telegram.drive(lambda tg: tg.write(forum_id, telegram_agent, "Alex here, happy to help.",
+                                       thread_id))
+
+    def comments_from_telegram() -> list[dict[str, Any]]:
+        return [c for c in salesforce.records("CaseComment")
+                if "Alex here, happy to help." in (c.get("CommentBody") or "")]
+
+    wait_for(comments_from_telegram, 60, what="the Telegram agent's answer as a CaseComment")
+    wait_for(lambda: [r["agent_reply_count"] for r in cases()] == [2], 30,
+             what="both replies in the projection")
     salesforce.act(lambda d: d.set_case_status(case["Id"], "Closed", user_id=agent["Id"]))
     wait_for(lambda: [(r["status"], r["salesforce_status"]) for r in cases()] == [
         ("closed", "Closed")], 60, what="the ticket closed from Salesforce")
@@ -318,6 +329,9 @@ def agent_reply_scenario(telegram: SimulatorThread, salesforce: SalesforceThread
     wait_for(lambda: [r["message_count"] for r in cases()] == [3], 60,
              what="the customer's message in the new topic on the same ticket")
     time.sleep(2)
+    [comment] = comments_from_telegram()  # once, and never sent back into Telegram
+    assert comment["ParentId"] == case["Id"] and comment["IsPublished"]
+    assert not sent("Alex here, happy to help.")
     [first] = sent("It is $10 per seat.")  # once, in the original topic
     assert first["message_thread_id"] == thread_id
     assert len(sent("Following up on pricing.")) == 1

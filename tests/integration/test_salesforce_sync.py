@@ -15,6 +15,7 @@ from tests.integration.conftest import (
     outage_scenario,
     salesforce_scenario,
 )
+from tests.integration.test_ticket_pipeline import enrol_agent
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +32,7 @@ def test_a_topic_becomes_one_case_with_contact_and_tasks_on_kafka(
 def test_an_agents_case_comment_reaches_the_customers_topic_on_kafka(
         deployment: Deployment, telegram: SimulatorThread, salesforce: SalesforceThread) -> None:
     dep = deployment
+    dep.agent_ids = str(enrol_agent(telegram))
     dep.webhook()
     dep.worker()
     dep.projector()
@@ -39,7 +41,7 @@ def test_an_agents_case_comment_reaches_the_customers_topic_on_kafka(
     dep.start("salesforce", "connector", "salesforce", **salesforce.env(), **fast)
     dep.start("telegram-out", "connector", "telegram-out", **fast)
     where = salesforce_scenario(telegram, salesforce, dep.webhook_url, dep.webhook_secret)
-    agent_reply_scenario(telegram, salesforce, where, dep.cases)
+    agent_reply_scenario(telegram, salesforce, where, dep.cases, int(dep.agent_ids))
 
 
 def test_a_salesforce_outage_keeps_the_backlog_and_it_drains_once_on_kafka(
