@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.telegram.reply_mirror import Limits, Scheduler
+from connectors.telegram.reply_scheduler import Limits, Scheduler
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FREE = Limits(per_chat=10_000, per_group=10_000, overall=10_000, margin=0.0)
