@@ -193,6 +193,20 @@ def bench_telegram_out(
     sys.stdout.write("\n")
 
 
+@bench_app.command("timers")
+def bench_timers(
+    tickets: int = typer.Option(1_000_000, min=1, help="open tickets, two live timers each"),
+    rate: int = typer.Option(2_000, min=1, help="timers coming due per second"),
+    seconds: float = typer.Option(10.0, min=0.1, help="how long timers come due at --rate"),
+) -> None:
+    """SLA timers on one worker: memory for --tickets open tickets, firing lateness at --rate,
+    and catching up after a restart with every timer overdue; print JSON."""
+    from telecase.bench_timers import run as run_bench
+    result = run_bench(tickets=tickets, rate=rate, seconds=seconds)
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
 @sla_app.command("simulate")
 def sla_simulate(
     policy: str = typer.Option(..., "--policy", help="the SLA policy to try (TOML, [sla]; "

@@ -100,7 +100,8 @@ class BusinessCalendar:
     def add(self, start: datetime, work: timedelta) -> datetime:
         """The earliest instant at which ``work`` business time has elapsed since ``start``
         (in UTC). ``work`` of zero is ``start`` itself, even outside opening hours."""
-        start = _utc(start, "start")
+        if start.tzinfo is not UTC:  # the clock passes UTC instants: skip the conversion
+            start = _utc(start, "start")
         if work < ZERO:
             raise CalendarError(f"cannot add negative business time {work}")
         if work == ZERO:
@@ -131,7 +132,10 @@ class BusinessCalendar:
 
     def elapsed(self, a: datetime, b: datetime) -> timedelta:
         """Business time between two instants; negative when ``b`` is before ``a``."""
-        a, b = _utc(a, "a"), _utc(b, "b")
+        if a.tzinfo is not UTC:
+            a = _utc(a, "a")
+        if b.tzinfo is not UTC:
+            b = _utc(b, "b")
         if b < a:
             return -self.elapsed(b, a)
         if self._always:

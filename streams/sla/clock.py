@@ -23,28 +23,39 @@ Three clocks run in business time on the ticket's team calendar:
 Each warning, breach and escalation fires at most once per ticket (a reopened ticket's clocks
 continue where they stopped; they do not start over); ``ResolutionMet`` fires once per closing.
 
-Deadlines are computed when the state changes and kept in the state (``timers``), so ``due``
-and ``fire`` do no calendar arithmetic. A deadline that has passed is history: a later fact
-(a pause, a reply) does not move or cancel it, so a breach that happened while nobody called
-``fire`` is still reported. Facts must be observed in time order; a fact stamped before
-something the state already knows (an earlier fact, or a signal already fired) is taken as
-happening at that later instant, so nothing fired is ever contradicted.
+A state keeps only what it cannot derive: its stopwatches, the few signals whose instant is
+fixed (met targets, deadlines a later fact made history), a bitmask of what fired, and the next
+instant something is due (``due`` reads it, ``fire`` returns at once before it). Every other
+pending deadline follows from the running clocks and the terms, so it is computed when it is
+needed: a fact recomputes the clock it changed, ``fire`` computes the deadlines of a clock up to
+the first one still ahead, and ``timers`` lists them all. The deadline budgets and the fixed parts
+of the reasons are worked out once per tier and team and shared by its tickets. A deadline that
+has passed is history: a later fact (a pause, a reply) does not move or cancel it, so a breach
+that happened while nobody called ``fire`` is still reported.
+
+Facts must be observed in time order; a fact stamped before something the state already knows
+(an earlier fact, or a signal already fired) is taken as happening at that later instant, so
+nothing fired is ever contradicted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from typing import Any, NamedTuple, TypeVar
+from weakref import WeakKeyDictionary
 
 from streams.sla.calendar import ZERO, BusinessCalendar
 from streams.sla.durations import format_duration, format_fraction
 from streams.sla.errors import CalendarError
 from streams.sla.policy import (
     Action,
+    FirstResponseEscalation,
+    IdleEscalation,
     NotifyTelegram,
     PostCaseComment,
     ReassignCase,
+    ResolutionEscalation,
     SetCaseField,
     SlaPolicy,
     SlaTerms,
@@ -129,9 +140,9 @@ class Stopwatch:
         return calendar.add(self.since, max(budget - self.used, ZERO))
 
 
-@dataclass(frozen=True, slots=True)
-class Timer:
-    """A signal to fire at ``at``. ``rank`` orders timers due at the same instant."""
+class Timer(NamedTuple):
+    """A signal to fire at ``at``. ``rank`` orders timers due at the same instant (timers sort
+    as tuples: by instant, rank, then key, which is unique among a ticket's pending timers)."""
 
     at: datetime
     rank: int
@@ -142,8 +153,11 @@ class Timer:
     """For the idle escalation: the last activity it counts from."""
 
 
-@dataclass(frozen=True, slots=True)
-class SlaState:
+class SlaState(NamedTuple):
+    """A ticket's SLA clocks. Immutable; a named tuple rather than a frozen dataclass because a
+    worker builds one per fact and per firing for every ticket it holds, and a tuple is built
+    several times faster (fields by name, ``_replace`` for a copy with changes)."""
+
     ticket_id: str
     terms: SlaTerms
     tier_reason: str
@@ -159,15 +173,48 @@ class SlaState:
     status: str | None = None
     closed: bool = False
     closures: int = 0
-    timers: tuple[Timer, ...] = ()
-    """Pending signals, in firing order."""
-    fired: frozenset[str] = frozenset()
-    """Keys of the signals already fired."""
+    held: tuple[Timer, ...] = ()
+    """Pending signals whose instant is fixed: met targets, and deadlines that had passed when
+    a fact changed their clock. The other pending signals follow from the running clocks."""
+    fired_mask: int = 0
+    """The policy deadlines already fired, one bit each (:attr:`fired` names them)."""
+    next_at: datetime | None = None
+    """The earliest pending instant: what :func:`due` answers."""
 
     @property
     def paused(self) -> bool:
         """Whether the resolution clock is held (waiting on the customer, or a pause status)."""
         return _paused(self.terms, self.waiting_on_customer, self.status)
+
+    @property
+    def timers(self) -> tuple[Timer, ...]:
+        """Pending signals, in firing order (computed from the clocks on each access)."""
+        plan = _plan(self.terms)
+        taken = self.fired_mask | _held_mask(plan, self.held)
+        calendar = self.terms.calendar
+        timers = list(self.held)
+        for watch, deadlines in ((self.first_response, plan.first_response),
+                                 (self.resolution, plan.resolution)):
+            for deadline in deadlines:
+                at = watch.when(calendar, deadline.budget)
+                if at is not None and not deadline.bit & taken:
+                    timers.append(Timer(at, deadline.rank, deadline.key))
+        idle, idle_from = plan.idle, _idle_from(self)
+        if idle is not None and idle_from is not None and not idle.bit & taken:
+            timers.append(Timer(calendar.add(idle_from, idle.budget), idle.rank, idle.key,
+                                since=idle_from))
+        return tuple(sorted(timers))
+
+    @property
+    def fired(self) -> frozenset[str]:
+        """Keys of the signals already fired."""
+        plan = _plan(self.terms)
+        held = {t.key for t in self.held}
+        keys = {key for key, bit in plan.bits.items() if bit & self.fired_mask}
+        if self.first_response_at is not None and "first_response_met" not in held:
+            keys.add("first_response_met")
+        keys |= {f"resolution_met:{n}" for n in range(1, self.closures + 1)} - held
+        return frozenset(keys)
 
 
 def _paused(terms: SlaTerms, waiting_on_customer: bool, status: str | None) -> bool:
@@ -175,8 +222,145 @@ def _paused(terms: SlaTerms, waiting_on_customer: bool, status: str | None) -> b
             or (status is not None and status.casefold() in terms.pause_statuses))
 
 
+def _idle_counts(terms: SlaTerms, closed: bool, waiting_on_customer: bool,
+                 status: str | None) -> bool:
+    level3 = terms.level3
+    return (level3 is not None and not closed
+            and (level3.while_waiting_on_customer
+                 or not _paused(terms, waiting_on_customer, status)))
+
+
+def _idle_from(state: SlaState) -> datetime | None:
+    """The last activity the idle escalation counts from, ``None`` while it does not count."""
+    if _idle_counts(state.terms, state.closed, state.waiting_on_customer, state.status):
+        return state.last_activity_at
+    return None
+
+
 # Ranks: the order of signals due at the same instant.
 _FR_WARN, _FR_BREACH, _ESC1, _FR_MET, _RES_WARN, _RES_BREACH, _ESC2, _ESC3, _RES_MET = range(9)
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """A deadline the terms set on a clock: when its reading reaches ``budget``."""
+
+    budget: timedelta
+    rank: int
+    key: str
+    bit: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a tier and team's terms imply for every one of its tickets, worked out once: the
+    deadlines of each clock in budget order, and the fixed parts of the reasons."""
+
+    first_response: tuple[_Deadline, ...]
+    resolution: tuple[_Deadline, ...]
+    idle: _Deadline | None
+    bits: dict[str, int]
+    always_open: bool
+    """Business time is real time: a deadline is ``since + remaining``."""
+    warnings: dict[str, tuple[float, str]]
+    """Warning key -> (threshold, reason without the tier's)."""
+    texts: dict[str, str]
+    """Fixed reason parts: ``business``, ``fr``/``res`` (targets), ``fr_breached``,
+    ``res_breached``, ``escalation:1``/``escalation:2`` (whole reasons without the tier's),
+    ``plan:<level>`` (the actions described)."""
+    reasons: dict[tuple[str, str], str]
+    """(key, tier reason) -> the whole reason of a signal whose text is fixed: built on first
+    use, then shared by every ticket of the tier (bounded, see ``_REASONS``)."""
+
+
+_PLANS: WeakKeyDictionary[SlaTerms, _Plan] = WeakKeyDictionary()
+
+
+def _plan(terms: SlaTerms) -> _Plan:
+    plan = _PLANS.get(terms)
+    if plan is None:
+        plan = _PLANS[terms] = _make_plan(terms)
+    return plan
+
+
+def _make_plan(terms: SlaTerms) -> _Plan:
+    fr, res = terms.first_response, terms.resolution
+    first: list[tuple[timedelta, int, str]] = []
+    second: list[tuple[timedelta, int, str]] = []
+    for threshold in terms.warn_at:
+        first.append((fr * threshold, _FR_WARN, f"first_response_warning:{threshold:g}"))
+        second.append((res * threshold, _RES_WARN, f"resolution_warning:{threshold:g}"))
+    first.append((fr, _FR_BREACH, "first_response_breached"))
+    second.append((res, _RES_BREACH, "resolution_breached"))
+    if terms.level1 is not None:
+        first.append((fr * (1 + terms.level1.first_response_over), _ESC1, "escalation:1"))
+    if terms.level2 is not None:
+        second.append((res * (1 + terms.level2.resolution_over), _ESC2, "escalation:2"))
+    bits: dict[str, int] = {}
+    for _, _, key in (*first, *second, (ZERO, _ESC3, "escalation:3")):
+        bits.setdefault(key, 1 << len(bits))
+
+    def deadlines(wanted: list[tuple[timedelta, int, str]]) -> tuple[_Deadline, ...]:
+        return tuple(_Deadline(budget, rank, key, bits[key])
+                     for budget, rank, key in sorted(wanted, key=lambda w: w[0]))
+
+    idle = (None if terms.level3 is None
+            else _Deadline(terms.level3.idle_for, _ESC3, "escalation:3", bits["escalation:3"]))
+    return _Plan(deadlines(first), deadlines(second), idle, bits,
+                 terms.calendar.is_always_open, *_texts(terms), {})
+
+
+def _texts(terms: SlaTerms) -> tuple[dict[str, tuple[float, str]], dict[str, str]]:
+    fr, res = terms.first_response, terms.resolution
+    fr_text, res_text = format_duration(fr), format_duration(res)
+    business = f"business time, team {terms.team!r} hours"
+    warnings: dict[str, tuple[float, str]] = {}
+    for raw in terms.warn_at:
+        key = f"first_response_warning:{raw:g}"
+        threshold = float(key.split(":")[1])
+        warnings[key] = (threshold, (
+            f"no agent reply yet: {format_fraction(threshold)} of the {fr_text} first-response "
+            f"target ({format_duration(fr * threshold)} of {business}) has elapsed"))
+        key = f"resolution_warning:{raw:g}"
+        threshold = float(key.split(":")[1])
+        warnings[key] = (threshold, (
+            f"unresolved: {format_fraction(threshold)} of the {res_text} resolution target "
+            f"({format_duration(res * threshold)} of {business}, pauses excluded) has elapsed"))
+    texts = {
+        "business": business, "fr": fr_text, "res": res_text,
+        "fr_breached": f"no agent reply within the {fr_text} first-response target ({business})",
+        "res_breached": f"not resolved within the {res_text} resolution target ({business}, "
+                        f"pauses excluded)"}
+    levels: tuple[tuple[int, FirstResponseEscalation | ResolutionEscalation | IdleEscalation
+                        | None], ...] = ((1, terms.level1), (2, terms.level2), (3, terms.level3))
+    for level, config in levels:
+        if config is not None:
+            texts[f"plan:{level}"] = ("; ".join(_describe(a) for a in config.actions)
+                                      or "no actions configured")
+    if terms.level1 is not None:
+        over = terms.level1.first_response_over
+        what = (f"still no agent reply {format_duration(fr * over)} ({format_fraction(over)}) "
+                f"past the {format_duration(fr)} first-response target ({business})")
+        texts["escalation:1"] = (f"level 1 to {terms.level1.escalate_to}: {what}; "
+                                 f"{texts['plan:1']}")
+    if terms.level2 is not None:
+        over = terms.level2.resolution_over
+        what = (f"still unresolved {format_duration(res * over)} ({format_fraction(over)}) "
+                f"past the {format_duration(res)} resolution target ({business}, pauses "
+                f"excluded)")
+        texts["escalation:2"] = (f"level 2 to {terms.level2.escalate_to}: {what}; "
+                                 f"{texts['plan:2']}")
+    return warnings, texts
+
+
+def _held_mask(plan: _Plan, held: tuple[Timer, ...]) -> int:
+    mask = 0
+    for timer in held:
+        mask |= plan.bits.get(timer.key, 0)
+    return mask
 
 
 # ----------------------------------------------------------------------------- the functions
@@ -186,15 +370,19 @@ def start(facts: TicketFacts, policy: SlaPolicy, at: datetime) -> SlaState:
     """A new ticket's SLA state: its tier chosen by the policy, its clocks running from ``at``."""
     at = _utc(at)
     choice = policy.select(facts)
-    state = SlaState(ticket_id=facts.ticket_id, terms=choice.terms, tier_reason=choice.reason,
-                     rule=choice.rule, started_at=at, as_of=at, last_activity_at=at,
-                     first_response=Stopwatch(ZERO, at), resolution=Stopwatch(ZERO, at))
-    return replace(state, timers=_schedule(state, ()))
+    terms = choice.terms
+    running = Stopwatch(ZERO, at)
+    idle_from = at if _idle_counts(terms, False, False, None) else None
+    _, next_at = _scan(_plan(terms), terms.calendar, running, running, idle_from, (), 0, None)
+    return SlaState(facts.ticket_id, terms, choice.reason, choice.rule, at, at, at, running,
+                    running, None, False, None, False, 0, (), 0, next_at)
 
 
 def observe(state: SlaState, fact: Fact, at: datetime) -> SlaState:
     """The state after ``fact`` happened at ``at``."""
-    at = max(_utc(at), state.as_of)
+    at = _utc(at)
+    if at < state.as_of:
+        at = state.as_of
     waiting, status, closed = state.waiting_on_customer, state.status, state.closed
     first_response_at, closures = state.first_response_at, state.closures
     last_activity_at = at
@@ -216,44 +404,90 @@ def observe(state: SlaState, fact: Fact, at: datetime) -> SlaState:
                 closed, waiting = False, False
             else:
                 last_activity_at = state.last_activity_at
-    calendar = state.terms.calendar
-    new = replace(
-        state, as_of=at, waiting_on_customer=waiting, status=status, closed=closed,
-        first_response_at=first_response_at, closures=closures, last_activity_at=last_activity_at,
-        first_response=state.first_response.switched(
-            calendar, not closed and first_response_at is None, at),
-        resolution=state.resolution.switched(
-            calendar, not closed and not _paused(state.terms, waiting, status), at))
+    terms = state.terms
+    calendar = terms.calendar
+    first_response = state.first_response.switched(
+        calendar, not closed and first_response_at is None, at)
+    resolution = state.resolution.switched(
+        calendar, not closed and not _paused(terms, waiting, status), at)
+    old_idle = _idle_from(state)
+    new_idle = last_activity_at if _idle_counts(terms, closed, waiting, status) else None
+    changed = (first_response != state.first_response, resolution != state.resolution,
+               new_idle != old_idle)
+    held, next_at = state.held, state.next_at
     met: list[Timer] = []
-    if new.first_response_at is not None and state.first_response_at is None:
-        met.append(Timer(at, _FR_MET, "first_response_met", elapsed=new.first_response.used))
-    if new.closures > state.closures:
-        met.append(Timer(at, _RES_MET, f"resolution_met:{new.closures}",
-                         elapsed=new.resolution.used))
-    if not met and _schedule_inputs(new) == _schedule_inputs(state):
-        return new
-    # Deadlines already passed happened; they stay as they were. The rest follow the new state.
-    history = tuple(t for t in state.timers if t.at < at or t.elapsed is not None)
-    return replace(new, timers=_schedule(new, (*history, *met)))
+    if first_response_at is not None and state.first_response_at is None:
+        met.append(Timer(at, _FR_MET, "first_response_met", elapsed=first_response.used))
+    if closures > state.closures:
+        met.append(Timer(at, _RES_MET, f"resolution_met:{closures}", elapsed=resolution.used))
+    if met or any(changed):
+        plan = _plan(terms)
+        taken = state.fired_mask | _held_mask(plan, held)
+        if next_at is not None and next_at < at:
+            # Deadlines of the changed clocks that passed before the fact happened; they stay.
+            passed, _ = _scan(plan, calendar, state.first_response if changed[0] else None,
+                              state.resolution if changed[1] else None,
+                              old_idle if changed[2] else None, (), taken, at, strict=True)
+            held += (*passed, *met)
+            _, next_at = _scan(plan, calendar, first_response, resolution, new_idle, held,
+                               state.fired_mask, None)
+        elif next_at is None or all(
+                low is None or low > next_at for low in _old_bounds(plan, state, old_idle,
+                                                                    changed, taken)):
+            # The earliest pending instant did not come from a changed clock, so it still
+            # stands: only the changed clocks (and met targets) can now come sooner.
+            held += tuple(met)
+            _, next_at = _scan(plan, calendar, first_response if changed[0] else None,
+                               resolution if changed[1] else None,
+                               new_idle if changed[2] else None, tuple(met), taken, None,
+                               earliest=next_at)
+        else:
+            held += tuple(met)
+            _, next_at = _scan(plan, calendar, first_response, resolution, new_idle, held,
+                               state.fired_mask, None)
+    return SlaState(state.ticket_id, terms, state.tier_reason, state.rule, state.started_at, at,
+                    last_activity_at, first_response, resolution, first_response_at, waiting,
+                    status, closed, closures, held, state.fired_mask, next_at)
 
 
 def due(state: SlaState) -> datetime | None:
     """The next instant at which :func:`fire` has something to say; ``None`` if nothing is
     pending (the ticket is closed, or every signal has fired)."""
-    return state.timers[0].at if state.timers else None
+    return state.next_at
 
 
 def fire(state: SlaState, now: datetime) -> tuple[SlaState, list[SlaSignal]]:
     """Every signal due at or before ``now`` that has not fired yet, in deadline order, and the
     state that remembers them. Firing again at the same or a later ``now`` repeats nothing."""
     now = _utc(now)
-    due_now = [t for t in state.timers if t.at <= now]
-    if not due_now:
+    (ticket_id, terms, tier_reason, rule, started_at, as_of, last_activity_at, first_response,
+     resolution, first_response_at, waiting, status, closed, closures, held, fired_mask,
+     next_at) = state
+    if next_at is None or next_at > now:
         return state, []
-    signals = [_signal(state, t) for t in due_now]
-    rest = state.timers[len(due_now):]
-    return replace(state, timers=rest, fired=state.fired | {t.key for t in due_now},
-                   as_of=max(state.as_of, due_now[-1].at)), signals
+    plan = _plan(terms)
+    due_now, next_at = _scan(plan, terms.calendar, first_response, resolution,
+                             None if plan.idle is None else _idle_from(state), held, fired_mask,
+                             now)
+    if not due_now:  # pragma: no cover - next_at said something was due
+        return state, []
+    due_now.sort()
+    signals = [_signal(state, plan, t) for t in due_now]
+    bits = plan.bits
+    for timer in due_now:
+        fired_mask |= bits.get(timer.key, 0)
+    if held:
+        held = tuple(t for t in held if t.at > now)
+    last = due_now[-1].at
+    return _tuple(SlaState, (ticket_id, terms, tier_reason, rule, started_at,
+                             last if last > as_of else as_of, last_activity_at, first_response,
+                             resolution, first_response_at, waiting, status, closed, closures,
+                             held, fired_mask, next_at)), signals
+
+
+_tuple = tuple.__new__
+"""Builds a named tuple from a tuple of its fields without its ``__new__``'s Python-level call
+(``SlaState`` and ``Timer`` are built once per fact, firing and deadline)."""
 
 
 # ----------------------------------------------------------------------------- scheduling
@@ -261,113 +495,181 @@ def fire(state: SlaState, now: datetime) -> tuple[SlaState, list[SlaSignal]]:
 
 def _utc(at: datetime) -> datetime:
     """Instants are kept in UTC (datetimes sharing a ``tzinfo`` compare by wall clock)."""
+    if at.tzinfo is UTC:
+        return at
     if at.tzinfo is None or at.utcoffset() is None:
         raise CalendarError(f"SLA instants must be timezone-aware, got {at.isoformat()}")
     return at.astimezone(UTC)
 
 
-def _idle_counts(state: SlaState) -> bool:
-    level3 = state.terms.level3
-    return (level3 is not None and not state.closed
-            and (level3.while_waiting_on_customer or not state.paused))
+def _scan(plan: _Plan, calendar: BusinessCalendar, first_response: Stopwatch | None,
+          resolution: Stopwatch | None, idle_from: datetime | None, held: tuple[Timer, ...],
+          fired_mask: int, bound: datetime | None, strict: bool = False,
+          earliest: datetime | None = None) -> tuple[list[Timer], datetime | None]:
+    """The pending timers at or before ``bound`` (before it when ``strict``; none when it is
+    ``None``), unordered, and the earliest pending instant after it. Pending: ``held``, and the
+    deadlines of the running clocks given (``None`` leaves a clock out) that are neither fired
+    nor held. ``earliest`` is a pending instant known from elsewhere (the result is no later).
+
+    Calendar arithmetic is spent only where it can change the answer. A clock's deadlines are
+    taken in budget order up to the first one after ``bound`` (the later ones cannot come
+    sooner), and business time never runs faster than real time, so ``since + remaining`` is a
+    lower bound on a deadline: a deadline whose bound is past ``bound`` is not due, and one
+    whose bound is past the earliest instant found so far is not computed at all."""
+    taken = fired_mask | _held_mask(plan, held) if held else fired_mask
+    always_open = plan.always_open
+    found: list[Timer] = []
+    later = earliest
+    ahead: list[tuple[datetime, datetime, timedelta]] = []
+    """(lower bound, since, remaining business time) of each clock's next deadline after
+    ``bound``, computed only if it could be the earliest."""
+    for timer in held:
+        if bound is not None and (timer.at < bound if strict else timer.at <= bound):
+            found.append(timer)
+        elif later is None or timer.at < later:
+            later = timer.at
+    for watch, deadlines in ((first_response, plan.first_response),
+                             (resolution, plan.resolution)):
+        if watch is None or watch.since is None:
+            continue
+        since, used = watch.since, watch.used
+        for deadline in deadlines:
+            if deadline.bit & taken:
+                continue
+            remaining = deadline.budget - used
+            if remaining < ZERO:
+                remaining = ZERO
+            low = since + remaining
+            if bound is None or (low >= bound if strict else low > bound):
+                ahead.append((low, since, remaining))
+                break
+            at = low if always_open else calendar.add(since, remaining)
+            if at < bound if strict else at <= bound:
+                found.append(_tuple(Timer, (at, deadline.rank, deadline.key, None, None)))
+                continue
+            if later is None or at < later:
+                later = at
+            break
+    idle = plan.idle
+    if idle is not None and idle_from is not None and not idle.bit & taken:
+        low = idle_from + idle.budget
+        if bound is None or (low >= bound if strict else low > bound):
+            ahead.append((low, idle_from, idle.budget))
+        else:
+            at = low if always_open else calendar.add(idle_from, idle.budget)
+            if at < bound if strict else at <= bound:
+                found.append(Timer(at, idle.rank, idle.key, since=idle_from))
+            elif later is None or at < later:
+                later = at
+    if ahead:
+        ahead.sort(key=_lower_bound)
+        for low, since, remaining in ahead:
+            if later is not None and low >= later:
+                break
+            at = low if always_open else calendar.add(since, remaining)
+            if later is None or at < later:
+                later = at
+    return found, later
 
 
-def _schedule_inputs(state: SlaState) -> tuple[object, ...]:
-    return (state.first_response, state.resolution,
-            state.last_activity_at if _idle_counts(state) else None)
+def _old_bounds(plan: _Plan, state: SlaState, idle_from: datetime | None,
+                changed: tuple[bool, bool, bool], taken: int) -> list[datetime | None]:
+    """Lower bounds of the earliest pending deadline of each changed clock of ``state``
+    (``None``: the clock had none pending)."""
+    bounds: list[datetime | None] = []
+    for change, watch, deadlines in ((changed[0], state.first_response, plan.first_response),
+                                     (changed[1], state.resolution, plan.resolution)):
+        if change and watch.since is not None:
+            remaining = next((d.budget for d in deadlines if not d.bit & taken), None)
+            bounds.append(None if remaining is None
+                          else watch.since + max(remaining - watch.used, ZERO))
+    idle = plan.idle
+    if changed[2] and idle is not None and idle_from is not None and not idle.bit & taken:
+        bounds.append(idle_from + idle.budget)
+    return bounds
 
 
-def _schedule(state: SlaState, kept: tuple[Timer, ...]) -> tuple[Timer, ...]:
-    """The pending timers of ``state``: ``kept`` plus the deadlines its running clocks imply,
-    leaving out what already fired or is kept."""
-    terms, calendar = state.terms, state.terms.calendar
-    wanted: list[tuple[datetime | None, int, str, datetime | None]] = []
-    fr, res = state.first_response, state.resolution
-    for threshold in terms.warn_at:
-        wanted.append((fr.when(calendar, terms.first_response * threshold), _FR_WARN,
-                       f"first_response_warning:{threshold:g}", None))
-        wanted.append((res.when(calendar, terms.resolution * threshold), _RES_WARN,
-                       f"resolution_warning:{threshold:g}", None))
-    wanted.append((fr.when(calendar, terms.first_response), _FR_BREACH,
-                   "first_response_breached", None))
-    wanted.append((res.when(calendar, terms.resolution), _RES_BREACH, "resolution_breached",
-                   None))
-    if terms.level1 is not None:
-        budget = terms.first_response * (1 + terms.level1.first_response_over)
-        wanted.append((fr.when(calendar, budget), _ESC1, "escalation:1", None))
-    if terms.level2 is not None:
-        budget = terms.resolution * (1 + terms.level2.resolution_over)
-        wanted.append((res.when(calendar, budget), _ESC2, "escalation:2", None))
-    if terms.level3 is not None and _idle_counts(state):
-        wanted.append((calendar.add(state.last_activity_at, terms.level3.idle_for), _ESC3,
-                       "escalation:3", state.last_activity_at))
-    taken = state.fired | {t.key for t in kept}
-    timers = list(kept)
-    timers += [Timer(at, rank, key, since=since) for at, rank, key, since in wanted
-               if at is not None and key not in taken]
-    return tuple(sorted(timers, key=lambda t: (t.at, t.rank, t.key)))
+def _lower_bound(candidate: tuple[datetime, datetime, timedelta]) -> datetime:
+    return candidate[0]
 
 
 # ----------------------------------------------------------------------------- explaining
 
 
-class _Common(TypedDict):
-    ticket_id: str
-    key: str
-    at: datetime
-    tier: str
-    team: str
+_S = TypeVar("_S", bound=SlaSignal)
 
 
-def _signal(state: SlaState, timer: Timer) -> SlaSignal:
+def _new(cls: type[_S], fields: dict[str, Any]) -> _S:
+    """``cls(**fields)`` for the frozen signal dataclasses (which have no ``__post_init__``),
+    without their ``__init__``'s one ``object.__setattr__`` per field: a third of what firing a
+    signal costs. ``fields`` names every field, in the dataclass's order."""
+    signal = object.__new__(cls)
+    signal.__dict__.update(fields)
+    return signal
+
+
+def _signal(state: SlaState, plan: _Plan, timer: Timer) -> SlaSignal:
     terms = state.terms
-    common: _Common = {"ticket_id": state.ticket_id, "key": timer.key, "at": timer.at,
-              "tier": terms.tier, "team": terms.team}
+    key = timer.key
+    texts = plan.texts
+    warning = plan.warnings.get(key)
+    if warning is not None:
+        threshold, text = warning
+        first = key.startswith("first_response")
+        return _new(FirstResponseWarning if first else ResolutionWarning, {
+            "ticket_id": state.ticket_id, "key": key, "at": timer.at,
+            "reason": _reason(plan, key, text, state.tier_reason), "tier": terms.tier,
+            "team": terms.team, "threshold": threshold,
+            "target": terms.first_response if first else terms.resolution})
+    if key == "first_response_breached":
+        return _new(FirstResponseBreached, {
+            "ticket_id": state.ticket_id, "key": key, "at": timer.at,
+            "reason": _reason(plan, key, texts["fr_breached"], state.tier_reason),
+            "tier": terms.tier, "team": terms.team, "target": terms.first_response})
+    if key == "resolution_breached":
+        return _new(ResolutionBreached, {
+            "ticket_id": state.ticket_id, "key": key, "at": timer.at,
+            "reason": _reason(plan, key, texts["res_breached"], state.tier_reason),
+            "tier": terms.tier, "team": terms.team, "target": terms.resolution})
     why = f" [{state.tier_reason}]"
-    fr, res = terms.first_response, terms.resolution
-    fr_text, res_text = format_duration(fr), format_duration(res)
-    business = f"business time, team {terms.team!r} hours"
-    kind = timer.key.split(":")[0]
-    if kind == "first_response_warning":
-        threshold = float(timer.key.split(":")[1])
-        return FirstResponseWarning(
-            **common, threshold=threshold, target=fr,
-            reason=f"no agent reply yet: {format_fraction(threshold)} of the {fr_text} "
-                   f"first-response target ({format_duration(fr * threshold)} of {business}) "
-                   f"has elapsed{why}")
-    if kind == "first_response_breached":
-        return FirstResponseBreached(
-            **common, target=fr,
-            reason=f"no agent reply within the {fr_text} first-response target ({business})"
-                   f"{why}")
-    if kind == "first_response_met":
-        elapsed = timer.elapsed or ZERO
-        on_time = elapsed <= fr and "first_response_breached" not in state.fired
-        return FirstResponseMet(
-            **common, target=fr, elapsed=elapsed, on_time=on_time,
-            reason=f"first agent reply after {format_duration(elapsed)} of {business}: "
-                   f"{_verdict(elapsed, fr)} the {fr_text} first-response target{why}")
-    if kind == "resolution_warning":
-        threshold = float(timer.key.split(":")[1])
-        return ResolutionWarning(
-            **common, threshold=threshold, target=res,
-            reason=f"unresolved: {format_fraction(threshold)} of the {res_text} resolution "
-                   f"target ({format_duration(res * threshold)} of {business}, pauses "
-                   f"excluded) has elapsed{why}")
-    if kind == "resolution_breached":
-        return ResolutionBreached(
-            **common, target=res,
-            reason=f"not resolved within the {res_text} resolution target ({business}, "
-                   f"pauses excluded){why}")
-    if kind == "resolution_met":
-        elapsed = timer.elapsed or ZERO
-        on_time = elapsed <= res and "resolution_breached" not in state.fired
-        return ResolutionMet(
-            **common, target=res, elapsed=elapsed, on_time=on_time,
-            reason=f"closed after {format_duration(elapsed)} on the resolution clock "
-                   f"({business}, pauses excluded): {_verdict(elapsed, res)} the {res_text} "
-                   f"resolution target{why}")
-    return _escalation(state, timer, common, why, business)
+    business = texts["business"]
+    elapsed = timer.elapsed or ZERO
+    if key == "first_response_met":
+        fr = terms.first_response
+        on_time = elapsed <= fr and not state.fired_mask & plan.bits["first_response_breached"]
+        return _new(FirstResponseMet, {
+            "ticket_id": state.ticket_id, "key": key, "at": timer.at,
+            "reason": f"first agent reply after {format_duration(elapsed)} of {business}: "
+                      f"{_verdict(elapsed, fr)} the {texts['fr']} first-response target{why}",
+            "tier": terms.tier, "team": terms.team, "target": fr, "elapsed": elapsed,
+            "on_time": on_time})
+    if key.startswith("resolution_met:"):
+        res = terms.resolution
+        on_time = elapsed <= res and not state.fired_mask & plan.bits["resolution_breached"]
+        return _new(ResolutionMet, {
+            "ticket_id": state.ticket_id, "key": key, "at": timer.at,
+            "reason": f"closed after {format_duration(elapsed)} on the resolution clock "
+                      f"({business}, pauses excluded): {_verdict(elapsed, res)} the "
+                      f"{texts['res']} resolution target{why}",
+            "tier": terms.tier, "team": terms.team, "target": res, "elapsed": elapsed,
+            "on_time": on_time})
+    return _escalation(state, plan, timer, why)
+
+
+_REASONS = 4096
+"""Fixed reasons memoised per plan before the memo is cleared (tier reasons that quote a deal
+size can be many)."""
+
+
+def _reason(plan: _Plan, key: str, text: str, tier_reason: str) -> str:
+    """``text`` and the tier's reason, as a signal says it."""
+    reasons = plan.reasons
+    reason = reasons.get((key, tier_reason))
+    if reason is None:
+        if len(reasons) >= _REASONS:
+            reasons.clear()
+        reason = reasons[(key, tier_reason)] = f"{text} [{tier_reason}]"
+    return reason
 
 
 def _verdict(elapsed: timedelta, target: timedelta) -> str:
@@ -376,38 +678,30 @@ def _verdict(elapsed: timedelta, target: timedelta) -> str:
     return f"{format_duration(elapsed - target)} late against"
 
 
-def _escalation(state: SlaState, timer: Timer, common: _Common, why: str,
-                business: str) -> Escalation:
+def _escalation(state: SlaState, plan: _Plan, timer: Timer, why: str) -> Escalation:
     terms = state.terms
     level = int(timer.key.split(":")[1])
     if level == 1 and terms.level1 is not None:
-        over = terms.level1.first_response_over
-        target = terms.first_response
-        what = (f"still no agent reply {format_duration(target * over)} "
-                f"({format_fraction(over)}) past the {format_duration(target)} first-response "
-                f"target ({business})")
+        reason = _reason(plan, timer.key, plan.texts["escalation:1"], state.tier_reason)
         escalate_to, actions = terms.level1.escalate_to, terms.level1.actions
     elif level == 2 and terms.level2 is not None:
-        over = terms.level2.resolution_over
-        target = terms.resolution
-        what = (f"still unresolved {format_duration(target * over)} ({format_fraction(over)}) "
-                f"past the {format_duration(target)} resolution target ({business}, pauses "
-                f"excluded)")
+        reason = _reason(plan, timer.key, plan.texts["escalation:2"], state.tier_reason)
         escalate_to, actions = terms.level2.escalate_to, terms.level2.actions
     elif level == 3 and terms.level3 is not None:
         since = timer.since or state.last_activity_at
-        what = (f"no activity for {format_duration(terms.level3.idle_for)} of {business} "
-                f"since {since.isoformat()}")
         escalate_to, actions = terms.level3.escalate_to, terms.level3.actions
+        reason = (f"level 3 to {escalate_to}: no activity for "
+                  f"{format_duration(terms.level3.idle_for)} of {plan.texts['business']} "
+                  f"since {since.isoformat()}; {plan.texts['plan:3']}{why}")
     else:  # the policy changed under a pending timer; should not happen with shared terms
         raise AssertionError(f"escalation level {level} is not configured")
-    plan = "; ".join(_describe(a) for a in actions) or "no actions configured"
-    reason = f"level {level} to {escalate_to}: {what}; {plan}{why}"
     values = {"level": level, "reason": reason, "ticket_id": state.ticket_id,
               "tier": terms.tier, "team": terms.team, "escalate_to": escalate_to}
     rendered = tuple(_render(a, values) for a in actions)
-    return Escalation(**common, level=level, escalate_to=escalate_to, actions=rendered,
-                      reason=reason)
+    return _new(Escalation, {
+        "ticket_id": state.ticket_id, "key": timer.key, "at": timer.at, "reason": reason,
+        "tier": terms.tier, "team": terms.team, "level": level, "escalate_to": escalate_to,
+        "actions": rendered})
 
 
 def _describe(action: Action) -> str:

@@ -24,6 +24,7 @@ by :meth:`SlaPolicy.select`; a ticket's SLA state keeps its terms, so the clock 
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -91,6 +92,15 @@ OpeningText = Annotated[tuple[timedelta, timedelta], BeforeValidator(_opening)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _private(model: BaseModel) -> dict[str, Any]:
+    """A model's private attributes as a plain dict (``model._name`` goes through pydantic's
+    ``__getattr__``, which costs microseconds on the per-ticket path)."""
+    private = model.__pydantic_private__
+    if private is None:  # pragma: no cover - every model here declares private attributes
+        raise AttributeError(f"{type(model).__name__} has no private attributes")
+    return private
 
 
 # ----------------------------------------------------------------------------- teams
@@ -187,6 +197,7 @@ class TierRule(_Strict):
     chat_ids: Annotated[list[int] | None, BeforeValidator(_listify)] = None
 
     _patterns: tuple[tuple[str, re.Pattern[str]], ...] = PrivateAttr(default=())
+    _segments: frozenset[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _sane(self) -> TierRule:
@@ -201,16 +212,19 @@ class TierRule(_Strict):
         self._patterns = tuple(
             (k, re.compile(r"(?<!\w)" + re.escape(k.strip().casefold()) + r"(?!\w)"))
             for k in self.keywords or ())
+        self._segments = (None if self.segment is None
+                          else frozenset(s.casefold() for s in self.segment))
 
     def explain_match(self, facts: TicketFacts) -> list[str] | None:
         """What matched, criterion by criterion, or ``None`` when the rule does not match."""
+        private = _private(self)  # plain dict reads: pydantic's private-attribute access is slow
         why: list[str] = []
         if self.channel is not None:
             if facts.channel not in self.channel:
                 return None
             why.append(f"channel {facts.channel}")
-        if self.segment is not None:
-            wanted = {s.casefold() for s in self.segment}
+        wanted: frozenset[str] | None = private["_segments"]
+        if wanted is not None:
             if facts.segment is None or facts.segment.casefold() not in wanted:
                 return None
             why.append(f"segment {facts.segment}")
@@ -226,9 +240,10 @@ class TierRule(_Strict):
                 if size >= self.max_deal_size:
                     return None
                 why.append(f"deal size {size:g} < {self.max_deal_size:g}")
-        if self._patterns:
+        patterns: tuple[tuple[str, re.Pattern[str]], ...] = private["_patterns"]
+        if patterns:
             text = f"{facts.subject}\n{facts.first_message}".casefold()
-            hit = next((k for k, pattern in self._patterns if pattern.search(text)), None)
+            hit = next((k for k, pattern in patterns if pattern.search(text)), None)
             if hit is None:
                 return None
             why.append(f"keyword {hit!r}")
@@ -400,6 +415,9 @@ class SlaPolicy(_Strict):
     escalation: EscalationPolicy = EscalationPolicy()
 
     _terms: dict[tuple[str, str], SlaTerms] = PrivateAttr(default_factory=dict)
+    _choices: tuple[tuple[int, TierRule, SlaTerms], ...] = PrivateAttr(default=())
+    """Each rule (numbered from 1) with the terms it chooses, in order."""
+    _default: TierChoice | None = PrivateAttr(default=None)
 
     @field_validator("warn_at")
     @classmethod
@@ -454,6 +472,12 @@ class SlaPolicy(_Strict):
                 pause_statuses=frozenset(s.casefold() for s in self.pause.statuses),
                 level1=self.escalation.level1, level2=self.escalation.level2,
                 level3=self.escalation.level3)
+        self._choices = tuple((i, rule, self._terms[(rule.tier, rule.team or
+                                                      self.tiers[rule.tier].team)])
+                              for i, rule in enumerate(self.rules, start=1))
+        terms = self._terms[(self.default_tier, self.tiers[self.default_tier].team)]
+        self._default = TierChoice(terms, None, f"tier {terms.tier!r} (team {terms.team!r}) is "
+                                                f"the default: no rule matched")
 
     # ------------------------------------------------------------------------- reading
 
@@ -483,22 +507,24 @@ class SlaPolicy(_Strict):
     def terms(self, tier: str, team: str | None = None) -> SlaTerms:
         """The terms of a tier (worked by its own team unless another is named)."""
         key = (tier, team or self.tiers[tier].team)
-        return self._terms[key]
+        terms: SlaTerms = _private(self)["_terms"][key]
+        return terms
 
     def select(self, facts: TicketFacts) -> TierChoice:
         """The first rule that matches chooses the tier; else the default tier."""
-        for i, rule in enumerate(self.rules, start=1):
+        private = _private(self)
+        choices: tuple[tuple[int, TierRule, SlaTerms], ...] = private["_choices"]
+        for i, rule, terms in choices:
             why = rule.explain_match(facts)
             if why is None:
                 continue
-            terms = self.terms(rule.tier, rule.team)
             matched = ", ".join(why) if why else "no criteria (matches every ticket)"
-            return TierChoice(terms, rule.name,
-                              f"tier {terms.tier!r} (team {terms.team!r}) chosen by rule "
-                              f"#{i} {rule.name!r}: {matched}")
-        terms = self.terms(self.default_tier)
-        return TierChoice(terms, None, f"tier {terms.tier!r} (team {terms.team!r}) is the "
-                                       f"default: no rule matched")
+            # interned: every ticket a rule matches the same way shares one reason string
+            return TierChoice(terms, rule.name, sys.intern(
+                f"tier {terms.tier!r} (team {terms.team!r}) chosen by rule #{i} {rule.name!r}: "
+                f"{matched}"))
+        default: TierChoice = private["_default"]
+        return default
 
     def describe(self, tier: str) -> str:
         t = self.tiers[tier]
