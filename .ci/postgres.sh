@@ -5,10 +5,11 @@
 #   .ci/postgres.sh stop
 #
 # Prints nothing secret: the server trusts loopback connections and lives in
-# $TELECASE_PG_HOME (default /tmp/telecase-pg), owned by the postgres system user.
+# $TELECASE_PG_HOME (default /tmp/telecase-pg-<port>, so servers on other ports are never
+# mistaken for this one), owned by the postgres system user.
 set -euo pipefail
 port="${TELECASE_PG_PORT:-15432}"
-home="${TELECASE_PG_HOME:-/tmp/telecase-pg}"
+home="${TELECASE_PG_HOME:-/tmp/telecase-pg-$port}"
 
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
