@@ -66,10 +66,12 @@ async def customers(tg: SimulatorDriver, summary: DemoSummary, stop: asyncio.Eve
 
 def cases_table(rows: Sequence[Any], where: str = "projection") -> Table:
     table = Table(title=f"telecase: tickets ({where})", expand=True)
-    for col in ("ticket", "subject", "customer", "status", "msgs", "last message"):
+    for col in ("ticket", "subject", "customer", "status", "msgs", "replies", "case",
+                "last message"):
         table.add_column(col)
     for r in rows[-20:]:
         table.add_row(r.ticket_id, r.subject, r.customer_username or "-", r.status,
-                      str(r.message_count),
+                      str(r.message_count), str(r.agent_reply_count),
+                      r.salesforce_case_number or "-",
                       r.last_message_at.strftime("%H:%M:%S") if r.last_message_at else "-")
     return table

@@ -35,7 +35,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from connectors.raw_log import BusRawLog
-from connectors.salesforce.simulator import SalesforceSimulator
+from connectors.salesforce.simulator import SalesforceDriver, SalesforceSimulator
 from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.polling import LongPoller
@@ -294,15 +294,50 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
 
 
 async def _salesforce_simulator(settings: Settings, closers: list[Any]) -> Settings:
-    """A simulated Salesforce org for the demo, and settings that log in to it."""
+    """A simulated Salesforce org for the demo, where a demo agent answers now and then, and
+    settings that log in to it (polling for agents' changes every 2 s, to be seen quickly)."""
     sim = SalesforceSimulator(cert_dir=Path(settings.data_dir) / "salesforce-simulator")
     await sim.start()
-    closers.append(sim.stop)
+    agent_stop = asyncio.Event()
+    agent = asyncio.create_task(demo_agent(sim.base_url, sim.ca_file, agent_stop))
+
+    async def stop_agent() -> None:
+        agent_stop.set()
+        await agent
+
+    closers.extend([stop_agent, sim.stop])  # run in order: the agent stops before the org
     return settings.model_copy(update={
         "salesforce_username": sim.username,
         "salesforce_password": SecretStr(sim.password),
         "salesforce_security_token": SecretStr(sim.security_token),
-        "salesforce_login_url": sim.base_url, "salesforce_ca_file": sim.ca_file})
+        "salesforce_login_url": sim.base_url, "salesforce_ca_file": sim.ca_file,
+        "salesforce_poll_interval": 2.0})
+
+
+DEMO_ANSWERS = ("Thanks for reaching out! I'm looking into it now.",
+                "Good question: our annual plan includes that at no extra cost.",
+                "I've sent the price list to this thread; tell me if anything is unclear.")
+
+
+async def demo_agent(base_url: str, ca_file: Any, stop: asyncio.Event,
+                     every: float = 5.0) -> None:
+    """An agent in the simulated org who answers an open Case every few seconds (as a
+    CaseComment), so the demo shows replies travelling back into Telegram."""
+    rnd = random.Random()
+    async with SalesforceDriver(base_url, ca_file) as driver:
+        user = await driver.create_user("Dana Demo-Agent")
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
+            with contextlib.suppress(Exception):  # the demo goes on if one answer fails
+                open_cases = [c for c in await driver.records("Case")
+                              if not c.get("IsClosed") and c.get("Telecase_Ticket_Id__c")]
+                if open_cases:
+                    case = rnd.choice(open_cases)
+                    await driver.post_case_comment(case["Id"], rnd.choice(DEMO_ANSWERS),
+                                                   user_id=user["Id"])
 
 
 def _rows(engine: Engine) -> list[Any]:

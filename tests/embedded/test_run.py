@@ -39,7 +39,7 @@ def _summary(output: str) -> tuple[int, int, int]:
 
 
 def test_demo_runs_for_a_duration_and_summarises(embedded: EmbeddedDeployment) -> None:
-    proc = embedded.start("demo", "run", "--demo", "--duration", "8",
+    proc = embedded.start("demo", "run", "--demo", "--duration", "14",
                           TELECASE_TELEGRAM_BOT_TOKEN="")
     assert proc.proc is not None and proc.proc.wait(90) == 0, proc.output()[-3000:]
     tickets, messages, errors = _summary(proc.output())
@@ -49,6 +49,9 @@ def test_demo_runs_for_a_duration_and_summarises(embedded: EmbeddedDeployment) -
     assert "Cases go to a simulated Salesforce" in said
     synced = re.search(r"salesforce: (\d+) ticket events synced", said)
     assert synced is not None and int(synced.group(1)) > 0
+    rows = embedded.cases()  # the demo agent answered in Salesforce, and it came back
+    assert any(r["agent_reply_count"] > 0 for r in rows), rows
+    assert all(r["salesforce_case_number"] for r in rows if r["agent_reply_count"])
 
 
 def expected_from_log(dep: EmbeddedDeployment) -> dict[str, int]:
