@@ -299,7 +299,8 @@ async def _salesforce_simulator(settings: Settings, closers: list[Any]) -> Setti
     sim = SalesforceSimulator(cert_dir=Path(settings.data_dir) / "salesforce-simulator")
     await sim.start()
     agent_stop = asyncio.Event()
-    agent = asyncio.create_task(demo_agent(sim.base_url, sim.ca_file, agent_stop))
+    agent = asyncio.create_task(demo_agent(sim.base_url, sim.ca_file, agent_stop,
+                                           settings.demo_agent_interval))
 
     async def stop_agent() -> None:
         agent_stop.set()
@@ -323,6 +324,8 @@ async def demo_agent(base_url: str, ca_file: Any, stop: asyncio.Event,
                      every: float = 5.0) -> None:
     """An agent in the simulated org who answers an open Case every few seconds (as a
     CaseComment), so the demo shows replies travelling back into Telegram."""
+    if every <= 0:
+        return
     rnd = random.Random()
     async with SalesforceDriver(base_url, ca_file) as driver:
         user = await driver.create_user("Dana Demo-Agent")

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     """Where the reply mirror records what it delivered (default: the database in Kafka
     mode, ``<data_dir>/telegram-ledger.sqlite`` embedded). Deleting it allows resends."""
 
+    demo_agent_interval: float = Field(5.0, ge=0)
+    """``telecase run --demo`` with the simulated org: seconds between the demo agent's answers
+    (0: the demo agent never answers)."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)
 

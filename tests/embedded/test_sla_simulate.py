@@ -44,7 +44,7 @@ def log_state(dep: EmbeddedDeployment) -> tuple[dict[Any, int], list[Any], str]:
 def test_simulate_reports_on_the_demo_log_and_touches_nothing(
         embedded: EmbeddedDeployment) -> None:
     demo = embedded.start("demo", "run", "--demo", "--duration", "6",
-                          TELECASE_TELEGRAM_BOT_TOKEN="")
+                          TELECASE_TELEGRAM_BOT_TOKEN="", TELECASE_DEMO_AGENT_INTERVAL="0")
     wait_for(lambda: len(embedded.cases()) >= 2, 60, what="tickets in the demo")
     during = simulate(embedded, "--policy", POLICY, "--json")  # beside the running writer
     assert during.returncode == 0, during.stderr[-3000:]
@@ -68,8 +68,9 @@ def test_simulate_reports_on_the_demo_log_and_touches_nothing(
     assert out["undecodable_events"] == 0 and report["skipped_events"] == 0
     assert report["tickets"] == len(opened) > 0 and report["events"] == len(events)
     assert sum(report["tiers"].values()) == report["tickets"]
-    # A month on, with nobody answering in the demo, every ticket still open has breached and
-    # been escalated at every level (general tier: 4h first response, 48h resolution, 24h idle).
+    # A month on, with nobody answering (the demo agent is off), every ticket still open has
+    # breached and been escalated at every level (general tier: 4h first response, 48h
+    # resolution, 24h idle).
     assert report["first_response"]["breached"] == len(open_now)
     assert report["escalations"] == ({"1": len(open_now), "2": len(open_now),
                                       "3": len(open_now)} if open_now else {})
