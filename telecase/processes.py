@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -35,6 +37,20 @@ async def _until_signalled() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def _run_until_signalled(
+        *loops: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run ``loop(stop)`` for each loop until SIGINT/SIGTERM or until one of them ends; then
+    set ``stop`` and wait for all. A loop that failed raises here (the process exits non-zero)."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop(stop)) for loop in loops]
+    waiter = asyncio.create_task(_until_signalled())
+    await asyncio.wait({*tasks, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    waiter.cancel()
+    for task in tasks:
+        await task
 
 
 async def ensure(settings: Settings) -> None:
@@ -135,15 +151,8 @@ async def salesforce_connector(settings: Settings) -> None:
     runner = SyncRunner(bus, names, sync, links=changes,
                         max_backoff=settings.salesforce_sync_max_backoff)
     poller = await change_poller(settings, changes, bus, names)
-    stop = asyncio.Event()
-    tasks = {asyncio.create_task(runner.run(stop)), asyncio.create_task(poller.run(stop))}
-    waiter = asyncio.create_task(_until_signalled())
-    await asyncio.wait({*tasks, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    stop.set()
-    waiter.cancel()
     try:
-        for task in tasks:
-            await task  # a loop that failed raises here, and the process exits non-zero
+        await _run_until_signalled(runner.run, poller.run)
     finally:
         await changes.stop()
         await bus.close()
@@ -164,14 +173,8 @@ async def telegram_out_connector(settings: Settings) -> None:
     await raw_log.start()
     api = BotApi(settings.require_token(), settings.telegram_api_base)
     mirror, ledger = reply_mirror(settings, "kafka", bus, names, api, raw_log)
-    stop = asyncio.Event()
-    task = asyncio.create_task(mirror.run(stop))
-    waiter = asyncio.create_task(_until_signalled())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    stop.set()
-    waiter.cancel()
     try:
-        await task
+        await _run_until_signalled(mirror.run)
     finally:
         await api.aclose()
         ledger.dispose()

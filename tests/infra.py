@@ -9,6 +9,7 @@ Where they come from, in order:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -19,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 
@@ -151,6 +152,15 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.25, what: str
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+
+
+async def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> None:
+    """``await predicate()`` until it is true; fails after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, f"timed out after {timeout}s"
+        await asyncio.sleep(interval)
 
 
 def port_open(port: int) -> bool:

@@ -71,6 +71,7 @@ from connectors.telegram.ledger import Delivery, DeliveryLedger, ThreadLink
 from connectors.telegram.reply_scheduler import Limits, Scheduler, ThreadKey
 from streams.bus import Bus, Outgoing, Record, consume
 from streams.core.routing import continuation_name
+from streams.core.ticket import forum_thread_of
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import TopicRecreated
 from streams.schema.events import (
@@ -83,7 +84,6 @@ from streams.schema.events import (
 from streams.topics import TopicNames
 
 GROUP = "telegram-mirror"
-_FORUM_TICKET = re.compile(r"^tg:-?\d+:t(\d+)$")
 log = structlog.get_logger("telecase.telegram.mirror")
 
 SENT = Counter("telecase_telegram_mirror_sent_total", "Agent replies delivered to Telegram")
@@ -479,8 +479,8 @@ class ReplyMirror:
                    or f"Ticket {ticket_id}")
         # The name marks the topic as a continuation of the ticket's first topic, so the
         # worker routes every message in it to that ticket, even before the re-link record.
-        first = _FORUM_TICKET.match(ticket_id)
-        name = continuation_name(subject, int(first.group(1)) if first else old)
+        first = forum_thread_of(ticket_id)
+        name = continuation_name(subject, old if first is None else first)
         topic = await self.api.call("createForumTopic", chat_id=chat, name=name)
         new = int(topic["message_thread_id"])
         link = ThreadLink(chat, old, new, ticket_id, name, datetime.now(UTC))

@@ -183,6 +183,13 @@ def thread_key_of(ticket_id: str) -> str:
     return f"{chat}:{rest.split(':', 1)[0]}"
 
 
+def forum_thread_of(ticket_id: str) -> int | None:
+    """The thread id of the topic a forum ticket was opened in (``None``: not a forum
+    ticket)."""
+    _, rest = thread_key_of(ticket_id).split(":", 1)
+    return int(rest[1:]) if rest.startswith("t") else None
+
+
 def _decide_salesforce(command: ApplySalesforceChange, state: ThreadState) -> list[TicketEvent]:
     """Only what differs from the ticket's state becomes an event: the poller re-reads with
     overlap and the sync re-links after a retry, so the same change arrives more than once.

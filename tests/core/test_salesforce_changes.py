@@ -19,6 +19,7 @@ from streams.core.ticket import (
     ThreadState,
     decide,
     fold,
+    forum_thread_of,
     thread_key_of,
 )
 from streams.processing import Position, UpdateFolder
@@ -64,6 +65,8 @@ def test_ticket_ids_name_their_threads() -> None:
     assert thread_key_of("tg:777:p:3") == "777:p"
     assert thread_key_of("tg:-100123:g11:2") == "-100123:g11"
     assert routing_key("tg:-100123:t45") == "chat:-100123"
+    assert [forum_thread_of(t) for t in ("tg:-100123:t45", "tg:777:p:3", "tg:-1:g11:2")] == [
+        45, None, None]
     with pytest.raises(ValueError, match="not a telecase ticket id"):
         thread_key_of("sf:123:t4")
 

@@ -24,6 +24,7 @@ from streams.kafka_bus import KafkaBus
 from streams.schema.events import Actor, SourceRef, TopicClosed
 from streams.schema.salesforce import SalesforceChange
 from streams.topics import TopicNames
+from tests.infra import wait_until
 from tests.sf_sync.test_case_sync import NOW, conversation, customer
 
 TICKET = "tg:-100:t5"
@@ -60,13 +61,6 @@ async def opened_case(sf: Any, driver: SalesforceDriver, ticket: str = TICKET) -
                             conversation(ticket, customer(11), 1))
     [case] = await driver.records("Case", Telecase_Ticket_Id__c=ticket)
     return case
-
-
-async def _until(predicate: Any, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_an_agent_comment_becomes_one_record_keyed_like_the_tickets_chat(
@@ -171,7 +165,7 @@ async def test_the_poller_survives_faults_and_catches_up(
     task = asyncio.create_task(watcher.run(stop))
     try:
         await driver.post_case_comment(case["Id"], "one")
-        await _until(lambda: _count(log, 1))
+        await wait_until(lambda: _count(log, 1))
         if fault == "outage":
             await driver.start_outage()
         elif fault == "limit":
@@ -188,7 +182,7 @@ async def test_the_poller_survives_faults_and_catches_up(
             await driver.clear_faults()
             await driver.reset_api_usage()
         await driver.post_case_comment(case["Id"], "three")
-        await _until(lambda: _count(log, 3))
+        await wait_until(lambda: _count(log, 3))
         await asyncio.sleep(0.2)  # a few more polls: still nothing doubled
         assert sorted(c.comment_body or "" for _, c in await changes(log)) == [
             "one", "three", "two"]

@@ -22,14 +22,8 @@ from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, encode_event
 from streams.schema.salesforce import SalesforceChange
 from streams.topics import TopicNames
+from tests.infra import wait_until
 from tests.sf_sync.test_case_sync import conversation, customer
-
-
-async def _until(predicate: Any, timeout: float = 20) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_an_outage_keeps_the_backlog_and_it_drains_once(
@@ -43,7 +37,7 @@ async def test_an_outage_keeps_the_backlog_and_it_drains_once(
         first = conversation("tg:-100:t1", customer(1), 2)
         await log.append(names.ticket_events, [Outgoing(e.ticket_id.encode(), encode_event(e))
                                                for e in first])
-        await _until(lambda: _count(driver, "Task", 2))
+        await wait_until(lambda: _count(driver, "Task", 2))
         await driver.start_outage()  # Salesforce down until cleared
         second = conversation("tg:-100:t2", customer(2), 3)
         await log.append(names.ticket_events, [Outgoing(e.ticket_id.encode(), encode_event(e))
@@ -51,9 +45,9 @@ async def test_an_outage_keeps_the_backlog_and_it_drains_once(
         await asyncio.sleep(1.0)  # several failed attempts, backing off
         assert await log.committed(GROUP, names.ticket_events) == {0: len(first)}
         await driver.clear_faults()
-        await _until(lambda: _count(driver, "Task", 5))
+        await wait_until(lambda: _count(driver, "Task", 5))
         assert [len(await driver.records(t)) for t in ("Contact", "Case", "Task")] == [2, 2, 5]
-        await _until(lambda: _committed(log, names, len(first) + len(second)))
+        await wait_until(lambda: _committed(log, names, len(first) + len(second)))
     finally:
         stop.set()
         await task
@@ -92,7 +86,7 @@ async def test_accepted_cases_are_linked_back_into_the_log(
     try:
         await _append(log, names, conversation("tg:-100:t1", customer(1), 1)
                       + conversation("tg:-200:t2", customer(2), 1))
-        await _until(lambda: _all_committed(log, names, 4))
+        await wait_until(lambda: _all_committed(log, names, 4))
         cases = {c["Telecase_Ticket_Id__c"]: c for c in await driver.records("Case")}
         links = await _links(log, names)
         assert sorted(key or b"" for key, _ in links) == [b"chat:-100", b"chat:-200"]
@@ -103,7 +97,7 @@ async def test_accepted_cases_are_linked_back_into_the_log(
             assert link.case_number and link.contact_id == case["ContactId"] is not None
 
         await _append(log, names, conversation("tg:-100:t1", customer(1), 3)[2:])  # more talk
-        await _until(lambda: _all_committed(log, names, 6))
+        await wait_until(lambda: _all_committed(log, names, 6))
         assert len(await _links(log, names)) == 2  # nothing new to link
     finally:
         stop.set()
@@ -141,7 +135,7 @@ async def test_a_batch_is_committed_only_after_its_links_are_in_the_log(
         restarted = SyncRunner(log, names, CaseSync(SimpleSalesforceApi(sf)), links=links)
         stop = asyncio.Event()
         task = asyncio.create_task(restarted.run(stop))
-        await _until(lambda: _all_committed(log, names, 2))
+        await wait_until(lambda: _all_committed(log, names, 2))
         stop.set()
         await task
         [case] = await driver.records("Case")
@@ -181,7 +175,7 @@ async def test_a_refused_request_dead_letters_only_the_events_it_refuses(
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
-        await _until(lambda: _committed(log, names, len(good) + len(bad)))
+        await wait_until(lambda: _committed(log, names, len(good) + len(bad)))
     finally:
         stop.set()
         await task
