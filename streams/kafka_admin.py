@@ -23,6 +23,8 @@ async def ensure_topics(bootstrap_servers: str, names: TopicNames, *, partitions
             NewTopic(names.telegram_updates, partitions, replication_factor),
             NewTopic(names.ticket_events, partitions, replication_factor),
             NewTopic(names.salesforce_changes, partitions, replication_factor),
+            NewTopic(names.ticket_commands, partitions, replication_factor),
+            NewTopic(names.desk_requests, 1, replication_factor),
             NewTopic(names.dead_letters, 1, replication_factor),
         ]
         missing = [t for t in wanted if t.name not in existing]

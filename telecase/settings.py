@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     """``telecase run --demo`` with the simulated org: seconds between the demo agent's answers
     (0: the demo agent never answers)."""
 
+    policy_file: str | None = None
+    """The SLA, escalation, routing and assignment policy (TOML; ``examples/policy.toml`` and
+    ``examples/routing.toml`` are documented examples, and one file may hold both). ``None``:
+    no SLA timers and no assignment."""
+    sla_tick_interval: float = Field(1.0, gt=0, le=60)
+    """How often a ticket worker looks for SLA timers that came due (seconds)."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)
 

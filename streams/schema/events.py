@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -58,12 +58,15 @@ class SourceRef(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["telegram", "command", "salesforce"]
+    kind: Literal["telegram", "command", "salesforce", "clock", "desk"]
     update_id: int | None = None
     chat_id: int | None = None
     message_id: int | None = None
     change_id: str | None = None
-    """The ``salesforce.changes`` record's idempotency key (``kind="salesforce"``)."""
+    """The ``salesforce.changes`` record's idempotency key (``kind="salesforce"``), the desk's
+    decision id (``kind="desk"``)."""
+    tick_at: datetime | None = None
+    """The clock tick that fired the event (``kind="clock"``)."""
 
 
 class _Event(BaseModel):
@@ -214,6 +217,117 @@ class TicketClosed(_Event):
     reason: str
 
 
+SlaClock = Literal["first_response", "resolution"]
+AssignmentSource = Literal["policy", "next_agent", "claim", "reassign", "salesforce"]
+
+
+class SlaStarted(_Event):
+    """The ticket's SLA clocks started: the tier the policy chose, and why. Emitted at the
+    ticket's first event after its opening (the first message is what keyword rules read), or
+    by the clock when none came; ``occurred_at`` is the opening instant the clocks run from."""
+
+    type: Literal["sla.started"] = "sla.started"
+    version: Literal[1] = 1
+    tier: str
+    team: str
+    rule: str | None
+    reason: str
+    first_response_target: timedelta
+    resolution_target: timedelta
+    next_due_at: datetime | None
+    """The first instant something is due (a warning, usually)."""
+
+
+class _SlaSignal(_Event):
+    signal: str
+    """The signal's key, unique within the ticket (``first_response_warning:0.8``, ...)."""
+    tier: str
+    team: str
+    reason: str
+
+
+class SlaWarning(_SlaSignal):
+    """A share of a target elapsed with the target still unmet (``occurred_at``: that instant)."""
+
+    type: Literal["sla.warning"] = "sla.warning"
+    version: Literal[1] = 1
+    clock: SlaClock
+    threshold: float
+    target: timedelta
+
+
+class SlaBreached(_SlaSignal):
+    type: Literal["sla.breached"] = "sla.breached"
+    version: Literal[1] = 1
+    clock: SlaClock
+    target: timedelta
+
+
+class SlaMet(_SlaSignal):
+    """A target was met (on time or late): the first agent reply, or a closing."""
+
+    type: Literal["sla.met"] = "sla.met"
+    version: Literal[1] = 1
+    clock: SlaClock
+    target: timedelta
+    elapsed: timedelta
+    """Business time on the clock when it was met (pauses excluded)."""
+    on_time: bool
+
+
+class EscalationAction(BaseModel):
+    """One configured action of an escalation, its text rendered (``do`` names the kind:
+    ``notify_telegram``, ``set_case_field``, ``reassign``, ``post_case_comment``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    do: Literal["notify_telegram", "set_case_field", "reassign", "post_case_comment"]
+    chat_id: int | None = None
+    text: str | None = None
+    field: str | None = None
+    value: bool | int | float | str | None = None
+    to: str | None = None
+    public: bool | None = None
+
+
+class SlaEscalated(_SlaSignal):
+    """An escalation level fired. Its actions are carried out by the consumers of the log:
+    the desk reassigns, the Salesforce sync sets fields and posts the comment, the Telegram
+    mirror sends the notifications."""
+
+    type: Literal["sla.escalated"] = "sla.escalated"
+    version: Literal[1] = 1
+    level: int
+    escalate_to: str
+    actions: tuple[EscalationAction, ...]
+
+
+class TicketRouted(_Event):
+    """The desk put the ticket in a queue."""
+
+    type: Literal["ticket.routed"] = "ticket.routed"
+    version: Literal[1] = 1
+    queue: str
+    rule: str | None
+    reason: str
+
+
+class TicketAssigned(_Event):
+    """The desk gave the ticket to an agent, or took it from one (``agent_id=None``: it
+    waits for capacity, or Salesforce gave it to someone who is no agent of the policy)."""
+
+    type: Literal["ticket.assigned"] = "ticket.assigned"
+    version: Literal[1] = 1
+    decision_id: str
+    agent_id: str | None
+    salesforce_user_id: str | None
+    """The Case owner this asks for (the agent's User id; ``None``: leave the owner alone)."""
+    previous_agent_id: str | None
+    queue: str | None
+    assigned_by: AssignmentSource
+    reason: str
+
+
 TicketEvent = Annotated[
     TicketOpened
     | CustomerMessageReceived
@@ -226,14 +340,22 @@ TicketEvent = Annotated[
     | CaseStatusChanged
     | CaseOwnerChanged
     | TopicRecreated
-    | TicketClosed,
+    | TicketClosed
+    | SlaStarted
+    | SlaWarning
+    | SlaBreached
+    | SlaMet
+    | SlaEscalated
+    | TicketRouted
+    | TicketAssigned,
     Field(discriminator="type"),
 ]
 
 EVENT_TYPES: tuple[type[_Event], ...] = (
     TicketOpened, CustomerMessageReceived, CustomerMessageEdited,
     TopicRenamed, TopicClosed, TopicReopened, AgentReplied, SalesforceCaseLinked,
-    CaseStatusChanged, CaseOwnerChanged, TopicRecreated, TicketClosed,
+    CaseStatusChanged, CaseOwnerChanged, TopicRecreated, TicketClosed, SlaStarted, SlaWarning,
+    SlaBreached, SlaMet, SlaEscalated, TicketRouted, TicketAssigned,
 )
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
