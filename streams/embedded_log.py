@@ -336,6 +336,18 @@ class EmbeddedLog:
                              (space, key)).fetchone()
         return None if row is None else bytes(row[0])
 
+    async def scan_states(self, space: str) -> list[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` of a state space (a worker indexing what it holds at start)."""
+        def query() -> list[tuple[bytes, bytes]]:
+            db = self._reader_db
+            assert db is not None
+            with self._read_lock:
+                rows = db.execute("SELECT key, value FROM kv WHERE space = ?",
+                                  (space,)).fetchall()
+            return [(bytes(k), bytes(v)) for k, v in rows]
+
+        return await asyncio.to_thread(query)
+
     def put_states_in(self, db: sqlite3.Connection, space: str,
                       items: Sequence[tuple[bytes, bytes]]) -> None:
         db.executemany("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(space, key) "

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,8 +43,11 @@ from prometheus_client import Counter
 
 from streams.core.ticket import ThreadState
 from streams.processing import Folded, Position, UpdateFolder
+from streams.schema.commands import Tick
 from streams.schema.events import encode_event
+from streams.sla.policy import SlaPolicy
 from streams.state_codec import dump_thread, load_thread
+from streams.timer_book import TimerBook, due_threads, kafka_default_partition
 from streams.topics import TopicNames
 
 RECORDS_REFILLED = Counter("telecase_worker_records_refilled_total",
@@ -112,6 +116,9 @@ class WorkerConfig:
     agent_ids: tuple[int, ...] = ()
     session_timeout: float = 30.0
     """Seconds before the group gives a silent worker's partitions (and timers) to another."""
+    sla_policy: SlaPolicy | None = None
+    tick_interval: float = 1.0
+    """Seconds between looks at the timer index (a tick goes out only when something is due)."""
 
 
 class _DecodedCache:
@@ -142,14 +149,28 @@ class _DecodedCache:
 class _BatchStore:
     """Reads the table, but sees states already decided earlier in the same batch."""
 
-    def __init__(self, cache: _DecodedCache) -> None:
-        self.cache = cache
+    def __init__(self, cache: _DecodedCache, timers: TimerBook | None) -> None:
+        self.cache, self.timers = cache, timers
         self.pending: dict[str, ThreadState] = {}
+        self.popped: list[str] = []
 
     def get(self, thread_key: str) -> ThreadState | None:
         if thread_key in self.pending:
             return self.pending[thread_key]
         return self.cache.get(thread_key.encode())
+
+    def due_threads(self, partition: int, at: datetime) -> list[str]:
+        if self.timers is not None and not self.timers.built(partition):
+            # The first tick since this worker got the partition (its table is recovered by
+            # now: Faust feeds the agent only after recovery): index what the table holds.
+            keys = [k for k in list(self.cache.table.data)
+                    if not k.startswith(b"\x00")
+                    and self.timers.partition_of(k.decode()) == partition]
+            states = [s for k in keys if (s := self.cache.get(k)) is not None]
+            self.timers.build(partition, states)
+            log.info("partition %d: indexed %d threads with SLA timers", partition,
+                     len(self.timers.indexes[partition]))
+        return due_threads(self.timers, self.pending, self.popped, partition, at)
 
 
 class _EventSink:
@@ -222,12 +243,14 @@ def create_app(config: WorkerConfig) -> faust.App:
     names = TopicNames(config.topic_prefix)
     # Both raw topics are keyed by chat with the same partitioner, so partition p of each holds
     # the same chats, whose thread states are in partition p of the table.
-    sources = app.topic(names.telegram_updates, names.salesforce_changes,
+    sources = app.topic(names.telegram_updates, names.salesforce_changes, names.ticket_commands,
                         partitions=config.partitions, **raw_kw)
     sink = _EventSink(config.bootstrap_servers)
     threads = app.Table("threads", partitions=config.partitions, key_type=bytes,
                         value_type=bytes)
-    folder = UpdateFolder(frozenset(config.agent_ids))
+    folder = UpdateFolder(frozenset(config.agent_ids), config.sla_policy)
+    timers = (TimerBook(config.partitions, kafka_default_partition)
+              if config.sla_policy is not None else None)
     cache = _DecodedCache(threads)
     changelog = threads.changelog_topic.get_topic_name()
 
@@ -259,13 +282,13 @@ def create_app(config: WorkerConfig) -> faust.App:
         return out
 
     async def fold_batch(batch: list[Any]) -> None:
-        store = _BatchStore(cache)
+        store = _BatchStore(cache, timers)
         results: list[tuple[RawRecord, Folded]] = []
         for rec in await in_order(batch):
             key = rec.key.decode() if isinstance(rec.key, bytes) else None
             where = Position(rec.topic, rec.partition, rec.offset, key)
             folded = folder.fold(rec.value, store, where, datetime.now(UTC))
-            for state in (folded.thread, *folded.aliases):
+            for state in folded.states:
                 if state is not None:
                     store.pending[state.thread_key] = state
             results.append((rec, folded))
@@ -287,7 +310,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         last_change: dict[str, int] = {}
         next_offset: dict[tuple[str, int], int] = {}
         for rec, folded in results:
-            for state in (folded.thread, *folded.aliases):
+            for state in folded.states:
                 if state is not None:
                     last_change[state.thread_key] = rec.partition
             next_offset[rec.topic, rec.partition] = rec.offset + 1
@@ -304,6 +327,35 @@ def create_app(config: WorkerConfig) -> faust.App:
             cache.remember(thread_key.encode(), raw, store.pending[thread_key])
         for pkey, (_, raw) in positions.items():
             threads.data[pkey] = raw
+        if timers is not None:
+            timers.schedule(store.pending[k] for k in last_change)
+            timers.schedule(s for k in store.popped if k not in last_change
+                            and (s := store.get(k)) is not None)
+            for rec, _ in results:
+                if rec.topic == names.ticket_commands:
+                    timers.tick_folded(rec.partition)
+
+    assigned: set[int] = set()
+
+    async def tick() -> None:
+        """Append a clock tick to each partition this worker holds that has something due
+        (or whose index is not built yet: the first tick builds it)."""
+        if timers is None or not sink.started:
+            return
+        held = {tp.partition for tp in app.assignor.assigned_actives()
+                if tp.topic == names.ticket_commands}
+        if held != assigned:
+            timers.invalidate()
+            assigned.clear()
+            assigned.update(held)
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC)
+        await sink.publish([(names.ticket_commands, p, b"tick",
+                             Tick(partition=p, at=at).to_bytes())
+                            for p in sorted(held) if timers.wants_tick(p, now)])
+
+    if timers is not None:
+        app.timer(interval=config.tick_interval)(tick)
 
     @app.agent(sources, name="fold-updates")
     async def fold_updates(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:

@@ -21,7 +21,9 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.core.routing import Routed, route
+from streams.core.service_level import fire_due, track
 from streams.core.ticket import (
+    ApplyAssignment,
     ApplySalesforceChange,
     Command,
     DecisionError,
@@ -33,15 +35,18 @@ from streams.core.ticket import (
     initial_state,
     thread_key_of,
 )
+from streams.schema.commands import Assignment, Tick
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import RawTelegramUpdate, TopicRecreated
-from streams.schema.events import TicketEvent
+from streams.schema.events import SourceRef, TicketEvent
 from streams.schema.salesforce import SalesforceChange
 from streams.schema.telegram import Update
+from streams.sla.policy import SlaPolicy
 
 UPDATES_FOLDED = Counter("telecase_updates_folded_total", "Raw updates folded", ["outcome"])
 UPDATES_SKIPPED = Counter("telecase_updates_skipped_total", "Raw updates that open no ticket",
                           ["reason"])
+SLA_TICKS = Counter("telecase_sla_ticks_total", "Clock ticks folded", ["outcome"])
 DEAD_LETTERS = Counter("telecase_dead_letters_total", "Records sent to the dead-letter topic",
                        ["consumer", "reason"])
 
@@ -59,6 +64,11 @@ class _ParsedEnvelope(BaseModel):
 class ThreadStore(Protocol):
     def get(self, thread_key: str) -> ThreadState | None: ...
 
+    def due_threads(self, partition: int, at: datetime) -> list[str]:
+        """Keys of the threads of ``partition`` with SLA timers due by ``at`` (the worker's
+        timer index, and any state decided earlier in the batch)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Position:
@@ -75,20 +85,32 @@ class Folded:
     events: list[TicketEvent] = field(default_factory=list)
     thread: ThreadState | None = None
     """The thread's new state, to store after the events are durable (``None``: unchanged)."""
-    aliases: tuple[ThreadState, ...] = ()
-    """Further states to store with it (a recreated topic's thread pointing at the ticket's)."""
+    others: tuple[ThreadState, ...] = ()
+    """Further states to store with it (a recreated topic's thread pointing at the ticket's;
+    the threads a clock tick fired timers in)."""
     skipped: str | None = None
     dead_letter: DeadLetter | None = None
+
+    @property
+    def states(self) -> tuple[ThreadState, ...]:
+        """Every state to store, in order."""
+        if self.thread is None:
+            return self.others
+        return (self.thread, *self.others)
 
 
 class UpdateFolder:
     """Parses, routes and decides; holds no state of its own. ``agents`` is the roster of
-    agents' Telegram user ids (their messages are agent replies)."""
+    agents' Telegram user ids (their messages are agent replies); with an ``sla_policy`` the
+    tickets' SLA clocks run (``streams.core.service_level``) and ``ticket.commands`` ticks
+    fire them."""
 
     consumer = "ticket-folder"
 
-    def __init__(self, agents: frozenset[int] = frozenset()) -> None:
+    def __init__(self, agents: frozenset[int] = frozenset(),
+                 sla_policy: SlaPolicy | None = None) -> None:
         self.agents = agents
+        self.sla_policy = sla_policy
 
     def fold(self, payload: bytes, store: ThreadStore, where: Position,
              now: datetime) -> Folded:
@@ -119,6 +141,21 @@ class UpdateFolder:
             kind = json.loads(payload).get("kind")
         except (ValueError, AttributeError):
             kind = None
+        if kind == "telecase.tick":
+            try:
+                tick = Tick.model_validate_json(payload)
+            except ValidationError as exc:
+                return self._dead("invalid_tick", exc, payload, where, now)
+            return self._tick(tick, store, where)
+        if kind == "telecase.assignment":
+            try:
+                assignment = Assignment.model_validate_json(payload)
+                key = thread_key_of(assignment.ticket_id)
+            except (ValidationError, ValueError) as exc:
+                return self._dead("invalid_assignment", exc, payload, where, now)
+            state = store.get(key) or initial_state(key)
+            return self._decide(ApplyAssignment(assignment, assignment.at), state, payload,
+                                where, now)
         if kind in ("salesforce.change", "telecase.topic_recreated"):
             model = SalesforceChange if kind == "salesforce.change" else TopicRecreated
             try:
@@ -136,7 +173,7 @@ class UpdateFolder:
                 return folded
             alias = ThreadState(thread_key=f"{record.chat_id}:t{record.new_thread_id}",
                                 alias_of=key)
-            return Folded(events=folded.events, thread=folded.thread, aliases=(alias,))
+            return Folded(events=folded.events, thread=folded.thread, others=(alias,))
         try:
             RawTelegramUpdate.model_validate_json(payload)
         except ValidationError as exc:
@@ -147,11 +184,33 @@ class UpdateFolder:
             return self._dead("invalid_update", exc, payload, where, now)
         raise AssertionError("a record both failed and passed validation")
 
+    def _tick(self, tick: Tick, store: ThreadStore, where: Position) -> Folded:
+        """Fire the SLA timers due by the tick's instant in its partition."""
+        if self.sla_policy is None:
+            return Folded(skipped="no_sla_policy")
+        source = SourceRef(kind="clock", tick_at=tick.at)
+        events: list[TicketEvent] = []
+        states: list[ThreadState] = []
+        for key in store.due_threads(where.partition, tick.at):
+            state = store.get(key)
+            if state is None or state.alias_of is not None:
+                continue
+            fired, new_state = fire_due(state, tick.at, self.sla_policy, tick.at, source)
+            if new_state is not state:
+                events += fired
+                states.append(new_state)
+        SLA_TICKS.labels("fired" if events else "idle").inc()
+        return Folded(events=events, others=tuple(states))
+
     def _decide(self, command: Command, state: ThreadState, payload: bytes, where: Position,
                 now: datetime) -> Folded:
         try:
             events = decide(command, state)
             new_state = fold(events, state)
+            if events and self.sla_policy is not None:
+                sla_events, new_state = track(new_state, events, self.sla_policy,
+                                              events[0].recorded_at)
+                events += sla_events
         except DecisionError as exc:
             return self._dead("decision_error", exc, payload, where, now)
         UPDATES_FOLDED.labels("events" if events else "duplicate").inc()

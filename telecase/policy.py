@@ -15,10 +15,12 @@ from streams.assignment.errors import PolicyError as AssignmentPolicyError
 from streams.assignment.policy import AssignmentPolicy
 from streams.sla.errors import PolicyError as SlaPolicyError
 from streams.sla.policy import SlaPolicy
+from telecase.settings import SettingsError
 
 
-class PolicyFileError(Exception):
-    """The policy file cannot be used; the message says why, one line per problem."""
+class PolicyFileError(SettingsError):
+    """The policy file cannot be used; the message says why, one line per problem (a kind of
+    settings error: every command reports it the same way)."""
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,27 @@ consumer or a replayed log never creates a second record):
   Case feed post (``"FeedItem"``), upsert on ``Telecase_Event_Id__c``.
 - ``agent.replied`` with ``via="telegram"`` → a published CaseComment naming the agent, upsert
   on ``Telecase_Event_Id__c``. ``via="salesforce"`` came from Salesforce: nothing is written.
+- ``ticket.assigned`` with a ``salesforce_user_id`` → the Case's ``OwnerId`` (upsert on
+  ``Telecase_Ticket_Id__c``); ``salesforce_user_id=None`` leaves the owner alone.
+- ``sla.escalated`` → each ``set_case_field`` action sets that Case field (upsert on
+  ``Telecase_Ticket_Id__c``), each ``post_case_comment`` action becomes a CaseComment
+  (``IsPublished`` from ``public``, internal when unset), upsert on ``Telecase_Event_Id__c``
+  = ``<event_id>/comment/<action index>``, so a redelivery or a replay posts it once.
+  ``notify_telegram`` (the Telegram mirror's) and ``reassign`` (the desk turns it into a
+  ``ticket.assigned``) write nothing here.
 - ``customer.message_edited``, ``salesforce.case_linked``, ``case.status_changed``,
-  ``case.owner_changed``: nothing (they came from Salesforce, or edits are not mirrored yet);
-  see :data:`IGNORED`.
+  ``case.owner_changed``, ``sla.started``/``warning``/``breached``/``met``,
+  ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
+  only feed the SLA clock and the desk); see :data:`IGNORED`.
+
+Case writes in order. The Case fields a batch changes for one ticket go out as *segments*,
+in event order: consecutive lifecycle changes (open, rename, close, reopen) merge into one
+record keyed by the ticket, while an owner change or an escalation's fields are a record of
+their own keyed by their event, so that a value Salesforce refuses (an inactive owner, an
+unknown field, a restricted picklist value) dead-letters that one event and leaves the Case
+and the rest of the batch alone. Segment *k* of every ticket goes in collection round *k*
+(a collection may not name one Case twice): a batch where a ticket is opened and assigned
+costs one more call than before, steady traffic none.
 
 Contact or Lead (``customer_object``). Default ``"Contact"``: a Case is a service record and
 its standard link to the person is ``Case.ContactId`` (a lookup to Contact only; Case has no
@@ -85,9 +103,16 @@ from streams.schema.events import (
     CustomerMessageEdited,
     CustomerMessageReceived,
     SalesforceCaseLinked,
+    SlaBreached,
+    SlaEscalated,
+    SlaMet,
+    SlaStarted,
+    SlaWarning,
+    TicketAssigned,
     TicketClosed,
     TicketEvent,
     TicketOpened,
+    TicketRouted,
     TopicClosed,
     TopicRenamed,
     TopicReopened,
@@ -105,9 +130,13 @@ LEAD_COMPANY = "[not provided]"
 LOCK_ATTEMPTS = 3
 TG_ID, TG_USERNAME, EVENT_ID = "Telegram_User_Id__c", "Telegram_Username__c", \
     "Telecase_Event_Id__c"
+TICKET_ID = "Telecase_Ticket_Id__c"
+RESERVED_CASE_FIELDS = frozenset({"id", TICKET_ID.lower()})
+"""Case fields an escalation may not set (the sync's own keys)."""
 
 IGNORED: tuple[type, ...] = (CustomerMessageEdited, SalesforceCaseLinked, CaseStatusChanged,
-                             CaseOwnerChanged)
+                             CaseOwnerChanged, SlaStarted, SlaWarning, SlaBreached, SlaMet,
+                             TicketRouted)
 """Events the sync skips on purpose (the others in ``EVENT_TYPES`` are written)."""
 
 
@@ -291,6 +320,10 @@ class SyncResult:
     leads: int = 0
     """Contacts/Leads created or claimed (found by phone or username) in the batch."""
     cases: int = 0
+    owners: int = 0
+    """Case owners set (``ticket.assigned``)."""
+    case_fields: int = 0
+    """Escalations whose Case fields were set (``sla.escalated``)."""
     tasks: int = 0
     feed_items: int = 0
     comments: int = 0
@@ -303,6 +336,18 @@ class SyncResult:
         name = {"Contact": "contacts", "Lead": "leads", "Case": "cases", "Task": "tasks",
                 "FeedItem": "feed_items", "CaseComment": "comments"}[sobject]
         setattr(self, name, getattr(self, name) + 1)
+
+
+@dataclass
+class _CaseWrite:
+    """One segment of a ticket's Case changes (see the module docstring)."""
+
+    key: str
+    """The ticket id (its first lifecycle segment), else the event id: what a refusal
+    dead-letters."""
+    ticket: str
+    fields: dict[str, Any]
+    kind: Literal["case", "owner", "fields"]
 
 
 @dataclass
@@ -341,11 +386,14 @@ class CaseSync:
         opened = self._cases(events, result)
         replies = [e for e in events if isinstance(e, AgentReplied) and e.via == "telegram"]
         messages = [e for e in events if isinstance(e, CustomerMessageReceived)]
-        self._case_details({e.ticket_id for e in [*messages, *replies]} | opened.keys())
+        escalations = [e for e in events if isinstance(e, SlaEscalated)
+                       and any(a.do == "post_case_comment" for a in e.actions)]
+        self._case_details({e.ticket_id for e in [*messages, *replies, *escalations]}
+                           | opened.keys())
         for ticket, created in opened.items():
             self._link(ticket, created, events, result)
         self._messages(messages, result)
-        self._comments(replies, result)
+        self._comments(replies, escalations, result)
         return result
 
     # -- people ------------------------------------------------------------------------
@@ -437,35 +485,78 @@ class CaseSync:
     # -- cases -------------------------------------------------------------------------
 
     def _cases(self, events: Sequence[TicketEvent], result: SyncResult) -> dict[str, bool]:
-        """Upsert the Cases the batch changes; ``{ticket: created}`` for opened tickets."""
-        changes: dict[str, dict[str, Any]] = {}
-        for e in events:
-            if isinstance(e, TicketOpened):
-                fields = changes.setdefault(e.ticket_id, {})
-                fields.update(Subject=e.subject[:SUBJECT_MAX], Origin="Telegram")
-                person = self.people.get(e.customer.telegram_user_id) if e.customer else None
-                if person is not None and person.sobject == "Contact":
-                    fields["ContactId"] = person.id
-                elif person is not None:
-                    fields[self.case_lead_field] = person.id
-            elif isinstance(e, TopicRenamed):
-                changes.setdefault(e.ticket_id, {})["Subject"] = e.name[:SUBJECT_MAX]
-            elif isinstance(e, TopicClosed | TicketClosed):
-                changes.setdefault(e.ticket_id, {})["Status"] = "Closed"
-            elif isinstance(e, TopicReopened):
-                changes.setdefault(e.ticket_id, {})["Status"] = "Working"
-        rows = [(t, {"Telecase_Ticket_Id__c": t, **f}) for t, f in changes.items()]
+        """Upsert the Cases the batch changes, segment round by segment round;
+        ``{ticket: created}`` for opened tickets."""
+        segments = self._case_segments(events, result)
         opened = {e.ticket_id for e in events if isinstance(e, TicketOpened)}
         created: dict[str, bool] = {}
-        for ticket, answer in self._send("Case", rows, "Telecase_Ticket_Id__c").items():
-            if answer.get("success"):
-                self.case_ids[ticket] = answer["id"]
-                result.count("Case")
-                if ticket in opened:
-                    created[ticket] = bool(answer.get("created"))
-            else:
-                result.rejected.append((ticket, _error(answer)[1]))
+        rounds = max((len(s) for s in segments.values()), default=0)
+        for k in range(rounds):
+            writes = [segs[k] for segs in segments.values() if len(segs) > k]
+            rows = [(w.key, {TICKET_ID: w.ticket, **w.fields}) for w in writes]
+            answers = self._send("Case", rows, TICKET_ID)
+            for w in writes:
+                answer = answers[w.key]
+                if not answer.get("success"):
+                    result.rejected.append((w.key, _error(answer)[1]))
+                    continue
+                self.case_ids[w.ticket] = answer["id"]
+                if w.kind == "owner":
+                    result.owners += 1
+                elif w.kind == "fields":
+                    result.case_fields += 1
+                else:
+                    result.count("Case")
+                if w.key == w.ticket and w.ticket in opened:
+                    created[w.ticket] = bool(answer.get("created"))
         return created
+
+    def _case_segments(self, events: Sequence[TicketEvent],
+                       result: SyncResult) -> dict[str, list[_CaseWrite]]:
+        """Per ticket, its Case changes in event order: lifecycle changes merged, each owner
+        change and each escalation's fields a segment of its own."""
+        segments: dict[str, list[_CaseWrite]] = {}
+        for e in events:
+            segs = segments.setdefault(e.ticket_id, [])
+            if isinstance(e, TicketAssigned):
+                if e.salesforce_user_id:
+                    segs.append(_CaseWrite(e.event_id, e.ticket_id,
+                                           {"OwnerId": e.salesforce_user_id}, "owner"))
+            elif isinstance(e, SlaEscalated):
+                fields, problem = _escalation_fields(e)
+                if problem is not None:
+                    result.rejected.append((e.event_id, problem))
+                elif fields:
+                    segs.append(_CaseWrite(e.event_id, e.ticket_id, fields, "fields"))
+            else:
+                fields = self._lifecycle_fields(e)
+                if not fields:
+                    continue
+                if segs and segs[-1].kind == "case":
+                    segs[-1].fields.update(fields)
+                else:
+                    first = not any(w.kind == "case" for w in segs)
+                    segs.append(_CaseWrite(e.ticket_id if first else e.event_id, e.ticket_id,
+                                           fields, "case"))
+        return {t: segs for t, segs in segments.items() if segs}
+
+    def _lifecycle_fields(self, e: TicketEvent) -> dict[str, Any]:
+        """The Case fields an opening, rename, close or reopen sets (else none)."""
+        if isinstance(e, TicketOpened):
+            fields: dict[str, Any] = {"Subject": e.subject[:SUBJECT_MAX], "Origin": "Telegram"}
+            person = self.people.get(e.customer.telegram_user_id) if e.customer else None
+            if person is not None and person.sobject == "Contact":
+                fields["ContactId"] = person.id
+            elif person is not None:
+                fields[self.case_lead_field] = person.id
+            return fields
+        if isinstance(e, TopicRenamed):
+            return {"Subject": e.name[:SUBJECT_MAX]}
+        if isinstance(e, TopicClosed | TicketClosed):
+            return {"Status": "Closed"}
+        if isinstance(e, TopicReopened):
+            return {"Status": "Working"}
+        return {}
 
     def _case_details(self, tickets: Iterable[str]) -> None:
         """Learn the Id and CaseNumber of Cases this sync has not seen yet (one call)."""
@@ -515,8 +606,12 @@ class CaseSync:
                 **({"WhoId": person.id} if person and person.sobject == "Contact" else {})}))
         self._write_once(self.message_object, rows, result)
 
-    def _comments(self, replies: list[AgentReplied], result: SyncResult) -> None:
-        rows = []
+    def _comments(self, replies: list[AgentReplied], escalations: list[SlaEscalated],
+                  result: SyncResult) -> None:
+        """Agents' Telegram replies (published) and escalations' ``post_case_comment``
+        actions, in one CaseComment collection."""
+        rows: list[tuple[str, dict[str, Any]]] = []
+        owners: dict[str, str] = {}
         for r in replies:
             case_id = self.case_ids.get(r.ticket_id)
             if case_id is None:
@@ -526,14 +621,32 @@ class CaseSync:
             rows.append((r.event_id, {EVENT_ID: r.event_id, "ParentId": case_id,
                                       "IsPublished": True,
                                       "CommentBody": f"{name} (in Telegram):\n{r.text}"}))
-        self._write_once("CaseComment", rows, result)
+        for e in escalations:
+            case_id = self.case_ids.get(e.ticket_id)
+            if case_id is None:
+                result.rejected.append((e.event_id, "no Case for this ticket"))
+                continue
+            for i, action in enumerate(e.actions):
+                if action.do != "post_case_comment":
+                    continue
+                if not action.text:
+                    result.rejected.append((e.event_id, f"action {i}: post_case_comment "
+                                            "without text"))
+                    continue
+                key = f"{e.event_id}/comment/{i}"
+                owners[key] = e.event_id
+                rows.append((key, {EVENT_ID: key, "ParentId": case_id,
+                                   "IsPublished": bool(action.public),
+                                   "CommentBody": action.text}))
+        self._write_once("CaseComment", rows, result, owners)
 
     def _write_once(self, sobject: str, rows: list[tuple[str, dict[str, Any]]],
-                    result: SyncResult) -> None:
+                    result: SyncResult, owners: dict[str, str] | None = None) -> None:
         """Upsert on ``Telecase_Event_Id__c``. FeedItem and CaseComment cannot move to
         another parent, so a repeated upsert of one that exists is refused with
         INVALID_FIELD_FOR_INSERT_UPDATE; those are looked up, and count as written when
-        they are there."""
+        they are there. A refused row is reported under ``owners[key]`` (the event it
+        came from) when given, else its key."""
         answers = self._send(sobject, rows, EVENT_ID)
         recheck = [k for k, a in answers.items() if not a.get("success")
                    and _error(a)[0] == "INVALID_FIELD_FOR_INSERT_UPDATE"]
@@ -547,7 +660,7 @@ class CaseSync:
             if answer.get("success") or key in present:
                 result.count(sobject)
             else:
-                result.rejected.append((key, _error(answer)[1]))
+                result.rejected.append(((owners or {}).get(key, key), _error(answer)[1]))
 
     # -- the wire ----------------------------------------------------------------------
 
@@ -576,6 +689,21 @@ class CaseSync:
                 self.sleep(0.2 * 2 ** attempt)
         raise TransientError(f"salesforce: UNABLE_TO_LOCK_ROW on {len(pending)} {sobject} "
                              "records", retry_after=1)
+
+
+def _escalation_fields(event: SlaEscalated) -> tuple[dict[str, Any], str | None]:
+    """The Case fields an escalation's ``set_case_field`` actions set, or why they cannot
+    be sent (a field missing, or one of the sync's own keys)."""
+    fields: dict[str, Any] = {}
+    for i, action in enumerate(event.actions):
+        if action.do != "set_case_field":
+            continue
+        if not action.field:
+            return {}, f"action {i}: set_case_field without a field"
+        if action.field.lower() in RESERVED_CASE_FIELDS:
+            return {}, f"action {i}: set_case_field may not set {action.field}"
+        fields[action.field] = action.value
+    return fields, None
 
 
 def _customers(event: TicketEvent) -> list[Customer]:

@@ -5,7 +5,8 @@ Its position is a consumer group of its own, committed only after Salesforce acc
 A transient failure (outage, daily limit, lock) keeps the batch and retries it after a backoff
 (``retry_after`` when Salesforce gives one): the backlog waits in the log, nothing is lost, and
 the upserts make the retry harmless. Records Salesforce rejects go to the dead-letter topic
-with its error.
+with its error, one letter per event (an owner Salesforce refuses dead-letters that
+``ticket.assigned``, an escalation's refused Case field or comment that ``sla.escalated``).
 
 Link-back: given a ``links`` raw log (``salesforce.changes``), once Salesforce accepted a batch
 the runner appends a ``case_linked`` :class:`~streams.schema.salesforce.SalesforceChange` (Case
@@ -95,8 +96,12 @@ class SyncRunner:
         if result.rejected:
             now = datetime.now(UTC)
             letters = []
+            lettered: set[tuple[int, int]] = set()
             for key, error in result.rejected:
                 rec = origin[key]
+                if (rec.partition, rec.offset) in lettered:
+                    continue  # one event refused twice (two of its comments): one letter
+                lettered.add((rec.partition, rec.offset))
                 letter = DeadLetter(reason="salesforce_rejected", detail=error[:500],
                                     consumer=GROUP, topic=rec.topic, partition=rec.partition,
                                     offset=rec.offset, key=key,

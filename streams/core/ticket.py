@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from streams.core.routing import Routed, explicit_reply_to
+from streams.schema.commands import Assignment
 from streams.schema.envelope import TopicRecreated as TopicRecreatedRecord
 from streams.schema.events import (
     Actor,
@@ -31,9 +33,11 @@ from streams.schema.events import (
     CustomerMessageReceived,
     SalesforceCaseLinked,
     SourceRef,
+    TicketAssigned,
     TicketClosed,
     TicketEvent,
     TicketOpened,
+    TicketRouted,
     TicketStatus,
     TopicClosed,
     TopicRecreated,
@@ -42,6 +46,7 @@ from streams.schema.events import (
 )
 from streams.schema.salesforce import SalesforceChange
 from streams.schema.telegram import Message, User
+from streams.sla.snapshot import SlaSnapshot
 
 RECENT_UPDATES = 256
 """How many recent ``update_id`` values a thread remembers to drop redelivered updates early.
@@ -92,7 +97,16 @@ class RelinkTopic:
     received_at: datetime
 
 
-Command = ReceiveTelegramMessage | CloseTicket | ApplySalesforceChange | RelinkTopic
+@dataclass(frozen=True)
+class ApplyAssignment:
+    """The desk routed or assigned the ticket (a ``ticket.commands`` record)."""
+
+    assignment: Assignment
+    received_at: datetime
+
+
+Command = (ReceiveTelegramMessage | CloseTicket | ApplySalesforceChange | RelinkTopic
+           | ApplyAssignment)
 
 
 # ----------------------------------------------------------------------------- state
@@ -131,6 +145,13 @@ class TicketState:
     (overlapping polls, a restarted poller) changes nothing."""
     comments: frozenset[str] = frozenset()
     """Ids of the agents' CaseComments already taken in (dedupe)."""
+    queue: str | None = None
+    agent_id: str | None = None
+    """The desk's agent for the ticket (``None``: not assigned, or owned outside the desk)."""
+    assigned_owner: str | None = None
+    """The Salesforce owner the last assignment asked for."""
+    sla: SlaSnapshot | None = None
+    """The SLA clocks (``streams.core.service_level``); ``None`` until they start."""
 
     @property
     def message_count(self) -> int:
@@ -170,6 +191,8 @@ def decide(command: Command, state: ThreadState) -> list[TicketEvent]:
         return _decide_salesforce(command, state)
     if isinstance(command, RelinkTopic):
         return _decide_relink(command, state)
+    if isinstance(command, ApplyAssignment):
+        return _decide_assignment(command, state)
     return _decide_message(command, state)
 
 
@@ -252,6 +275,34 @@ def _decide_relink(command: RelinkTopic, state: ThreadState) -> list[TicketEvent
         actor=Actor(kind="system", display_name="telecase reply mirror"),
         old_thread_id=record.old_thread_id, new_thread_id=record.new_thread_id,
         name=record.name)]
+
+
+def _decide_assignment(command: ApplyAssignment, state: ThreadState) -> list[TicketEvent]:
+    """Only what differs from the ticket's state becomes an event: a desk that re-decides a
+    batch after a crash sends the same decisions again."""
+    record = command.assignment
+    ticket = state.ticket(record.ticket_id)
+    if ticket is None:
+        raise DecisionError(f"desk decision for unknown ticket {record.ticket_id}")
+    seq = ticket.seq + 1
+    envelope: dict[str, Any] = {
+        "event_id": f"{ticket.ticket_id}#{seq}", "ticket_id": ticket.ticket_id, "seq": seq,
+        "occurred_at": record.at, "recorded_at": command.received_at,
+        "source": SourceRef(kind="desk", change_id=record.decision_id),
+        "actor": Actor(kind="system", display_name="telecase desk")}
+    if record.action == "routed":
+        if record.queue is None or record.queue == ticket.queue:
+            return []
+        return [TicketRouted(**envelope, queue=record.queue, rule=record.rule,
+                             reason=record.reason)]
+    agent = record.agent_id if record.action == "assigned" else None
+    if (agent, record.salesforce_user_id) == (ticket.agent_id, ticket.assigned_owner):
+        return []
+    return [TicketAssigned(**envelope, decision_id=record.decision_id,
+                           agent_id=agent, salesforce_user_id=record.salesforce_user_id,
+                           previous_agent_id=ticket.agent_id,
+                           queue=record.queue or ticket.queue, assigned_by=record.assigned_by,
+                           reason=record.reason)]
 
 
 def _decide_close(command: CloseTicket, state: ThreadState) -> list[TicketEvent]:
@@ -520,6 +571,11 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
         changes.update(owner_id=event.owner_id, case_changed_at=event.occurred_at)
     elif isinstance(event, TopicRecreated):
         changes["thread_id"] = event.new_thread_id
+    elif isinstance(event, TicketRouted):
+        changes["queue"] = event.queue
+    elif isinstance(event, TicketAssigned):
+        changes.update(agent_id=event.agent_id, assigned_owner=event.salesforce_user_id,
+                       queue=event.queue)
     changes.update(_customer_change(ticket, event))
     return replace(ticket, **changes)  # type: ignore[arg-type]
 

@@ -73,8 +73,8 @@ from streams.sla.signals import (
 )
 
 __all__ = ["AgentReplied", "Closed", "CustomerWrote", "Fact", "Reopened", "SlaState",
-           "StatusChanged", "Stopwatch", "TicketFacts", "Timer", "due", "fire", "observe",
-           "start"]
+           "StatusChanged", "Stopwatch", "TicketFacts", "Timer", "due", "fire", "mask_of",
+           "observe", "policy_keys", "start"]
 
 
 # ----------------------------------------------------------------------------- facts
@@ -215,6 +215,22 @@ class SlaState(NamedTuple):
             keys.add("first_response_met")
         keys |= {f"resolution_met:{n}" for n in range(1, self.closures + 1)} - held
         return frozenset(keys)
+
+
+def policy_keys(state: SlaState) -> tuple[str, ...]:
+    """The policy deadlines ``state`` has fired, by key: what :func:`mask_of` turns back into a
+    ``fired_mask`` for the same (or a changed) tier."""
+    plan = _plan(state.terms)
+    return tuple(key for key, bit in plan.bits.items() if bit & state.fired_mask)
+
+
+def mask_of(terms: SlaTerms, keys: tuple[str, ...]) -> int:
+    """The ``fired_mask`` of ``terms`` for the keys fired (keys it has no deadline for drop)."""
+    bits = _plan(terms).bits
+    mask = 0
+    for key in keys:
+        mask |= bits.get(key, 0)
+    return mask
 
 
 def _paused(terms: SlaTerms, waiting_on_customer: bool, status: str | None) -> bool:
@@ -469,8 +485,8 @@ def fire(state: SlaState, now: datetime) -> tuple[SlaState, list[SlaSignal]]:
     due_now, next_at = _scan(plan, terms.calendar, first_response, resolution,
                              None if plan.idle is None else _idle_from(state), held, fired_mask,
                              now)
-    if not due_now:  # pragma: no cover - next_at said something was due
-        return state, []
+    if not due_now:  # a stale next_at (the policy changed under a stored state): correct it
+        return state._replace(next_at=next_at), []
     due_now.sort()
     signals = [_signal(state, plan, t) for t in due_now]
     bits = plan.bits

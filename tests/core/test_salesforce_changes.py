@@ -162,7 +162,7 @@ def test_folder_routes_messages_in_the_recreated_topic_to_the_old_ticket() -> No
     folded = folder.fold(record.to_bytes(), stored, where, NOW)
     assert [e.type for e in folded.events] == ["topic.recreated"]
     assert folded.thread is not None
-    for s in (folded.thread, *folded.aliases):
+    for s in folded.states:
         stored[s.thread_key] = s
     s = Script(forum(), start_update=5000)
     s._mid = itertools.count(new_thread)
@@ -206,7 +206,7 @@ def test_a_continuation_topic_joins_its_ticket_whatever_arrives_first(order: lis
     folder, log = UpdateFolder(), []
     for kind in order:
         folded = folder.fold(raw[kind], stored, Position("telegram.updates", 0, 0, None), NOW)
-        for s2 in (folded.thread, *folded.aliases):
+        for s2 in folded.states:
             if s2 is not None:
                 stored[s2.thread_key] = s2
         log.extend(folded.events)

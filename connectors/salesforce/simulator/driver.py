@@ -76,6 +76,13 @@ class SalesforceDriver:
         return dict(await self._call("POST", "groups", {"name": name, "type": group_type,
                                                         "email": email}))
 
+    async def restrict_picklist(self, sobject: str, field: str,
+                                values: list[str] | None = None) -> dict[str, Any]:
+        """Restrict a picklist (to ``values``, else its current values), as an admin does;
+        API writes of other values are then refused. Returns the field's describe."""
+        return dict(await self._call("POST", f"picklists/{sobject}/{field}",
+                                     {"values": values}))
+
     # -- agents act ------------------------------------------------------------------------
 
     async def post_case_comment(self, case_id: str, body: str, *, user_id: str | None = None,

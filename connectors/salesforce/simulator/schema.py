@@ -6,6 +6,12 @@ has (``Id``, ``IsDeleted``, ``CreatedDate``, ``CreatedById``, ``LastModifiedDate
 ``LastModifiedById``, ``SystemModstamp``). Field names are case-insensitive, as in the real
 API; answers use the canonical spelling.
 
+Picklists carry the values a new org has (Case ``Status`` New/Working/Escalated/Closed,
+``Priority`` High/Medium/Low with Medium the default, ``Origin`` Phone/Email/Web); like a real
+org's they are unrestricted (any value is stored) until restricted
+(:meth:`SObjectType.restrict_picklist`), after which another value is refused with
+``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``.
+
 Custom fields (``..__c``) exist on demand: any ``__c`` name is accepted on any object and is
 usable as an external id (the first spelling seen becomes the canonical one). The ones
 telecase relies on are declared up front as unique external ids:
@@ -19,7 +25,7 @@ are accepted when well formed and resolve to ``null`` in relationship queries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ANY = "*"
@@ -44,6 +50,11 @@ class Field:
     relationship: str | None = None
     external_id: bool = False
     unique: bool = False
+    picklist_values: tuple[str, ...] = ()
+    """The active values of a picklist (the org's defaults for standard ones)."""
+    restricted: bool = False
+    """A restricted picklist refuses values outside :attr:`picklist_values`; picklists are
+    unrestricted unless an admin restricts them (the metadata default), as here."""
 
     @property
     def custom(self) -> bool:
@@ -60,6 +71,10 @@ class Field:
             "externalId": self.external_id, "unique": self.unique, "idLookup":
             self.external_id or self.name == "Id", "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship, "filterable": True, "sortable": True,
+            "picklistValues": [{"active": True, "defaultValue": value == self.default,
+                                "label": value, "validFor": None, "value": value}
+                               for value in self.picklist_values],
+            "restrictedPicklist": self.restricted,
         }
 
 
@@ -88,6 +103,18 @@ class SObjectType:
         self.fields[name] = custom
         self._lower[name.lower()] = name
         return custom
+
+    def restrict_picklist(self, name: str, values: tuple[str, ...] | None = None) -> Field:
+        """Make the picklist ``name`` restricted (to ``values``, else its current values)."""
+        found = self.field(name)
+        if found is None or found.type != "picklist":
+            raise ValueError(f"{self.name} has no picklist {name}")
+        allowed = tuple(values) if values is not None else found.picklist_values
+        if not allowed:
+            raise ValueError(f"{self.name}.{found.name} has no values to restrict it to")
+        restricted = replace(found, picklist_values=allowed, restricted=True)
+        self.fields[found.name] = restricted
+        return restricted
 
     def relationship(self, name: str) -> Field | None:
         """The reference field whose relationship is called ``name`` (any case)."""
@@ -163,9 +190,12 @@ def build_types() -> dict[str, SObjectType]:
             Field("CaseNumber", "autonumber", createable=False, updateable=False),
             *_text("Subject", "SuppliedName", "SuppliedEmail", "SuppliedPhone"),
             Field("Description", "textarea"),
-            Field("Status", "picklist", default="New"),
-            Field("Priority", "picklist", default="Medium"),
-            Field("Origin", "picklist"), Field("Type", "picklist"), Field("Reason", "picklist"),
+            Field("Status", "picklist", default="New",
+                  picklist_values=("New", "Working", "Escalated", "Closed")),
+            Field("Priority", "picklist", default="Medium",
+                  picklist_values=("High", "Medium", "Low")),
+            Field("Origin", "picklist", picklist_values=("Phone", "Email", "Web")),
+            Field("Type", "picklist"), Field("Reason", "picklist"),
             Field("IsClosed", "boolean", createable=False, updateable=False, default=False),
             Field("ClosedDate", "datetime", createable=False, updateable=False),
             Field("IsEscalated", "boolean", default=False),

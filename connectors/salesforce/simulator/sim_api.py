@@ -14,6 +14,8 @@ GET      /sim/org                         -> org id, instance URL, integration l
 POST     /sim/users                       first_name?, last_name, email?, username?,
                                           password? -> User
 POST     /sim/groups                      name, type? ("Queue"), email? -> Group
+POST     /sim/picklists/{T}/{field}       values? -> field (restricted to values, else
+                                          its current ones), as an admin would
 GET      /sim/records/{T}                 filters? (JSON object), include_deleted? -> [record]
 GET      /sim/records/{T}/{id}            -> record (deleted ones too)
 POST     /sim/records/{T}                 fields, user_id? -> record (created as that user)
@@ -140,6 +142,17 @@ def create_group(org: Org, p: Params, m: dict[str, str]) -> Any:
                                         "Email": p.get("email")},
                               org.integration_user_id, gated=False)
     return _json(org, record)
+
+
+@route("POST", "/sim/picklists/{sobject}/{field}")
+def restrict_picklist(org: Org, p: Params, m: dict[str, str]) -> Any:
+    values = p.get("values")
+    if values is not None and (not isinstance(values, list)
+                               or not all(isinstance(v, str) for v in values)):
+        raise ValueError("values must be a list of strings")
+    kind = org.store.sobject(m["sobject"])
+    restricted = kind.restrict_picklist(m["field"], None if values is None else tuple(values))
+    return restricted.describe()
 
 
 # -- records --------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ Savepoints (:meth:`Store.begin`, :meth:`Store.rollback`) let composite requests 
 ``allOrNone`` collections undo what they wrote. Auto-numbers and ids are not given back on
 rollback, as in Salesforce.
 
+An ``OwnerId`` must name an active User or a queue (see :meth:`Store._check_owner`).
+
 ``gate`` is called with the record id (``None`` for a create) before each write made through
 the API; the fault injector uses it to answer ``UNABLE_TO_LOCK_ROW``.
 """
@@ -31,6 +33,7 @@ from connectors.salesforce.simulator.errors import (
     ApiError,
     duplicate_value,
     entity_deleted,
+    invalid_cross_reference,
     method_not_allowed,
     not_found,
     required_missing,
@@ -152,6 +155,7 @@ class Store:
         missing = [n for n, f in kind.fields.items() if f.required and values.get(n) is None]
         if missing:
             raise required_missing(missing)
+        self._check_owner(kind, values)
         record = Record(kind.name, self._ids.new(kind.key_prefix))
         self._check_unique(kind, values, record.id)
         now = self.clock.stamp()
@@ -180,6 +184,7 @@ class Store:
         cleared = [n for n, v in values.items() if v is None and kind.fields[n].required]
         if cleared:
             raise required_missing(cleared)
+        self._check_owner(kind, values)
         self._check_unique(kind, values, record.id)
         self._remember(record.id, record.copy())
         before = dict(record.fields)
@@ -273,6 +278,22 @@ class Store:
             if not child.deleted and any(child.fields.get(f) == record.id
                                          for f in _CASCADE_FIELDS):
                 self._soft_delete(child, user_id)
+
+    def _check_owner(self, kind: SObjectType, values: Mapping[str, Any]) -> None:
+        """An owner is an active User or a queue (a Group of Type ``Queue``): a public
+        group cannot own records (``INVALID_CROSS_REFERENCE_KEY``, as for an id that does
+        not exist), nor an inactive user (``INACTIVE_OWNER_OR_USER``). Queues own Cases
+        here whatever objects they list (queue sObject support is not simulated)."""
+        owner_id = values.get("OwnerId")
+        owner = self._records.get(owner_id) if isinstance(owner_id, str) else None
+        if owner is None:
+            return  # the reference check already refused ids that resolve to nothing
+        if owner.sobject == "Group" and owner.fields.get("Type") != "Queue":
+            raise invalid_cross_reference("OwnerId")
+        if owner.sobject == "User" and owner.fields.get("IsActive") is False:
+            raise ApiError(400, "INACTIVE_OWNER_OR_USER",
+                           f"operation performed with inactive user [{owner.id}] as owner "
+                           f"of {kind.name.lower()}", [])
 
     def _check_unique(self, kind: SObjectType, values: Mapping[str, Any], own_id: str) -> None:
         for name, value in values.items():

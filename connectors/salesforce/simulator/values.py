@@ -8,6 +8,8 @@ values coerced to what Salesforce stores, raising the error the real API answers
   ``INVALID_FIELD_FOR_INSERT_UPDATE``;
 - wrong JSON type (an object for a text field, a string for a boolean, a bad datetime) →
   ``JSON_PARSER_ERROR``;
+- a value outside a restricted picklist → ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``
+  ("Priority: bad value for restricted picklist field: Urgent");
 - a reference that is no id → ``MALFORMED_ID``; an id of the wrong object →
   ``FIELD_INTEGRITY_EXCEPTION``; an id of a simulated record that does not exist →
   ``INVALID_CROSS_REFERENCE_KEY`` (``ENTITY_IS_DELETED`` when it was deleted).
@@ -68,8 +70,14 @@ def coerce(field: Field, value: Any, *, types: dict[str, SObjectType],
         raise _cannot_deserialize(field, token, "{" if isinstance(value, dict) else "[")
     if field.type in _TEXT or field.type == "any":
         if field.type == "any" or isinstance(value, str):
-            return value
-        return str(value).lower() if isinstance(value, bool) else str(value)
+            text = value
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        if field.restricted and text not in field.picklist_values:
+            raise ApiError(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                           f"{field.name}: bad value for restricted picklist field: {text}",
+                           [field.name])
+        return text
     if field.type == "boolean":
         if not isinstance(value, bool):
             raise _cannot_deserialize(field, "VALUE_STRING", value)

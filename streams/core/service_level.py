@@ -1,0 +1,247 @@
+"""The SLA clocks of a thread's tickets, driven by their events and by the clock (pure).
+
+The ticket worker calls :func:`track` after the ticket core decided a command (with the
+events just folded into the thread's state), and :func:`fire_due` when a clock tick reaches
+the thread (``ticket.commands``). Both return the SLA events to append after the core's, and
+the state with each ticket's clocks (``TicketState.sla``) moved on. :func:`next_due` tells the
+worker's timer index when to tick the thread next. Time is always an argument: a tick's ``at``
+is the instant in the record, so folding the same records again gives the same events.
+
+Decisions, written down (the what-if in ``streams.sla.replay`` follows the same rules):
+
+- **Starting.** Tier rules read the ticket's first message, so a ticket's clocks start at its
+  first event after ``ticket.opened`` (in a private chat or the General topic, the message that
+  opened it; in a forum topic, the first message after the topic's creation), running from the
+  opening instant. A forum topic with no message within :data:`START_GRACE` of its opening
+  starts with an empty first message at the first tick after that. The start is an
+  ``sla.started`` event naming the tier and the rule that chose it.
+- **Firing.** After the events of one command, everything due up to the latest event's
+  ``occurred_at`` fires (a met target at once; a deadline the event came after, too); a tick
+  fires everything due up to its ``at``. Each signal is an event stamped with the instant it
+  became true (``occurred_at``), so a signal fired late after downtime says when it was due.
+- **A policy that appears later** starts the clocks of tickets already open at their next event
+  or tick, from their opening: a long-open ticket breaches at once, which is the truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from streams.core.ticket import ThreadState, TicketState
+from streams.schema.events import (
+    Actor,
+    AgentReplied,
+    CaseStatusChanged,
+    CustomerMessageReceived,
+    EscalationAction,
+    SlaBreached,
+    SlaEscalated,
+    SlaMet,
+    SlaStarted,
+    SlaWarning,
+    SourceRef,
+    TicketClosed,
+    TicketEvent,
+    TicketOpened,
+    TopicClosed,
+    TopicReopened,
+)
+from streams.sla import clock
+from streams.sla.clock import SlaState
+from streams.sla.policy import SlaPolicy, TicketFacts
+from streams.sla.signals import (
+    Escalation,
+    FirstResponseBreached,
+    FirstResponseMet,
+    FirstResponseWarning,
+    ResolutionBreached,
+    ResolutionMet,
+    ResolutionWarning,
+    SlaSignal,
+)
+from streams.sla.snapshot import SlaSnapshot
+
+__all__ = ["START_GRACE", "fire_due", "next_due", "track"]
+
+START_GRACE = timedelta(seconds=60)
+"""How long a forum ticket waits for its first message before its clocks start without one."""
+
+_ACTOR = Actor(kind="system", display_name="telecase SLA clock")
+
+
+def track(state: ThreadState, events: list[TicketEvent], policy: SlaPolicy,
+          recorded_at: datetime) -> tuple[list[TicketEvent], ThreadState]:
+    """The SLA events caused by ``events`` (already folded into ``state``), and the state with
+    them and the tickets' clocks."""
+    clocks: dict[str, SlaState] = {}
+    latest: dict[str, tuple[datetime, SourceRef]] = {}
+    started: list[str] = []
+    for event in events:
+        facts = _facts(event)
+        if facts is None:
+            continue
+        ticket = state.ticket(event.ticket_id)
+        if ticket is None:  # pragma: no cover - the core folded the event into the state
+            continue
+        sla = clocks.get(ticket.ticket_id)
+        if sla is None:
+            if ticket.sla is None:
+                text = event.text if isinstance(event, CustomerMessageReceived) else ""
+                sla = _start(ticket, policy, text)
+                started.append(ticket.ticket_id)
+            else:
+                sla = ticket.sla.thaw(ticket.ticket_id, policy)
+        for fact in facts:
+            sla = clock.observe(sla, fact, event.occurred_at)
+        clocks[ticket.ticket_id] = sla
+        at = max(event.occurred_at, latest[ticket.ticket_id][0]) if ticket.ticket_id in latest \
+            else event.occurred_at
+        latest[ticket.ticket_id] = (at, event.source)
+    out: list[TicketEvent] = []
+    for ticket_id, sla in clocks.items():
+        ticket = state.ticket(ticket_id)
+        assert ticket is not None
+        at, source = latest[ticket_id]
+        emitted: list[TicketEvent] = []
+        if ticket_id in started:
+            emitted.append(_started(ticket, sla, ticket.seq + 1, recorded_at, source))
+        sla, signals = clock.fire(sla, at)
+        emitted += _signal_events(ticket, signals, ticket.seq + len(emitted), recorded_at,
+                                  source)
+        state = _store(state, ticket, sla, emitted)
+        out += emitted
+    return out, state
+
+
+def fire_due(state: ThreadState, now: datetime, policy: SlaPolicy,
+             recorded_at: datetime, source: SourceRef) -> tuple[list[TicketEvent], ThreadState]:
+    """Everything due by ``now`` in the thread (the clock's tick), and the state after it."""
+    out: list[TicketEvent] = []
+    for ticket in state.tickets:
+        emitted: list[TicketEvent] = []
+        if ticket.sla is not None:
+            sla = ticket.sla.thaw(ticket.ticket_id, policy)
+        elif ticket.status == "open" and ticket.opened_at + START_GRACE <= now:
+            sla = _start(ticket, policy, "")
+            emitted.append(_started(ticket, sla, ticket.seq + 1, recorded_at, source))
+        else:
+            continue
+        if sla.next_at is None and not emitted:
+            continue
+        fired, signals = clock.fire(sla, now)
+        if not signals and not emitted and fired.next_at == sla.next_at:
+            continue
+        emitted += _signal_events(ticket, signals, ticket.seq + len(emitted), recorded_at,
+                                  source)
+        state = _store(state, ticket, fired, emitted)
+        out += emitted
+    return out, state
+
+
+def next_due(state: ThreadState) -> datetime | None:
+    """When the thread next has something for :func:`fire_due` (``None``: nothing pending)."""
+    soonest: datetime | None = None
+    for ticket in state.tickets:
+        if ticket.sla is not None:
+            at = ticket.sla.next_at
+        elif ticket.status == "open":
+            at = ticket.opened_at + START_GRACE
+        else:
+            continue
+        if at is not None and (soonest is None or at < soonest):
+            soonest = at
+    return soonest
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _facts(event: TicketEvent) -> list[clock.Fact] | None:
+    """What the clock observes of an event; ``None`` for events that neither start nor move
+    it (the opening, and the SLA's and the desk's own events)."""
+    match event:
+        case CustomerMessageReceived():
+            return [clock.CustomerWrote()]
+        case AgentReplied():
+            return [clock.AgentReplied()]
+        case CaseStatusChanged(status=status, is_closed=is_closed):
+            # A status that is not closed reopens a closed ticket (as the ticket core does).
+            return [clock.StatusChanged(status), clock.Closed() if is_closed
+                    else clock.Reopened()]
+        case TopicClosed() | TicketClosed():
+            return [clock.Closed()]
+        case TopicReopened():
+            return [clock.Reopened()]
+        case TicketOpened() | SlaStarted() | SlaWarning() | SlaBreached() | SlaMet() \
+                | SlaEscalated():
+            return None
+    if event.type in ("ticket.routed", "ticket.assigned"):
+        return None
+    return []  # edits, renames, links, owner changes: they start the clocks, nothing more
+
+
+def _start(ticket: TicketState, policy: SlaPolicy, first_message: str) -> SlaState:
+    facts = TicketFacts(ticket_id=ticket.ticket_id, channel=ticket.channel,
+                        chat_id=ticket.chat_id, subject=ticket.subject,
+                        first_message=first_message)
+    return clock.start(facts, policy, ticket.opened_at)
+
+
+def _store(state: ThreadState, ticket: TicketState, sla: SlaState,
+           emitted: list[TicketEvent]) -> ThreadState:
+    seq = emitted[-1].seq if emitted else ticket.seq
+    updated = replace(ticket, sla=SlaSnapshot.freeze(sla), seq=seq)
+    return replace(state, tickets=tuple(updated if t.ticket_id == ticket.ticket_id else t
+                                        for t in state.tickets))
+
+
+def _envelope(ticket: TicketState, seq: int, at: datetime, recorded_at: datetime,
+              source: SourceRef) -> dict[str, object]:
+    return {"event_id": f"{ticket.ticket_id}#{seq}", "ticket_id": ticket.ticket_id,
+            "seq": seq, "occurred_at": at, "recorded_at": recorded_at, "source": source,
+            "actor": _ACTOR}
+
+
+def _started(ticket: TicketState, sla: SlaState, seq: int, recorded_at: datetime,
+             source: SourceRef) -> SlaStarted:
+    terms = sla.terms
+    return SlaStarted.model_validate({
+        **_envelope(ticket, seq, sla.started_at, recorded_at, source), "tier": terms.tier,
+        "team": terms.team, "rule": sla.rule, "reason": sla.tier_reason,
+        "first_response_target": terms.first_response,
+        "resolution_target": terms.resolution, "next_due_at": sla.next_at})
+
+
+def _signal_events(ticket: TicketState, signals: list[SlaSignal], seq: int,
+                   recorded_at: datetime, source: SourceRef) -> list[TicketEvent]:
+    out: list[TicketEvent] = []
+    for signal in signals:
+        seq += 1
+        common = {**_envelope(ticket, seq, signal.at, recorded_at, source),
+                  "signal": signal.key, "tier": signal.tier, "team": signal.team,
+                  "reason": signal.reason}
+        match signal:
+            case FirstResponseWarning() | ResolutionWarning():
+                out.append(SlaWarning.model_validate({
+                    **common, "clock": _clock_of(signal), "threshold": signal.threshold,
+                    "target": signal.target}))
+            case FirstResponseBreached() | ResolutionBreached():
+                out.append(SlaBreached.model_validate({
+                    **common, "clock": _clock_of(signal), "target": signal.target}))
+            case FirstResponseMet() | ResolutionMet():
+                out.append(SlaMet.model_validate({
+                    **common, "clock": _clock_of(signal), "target": signal.target,
+                    "elapsed": signal.elapsed, "on_time": signal.on_time}))
+            case Escalation():
+                out.append(SlaEscalated.model_validate({
+                    **common, "level": signal.level, "escalate_to": signal.escalate_to,
+                    "actions": tuple(EscalationAction.model_validate(a.model_dump())
+                                     for a in signal.actions)}))
+    return out
+
+
+def _clock_of(signal: SlaSignal) -> str:
+    return ("first_response" if isinstance(
+        signal, FirstResponseWarning | FirstResponseBreached | FirstResponseMet)
+        else "resolution")

@@ -1,0 +1,59 @@
+"""A ticket's SLA clocks as stored with the ticket's state (Faust table, embedded store).
+
+An :class:`~streams.sla.clock.SlaState` holds its :class:`~streams.sla.policy.SlaTerms` (a
+calendar, the escalation rules), which are the policy's and not the ticket's. A snapshot keeps
+the tier and team instead and gets the terms back from the policy when it is thawed, and keeps
+the fired deadlines by key rather than as bits, so a policy that changed between a freeze and a
+thaw (a threshold added, a level removed) still reads it right: a key the new terms do not have
+is dropped, and a deadline the new terms add is pending from then on. A tier that no longer
+exists falls back to the policy's default tier (a team no longer paired with it, to the tier's
+own team).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from streams.sla.clock import SlaState, Stopwatch, Timer, mask_of, policy_keys
+from streams.sla.policy import SlaPolicy
+
+
+@dataclass(frozen=True)
+class SlaSnapshot:
+    tier: str
+    team: str
+    tier_reason: str
+    rule: str | None
+    started_at: datetime
+    as_of: datetime
+    last_activity_at: datetime
+    first_response: Stopwatch
+    resolution: Stopwatch
+    first_response_at: datetime | None
+    waiting_on_customer: bool
+    status: str | None
+    closed: bool
+    closures: int
+    held: tuple[Timer, ...]
+    fired: tuple[str, ...]
+    next_at: datetime | None
+
+    @classmethod
+    def freeze(cls, state: SlaState) -> SlaSnapshot:
+        return cls(state.terms.tier, state.terms.team, state.tier_reason, state.rule,
+                   state.started_at, state.as_of, state.last_activity_at, state.first_response,
+                   state.resolution, state.first_response_at, state.waiting_on_customer,
+                   state.status, state.closed, state.closures, state.held, policy_keys(state),
+                   state.next_at)
+
+    def thaw(self, ticket_id: str, policy: SlaPolicy) -> SlaState:
+        try:
+            terms = policy.terms(self.tier, self.team)
+        except KeyError:
+            terms = policy.terms(self.tier if self.tier in policy.tiers else policy.default_tier)
+        return SlaState(ticket_id, terms, self.tier_reason, self.rule, self.started_at,
+                        self.as_of, self.last_activity_at, self.first_response, self.resolution,
+                        self.first_response_at, self.waiting_on_customer, self.status,
+                        self.closed, self.closures, self.held, mask_of(terms, self.fired),
+                        self.next_at)
