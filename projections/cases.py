@@ -25,9 +25,16 @@ from streams.schema.events import (
     CustomerMessageEdited,
     CustomerMessageReceived,
     SalesforceCaseLinked,
+    SlaBreached,
+    SlaEscalated,
+    SlaMet,
+    SlaStarted,
+    SlaWarning,
+    TicketAssigned,
     TicketClosed,
     TicketEvent,
     TicketOpened,
+    TicketRouted,
     TopicClosed,
     TopicRecreated,
     TopicRenamed,
@@ -66,7 +73,9 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
             "last_agent_reply_at": None, "salesforce_case_id": None,
             "salesforce_case_number": None, "salesforce_contact_id": None,
             "salesforce_lead_id": None, "salesforce_status": None, "owner_id": None,
-            "owner_name": None, "last_seq": event.seq,
+            "owner_name": None, "queue": None, "agent_id": None, "sla_tier": None,
+            "sla_state": None, "sla_next_due_at": None, "first_response_breached_at": None,
+            "resolution_breached_at": None, "escalation_level": 0, "last_seq": event.seq,
             "last_event_recorded_at": event.recorded_at,
         }
     if row is None or event.seq <= row["last_seq"]:
@@ -108,6 +117,26 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
         row["owner_id"], row["owner_name"] = event.owner_id, event.owner_name
     elif isinstance(event, TopicRecreated):
         row["thread_id"] = event.new_thread_id
+    elif isinstance(event, TicketRouted):
+        row["queue"] = event.queue
+    elif isinstance(event, TicketAssigned):
+        row["agent_id"], row["queue"] = event.agent_id, event.queue or row["queue"]
+        if event.salesforce_user_id is not None:
+            row["owner_id"] = event.salesforce_user_id
+    elif isinstance(event, SlaStarted):
+        row.update(sla_tier=event.tier, sla_state="running", sla_next_due_at=event.next_due_at)
+    elif isinstance(event, SlaWarning):
+        if row["sla_state"] in (None, "running", "met"):
+            row["sla_state"] = "warned"
+    elif isinstance(event, SlaBreached):
+        row["sla_state"] = "breached"
+        column = f"{event.clock}_breached_at"
+        row[column] = row[column] or event.occurred_at
+    elif isinstance(event, SlaMet):
+        if row["sla_state"] != "breached" and (event.clock == "resolution" or event.on_time):
+            row["sla_state"] = "met" if event.on_time else "breached"
+    elif isinstance(event, SlaEscalated):
+        row["escalation_level"] = max(row["escalation_level"], event.level)
     return row
 
 

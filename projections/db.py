@@ -29,7 +29,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump when a projection table changes. Projections are derived data: on a mismatch the tables
 are dropped and rebuilt from the log (their checkpoints go too, so the projector replays from
 the first event). Schema migrations with Alembic come with the audit trail."""

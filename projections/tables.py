@@ -42,12 +42,23 @@ cases = Table(
     Column("salesforce_status", String(64)),
     Column("owner_id", String(18)),
     Column("owner_name", Text),
+    Column("queue", String(64)),
+    Column("agent_id", String(64), index=True),
+    Column("sla_tier", String(64)),
+    Column("sla_state", String(16)),
+    Column("sla_next_due_at", DateTime(timezone=True)),
+    Column("first_response_breached_at", DateTime(timezone=True)),
+    Column("resolution_breached_at", DateTime(timezone=True)),
+    Column("escalation_level", Integer, nullable=False, server_default="0"),
     Column("last_seq", Integer, nullable=False),
     Column("last_event_recorded_at", DateTime(timezone=True), nullable=False),
     Column("projected_at", DateTime(timezone=True), nullable=False),
 )
 """One row per ticket: its current state as the log says. ``last_seq`` is the highest
-ticket-event ``seq`` applied, which is what makes re-delivered events no-ops."""
+ticket-event ``seq`` applied, which is what makes re-delivered events no-ops. ``sla_state``:
+``running`` (clocks started), ``warned`` (a warning fired), ``breached`` (a target was missed),
+``met`` (closed, or first response given, with nothing missed); ``sla_next_due_at`` is the first
+deadline ``sla.started`` announced (the live SLA board of the dashboard reads the log)."""
 
 checkpoints = Table(
     "projector_checkpoints", metadata,
