@@ -2,9 +2,11 @@
 
 Three tables, in a ``MetaData`` of their own (created when missing, on PostgreSQL or SQLite):
 
-- ``telegram_deliveries``: one row per reply the mirror delivered (the ``AgentReplied``
-  ``event_id`` is the primary key) with the Telegram ``message_id`` it became. A reply whose
-  ``event_id`` is here is never sent again, whatever the consumer position says.
+- ``telegram_deliveries``: one row per message the mirror delivered, with the Telegram
+  ``message_id`` it became. The primary key (column ``event_id``) is the delivery id: an
+  ``AgentReplied``'s ``event_id`` (``<event_id>/2``, ``/3``... for the further parts of a long
+  reply), or for an escalation notice ``<event_id>/notify/<action index>`` (parts likewise).
+  A message whose id is here is never sent again, whatever the consumer position says.
 - ``telegram_thread_links``: ``(chat_id, old_thread_id) -> new_thread_id`` for topics the
   mirror recreated after someone deleted them; ``announced_at`` stays empty until the
   ``TopicRecreated`` record reached the log, so an announcement lost to a crash is repeated.

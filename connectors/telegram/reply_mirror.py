@@ -1,5 +1,6 @@
 """The reply mirror: agent replies written in Salesforce, delivered into the ticket's Telegram
-thread, in order, within Telegram's flood limits, once.
+thread, in order, within Telegram's flood limits, once; and SLA escalation notices, delivered
+the same way to the chats the escalation names.
 
 It consumes ``ticket.events`` as a consumer group of its own (``telegram-mirror``) and acts on
 ``AgentReplied`` with ``via="salesforce"`` (a ``via="telegram"`` reply was written in Telegram:
@@ -7,6 +8,18 @@ the customer has seen it, so it is never sent). Where a reply goes comes from th
 (``chat_id``, ``thread_id``: ``None`` is a private chat or the General topic) and from the
 ledger's re-link map, so a mirror that starts mid-log needs nothing earlier. ``TicketOpened``
 and ``TopicRenamed`` are read only for the topic's name, kept for recreating a deleted topic.
+Every other event type (``sla.started``, ``sla.warning``, ``ticket.assigned``...) is ignored
+on purpose: nothing in it is for Telegram.
+
+**Escalation notices.** Each ``notify_telegram`` action of an ``SlaEscalated`` is one message
+(plain text, already rendered by the SLA policy; split like a reply when longer than one
+message) to the action's ``chat_id``, with no ``message_thread_id`` (in a forum it lands in
+General). It goes through the same scheduler, limits, retries, ledger and commit rule as a
+reply, so it is delivered once across restarts and redelivery; its ledger key is
+:func:`notice_id` (the event id and the action's index in ``actions``). Its deadline is the
+escalation's ``occurred_at``; it shares the queue of ``(chat_id, None)`` with any reply bound
+there, in log order. A notice Telegram refuses for good (``chat not found``, the bot kicked
+from the group or blocked) is dead-lettered like a reply and blocks nothing.
 
 **Order.** Replies are queued per *thread* (``(chat_id, thread_id)``) in log order and a thread
 has at most one message in flight, so a thread's replies arrive in order; a thread waiting out a
@@ -32,10 +45,16 @@ An announcement lost to a crash is repeated at the next start (the ledger marks 
 **Errors.** ::
 
     ConnectorError
-    ├── TransientError      429 (retry_after) / 5xx / network: the reply stays queued, retried
+    ├── TransientError      429 (retry_after) / 5xx / network: the reply (or notice) stays
+    │                       queued, retried
     └── PermanentError
         └── TelegramApiError   chat not found, bot blocked or kicked, text refused...:
-                               the reply goes to the dead-letter topic with the description
+                               the reply (or notice) goes to the dead-letter topic with the
+                               description (reason ``telegram_rejected``)
+
+A reply or notice that names no chat (``no_destination``) or has only blank text
+(``empty_text``) is dead-lettered without a call. Every dead letter counts in
+``telecase_telegram_mirror_dead_lettered_total``; the log position moves on past it.
 
 **Exactly once, as the customer sees it.** Before a reply is queued its ``event_id`` is looked up
 in the delivery ledger (:mod:`connectors.telegram.ledger`); right after ``sendMessage`` returns,
@@ -76,6 +95,7 @@ from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import TopicRecreated
 from streams.schema.events import (
     AgentReplied,
+    SlaEscalated,
     TicketOpened,
     TopicRenamed,
     UnknownEventError,
@@ -87,13 +107,16 @@ GROUP = "telegram-mirror"
 log = structlog.get_logger("telecase.telegram.mirror")
 
 SENT = Counter("telecase_telegram_mirror_sent_total", "Agent replies delivered to Telegram")
+NOTIFIED = Counter("telecase_telegram_mirror_notices_sent_total",
+                   "SLA escalation notices delivered to Telegram")
 FLOODED = Counter("telecase_telegram_mirror_429_total", "429 answers received from Telegram")
 REOPENED = Counter("telecase_telegram_mirror_topics_reopened_total",
                    "Closed topics reopened to deliver a reply")
 RECREATED = Counter("telecase_telegram_mirror_topics_recreated_total",
                     "Deleted topics recreated (and re-linked) to deliver a reply")
 DEAD_LETTERED = Counter("telecase_telegram_mirror_dead_lettered_total",
-                        "Replies Telegram refused for good, sent to the dead-letter topic")
+                        "Replies and escalation notices that cannot be delivered (no chat, "
+                        "or Telegram refused them for good), sent to the dead-letter topic")
 
 # ---------------------------------------------------------------------------- the mirror
 
@@ -110,6 +133,50 @@ class _Reply:
     def delivery_id(self) -> str:
         return delivery_id(self.event.event_id, self.part)
 
+    @property
+    def ticket_id(self) -> str:
+        return self.event.ticket_id
+
+    @property
+    def destination(self) -> ThreadKey | None:
+        chat = self.event.chat_id
+        return None if chat is None else (chat, self.event.thread_id)
+
+    @property
+    def letter_key(self) -> str:
+        """The dead letter's key: the event id."""
+        return self.event.event_id
+
+
+@dataclass(frozen=True)
+class _Notice:
+    """One part of one ``notify_telegram`` action of an escalation."""
+
+    event: SlaEscalated
+    origin: Record
+    index: int
+    """The action's position in ``event.actions``."""
+    chat_id: int | None
+    text: str
+    part: int = 0
+
+    @property
+    def delivery_id(self) -> str:
+        return delivery_id(self.letter_key, self.part)
+
+    @property
+    def ticket_id(self) -> str:
+        return self.event.ticket_id
+
+    @property
+    def destination(self) -> ThreadKey | None:
+        return None if self.chat_id is None else (self.chat_id, None)
+
+    @property
+    def letter_key(self) -> str:
+        """The dead letter's key: the notice's id (event id and action index)."""
+        return notice_id(self.event.event_id, self.index)
+
 
 @dataclass(frozen=True)
 class _Note:
@@ -117,7 +184,9 @@ class _Note:
     text: str
 
 
-_Item = _Reply | _Note
+_Message = _Reply | _Notice
+"""What the log asks the mirror to send (a note is the mirror's own)."""
+_Item = _Message | _Note
 
 
 @dataclass
@@ -125,6 +194,8 @@ class MirrorStats:
     """What this mirror instance did (the Prometheus counters add up every instance)."""
 
     sent: int = 0
+    notified: int = 0
+    """Escalation notices (parts) delivered."""
     notes: int = 0
     already_delivered: int = 0
     flood_429: int = 0
@@ -173,13 +244,27 @@ def delivery_id(event_id: str, part: int) -> str:
     return event_id if part == 0 else f"{event_id}/{part + 1}"
 
 
+def notice_id(event_id: str, index: int) -> str:
+    """The ledger key of an escalation's ``notify_telegram`` action ``index`` (its position
+    in ``actions``); parts after the first get ``/2``, ``/3``... like a reply's."""
+    return f"{event_id}/notify/{index}"
+
+
+def _notices(event: SlaEscalated, origin: Record) -> list[_Notice]:
+    """The messages an escalation asks for: each ``notify_telegram`` action, in parts."""
+    return [_Notice(event, origin, index, action.chat_id, text, part)
+            for index, action in enumerate(event.actions) if action.do == "notify_telegram"
+            for part, text in enumerate(split_text(action.text or ""))]
+
+
 def history_note(ticket_id: str) -> str:
     return (f"This conversation continues from an earlier topic that was deleted. "
             f"Ticket reference: {ticket_id}.")
 
 
 class ReplyMirror:
-    """Delivers ``AgentReplied(via="salesforce")`` from ``ticket.events`` into Telegram.
+    """Delivers ``AgentReplied(via="salesforce")`` and the ``notify_telegram`` actions of
+    ``SlaEscalated`` from ``ticket.events`` into Telegram.
 
     ``raw_log``: where ``TopicRecreated`` records go (``telegram.updates``, e.g.
     ``BusRawLog(bus, names.telegram_updates)``); without it a recreated topic is linked in the
@@ -218,7 +303,7 @@ class ReplyMirror:
 
     @property
     def pending(self) -> int:
-        """Replies (and notes) read but not yet delivered or dead-lettered."""
+        """Replies, notices (and notes) read but not yet delivered or dead-lettered."""
         return len(self.scheduler)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -252,7 +337,7 @@ class ReplyMirror:
                 task.cancel()
             await self._commit()
             log.info("mirror.stopped", group=self.group, sent=self.stats.sent,
-                     pending=self.pending)
+                     notified=self.stats.notified, pending=self.pending)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -269,7 +354,7 @@ class ReplyMirror:
     async def _handle(self, partition: int, records: list[Record]) -> bool:
         if self._stop.is_set():
             return False
-        replies: list[tuple[AgentReplied, Record]] = []
+        items: list[_Message] = []
         subjects: dict[str, str] = {}
         for rec in records:
             try:
@@ -277,7 +362,10 @@ class ReplyMirror:
             except (UnknownEventError, ValueError):
                 continue  # the projector dead-letters what no one can decode
             if isinstance(event, AgentReplied) and event.via == "salesforce":
-                replies.append((event, rec))
+                items += [_Reply(event, rec, text, part)
+                          for part, text in enumerate(split_text(self.render(event)))]
+            elif isinstance(event, SlaEscalated):
+                items += _notices(event, rec)
             elif isinstance(event, TicketOpened):
                 subjects[event.ticket_id] = event.subject
             elif isinstance(event, TopicRenamed):
@@ -285,31 +373,39 @@ class ReplyMirror:
         if subjects:
             await asyncio.to_thread(self.ledger.remember_subjects, subjects)
             self._subjects.update(subjects)
-        items = [_Reply(event, rec, text, part) for event, rec in replies
-                 for part, text in enumerate(split_text(self.render(event)))]
         done = await asyncio.to_thread(self.ledger.delivered,
                                        [i.delivery_id for i in items]) if items else set()
         outstanding = self._outstanding.setdefault(partition, {})
         for item in items:
-            event, rec = item.event, item.origin
+            rec = item.origin
             if item.delivery_id in done or item.delivery_id in self._queued_ids:
                 self.stats.already_delivered += 1
                 continue
-            if event.chat_id is None:
+            destination = item.destination
+            if destination is None:
                 if item.part == 0:
                     await self._dead_letter(item, "no_destination",
-                                            "the reply names no Telegram chat")
+                                            "it names no Telegram chat")
                 continue
-            key = self._resolve((event.chat_id, event.thread_id))
+            if not item.text.strip():
+                await self._dead_letter(item, "empty_text", "there is no text to send")
+                continue
+            key = self._resolve(destination)
             self._queued_ids.add(item.delivery_id)
             outstanding[rec.offset] = outstanding.get(rec.offset, 0) + 1
-            self.scheduler.push(key, item, self.deadline(event))
+            self.scheduler.push(key, item, self._deadline_of(item))
         self._read_upto[partition] = records[-1].offset + 1
         self._wake.set()
         while len(self.scheduler) >= self.max_pending and not self._stop.is_set():
             self._progress.clear()
             await self._progress.wait()
         return not self._stop.is_set()
+
+    def _deadline_of(self, item: _Message) -> datetime:
+        """A reply's deadline comes from ``deadline``; a notice's is its escalation's time."""
+        if isinstance(item, _Reply):
+            return self.deadline(item.event)
+        return item.event.occurred_at
 
     def _resolve(self, key: ThreadKey) -> ThreadKey:
         """Where a thread lives now, following re-links of recreated topics."""
@@ -343,7 +439,7 @@ class ReplyMirror:
     def _finished(self, key: ThreadKey, item: _Item) -> None:
         self.scheduler.done(key)
         self._failures.pop(key, None)
-        if isinstance(item, _Reply):
+        if not isinstance(item, _Note):
             self._queued_ids.discard(item.delivery_id)
             waiting = self._outstanding[item.origin.partition]
             left = waiting.get(item.origin.offset, 1) - 1
@@ -390,18 +486,18 @@ class ReplyMirror:
             if isinstance(item, _Note):
                 await self._send_note(key, item)
             else:
-                await self._send_reply(key, item)
+                await self._send_message(key, item)
         except TransientError as exc:
             self._backoff(key, exc)
 
-    async def _send_reply(self, key: ThreadKey, item: _Reply) -> None:
-        event = item.event
+    async def _send_message(self, key: ThreadKey, item: _Message) -> None:
+        """A reply (part) or a notice (part): send, record in the ledger, finish."""
         chat, thread = self._resolve(key)
         try:
             message = await self._send(key, chat, thread, item.text)
-        except _TopicGone:
+        except _TopicGone:  # only a reply has a thread (``_send`` raises it for threads)
             try:
-                await self._recreate(key, event.ticket_id, self.deadline(event))
+                await self._recreate(key, item.ticket_id, self._deadline_of(item))
             except TelegramApiError as exc:
                 await self._dead_letter(item, "topic_not_recreated", exc.description)
                 self._finished(key, item)
@@ -410,12 +506,16 @@ class ReplyMirror:
             await self._dead_letter(item, "telegram_rejected", exc.description)
             self._finished(key, item)
             return
-        await self._record(Delivery(item.delivery_id, event.ticket_id, chat, thread,
+        await self._record(Delivery(item.delivery_id, item.ticket_id, chat, thread,
                                     int(message["message_id"]), datetime.now(UTC)))
-        self.stats.sent += 1
-        SENT.inc()
-        log.debug("mirror.sent", event_id=event.event_id, ticket_id=event.ticket_id,
-                  chat_id=chat, thread_id=thread)
+        if isinstance(item, _Reply):
+            self.stats.sent += 1
+            SENT.inc()
+        else:
+            self.stats.notified += 1
+            NOTIFIED.inc()
+        log.debug("mirror.sent", event_id=item.event.event_id, delivery_id=item.delivery_id,
+                  ticket_id=item.ticket_id, chat_id=chat, thread_id=thread)
         self._finished(key, item)
 
     async def _send_note(self, key: ThreadKey, note: _Note) -> None:
@@ -548,21 +648,24 @@ class ReplyMirror:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _dead_letter(self, item: _Reply, reason: str, detail: str) -> None:
-        rec, event = item.origin, item.event
+    async def _dead_letter(self, item: _Message, reason: str, detail: str) -> None:
+        """The reply or notice goes to the dead-letter topic (key: its ``letter_key``) with
+        the reason, and the mirror moves on."""
+        rec = item.origin
         letter = DeadLetter(reason=reason, detail=detail[:500], consumer=self.group,
                             topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                            key=event.event_id,
+                            key=item.letter_key,
                             payload_b64=DeadLetter.encode_payload(rec.value),
                             failed_at=datetime.now(UTC))
         await self.bus.append(self.names.dead_letters,
-                              [Outgoing(event.ticket_id.encode(),
+                              [Outgoing(item.ticket_id.encode(),
                                         letter.model_dump_json().encode(), partition=0)])
         self.stats.dead_lettered += 1
         DEAD_LETTERED.inc()
-        log.warning("mirror.dead_lettered", event_id=event.event_id, ticket_id=event.ticket_id,
-                    chat_id=event.chat_id, thread_id=event.thread_id, reason=reason,
-                    error=detail)
+        chat, thread = item.destination or (None, None)
+        log.warning("mirror.dead_lettered", event_id=item.event.event_id,
+                    delivery_id=item.delivery_id, ticket_id=item.ticket_id, chat_id=chat,
+                    thread_id=thread, reason=reason, error=detail)
 
 
 _CODE = re.compile(r": (\d{3}) ")
@@ -583,4 +686,4 @@ def _topic_missing(exc: TelegramApiError) -> bool:
 
 
 __all__ = ["GROUP", "Limits", "MirrorStats", "ReplyMirror", "Scheduler", "history_note",
-           "occurred_at", "render_reply"]
+           "notice_id", "occurred_at", "render_reply"]

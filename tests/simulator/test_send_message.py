@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.telegram.simulator import SimulatorDriver
+from connectors.telegram.simulator import DriverError, SimulatorDriver
 from tests.simulator.conftest import BotApi
 
 
@@ -121,3 +121,38 @@ async def test_private_chats_have_no_threads(
     status, body = await api.call("sendMessage", chat_id=chat["id"], text="hi",
                                   message_thread_id=5)
     assert (status, body["description"]) == (400, "Bad Request: message thread not found")
+
+
+async def test_a_group_that_removed_the_bot_is_403_and_the_bot_is_told(
+        api: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
+    topic = await tg.open_topic(forum["id"], ann["id"], "Pricing")
+    assert (await api.result("sendMessage", chat_id=forum["id"], text="hi"))["chat"] == forum
+    kicked = await tg.kick_bot(forum["id"], ann["id"])
+    member = kicked.update["my_chat_member"] if kicked.update else {}
+    assert (member["chat"], member["from"]) == (forum, ann)
+    assert member["old_chat_member"]["status"] == "administrator"
+    bot = await api.result("getMe")
+    now = member["new_chat_member"]
+    assert (now["status"], now["until_date"], now["user"]["id"]) == ("kicked", 0, bot["id"])
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("sendMessage", {"text": "still there?"}),
+        ("sendMessage", {"text": "and here?", "message_thread_id": topic.thread_id}),
+        ("createForumTopic", {"name": "New"}),
+        ("reopenForumTopic", {"message_thread_id": topic.thread_id})]
+    for method, params in calls:
+        status, body = await api.call(method, chat_id=forum["id"], **params)
+        assert (status, body["description"]) == (
+            403, "Forbidden: bot was kicked from the supergroup chat"), method
+    said = await tg.write(forum["id"], ann["id"], "the bot is gone", topic.thread_id)
+    assert said.update_id is None  # nothing from the group reaches the bot any more
+    assert [m["text"] for m in await tg.sent_messages(forum["id"])] == ["hi"]
+
+
+async def test_the_bot_can_be_removed_only_from_a_group_it_is_in(
+        tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
+    chat = await tg.create_private_chat(ann["id"])
+    await tg.kick_bot(forum["id"], ann["id"])
+    for chat_id in (forum["id"], chat["id"], -100123):
+        with pytest.raises(DriverError) as refused:
+            await tg.kick_bot(chat_id, ann["id"])
+        assert refused.value.error_code == 400

@@ -20,6 +20,7 @@ from connectors.telegram.simulator.params import Params
 from connectors.telegram.simulator.state import Simulation
 from connectors.telegram.simulator.text import PARSE_MODES, parse_html
 from connectors.telegram.simulator.webhook import WebhookConfig
+from connectors.telegram.simulator.world import Chat
 
 MAX_TEXT_LENGTH = 4096
 MAX_POLL_TIMEOUT = 3600
@@ -117,7 +118,7 @@ async def get_webhook_info(sim: Simulation, params: Params) -> Any:
 
 @method("sendMessage")
 async def send_message(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.chat(params.chat_id())
+    chat = _chat(sim, params)
     text = params.get_str("text")
     if text is None or not text.strip():
         raise bad_request("message text is empty")
@@ -153,6 +154,15 @@ async def send_message(sim: Simulation, params: Params) -> Any:
     return message
 
 
+def _chat(sim: Simulation, params: Params) -> Chat:
+    """The chat ``chat_id`` names: 400 ``chat not found`` when there is none, 403 when its
+    members removed the bot (the real API's wording for a supergroup)."""
+    chat = sim.world.chat(params.chat_id())
+    if chat.id in sim.kicked_from:
+        raise forbidden("bot was kicked from the supergroup chat")
+    return chat
+
+
 def _reply_target(chat_id: int, params: Params) -> tuple[int | None, bool]:
     """``reply_parameters`` (or the older ``reply_to_message_id``) as (message id, allow)."""
     reply = params.get_json("reply_parameters")
@@ -178,7 +188,7 @@ async def answer_callback_query(sim: Simulation, params: Params) -> Any:
 
 @method("createForumTopic")
 async def create_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(params.chat_id())
+    chat = sim.world.forum(_chat(sim, params).id)
     topic = sim.world.open_topic(chat.id, sim.sender, params.get_str("name") or "",
                                  icon_color=params.get_int("icon_color"),
                                  icon_custom_emoji_id=params.get_str("icon_custom_emoji_id"))
@@ -188,7 +198,7 @@ async def create_forum_topic(sim: Simulation, params: Params) -> Any:
 
 @method("editForumTopic")
 async def edit_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(params.chat_id())
+    chat = sim.world.forum(_chat(sim, params).id)
     message = sim.world.edit_topic(chat.id, _thread_id(params), sim.sender,
                                    name=params.get_str("name"),
                                    icon_custom_emoji_id=params.get_str("icon_custom_emoji_id"))
@@ -198,21 +208,21 @@ async def edit_forum_topic(sim: Simulation, params: Params) -> Any:
 
 @method("closeForumTopic")
 async def close_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(params.chat_id())
+    chat = sim.world.forum(_chat(sim, params).id)
     sim.emit_message(sim.world.set_topic_closed(chat.id, _thread_id(params), sim.sender, True))
     return True
 
 
 @method("reopenForumTopic")
 async def reopen_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(params.chat_id())
+    chat = sim.world.forum(_chat(sim, params).id)
     sim.emit_message(sim.world.set_topic_closed(chat.id, _thread_id(params), sim.sender, False))
     return True
 
 
 @method("deleteForumTopic")
 async def delete_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(params.chat_id())
+    chat = sim.world.forum(_chat(sim, params).id)
     sim.world.delete_topic(chat.id, _thread_id(params))
     return True
 

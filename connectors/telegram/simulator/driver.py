@@ -178,6 +178,11 @@ class SimulatorDriver:
     async def unblock_bot(self, user_id: int) -> Emitted:
         return await self._emit("unblocks", {"user_id": user_id})
 
+    async def kick_bot(self, chat_id: int, user_id: int) -> Emitted:
+        """The user removes the bot from a group: ``my_chat_member`` (kicked); the bot gets
+        no more updates from it, and sends there get 403."""
+        return await self._emit("kicks", {"chat_id": chat_id, "user_id": user_id})
+
     async def emit(self, update_type: str, payload: dict[str, Any]) -> Emitted:
         """An update of any type (``callback_query``, ``message_reaction``...) as given;
         subject to ``allowed_updates`` like a real one."""

@@ -23,6 +23,8 @@ POST     /sim/edits                   chat_id, message_id, text -> emitted (edit
 POST     /sim/contacts                chat_id, user_id, message_thread_id? -> emitted
 POST     /sim/blocks                  user_id -> emitted (my_chat_member, status kicked)
 POST     /sim/unblocks                user_id -> emitted (my_chat_member, status member)
+POST     /sim/kicks                   chat_id, user_id -> emitted (my_chat_member: the user
+                                      removed the bot from the group, status kicked)
 POST     /sim/updates                 type, payload -> emitted (honours allowed_updates)
 POST     /sim/raw_updates             update -> emitted (queued as is)
 POST     /sim/redeliveries            update_id -> emitted (a second copy of that update)
@@ -220,6 +222,33 @@ def _member_change(sim: Simulation, user_id: int, *, blocked: bool) -> dict[str,
     body = {"chat": chat, "from": user, "date": sim.world.now(),
             "old_chat_member": {"status": old, "user": sim.sender}, "new_chat_member": new_member}
     return _emitted(sim, sim.queue.add("my_chat_member", body), None)
+
+
+@route("POST", "/sim/kicks")
+async def kick_bot(sim: Simulation, p: Params, _: web.Request) -> Any:
+    """A member removes the bot from a group: ``my_chat_member`` (administrator -> kicked),
+    the last update the bot gets from that group."""
+    user = sim.world.user(_required_int(p, "user_id"))
+    chat = sim.world.chat(p.chat_id())
+    if chat.kind not in ("forum", "discussion"):
+        raise bad_request("the bot can be removed only from a group here")
+    if chat.id in sim.kicked_from:
+        raise bad_request("the bot is not a member of the chat")
+    body = {"chat": chat.info, "from": user, "date": sim.world.now(),
+            "old_chat_member": {"status": "administrator", "user": sim.sender,
+                                **_ADMIN_RIGHTS, "can_manage_topics": chat.kind == "forum"},
+            "new_chat_member": {"status": "kicked", "user": sim.sender, "until_date": 0}}
+    sim.kicked_from.add(chat.id)
+    return _emitted(sim, sim.queue.add("my_chat_member", body), None)
+
+
+_ADMIN_RIGHTS: dict[str, bool] = {
+    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+    "can_delete_messages": True, "can_manage_video_chats": True,
+    "can_restrict_members": True, "can_promote_members": False, "can_change_info": True,
+    "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
+    "can_delete_stories": False, "can_pin_messages": True}
+"""The rights of the bot as the administrator the driver makes it in every group."""
 
 
 @route("POST", "/sim/updates")

@@ -47,9 +47,15 @@ class Simulation:
         self.webhook_log: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
         self.blocked_by: set[int] = set()
+        self.kicked_from: set[int] = set()
+        """Groups whose members removed the bot: it gets nothing from them and may do nothing
+        in them (403 ``bot was kicked from the supergroup chat``)."""
 
     def emit_message(self, message: dict[str, Any], *, edited: bool = False) -> int | None:
-        """Queue a (new or edited) message as an update for the bot; returns its update_id."""
+        """Queue a (new or edited) message as an update for the bot; returns its update_id
+        (``None`` when the bot is not there to receive it)."""
+        if message["chat"]["id"] in self.kicked_from:
+            return None
         return self.queue.add("edited_message" if edited else "message", message)
 
     async def set_webhook(self, config: WebhookConfig, allowed_updates: list[str] | None,
