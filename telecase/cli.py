@@ -20,6 +20,10 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(bench_app, name="bench")
 sla_app = typer.Typer(no_args_is_help=True, help="SLA policies (preview): the what-if.")
 app.add_typer(sla_app, name="sla")
+desk_app = typer.Typer(help="Routing and assignment. Without a command: run the desk on "
+                            "Kafka (embedded, it runs inside `telecase run`). With one: ask "
+                            "the desk for something by hand, or show it.")
+app.add_typer(desk_app, name="desk")
 
 
 def _settings() -> Settings:
@@ -71,7 +75,10 @@ def connector_telegram_out() -> None:
 def worker() -> None:
     """Fold telegram.updates into ticket.events (Faust worker)."""
     from telecase import processes
-    processes.worker(_settings())
+    try:
+        processes.worker(_settings())
+    except SettingsError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -252,6 +259,106 @@ def sla_simulate(
         sys.stdout.write("\n")
     else:
         render(outcome, Console(), details)
+
+
+RUNTIME_HELP = ("embedded (the data directory's log) or kafka (the configured cluster); "
+                "default: kafka when KAFKA_BOOTSTRAP_SERVERS is set")
+
+
+@desk_app.callback(invoke_without_command=True)
+def desk(ctx: typer.Context) -> None:
+    """Without a command: run the desk on Kafka (routing and assignment from ticket.events
+    and desk.requests into ticket.commands; state in the database). Embedded, the desk runs
+    inside `telecase run`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from telecase.desk import DeskError
+    from telecase.policy import PolicyFileError
+    from telecase.processes import desk as run_desk
+    try:
+        asyncio.run(run_desk(_settings()))
+    except (DeskError, PolicyFileError, SettingsError) as exc:
+        _fail(exc)
+
+
+def _desk_request(action: str, runtime: str | None, **fields: object) -> None:
+    from telecase.desk import DeskError, check_request, default_runtime, new_request, send_request
+    from telecase.policy import PolicyFileError, load_policies
+    settings = _settings()
+    chosen = runtime or default_runtime(settings)
+    if chosen not in ("embedded", "kafka"):
+        _fail(ValueError(f"--runtime must be embedded or kafka, not {chosen!r}"))
+    try:
+        request = new_request(action, **fields)  # type: ignore[arg-type]
+        check_request(request, load_policies(settings.policy_file).assignment)
+        said = asyncio.run(send_request(settings, chosen, request))  # type: ignore[arg-type]
+    except (DeskError, PolicyFileError) as exc:
+        _fail(exc)
+        return
+    typer.echo(said)
+
+
+@desk_app.command("claim")
+def desk_claim(
+    ticket_id: str = typer.Argument(..., help="the ticket (tg:<chat>:...)"),
+    agent_id: str = typer.Argument(..., help="the agent who takes it (an id in the policy)"),
+    by: str | None = typer.Option(None, "--by", help="who asks (default: your user name)"),
+    runtime: str | None = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """An agent takes a ticket (respected beyond capacity and availability)."""
+    _desk_request("claim", runtime, ticket_id=ticket_id, agent_id=agent_id, requested_by=by)
+
+
+@desk_app.command("reassign")
+def desk_reassign(
+    ticket_id: str = typer.Argument(..., help="the ticket (tg:<chat>:...)"),
+    agent_id: str | None = typer.Argument(None, help="to this agent (default: the next one "
+                                                     "the queue's strategy picks)"),
+    reason: str = typer.Option("", "--reason", help="why, for the audit trail"),
+    by: str | None = typer.Option(None, "--by", help="who asks (default: your user name)"),
+    runtime: str | None = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """Move a ticket to another agent."""
+    _desk_request("reassign", runtime, ticket_id=ticket_id, agent_id=agent_id, reason=reason,
+                  requested_by=by)
+
+
+@desk_app.command("availability")
+def desk_availability(
+    agent_id: str = typer.Argument(..., help="the agent (an id in the policy)"),
+    status: str = typer.Argument(..., help="available, away or offline"),
+    by: str | None = typer.Option(None, "--by", help="who asks (default: your user name)"),
+    runtime: str | None = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """Set an agent available, away or offline (away and offline agents get no new tickets)."""
+    if status not in ("available", "away", "offline"):
+        _fail(ValueError(f"availability must be available, away or offline, not {status!r}"))
+    _desk_request("availability", runtime, agent_id=agent_id, availability=status,
+                  requested_by=by)
+
+
+@desk_app.command("show")
+def desk_show(runtime: str | None = typer.Option(None, help=RUNTIME_HELP)) -> None:
+    """Agents' loads and availability, and the waiting tickets, as the desk saved them last."""
+    from rich.console import Console
+
+    from telecase.desk import DeskError, default_runtime, render, saved_snapshot
+    from telecase.policy import PolicyFileError, load_policies
+    settings = _settings()
+    chosen = runtime or default_runtime(settings)
+    if chosen not in ("embedded", "kafka"):
+        _fail(ValueError(f"--runtime must be embedded or kafka, not {chosen!r}"))
+    try:
+        policy = load_policies(settings.policy_file).assignment
+        snapshot = asyncio.run(saved_snapshot(settings, chosen))  # type: ignore[arg-type]
+    except (DeskError, PolicyFileError) as exc:
+        _fail(exc)
+        return
+    if snapshot is None:
+        typer.echo("the desk has saved nothing yet (it runs inside `telecase run`, or as "
+                   "`telecase desk` on Kafka, with an assignment policy)")
+        return
+    render(snapshot, policy, Console())
 
 
 def main() -> None:

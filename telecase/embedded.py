@@ -49,6 +49,7 @@ from streams.embedded_worker import EmbeddedWorker
 from streams.topics import TopicNames
 from telecase.demo_traffic import DemoSummary, cases_table, customers
 from telecase.mirror import reply_mirror
+from telecase.policy import Policies, PolicyFileError, load_policies
 from telecase.salesforce import case_sync, change_poller
 from telecase.settings import Settings, SettingsError
 
@@ -67,9 +68,14 @@ class Runtime:
     names: TopicNames
     worker: EmbeddedWorker
     projector: BusProjector
+    policies: Policies
 
 
 async def open_runtime(settings: Settings) -> Runtime:
+    try:
+        policies = load_policies(settings.policy_file)
+    except PolicyFileError as exc:
+        raise RunError(str(exc)) from None
     data = Path(settings.data_dir)
     try:
         log_ = await EmbeddedLog.open(data / "log.sqlite", settings.embedded_partitions)
@@ -86,11 +92,13 @@ async def open_runtime(settings: Settings) -> Runtime:
                        f"used: {cause}. If it is a corrupt file, move it aside: it is rebuilt "
                        "from the log.") from None
     names = TopicNames(settings.topic_prefix)
-    for topic in (names.telegram_updates, names.ticket_events, names.dead_letters):
+    for topic in (names.telegram_updates, names.ticket_commands, names.ticket_events,
+                  names.dead_letters):
         await log_.create_topic(topic, settings.embedded_partitions)
-    worker = EmbeddedWorker(log_, names, agents=frozenset(settings.telegram_agent_ids))
-    return Runtime(log_, engine, names, worker,
-                   BusProjector(log_, engine, names))
+    await log_.create_topic(names.desk_requests, 1)  # one ordered stream of people's requests
+    worker = EmbeddedWorker(log_, names, agents=frozenset(settings.telegram_agent_ids),
+                            sla_policy=policies.sla, tick_interval=settings.sla_tick_interval)
+    return Runtime(log_, engine, names, worker, BusProjector(log_, engine, names), policies)
 
 
 def _free_port() -> int:
@@ -136,6 +144,15 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     summary = DemoSummary()
     loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
              asyncio.create_task(rt.projector.run(stop), name="projector")]
+    if rt.policies.assignment is not None:  # the desk: routing and assignment
+        from streams.desk_worker import DeskWorker, EmbeddedDeskStore
+        from telecase.desk import drain_inbox
+        desk = DeskWorker(rt.log, rt.names, rt.policies.assignment,
+                          EmbeddedDeskStore(rt.log, rt.names),
+                          sla_enabled=rt.policies.sla is not None)
+        loops.append(asyncio.create_task(desk.run(stop), name="desk"))
+        loops.append(asyncio.create_task(
+            drain_inbox(rt.log, rt.names, Path(settings.data_dir), stop), name="desk-inbox"))
     after_loops: list[Any] = []  # closed once the loops have stopped
     sync_runner: SyncRunner | None = None
     try:

@@ -21,6 +21,7 @@ from projections.kafka_runner import KafkaProjector
 from streams.faust_app import WorkerConfig, run_worker
 from streams.kafka_admin import ensure_topics
 from streams.topics import TopicNames
+from telecase.policy import load_policies
 from telecase.settings import Settings
 
 log = structlog.get_logger("telecase")
@@ -102,6 +103,7 @@ async def telegram_connector(settings: Settings) -> None:
 
 
 def worker(settings: Settings) -> None:
+    policies = load_policies(settings.policy_file)
     _metrics(settings)
     asyncio.run(ensure(settings))
     run_worker(WorkerConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -110,6 +112,8 @@ def worker(settings: Settings) -> None:
                             topic_prefix=settings.topic_prefix,
                             session_timeout=settings.consumer_session_timeout,
                             agent_ids=tuple(settings.telegram_agent_ids),
+                            sla_policy=policies.sla,
+                            tick_interval=settings.sla_tick_interval,
                             datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
                loglevel="WARNING")
 
@@ -180,3 +184,34 @@ async def telegram_out_connector(settings: Settings) -> None:
         ledger.dispose()
         await raw_log.stop()
         await bus.close()
+
+
+async def desk(settings: Settings) -> None:
+    """The desk on Kafka: routing and assignment from ``ticket.events`` and
+    ``desk.requests`` into ``ticket.commands``; its state and positions in the database."""
+    from streams.desk_worker import DeskWorker
+    from streams.kafka_bus import KafkaBus
+    from telecase.desk import DeskError, SqlDeskStore
+    from telecase.policy import load_policies
+
+    policies = load_policies(settings.policy_file)
+    if policies.assignment is None:
+        raise DeskError("no assignment policy is configured: set TELECASE_POLICY_FILE to a "
+                        "file with [routing], [queues] and [agents] (see examples/routing.toml)")
+    _metrics(settings)
+    await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
+    engine = make_engine(settings.projection_url("kafka"))
+    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+    await bus.start()
+    try:
+        store = SqlDeskStore(engine, bus, names)
+        await asyncio.to_thread(store.create)
+        runner = DeskWorker(bus, names, policies.assignment, store,
+                            sla_enabled=policies.sla is not None)
+        log.info("desk.running", agents=len(policies.assignment.agents),
+                 sla=policies.sla is not None)
+        await _run_until_signalled(runner.run)
+    finally:
+        await bus.close()
+        engine.dispose()
