@@ -66,12 +66,32 @@ async def customers(tg: SimulatorDriver, summary: DemoSummary, stop: asyncio.Eve
 
 def cases_table(rows: Sequence[Any], where: str = "projection") -> Table:
     table = Table(title=f"telecase: tickets ({where})", expand=True)
-    for col in ("ticket", "subject", "customer", "status", "msgs", "replies", "case",
-                "last message"):
+    for col in ("ticket", "subject", "customer", "status", "msgs", "replies", "case", "agent",
+                "SLA", "last message"):
         table.add_column(col)
     for r in rows[-20:]:
         table.add_row(r.ticket_id, r.subject, r.customer_username or "-", r.status,
                       str(r.message_count), str(r.agent_reply_count),
-                      r.salesforce_case_number or "-",
+                      r.salesforce_case_number or "-", _agent(r), _sla(r),
                       r.last_message_at.strftime("%H:%M:%S") if r.last_message_at else "-")
     return table
+
+
+def _agent(row: Any) -> str:
+    if row.agent_id:
+        return str(row.agent_id)
+    return "waiting" if row.queue and row.status == "open" else "-"
+
+
+_SLA_STYLE = {"running": "", "warned": "yellow", "breached": "bold red", "met": "green"}
+
+
+def _sla(row: Any) -> str:
+    """Tier and state, with the escalation level reached (``hot breached ^1``)."""
+    if row.sla_state is None:
+        return "-"
+    text = f"{row.sla_tier} {row.sla_state}"
+    if row.escalation_level:
+        text += f" ^{row.escalation_level}"
+    style = _SLA_STYLE.get(row.sla_state, "")
+    return f"[{style}]{text}[/{style}]" if style else text

@@ -44,9 +44,11 @@ from connectors.telegram.webhook import create_webhook_app
 from projections.bus_runner import BusProjector
 from projections.db import create_schema, make_engine
 from projections.tables import cases
+from streams.assignment.policy import AssignmentPolicy
 from streams.embedded_log import EmbeddedLog, LogUnavailableError
 from streams.embedded_worker import EmbeddedWorker
 from streams.topics import TopicNames
+from telecase import demo_policy
 from telecase.demo_traffic import DemoSummary, cases_table, customers
 from telecase.mirror import reply_mirror
 from telecase.policy import Policies, PolicyFileError, load_policies
@@ -71,11 +73,14 @@ class Runtime:
     policies: Policies
 
 
-async def open_runtime(settings: Settings) -> Runtime:
+async def open_runtime(settings: Settings, *, demo: bool = False) -> Runtime:
+    """``demo``: without a policy file, the demo's SLA policy (``telecase.demo_policy``)."""
     try:
         policies = load_policies(settings.policy_file)
     except PolicyFileError as exc:
         raise RunError(str(exc)) from None
+    if demo and settings.policy_file is None:
+        policies = Policies(sla=demo_policy.sla_policy())
     data = Path(settings.data_dir)
     try:
         log_ = await EmbeddedLog.open(data / "log.sqlite", settings.embedded_partitions)
@@ -136,7 +141,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     console = console or Console()
     if not demo and not settings.has_telegram_credentials:
         raise SettingsError("TELECASE_TELEGRAM_BOT_TOKEN is not set; set it, or use --demo")
-    rt = await open_runtime(settings)
+    rt = await open_runtime(settings, demo=demo)
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     stop = asyncio.Event()
@@ -144,21 +149,23 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     summary = DemoSummary()
     loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
              asyncio.create_task(rt.projector.run(stop), name="projector")]
-    if rt.policies.assignment is not None:  # the desk: routing and assignment
-        from streams.desk_worker import DeskWorker, EmbeddedDeskStore
-        from telecase.desk import drain_inbox
-        desk = DeskWorker(rt.log, rt.names, rt.policies.assignment,
-                          EmbeddedDeskStore(rt.log, rt.names),
-                          sla_enabled=rt.policies.sla is not None)
-        loops.append(asyncio.create_task(desk.run(stop), name="desk"))
-        loops.append(asyncio.create_task(
-            drain_inbox(rt.log, rt.names, Path(settings.data_dir), stop), name="desk-inbox"))
     after_loops: list[Any] = []  # closed once the loops have stopped
     sync_runner: SyncRunner | None = None
     try:
         sf_settings = settings
         if demo and not settings.has_salesforce_credentials:
             sf_settings = await _salesforce_simulator(settings, after_loops)
+            if settings.policy_file is None:  # the demo desk: agents in the simulated org
+                rt.policies = Policies(rt.policies.sla, await _demo_agents(sf_settings))
+        if rt.policies.assignment is not None:  # the desk: routing and assignment
+            from streams.desk_worker import DeskWorker, EmbeddedDeskStore
+            from telecase.desk import drain_inbox
+            desk = DeskWorker(rt.log, rt.names, rt.policies.assignment,
+                              EmbeddedDeskStore(rt.log, rt.names),
+                              sla_enabled=rt.policies.sla is not None)
+            loops.append(asyncio.create_task(desk.run(stop), name="desk"))
+            loops.append(asyncio.create_task(
+                drain_inbox(rt.log, rt.names, Path(settings.data_dir), stop), name="desk-inbox"))
         if sf_settings.has_salesforce_credentials:
             changes = BusRawLog(rt.log, rt.names.salesforce_changes)
             sync_runner = SyncRunner(rt.log, rt.names, await case_sync(sf_settings),
@@ -330,6 +337,15 @@ async def _salesforce_simulator(settings: Settings, closers: list[Any]) -> Setti
         "salesforce_security_token": SecretStr(sim.security_token),
         "salesforce_login_url": sim.base_url, "salesforce_ca_file": sim.ca_file,
         "salesforce_poll_interval": 2.0})
+
+
+async def _demo_agents(sf_settings: Settings) -> AssignmentPolicy:
+    """The demo's agents, as Users of the simulated org, and the policy that names them."""
+    async with SalesforceDriver(str(sf_settings.salesforce_login_url),
+                                sf_settings.salesforce_ca_file) as driver:
+        ids = {key: (await driver.create_user(name))["Id"]
+               for key, name in demo_policy.AGENTS}
+    return demo_policy.assignment_policy(ids)
 
 
 DEMO_ANSWERS = ("Thanks for reaching out! I'm looking into it now.",

@@ -52,6 +52,10 @@ def test_demo_runs_for_a_duration_and_summarises(embedded: EmbeddedDeployment) -
     rows = embedded.cases()  # the demo agent answered in Salesforce, and it came back
     assert any(r["agent_reply_count"] > 0 for r in rows), rows
     assert all(r["salesforce_case_number"] for r in rows if r["agent_reply_count"])
+    # the demo's policy: clocks started with a tier, and the desk gave tickets to its agents
+    assert {r["sla_tier"] for r in rows if r["message_count"]} <= {"hot", "standard"}
+    assert any(r["sla_state"] for r in rows), rows
+    assert {r["agent_id"] for r in rows} & {"ann", "bo", "cleo"}, rows
 
 
 def expected_from_log(dep: EmbeddedDeployment) -> dict[str, int]:
