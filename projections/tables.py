@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -59,6 +60,36 @@ ticket-event ``seq`` applied, which is what makes re-delivered events no-ops. ``
 ``running`` (clocks started), ``warned`` (a warning fired), ``breached`` (a target was missed),
 ``met`` (closed, or first response given, with nothing missed); ``sla_next_due_at`` is the first
 deadline ``sla.started`` announced (the live SLA board of the dashboard reads the log)."""
+
+audit_trail = Table(
+    "audit_trail", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("event_id", String(160), nullable=False, unique=True),
+    Column("ticket_id", String(128), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_id", String(64)),
+    Column("actor_name", Text),
+    Column("action", Text, nullable=False),
+    Column("reason", Text),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("agent_id", String(64), index=True),
+    Column("queue", String(64), index=True),
+    Column("body", Text),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("source_topic", String(128), nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", BigInteger, nullable=False),
+)
+"""One immutable row per ticket event (never updated or deleted): who (``actor_*``) did what
+(``action``, a sentence; ``event_type``), why (``reason``: the SLA's or the desk's words), the
+fields it changed (``before``/``after``, JSON, where it applies), the ticket's agent and queue
+as of that event (for access control), a message's text in ``body`` (personal data: shown only
+to roles allowed to see it), when, and where in the log it came from."""
 
 checkpoints = Table(
     "projector_checkpoints", metadata,
