@@ -1,8 +1,9 @@
-"""Runs a projector over a :class:`~streams.bus.Bus` (the embedded log).
+"""Runs the projectors over a :class:`~streams.bus.Bus` (the embedded log).
 
-The same projector code as on Kafka (:func:`projections.cases.apply_batch`, rows and checkpoint
-in one transaction); only the reading differs: positions come from the projection's own
-checkpoint table, so the log keeps no state for it.
+The same projector code as on Kafka (every projector of :data:`projections.registry.PROJECTORS`,
+rows and checkpoints of all of them in one transaction per batch); only the reading differs:
+it starts from the lowest of the projectors' own checkpoints (each skips what it already has),
+so the log keeps no state for them.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Engine
 
-from projections.cases import PROJECTOR, Offset, apply_batch, load_checkpoints
+from projections.cases import PROJECTOR, Offset
 from projections.decode import decode_records
+from projections.registry import apply_all, resume_positions
 from streams.bus import Bus, Outgoing, Record, consume
 from streams.schema.events import TicketEvent
 from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.projector")
+DEAD_LETTER_CONSUMER = f"projector:{PROJECTOR}"
+"""How dead letters name this runner (it keeps the name of its first projection)."""
 
 
 class BusProjector:
@@ -30,10 +34,11 @@ class BusProjector:
         self.bus, self.engine, self.names, self.batch_max = bus, engine, names, batch_max
         self.linger = linger
         self.applied = 0
+        """Events the ``cases`` projection applied (each new event changes its row)."""
 
     def _checkpoints(self) -> dict[int, int]:
         with self.engine.connect() as conn:
-            return load_checkpoints(conn, PROJECTOR, self.names.ticket_events)
+            return resume_positions(conn, self.names.ticket_events)
 
     async def run(self, stop: asyncio.Event) -> None:
         positions = await asyncio.to_thread(self._checkpoints)
@@ -47,7 +52,7 @@ class BusProjector:
 
     async def handle(self, records: list[Record]) -> None:
         now = datetime.now(UTC)
-        batch, letters = decode_records(records, f"projector:{PROJECTOR}", now)
+        batch, letters = decode_records(records, DEAD_LETTER_CONSUMER, now)
         if letters:
             await self.bus.append(self.names.dead_letters, [
                 Outgoing((letter.key or "").encode(), letter.model_dump_json().encode(),
@@ -58,4 +63,4 @@ class BusProjector:
 
     def _write(self, batch: list[tuple[Offset, TicketEvent | None]], now: datetime) -> int:
         with self.engine.begin() as conn:
-            return apply_batch(conn, batch, now)
+            return apply_all(conn, batch, now)[PROJECTOR]

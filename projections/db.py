@@ -1,10 +1,41 @@
-"""Engines and schema creation. Nothing here connects until called."""
+"""Engines and schema migration. Nothing here connects until called.
+
+The projection tables are migrated with Alembic (``projections/migrations``): the Config is
+built in code (:func:`alembic_config`), so telecase needs no ini file at runtime, and the same
+folder works with the ``alembic`` command line (``-c projections/migrations/alembic.ini``).
+
+Projections are derived data. A database built before Alembic (projection tables present, no
+``alembic_version``) is not converted: its tables, its ``projection_meta`` and its checkpoints
+are dropped and migrated from scratch, and the projectors rebuild the rows from the log.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, inspect, select
+from pathlib import Path
 
-from projections.tables import meta, metadata
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+
+from projections.tables import metadata
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+_MIGRATION_LOCK = 0x7465_6C65_6361_7365 & 0x7FFF_FFFF_FFFF_FFFF
+"""PostgreSQL advisory lock key held while migrating ("telecase"), so processes starting
+together migrate one after the other."""
+
+_PRE_ALEMBIC = "projection_meta"
+"""The version table of the schemas built before Alembic."""
 
 
 class ProjectionError(Exception):
@@ -29,24 +60,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-SCHEMA_VERSION = 4
-"""Bump when a projection table changes. Projections are derived data: on a mismatch the tables
-are dropped and rebuilt from the log (their checkpoints go too, so the projector replays from
-the first event). Schema migrations with Alembic come with the audit trail."""
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic Config for ``projections/migrations``; with ``connection``, the migrations
+    run on it, inside its transaction."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
 
 
 def create_schema(engine: Engine) -> None:
+    """Migrate the projection tables to the newest revision (``alembic upgrade head``)."""
     with engine.begin() as conn:
-        found = None
-        if inspect(conn).has_table(meta.name):
-            found = conn.execute(select(meta.c.schema_version)
-                                 .where(meta.c.name == "projections")).scalar_one_or_none()
-        elif inspect(conn).has_table("cases"):
-            found = 1  # built before versions were recorded
-        if found is not None and found != SCHEMA_VERSION:
-            metadata.drop_all(conn)
-        metadata.create_all(conn)
-        if found != SCHEMA_VERSION:
-            conn.execute(delete(meta))
-            conn.execute(insert(meta).values(name="projections",
-                                             schema_version=SCHEMA_VERSION))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        drop_pre_alembic(conn)
+        command.upgrade(alembic_config(conn), "head")
+
+
+def drop_pre_alembic(conn: Connection) -> bool:
+    """Drop the projection tables of a database built before Alembic; ``True`` if it was."""
+    found = set(inspect(conn).get_table_names())
+    if "alembic_version" in found:
+        return False
+    ours = {t.name for t in metadata.sorted_tables} | {_PRE_ALEMBIC}
+    if not found & ours:
+        return False
+    metadata.drop_all(conn, checkfirst=True)
+    Table(_PRE_ALEMBIC, MetaData()).drop(conn, checkfirst=True)
+    return True

@@ -1,9 +1,11 @@
-"""Runs a projector as a Kafka consumer of ``ticket.events``.
+"""Runs the projectors as a Kafka consumer of ``ticket.events``.
 
-The checkpoint in the database is the truth: on every partition assignment the consumer seeks to
-the offsets stored with the rows, so a crash after the database commit and before the Kafka
-commit replays nothing, and a crash before the database commit replays the whole batch (which
-``seq`` makes harmless). Offsets are also committed to Kafka, only so that lag is visible.
+Every projector of :data:`projections.registry.PROJECTORS` gets each batch, in one transaction.
+The checkpoints in the database are the truth: on every partition assignment the consumer seeks
+to the lowest offset any projector stored with its rows (each skips what it already has), so
+a crash after the database commit and before the Kafka commit replays nothing, and a crash
+before the database commit replays the whole batch (which ``seq`` makes harmless). Offsets
+are also committed to Kafka, only so that lag is visible.
 A record that cannot be decoded goes to ``telecase.deadletter`` with the reason and is passed.
 """
 
@@ -17,12 +19,15 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from sqlalchemy import Engine
 
-from projections.cases import PROJECTOR, Offset, apply_batch, load_checkpoints
+from projections.cases import PROJECTOR, Offset
 from projections.decode import decode_records
+from projections.registry import PROJECTORS, apply_all, resume_positions
 from streams.schema.events import TicketEvent
 from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.projector")
+DEAD_LETTER_CONSUMER = f"projector:{PROJECTOR}"
+"""How dead letters name this runner (it keeps the name of its first projection)."""
 
 
 class _SeekToCheckpoint(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -59,7 +64,7 @@ class KafkaProjector:
 
     def checkpoints(self) -> dict[int, int]:
         with self.engine.connect() as conn:
-            return load_checkpoints(conn, PROJECTOR, self.names.ticket_events)
+            return resume_positions(conn, self.names.ticket_events)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -68,7 +73,7 @@ class KafkaProjector:
         await self.producer.start()
         self.consumer.subscribe([self.names.ticket_events], listener=_SeekToCheckpoint(self))
         await self.consumer.start()
-        log.info("projector.started", projector=PROJECTOR)
+        log.info("projector.started", projectors=list(PROJECTORS))
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200)
@@ -79,11 +84,11 @@ class KafkaProjector:
         finally:
             await self.consumer.stop()
             await self.producer.stop()
-            log.info("projector.stopped", projector=PROJECTOR)
+            log.info("projector.stopped", projectors=list(PROJECTORS))
 
     async def _handle(self, records: list[Any]) -> None:
         now = datetime.now(UTC)
-        batch, letters = decode_records(records, f"projector:{PROJECTOR}", now)
+        batch, letters = decode_records(records, DEAD_LETTER_CONSUMER, now)
         for letter in letters:  # durable before the batch's offsets are
             await self.producer.send_and_wait(self.names.dead_letters,
                                               letter.model_dump_json().encode(),
@@ -94,4 +99,4 @@ class KafkaProjector:
 
     def _write(self, batch: list[tuple[Offset, TicketEvent | None]], now: datetime) -> None:
         with self.engine.begin() as conn:
-            apply_batch(conn, batch, now)
+            apply_all(conn, batch, now)

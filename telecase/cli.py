@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -24,6 +25,10 @@ desk_app = typer.Typer(help="Routing and assignment. Without a command: run the 
                             "Kafka (embedded, it runs inside `telecase run`). With one: ask "
                             "the desk for something by hand, or show it.")
 app.add_typer(desk_app, name="desk")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail: who did what, when and "
+                                                    "why (as the local operator, an admin), "
+                                                    "and its read-only HTTP API.")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -138,6 +143,85 @@ def demo(duration: float = typer.Option(0, help="stop after this many seconds (0
     raise typer.Exit(1 if summary.errors else 0)
 
 
+@app.command()
+def replay(
+    projection: Annotated[list[str] | None, typer.Option(
+        "--projection", help="rebuild this projection (repeat for more; default: all)")] = None,
+    runtime: str | None = typer.Option(None, help="embedded (the data directory's log) or "
+                                       "kafka (the configured cluster); default: kafka when "
+                                       "KAFKA_BOOTSTRAP_SERVERS is set"),
+    batch: int = typer.Option(5000, "--batch", min=1, help="events per transaction"),
+    restart: bool = typer.Option(False, "--restart", help="drop the rebuild tables and start "
+                                 "from the first event (default: resume an interrupted one)"),
+    max_lag: int = typer.Option(1000, "--max-lag", min=0, help="swap once this close to the "
+                                "end of ticket.events"),
+) -> None:
+    """Rebuild projections from the first event of ticket.events into fresh tables while the
+    live ones keep serving, then swap them in (no side effects; resumable)."""
+    from rich.console import Console
+
+    from projections.replay import ReplayError
+    from telecase.replay_cli import run as run_replay
+    settings = _settings()
+    chosen = runtime or ("kafka" if "kafka_bootstrap_servers" in settings.model_fields_set
+                         else "embedded")
+    console = Console(stderr=True)
+    try:
+        result = asyncio.run(run_replay(settings, runtime=chosen, projections=projection,
+                                        batch=batch, restart=restart, max_lag=max_lag,
+                                        console=console))
+    except ReplayError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:
+        typer.echo("replay interrupted: what it rebuilt is kept; run it again to resume "
+                   "(--restart starts over)", err=True)
+        raise typer.Exit(130) from None
+    if result.swapped:
+        typer.echo(f"swapped in: {', '.join(result.projections)}. A running projector goes on "
+                   "from its own position (events it applies again are no-ops, by seq); a "
+                   "restarted one resumes from the swapped checkpoints.", err=True)
+    json.dump(result.summary(), sys.stdout)
+    sys.stdout.write("\n")
+
+
+@app.command()
+def reconcile(
+    runtime: str | None = typer.Option(None, help="embedded or kafka; default: kafka when "
+                                       "KAFKA_BOOTSTRAP_SERVERS is set"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="report only: append no corrections"),
+    every: float = typer.Option(0.0, "--every", min=0, help="repeat every N seconds until "
+                                "stopped (0: once)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Compare every ticket in the log with its Salesforce Case and append a correction for
+    each drift the log can take in (see connectors/salesforce/reconcile.py)."""
+    from rich.console import Console
+
+    from telecase.reconcile_cli import report_json, report_table
+    from telecase.reconcile_cli import run as run_reconcile
+    settings = _settings()
+    chosen = runtime or ("kafka" if "kafka_bootstrap_servers" in settings.model_fields_set
+                         else "embedded")
+    if chosen not in ("embedded", "kafka"):
+        _fail(SettingsError(f"--runtime must be embedded or kafka, not {chosen!r}"))
+    console = Console()
+    try:
+        report = asyncio.run(run_reconcile(settings, runtime=chosen,  # type: ignore[arg-type]
+                                           dry_run=dry_run, every=every, console=console,
+                                           as_json=as_json))
+    except SettingsError as exc:
+        _fail(exc)
+        return
+    if report is None:
+        return
+    if as_json:
+        json.dump(report_json(report), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        console.print(report_table(report))
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     updates: int = typer.Option(20_000, "--updates", "-n", help="updates to drive"),
@@ -216,6 +300,25 @@ def bench_timers(
     if live:
         from telecase.bench_timers_live import run as run_live
         result["worker_restart"] = run_live(live)
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+@bench_app.command("replay")
+def bench_replay(
+    events: int = typer.Option(1_000_000, "--events", "-n", min=1, help="ticket events"),
+    database_url: str | None = typer.Option(None, "--database-url", help="a PostgreSQL "
+                                            "server (default: the configured database); the "
+                                            "bench works in a scratch database of its own"),
+    batch: int = typer.Option(10_000, "--batch", min=1, help="events per transaction"),
+) -> None:
+    """Rebuild every projection from N ticket events into PostgreSQL (events/s), beside a
+    raw COPY of the rows it produced; print JSON."""
+    from telecase.bench_replay import run as run_bench
+    settings = _settings()
+    logs.configure("warning")
+    url = database_url or settings.projection_url("kafka")
+    result = run_bench(url, events=events, batch=batch)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
@@ -365,6 +468,121 @@ def desk_show(runtime: str | None = typer.Option(None, help=RUNTIME_HELP)) -> No
                    "`telecase desk` on Kafka, with an assignment policy)")
         return
     render(snapshot, policy, Console())
+
+
+PERSONAL_DATA_HELP = "print message bodies and customers' names (withheld by default)"
+
+
+@audit_app.command("ticket")
+def audit_ticket(
+    ticket_id: str = typer.Argument(..., help="the ticket (tg:<chat>:...)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    show_personal_data: bool = typer.Option(False, "--show-personal-data",
+                                            help=PERSONAL_DATA_HELP),
+    runtime: str | None = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """A ticket's audit trail, in order."""
+    from rich.console import Console
+
+    from projections.audit_queries import Viewer
+    from telecase.audit_cli import (
+        AuditCliError,
+        choose_runtime,
+        open_projections,
+        print_json,
+        render,
+        ticket_entries,
+    )
+    settings = _settings()
+    try:
+        engine = open_projections(settings, choose_runtime(settings, runtime))
+        try:
+            entries = ticket_entries(engine, ticket_id,
+                                     Viewer.admin(pii=show_personal_data))
+        finally:
+            engine.dispose()
+    except AuditCliError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print_json({"ticket_id": ticket_id}, entries, sys.stdout)
+    else:
+        render(entries, Console(), title=f"ticket {ticket_id}", with_ticket=False,
+               show_personal_data=show_personal_data)
+
+
+@audit_app.command("agent")
+def audit_agent(
+    agent_id: str = typer.Argument(..., help="the agent (an id in the policy)"),
+    since: str = typer.Option(..., "--since", help="from (ISO 8601, no zone means UTC; or a "
+                                                   "time ago: 2d, 12h, 30m)"),
+    until: str | None = typer.Option(None, "--until", help="up to, excluded (default: now)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    show_personal_data: bool = typer.Option(False, "--show-personal-data",
+                                            help=PERSONAL_DATA_HELP),
+    runtime: str | None = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """What happened on an agent's tickets while they were theirs, and what the agent did."""
+    from rich.console import Console
+
+    from projections.audit_queries import Viewer
+    from telecase.audit_cli import (
+        AuditCliError,
+        agent_entries,
+        choose_runtime,
+        open_projections,
+        print_json,
+        render,
+    )
+    settings = _settings()
+    try:
+        engine = open_projections(settings, choose_runtime(settings, runtime))
+        try:
+            start, end, entries = agent_entries(engine, agent_id, since, until,
+                                                Viewer.admin(pii=show_personal_data))
+        finally:
+            engine.dispose()
+    except AuditCliError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print_json({"agent_id": agent_id, "since": start.isoformat(),
+                    "until": None if end is None else end.isoformat()}, entries, sys.stdout)
+    else:
+        span = f"since {start:%Y-%m-%d %H:%M:%S}" + ("" if end is None
+                                                     else f" until {end:%Y-%m-%d %H:%M:%S}")
+        render(entries, Console(), title=f"agent {agent_id}, {span} (UTC)", with_ticket=True,
+               show_personal_data=show_personal_data)
+
+
+@audit_app.command("serve")
+def audit_serve(
+    host: str | None = typer.Option(None, help="listen here (default: "
+                                               "TELECASE_AUDIT_API_HOST, 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="and here (default: TELECASE_AUDIT_API_PORT, "
+                                               "8090)"),
+    runtime: str | None = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """The read-only audit HTTP API (keys from TELECASE_AUDIT_API_KEYS_FILE)."""
+    from telecase.audit_api import AuditApiError
+    from telecase.audit_cli import AuditCliError, choose_runtime, serve
+    settings = _settings()
+    try:
+        asyncio.run(serve(settings, choose_runtime(settings, runtime),
+                          host or settings.audit_api_host,
+                          settings.audit_api_port if port is None else port))
+    except (AuditApiError, AuditCliError, SettingsError) as exc:
+        _fail(exc)
+
+
+@audit_app.command("key-hash")
+def audit_key_hash() -> None:
+    """Print the SHA-256 of the API key read from stdin, for the keys file."""
+    from telecase.audit_cli import AuditCliError, read_key
+    try:
+        typer.echo(read_key(sys.stdin.read()))
+    except AuditCliError as exc:
+        _fail(exc)
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from connectors.raw_log import BusRawLog
+from connectors.salesforce.change_poller import SalesforceChangeApi
+from connectors.salesforce.reconcile import Reconciler
 from connectors.salesforce.simulator import SalesforceDriver, SalesforceSimulator
 from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
@@ -52,7 +54,7 @@ from telecase import demo_policy
 from telecase.demo_traffic import DemoSummary, cases_table, customers
 from telecase.mirror import reply_mirror
 from telecase.policy import Policies, PolicyFileError, load_policies
-from telecase.salesforce import case_sync, change_poller
+from telecase.salesforce import case_sync, change_poller, connect
 from telecase.settings import Settings, SettingsError
 
 log = structlog.get_logger("telecase.run")
@@ -174,6 +176,11 @@ async def run(settings: Settings, *, demo: bool, duration: float,
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
+            if settings.reconcile_interval > 0:
+                reconciler = Reconciler(rt.log, rt.names.ticket_events,
+                                        SalesforceChangeApi(await connect(sf_settings)), changes)
+                loops.append(asyncio.create_task(
+                    reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
     except BaseException:
         stop.set()
         for closer in after_loops:

@@ -155,8 +155,16 @@ async def salesforce_connector(settings: Settings) -> None:
     runner = SyncRunner(bus, names, sync, links=changes,
                         max_backoff=settings.salesforce_sync_max_backoff)
     poller = await change_poller(settings, changes, bus, names)
+    loops = [runner.run, poller.run]
+    if settings.reconcile_interval > 0:
+        from connectors.salesforce.change_poller import SalesforceChangeApi
+        from connectors.salesforce.reconcile import Reconciler
+        from telecase.salesforce import connect
+        reconciler = Reconciler(bus, names.ticket_events,
+                                SalesforceChangeApi(await connect(settings)), changes)
+        loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
     try:
-        await _run_until_signalled(runner.run, poller.run)
+        await _run_until_signalled(*loops)
     finally:
         await changes.stop()
         await bus.close()

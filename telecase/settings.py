@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     """Where the reply mirror records what it delivered (default: the database in Kafka
     mode, ``<data_dir>/telegram-ledger.sqlite`` embedded). Deleting it allows resends."""
 
+    reconcile_interval: float = Field(0.0, ge=0)
+    """Seconds between reconciliations with Salesforce inside ``telecase run`` and
+    ``telecase connector salesforce`` (0: off; ``telecase reconcile`` runs one by hand)."""
     demo_agent_interval: float = Field(5.0, ge=0)
     """``telecase run --demo`` with the simulated org: seconds between the demo agent's answers
     (0: the demo agent never answers)."""
@@ -125,6 +128,12 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)
+
+    audit_api_keys_file: str | None = None
+    """The audit API's keys (TOML, ``[keys.<name>]``: SHA-256 of the key, role, agent id,
+    ``pii``); ``telecase audit serve`` needs it."""
+    audit_api_host: str = "127.0.0.1"
+    audit_api_port: int = Field(8090, ge=0, le=65535)
 
     @field_validator("telegram_agent_ids", mode="before")
     @classmethod

@@ -1,0 +1,153 @@
+"""The ``metrics`` projection: daily counters by queue and agent (``daily_metrics``).
+
+Each counter lands on the UTC day of the event that makes it, under the queue and agent the
+ticket had as of that event (``''`` for none):
+
+- ``tickets_opened`` at ``ticket.opened`` (before routing, so under queue ``''``);
+  ``tickets_routed`` at ``ticket.routed`` (the volume per queue);
+- ``first_responses`` with their total and maximum seconds: a ticket with SLA clocks counts at
+  ``sla.met`` of ``first_response``, with the business time the clock measured (``elapsed``);
+  one without counts at its first ``agent.replied``, with wall-clock time since opening;
+- ``resolutions`` with their total seconds, once per closing: with SLA clocks at ``sla.met`` of
+  ``resolution`` (business time, the clock continues across reopenings); without, at the
+  closing, with wall-clock time since opening;
+- ``sla_breaches`` (``sla.breached``, either clock) and ``escalations`` (``sla.escalated``).
+
+The projector keeps what attributing and timing needs per ticket in ``metrics_tickets``, with
+the last ``seq`` it applied: a redelivered event counts nothing, whatever order the projectors
+run in. Counters are added in SQL (never rewritten from what was read), and the ticket rows a
+batch touches are locked first, as in ``projections.workloads``.
+
+:func:`fold` writes rows only; the registry adds checkpoints (``projections.registry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, case
+from sqlalchemy.dialects import postgresql, sqlite
+
+from projections.cases import Offset
+from projections.tables import daily_metrics, metrics_tickets
+from projections.workloads import closes, fold_per_ticket
+from streams.schema.events import (
+    AgentReplied,
+    SlaBreached,
+    SlaEscalated,
+    SlaMet,
+    SlaStarted,
+    TicketAssigned,
+    TicketEvent,
+    TicketOpened,
+    TicketRouted,
+)
+
+PROJECTOR = "metrics"
+
+Key = tuple[date, str, str]
+"""``(day, queue, agent_id)``."""
+
+
+@dataclass
+class Counters:
+    tickets_opened: int = 0
+    tickets_routed: int = 0
+    first_responses: int = 0
+    first_response_seconds_total: float = 0.0
+    first_response_seconds_max: float = 0.0
+    resolutions: int = 0
+    resolution_seconds_total: float = 0.0
+    sla_breaches: int = 0
+    escalations: int = 0
+
+    def first_response(self, seconds: float) -> None:
+        self.first_responses += 1
+        self.first_response_seconds_total += seconds
+        self.first_response_seconds_max = max(self.first_response_seconds_max, seconds)
+
+    def resolution(self, seconds: float) -> None:
+        self.resolutions += 1
+        self.resolution_seconds_total += seconds
+
+
+_BLANK = {"opened_at": None, "queue": "", "agent_id": "", "is_open": True, "has_sla": False,
+          "first_response_counted": False}
+
+
+def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],
+         now: datetime) -> int:
+    """Fold ``batch`` into the daily counters (in the caller's transaction); returns how many
+    events were new to it."""
+    counters: dict[Key, Counters] = {}
+    applied = fold_per_ticket(conn, metrics_tickets, _BLANK, batch,
+                              lambda ticket, event: _apply(ticket, event, counters))
+    _add(conn, counters)
+    return applied
+
+
+def _apply(ticket: dict[str, Any], event: TicketEvent, counters: dict[Key, Counters]) -> None:
+    """Update the ticket's memory with ``event``, then count what it makes."""
+    if isinstance(event, TicketOpened):
+        ticket["opened_at"] = event.occurred_at
+    elif isinstance(event, TicketRouted):
+        ticket["queue"] = event.queue
+    elif isinstance(event, TicketAssigned):
+        ticket["agent_id"] = event.agent_id or ""
+        ticket["queue"] = event.queue or ticket["queue"]
+    elif isinstance(event, SlaStarted):
+        ticket["has_sla"] = True
+    day = event.occurred_at.astimezone(UTC).date()
+    c = counters.setdefault((day, ticket["queue"], ticket["agent_id"]), Counters())
+    since_opening = (None if ticket["opened_at"] is None else
+                     max(0.0, (event.occurred_at - ticket["opened_at"]).total_seconds()))
+    if isinstance(event, TicketOpened):
+        c.tickets_opened += 1
+    elif isinstance(event, TicketRouted):
+        c.tickets_routed += 1
+    elif isinstance(event, SlaBreached):
+        c.sla_breaches += 1
+    elif isinstance(event, SlaEscalated):
+        c.escalations += 1
+    elif isinstance(event, SlaMet):
+        if event.clock == "resolution":
+            c.resolution(_seconds(event.elapsed))
+        elif not ticket["first_response_counted"]:
+            ticket["first_response_counted"] = True
+            c.first_response(_seconds(event.elapsed))
+    elif isinstance(event, AgentReplied):
+        if not (ticket["has_sla"] or ticket["first_response_counted"]) and (
+                since_opening is not None):
+            ticket["first_response_counted"] = True
+            c.first_response(since_opening)
+    else:
+        closing = closes(event)
+        if closing is not None and closing == ticket["is_open"]:
+            ticket["is_open"] = not closing
+            if closing and not ticket["has_sla"] and since_opening is not None:
+                c.resolution(since_opening)
+
+
+def _seconds(value: timedelta) -> float:
+    return max(0.0, value.total_seconds())
+
+
+def _add(conn: Connection, counters: dict[Key, Counters]) -> None:
+    """Add the counters to their rows (creating them), in key order."""
+    rows = [{"day": day, "queue": queue, "agent_id": agent, **vars(c)}
+            for (day, queue, agent), c in sorted(counters.items()) if c != Counters()]
+    if not rows:
+        return
+    t = daily_metrics
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(t)
+    ex = stmt.excluded
+    update: dict[str, Any] = {f.name: getattr(t.c, f.name) + getattr(ex, f.name)
+                              for f in fields(Counters)}
+    mine, theirs = t.c.first_response_seconds_max, ex.first_response_seconds_max
+    update["first_response_seconds_max"] = case((theirs > mine, theirs), else_=mine)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["day", "queue", "agent_id"],
+                                            set_=update), rows)

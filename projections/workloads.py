@@ -1,0 +1,192 @@
+"""The ``workloads`` projection: how many open tickets each agent holds (``agent_workloads``).
+
+Folded from ``ticket.assigned`` (a ticket moves to its new agent, or to nobody), closings
+(``topic.closed``, ``ticket.closed``, a closed Case status) and reopenings (``topic.reopened``,
+an open Case status). The projector remembers each ticket's agent and open/closed state in
+``workload_tickets``, with the last ``seq`` it applied, so a redelivered event counts nothing.
+
+Agent rows are aggregates over many tickets, which other partitions (and, for a moment during
+a Kafka rebalance, another projector instance) update too; so they are changed by increments
+in SQL, never rewritten from what was read, and the ticket rows a batch touches are locked
+first (:func:`lock_ticket_rows`), so two instances never both count one event.
+Capacity and availability belong to the assignment policy and are left out.
+
+:func:`fold` writes rows only; the registry adds checkpoints (``projections.registry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, case, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from projections.cases import Offset
+from projections.tables import agent_workloads, workload_tickets
+from streams.schema.events import (
+    CaseStatusChanged,
+    TicketAssigned,
+    TicketClosed,
+    TicketEvent,
+    TopicClosed,
+    TopicReopened,
+)
+
+PROJECTOR = "workloads"
+
+
+@dataclass
+class _Delta:
+    open_tickets: int = 0
+    assigned_total: int = 0
+    closed_total: int = 0
+    last_assigned_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def touch(self, at: datetime) -> None:
+        self.updated_at = at if self.updated_at is None else max(self.updated_at, at)
+
+
+def closes(event: TicketEvent) -> bool | None:
+    """``True``: the event closes the ticket; ``False``: reopens it; ``None``: neither."""
+    if isinstance(event, TopicClosed | TicketClosed):
+        return True
+    if isinstance(event, TopicReopened):
+        return False
+    if isinstance(event, CaseStatusChanged):
+        return event.is_closed
+    return None
+
+
+def lock_ticket_rows(conn: Connection, table: Table, ticket_ids: list[str],
+                     blank: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A projector's per-ticket rows for ``ticket_ids``, locked until the transaction ends
+    (``blank`` rows, with ``last_seq`` 0, are inserted for tickets it has not seen). Locked in
+    ticket order, so two transactions cannot deadlock on them."""
+    if not ticket_ids:
+        return {}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(index_elements=["ticket_id"]),
+                 [{**blank, "ticket_id": t, "last_seq": 0} for t in ticket_ids])
+    rows: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[i:i + 500]
+        q = (select(table).where(table.c.ticket_id.in_(chunk)).order_by(table.c.ticket_id)
+             .with_for_update())
+        for r in conn.execute(q).mappings():
+            rows[r["ticket_id"]] = _utc(dict(r))
+    return rows
+
+
+def fold_per_ticket(conn: Connection, table: Table, blank: dict[str, Any],
+                    batch: Sequence[tuple[Offset, TicketEvent | None]],
+                    apply: Callable[[dict[str, Any], TicketEvent], None]) -> int:
+    """The loop both counting projections share: each ticket's memory row (``table``, locked,
+    ``blank`` for a new ticket), every event past its ``last_seq`` handed to ``apply`` with it,
+    the changed rows saved. Returns how many events were new."""
+    ids = sorted({e.ticket_id for _, e in batch if e is not None})
+    tickets = lock_ticket_rows(conn, table, ids, blank)
+    changed: set[str] = set()
+    applied = 0
+    for _, event in batch:
+        if event is None:
+            continue
+        ticket = tickets[event.ticket_id]
+        if event.seq <= ticket["last_seq"]:
+            continue
+        ticket["last_seq"] = event.seq
+        changed.add(event.ticket_id)
+        applied += 1
+        apply(ticket, event)
+    save_ticket_rows(conn, table, [tickets[t] for t in sorted(changed)])
+    return applied
+
+
+def save_ticket_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Write back rows read with :func:`lock_ticket_rows`."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["ticket_id"],
+        set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "ticket_id"}), rows)
+
+
+def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],
+         now: datetime) -> int:
+    """Fold ``batch`` into the workloads (in the caller's transaction); returns how many
+    events were new to it."""
+    deltas: dict[str, _Delta] = {}
+    applied = fold_per_ticket(conn, workload_tickets, {"agent_id": None, "is_open": True},
+                              batch, lambda ticket, event: _apply(ticket, event, deltas))
+    _add(conn, deltas)
+    return applied
+
+
+def _apply(ticket: dict[str, Any], event: TicketEvent, deltas: dict[str, _Delta]) -> None:
+    agent = ticket["agent_id"]
+    at = event.occurred_at
+    if isinstance(event, TicketAssigned):
+        new = event.agent_id
+        if new == agent:
+            return
+        if agent is not None:
+            d = deltas.setdefault(agent, _Delta())
+            d.open_tickets -= ticket["is_open"]
+            d.touch(at)
+        if new is not None:
+            d = deltas.setdefault(new, _Delta())
+            d.open_tickets += ticket["is_open"]
+            d.assigned_total += 1
+            d.last_assigned_at = at if d.last_assigned_at is None else max(
+                d.last_assigned_at, at)
+            d.touch(at)
+        ticket["agent_id"] = new
+        return
+    closing = closes(event)
+    if closing is None or closing != ticket["is_open"]:
+        return  # not about open/closed, or already so
+    ticket["is_open"] = not closing
+    if agent is not None:
+        d = deltas.setdefault(agent, _Delta())
+        d.open_tickets += -1 if closing else 1
+        d.closed_total += 1 if closing else 0
+        d.touch(at)
+
+
+def _add(conn: Connection, deltas: dict[str, _Delta]) -> None:
+    """Add the deltas to the agents' rows (creating them), in agent order."""
+    if not deltas:
+        return
+    t = agent_workloads
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(t)
+    ex = stmt.excluded
+
+    def later(column: str) -> Any:
+        mine, theirs = getattr(t.c, column), getattr(ex, column)
+        return case((theirs.is_(None), mine), (mine.is_(None), theirs),
+                    (theirs > mine, theirs), else_=mine)
+
+    conn.execute(stmt.on_conflict_do_update(index_elements=["agent_id"], set_={
+        "open_tickets": t.c.open_tickets + ex.open_tickets,
+        "assigned_total": t.c.assigned_total + ex.assigned_total,
+        "closed_total": t.c.closed_total + ex.closed_total,
+        "last_assigned_at": later("last_assigned_at"),
+        "updated_at": later("updated_at"),
+    }), [{"agent_id": agent, "open_tickets": d.open_tickets,
+          "assigned_total": d.assigned_total, "closed_total": d.closed_total,
+          "last_assigned_at": d.last_assigned_at, "updated_at": d.updated_at}
+         for agent, d in sorted(deltas.items())])
+
+
+def _utc(row: dict[str, Any]) -> dict[str, Any]:
+    """SQLite hands back naive datetimes; the projections store UTC."""
+    for k, v in row.items():
+        if isinstance(v, datetime) and v.tzinfo is None:
+            row[k] = v.replace(tzinfo=UTC)
+    return row
