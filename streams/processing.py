@@ -47,8 +47,15 @@ UPDATES_FOLDED = Counter("telecase_updates_folded_total", "Raw updates folded", 
 UPDATES_SKIPPED = Counter("telecase_updates_skipped_total", "Raw updates that open no ticket",
                           ["reason"])
 SLA_TICKS = Counter("telecase_sla_ticks_total", "Clock ticks folded", ["outcome"])
+SLA_EVENTS = Counter("telecase_sla_events_total", "SLA events decided (started, warnings, "
+                     "breaches, met targets, escalations)", ["type"])
 DEAD_LETTERS = Counter("telecase_dead_letters_total", "Records sent to the dead-letter topic",
                        ["consumer", "reason"])
+
+
+def _count_sla(events: list[TicketEvent]) -> None:
+    for event in events:
+        SLA_EVENTS.labels(event.type).inc()
 
 
 class _ParsedEnvelope(BaseModel):
@@ -200,6 +207,7 @@ class UpdateFolder:
                 events += fired
                 states.append(new_state)
         SLA_TICKS.labels("fired" if events else "idle").inc()
+        _count_sla(events)
         return Folded(events=events, others=tuple(states))
 
     def _decide(self, command: Command, state: ThreadState, payload: bytes, where: Position,
@@ -210,6 +218,7 @@ class UpdateFolder:
             if events and self.sla_policy is not None:
                 sla_events, new_state = track(new_state, events, self.sla_policy,
                                               events[0].recorded_at)
+                _count_sla(sla_events)
                 events += sla_events
         except DecisionError as exc:
             return self._dead("decision_error", exc, payload, where, now)

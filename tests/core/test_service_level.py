@@ -126,6 +126,8 @@ def test_a_new_ticket_starts_its_clocks_and_says_which_tier_and_why() -> None:
 
 
 def test_ticks_fire_each_signal_once_at_its_deadline_in_order() -> None:
+    from streams.processing import SLA_EVENTS
+    breaches_before = SLA_EVENTS.labels("sla.breached")._value.get()
     w = Worker()
     w.feed(private_message())
     assert w.tick(START + timedelta(minutes=4, seconds=59)).events == []
@@ -145,6 +147,7 @@ def test_ticks_fire_each_signal_once_at_its_deadline_in_order() -> None:
     assert notify[0].text.startswith(f"{escalation.ticket_id} escalated: ")
     assert [e.seq for e in w.log] == list(range(1, len(w.log) + 1))
     assert escalation.source.kind == "clock"
+    assert SLA_EVENTS.labels("sla.breached")._value.get() == breaches_before + 1
 
 
 def test_an_agent_reply_meets_the_first_response_target_at_once() -> None:
