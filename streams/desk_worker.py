@@ -339,7 +339,7 @@ class DeskWorker:
         self.appended += len(outgoing)
         for a in batch.records:
             DECISIONS.labels(a.action).inc()
-            log.info("desk.assignment", ticket_id=a.ticket_id, action=a.action,
+            log.debug("desk.assignment", ticket_id=a.ticket_id, action=a.action,
                      agent_id=a.agent_id, queue=a.queue, decision_id=a.decision_id)
 
     def _one(self, batch: _Batch, topic: str, rec: Record) -> None:
@@ -388,9 +388,12 @@ class DeskWorker:
         batch.desk = fold(batch.desk, decisions)
         batch.records += records
         for d in decisions:
-            if isinstance(d, AgentAvailabilitySet | ReassignmentBlocked | TicketReleased):
+            if isinstance(d, AgentAvailabilitySet | ReassignmentBlocked):
                 log.info("desk.decision", kind=type(d).__name__, reason=d.reason,
                          origin=origin)
+            elif isinstance(d, TicketReleased):  # every closing: the log has it already
+                log.debug("desk.decision", kind=type(d).__name__, reason=d.reason,
+                          origin=origin)
         return first + len(decisions)
 
     def _skip(self, reason: str, origin: str, **context: object) -> None:

@@ -46,14 +46,8 @@ class AuditCliError(Exception):
     """An audit command cannot do what it was asked; the message says why."""
 
 
-def default_runtime(settings: Settings) -> Runtime:
-    """Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` is configured, else embedded (as ``telecase
-    desk`` decides it)."""
-    return "kafka" if "kafka_bootstrap_servers" in settings.model_fields_set else "embedded"
-
-
 def choose_runtime(settings: Settings, runtime: str | None) -> Runtime:
-    chosen = runtime or default_runtime(settings)
+    chosen = runtime or settings.default_runtime
     if chosen == "embedded":
         return "embedded"
     if chosen == "kafka":

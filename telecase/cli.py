@@ -163,8 +163,7 @@ def replay(
     from projections.replay import ReplayError
     from telecase.replay_cli import run as run_replay
     settings = _settings()
-    chosen = runtime or ("kafka" if "kafka_bootstrap_servers" in settings.model_fields_set
-                         else "embedded")
+    chosen = runtime or settings.default_runtime
     console = Console(stderr=True)
     try:
         result = asyncio.run(run_replay(settings, runtime=chosen, projections=projection,
@@ -201,15 +200,13 @@ def reconcile(
     from telecase.reconcile_cli import report_json, report_table
     from telecase.reconcile_cli import run as run_reconcile
     settings = _settings()
-    chosen = runtime or ("kafka" if "kafka_bootstrap_servers" in settings.model_fields_set
-                         else "embedded")
+    chosen = runtime or settings.default_runtime
     if chosen not in ("embedded", "kafka"):
         _fail(SettingsError(f"--runtime must be embedded or kafka, not {chosen!r}"))
     console = Console()
     try:
         report = asyncio.run(run_reconcile(settings, runtime=chosen,  # type: ignore[arg-type]
-                                           dry_run=dry_run, every=every, console=console,
-                                           as_json=as_json))
+                                           dry_run=dry_run, every=every, console=console))
     except SettingsError as exc:
         _fail(exc)
         return
@@ -391,10 +388,10 @@ def desk(ctx: typer.Context) -> None:
 
 
 def _desk_request(action: str, runtime: str | None, **fields: object) -> None:
-    from telecase.desk import DeskError, check_request, default_runtime, new_request, send_request
+    from telecase.desk import DeskError, check_request, new_request, send_request
     from telecase.policy import PolicyFileError, load_policies
     settings = _settings()
-    chosen = runtime or default_runtime(settings)
+    chosen = runtime or settings.default_runtime
     if chosen not in ("embedded", "kafka"):
         _fail(ValueError(f"--runtime must be embedded or kafka, not {chosen!r}"))
     try:
@@ -451,10 +448,10 @@ def desk_show(runtime: str | None = typer.Option(None, help=RUNTIME_HELP)) -> No
     """Agents' loads and availability, and the waiting tickets, as the desk saved them last."""
     from rich.console import Console
 
-    from telecase.desk import DeskError, default_runtime, render, saved_snapshot
+    from telecase.desk import DeskError, render, saved_snapshot
     from telecase.policy import PolicyFileError, load_policies
     settings = _settings()
-    chosen = runtime or default_runtime(settings)
+    chosen = runtime or settings.default_runtime
     if chosen not in ("embedded", "kafka"):
         _fail(ValueError(f"--runtime must be embedded or kafka, not {chosen!r}"))
     try:

@@ -150,11 +150,6 @@ class SqlDeskStore:
 # ----------------------------------------------------------------------------- requests
 
 
-def default_runtime(settings: Settings) -> Runtime:
-    """Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` is configured, else the embedded log."""
-    return "kafka" if "kafka_bootstrap_servers" in settings.model_fields_set else "embedded"
-
-
 def new_request(action: Action, *, ticket_id: str | None = None, agent_id: str | None = None,
                 availability: Literal["available", "away", "offline"] | None = None,
                 reason: str = "", requested_by: str | None = None,

@@ -47,7 +47,7 @@ def report_table(report: Report) -> Table:
 
 
 async def run(settings: Settings, *, runtime: Literal["embedded", "kafka"], dry_run: bool,
-              every: float, console: Console, as_json: bool) -> Report | None:
+              every: float, console: Console) -> Report | None:
     """One round (``every`` 0) returning its report, or rounds until SIGINT/SIGTERM."""
     names = TopicNames(settings.topic_prefix)
     api = SalesforceChangeApi(await connect(settings))

@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         return "postgresql+psycopg://postgres@127.0.0.1:5432/telecase"
 
     @property
+    def default_runtime(self) -> Literal["embedded", "kafka"]:
+        """Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` is configured, else the embedded log (what
+        commands that work on either runtime use when not told)."""
+        return "kafka" if "kafka_bootstrap_servers" in self.model_fields_set else "embedded"
+
+    @property
     def has_salesforce_credentials(self) -> bool:
         return self.salesforce_username is not None and self.salesforce_password is not None
 

@@ -231,7 +231,7 @@ class ChangePoller:
             raise ValueError("give integration_user_id or integration_username: the poller "
                              "must recognise telecase's own writes")
         self.api, self.raw_log, self.watermarks = api, raw_log, watermarks
-        self.integration_user_id = _id15(integration_user_id)
+        self.integration_user_id = id15(integration_user_id)
         self.integration_username = integration_username
         self.interval, self.max_backoff = interval, max_backoff
         self.overlap, self.lookback = timedelta(seconds=overlap), timedelta(seconds=lookback)
@@ -285,7 +285,7 @@ class ChangePoller:
                                        f"SELECT Id FROM User WHERE Username = '{name}'")
         if not page.get("records"):
             raise PermanentError(f"no Salesforce user {self.integration_username!r}")
-        user_id = _id15(str(page["records"][0]["Id"]))
+        user_id = id15(str(page["records"][0]["Id"]))
         assert user_id is not None
         return user_id
 
@@ -350,12 +350,12 @@ class ChangePoller:
 
     def _skip(self, query: Query, row: dict[str, Any]) -> str | None:
         if query == "case_comment":
-            if _id15(row.get("CreatedById")) == self.integration_user_id \
+            if id15(row.get("CreatedById")) == self.integration_user_id \
                     or row.get("Telecase_Event_Id__c"):
                 return "echo"
             if row.get("IsPublished") is False:
                 return "private"
-        elif _id15(row.get("LastModifiedById")) == self.integration_user_id:
+        elif id15(row.get("LastModifiedById")) == self.integration_user_id:
             return "echo"
         return None
 
@@ -371,7 +371,7 @@ def _comment(row: dict[str, Any], observed: datetime,
     return SalesforceChange(
         change="case_comment", change_id=f"comment:{row['Id']}", ticket_id=ticket,
         case_id=row["ParentId"], observed_at=observed,
-        occurred_at=_parse(row.get("CreatedDate")) or stamp,
+        occurred_at=parse_datetime(row.get("CreatedDate")) or stamp,
         case_number=parent.get("CaseNumber"), comment_id=row["Id"],
         comment_body=row.get("CommentBody"), actor_id=row.get("CreatedById"),
         actor_name=(row.get("CreatedBy") or {}).get("Name"), record=row)
@@ -399,12 +399,12 @@ def _is_ticket(value: Any) -> bool:
     return True
 
 
-def _id15(record_id: str | None) -> str | None:
+def id15(record_id: str | None) -> str | None:
     """Ids compare in their case-sensitive 15-character form (the API answers 18)."""
     return None if not record_id else record_id[:15]
 
 
-def _parse(value: Any) -> datetime | None:
+def parse_datetime(value: Any) -> datetime | None:
     """A Salesforce datetime (``2026-01-05T09:30:00.000+0000``), or ``None``."""
     try:
         return datetime.fromisoformat(str(value)).astimezone(UTC) if value else None
@@ -413,7 +413,7 @@ def _parse(value: Any) -> datetime | None:
 
 
 def _stamp(row: dict[str, Any]) -> datetime | None:
-    return _parse(row.get("SystemModstamp"))
+    return parse_datetime(row.get("SystemModstamp"))
 
 
 def _soql_datetime(moment: datetime) -> str:

@@ -45,6 +45,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from prometheus_client import Counter
 
+from connectors.salesforce.change_poller import id15, parse_datetime
 from streams.bus import Bus
 from streams.core.ticket import TicketState, evolve_ticket
 from streams.schema.events import TicketEvent, TicketOpened, decode_event
@@ -139,17 +140,6 @@ async def read_events(bus: Bus, topic: str) -> list[TicketEvent]:
 # ----------------------------------------------------------------------------- comparing
 
 
-def _id15(value: str | None) -> str | None:
-    return value[:15] if value else None
-
-
-def _parse(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)).astimezone(UTC) if value else None
-    except ValueError:
-        return None
-
-
 def compare(tickets: dict[str, LogTicket], cases: list[dict[str, Any]],
             now: datetime) -> Report:
     report = Report(tickets=len(tickets), cases=len(cases))
@@ -177,18 +167,18 @@ def compare(tickets: dict[str, LogTicket], cases: list[dict[str, Any]],
 def _case_drifts(known: LogTicket, case: dict[str, Any], now: datetime) -> list[Drift]:
     t = known.state
     out: list[Drift] = []
-    stamp = _parse(case.get("SystemModstamp")) or now
-    if t.case_id is None or _id15(t.case_id) != _id15(case["Id"]):
+    stamp = parse_datetime(case.get("SystemModstamp")) or now
+    if t.case_id is None or id15(t.case_id) != id15(case["Id"]):
         out.append(Drift(t.ticket_id, "case_unlinked", t.case_id, case["Id"],
                          f"Salesforce has Case {case.get('CaseNumber')}; the log never linked it",
                          _change(case, "case_linked", now, stamp)))
     changed_since = stamp > known.last_event_at and (
         t.case_changed_at is None or stamp > t.case_changed_at)
     owner = case.get("OwnerId")
-    known_owners = {_id15(t.owner_id), _id15(t.assigned_owner)}
+    known_owners = {id15(t.owner_id), id15(t.assigned_owner)}
     if t.owner_id is None and t.assigned_owner is None:
-        known_owners.add(_id15(case.get("CreatedById")))  # a new Case's owner: its creator
-    if owner and _id15(owner) not in known_owners:
+        known_owners.add(id15(case.get("CreatedById")))  # a new Case's owner: its creator
+    if owner and id15(owner) not in known_owners:
         if changed_since:
             out.append(Drift(t.ticket_id, "owner_changed", t.owner_id, owner,
                              "the Case's owner changed in Salesforce and the log missed it",
@@ -196,8 +186,8 @@ def _case_drifts(known: LogTicket, case: dict[str, Any], now: datetime) -> list[
         elif t.assigned_owner is not None:
             out.append(Drift(t.ticket_id, "salesforce_behind", t.assigned_owner, owner,
                              "the desk assigned the ticket; the Case's owner is not updated"))
-    elif (t.assigned_owner is not None and _id15(owner) != _id15(t.assigned_owner)
-          and _id15(owner) == _id15(t.owner_id) and t.owner_id != t.assigned_owner):
+    elif (t.assigned_owner is not None and id15(owner) != id15(t.assigned_owner)
+          and id15(owner) == id15(t.owner_id) and t.owner_id != t.assigned_owner):
         out.append(Drift(t.ticket_id, "salesforce_behind", t.assigned_owner, owner,
                          "the desk assigned the ticket; the Case's owner is not updated"))
     status, closed = case.get("Status"), bool(case.get("IsClosed"))

@@ -31,8 +31,6 @@ from datetime import datetime, timedelta
 from streams.core.ticket import ThreadState, TicketState
 from streams.schema.events import (
     Actor,
-    AgentReplied,
-    CaseStatusChanged,
     CustomerMessageReceived,
     EscalationAction,
     SlaBreached,
@@ -41,15 +39,15 @@ from streams.schema.events import (
     SlaStarted,
     SlaWarning,
     SourceRef,
-    TicketClosed,
+    TicketAssigned,
     TicketEvent,
     TicketOpened,
-    TopicClosed,
-    TopicReopened,
+    TicketRouted,
 )
 from streams.sla import clock
 from streams.sla.clock import SlaState
 from streams.sla.policy import SlaPolicy, TicketFacts
+from streams.sla.replay import sla_facts
 from streams.sla.signals import (
     Escalation,
     FirstResponseBreached,
@@ -157,28 +155,17 @@ def next_due(state: ThreadState) -> datetime | None:
 # ----------------------------------------------------------------------------- helpers
 
 
+_NO_CLOCK_EVENTS = (TicketOpened, SlaStarted, SlaWarning, SlaBreached, SlaMet, SlaEscalated,
+                    TicketRouted, TicketAssigned)
+
+
 def _facts(event: TicketEvent) -> list[clock.Fact] | None:
-    """What the clock observes of an event; ``None`` for events that neither start nor move
-    it (the opening, and the SLA's and the desk's own events)."""
-    match event:
-        case CustomerMessageReceived():
-            return [clock.CustomerWrote()]
-        case AgentReplied():
-            return [clock.AgentReplied()]
-        case CaseStatusChanged(status=status, is_closed=is_closed):
-            # A status that is not closed reopens a closed ticket (as the ticket core does).
-            return [clock.StatusChanged(status), clock.Closed() if is_closed
-                    else clock.Reopened()]
-        case TopicClosed() | TicketClosed():
-            return [clock.Closed()]
-        case TopicReopened():
-            return [clock.Reopened()]
-        case TicketOpened() | SlaStarted() | SlaWarning() | SlaBreached() | SlaMet() \
-                | SlaEscalated():
-            return None
-    if event.type in ("ticket.routed", "ticket.assigned"):
+    """What the clock observes of an event (the what-if's mapping, ``sla_facts``); ``None``
+    for events that neither start nor move it: the opening, and the SLA's and the desk's own
+    events. Edits, renames, links and owner changes start the clocks and move nothing."""
+    if isinstance(event, _NO_CLOCK_EVENTS):
         return None
-    return []  # edits, renames, links, owner changes: they start the clocks, nothing more
+    return sla_facts(event)
 
 
 def _start(ticket: TicketState, policy: SlaPolicy, first_message: str) -> SlaState:
