@@ -4,7 +4,9 @@ Who or what did it (``actor_*``), what (``action``: a short sentence), why (``re
 the event gives one: the SLA's, the desk's or the closing's words), what it changed
 (``before``/``after``: only the fields the event type concerns), the ticket's agent and queue
 as of that event (access control reads them), the message text for customer messages and agent
-replies (``body``: personal data), and the log position it came from.
+replies (``body``: personal data), and the log position it came from. A topic's subject is
+personal data too (customers write it): it is in ``before``/``after`` and ``state``, never in
+``action``, and the audit queries withhold it like a body.
 
 Rows are only ever inserted, at most once per ``event_id``: an event whose ``seq`` the ticket's
 last row already has is a redelivery and inserts nothing (and the unique ``event_id`` turns a
@@ -18,21 +20,30 @@ database itself refuses UPDATE and DELETE on the table (triggers: see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from projections import bulk
 from projections.cases import Offset
 from projections.tables import audit_trail
 from streams.schema.events import (
+    AgentCommandRefused,
     AgentReplied,
     CaseOwnerChanged,
     CaseStatusChanged,
     CustomerMessageEdited,
     CustomerMessageReceived,
+    IntakeAbandoned,
+    IntakeAnswered,
+    IntakeCompleted,
+    IntakeQuestionAsked,
+    IntakeStarted,
+    IntakeTopicOpened,
+    IntakeWentBack,
+    KnowledgeRequested,
     SalesforceCaseLinked,
     SlaBreached,
     SlaEscalated,
@@ -45,6 +56,7 @@ from streams.schema.events import (
     TicketOpened,
     TicketRouted,
     TopicClosed,
+    TopicReconciled,
     TopicRecreated,
     TopicRenamed,
     TopicReopened,
@@ -129,25 +141,40 @@ def evolve(state: dict[str, Any], event: TicketEvent) -> dict[str, Any]:
 
 
 def describe(event: TicketEvent) -> str:
-    """The ``action`` sentence for an event."""
+    """The ``action`` sentence for an event. Every viewer sees it, so it quotes nothing a
+    customer wrote: a topic's subject stays in ``before``/``after`` and a message in ``body``,
+    which the audit queries withhold from viewers without personal data rights
+    (``projections.audit_queries``)."""
     match event:
         case TicketOpened():
-            return f'ticket opened: "{event.subject}" ({event.channel.replace("_", " ")})'
+            return f'ticket opened ({event.channel.replace("_", " ")})'  # subject: after
         case CustomerMessageReceived():
             kind = "" if event.content_kind == "text" else f" ({event.content_kind})"
             return f"customer wrote a message{kind}"
         case CustomerMessageEdited():
             return "customer edited a message"
         case TopicRenamed():
-            return f'topic renamed to "{event.name}"'
+            return "topic renamed"  # the customer's words are personal data: after
         case TopicClosed():
             return "topic closed"
         case TopicReopened():
             return "topic reopened"
         case AgentReplied():
-            who = (event.agent.display_name or event.agent.salesforce_user_id
-                   or event.agent.telegram_user_id or "an agent")
+            who = _agent_name(event)
+            if event.template is not None:
+                return (f"{who} replied in {event.via.capitalize()} with template "
+                        f"{event.template.name} ({event.template.source.replace('_', ' ')})")
+            if event.article is not None:
+                return (f"{who} sent Knowledge article \"{event.article.title}\" "
+                        f"({event.article.knowledge_article_id}) from {event.via.capitalize()}")
             return f"{who} replied in {event.via.capitalize()}"
+        case KnowledgeRequested():
+            return (f'{_agent_name(event)} searched Knowledge for "{event.query}" from '
+                    f"{event.via.capitalize()}")
+        case AgentCommandRefused():
+            what = "/t" if event.command == "template" else "/kb"
+            return (f"{_agent_name(event)}'s {what} {event.argument} from "
+                    f"{event.via.capitalize()} sent nothing ({event.reason.replace('_', ' ')})")
         case SalesforceCaseLinked():
             return f"linked to Salesforce Case {event.case_number or event.case_id}"
         case CaseStatusChanged():
@@ -156,6 +183,11 @@ def describe(event: TicketEvent) -> str:
             return f"Case owner changed to {event.owner_name or event.owner_id} in Salesforce"
         case TopicRecreated():
             return f"topic recreated as thread {event.new_thread_id}"
+        case TopicReconciled():
+            what = ("found closed while the ticket is open" if event.found == "closed"
+                    else "found deleted")
+            done = "; reopened it" if event.action == "reopened" else ""
+            return f"reconciliation: topic {event.thread_id} {what}{done}"
         case TicketClosed():
             return "ticket closed"
         case SlaStarted():
@@ -178,7 +210,36 @@ def describe(event: TicketEvent) -> str:
             if event.previous_agent_id is not None:
                 return f"unassigned from {event.previous_agent_id} {how}"
             return f"left unassigned {how}"
+        case IntakeStarted():
+            return f"intake form #{event.number} started"
+        case IntakeQuestionAsked():
+            again = f" again: {event.problem}" if event.problem else ""
+            return f"bot asked for {_field(event.field)}{again}"
+        case IntakeAnswered():
+            return f"customer answered {_field(event.field)}"
+        case IntakeWentBack():
+            return (f"customer went back from {_field(event.from_field)} to "
+                    f"{_field(event.to_field)}")
+        case IntakeCompleted():
+            return f"intake form completed: opened ticket {event.opened_ticket_id}"
+        case IntakeAbandoned():
+            if event.reason == "cancelled":
+                return f"intake form cancelled by the customer at {_field(event.at_field)}"
+            return (f"intake form abandoned: no answer in time, at "
+                    f"{_field(event.at_field)}; nothing opened")
+        case IntakeTopicOpened():
+            return (f"intake topic opened in the team's group (chat {event.chat_id}, "
+                    f"thread {event.thread_id})")
     return event.type  # pragma: no cover - every type is matched above
+
+
+def _field(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _agent_name(event: AgentReplied | KnowledgeRequested | AgentCommandRefused) -> str:
+    return str(event.agent.display_name or event.agent.salesforce_user_id
+               or event.agent.telegram_user_id or "an agent")
 
 
 def _duration(value: timedelta) -> str:
@@ -189,53 +250,67 @@ def _duration(value: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+_REASONED = frozenset({TicketClosed, SlaStarted, SlaWarning, SlaBreached, SlaMet, SlaEscalated,
+                       TicketRouted, TicketAssigned})
+_WRITTEN = frozenset({CustomerMessageReceived, CustomerMessageEdited, AgentReplied})
+# Event classes have no subclasses: ``type(event)`` is tested, cheaper than ``isinstance`` of
+# a pydantic model (see ``projections.workloads.closes``).
+
+
 def _reason(event: TicketEvent) -> str | None:
-    if isinstance(event, TicketClosed | SlaStarted | SlaWarning | SlaBreached | SlaMet
-                  | SlaEscalated | TicketRouted | TicketAssigned):
-        return event.reason
-    return None
+    return event.reason if type(event) in _REASONED else None  # type: ignore[union-attr]
 
 
 def _body(event: TicketEvent) -> str | None:
-    if isinstance(event, CustomerMessageReceived | CustomerMessageEdited | AgentReplied):
-        return event.text
-    return None
+    return event.text if type(event) in _WRITTEN else None  # type: ignore[union-attr]
+
+
+COLUMNS = ("event_id", "ticket_id", "seq", "event_type", "actor_kind", "actor_id", "actor_name",
+           "action", "reason", "before", "after", "agent_id", "queue", "body", "occurred_at",
+           "recorded_at", "source_topic", "source_partition", "source_offset", "state")
+"""The columns of an audit row (``id`` numbers the rows as they are inserted)."""
+
+_BEFORE, _AFTER, _STATE = (COLUMNS.index(c) for c in ("before", "after", "state"))
 
 
 def row_for(pos: Offset, event: TicketEvent, before: dict[str, Any]) -> dict[str, Any]:
     """The audit row of ``event`` given the ticket's audited state before it. Only the event
     and its position go in (no clock), so a rebuild writes the same rows as the live run."""
-    after = evolve(before, event)
-    fields = CHANGES.get(type(event), ())
-    if isinstance(event, TicketAssigned) and event.salesforce_user_id is None:
+    return dict(zip(COLUMNS, _values(pos, event, before, evolve(before, event)), strict=True))
+
+
+def _values(pos: Offset, event: TicketEvent, before: dict[str, Any],
+            after: dict[str, Any]) -> list[Any]:
+    """:func:`row_for` in :data:`COLUMNS` order (``after``: the state after the event)."""
+    kind = type(event)
+    fields = CHANGES.get(kind, ())
+    if kind is TicketAssigned and event.salesforce_user_id is None:  # type: ignore[union-attr]
         fields = ("agent_id", "queue")
-    return {
-        "event_id": event.event_id, "ticket_id": event.ticket_id, "seq": event.seq,
-        "event_type": event.type, "actor_kind": event.actor.kind, "actor_id": event.actor.id,
-        "actor_name": event.actor.display_name, "action": describe(event),
-        "reason": _reason(event),
-        "before": ({f: before[f] for f in fields}
-                   if fields and not isinstance(event, TicketOpened) else None),
-        "after": {f: after[f] for f in fields} if fields else None,
-        "agent_id": after["agent_id"], "queue": after["queue"], "body": _body(event),
-        "occurred_at": event.occurred_at, "recorded_at": event.recorded_at,
-        "source_topic": pos.topic,
-        "source_partition": pos.partition, "source_offset": pos.offset, "state": after,
-    }
+    actor = event.actor
+    return [
+        event.event_id, event.ticket_id, event.seq, event.type, actor.kind, actor.id,
+        actor.display_name, describe(event), _reason(event),
+        ({f: before[f] for f in fields} if fields and kind is not TicketOpened else None),
+        {f: after[f] for f in fields} if fields else None,
+        after["agent_id"], after["queue"], _body(event), event.occurred_at, event.recorded_at,
+        pos.topic, pos.partition, pos.offset, after,
+    ]
 
 
-def _last_states(conn: Connection, ticket_ids: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
-    """``ticket_id -> (seq, state)`` of each ticket's latest audit row."""
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
-    for chunk in _chunks(ticket_ids, 500):
+def _last_states(conn: Connection, ticket_ids: list[str],
+                 ) -> dict[str, tuple[int, dict[str, Any], str | None]]:
+    """``ticket_id -> (seq, state, None)`` of each ticket's latest audit row (``None``: the
+    state's JSON, encoded when a row first needs it)."""
+    found: dict[str, tuple[int, dict[str, Any], str | None]] = {}
+    for among in bulk.among(conn, audit_trail.c.ticket_id, ticket_ids):
         latest = (select(audit_trail.c.ticket_id, func.max(audit_trail.c.seq).label("seq"))
-                  .where(audit_trail.c.ticket_id.in_(chunk))
+                  .where(among)
                   .group_by(audit_trail.c.ticket_id).subquery())
         q = select(audit_trail.c.ticket_id, audit_trail.c.seq, audit_trail.c.state).join(
             latest, and_(audit_trail.c.ticket_id == latest.c.ticket_id,
                          audit_trail.c.seq == latest.c.seq))
         for ticket_id, seq, state in conn.execute(q):
-            found[ticket_id] = (int(seq), {**EMPTY_STATE, **state})
+            found[ticket_id] = (int(seq), {**EMPTY_STATE, **state}, None)
     return found
 
 
@@ -244,23 +319,35 @@ def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],
     """Insert the audit rows of ``batch`` (in the caller's transaction); returns how many."""
     ids = sorted({e.ticket_id for _, e in batch if e is not None})
     known = _last_states(conn, ids)
-    rows: list[dict[str, Any]] = []
+    return bulk.insert(conn, audit_trail, COLUMNS, _rows(batch, known),
+                       lambda stmt: stmt.on_conflict_do_nothing(index_elements=["event_id"]),
+                       new=True, size=len(batch))  # new: past every ticket's last row
+
+
+def _rows(batch: Sequence[tuple[Offset, TicketEvent | None]],
+          known: dict[str, tuple[int, dict[str, Any], str | None]]) -> Iterator[list[Any]]:
+    """The rows of the events past their tickets' last rows, made one by one (they are sent
+    as they are made), ``known`` following each ticket."""
+    dumps = bulk.dumps
     for pos, event in batch:
         if event is None:
             continue
-        seq, state = known.get(event.ticket_id, (0, EMPTY_STATE))
+        seq, state, encoded = known.get(event.ticket_id, _UNSEEN)
         if event.seq <= seq:
             continue  # redelivered: its row is there
-        row = row_for(pos, event, state)
-        known[event.ticket_id] = (event.seq, row["state"])
-        rows.append(row)
-    if rows:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(audit_trail).on_conflict_do_nothing(
-            index_elements=["event_id"]), rows)
-    return len(rows)
+        after = evolve(state, event)
+        row = _values(pos, event, state, after)
+        if row[_AFTER] is None:  # JSON columns go in encoded (projections.bulk)
+            row[_BEFORE] = row[_AFTER] = "null"
+        else:
+            row[_BEFORE], row[_AFTER] = dumps(row[_BEFORE]), dumps(row[_AFTER])
+        if encoded is None or after != state:  # many events leave the state as it was
+            encoded = dumps(after)
+        row[_STATE] = encoded
+        known[event.ticket_id] = (event.seq, after, encoded)
+        yield row
 
 
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+_UNSEEN: tuple[int, dict[str, Any], str | None] = (0, EMPTY_STATE, None)
+"""A ticket with no audit row yet."""
+

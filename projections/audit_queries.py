@@ -17,10 +17,14 @@ so nobody learns that it exists. A ticket with no ``cases`` row yet (its project
 by admins only.
 
 Personal data is the message text (``body``), a customer's name as an actor (``actor_name`` of a
-``customer`` row) and customer names, usernames and phone numbers inside ``before``/``after``
-(:data:`PERSONAL_KEYS`, at any depth). A viewer sees it when its ``pii`` setting allows (default:
-yes for every role; an agent only ever on tickets assigned to them); otherwise those values are
-replaced by ``None`` and the entry is flagged ``redacted``.
+``customer`` row), and inside ``before``/``after`` (:data:`PERSONAL_KEYS`, at any depth) customer
+names, usernames and phone numbers and a topic's ``subject`` (customers write it, and may put
+anything in it). A viewer sees it when its ``pii`` setting allows (default: yes for every role; an
+agent only ever on tickets assigned to them); otherwise those values are replaced by ``None`` and
+the entry is flagged ``redacted``. The ``action`` sentence names no subject; rows written before
+it stopped doing so (``ticket opened: "<subject>" (...)``, ``topic renamed to "<subject>"``) are
+shown without it too (:func:`_action`), until a ``telecase replay --projection audit`` rewrites
+them.
 
 Errors::
 
@@ -48,7 +52,7 @@ ROLES: tuple[Role, ...] = ("agent", "team_lead", "admin")
 
 PERSONAL_KEYS = frozenset({
     "body", "text", "caption", "customer_name", "customer_username", "customer_phone",
-    "username", "first_name", "last_name", "phone", "display_name",
+    "username", "first_name", "last_name", "phone", "display_name", "subject",
 })
 """Keys of ``before``/``after`` whose values are personal data, wherever they are nested."""
 
@@ -223,25 +227,45 @@ def _entry(row: RowMapping, viewer: Viewer) -> AuditEntry:
     personal = viewer.allows_personal_data
     if viewer.role == "agent":
         personal = personal and row["current_agent_id"] == viewer.agent_id
-    body, actor_name = row["body"], row["actor_name"]
+    body, actor_name, action = row["body"], row["actor_name"], row["action"]
     before, after = row["before"], row["after"]
     redacted = False
     if not personal:
         before, hidden_before = _without_personal(before)
         after, hidden_after = _without_personal(after)
+        action, hidden_subject = _action(row["event_type"], action)
         customer_name = row["actor_kind"] == "customer" and actor_name is not None
-        redacted = body is not None or customer_name or hidden_before or hidden_after
+        redacted = (body is not None or customer_name or hidden_before or hidden_after
+                    or hidden_subject)
         body = None
         actor_name = None if customer_name else actor_name
     return AuditEntry(
         ticket_id=row["ticket_id"], seq=row["seq"], event_id=row["event_id"],
         event_type=row["event_type"], occurred_at=_utc(row["occurred_at"]),
         recorded_at=_utc(row["recorded_at"]), actor_kind=row["actor_kind"],
-        actor_id=row["actor_id"], actor_name=actor_name, action=row["action"],
+        actor_id=row["actor_id"], actor_name=actor_name, action=action,
         reason=row["reason"], before=before, after=after, agent_id=row["agent_id"],
         queue=row["queue"], body=body, source_topic=row["source_topic"],
         source_partition=row["source_partition"], source_offset=row["source_offset"],
         redacted=redacted)
+
+
+_SUBJECT_IN_ACTION = {
+    "ticket.opened": (re.compile(r'ticket opened: ".*"( \([a-z ]+\))?', re.DOTALL),
+                      r"ticket opened\1"),
+    "topic.renamed": (re.compile(r'topic renamed to ".*"', re.DOTALL), "topic renamed"),
+}
+"""How the projector wrote a subject into ``action`` before it stopped (event type -> the old
+sentence, and the sentence it writes now)."""
+
+
+def _action(event_type: str, action: str) -> tuple[str, bool]:
+    """``action`` without a subject an older projector quoted in it, and whether it had one."""
+    rule = _SUBJECT_IN_ACTION.get(event_type)
+    found = rule[0].fullmatch(action) if rule else None
+    if rule is None or found is None:
+        return action, False
+    return found.expand(rule[1]), True
 
 
 def _without_personal(value: Any) -> tuple[Any, bool]:

@@ -14,16 +14,20 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Engine
 
-from projections.cases import PROJECTOR, Offset
+from projections.cases import EVENTS_APPLIED, PROJECTOR, Offset
 from projections.decode import decode_records
 from projections.registry import apply_all, resume_positions
-from streams.bus import Bus, Outgoing, Record, consume
+from streams.bus import Bus, Outgoing, Record
+from streams.observability import consume
+from streams.processing import DEAD_LETTERS
 from streams.schema.events import TicketEvent
 from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.projector")
 DEAD_LETTER_CONSUMER = f"projector:{PROJECTOR}"
 """How dead letters name this runner (it keeps the name of its first projection)."""
+LAG_GROUP = "telecase-projector"
+"""How ``telecase_consumer_lag`` names this runner (the Kafka projector's default group)."""
 
 
 class BusProjector:
@@ -48,7 +52,7 @@ class BusProjector:
             return True
 
         await consume(self.bus, self.names.ticket_events, positions, handle, stop,
-                      batch_max=self.batch_max, linger=self.linger)
+                      group=LAG_GROUP, batch_max=self.batch_max, linger=self.linger)
 
     async def handle(self, records: list[Record]) -> None:
         now = datetime.now(UTC)
@@ -58,9 +62,14 @@ class BusProjector:
                 Outgoing((letter.key or "").encode(), letter.model_dump_json().encode(),
                          partition=0) for letter in letters])
             for letter in letters:
+                DEAD_LETTERS.labels(DEAD_LETTER_CONSUMER, letter.reason).inc()
                 log.warning("projector.dead_letter", reason=letter.reason, offset=letter.offset)
         self.applied += await asyncio.to_thread(self._write, batch, now)
 
     def _write(self, batch: list[tuple[Offset, TicketEvent | None]], now: datetime) -> int:
         with self.engine.begin() as conn:
-            return apply_all(conn, batch, now)[PROJECTOR]
+            changed = apply_all(conn, batch, now)
+        for name, count in changed.items():  # the cases projector counts its own, per event
+            if name != PROJECTOR:
+                EVENTS_APPLIED.labels(name, "applied").inc(count)
+        return changed[PROJECTOR]

@@ -8,15 +8,15 @@ it batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import Connection, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
+from projections import bulk
 from projections.tables import cases, checkpoints
 from streams.schema.events import (
     AgentReplied,
@@ -167,12 +167,15 @@ def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list
     likewise only move forward."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    columns = {c: getattr(stmt.excluded, c) for c in rows[0] if c not in keys}
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=keys, set_=columns,
-        where=getattr(table.c, newer) < getattr(stmt.excluded, newer)), rows)
+    names = list(rows[0])
+
+    def newest_wins(stmt: Any) -> Any:
+        excluded = stmt.excluded
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: excluded[c] for c in names if c not in keys},
+            where=table.c[newer] < excluded[newer])
+
+    bulk.insert(conn, table, names, [[row[c] for c in names] for row in rows], newest_wins)
 
 
 def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | None]],
@@ -181,33 +184,54 @@ def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | N
     the checkpoint, in the caller's transaction. Returns how many events changed a row."""
     ids = sorted({e.ticket_id for _, e in events if e is not None})
     rows: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids, 500):
-        for r in conn.execute(select(cases).where(cases.c.ticket_id.in_(chunk))).mappings():
+    for among in bulk.among(conn, cases.c.ticket_id, ids):
+        for r in conn.execute(select(cases).where(among)).mappings():
             rows[r["ticket_id"]] = _utc(dict(r))
     changed: set[str] = set()
-    applied = 0
+    applied = seen = 0
     for _, event in events:
         if event is None:
             continue
+        seen += 1
         new = apply_event(rows.get(event.ticket_id), event)
         if new is None:
-            EVENTS_APPLIED.labels(projector, "duplicate").inc()
             continue
         new["projected_at"] = now
         rows[event.ticket_id] = new
         changed.add(event.ticket_id)
         applied += 1
-        EVENTS_APPLIED.labels(projector, "applied").inc()
+    EVENTS_APPLIED.labels(projector, "applied").inc(applied)
+    EVENTS_APPLIED.labels(projector, "duplicate").inc(seen - applied)
     _upsert(conn, cases, [rows[t] for t in sorted(changed)], ["ticket_id"], "last_seq")
-    last: dict[tuple[str, int], int] = {}
-    for pos, _ in events:
-        last[(pos.topic, pos.partition)] = max(last.get((pos.topic, pos.partition), -1),
-                                               pos.offset)
     _upsert(conn, checkpoints, [
-        {"projector": projector, "topic": t, "partition": p, "next_offset": o + 1}
-        for (t, p), o in sorted(last.items())], ["projector", "topic", "partition"],
-        "next_offset")
+        {"projector": projector, "topic": t, "partition": p, "next_offset": high + 1}
+        for (t, p), (_, high) in sorted(offset_span(events).items())],
+        ["projector", "topic", "partition"], "next_offset")
     return applied
+
+
+_last_span: tuple[object, int, dict[tuple[str, int], tuple[int, int]]] = (None, 0, {})
+
+
+def offset_span(batch: Sequence[tuple[Offset, object]]) -> dict[tuple[str, int], tuple[int, int]]:
+    """``(topic, partition) -> (lowest, highest)`` offset of a batch. Every projector asks it
+    of the same batch (to skip what it has, and for its checkpoint), so the last batch's
+    answer is kept (the batch held and compared by identity and length)."""
+    global _last_span
+    last = _last_span
+    if last[0] is batch and last[1] == len(batch):
+        return last[2]
+    span: dict[tuple[str, int], tuple[int, int]] = {}
+    for pos, _ in batch:
+        key = (pos.topic, pos.partition)
+        offset = pos.offset
+        found = span.get(key)
+        if found is None:
+            span[key] = (offset, offset)
+        elif offset < found[0] or offset > found[1]:
+            span[key] = (min(found[0], offset), max(found[1], offset))
+    _last_span = (batch, len(batch), span)
+    return span
 
 
 def load_checkpoints(conn: Connection, projector: str, topic: str) -> dict[int, int]:
@@ -223,8 +247,3 @@ def _utc(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, datetime) and v.tzinfo is None:
             row[k] = v.replace(tzinfo=UTC)
     return row
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

@@ -3,6 +3,11 @@
 Shared by every projector runtime (Kafka consumer group, embedded log), so both treat a bad
 record the same way: it becomes a :class:`DeadLetter` with the reason, and its offset still
 advances with the batch.
+
+A record of an event's current version is parsed by pydantic straight from its JSON (about
+twice as fast as ``json.loads`` and then validating the dict); any other record (an older
+version to upcast, an unknown type, a bad one) goes through
+:func:`streams.schema.events.decode_event`, which decodes or refuses it exactly as before.
 """
 
 from __future__ import annotations
@@ -11,11 +16,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from projections.cases import Offset
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event
+
+_CURRENT: TypeAdapter[TicketEvent] = TypeAdapter(TicketEvent)
+
+
+def decode(value: bytes) -> TicketEvent:
+    """:func:`decode_event` of a record's value, the current versions the fast way."""
+    try:
+        return _CURRENT.validate_json(value)
+    except ValidationError:
+        return decode_event(value)
 
 
 def decode_records(records: Iterable[Any], consumer: str, now: datetime,
@@ -26,7 +41,7 @@ def decode_records(records: Iterable[Any], consumer: str, now: datetime,
     for rec in records:
         pos = Offset(rec.topic, rec.partition, rec.offset)
         try:
-            batch.append((pos, decode_event(rec.value)))
+            batch.append((pos, decode(rec.value)))
         except (ValidationError, UnknownEventError, ValueError) as exc:
             reason = "unknown_event" if isinstance(exc, UnknownEventError) else "invalid_event"
             detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)

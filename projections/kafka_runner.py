@@ -12,6 +12,7 @@ A record that cannot be decoded goes to ``telecase.deadletter`` with the reason 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +20,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from sqlalchemy import Engine
 
-from projections.cases import PROJECTOR, Offset
+from projections.cases import EVENTS_APPLIED, PROJECTOR, Offset
 from projections.decode import decode_records
 from projections.registry import PROJECTORS, apply_all, resume_positions
+from streams.observability import LAG_INTERVAL, LagReport, kafka_lag
+from streams.processing import DEAD_LETTERS
 from streams.schema.events import TicketEvent
 from streams.topics import TopicNames
 
@@ -61,6 +64,7 @@ class KafkaProjector:
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
                                          enable_idempotence=True)
         self._stopping = asyncio.Event()
+        self._lag, self._lag_due = LagReport(group_id), 0.0
 
     def checkpoints(self) -> dict[int, int]:
         with self.engine.connect() as conn:
@@ -81,7 +85,11 @@ class KafkaProjector:
                 if records:
                     await self._handle(records)
                     await self.consumer.commit()
+                if time.monotonic() >= self._lag_due:  # about once a second, not per batch
+                    self._lag_due = time.monotonic() + LAG_INTERVAL
+                    self._lag.report(await kafka_lag(self.consumer))
         finally:
+            self._lag.clear()
             await self.consumer.stop()
             await self.producer.stop()
             log.info("projector.stopped", projectors=list(PROJECTORS))
@@ -93,10 +101,14 @@ class KafkaProjector:
             await self.producer.send_and_wait(self.names.dead_letters,
                                               letter.model_dump_json().encode(),
                                               key=(letter.key or "").encode())
+            DEAD_LETTERS.labels(DEAD_LETTER_CONSUMER, letter.reason).inc()
             log.warning("projector.dead_letter", reason=letter.reason,
                         partition=letter.partition, offset=letter.offset)
         await asyncio.to_thread(self._write, batch, now)
 
     def _write(self, batch: list[tuple[Offset, TicketEvent | None]], now: datetime) -> None:
         with self.engine.begin() as conn:
-            apply_all(conn, batch, now)
+            changed = apply_all(conn, batch, now)
+        for name, count in changed.items():  # the cases projector counts its own, per event
+            if name != PROJECTOR:
+                EVENTS_APPLIED.labels(name, "applied").inc(count)

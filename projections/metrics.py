@@ -90,35 +90,38 @@ def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],
 
 
 def _apply(ticket: dict[str, Any], event: TicketEvent, counters: dict[Key, Counters]) -> None:
-    """Update the ticket's memory with ``event``, then count what it makes."""
-    if isinstance(event, TicketOpened):
+    """Update the ticket's memory with ``event``, then count what it makes (event classes
+    compared by ``type``, as in :func:`projections.workloads.closes`)."""
+    kind = type(event)
+    if kind is TicketOpened:
         ticket["opened_at"] = event.occurred_at
-    elif isinstance(event, TicketRouted):
-        ticket["queue"] = event.queue
-    elif isinstance(event, TicketAssigned):
-        ticket["agent_id"] = event.agent_id or ""
-        ticket["queue"] = event.queue or ticket["queue"]
-    elif isinstance(event, SlaStarted):
+    elif kind is TicketRouted:
+        ticket["queue"] = event.queue  # type: ignore[union-attr]
+    elif kind is TicketAssigned:
+        ticket["agent_id"] = event.agent_id or ""  # type: ignore[union-attr]
+        ticket["queue"] = event.queue or ticket["queue"]  # type: ignore[union-attr]
+    elif kind is SlaStarted:
         ticket["has_sla"] = True
-    day = event.occurred_at.astimezone(UTC).date()
-    c = counters.setdefault((day, ticket["queue"], ticket["agent_id"]), Counters())
-    since_opening = (None if ticket["opened_at"] is None else
-                     max(0.0, (event.occurred_at - ticket["opened_at"]).total_seconds()))
-    if isinstance(event, TicketOpened):
+    key = (event.occurred_at.astimezone(UTC).date(), ticket["queue"], ticket["agent_id"])
+    c = counters.get(key)
+    if c is None:
+        c = counters[key] = Counters()
+    if kind is TicketOpened:
         c.tickets_opened += 1
-    elif isinstance(event, TicketRouted):
+    elif kind is TicketRouted:
         c.tickets_routed += 1
-    elif isinstance(event, SlaBreached):
+    elif kind is SlaBreached:
         c.sla_breaches += 1
-    elif isinstance(event, SlaEscalated):
+    elif kind is SlaEscalated:
         c.escalations += 1
-    elif isinstance(event, SlaMet):
+    elif isinstance(event, SlaMet):  # (narrows the type; rare enough)
         if event.clock == "resolution":
             c.resolution(_seconds(event.elapsed))
         elif not ticket["first_response_counted"]:
             ticket["first_response_counted"] = True
             c.first_response(_seconds(event.elapsed))
-    elif isinstance(event, AgentReplied):
+    elif kind is AgentReplied:
+        since_opening = _since_opening(ticket, event)
         if not (ticket["has_sla"] or ticket["first_response_counted"]) and (
                 since_opening is not None):
             ticket["first_response_counted"] = True
@@ -127,8 +130,16 @@ def _apply(ticket: dict[str, Any], event: TicketEvent, counters: dict[Key, Count
         closing = closes(event)
         if closing is not None and closing == ticket["is_open"]:
             ticket["is_open"] = not closing
+            since_opening = _since_opening(ticket, event)
             if closing and not ticket["has_sla"] and since_opening is not None:
                 c.resolution(since_opening)
+
+
+def _since_opening(ticket: dict[str, Any], event: TicketEvent) -> float | None:
+    """Wall-clock seconds from the ticket's opening to ``event`` (``None``: not seen open)."""
+    if ticket["opened_at"] is None:
+        return None
+    return max(0.0, float((event.occurred_at - ticket["opened_at"]).total_seconds()))
 
 
 def _seconds(value: timedelta) -> float:

@@ -67,6 +67,8 @@ def unapplied(conn: Connection, projector: str, batch: Batch) -> Batch:
     if not batch:
         return batch
     stored = load_checkpoints(conn, projector)
+    if all(low >= stored.get(key, 0) for key, (low, _) in cases.offset_span(batch).items()):
+        return batch  # the usual case: nothing of it applied yet
     return [(pos, event) for pos, event in batch
             if pos.offset >= stored.get((pos.topic, pos.partition), 0)]
 
@@ -74,10 +76,7 @@ def unapplied(conn: Connection, projector: str, batch: Batch) -> Batch:
 def advance_checkpoints(conn: Connection, projector: str, batch: Batch) -> None:
     """Move ``projector``'s checkpoints past the batch; a checkpoint never moves back (a stale
     instance committing after a newer one during a rebalance changes nothing)."""
-    last: dict[tuple[str, int], int] = {}
-    for pos, _ in batch:
-        key = (pos.topic, pos.partition)
-        last[key] = max(last.get(key, -1), pos.offset)
+    last = {key: high for key, (_, high) in cases.offset_span(batch).items()}
     if not last:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

@@ -16,8 +16,10 @@ a consumer offset. A record that cannot be decoded is counted and skipped (the l
 already dead-lettered it); its offset still advances.
 
 Resuming: each projector's rows and its checkpoint in the rebuild schema's own
-``projector_checkpoints`` are written in one transaction per batch, exactly as live. Killed or
-interrupted, a replay started again reads those checkpoints and goes on from them;
+``projector_checkpoints`` are written in one transaction per batch, as live (on PostgreSQL the
+projectors of a batch work in parallel, each in a transaction of its own, so one may be a batch
+ahead of another when the replay is stopped). Killed or interrupted, a replay started again
+reads those checkpoints and goes on from them, each projector from its own;
 ``restart=True`` drops the chosen projections' rebuild tables first.
 
 Catching up and swapping: after the end offsets seen at start, the replay keeps reading until it
@@ -70,6 +72,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,7 +101,7 @@ from streams.schema.events import TicketEvent
 REBUILD_SCHEMA = "telecase_rebuild"
 OLD_SCHEMA = "telecase_old"
 TRANSLATE: dict[str | None, str] = {None: REBUILD_SCHEMA}
-DEFAULT_BATCH = 5000
+DEFAULT_BATCH = 20_000
 DEFAULT_LAG = 1000
 STALL_LIMIT = 30.0
 SWAP_ATTEMPTS = 20
@@ -254,13 +257,26 @@ class RebuildTarget:
             return {name: load_checkpoints(rc, name, self.topic) for name in self.names}
 
     def apply(self, batch: Batch, starts: dict[str, dict[int, int]], now: datetime) -> None:
-        """One batch into every chosen projection's rebuild tables, checkpoints included, in
-        one transaction; each projector gets only the records past its own start."""
+        """One batch into every chosen projection's rebuild tables, each projector's rows with
+        its checkpoint in one transaction; each projector gets only the records past its own
+        start. On PostgreSQL the projectors work at once, one connection each (one's Python
+        runs while the server writes another's rows); on SQLite, one after the other in one
+        transaction (it has one writer anyway)."""
+        if self.sqlite or len(self.specs) == 1:
+            self._apply(self.specs, batch, starts, now)
+            return
+        with ThreadPoolExecutor(len(self.specs), thread_name_prefix="replay") as pool:
+            done = [pool.submit(self._apply, [spec], batch, starts, now) for spec in self.specs]
+        for future in done:  # every transaction has ended: the first failure, if any
+            future.result()
+
+    def _apply(self, specs: Sequence[ProjectorSpec], batch: Batch,
+               starts: dict[str, dict[int, int]], now: datetime) -> None:
         with self.engine.begin() as conn:
             if not self.sqlite:  # a lost commit loses its checkpoint too: resumed from before
                 conn.execute(text("SET LOCAL synchronous_commit = off"))
             rc = _rebuild(conn)
-            for spec in self.specs:
+            for spec in specs:
                 start = starts[spec.name]
                 own = (batch if not start else
                        [(pos, e) for pos, e in batch

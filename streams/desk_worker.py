@@ -83,9 +83,10 @@ from streams.assignment.decisions import (
 from streams.assignment.desk import DeskState, decide, fold, initial_state
 from streams.assignment.errors import AssignmentError, UnknownAgent, UnknownTicket
 from streams.assignment.policy import AssignmentPolicy
-from streams.bus import Bus, Outgoing, Record, consume
+from streams.bus import Bus, Outgoing, Record
 from streams.core.ticket import DecisionError, thread_key_of
 from streams.embedded_log import EmbeddedLog
+from streams.observability import consume
 from streams.schema import events as ev
 from streams.schema.commands import Assignment, DeskRequest
 from streams.sla.policy import ReassignCase
@@ -318,8 +319,8 @@ class DeskWorker:
                     await self._save(batch, topic, {partition: records[-1].offset + 1})
                 return True
 
-            await consume(self.bus, topic, positions, handle, stop, batch_max=self.batch_max,
-                          linger=self.linger)
+            await consume(self.bus, topic, positions, handle, stop, group=GROUP,
+                          batch_max=self.batch_max, linger=self.linger)
 
         await asyncio.gather(follow(self.names.ticket_events),
                              follow(self.names.desk_requests))

@@ -22,9 +22,12 @@ from datetime import UTC, datetime
 
 import structlog
 
-from streams.bus import Outgoing, Record, consume
+from streams.bus import Outgoing, Record
+from streams.core.intake import IntakeRules
+from streams.core.pilot import EVERYTHING, PilotGate
 from streams.core.ticket import ThreadState
 from streams.embedded_log import EmbeddedLog
+from streams.observability import consume, count_appended
 from streams.processing import Folded, Position, UpdateFolder
 from streams.schema.commands import Tick
 from streams.schema.events import encode_event
@@ -43,14 +46,15 @@ class EmbeddedWorker:
     def __init__(self, log_: EmbeddedLog, names: TopicNames, *, batch_max: int = 1000,
                  linger: float = 0.02, agents: frozenset[int] = frozenset(),
                  sla_policy: SlaPolicy | None = None, tick_interval: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, intake: IntakeRules | None = None,
+                 pilot: PilotGate = EVERYTHING) -> None:
         """``clock``: the ticker's time (epoch seconds; a test drives it). ``linger``: under
         load (a batch of at least ``LINGER_FROM`` records, but not a full one), wait this
         long before reading again, so batches grow and per-batch costs (one transaction, one
         state write per thread) are shared by more updates. A lone update is never held
-        back."""
+        back. ``intake``, ``pilot``: see :class:`~streams.processing.UpdateFolder`."""
         self.log, self.names, self.batch_max, self.linger = log_, names, batch_max, linger
-        self.folder = UpdateFolder(agents, sla_policy)
+        self.folder = UpdateFolder(agents, sla_policy, intake=intake, pilot=pilot)
         self.tick_interval, self.clock = tick_interval, clock
         self.cache: dict[str, ThreadState] = {}
         self.folded = 0
@@ -76,10 +80,10 @@ class EmbeddedWorker:
                     await self.fold_batch(partition, records)  # its position commits with it
                 return True
 
-            await consume(self.log, topic, positions, handle, stop, batch_max=self.batch_max,
-                          linger=self.linger, linger_from=LINGER_FROM)
+            await consume(self.log, topic, positions, handle, stop, group=GROUP,
+                          batch_max=self.batch_max, linger=self.linger, linger_from=LINGER_FROM)
 
-        if self.folder.sla_policy is not None:
+        if self.folder.needs_timers:
             await self._build_timers()
         tasks = [follow(t) for t in (self.names.telegram_updates, self.names.salesforce_changes,
                                      self.names.ticket_commands)]
@@ -90,7 +94,7 @@ class EmbeddedWorker:
     async def _build_timers(self) -> None:
         """Index every stored thread's next SLA deadline, by partition."""
         partitions = await self.log.partitions(self.names.ticket_commands)
-        book = TimerBook(partitions)
+        book = TimerBook(partitions, due=self.folder.timer_due)
         by_partition: dict[int, list[ThreadState]] = {p: [] for p in range(partitions)}
         for key, raw in await self.log.scan_states(STATE_SPACE):
             thread_key = key.decode()
@@ -133,16 +137,20 @@ class EmbeddedWorker:
                    for f in results if f.dead_letter is not None]
         states = [(k.encode(), dump_thread(s)) for k, s in pending.items()]
         position = {partition: records[-1].offset + 1}
+        forwards = [r for f in results for r in f.forwards]  # keyed by chat, like the sources
 
         def write(db: sqlite3.Connection) -> None:
             if events:
                 self.log.append_in(db, self.names.ticket_events, events)
+            if forwards:
+                self.log.append_in(db, self.names.ticket_commands, forwards)
             if letters:
                 self.log.append_in(db, self.names.dead_letters, letters)
             self.log.put_states_in(db, STATE_SPACE, states)
             self.log.commit_in(db, GROUP, records[0].topic, position)
 
         await self.log.transact(write)
+        count_appended(e for f in results for e in f.events)
         if self.timers is not None:
             self.timers.schedule(pending.values())
             self.timers.schedule(s for k in store.popped if k not in pending

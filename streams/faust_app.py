@@ -41,7 +41,11 @@ import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import Counter
 
+from streams.core.intake import IntakeRules
+from streams.core.pilot import EVERYTHING, PilotGate
+from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.core.ticket import ThreadState
+from streams.observability import LAG_INTERVAL, LagReport, count_appended, kafka_lag
 from streams.processing import Folded, Position, UpdateFolder
 from streams.schema.commands import Tick
 from streams.schema.events import encode_event
@@ -119,6 +123,12 @@ class WorkerConfig:
     sla_policy: SlaPolicy | None = None
     tick_interval: float = 1.0
     """Seconds between looks at the timer index (a tick goes out only when something is due)."""
+    intake: IntakeRules | None = None
+    """Bot intake forms and the team's intake group (``streams.core.intake``)."""
+    pilot: PilotGate = EVERYTHING
+    """Which chats open tickets (``streams.core.pilot``)."""
+    templates: TemplateCatalog = NO_TEMPLATES
+    """The response templates agents' ``/t <name>`` may use (``streams.core.agent_tools``)."""
 
 
 class _DecodedCache:
@@ -248,9 +258,10 @@ def create_app(config: WorkerConfig) -> faust.App:
     sink = _EventSink(config.bootstrap_servers)
     threads = app.Table("threads", partitions=config.partitions, key_type=bytes,
                         value_type=bytes)
-    folder = UpdateFolder(frozenset(config.agent_ids), config.sla_policy)
-    timers = (TimerBook(config.partitions, kafka_default_partition)
-              if config.sla_policy is not None else None)
+    folder = UpdateFolder(frozenset(config.agent_ids), config.sla_policy, config.templates,
+                          intake=config.intake, pilot=config.pilot)
+    timers = (TimerBook(config.partitions, kafka_default_partition, due=folder.timer_due)
+              if folder.needs_timers else None)
     cache = _DecodedCache(threads)
     changelog = threads.changelog_topic.get_topic_name()
 
@@ -301,7 +312,12 @@ def create_app(config: WorkerConfig) -> faust.App:
             if folded.dead_letter is not None:
                 records.append((names.dead_letters, 0, (folded.dead_letter.key or "").encode(),
                                 folded.dead_letter.model_dump_json().encode()))
+            # keyed by chat like the raw topics, so they reach the partition of that chat
+            records.extend((names.ticket_commands,
+                            kafka_default_partition(r.key or b"", config.partitions),
+                            r.key or b"", r.value) for r in folded.forwards)
         await sink.publish(records)
+        count_appended(e for _, folded in results for e in folded.events)
         # One state per thread per batch: its final one, appended to the table's changelog
         # (to the partition of the last event that changed it, as Faust itself would) through
         # the same cheap batch path, then put in the local store. Faust's own per-key send
@@ -357,6 +373,20 @@ def create_app(config: WorkerConfig) -> faust.App:
     if timers is not None:
         app.timer(interval=config.tick_interval)(tick)
 
+    lag = LagReport(config.app_id)
+    source_topics = {names.telegram_updates, names.salesforce_changes, names.ticket_commands}
+
+    async def report_lag() -> None:
+        """``telecase_consumer_lag`` of the partitions this worker holds: the end its
+        consumer last fetched against the next offset the worker owes (stored with the
+        states), so records fetched but not yet folded count as lag."""
+        owed = {(t, p): int(raw) for t in source_topics for p in range(config.partitions)
+                if (raw := threads.data.get(position_key(t, p))) is not None}
+        held = await kafka_lag(app.consumer, owed)
+        lag.report({tp: n for tp, n in held.items() if tp[0] in source_topics})
+
+    app.timer(interval=LAG_INTERVAL)(report_lag)
+
     @app.agent(sources, name="fold-updates")
     async def fold_updates(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         await sink.start()
@@ -386,5 +416,9 @@ def run_worker(config: WorkerConfig, loglevel: str = "WARNING") -> None:
     """Run the worker until SIGTERM/SIGINT (Faust handles the signals and a clean shutdown)."""
     app = create_app(config)
     Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
-    worker = _Worker(app, loglevel=loglevel, quiet=True)
+    # The process keeps its own logging set-up (telecase.logs: JSON lines on stderr) rather
+    # than Faust's coloured console handlers; Faust's loggers stay at WARNING regardless.
+    for name in ("faust", "mode", "aiokafka"):
+        logging.getLogger(name).setLevel(max(logging.getLevelName(loglevel), logging.WARNING))
+    worker = _Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.execute_from_commandline()

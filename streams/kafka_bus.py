@@ -24,6 +24,7 @@ class KafkaBus:
         self.default_partitions = default_partitions
         self._producer: AIOKafkaProducer | None = None
         self._reader: AIOKafkaConsumer | None = None
+        self._offsets: AIOKafkaConsumer | None = None
         self._groups: dict[str, AIOKafkaConsumer] = {}
         self._partitions: dict[str, int] = {}
         self._read_lock = asyncio.Lock()
@@ -35,12 +36,19 @@ class KafkaBus:
         self._reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
                                         enable_auto_commit=False)
         await self._reader.start()
+        # End offsets come from a client of their own: asking the reader about a partition it
+        # is not reading made its later fetches come back empty.
+        self._offsets = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+                                         enable_auto_commit=False)
+        await self._offsets.start()
 
     async def close(self) -> None:
         for consumer in self._groups.values():
             await consumer.stop()
         if self._reader is not None:
             await self._reader.stop()
+        if self._offsets is not None:
+            await self._offsets.stop()
         if self._producer is not None:
             await self._producer.stop()
 
@@ -78,10 +86,9 @@ class KafkaBus:
         return [(await f).offset for f in futures]
 
     async def end_offset(self, topic: str, partition: int) -> int:
-        assert self._reader is not None
+        assert self._offsets is not None
         tp = TopicPartition(topic, partition)
-        async with self._read_lock:
-            return int((await self._reader.end_offsets([tp]))[tp])
+        return int((await self._offsets.end_offsets([tp]))[tp])
 
     async def read(self, topic: str, partition: int, offset: int, limit: int,
                    wait: float = 0.0) -> list[Record]:

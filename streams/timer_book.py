@@ -30,6 +30,9 @@ or lost with a worker that died)."""
 
 
 Partitioner = Callable[[bytes, int], int]
+DueOf = Callable[[ThreadState], datetime | None]
+"""When a thread next wants a tick: SLA timers (``next_due``, the default), and intake form
+timeouts with them (``UpdateFolder.timer_due``)."""
 
 
 def partition_of(thread_key: str, partitions: int,
@@ -46,8 +49,9 @@ def kafka_default_partition(key: bytes, partitions: int) -> int:
 
 
 class TimerBook:
-    def __init__(self, partitions: int, partitioner: Partitioner = partition_for) -> None:
-        self.partitions, self.partitioner = partitions, partitioner
+    def __init__(self, partitions: int, partitioner: Partitioner = partition_for,
+                 due: DueOf = next_due) -> None:
+        self.partitions, self.partitioner, self.due = partitions, partitioner, due
         self.indexes: dict[int, TimerIndex[str]] = {}
         self.ticks_in_flight: dict[int, float] = {}
 
@@ -59,7 +63,7 @@ class TimerBook:
 
     def build(self, partition: int, states: Iterable[ThreadState]) -> None:
         """Index ``partition`` from its stored states (every state given must belong to it)."""
-        self.indexes[partition] = TimerIndex((s.thread_key, next_due(s)) for s in states
+        self.indexes[partition] = TimerIndex((s.thread_key, self.due(s)) for s in states
                                              if s.alias_of is None)
         TIMERS.labels(str(partition)).set(len(self.indexes[partition]))
 
@@ -72,7 +76,7 @@ class TimerBook:
         for state in states:
             index = self.indexes.get(self.partition_of(state.thread_key))
             if index is not None:
-                index.schedule(state.thread_key, next_due(state))
+                index.schedule(state.thread_key, self.due(state))
 
     def pop_due(self, partition: int, at: datetime) -> list[str]:
         index = self.indexes.get(partition)
@@ -107,7 +111,7 @@ def due_threads(timers: TimerBook | None, pending: dict[str, ThreadState], poppe
     seen = set(due)
     for key, state in pending.items():
         if key not in seen and timers.partition_of(key) == partition:
-            soonest = next_due(state)
+            soonest = timers.due(state)
             if soonest is not None and soonest <= at:
                 due.append(key)
     return due

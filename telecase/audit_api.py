@@ -112,6 +112,14 @@ class KeyRing:
         return found
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (``None``: none given); the
+    dashboard reads its keys the same way."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def key_sha256(key: str) -> str:
     """What goes into the keys file for ``key``."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -212,9 +220,8 @@ def create_audit_app(engine: Engine, keys: Callable[[], KeyRing],
     """The API over the projections in ``engine``; ``keys()`` gives the keys in force."""
 
     def authenticate(request: web.Request) -> tuple[str, ApiKey]:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(request.headers.get("Authorization", ""))
+        if token is None:
             raise _Refusal(401, "unauthenticated", "missing bearer token")
         found = keys().find(token)
         if found is None:

@@ -5,7 +5,10 @@ ticket (20 events: opened, the customer's messages, SLA started and met, routed,
 Salesforce Case linked, agent replies, owner and status changes, closed), tickets interleaved in
 waves of a thousand like a busy desk, spread over 4 partitions by ticket. They are held decoded
 in memory, so the figure is the projectors' and the database's; ``decode_events_per_s`` says
-what decoding JSON records from a log adds (measured on a sample in the same run).
+what decoding JSON records from a log adds (``projections.decode``, the replay's own decoding,
+measured on a sample in the same run), and ``rebuild_client_cpu_seconds`` how much of the
+rebuild was this process's CPU (Python: the projectors' folds and the driver), the rest being
+the database's work and waiting for it.
 
 It runs :func:`projections.replay.replay` into ``telecase_rebuild`` and swaps, in a scratch
 database of its own on the given server (created, and dropped afterwards), then times a raw
@@ -13,7 +16,8 @@ database of its own on the given server (created, and dropped afterwards), then 
 scratch tables: ``copy_rows_per_s``, and ``rebuild_vs_copy`` (how many times longer the rebuild
 took than the COPY of its rows). JSON fields:
 
-- ``events``, ``tickets``, ``rebuild_seconds``, ``events_per_s`` (target >= 50,000);
+- ``events``, ``tickets``, ``rebuild_seconds``, ``events_per_s`` (target >= 50,000),
+  ``rebuild_client_cpu_seconds``;
 - ``rows`` (per table), ``copy_seconds``, ``copy_rows_per_s``, ``rebuild_vs_copy``;
 - ``generate_seconds``, ``decode_events_per_s``, ``batch``, ``projections``.
 """
@@ -30,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections.cases import Offset
+from projections.decode import decode
 from projections.replay import Fetched, RebuildTarget, choose, rebuild_engine, replay
 from streams.schema.events import (
     Actor,
@@ -48,7 +53,6 @@ from streams.schema.events import (
     TicketEvent,
     TicketOpened,
     TicketRouted,
-    decode_event,
     encode_event,
 )
 from streams.topics import TopicNames
@@ -192,7 +196,7 @@ def _decode_rate(events: list[tuple[Offset, TicketEvent]], sample: int = 20_000)
     payloads = [encode_event(e) for _, e in events[:sample]]
     started = time.perf_counter()
     for payload in payloads:
-        decode_event(payload)
+        decode(payload)
     return len(payloads) / (time.perf_counter() - started)
 
 
@@ -254,7 +258,9 @@ def run(server_url: str, *, events: int, batch: int = 10_000) -> dict[str, Any]:
         try:
             specs = choose(None)
             target = RebuildTarget(engine, specs, TOPIC)
+            cpu = time.process_time()
             result = asyncio.run(replay(target, MemorySource(generated), batch=batch))
+            cpu = time.process_time() - cpu
             rows, copy_seconds = _copy(engine, [t for s in specs for t in s.tables])
         finally:
             engine.dispose()
@@ -271,6 +277,7 @@ def run(server_url: str, *, events: int, batch: int = 10_000) -> dict[str, Any]:
         "batch": batch,
         "rebuild_seconds": round(result.seconds, 3),
         "events_per_s": round(len(generated) / result.seconds),
+        "rebuild_client_cpu_seconds": round(cpu, 3),
         "target_events_per_s": 50_000,
         "swapped": result.swapped,
         "rows": rows,

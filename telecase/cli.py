@@ -90,7 +90,10 @@ def worker() -> None:
 def projector() -> None:
     """Maintain the cases table in the database from ticket.events."""
     from telecase.processes import projector as run
-    asyncio.run(run(_settings()))
+    try:
+        asyncio.run(run(_settings()))
+    except SettingsError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -205,6 +208,9 @@ def reconcile(
         _fail(SettingsError(f"--runtime must be embedded or kafka, not {chosen!r}"))
     console = Console()
     try:
+        if every > 0:  # a long-running process like the others: /metrics when configured
+            from telecase.observability import serve_metrics
+            serve_metrics(settings)
         report = asyncio.run(run_reconcile(settings, runtime=chosen,  # type: ignore[arg-type]
                                            dry_run=dry_run, every=every, console=console))
     except SettingsError as exc:
@@ -568,6 +574,28 @@ def audit_serve(
         asyncio.run(serve(settings, choose_runtime(settings, runtime),
                           host or settings.audit_api_host,
                           settings.audit_api_port if port is None else port))
+    except (AuditApiError, AuditCliError, SettingsError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def dashboard(
+    host: str | None = typer.Option(None, help="listen here (default: "
+                                               "TELECASE_DASHBOARD_HOST, 127.0.0.1)"),
+    port: int | None = typer.Option(None, help="and here (default: TELECASE_DASHBOARD_PORT, "
+                                               "8091)"),
+    runtime: str | None = typer.Option(None, help=RUNTIME_HELP),
+) -> None:
+    """The dashboard web page: live SLA board, trends, workloads (audit API keys log in)."""
+    from telecase.audit_api import AuditApiError
+    from telecase.audit_cli import AuditCliError, choose_runtime
+    from telecase.dashboard_cli import DEFAULT_PORT, serve
+    settings = _settings()
+    chosen_port = port if port is not None else settings.dashboard_port
+    try:
+        asyncio.run(serve(settings, choose_runtime(settings, runtime),
+                          host or settings.dashboard_host,
+                          DEFAULT_PORT if chosen_port is None else chosen_port))
     except (AuditApiError, AuditCliError, SettingsError) as exc:
         _fail(exc)
 

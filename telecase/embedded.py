@@ -27,7 +27,6 @@ from typing import Any
 import httpx
 import structlog
 from aiohttp import web
-from prometheus_client import start_http_server
 from pydantic import SecretStr
 from rich.console import Console
 from rich.live import Live
@@ -42,6 +41,7 @@ from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.polling import LongPoller
 from connectors.telegram.simulator import BotApiSimulator, SimulatorDriver
+from connectors.telegram.topic_check import TopicProbe
 from connectors.telegram.webhook import create_webhook_app
 from projections.bus_runner import BusProjector
 from projections.db import create_schema, make_engine
@@ -51,8 +51,17 @@ from streams.embedded_log import EmbeddedLog, LogUnavailableError
 from streams.embedded_worker import EmbeddedWorker
 from streams.topics import TopicNames
 from telecase import demo_policy
+from telecase.agent_tools import (
+    TemplatesFileError,
+    agent_tools_api,
+    agent_tools_runner,
+    load_templates_file,
+    refresh_quick_text,
+)
 from telecase.demo_traffic import DemoSummary, cases_table, customers
+from telecase.intake import intake_messenger, intake_rules, pilot_gate
 from telecase.mirror import reply_mirror
+from telecase.observability import serve_metrics
 from telecase.policy import Policies, PolicyFileError, load_policies
 from telecase.salesforce import case_sync, change_poller, connect
 from telecase.settings import Settings, SettingsError
@@ -104,7 +113,13 @@ async def open_runtime(settings: Settings, *, demo: bool = False) -> Runtime:
         await log_.create_topic(topic, settings.embedded_partitions)
     await log_.create_topic(names.desk_requests, 1)  # one ordered stream of people's requests
     worker = EmbeddedWorker(log_, names, agents=frozenset(settings.telegram_agent_ids),
-                            sla_policy=policies.sla, tick_interval=settings.sla_tick_interval)
+                            sla_policy=policies.sla, tick_interval=settings.sla_tick_interval,
+                            intake=intake_rules(settings), pilot=pilot_gate(settings))
+    try:  # agents' /t templates; Quick Text joins them once Salesforce is connected
+        worker.folder.templates = load_templates_file(settings.templates_file)
+    except TemplatesFileError as exc:
+        await log_.close()
+        raise RunError(str(exc)) from None
     return Runtime(log_, engine, names, worker, BusProjector(log_, engine, names), policies)
 
 
@@ -143,9 +158,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     console = console or Console()
     if not demo and not settings.has_telegram_credentials:
         raise SettingsError("TELECASE_TELEGRAM_BOT_TOKEN is not set; set it, or use --demo")
+    serve_metrics(settings)
     rt = await open_runtime(settings, demo=demo)
-    if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
     stop = asyncio.Event()
     _install_signals(stop)
     summary = DemoSummary()
@@ -176,11 +190,29 @@ async def run(settings: Settings, *, demo: bool, duration: float,
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
+            tools = await agent_tools_runner(sf_settings, rt.log, rt.names, changes)
+            loops.append(asyncio.create_task(tools.run(stop), name="salesforce-agent-tools"))
+            if settings.templates_quick_text:
+                folder, files = rt.worker.folder, rt.worker.folder.templates
+
+                def install(catalog: Any) -> None:
+                    folder.templates = catalog
+
+                loops.append(asyncio.create_task(refresh_quick_text(
+                    settings, await agent_tools_api(sf_settings), files, install, stop),
+                    name="quick-text"))
             if settings.reconcile_interval > 0:
                 reconciler = Reconciler(rt.log, rt.names.ticket_events,
                                         SalesforceChangeApi(await connect(sf_settings)), changes)
                 loops.append(asyncio.create_task(
                     reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
+        if demo or settings.dashboard_port is not None:  # telecase.dashboard, on the projections
+            from telecase.dashboard_cli import start_embedded
+            dashboard, url, keys_file = await start_embedded(rt.engine, rt.log, settings,
+                                                             rt.policies, demo=demo)
+            after_loops.append(dashboard.cleanup)
+            console.print(f"Dashboard: {url}" + (f" (log in with a key from {keys_file})"
+                                                 if keys_file is not None else ""))
     except BaseException:
         stop.set()
         for closer in after_loops:
@@ -265,14 +297,27 @@ def _start_mirror(rt: Runtime, settings: Settings, api: BotApi, stop: asyncio.Ev
     mirror, ledger = reply_mirror(settings, "embedded", rt.log, rt.names, api,
                                   BusRawLog(rt.log, rt.names.telegram_updates))
     task = asyncio.create_task(mirror.run(stop), name="telegram-mirror")
+    tasks = [task]
+    # the bot intake forms' questions and intake topics, on the mirror's ledger and pace
+    messenger, intake_ledger = intake_messenger(settings, "embedded", rt.log, rt.names, api,
+                                                BusRawLog(rt.log, rt.names.telegram_updates))
+    tasks.append(asyncio.create_task(messenger.run(stop), name="telegram-intake"))
+    if settings.reconcile_interval > 0:  # each open ticket's topic against Telegram
+        topics = Reconciler(rt.log, rt.names.ticket_events, None, None,
+                            topics=TopicProbe(api),
+                            topic_log=BusRawLog(rt.log, rt.names.telegram_updates))
+        tasks.append(asyncio.create_task(topics.run(stop, settings.reconcile_interval),
+                                         name="reconcile-telegram"))
 
     async def close() -> None:
         stop.set()
         try:
-            await task
+            for running in tasks:
+                await running
         finally:
             await api.aclose()
             ledger.dispose()
+            intake_ledger.dispose()
 
     closers.append(close)
 

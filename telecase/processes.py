@@ -10,7 +10,6 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from prometheus_client import start_http_server
 
 from connectors.raw_log import KafkaRawLog
 from connectors.telegram.bot_api import BotApi
@@ -21,6 +20,8 @@ from projections.kafka_runner import KafkaProjector
 from streams.faust_app import WorkerConfig, run_worker
 from streams.kafka_admin import ensure_topics
 from streams.topics import TopicNames
+from telecase.intake import intake_messenger, intake_rules, pilot_gate
+from telecase.observability import serve_metrics
 from telecase.policy import load_policies
 from telecase.settings import Settings
 
@@ -28,8 +29,7 @@ log = structlog.get_logger("telecase")
 
 
 def _metrics(settings: Settings) -> None:
-    if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    serve_metrics(settings)
 
 
 async def _until_signalled() -> None:
@@ -103,7 +103,10 @@ async def telegram_connector(settings: Settings) -> None:
 
 
 def worker(settings: Settings) -> None:
+    from telecase.agent_tools import templates
+
     policies = load_policies(settings.policy_file)
+    catalog = asyncio.run(templates(settings))  # the file, and Quick Text read once
     _metrics(settings)
     asyncio.run(ensure(settings))
     run_worker(WorkerConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -112,8 +115,9 @@ def worker(settings: Settings) -> None:
                             topic_prefix=settings.topic_prefix,
                             session_timeout=settings.consumer_session_timeout,
                             agent_ids=tuple(settings.telegram_agent_ids),
-                            sla_policy=policies.sla,
+                            sla_policy=policies.sla, templates=catalog,
                             tick_interval=settings.sla_tick_interval,
+                            intake=intake_rules(settings), pilot=pilot_gate(settings),
                             datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
                loglevel="WARNING")
 
@@ -142,6 +146,7 @@ async def salesforce_connector(settings: Settings) -> None:
     changes (appending to ``salesforce.changes``)."""
     from connectors.salesforce.sync_runner import SyncRunner
     from streams.kafka_bus import KafkaBus
+    from telecase.agent_tools import agent_tools_runner
     from telecase.salesforce import case_sync, change_poller
 
     _metrics(settings)
@@ -155,7 +160,8 @@ async def salesforce_connector(settings: Settings) -> None:
     runner = SyncRunner(bus, names, sync, links=changes,
                         max_backoff=settings.salesforce_sync_max_backoff)
     poller = await change_poller(settings, changes, bus, names)
-    loops = [runner.run, poller.run]
+    tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, CaseArticle
+    loops = [runner.run, poller.run, tools.run]
     if settings.reconcile_interval > 0:
         from connectors.salesforce.change_poller import SalesforceChangeApi
         from connectors.salesforce.reconcile import Reconciler
@@ -185,11 +191,20 @@ async def telegram_out_connector(settings: Settings) -> None:
     await raw_log.start()
     api = BotApi(settings.require_token(), settings.telegram_api_base)
     mirror, ledger = reply_mirror(settings, "kafka", bus, names, api, raw_log)
+    messenger, intake_ledger = intake_messenger(settings, "kafka", bus, names, api, raw_log)
+    loops = [mirror.run, messenger.run]  # the bot intake forms' questions and topics too
+    if settings.reconcile_interval > 0:  # each open ticket's topic against Telegram
+        from connectors.salesforce.reconcile import Reconciler
+        from connectors.telegram.topic_check import TopicProbe
+        topics = Reconciler(bus, names.ticket_events, None, None, topics=TopicProbe(api),
+                            topic_log=raw_log)
+        loops.append(lambda stop: topics.run(stop, settings.reconcile_interval))
     try:
-        await _run_until_signalled(mirror.run)
+        await _run_until_signalled(*loops)
     finally:
         await api.aclose()
         ledger.dispose()
+        intake_ledger.dispose()
         await raw_log.stop()
         await bus.close()
 

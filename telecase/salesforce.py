@@ -1,14 +1,19 @@
-"""Building the Salesforce client (simple-salesforce) and the sync from settings."""
+"""Building the Salesforce client (simple-salesforce) and the sync from settings.
+
+Every client sends its requests through a :class:`~connectors.api_calls.MeteredSession`, so
+each Salesforce call telecase makes is counted in ``telecase_salesforce_api_calls_total``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from connectors.api_calls import MeteredSession
 from connectors.raw_log import RawLog
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
-from connectors.salesforce.simulator.client import requests_session
+from connectors.salesforce.simulator.client import LOGIN_HOSTS, LoginRedirectAdapter
 from streams.bus import Bus
 from streams.topics import TopicNames
 from telecase.settings import Settings, SettingsError
@@ -16,6 +21,22 @@ from telecase.settings import Settings, SettingsError
 
 def _secret(value: Any) -> str:
     return value.get_secret_value() if value is not None else ""
+
+
+def http_session(settings: Settings) -> MeteredSession:
+    """The session simple-salesforce sends through. With ``salesforce_login_url`` it is set
+    up as ``connectors.salesforce.simulator.client.requests_session`` does: it trusts
+    ``salesforce_ca_file``, ignores proxy and CA-bundle variables, and sends the login hosts'
+    requests to that URL."""
+    session = MeteredSession()
+    if settings.salesforce_login_url:
+        session.trust_env = False
+        if settings.salesforce_ca_file is not None:
+            session.verify = settings.salesforce_ca_file
+        adapter = LoginRedirectAdapter(settings.salesforce_login_url)
+        for host in LOGIN_HOSTS:
+            session.mount(host + "/", adapter)
+    return session
 
 
 async def connect(settings: Settings) -> Any:
@@ -29,10 +50,8 @@ async def connect(settings: Settings) -> Any:
     kwargs: dict[str, Any] = {"username": settings.salesforce_username,
                               "password": _secret(settings.salesforce_password),
                               "security_token": _secret(settings.salesforce_security_token),
-                              "domain": settings.salesforce_domain}
-    if settings.salesforce_login_url:
-        kwargs["session"] = requests_session(settings.salesforce_login_url,
-                                             settings.salesforce_ca_file)
+                              "domain": settings.salesforce_domain,
+                              "session": http_session(settings)}
     try:
         return await asyncio.to_thread(Salesforce, **kwargs)
     except SalesforceAuthenticationFailed as exc:

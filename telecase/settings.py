@@ -119,12 +119,53 @@ class Settings(BaseSettings):
     """``telecase run --demo`` with the simulated org: seconds between the demo agent's answers
     (0: the demo agent never answers)."""
 
+    intake_enabled: bool = True
+    """Private chats with the bot take conversations in: the intake form (``intake_command``)
+    and tickets. ``False``: they open nothing (kept raw, counted as the pilot's)."""
+    intake_command: str = "/start"
+    """The command that starts the bot intake form in a private chat (empty: no form; every
+    private message goes to a ticket as before)."""
+    intake_timeout: float = Field(1800.0, gt=0)
+    """Seconds without an answer after which an open intake form is abandoned."""
+    intake_topic_chat_id: int | None = None
+    """The team's forum group: each ticket opened by an intake form gets a topic there with
+    the form's summary, and rostered agents' messages in it reach the customer. The group
+    opens no tickets itself (unset: no topics)."""
+    intake_products: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """The intake form's product choices (comma-separated; empty: free text)."""
+    intake_regions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["EMEA", "Americas", "APAC"], min_length=1)
+    """The intake form's region choices (comma-separated)."""
+    pilot_chats: Annotated[list[int] | None, NoDecode] = None
+    """Pilot rollout: the forum groups that open tickets (comma-separated chat ids; unset:
+    every group). Other groups' messages stay in ``telegram.updates``, counted
+    (``telecase_pilot_skipped_total``) and logged at DEBUG only."""
+
     policy_file: str | None = None
     """The SLA, escalation, routing and assignment policy (TOML; ``examples/policy.toml`` and
     ``examples/routing.toml`` are documented examples, and one file may hold both). ``None``:
     no SLA timers and no assignment."""
     sla_tick_interval: float = Field(1.0, gt=0, le=60)
     """How often a ticket worker looks for SLA timers that came due (seconds)."""
+
+    templates_file: str | None = None
+    """Response templates agents use with ``/t <name>`` (TOML, ``[templates.<name>]`` with
+    ``text``; ``examples/templates.toml`` documents it). Checked at start."""
+    templates_quick_text: bool = False
+    """Also offer the org's Quick Text records as templates (needs the Salesforce settings; a
+    file template wins a name both have)."""
+    templates_refresh_interval: float = Field(300.0, ge=0)
+    """Seconds between re-reads of Quick Text by ``telecase run`` (0: read once at start; the
+    Kafka worker reads it at start)."""
+    knowledge_language: str = "en_US"
+    """The language of the Knowledge articles ``/kb <query>`` searches."""
+    knowledge_object: str = "Knowledge__kav"
+    """The article version object (``<prefix>__kav``)."""
+    knowledge_article_url: str | None = None
+    """Where customers read an article: a URL with ``{url_name}`` (also ``{id}``,
+    ``{knowledge_article_id}``, ``{article_number}``, ``{language}``), e.g.
+    ``https://help.example.com/s/article/{url_name}``. Unset: the article's page in the org,
+    which only your users can open."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)
@@ -135,7 +176,16 @@ class Settings(BaseSettings):
     audit_api_host: str = "127.0.0.1"
     audit_api_port: int = Field(8090, ge=0, le=65535)
 
-    @field_validator("telegram_agent_ids", mode="before")
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int | None = Field(None, ge=0, le=65535)
+    """``telecase run`` serves the dashboard on this port (unset: only with ``--demo``, on
+    8091); ``telecase dashboard`` too (unset: 8091). Logins use the audit API's keys."""
+    dashboard_secret: SecretStr | None = None
+    """Signs the dashboard's session cookies (unset: random per process, so a restart ends
+    every session); give several dashboard processes behind one address the same one."""
+
+    @field_validator("telegram_agent_ids", "pilot_chats", "intake_products", "intake_regions",
+                     mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str):

@@ -10,6 +10,14 @@ consumer or a replayed log never creates a second record):
   found by phone or username is claimed by writing the Telegram id onto it (only records
   without a Telegram id are candidates: a different id is a different person); when none is
   found, the configured ``customer_object`` is created by upsert on ``Telegram_User_Id__c``.
+- a ``ticket.opened`` carrying a bot intake form's answers (``intake``) → a **Lead**, matched
+  the same way (the form's phone number helps): a Lead found is updated with the answers, none
+  found creates one by upsert on ``Telegram_User_Id__c`` whatever ``customer_object`` says;
+  a Contact found stays the ticket's person (an existing customer is not made a Lead again),
+  and the answers are on the Case either way (its ``Description``). Lead fields: FirstName
+  and LastName from the name, Company, MobilePhone, LeadSource, ``Telecase_Product_Interest__c``,
+  ``Telecase_Region__c``, ``Telecase_Deal_Size__c``. A Lead is matched again at every form,
+  so answers given later replace earlier ones.
   A Contact is preferred over a Lead at the same key; converted Leads are skipped.
 - ``ticket.opened``, ``topic.renamed``, ``topic.closed``/``reopened``, ``ticket.closed`` → the
   Case (Subject, Origin ``Telegram``, Status, and the person), upsert on
@@ -30,7 +38,10 @@ consumer or a replayed log never creates a second record):
 - ``customer.message_edited``, ``salesforce.case_linked``, ``case.status_changed``,
   ``case.owner_changed``, ``sla.started``/``warning``/``breached``/``met``,
   ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
-  only feed the SLA clock and the desk); see :data:`IGNORED`.
+  only feed the SLA clock and the desk); see :data:`IGNORED`. ``knowledge.requested`` and
+  ``agent_command.refused`` are the agent-tools runner's (``connectors.salesforce.agent_tools``:
+  it also links articles and notes what a Salesforce command sent); a command's
+  ``agent.replied`` from Telegram is written here like any reply from Telegram.
 
 Case writes in order. The Case fields a batch changes for one ticket go out as *segments*,
 in event order: consecutive lifecycle changes (open, rename, close, reopen) merge into one
@@ -95,13 +106,19 @@ from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from connectors.errors import PermanentError, TransientError
+from streams.core.intake import summary as intake_summary
 from streams.schema.events import (
+    INTAKE_FORM_EVENTS,
+    AgentCommandRefused,
     AgentReplied,
     CaseOwnerChanged,
     CaseStatusChanged,
     Customer,
     CustomerMessageEdited,
     CustomerMessageReceived,
+    IntakeAnswers,
+    IntakeTopicOpened,
+    KnowledgeRequested,
     SalesforceCaseLinked,
     SlaBreached,
     SlaEscalated,
@@ -127,6 +144,8 @@ QUERY_KEYS_MAX = 100
 COMPOSITE_MAX = 25
 SUBJECT_MAX = 255
 LEAD_COMPANY = "[not provided]"
+LEAD_PRODUCT, LEAD_REGION, LEAD_DEAL_SIZE = ("Telecase_Product_Interest__c",
+                                            "Telecase_Region__c", "Telecase_Deal_Size__c")
 LOCK_ATTEMPTS = 3
 TG_ID, TG_USERNAME, EVENT_ID = "Telegram_User_Id__c", "Telegram_Username__c", \
     "Telecase_Event_Id__c"
@@ -136,7 +155,8 @@ RESERVED_CASE_FIELDS = frozenset({"id", TICKET_ID.lower()})
 
 IGNORED: tuple[type, ...] = (CustomerMessageEdited, SalesforceCaseLinked, CaseStatusChanged,
                              CaseOwnerChanged, SlaStarted, SlaWarning, SlaBreached, SlaMet,
-                             TicketRouted)
+                             TicketRouted, *INTAKE_FORM_EVENTS, IntakeTopicOpened,
+                             KnowledgeRequested, AgentCommandRefused)
 """Events the sync skips on purpose (the others in ``EVENT_TYPES`` are written)."""
 
 
@@ -355,6 +375,8 @@ class _Wanted:
     customer: Customer
     event_id: str
     phone: str | None = None
+    intake: IntakeAnswers | None = None
+    """The bot intake form's answers: the person is (or becomes) a Lead holding them."""
 
 
 # -- the sync --------------------------------------------------------------------------------
@@ -401,9 +423,14 @@ class CaseSync:
     def _people(self, events: Sequence[TicketEvent], result: SyncResult) -> None:
         wanted: dict[int, _Wanted] = {}
         for e in events:
-            if isinstance(e, TicketOpened) and e.customer is not None \
-                    and e.customer.telegram_user_id not in self.people:
-                wanted.setdefault(e.customer.telegram_user_id, _Wanted(e.customer, e.event_id))
+            if not isinstance(e, TicketOpened) or e.customer is None:
+                continue
+            uid = e.customer.telegram_user_id
+            if e.intake is not None:  # matched again: the Lead takes the newest answers
+                wanted[uid] = _Wanted(e.customer, e.event_id, normalize_phone(e.intake.phone),
+                                      e.intake)
+            elif uid not in self.people:
+                wanted.setdefault(uid, _Wanted(e.customer, e.event_id))
         if not wanted:
             return
         for e in events:  # a phone shared anywhere in the batch helps matching
@@ -414,23 +441,31 @@ class CaseSync:
         rows = self._candidates(list(wanted.values()))
         claimed: set[str] = set()
         claims: dict[str, list[tuple[str, dict[str, Any]]]] = {"Contact": [], "Lead": []}
-        creates: list[tuple[str, dict[str, Any]]] = []
+        creates: dict[str, list[tuple[str, dict[str, Any]]]] = {"Contact": [], "Lead": []}
         keys: dict[str, int] = {}
         for uid, want in wanted.items():
             found, by = _match(uid, want, rows, claimed)
             keys[want.event_id] = uid
+            sobject = found["attributes"]["type"] if found is not None else None
+            answers = (self._lead_fields(want.intake)
+                       if want.intake is not None and sobject in ("Lead", None) else {})
             if found is not None and by == "telegram id":
                 self.people[uid] = Person(found["attributes"]["type"], found["Id"])
+                if answers:
+                    claims["Lead"].append((want.event_id, {"Id": found["Id"], **answers}))
             elif found is not None:
                 claimed.add(found["Id"])
                 claims[found["attributes"]["type"]].append((want.event_id, {
-                    "Id": found["Id"], TG_ID: str(uid), TG_USERNAME: want.customer.username}))
+                    "Id": found["Id"], TG_ID: str(uid), TG_USERNAME: want.customer.username,
+                    **answers}))
             else:
-                creates.append((want.event_id, self._new_person(uid, want)))
+                target = "Lead" if want.intake is not None else self.customer_object
+                creates[target].append((want.event_id,
+                                        {**self._new_person(uid, want, target), **answers}))
         for sobject, rows_ in claims.items():
             self._store(sobject, self._send(sobject, rows_), keys, result)
-        self._store(self.customer_object,
-                    self._send(self.customer_object, creates, TG_ID), keys, result)
+        for sobject, rows_ in creates.items():
+            self._store(sobject, self._send(sobject, rows_, TG_ID), keys, result)
 
     def _candidates(self, wanted: list[_Wanted]) -> list[dict[str, Any]]:
         """Contacts, then unconverted Leads, that any of ``wanted`` may be (oldest first)."""
@@ -459,7 +494,7 @@ class CaseSync:
             row.setdefault("attributes", {})["type"] = "Lead"
         return contacts + leads
 
-    def _new_person(self, uid: int, want: _Wanted) -> dict[str, Any]:
+    def _new_person(self, uid: int, want: _Wanted, sobject: str) -> dict[str, Any]:
         c = want.customer
         last = c.last_name or c.first_name or c.username or str(uid)
         fields: dict[str, Any] = {TG_ID: str(uid), TG_USERNAME: c.username,
@@ -467,10 +502,23 @@ class CaseSync:
                                   "FirstName": c.first_name[:40] if c.last_name else None}
         if want.phone:
             fields["MobilePhone"] = want.phone
-        if self.customer_object == "Lead":
+        if sobject == "Lead":
             fields["Company"] = LEAD_COMPANY
             if self.lead_source:
                 fields["LeadSource"] = self.lead_source
+        return fields
+
+    def _lead_fields(self, intake: IntakeAnswers) -> dict[str, Any]:
+        """A Lead as a bot intake form describes it."""
+        first, _, last = intake.name.rpartition(" ")
+        fields: dict[str, Any] = {"LastName": last[:80], "Company": intake.company[:255],
+                                  "MobilePhone": intake.phone, LEAD_PRODUCT: intake.product,
+                                  LEAD_REGION: intake.region,
+                                  LEAD_DEAL_SIZE: float(intake.deal_size)}
+        if first:
+            fields["FirstName"] = first[:40]
+        if self.lead_source:
+            fields["LeadSource"] = self.lead_source
         return fields
 
     def _store(self, sobject: str, answers: dict[str, dict[str, Any]], keys: dict[str, int],
@@ -549,6 +597,8 @@ class CaseSync:
                 fields["ContactId"] = person.id
             elif person is not None:
                 fields[self.case_lead_field] = person.id
+            if e.intake is not None:
+                fields["Description"] = intake_summary(e.intake)
             return fields
         if isinstance(e, TopicRenamed):
             return {"Subject": e.name[:SUBJECT_MAX]}

@@ -17,7 +17,9 @@ its own (the greatest ``SystemModstamp`` it has read, by Salesforce's clock, nev
   integration user (``integration_user_id``, or the ``User`` whose ``Username`` is
   ``integration_username``), and comments carrying ``Telecase_Event_Id__c`` (telecase's mirrored
   replies). Unpublished comments (internal notes, ``IsPublished`` false) are skipped too: they
-  must never reach a customer. Limitation: a Case is judged by its *last* modifier, so an
+  must never reach a customer; except an agent's command (``/t <name>``, ``/kb <query>``,
+  ``streams.core.agent_tools``), which agents should write as an internal comment and which
+  never reaches a customer as it is. Limitation: a Case is judged by its *last* modifier, so an
   agent's Status/Owner change followed, within one poll, by a telecase write to the same Case is
   not seen (``CaseHistory`` or Change Data Capture would see it; a later issue).
 - **Progress is durable before it counts.** The watermark moves past a page only after that
@@ -57,6 +59,7 @@ from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.case_sync import SimpleSalesforceApi
 from streams.bus import Bus, BusError
+from streams.core.agent_tools import is_command
 from streams.schema.salesforce import SalesforceChange, chat_id_of_ticket
 
 log = structlog.get_logger("telecase.salesforce.changes")
@@ -353,8 +356,8 @@ class ChangePoller:
             if id15(row.get("CreatedById")) == self.integration_user_id \
                     or row.get("Telecase_Event_Id__c"):
                 return "echo"
-            if row.get("IsPublished") is False:
-                return "private"
+            if row.get("IsPublished") is False and not is_command(row.get("CommentBody")):
+                return "private"  # an internal comment holding a command is read (issue 7)
         elif id15(row.get("LastModifiedById")) == self.integration_user_id:
             return "echo"
         return None

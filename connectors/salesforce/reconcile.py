@@ -27,10 +27,11 @@ turns each into ordinary ticket events (``salesforce.case_linked``, ``case.statu
 trail shows the repair as what it is. The worker records only what differs, so running
 reconciliation twice, or beside the poller, corrects once.
 
-Telegram is not compared: the Bot API has no method that reads a forum topic's state (open,
-closed, deleted) without changing it, and the log's topic state comes from Telegram's own
-service messages. A deleted topic is found (and repaired) when the reply mirror next writes to
-it.
+With a Telegram bot configured, each open forum ticket's topic is compared too
+(:mod:`connectors.telegram.topic_check`): a topic closed while its ticket is open is reopened
+and recorded, a deleted one is recorded; those corrections go to ``telegram.updates``. A
+``--dry-run`` does not probe Telegram: the only way to read a topic's state is the call that
+repairs it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ import structlog
 from prometheus_client import Counter
 
 from connectors.salesforce.change_poller import id15, parse_datetime
+from connectors.telegram.topic_check import TopicFinding, TopicProbe
 from streams.bus import Bus
 from streams.core.ticket import TicketState, evolve_ticket
+from streams.schema.envelope import TopicChecked
 from streams.schema.events import TicketEvent, TicketOpened, decode_event
 from streams.schema.salesforce import SalesforceChange
 
@@ -57,7 +60,8 @@ CORRECTIONS = Counter("telecase_reconcile_corrections_total",
                       "Correction records appended by reconciliation", ["kind"])
 
 DriftKind = Literal["case_unlinked", "owner_changed", "status_changed", "salesforce_behind",
-                    "case_missing", "unknown_ticket"]
+                    "case_missing", "unknown_ticket", "topic_closed", "topic_missing",
+                    "chat_unreachable", "topic_unchecked"]
 CASE_QUERY = ("SELECT Id, CaseNumber, Telecase_Ticket_Id__c, Status, IsClosed, OwnerId, "
               "SystemModstamp, LastModifiedById, CreatedById FROM Case "
               "WHERE Telecase_Ticket_Id__c != null")
@@ -80,9 +84,11 @@ class Drift:
     ticket_id: str
     kind: DriftKind
     log_value: str | None
-    salesforce_value: str | None
+    remote_value: str | None
+    """What Salesforce (or Telegram, ``system="telegram"``) has."""
     detail: str
-    correction: SalesforceChange | None = None
+    correction: SalesforceChange | TopicChecked | None = None
+    system: Literal["salesforce", "telegram"] = "salesforce"
 
 
 @dataclass
@@ -91,6 +97,8 @@ class Report:
     cases: int = 0
     drifts: list[Drift] = field(default_factory=list)
     corrected: int = 0
+    topics: int | None = None
+    """Forum topics probed in Telegram (``None``: Telegram not compared)."""
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -212,9 +220,9 @@ def _one_update_each(drifts: list[Drift]) -> list[Drift]:
     out: list[Drift] = []
     updated = False
     for d in drifts:
-        if d.correction is not None and d.correction.change == "case_updated":
+        if isinstance(d.correction, SalesforceChange) and d.correction.change == "case_updated":
             if updated:
-                d = Drift(d.ticket_id, d.kind, d.log_value, d.salesforce_value, d.detail)
+                d = Drift(d.ticket_id, d.kind, d.log_value, d.remote_value, d.detail)
             updated = True
         out.append(d)
     return out
@@ -236,7 +244,7 @@ def _change(case: dict[str, Any], kind: Literal["case_linked", "case_updated"], 
         record={k: v for k, v in case.items() if k != "attributes"})
 
 
-def corrections(report: Report) -> list[SalesforceChange]:
+def corrections(report: Report) -> list[SalesforceChange | TopicChecked]:
     out = [d.correction for d in report.drifts if d.correction is not None]
     for d in report.drifts:
         if d.correction is not None:
@@ -244,27 +252,63 @@ def corrections(report: Report) -> list[SalesforceChange]:
     return out
 
 
+def topic_drifts(tickets: dict[str, LogTicket], findings: list[TopicFinding]) -> list[Drift]:
+    """Telegram's findings as drifts; a correction the log already holds (a topic found
+    missing in an earlier round) is not made again."""
+    out: list[Drift] = []
+    for f in findings:
+        remote = {"topic_closed": "closed", "topic_missing": "deleted"}.get(f.kind)
+        correction = f.correction
+        known = tickets.get(f.ticket_id)
+        if correction is not None and known is not None \
+                and correction.check_id in known.state.topic_checks:
+            correction = None
+        out.append(Drift(f.ticket_id, f.kind, "open", remote, f.detail, correction,
+                         system="telegram"))
+    for drift in out:
+        DRIFTS.labels(drift.kind).inc()
+    return out
+
+
 # ----------------------------------------------------------------------------- the runner
 
 
 class Reconciler:
-    """Reads the log and Salesforce, compares, and (unless ``dry_run``) appends the
-    corrections to ``salesforce.changes`` through ``raw_log``."""
+    """Reads the log, Salesforce (``api``) and Telegram (``topics``), compares, and (unless
+    ``dry_run``) appends the corrections: Salesforce's to ``salesforce.changes`` through
+    ``raw_log``, Telegram's to ``telegram.updates`` through ``topic_log``. Either side may be
+    absent (``api``/``topics`` ``None``)."""
 
-    def __init__(self, bus: Bus, events_topic: str, api: CaseReader,
-                 raw_log: Any | None, *, dry_run: bool = False) -> None:
+    def __init__(self, bus: Bus, events_topic: str, api: CaseReader | None,
+                 raw_log: Any | None, *, dry_run: bool = False,
+                 topics: TopicProbe | None = None, topic_log: Any | None = None) -> None:
         self.bus, self.events_topic, self.api = bus, events_topic, api
-        self.raw_log, self.dry_run = raw_log, dry_run or raw_log is None
+        self.raw_log, self.dry_run = raw_log, dry_run
+        self.topics, self.topic_log = topics, topic_log
 
     async def run_once(self) -> Report:
         events = await read_events(self.bus, self.events_topic)
-        cases = await asyncio.to_thread(self.api.query_all, CASE_QUERY)
-        report = compare(fold_tickets(events), cases, datetime.now(UTC))
+        tickets = fold_tickets(events)
+        now = datetime.now(UTC)
+        if self.api is not None:
+            cases = await asyncio.to_thread(self.api.query_all, CASE_QUERY)
+            report = compare(tickets, cases, now)
+        else:
+            report = Report(tickets=len(tickets))
+        if self.topics is not None and not self.dry_run and self.topic_log is not None:
+            report.topics, findings = await self.topics.check_all(
+                (t.state for t in tickets.values()), now)
+            report.drifts.extend(topic_drifts(tickets, findings))
         records = corrections(report)
         if records and not self.dry_run:
-            assert self.raw_log is not None
-            await self.raw_log.append(records)
-            report.corrected = len(records)
+            to_salesforce = [r for r in records if isinstance(r, SalesforceChange)]
+            to_telegram = [r for r in records if isinstance(r, TopicChecked)]
+            if to_salesforce and self.raw_log is not None:
+                await self.raw_log.append(to_salesforce)
+                report.corrected += len(to_salesforce)
+            if to_telegram and self.topic_log is not None:
+                await self.topic_log.append(to_telegram)
+                report.corrected += len(to_telegram)
         return report
 
     async def run(self, stop: Any, every: float) -> None:
@@ -273,8 +317,12 @@ class Reconciler:
         while not stop.is_set():
             try:
                 report = await self.run_once()
-                log.info("reconcile.round", tickets=report.tickets, cases=report.cases,
-                         drifts=report.counts(), corrected=report.corrected)
+                (log.info if report.drifts else log.debug)(
+                    "reconcile.round", tickets=report.tickets, cases=report.cases,
+                    topics=report.topics, drifts=report.counts(), corrected=report.corrected)
+                for drift in report.drifts:
+                    log.info("reconcile.drift", ticket_id=drift.ticket_id, kind=drift.kind,
+                             corrected=drift.correction is not None, detail=drift.detail)
             except Exception as exc:  # any failure: the next round tries again
                 log.warning("reconcile.failed", error=type(exc).__name__, detail=str(exc)[:200])
             with contextlib.suppress(TimeoutError):

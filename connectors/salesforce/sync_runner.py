@@ -28,7 +28,9 @@ from prometheus_client import Counter
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.case_sync import CaseLink, CaseSync, SyncResult
-from streams.bus import Bus, Outgoing, Record, consume
+from streams.bus import Bus, Outgoing, Record
+from streams.observability import consume
+from streams.processing import DEAD_LETTERS
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event
 from streams.schema.salesforce import SalesforceChange
@@ -61,7 +63,8 @@ class SyncRunner:
             await self.bus.commit(GROUP, topic, {partition: records[-1].offset + 1})
             return True
 
-        await consume(self.bus, topic, positions, handle, stop, batch_max=self.batch_max)
+        await consume(self.bus, topic, positions, handle, stop, group=GROUP,
+                      batch_max=self.batch_max)
 
     async def _apply(self, records: list[Record], stop: asyncio.Event) -> bool:
         events: list[TicketEvent] = []
@@ -110,6 +113,7 @@ class SyncRunner:
                 letters.append(Outgoing(key.encode(), letter.model_dump_json().encode(),
                                         partition=0))
             await self.bus.append(self.names.dead_letters, letters)
+            DEAD_LETTERS.labels(GROUP, "salesforce_rejected").inc(len(letters))
             log.warning("salesforce.sync.rejected", count=len(result.rejected))
         self.synced += len(events)
         return True

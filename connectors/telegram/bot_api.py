@@ -3,7 +3,8 @@
 Errors follow the Bot API's envelope ``{"ok": false, "error_code", "description",
 "parameters": {"retry_after"}}``: 429 and 5xx become :class:`TransientError` (with
 ``retry_after`` when Telegram gives one), other failures :class:`TelegramApiError`.
-The token is part of the URL and is never logged.
+The token is part of the URL and is never logged. Every call is counted in
+``telecase_telegram_api_calls_total{method, outcome}`` (:mod:`connectors.api_calls`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from connectors.api_calls import TELEGRAM_API_CALLS, label, outcome_of
 from connectors.errors import PermanentError, TransientError
 
 
@@ -35,11 +37,13 @@ class BotApi:
     async def call(self, method: str, *, http_timeout: float | None = None,
                    **params: Any) -> Any:
         body = {k: v for k, v in params.items() if v is not None}
+        name = label(method)
         try:
             response = await self._client.post(
                 f"/{method}", json=body,
                 timeout=httpx.USE_CLIENT_DEFAULT if http_timeout is None else http_timeout)
         except httpx.TransportError as exc:
+            TELEGRAM_API_CALLS.labels(name, "transport").inc()
             raise TransientError(f"{method}: {type(exc).__name__}") from exc
         try:
             data = response.json()
@@ -47,8 +51,10 @@ class BotApi:
             data = {"ok": False, "error_code": response.status_code,
                     "description": "response is not JSON"}
         if data.get("ok"):
+            TELEGRAM_API_CALLS.labels(name, "ok").inc()
             return data.get("result")
         code = int(data.get("error_code") or response.status_code)
+        TELEGRAM_API_CALLS.labels(name, outcome_of(max(code, 400))).inc()
         description = str(data.get("description", ""))
         if code == 429 or code >= 500:
             retry_after = (data.get("parameters") or {}).get("retry_after")

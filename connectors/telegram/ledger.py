@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 metadata = MetaData()
 
@@ -121,7 +122,13 @@ class DeliveryLedger:
         return cls(make_ledger_engine(url))
 
     def create(self) -> None:
-        metadata.create_all(self.engine)
+        """Create the tables that are missing. Two processes (or the reply mirror and the
+        intake messenger of one process) starting together may both find a table missing;
+        the one that loses the race sees "already exists" and checks again."""
+        try:
+            metadata.create_all(self.engine)
+        except DBAPIError:
+            metadata.create_all(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

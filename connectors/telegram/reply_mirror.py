@@ -4,7 +4,10 @@ the same way to the chats the escalation names.
 
 It consumes ``ticket.events`` as a consumer group of its own (``telegram-mirror``) and acts on
 ``AgentReplied`` with ``via="salesforce"`` (a ``via="telegram"`` reply was written in Telegram:
-the customer has seen it, so it is never sent). Where a reply goes comes from the event itself
+the customer has seen it, so it is never sent), and on any ``AgentReplied`` an agent's command
+produced (a template's expansion, a Knowledge link: ``sent_by_telecase``), and tells agents
+in Telegram when their command sent nothing (``connectors.telegram.agent_notices``). Where a
+reply goes comes from the event itself
 (``chat_id``, ``thread_id``: ``None`` is a private chat or the General topic) and from the
 ledger's re-link map, so a mirror that starts mid-log needs nothing earlier. ``TicketOpened``
 and ``TopicRenamed`` are read only for the topic's name, kept for recreating a deleted topic.
@@ -85,15 +88,25 @@ from prometheus_client import Counter
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
+from connectors.telegram.agent_notices import (
+    AGENT_NOTICES,
+    COMMANDS_DELETED,
+    AgentNotice,
+    agent_notice_text,
+    command_message,
+)
 from connectors.telegram.bot_api import BotApi, TelegramApiError
 from connectors.telegram.ledger import Delivery, DeliveryLedger, ThreadLink
 from connectors.telegram.reply_scheduler import Limits, Scheduler, ThreadKey
-from streams.bus import Bus, Outgoing, Record, consume
+from streams.bus import Bus, Outgoing, Record
 from streams.core.routing import continuation_name
 from streams.core.ticket import forum_thread_of
+from streams.observability import consume
+from streams.processing import DEAD_LETTERS
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import TopicRecreated
 from streams.schema.events import (
+    AgentCommandRefused,
     AgentReplied,
     SlaEscalated,
     TicketOpened,
@@ -184,7 +197,7 @@ class _Note:
     text: str
 
 
-_Message = _Reply | _Notice
+_Message = _Reply | _Notice | AgentNotice
 """What the log asks the mirror to send (a note is the mirror's own)."""
 _Item = _Message | _Note
 
@@ -203,6 +216,8 @@ class MirrorStats:
     reopened: int = 0
     recreated: int = 0
     dead_lettered: int = 0
+    agent_notices: int = 0
+    """Notices to agents whose command sent nothing."""
 
 
 class _TopicGone(Exception):
@@ -320,7 +335,8 @@ class ReplyMirror:
         log.info("mirror.started", group=self.group, positions=positions)
         workers = [
             asyncio.create_task(consume(self.bus, topic, positions, self._handle, self._stop,
-                                        batch_max=self.batch_max), name="mirror-reader"),
+                                        group=self.group, batch_max=self.batch_max),
+                                name="mirror-reader"),
             asyncio.create_task(self._dispatch(), name="mirror-dispatcher"),
             asyncio.create_task(self._commit_loop(), name="mirror-committer"),
         ]
@@ -361,9 +377,12 @@ class ReplyMirror:
                 event = decode_event(rec.value)
             except (UnknownEventError, ValueError):
                 continue  # the projector dead-letters what no one can decode
-            if isinstance(event, AgentReplied) and event.via == "salesforce":
+            if isinstance(event, AgentReplied) and event.sent_by_telecase:
                 items += [_Reply(event, rec, text, part)
                           for part, text in enumerate(split_text(self.render(event)))]
+            elif isinstance(event, AgentCommandRefused) and event.via == "telegram":
+                items += [AgentNotice(event, rec, text, part) for part, text in
+                          enumerate(split_text(agent_notice_text(event)))]
             elif isinstance(event, SlaEscalated):
                 items += _notices(event, rec)
             elif isinstance(event, TicketOpened):
@@ -493,6 +512,8 @@ class ReplyMirror:
     async def _send_message(self, key: ThreadKey, item: _Message) -> None:
         """A reply (part) or a notice (part): send, record in the ledger, finish."""
         chat, thread = self._resolve(key)
+        if not isinstance(item, _Notice) and item.part == 0:
+            await self._delete_command(item.event)
         try:
             message = await self._send(key, chat, thread, item.text)
         except _TopicGone:  # only a reply has a thread (``_send`` raises it for threads)
@@ -503,20 +524,54 @@ class ReplyMirror:
                 self._finished(key, item)
             return
         except TelegramApiError as exc:
-            await self._dead_letter(item, "telegram_rejected", exc.description)
-            self._finished(key, item)
-            return
+            moved = (await self._agent_notice_in_thread(key, item)
+                     if isinstance(item, AgentNotice) else None)
+            if moved is None:
+                await self._dead_letter(item, "telegram_rejected", exc.description)
+                self._finished(key, item)
+                return
+            chat, thread, message = moved
         await self._record(Delivery(item.delivery_id, item.ticket_id, chat, thread,
                                     int(message["message_id"]), datetime.now(UTC)))
         if isinstance(item, _Reply):
             self.stats.sent += 1
             SENT.inc()
+        elif isinstance(item, AgentNotice):
+            self.stats.agent_notices += 1
+            AGENT_NOTICES.labels("private" if chat == key[0] else "topic").inc()
         else:
             self.stats.notified += 1
             NOTIFIED.inc()
         log.debug("mirror.sent", event_id=item.event.event_id, delivery_id=item.delivery_id,
                   ticket_id=item.ticket_id, chat_id=chat, thread_id=thread)
         self._finished(key, item)
+
+    async def _agent_notice_in_thread(
+            self, key: ThreadKey, item: AgentNotice) -> tuple[int, int | None, Any] | None:
+        """The private chat refused the notice: send it into the ticket's topic instead
+        (``None``: that failed too)."""
+        if item.fallback is None:
+            return None
+        chat, thread = self._resolve(item.fallback)
+        try:
+            message = await self._send(key, chat, thread, item.thread_text)
+        except (TelegramApiError, _TopicGone):
+            return None
+        return chat, thread, message
+
+    async def _delete_command(self, event: AgentReplied | AgentCommandRefused) -> None:
+        """Remove the agent's command message from the topic, best effort (the bot may lack
+        the right to delete; a repeat finds it gone)."""
+        where = command_message(event)
+        if where is None:
+            return
+        try:
+            await self.api.call("deleteMessage", chat_id=where[0], message_id=where[1])
+            COMMANDS_DELETED.labels("deleted").inc()
+        except TelegramApiError as exc:
+            COMMANDS_DELETED.labels("kept").inc()
+            log.info("mirror.command_kept", event_id=event.event_id, chat_id=where[0],
+                     error=exc.description)
 
     async def _send_note(self, key: ThreadKey, note: _Note) -> None:
         chat, thread = self._resolve(key)
@@ -662,6 +717,7 @@ class ReplyMirror:
                                         letter.model_dump_json().encode(), partition=0)])
         self.stats.dead_lettered += 1
         DEAD_LETTERED.inc()
+        DEAD_LETTERS.labels(self.group, reason).inc()
         chat, thread = item.destination or (None, None)
         log.warning("mirror.dead_lettered", event_id=item.event.event_id,
                     delivery_id=item.delivery_id, ticket_id=item.ticket_id, chat_id=chat,

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from streams.core.intake import is_form_id, policy_facts
 from streams.core.ticket import ThreadState, TicketState
 from streams.schema.events import (
     Actor,
@@ -162,8 +163,12 @@ _NO_CLOCK_EVENTS = (TicketOpened, SlaStarted, SlaWarning, SlaBreached, SlaMet, S
 def _facts(event: TicketEvent) -> list[clock.Fact] | None:
     """What the clock observes of an event (the what-if's mapping, ``sla_facts``); ``None``
     for events that neither start nor move it: the opening, and the SLA's and the desk's own
-    events. Edits, renames, links and owner changes start the clocks and move nothing."""
-    if isinstance(event, _NO_CLOCK_EVENTS):
+    events. Edits, renames, links and owner changes start the clocks and move nothing.
+    An intake form's opening starts them at once: the form is its first message, and the
+    tier rules read its answers. A form's own events belong to no ticket."""
+    if isinstance(event, TicketOpened) and event.intake is not None:
+        return []
+    if isinstance(event, _NO_CLOCK_EVENTS) or is_form_id(event.ticket_id):
         return None
     return sla_facts(event)
 
@@ -171,7 +176,7 @@ def _facts(event: TicketEvent) -> list[clock.Fact] | None:
 def _start(ticket: TicketState, policy: SlaPolicy, first_message: str) -> SlaState:
     facts = TicketFacts(ticket_id=ticket.ticket_id, channel=ticket.channel,
                         chat_id=ticket.chat_id, subject=ticket.subject,
-                        first_message=first_message)
+                        first_message=first_message, **policy_facts(ticket.intake))
     return clock.start(facts, policy, ticket.opened_at)
 
 

@@ -18,12 +18,25 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.core.agent_tools import (
+    CommandOrigin,
+    PendingKnowledge,
+    TicketFacts,
+    decide_command,
+    decide_knowledge_result,
+    parse_command,
+)
+from streams.core.intake_form import IntakeState, evolve_form
 from streams.core.routing import Routed, explicit_reply_to
+from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.schema.commands import Assignment
+from streams.schema.envelope import TopicChecked
 from streams.schema.envelope import TopicRecreated as TopicRecreatedRecord
 from streams.schema.events import (
+    INTAKE_FORM_EVENTS,
     Actor,
     Agent,
+    AgentCommandRefused,
     AgentReplied,
     CaseOwnerChanged,
     CaseStatusChanged,
@@ -31,6 +44,9 @@ from streams.schema.events import (
     Customer,
     CustomerMessageEdited,
     CustomerMessageReceived,
+    IntakeAnswers,
+    IntakeTopicOpened,
+    KnowledgeRequested,
     SalesforceCaseLinked,
     SourceRef,
     TicketAssigned,
@@ -40,10 +56,12 @@ from streams.schema.events import (
     TicketRouted,
     TicketStatus,
     TopicClosed,
+    TopicReconciled,
     TopicRecreated,
     TopicRenamed,
     TopicReopened,
 )
+from streams.schema.knowledge import KnowledgeSearched
 from streams.schema.salesforce import SalesforceChange
 from streams.schema.telegram import Message, User
 from streams.sla.snapshot import SlaSnapshot
@@ -69,6 +87,8 @@ class ReceiveTelegramMessage:
     update_id: int
     routed: Routed
     received_at: datetime
+    templates: TemplateCatalog = NO_TEMPLATES
+    """The response templates an agent's ``/t <name>`` may use (``streams.core.agent_tools``)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,16 @@ class ApplySalesforceChange:
     """Take a change read from (or written to) Salesforce into the ticket it names."""
 
     change: SalesforceChange
+    received_at: datetime
+    templates: TemplateCatalog = NO_TEMPLATES
+    """The response templates an agent's ``/t <name>`` comment may use."""
+
+
+@dataclass(frozen=True)
+class ApplyKnowledgeResult:
+    """The Salesforce connector searched Knowledge for an agent's ``/kb`` request."""
+
+    record: KnowledgeSearched
     received_at: datetime
 
 
@@ -105,8 +135,16 @@ class ApplyAssignment:
     received_at: datetime
 
 
+@dataclass(frozen=True)
+class RecordTopicCheck:
+    """Reconciliation found the ticket's forum topic not as the log has it."""
+
+    record: TopicChecked
+    received_at: datetime
+
+
 Command = (ReceiveTelegramMessage | CloseTicket | ApplySalesforceChange | RelinkTopic
-           | ApplyAssignment)
+           | ApplyAssignment | RecordTopicCheck | ApplyKnowledgeResult)
 
 
 # ----------------------------------------------------------------------------- state
@@ -145,6 +183,8 @@ class TicketState:
     (overlapping polls, a restarted poller) changes nothing."""
     comments: frozenset[str] = frozenset()
     """Ids of the agents' CaseComments already taken in (dedupe)."""
+    pending_knowledge: tuple[PendingKnowledge, ...] = ()
+    """``/kb`` requests whose search has not come back yet."""
     queue: str | None = None
     agent_id: str | None = None
     """The desk's agent for the ticket (``None``: not assigned, or owned outside the desk)."""
@@ -152,6 +192,12 @@ class TicketState:
     """The Salesforce owner the last assignment asked for."""
     sla: SlaSnapshot | None = None
     """The SLA clocks (``streams.core.service_level``); ``None`` until they start."""
+    topic_checks: frozenset[str] = frozenset()
+    """Ids of the reconciliation checks already recorded (dedupe)."""
+    intake: IntakeAnswers | None = None
+    """The answers of the intake form that opened the ticket (``streams.core.intake``)."""
+    team_topic: tuple[int, int] | None = None
+    """``(chat_id, thread_id)`` of the ticket's intake topic in the team's group."""
 
     @property
     def message_count(self) -> int:
@@ -165,6 +211,11 @@ class ThreadState:
     recent_updates: tuple[int, ...] = ()
     alias_of: str | None = None
     """Set on a recreated topic's thread: its messages continue the thread named here."""
+    intake: IntakeState | None = None
+    """A private chat's latest bot intake form (``streams.core.intake``)."""
+    relays_to: str | None = None
+    """Set on an intake topic's thread in the team's group: the ticket its agents' messages
+    are relayed to (``streams.core.intake``)."""
 
     @property
     def current(self) -> TicketState | None:
@@ -193,6 +244,10 @@ def decide(command: Command, state: ThreadState) -> list[TicketEvent]:
         return _decide_relink(command, state)
     if isinstance(command, ApplyAssignment):
         return _decide_assignment(command, state)
+    if isinstance(command, RecordTopicCheck):
+        return _decide_topic_check(command, state)
+    if isinstance(command, ApplyKnowledgeResult):
+        return _decide_knowledge(command, state)
     return _decide_message(command, state)
 
 
@@ -243,10 +298,19 @@ def _decide_salesforce(command: ApplySalesforceChange, state: ThreadState) -> li
     elif change.change == "case_comment":
         if change.comment_id is None:
             raise DecisionError(f"case_comment without comment_id ({change.change_id})")
-        if change.comment_id not in ticket.comments:
+        agent = Agent(salesforce_user_id=change.actor_id, display_name=change.actor_name)
+        parsed = parse_command(change.comment_body)
+        if change.comment_id in ticket.comments:
+            pass  # taken in before (the poller re-reads with overlap)
+        elif parsed is not None:  # an agent's command: the comment itself is never sent
+            origin = CommandOrigin("salesforce", agent, change.actor_name,
+                                   comment_id=change.comment_id)
+            for cls, fields in decide_command(parsed, _facts(ticket), origin,
+                                              command.templates):
+                add(cls, **fields)
+        else:
             add(AgentReplied, via="salesforce", comment_id=change.comment_id,
-                chat_id=ticket.chat_id, thread_id=ticket.thread_id,
-                agent=Agent(salesforce_user_id=change.actor_id, display_name=change.actor_name),
+                chat_id=ticket.chat_id, thread_id=ticket.thread_id, agent=agent,
                 text=change.comment_body or "")
     elif ticket.case_changed_at is None or change.occurred_at > ticket.case_changed_at:
         # A Case starts as "New" (Salesforce's default Status): a first read saying so is no
@@ -275,6 +339,78 @@ def _decide_relink(command: RelinkTopic, state: ThreadState) -> list[TicketEvent
         actor=Actor(kind="system", display_name="telecase reply mirror"),
         old_thread_id=record.old_thread_id, new_thread_id=record.new_thread_id,
         name=record.name)]
+
+
+def _decide_topic_check(command: RecordTopicCheck, state: ThreadState) -> list[TicketEvent]:
+    """Recorded once per check (the same record folded again after a crash, or a check of a
+    topic the ticket has since left, records nothing)."""
+    record = command.record
+    ticket = state.ticket(record.ticket_id)
+    if ticket is None:
+        raise DecisionError(f"topic check for unknown ticket {record.ticket_id}")
+    if ticket.thread_id != record.thread_id or record.check_id in ticket.topic_checks:
+        return []
+    seq = ticket.seq + 1
+    return [TopicReconciled(
+        event_id=f"{ticket.ticket_id}#{seq}", ticket_id=ticket.ticket_id, seq=seq,
+        occurred_at=record.checked_at, recorded_at=command.received_at,
+        source=SourceRef(kind="reconcile", chat_id=record.chat_id, change_id=record.check_id),
+        actor=Actor(kind="system", display_name="telecase reconcile"),
+        thread_id=record.thread_id, found=record.found, action=record.action,
+        detail=record.detail)]
+
+
+def _decide_knowledge(command: ApplyKnowledgeResult, state: ThreadState) -> list[TicketEvent]:
+    """A search's result, for a request still waiting (a repeated search record, or one for a
+    request already answered, records nothing)."""
+    record = command.record
+    ticket = state.ticket(record.ticket_id)
+    if ticket is None:
+        raise DecisionError(f"knowledge result for unknown ticket {record.ticket_id}")
+    pending = next((p for p in ticket.pending_knowledge
+                    if p.request_event_id == record.request_event_id), None)
+    if pending is None:
+        return []
+    cls, fields = decide_knowledge_result(record, pending, _facts(ticket))
+    seq = ticket.seq + 1
+    return [cls(event_id=f"{ticket.ticket_id}#{seq}", ticket_id=ticket.ticket_id, seq=seq,
+                occurred_at=record.searched_at, recorded_at=command.received_at,
+                source=SourceRef(kind="salesforce", change_id=record.search_id),
+                actor=Actor(kind="agent", id=pending.agent.salesforce_user_id
+                            or _id_or_none(pending.agent.telegram_user_id),
+                            display_name=pending.agent.display_name), **fields)]
+
+
+def _facts(ticket: TicketState) -> TicketFacts:
+    return TicketFacts(ticket.ticket_id, ticket.chat_id, ticket.thread_id, ticket.subject,
+                       ticket.customer, ticket.case_number,
+                       ticket.sla.tier if ticket.sla is not None else None, ticket.queue)
+
+
+def _id_or_none(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _command_taken(ticket: TicketState,
+                   event: KnowledgeRequested | AgentCommandRefused) -> dict[str, object]:
+    """An agent's command is taken in once (its comment or message id), and a ``/kb`` waits
+    for its search until answered."""
+    changes: dict[str, object] = {}
+    if event.message_id is not None:
+        changes["agent_messages"] = ticket.agent_messages | {event.message_id}
+    if event.comment_id is not None:
+        changes["comments"] = ticket.comments | {event.comment_id}
+    if isinstance(event, KnowledgeRequested):
+        changes["pending_knowledge"] = (*ticket.pending_knowledge, PendingKnowledge(
+            event.event_id, event.query, event.via, event.agent, event.comment_id,
+            event.message_id))
+    elif event.request_event_id is not None:
+        changes["pending_knowledge"] = _answered(ticket, event.request_event_id)
+    return changes
+
+
+def _answered(ticket: TicketState, request_event_id: str) -> tuple[PendingKnowledge, ...]:
+    return tuple(p for p in ticket.pending_knowledge if p.request_event_id != request_event_id)
 
 
 def _decide_assignment(command: ApplyAssignment, state: ThreadState) -> list[TicketEvent]:
@@ -337,8 +473,16 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
             return out.events  # an agent's edit changes no ticket fact; a repeat is a repeat
         user = msg.from_
         assert user is not None
-        out.add(AgentReplied, via="telegram", message_id=msg.message_id,
-                agent=Agent(telegram_user_id=user.id, display_name=_display(user)),
+        agent = Agent(telegram_user_id=user.id, display_name=_display(user))
+        parsed = parse_command(msg.text)
+        if parsed is not None:  # an agent's command: telecase answers in its place
+            name = " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+            origin = CommandOrigin("telegram", agent, name, message_id=msg.message_id)
+            for cls, fields in decide_command(parsed, _facts(ticket), origin,
+                                              command.templates):
+                out.add(cls, **fields)
+            return out.events
+        out.add(AgentReplied, via="telegram", message_id=msg.message_id, agent=agent,
                 text=msg.text if msg.text is not None else (msg.caption or ""))
         return out.events
     known = ticket.messages.get(msg.message_id)
@@ -511,6 +655,12 @@ def evolve(state: ThreadState, event: TicketEvent) -> ThreadState:
     recent = state.recent_updates
     if event.source.update_id is not None and event.source.update_id not in recent:
         recent = (*recent, event.source.update_id)[-RECENT_UPDATES:]
+    if isinstance(event, INTAKE_FORM_EVENTS):  # a form's own stream, not a ticket's
+        try:
+            form = evolve_form(state.intake, event)
+        except ValueError as exc:
+            raise DecisionError(str(exc)) from exc
+        return replace(state, intake=form, recent_updates=recent)
     current = state.ticket(event.ticket_id)
     if current is None and not isinstance(event, TicketOpened):
         raise DecisionError(f"{event.type} for unknown ticket {event.ticket_id}")
@@ -529,7 +679,7 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
             thread_id=event.thread_id, seq=event.seq, status="open", status_message_id=0,
             subject=event.subject, subject_message_id=event.subject_message_id,
             customer=event.customer, customer_message_id=event.customer_message_id,
-            opened_at=event.occurred_at, last_message_at=None)
+            opened_at=event.occurred_at, last_message_at=None, intake=event.intake)
     assert ticket is not None
     changes: dict[str, object] = {"seq": event.seq}
     if event.occurred_at < ticket.opened_at:
@@ -550,12 +700,16 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
         changes.update(status="open", status_message_id=event.message_id)
     elif isinstance(event, TicketClosed):
         changes["status"] = "closed"
+    elif isinstance(event, KnowledgeRequested | AgentCommandRefused):
+        changes.update(_command_taken(ticket, event))
     elif isinstance(event, AgentReplied):
         first, last = ticket.first_response_at, ticket.last_agent_reply_at
         if event.message_id is not None:
             changes["agent_messages"] = ticket.agent_messages | {event.message_id}
         if event.comment_id is not None:
             changes["comments"] = ticket.comments | {event.comment_id}
+        if event.article is not None:
+            changes["pending_knowledge"] = _answered(ticket, event.article.request_event_id)
         changes.update(
             first_response_at=event.occurred_at if first is None
             else min(first, event.occurred_at),
@@ -571,6 +725,10 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
         changes.update(owner_id=event.owner_id, case_changed_at=event.occurred_at)
     elif isinstance(event, TopicRecreated):
         changes["thread_id"] = event.new_thread_id
+    elif isinstance(event, IntakeTopicOpened):
+        changes["team_topic"] = (event.chat_id, event.thread_id)
+    elif isinstance(event, TopicReconciled) and event.source.change_id is not None:
+        changes["topic_checks"] = ticket.topic_checks | {event.source.change_id}
     elif isinstance(event, TicketRouted):
         changes["queue"] = event.queue
     elif isinstance(event, TicketAssigned):

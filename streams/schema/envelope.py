@@ -105,3 +105,30 @@ class TopicRecreated(BaseModel):
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+class TopicChecked(BaseModel):
+    """Written to ``telegram.updates`` by reconciliation when a ticket's forum topic was not as
+    the log has it: ``found`` ``closed`` (the ticket is open, the topic was closed; ``action``
+    ``reopened`` when reconciliation reopened it) or ``missing`` (the topic was deleted). The
+    worker records it as a ``topic.reconciled`` event, so the audit trail shows the drift and
+    the repair."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["telecase.topic_checked"] = "telecase.topic_checked"
+    version: Literal[1] = 1
+    check_id: str
+    ticket_id: str
+    chat_id: int
+    thread_id: int
+    found: Literal["closed", "missing"]
+    action: Literal["reopened", "none"]
+    detail: str
+    checked_at: datetime
+
+    def routing_key(self) -> str:
+        return f"chat:{self.chat_id}"
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -53,18 +54,34 @@ class Customer(BaseModel):
     phone number no other way)."""
 
 
+class IntakeAnswers(BaseModel):
+    """The answers of a completed bot intake form (``streams.core.intake_form`` validated and
+    normalised each one): what a Lead is made of, and facts the SLA and routing policies
+    read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    company: str
+    product: str
+    region: str
+    deal_size: Decimal
+    phone: str
+    """E.164 (``+`` and digits), from the customer's own shared contact."""
+
+
 class SourceRef(BaseModel):
     """The input an event was derived from."""
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["telegram", "command", "salesforce", "clock", "desk"]
+    kind: Literal["telegram", "command", "salesforce", "clock", "desk", "reconcile"]
     update_id: int | None = None
     chat_id: int | None = None
     message_id: int | None = None
     change_id: str | None = None
     """The ``salesforce.changes`` record's idempotency key (``kind="salesforce"``), the desk's
-    decision id (``kind="desk"``)."""
+    decision id (``kind="desk"``), reconciliation's check id (``kind="reconcile"``)."""
     tick_at: datetime | None = None
     """The clock tick that fired the event (``kind="clock"``)."""
 
@@ -82,8 +99,11 @@ class _Event(BaseModel):
 
 
 class TicketOpened(_Event):
+    """Version 2 adds ``intake``: the answers of the bot intake form that opened the ticket
+    (``None`` for every other ticket, and for every version 1 payload)."""
+
     type: Literal["ticket.opened"] = "ticket.opened"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     channel: Channel
     chat_id: int
     thread_id: int | None
@@ -92,6 +112,7 @@ class TicketOpened(_Event):
     subject_message_id: int
     customer: Customer | None
     customer_message_id: int
+    intake: IntakeAnswers | None = None
 
 
 class CustomerMessageReceived(_Event):
@@ -147,6 +168,35 @@ class Agent(BaseModel):
     display_name: str | None = None
 
 
+class TemplateRef(BaseModel):
+    """The response template an agent's reply was expanded from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    source: Literal["file", "quick_text"]
+    id: str | None = None
+    """The Quick Text's record id (``source="quick_text"``)."""
+
+
+class ArticleRef(BaseModel):
+    """The Salesforce Knowledge article an agent's reply links (found by ``/kb <query>``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_event_id: str
+    """The ``knowledge.requested`` event this answers."""
+    query: str
+    id: str
+    """The article version (``Knowledge__kav`` Id)."""
+    knowledge_article_id: str
+    """The article (``KnowledgeArticleId``): what a ``CaseArticle`` links."""
+    title: str
+    url: str
+    version_number: int | None = None
+    language: str | None = None
+
+
 class AgentReplied(_Event):
     """An agent answered the customer.
 
@@ -155,10 +205,16 @@ class AgentReplied(_Event):
     CaseComment. ``via="salesforce"``: a CaseComment an agent wrote (``comment_id``); the reply
     mirror delivers it into the ticket's thread. ``chat_id``/``thread_id`` say where the ticket
     lives in Telegram (``thread_id`` is ``None`` in a private chat or the General topic).
+
+    Version 2 adds what an agent's command produced (``streams.core.agent_tools``): ``template``
+    (``/t <name>``: ``text`` is the expansion) or ``article`` (``/kb <query>``: ``text`` is the
+    article's summary and link). Either way the agent's command never reached the customer, so
+    the reply mirror sends ``text`` whatever ``via`` says; ``comment_id``/``message_id`` then
+    name the agent's command (the CaseComment, or the Telegram message the mirror removes).
     """
 
     type: Literal["agent.replied"] = "agent.replied"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     via: Literal["telegram", "salesforce"]
     message_id: int | None = None
     comment_id: str | None = None
@@ -166,6 +222,57 @@ class AgentReplied(_Event):
     thread_id: int | None = None
     agent: Agent
     text: str
+    template: TemplateRef | None = None
+    article: ArticleRef | None = None
+
+    @property
+    def sent_by_telecase(self) -> bool:
+        """Whether the customer sees ``text`` only when telecase sends it (a reply written
+        in Salesforce, or anything a command produced)."""
+        return self.via == "salesforce" or self.template is not None or self.article is not None
+
+
+AgentCommand = Literal["template", "knowledge"]
+
+
+class KnowledgeRequested(_Event):
+    """An agent asked for a Knowledge article (``/kb <query>``, from a CaseComment or in the
+    Telegram topic). The search is I/O: the Salesforce connector runs it and appends what it
+    found to ``salesforce.changes``; the worker then records an ``agent.replied`` with the
+    ``article`` (delivered to the customer) or an ``agent_command.refused`` (no match)."""
+
+    type: Literal["knowledge.requested"] = "knowledge.requested"
+    version: Literal[1] = 1
+    query: str
+    via: Literal["telegram", "salesforce"]
+    agent: Agent
+    comment_id: str | None = None
+    message_id: int | None = None
+    chat_id: int | None = None
+    thread_id: int | None = None
+
+
+class AgentCommandRefused(_Event):
+    """An agent's command could not be carried out and nothing reached the customer: an
+    unknown template, a variable the ticket lacks, a malformed command, or no Knowledge
+    article matching. ``detail`` is the sentence the agent is told (Salesforce: an internal
+    CaseComment on the Case; Telegram: a private message, else a note in the topic)."""
+
+    type: Literal["agent_command.refused"] = "agent_command.refused"
+    version: Literal[1] = 1
+    command: AgentCommand
+    argument: str
+    reason: Literal["usage", "unknown_template", "invalid_template", "missing_variable",
+                    "no_article"]
+    detail: str
+    via: Literal["telegram", "salesforce"]
+    agent: Agent
+    comment_id: str | None = None
+    message_id: int | None = None
+    chat_id: int | None = None
+    thread_id: int | None = None
+    request_event_id: str | None = None
+    """The ``knowledge.requested`` event a ``no_article`` answers."""
 
 
 class SalesforceCaseLinked(_Event):
@@ -209,6 +316,20 @@ class TopicRecreated(_Event):
     old_thread_id: int
     new_thread_id: int
     name: str
+
+
+class TopicReconciled(_Event):
+    """Reconciliation found the ticket's forum topic not as the log has it: ``found``
+    ``closed`` (the ticket is open, so customers could not write; ``action`` ``reopened``: it
+    reopened the topic) or ``missing`` (deleted; the reply mirror opens a new topic when it
+    next writes to the ticket). Changes nothing in the ticket's state."""
+
+    type: Literal["topic.reconciled"] = "topic.reconciled"
+    version: Literal[1] = 1
+    thread_id: int
+    found: Literal["closed", "missing"]
+    action: Literal["reopened", "none"]
+    detail: str
 
 
 class TicketClosed(_Event):
@@ -328,6 +449,106 @@ class TicketAssigned(_Event):
     reason: str
 
 
+# ----------------------------------------------------------------------------- intake forms
+
+
+class IntakeButton(BaseModel):
+    """One button of a question's reply keyboard (``request_contact``: Telegram's "share my
+    phone number" button, which sends the customer's own contact)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    request_contact: bool = False
+
+
+class _IntakeEvent(_Event):
+    """An event of a bot intake form (``streams.core.intake``). Its ``ticket_id`` is the
+    form's id, ``tg:<chat>:p:intake:<n>``: a form is a stream of its own in
+    ``ticket.events`` (``seq`` from 1 with ``intake.started``), which opens a ticket only
+    when completed. ``chat_id`` is the customer's private chat with the bot."""
+
+    chat_id: int
+
+
+class IntakeStarted(_IntakeEvent):
+    type: Literal["intake.started"] = "intake.started"
+    version: Literal[1] = 1
+    customer: Customer
+    number: int
+    """The form's number in the chat (1, 2, ...)."""
+
+
+class IntakeQuestionAsked(_IntakeEvent):
+    """The bot asks for ``field`` (again, with ``problem`` saying why, after an answer it
+    could not take). The Telegram intake messenger sends ``text`` with ``keyboard`` once."""
+
+    type: Literal["intake.question_asked"] = "intake.question_asked"
+    version: Literal[1] = 1
+    field: str
+    text: str
+    keyboard: tuple[tuple[IntakeButton, ...], ...] = ()
+    problem: str | None = None
+
+
+class IntakeAnswered(_IntakeEvent):
+    """The customer answered ``field`` (a later answer to the same field replaces it)."""
+
+    type: Literal["intake.answered"] = "intake.answered"
+    version: Literal[1] = 1
+    field: str
+    value: str
+    """Normalised (a deal size as a plain number, a phone number as E.164)."""
+    message_id: int
+
+
+class IntakeWentBack(_IntakeEvent):
+    type: Literal["intake.went_back"] = "intake.went_back"
+    version: Literal[1] = 1
+    from_field: str
+    to_field: str
+
+
+class IntakeCompleted(_IntakeEvent):
+    """Every field answered: the form opened ``opened_ticket_id`` (its ``ticket.opened``
+    carries the same answers). ``text`` is the bot's closing message."""
+
+    type: Literal["intake.completed"] = "intake.completed"
+    version: Literal[1] = 1
+    answers: IntakeAnswers
+    opened_ticket_id: str
+    text: str
+
+
+class IntakeAbandoned(_IntakeEvent):
+    """The form ends with nothing opened: the customer cancelled it, or left it unanswered
+    for the configured time (``occurred_at``: the instant it timed out)."""
+
+    type: Literal["intake.abandoned"] = "intake.abandoned"
+    version: Literal[1] = 1
+    reason: Literal["cancelled", "timed_out"]
+    at_field: str
+    text: str
+
+
+class IntakeTopicOpened(_Event):
+    """A ticket opened by an intake form got a forum topic in the team's group
+    (``chat_id``, ``thread_id``), where agents work it: the form's summary is posted there,
+    the customer's messages are copied there, and rostered agents' messages there are
+    relayed to the customer's private chat."""
+
+    type: Literal["intake.topic_opened"] = "intake.topic_opened"
+    version: Literal[1] = 1
+    chat_id: int
+    thread_id: int
+    name: str
+
+
+INTAKE_FORM_EVENTS = (IntakeStarted, IntakeQuestionAsked, IntakeAnswered, IntakeWentBack,
+                      IntakeCompleted, IntakeAbandoned)
+"""The events of a form's own stream (``ticket_id`` is the form's id, not a ticket's)."""
+
+
 TicketEvent = Annotated[
     TicketOpened
     | CustomerMessageReceived
@@ -336,10 +557,13 @@ TicketEvent = Annotated[
     | TopicClosed
     | TopicReopened
     | AgentReplied
+    | KnowledgeRequested
+    | AgentCommandRefused
     | SalesforceCaseLinked
     | CaseStatusChanged
     | CaseOwnerChanged
     | TopicRecreated
+    | TopicReconciled
     | TicketClosed
     | SlaStarted
     | SlaWarning
@@ -347,21 +571,34 @@ TicketEvent = Annotated[
     | SlaMet
     | SlaEscalated
     | TicketRouted
-    | TicketAssigned,
+    | TicketAssigned
+    | IntakeStarted
+    | IntakeQuestionAsked
+    | IntakeAnswered
+    | IntakeWentBack
+    | IntakeCompleted
+    | IntakeAbandoned
+    | IntakeTopicOpened,
     Field(discriminator="type"),
 ]
 
 EVENT_TYPES: tuple[type[_Event], ...] = (
     TicketOpened, CustomerMessageReceived, CustomerMessageEdited,
     TopicRenamed, TopicClosed, TopicReopened, AgentReplied, SalesforceCaseLinked,
-    CaseStatusChanged, CaseOwnerChanged, TopicRecreated, TicketClosed, SlaStarted, SlaWarning,
-    SlaBreached, SlaMet, SlaEscalated, TicketRouted, TicketAssigned,
+    CaseStatusChanged, CaseOwnerChanged, TopicRecreated, TopicReconciled, TicketClosed,
+    SlaStarted, SlaWarning, SlaBreached, SlaMet, SlaEscalated, TicketRouted, TicketAssigned,
+    KnowledgeRequested, AgentCommandRefused, *INTAKE_FORM_EVENTS, IntakeTopicOpened,
 )
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-"""``(type, old_version) -> function`` lifting a payload one version up. Empty while every
-event is at version 1; the decode path already runs the chain."""
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("agent.replied", 1): lambda payload: {**payload, "version": 2},
+    # v2 added ``template`` and ``article``; a v1 reply had neither.
+    ("ticket.opened", 1): lambda payload: {**payload, "version": 2},
+    # v2 added ``intake``; a v1 opening came from no intake form.
+}
+"""``(type, old_version) -> function`` lifting a payload one version up; the decode path runs
+the chain."""
 
 _ADAPTER: TypeAdapter[TicketEvent] = TypeAdapter(TicketEvent)
 _CURRENT = {cls.model_fields["type"].default: cls.model_fields["version"].default

@@ -11,8 +11,10 @@ file is the caller's business (this package does no I/O): ``SlaPolicy.from_toml(
     [sla]                 default_tier, warn_at
     [sla.teams.<name>]    timezone, hours ("24/7" or mon..sun opening intervals), holidays
     [sla.tiers.<name>]    team, first_response, resolution (business time), warn_at
-    [[sla.rules]]         ordered, first match wins: channel, segment, deal size, keywords,
-                          chat ids -> tier (and optionally another team)
+    [[sla.rules]]         ordered, first match wins: channel, segment, region, product,
+                          deal size, keywords, chat ids -> tier (and optionally another
+                          team); region, product and deal size come from the bot's intake
+                          form (``streams.core.intake``)
     [sla.pause]           waiting_on_customer, statuses
     [sla.escalation.level1|level2|level3]   trigger, escalate_to, actions
 
@@ -190,6 +192,10 @@ class TierRule(_Strict):
     """Another team than the tier's (for instance the same targets, worked from Singapore)."""
     channel: Annotated[list[Channel] | None, BeforeValidator(_listify)] = None
     segment: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+    region: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+    """The intake form's region (case-insensitive); a ticket without one never matches."""
+    product: Annotated[list[str] | None, BeforeValidator(_listify)] = None
+    """The intake form's product interest (case-insensitive), like ``region``."""
     min_deal_size: float | None = None
     max_deal_size: float | None = None
     keywords: Annotated[list[str] | None, BeforeValidator(_listify)] = None
@@ -198,6 +204,8 @@ class TierRule(_Strict):
 
     _patterns: tuple[tuple[str, re.Pattern[str]], ...] = PrivateAttr(default=())
     _segments: frozenset[str] | None = PrivateAttr(default=None)
+    _regions: frozenset[str] | None = PrivateAttr(default=None)
+    _products: frozenset[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _sane(self) -> TierRule:
@@ -214,6 +222,10 @@ class TierRule(_Strict):
             for k in self.keywords or ())
         self._segments = (None if self.segment is None
                           else frozenset(s.casefold() for s in self.segment))
+        self._regions = (None if self.region is None
+                         else frozenset(r.casefold() for r in self.region))
+        self._products = (None if self.product is None
+                          else frozenset(p.casefold() for p in self.product))
 
     def explain_match(self, facts: TicketFacts) -> list[str] | None:
         """What matched, criterion by criterion, or ``None`` when the rule does not match."""
@@ -228,6 +240,13 @@ class TierRule(_Strict):
             if facts.segment is None or facts.segment.casefold() not in wanted:
                 return None
             why.append(f"segment {facts.segment}")
+        for name, allowed, value in (("region", private["_regions"], facts.region),
+                                     ("product", private["_products"], facts.product)):
+            if allowed is None:
+                continue
+            if value is None or value.casefold() not in allowed:
+                return None
+            why.append(f"{name} {value}")
         if self.min_deal_size is not None or self.max_deal_size is not None:
             size = facts.deal_size
             if size is None:
@@ -375,6 +394,9 @@ class TicketFacts:
     segment: str | None = None
     deal_size: float | None = None
     """From the bot's intake form (``None`` when the customer did not fill it in)."""
+    region: str | None = None
+    """From the bot's intake form, like ``product``."""
+    product: str | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -90,20 +90,28 @@ __all__ = ["AssignmentSummary", "Comparison", "SimulationReport", "TicketOutcome
 
 
 def sla_ticket_facts(opened: ev.TicketOpened, first_message: str = "") -> TicketFacts:
-    """What SLA tier selection sees of a new ticket (segment and deal size are not in the
-    log yet: the bot's intake form will supply them)."""
+    """What SLA tier selection sees of a new ticket: deal size, region and product come from
+    the bot's intake form (``TicketOpened.intake``; the segment is not in the log yet)."""
+    intake = opened.intake
     return TicketFacts(ticket_id=opened.ticket_id, channel=opened.channel,
                        chat_id=opened.chat_id, subject=opened.subject,
-                       first_message=first_message)
+                       first_message=first_message,
+                       deal_size=float(intake.deal_size) if intake is not None else None,
+                       region=intake.region if intake is not None else None,
+                       product=intake.product if intake is not None else None)
 
 
 def route_ticket(opened: ev.TicketOpened, first_message: str, deadline: datetime | None,
                  at: datetime) -> desk_cmd.RouteTicket:
     """The desk's command for a new ticket; ``deadline`` is its nearest SLA deadline."""
     language = opened.customer.language_code if opened.customer is not None else None
+    intake = opened.intake  # the bot intake form's answers, when it opened the ticket
     facts = RoutingFacts(channel=opened.channel, subject=opened.subject,
                          first_message=first_message, language=language,
-                         chat_id=opened.chat_id)
+                         chat_id=opened.chat_id,
+                         region=intake.region if intake is not None else None,
+                         product=intake.product if intake is not None else None,
+                         deal_size=intake.deal_size if intake is not None else None)
     return desk_cmd.RouteTicket(opened.ticket_id, facts, deadline, at)
 
 

@@ -46,6 +46,8 @@ ALL_TICKETS = (*CURRENT, "tg:9:t9")
 
 SECRET_BODY = "my phone is +1 555 0100"
 CUSTOMER = "@alice"
+SUBJECT = "Pricing"
+"""The topics' subject, which customers write: personal data."""
 
 
 def _row(ticket: str, seq: int, minutes: float, event_type: str, action: str, *,
@@ -70,8 +72,9 @@ def _row(ticket: str, seq: int, minutes: float, event_type: str, action: str, *,
 def _opened(ticket: str, minutes: float) -> list[dict[str, Any]]:
     alice = ("customer", "501", CUSTOMER)
     return [
-        _row(ticket, 1, minutes, "ticket.opened", 'ticket opened: "Pricing"', actor=alice,
-             after={"status": "open", "subject": "Pricing"}),
+        # as written before the projector left subjects out of the action
+        _row(ticket, 1, minutes, "ticket.opened", f'ticket opened: "{SUBJECT}"', actor=alice,
+             after={"status": "open", "subject": SUBJECT}),
         _row(ticket, 2, minutes + 1, "customer.message_received", "customer wrote a message",
              actor=alice, body=SECRET_BODY),
     ]

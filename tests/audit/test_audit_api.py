@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 
 from telecase.audit_api import KeysFile, KeysFileError, create_audit_app, key_sha256, load_keys
-from tests.audit.fixtures import CUSTOMER, POLICY, SECRET_BODY, T0, fill
+from tests.audit.fixtures import CUSTOMER, POLICY, SECRET_BODY, SUBJECT, T0, fill
 
 KEYS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (key, table)
     "ops": ("admin-key-0123456789", {"role": "admin"}),
@@ -105,8 +105,11 @@ async def test_pii_follows_the_key(client: TestClient) -> None:  # type: ignore[
         assert [e["body"] for e in body["entries"]] == [None, None, None]
         assert [e["redacted"] for e in body["entries"]] == [True, True, False]
         assert SECRET_BODY not in json.dumps(body) and CUSTOMER not in json.dumps(body)
+        assert SUBJECT not in json.dumps(body)  # neither in after nor in the action
+        assert body["entries"][0]["action"] == "ticket opened"
     status, body, _ = await get(client, "/v1/tickets/tg:1:t1/audit", "ann")
     assert body["entries"][1]["body"] == SECRET_BODY
+    assert body["entries"][0]["after"]["subject"] == SUBJECT
 
 
 async def test_an_agent_sees_only_their_tickets(client: TestClient) -> None:  # type: ignore[type-arg]
@@ -176,7 +179,7 @@ async def test_logs_carry_neither_keys_nor_bodies(
                                                                (401, None)]
     assert requests[0]["ticket_id"] == "tg:1:t1" and requests[0]["role"] == "admin"
     text = repr(logs)
-    for secret in (SECRET_BODY, "hello alice", CUSTOMER, "wrong-key-xyz", KEYS["ops"][0],
+    for secret in (SECRET_BODY, "hello alice", CUSTOMER, SUBJECT, "wrong-key-xyz", KEYS["ops"][0],
                    key_sha256(KEYS["ops"][0]), KEYS["ann"][0]):
         assert secret not in text
 

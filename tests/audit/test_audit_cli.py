@@ -18,6 +18,8 @@ from sqlalchemy import create_engine
 from telecase.audit_api import key_sha256
 from tests.audit.fixtures import CUSTOMER, SECRET_BODY, T0, fill
 from tests.infra import ROOT
+from tests.integration.conftest import free_port
+from tests.metrics import scrape
 
 
 @pytest.fixture
@@ -116,7 +118,9 @@ def test_serve_answers_over_http_until_terminated(data_dir: Path, tmp_path: Path
                     "pii = false\n")
     env = {k: v for k, v in os.environ.items()
            if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "TELECASE_DATABASE_URL")}
-    env.update(TELECASE_DATA_DIR=str(data_dir), TELECASE_AUDIT_API_KEYS_FILE=str(keys))
+    metrics_port = free_port()
+    env.update(TELECASE_DATA_DIR=str(data_dir), TELECASE_AUDIT_API_KEYS_FILE=str(keys),
+               TELECASE_METRICS_PORT=str(metrics_port))
     server = subprocess.Popen([sys.executable, "-m", "telecase", "audit", "serve", "--port",
                                str(port)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -135,6 +139,10 @@ def test_serve_answers_over_http_until_terminated(data_dir: Path, tmp_path: Path
                            headers={"Authorization": "Bearer ops-key"})
         assert answer.status_code == 200
         assert [e["body"] for e in answer.json()["entries"]][:2] == [None, None]
+        served = scrape(metrics_port)
+        assert served is not None
+        assert served.total("telecase_audit_api_requests_total", outcome="ok") >= 1
+        assert served.total("telecase_audit_api_requests_total", outcome="unauthenticated") == 1
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)

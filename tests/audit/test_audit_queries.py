@@ -5,6 +5,7 @@ test)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,8 +22,22 @@ from projections.audit_queries import (
     queues_led_by,
     ticket_history,
 )
+from projections.db import create_schema, make_engine
+from projections.registry import apply_all
+from streams.schema.events import Actor, TopicRenamed
 from tests import infra
-from tests.audit.fixtures import ALL_TICKETS, CUSTOMER, POLICY, SECRET_BODY, T0, case_rows, fill
+from tests.audit.fixtures import (
+    ALL_TICKETS,
+    CUSTOMER,
+    POLICY,
+    SECRET_BODY,
+    SUBJECT,
+    T0,
+    case_rows,
+    fill,
+)
+from tests.projections.factory import T0 as STORY_T0
+from tests.projections.factory import Story, positioned
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -142,7 +157,8 @@ def test_personal_data_is_shown_by_default_and_withheld_per_key(conn: Connection
         assert hidden[5].before == {"customer": {"first_name": None, "username": None}}
         assert hidden[5].after == {"customer": {"first_name": None, "username": None},
                                    "customer_name": None}
-        assert hidden[0].after == {"status": "open", "subject": "Pricing"}
+        assert hidden[0].after == {"status": "open", "subject": None}  # customers write it
+        assert hidden[0].action == "ticket opened"  # an older row quoted it here
         assert SECRET_BODY not in repr([e.as_json() for e in hidden])
     assert ticket_history(conn, "tg:1:t1", agent("ann"))[1].body == SECRET_BODY
     assert ticket_history(conn, "tg:2:t3", lead("tom"))[1].body == SECRET_BODY
@@ -200,3 +216,65 @@ def test_viewers_need_an_agent_id() -> None:
         Viewer("team_lead", "")
     with pytest.raises(ValueError):
         Viewer("root", "x")  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def projected(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connection]:
+    """Rows the projectors wrote (migrated schema) for a ticket whose customer put personal
+    data in the topic's subject, then renamed it; the ticket is ann's."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'projections.sqlite'}"
+        yield from _projected(url)
+        return
+    with infra.fresh_database(request.getfixturevalue("pg_server")) as url:
+        yield from _projected(url)
+
+
+OPENED_AS, RENAMED_TO = "Refund for Jane Roe, card 4111", "Jane Roe: still no refund"
+
+
+def _projected(url: str) -> Iterator[Connection]:
+    story = Story()
+    story.opened(OPENED_AS)
+    story.later(minutes=1)._add(TopicRenamed, Actor(kind="customer", id="501"), message_id=7,
+                                name=RENAMED_TO)
+    story.later(minutes=1).routed("sales")
+    story.assigned("ann")
+    engine = make_engine(url)
+    create_schema(engine)
+    with engine.begin() as connection:
+        apply_all(connection, positioned(story.events), T0)
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
+def test_a_topic_subject_is_personal_data(projected: Connection) -> None:
+    ticket = Story().ticket_id
+    for viewer in (Viewer.admin(pii=False), agent("ann", pii=False), lead("lea", pii=False)):
+        for entries in (ticket_history(projected, ticket, viewer),
+                        agent_activity(projected, "ann", STORY_T0, None, viewer)):
+            seen = json.dumps([e.as_json() for e in entries])
+            assert entries and "Jane Roe" not in seen
+        opened, renamed, *_ = ticket_history(projected, ticket, viewer)
+        assert (opened.action, opened.redacted) == ("ticket opened (forum topic)", True)
+        assert opened.after == {"status": "open", "subject": None, "thread_id": 7}
+        assert (renamed.action, renamed.redacted) == ("topic renamed", True)
+        assert (renamed.before, renamed.after) == ({"subject": None}, {"subject": None})
+    for viewer in (Viewer.admin(), agent("ann"), lead("lea", pii=True)):
+        opened, renamed, *_ = ticket_history(projected, ticket, viewer)
+        assert opened.after == {"status": "open", "subject": OPENED_AS, "thread_id": 7}
+        assert (renamed.before, renamed.after) == ({"subject": OPENED_AS},
+                                                   {"subject": RENAMED_TO})
+        assert (opened.action, renamed.action) == ("ticket opened (forum topic)",
+                                                   "topic renamed")
+        assert not opened.redacted and not renamed.redacted
+
+
+def test_an_older_rows_action_loses_its_subject_without_personal_data(
+        conn: Connection) -> None:
+    hidden = ticket_history(conn, "tg:1:t2", Viewer.admin(pii=False))[0]
+    assert (hidden.action, hidden.redacted) == ("ticket opened", True)
+    assert SUBJECT not in json.dumps(hidden.as_json())
+    shown = ticket_history(conn, "tg:1:t2", Viewer.admin())[0]
+    assert shown.action == f'ticket opened: "{SUBJECT}"'

@@ -106,6 +106,25 @@ async def test_replay_from_any_offset_is_repeatable(opener: Opener) -> None:
     assert first == again == [b"%d" % i for i in range(7, 20)]
 
 
+async def test_asking_other_partitions_for_their_end_between_reads_loses_nothing(
+        opener: Opener) -> None:
+    """One reader walking a partition while another task asks every partition for its end
+    (the reconciler beside the reply mirror on one bus)."""
+    bus = await opener()
+    name = topic()
+    await bus.append(name, [Outgoing(None, b"%d" % i, partition=0) for i in range(30)])
+    await bus.append(name, [Outgoing(None, b"x", partition=2)])
+    seen: list[bytes] = []
+    offset = 0
+    while offset < 30:
+        batch = await bus.read(name, 0, offset, 7, wait=1.0)
+        assert batch, f"an empty read at offset {offset}"
+        seen += [r.value for r in batch]
+        offset = batch[-1].offset + 1
+        assert [await bus.end_offset(name, p) for p in (1, 2, 3)] == [0, 1, 0]
+    assert seen == [b"%d" % i for i in range(30)]
+
+
 async def test_committed_positions_and_records_survive_a_restart(opener: Opener) -> None:
     bus = await opener()
     name, group = topic(), f"g-{uuid.uuid4().hex[:6]}"

@@ -1,7 +1,8 @@
-"""Reconciliation inside ``telecase run``: an agent closes and re-owns the Case while the
-poller is not looking (its interval is an hour), and the periodic reconciliation repairs the
-ticket with explicit correction events; ``telecase reconcile --dry-run`` beside the running
-process then reports no drift."""
+"""Reconciliation inside ``telecase run``: the ticket's forum topic is deleted in Telegram
+(which sends no update for that), and the periodic reconciliation records it once; an
+agent closes and re-owns the Case while the poller is not looking (its interval is an hour),
+and the periodic reconciliation repairs the ticket with explicit correction events;
+``telecase reconcile --dry-run`` beside the running process then reports no drift."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from tests.embedded.conftest import EmbeddedDeployment, SimulatorThread
 from tests.infra import ROOT, wait_for
@@ -21,7 +24,7 @@ def test_drift_the_poller_missed_is_found_and_repaired(
         embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
     salesforce = SalesforceThread(tmp_path / "sf-certs")
     env = {**salesforce.env(), "TELECASE_SALESFORCE_POLL_INTERVAL": "3600",
-           "TELECASE_RECONCILE_INTERVAL": "1"}
+           "TELECASE_RECONCILE_INTERVAL": "1", "TELECASE_TELEGRAM_API_BASE": telegram.base_url}
     try:
         embedded.run("run", **env)
         where = salesforce_scenario(telegram, salesforce, embedded.webhook_url,
@@ -29,6 +32,20 @@ def test_drift_the_poller_missed_is_found_and_repaired(
         case = where["case"]
         wait_for(lambda: [r["salesforce_case_id"] for r in embedded.cases()] == [case["Id"]],
                  60, what="the Case linked back")
+        # Telegram sends no update when a topic is deleted: only reconciliation can see it
+        telegram.drive(lambda tg: tg.delete_topic(where["forum_id"], where["thread_id"],
+                                                  where["customer_id"]))
+
+        def reconciled() -> list[Any]:
+            [ticket_events] = ticket_log(embedded).values()
+            return [e for e in ticket_events if e.type == "topic.reconciled"]
+
+        wait_for(lambda: len(reconciled()) == 1, 60, what="the deleted topic reconciled")
+        time.sleep(2.5)  # two more rounds find it again, and record nothing more
+        [check] = reconciled()
+        assert (check.found, check.action, check.thread_id) == (
+            "missing", "none", where["thread_id"])
+        assert (check.source.change_id or "").startswith("reconcile:")
         agent = salesforce.act(lambda d: d.create_user("Dana Agent"))
         salesforce.act(lambda d: d.set_case_owner(case["Id"], agent["Id"],
                                                   user_id=agent["Id"]))

@@ -16,11 +16,13 @@ from streams.schema.envelope import RawTelegramUpdate
 from streams.schema.telegram import Update
 from tests.embedded.conftest import EmbeddedDeployment, SimulatorThread
 from tests.infra import ROOT, wait_for
+from tests.integration.conftest import free_port
 from tests.integration.test_ticket_pipeline import (
     enrol_agent,
     ticket_log,
     topic_group_scenario,
 )
+from tests.metrics import Scrape, scrape
 
 
 def test_the_ticket_scenario_passes_on_the_embedded_runtime(
@@ -39,8 +41,10 @@ def _summary(output: str) -> tuple[int, int, int]:
 
 
 def test_demo_runs_for_a_duration_and_summarises(embedded: EmbeddedDeployment) -> None:
+    port = free_port()
     proc = embedded.start("demo", "run", "--demo", "--duration", "14",
-                          TELECASE_TELEGRAM_BOT_TOKEN="")
+                          TELECASE_TELEGRAM_BOT_TOKEN="", TELECASE_METRICS_PORT=str(port))
+    every_loop_reports_its_lag(proc, port)
     assert proc.proc is not None and proc.proc.wait(90) == 0, proc.output()[-3000:]
     tickets, messages, errors = _summary(proc.output())
     assert tickets >= 1 and messages >= tickets and errors == 0
@@ -56,6 +60,34 @@ def test_demo_runs_for_a_duration_and_summarises(embedded: EmbeddedDeployment) -
     assert {r["sla_tier"] for r in rows if r["message_count"]} <= {"hot", "standard"}
     assert any(r["sla_state"] for r in rows), rows
     assert {r["agent_id"] for r in rows} & {"ann", "bo", "cleo"}, rows
+
+
+EMBEDDED_CONSUMERS = {"telecase-worker", "telecase-projector", "telecase-desk",
+                      "salesforce-sync", "telegram-mirror"}
+
+
+def every_loop_reports_its_lag(proc: Any, port: int) -> None:
+    """While ``telecase run --demo`` runs, its ``/metrics`` has every reader's lag on the
+    local log, the worker's and projectors' events, and the calls to the simulated org."""
+    last: list[Scrape] = []
+
+    def complete() -> bool:
+        assert proc.alive(), proc.output()[-3000:]
+        now = scrape(port)
+        if now is None:
+            return False
+        last[:] = [now]
+        lagging = {s.labels["group"] for s in now.series("telecase_consumer_lag")}
+        return (lagging >= EMBEDDED_CONSUMERS
+                and now.total("telecase_ticket_events_appended_total", type="ticket.opened") > 0
+                and now.total("telecase_projection_events_total", projector="audit") > 0
+                and now.total("telecase_salesforce_api_calls_total",
+                              operation="composite.sobjects.Case.upsert", outcome="ok") > 0)
+
+    wait_for(complete, 60, what="every reader's lag, events and Salesforce calls in /metrics")
+    [now] = last
+    assert all(s.value >= 0 for s in now.series("telecase_consumer_lag"))
+    assert now.total("telecase_salesforce_api_calls_total", operation="login") >= 1
 
 
 def expected_from_log(dep: EmbeddedDeployment) -> dict[str, int]:

@@ -75,14 +75,14 @@ class Deployment:
         self.processes.append(proc)
         return proc
 
-    def worker(self, name: str = "worker") -> infra.Process:
-        return self.start(name, "worker")
+    def worker(self, name: str = "worker", **extra_env: str) -> infra.Process:
+        return self.start(name, "worker", **extra_env)
 
-    def projector(self, name: str = "projector") -> infra.Process:
-        return self.start(name, "projector")
+    def projector(self, name: str = "projector", **extra_env: str) -> infra.Process:
+        return self.start(name, "projector", **extra_env)
 
-    def webhook(self, name: str = "connector") -> infra.Process:
-        proc = self.start(name, "connector", "telegram")
+    def webhook(self, name: str = "connector", **extra_env: str) -> infra.Process:
+        proc = self.start(name, "connector", "telegram", **extra_env)
         infra.wait_for(lambda: infra.port_open(self.webhook_port) or not proc.alive(), 60,
                        what="webhook port")
         assert proc.alive(), proc.output()

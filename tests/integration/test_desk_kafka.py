@@ -21,7 +21,8 @@ from streams.schema.commands import Assignment
 from streams.timer_book import kafka_default_partition
 from tests.assignment.test_desk_worker import CLAIRE, POLICY_TOML, started_ticket, ticket
 from tests.infra import ROOT, wait_for
-from tests.integration.conftest import Deployment
+from tests.integration.conftest import Deployment, free_port
+from tests.metrics import scrape
 
 pytestmark = pytest.mark.integration
 T1, T2, T3 = ticket(-2001), ticket(-2002), ticket(-2003)
@@ -59,9 +60,19 @@ def test_the_desk_on_kafka_assigns_takes_requests_and_resumes_after_a_restart(
         return sorted((a.ticket_id, a.action, a.agent_id) for _, _, a in records()
                       if a.action != "routed")
 
-    desk = dep.start("desk", "desk", **env)
+    metrics_port = free_port()
+    desk = dep.start("desk", "desk", **env, TELECASE_METRICS_PORT=str(metrics_port))
     asyncio.run(_append(dep, started_ticket(T1, 0) + started_ticket(T2, 1)))
     wait_for(lambda: len(owners()) == 2, 60, what="two tickets assigned")
+
+    def lag() -> dict[str, float]:
+        now = scrape(metrics_port)
+        series = [] if now is None else now.series("telecase_consumer_lag", group="telecase-desk")
+        return {f"{s.labels['topic']}[{s.labels['partition']}]": s.value for s in series}
+
+    wait_for(lambda: {k.split("[")[0] for k, v in lag().items() if v == 0} == {
+        dep.names.ticket_events, dep.names.desk_requests} and not any(lag().values()), 30,
+        what=f"the desk's lag at 0 on both inputs (last: {lag()})")
     assert owners() == [(T1, "assigned", "ann"), (T2, "assigned", "bob")]
     claimed = _cli(dep, env, "claim", T2, "claire", "--by", "lead")
     assert claimed.returncode == 0, claimed.stderr

@@ -170,3 +170,26 @@ async def test_a_shared_contact_carries_the_users_phone(
     shared = (await tg.share_contact(chat["id"], ann["id"])).message or {}
     assert shared["contact"] == {"phone_number": "+15550100", "first_name": "Ann",
                                  "user_id": ann["id"]}
+
+
+async def test_delete_message_own_others_missing_and_without_the_right(
+        api: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
+    topic = await tg.open_topic(forum["id"], ann["id"], "Pricing")
+    hers = await tg.write(forum["id"], ann["id"], "/t pricing", topic.thread_id)
+    mine = await api.result("sendMessage", chat_id=forum["id"], text="Hello",
+                            message_thread_id=topic.thread_id)
+    assert await api.result("deleteMessage", chat_id=forum["id"],
+                            message_id=hers.message["message_id"]) is True
+    status, body = await api.call("deleteMessage", chat_id=forum["id"],
+                                  message_id=hers.message["message_id"])
+    assert (status, body["description"]) == (400, "Bad Request: message to delete not found")
+
+    await tg.set_bot_rights(forum["id"], can_delete_messages=False)
+    again = await tg.write(forum["id"], ann["id"], "/kb refunds", topic.thread_id)
+    status, body = await api.call("deleteMessage", chat_id=forum["id"],
+                                  message_id=again.message["message_id"])
+    assert (status, body["description"]) == (400, "Bad Request: message can't be deleted")
+    assert await api.result("deleteMessage", chat_id=forum["id"],
+                            message_id=mine["message_id"]) is True  # its own, always
+    assert await tg.deleted_messages(forum["id"]) == [hers.message["message_id"],
+                                                      mine["message_id"]]

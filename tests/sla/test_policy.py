@@ -135,7 +135,7 @@ def test_tier_selection_first_match_wins_with_a_default() -> None:
     policy = example()
     hot = policy.select(facts(channel="private_chat", deal_size=25_000, subject="Pricing"))
     assert (hot.terms.tier, hot.rule) == ("hot_lead", "intake-high-value")
-    assert "rule #2 'intake-high-value': channel private_chat, deal size 25000 >= 10000" in (
+    assert "rule #4 'intake-high-value': channel private_chat, deal size 25000 >= 10000" in (
         hot.reason)
     # an outage mention wins over the high-value rule because it comes first
     outage = policy.select(facts(channel="private_chat", deal_size=25_000,

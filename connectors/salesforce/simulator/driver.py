@@ -118,6 +118,24 @@ class SalesforceDriver:
         return dict(await self._call("DELETE", f"records/{sobject}/{record_id}",
                                      query={"user_id": user_id}))
 
+    async def create_article(self, title: str, summary: str = "", *,
+                             url_name: str | None = None, language: str = "en_US",
+                             publish: bool = True,
+                             user_id: str | None = None) -> dict[str, Any]:
+        """A Knowledge article (a ``Knowledge__kav`` version 1, and its master
+        ``KnowledgeArticle``), published (``PublishStatus`` Online) unless told not to."""
+        slug = url_name or "-".join("".join(c if c.isalnum() else " " for c in title.lower())
+                                    .split())
+        return await self.create("Knowledge__kav", {
+            "Title": title, "Summary": summary, "UrlName": slug, "Language": language,
+            "PublishStatus": "Online" if publish else "Draft"}, user_id=user_id)
+
+    async def create_quick_text(self, name: str, message: str, *,
+                                user_id: str | None = None) -> dict[str, Any]:
+        """A Quick Text (canned response) as an admin or agent writes it."""
+        return await self.create("QuickText", {"Name": name, "Message": message},
+                                 user_id=user_id)
+
     # -- observe ---------------------------------------------------------------------------
 
     async def records(self, sobject: str, *, include_deleted: bool = False,

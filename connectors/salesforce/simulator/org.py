@@ -2,7 +2,8 @@
 
 The org is seeded with two users: the **integration user** telecase logs in as (username,
 password, security token, and a connected app's consumer key and secret) and a default
-**agent** (``Alex Agent``) in whose name the driver acts when no other user is given.
+**agent** (``Alex Agent``) in whose name the driver acts when no other user is given; and with
+three published Knowledge articles (:data:`KNOWLEDGE_ARTICLES`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,20 @@ class IntegrationLogin:
     consumer_secret: str = "7E1ECA5E0000000000000000000000000000000000000000000000000000000000"
 
 
+KNOWLEDGE_ARTICLES: tuple[tuple[str, str, str], ...] = (
+    ("Refund policy", "refund-policy",
+     "Annual plans can be refunded in full within 30 days of purchase, and pro rata after "
+     "that. Monthly plans are not refunded but can be cancelled at any time."),
+    ("Pricing and plans", "pricing-and-plans",
+     "Team costs $10 per seat a month, Business $25 per seat a month billed annually; volume "
+     "discounts start at 50 seats."),
+    ("Reset your password", "reset-your-password",
+     "Use 'Forgot password' on the sign-in page; the link in the email is valid for one hour."),
+)
+"""The published articles (``Knowledge__kav``, ``PublishStatus`` Online, ``en_US``) every
+simulated org starts with."""
+
+
 class Org:
     """Everything one simulated org knows."""
 
@@ -55,6 +70,11 @@ class Org:
         self.instance_url = ""
         self.integration_user_id = self._seed_integration_user()
         self.agent_user_id = self.create_user("Alex", "Agent", "agent@telecase.sim").id
+        for title, url_name, summary in KNOWLEDGE_ARTICLES:
+            self.store.create("Knowledge__kav", {
+                "Title": title, "UrlName": url_name, "Summary": summary,
+                "PublishStatus": "Online", "Language": "en_US"}, self.agent_user_id,
+                gated=False)
 
     def supports(self, version: str) -> bool:
         """Whether ``/services/data/v<version>`` exists on this org."""

@@ -20,7 +20,8 @@ GET      query?q=  | queryAll?q=                      {totalSize, done, records[
 GET      query/<locator>-<n> | queryAll/<locator>-<n>  the next batch
 =======  ===========================================  =======================================
 
-(``sobjects/T/updated`` and ``sobjects/T/deleted`` live in ``replication``.)
+(``sobjects/T/updated`` and ``sobjects/T/deleted`` live in ``replication``, ``search`` (SOSL)
+in ``sosl``.)
 
 Upsert answers follow the API version of the URL: from v46.0 an update answers 200 with
 ``{"id","success","errors","created":false}`` and a create 201 with ``"created": true``;
@@ -68,7 +69,7 @@ def _location(version: str, sobject: str, record_id: str) -> dict[str, str]:
 @resource("GET", "")
 def directory(org: Org, req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     base = f"/services/data/v{req.version}"
-    names = ["sobjects", "query", "queryAll", "composite", "limits"]
+    names = ["sobjects", "query", "queryAll", "search", "composite", "limits"]
     return ApiResponse(200, {name: f"{base}/{name}" for name in names})
 
 

@@ -1,6 +1,9 @@
 """The sObjects the simulator knows, as data: fields, types, references, external ids.
 
-Eight objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and Group.
+Twelve objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and Group;
+QuickText (canned responses); and Lightning Knowledge's article versions (``Knowledge__kav``,
+the default ``Knowledge`` prefix), their master articles (``KnowledgeArticle``) and the
+Case-to-article links (``CaseArticle``).
 Each has the standard fields telecase is likely to touch plus the audit fields every record
 has (``Id``, ``IsDeleted``, ``CreatedDate``, ``CreatedById``, ``LastModifiedDate``,
 ``LastModifiedById``, ``SystemModstamp``). Field names are case-insensitive, as in the real
@@ -55,6 +58,9 @@ class Field:
     restricted: bool = False
     """A restricted picklist refuses values outside :attr:`picklist_values`; picklists are
     unrestricted unless an admin restricts them (the metadata default), as here."""
+    filterable: bool = True
+    """``False``: a SOQL ``WHERE`` may not name it (QuickText ``Name`` and ``Message`` from API
+    v25.0 on, as the object reference says)."""
 
     @property
     def custom(self) -> bool:
@@ -70,7 +76,8 @@ class Field:
             "defaultedOnCreate": self.default is not None or not self.createable,
             "externalId": self.external_id, "unique": self.unique, "idLookup":
             self.external_id or self.name == "Id", "referenceTo": list(self.reference_to),
-            "relationshipName": self.relationship, "filterable": True, "sortable": True,
+            "relationshipName": self.relationship, "filterable": self.filterable,
+            "sortable": self.filterable,
             "picklistValues": [{"active": True, "defaultValue": value == self.default,
                                 "label": value, "validFor": None, "value": value}
                                for value in self.picklist_values],
@@ -242,6 +249,36 @@ def build_types() -> dict[str, SObjectType]:
             Field("Name", "string", required=True), Field("DeveloperName", "string"),
             Field("Type", "picklist", default="Regular"), Field("Email", "email"),
             Field("DoesSendEmailToMembers", "boolean", default=False)], "Name"),
+        "QuickText": ("574", [
+            Field("Name", "string", required=True, filterable=False),
+            Field("Message", "textarea", required=True, filterable=False),
+            Field("Category", "picklist"), Field("Channel", "picklist"),
+            Field("IsInsertable", "boolean", default=True), _owner()], "Name"),
+        "KnowledgeArticle": ("kA0", [
+            Field("ArticleNumber", "string", createable=False, updateable=False)],
+            "ArticleNumber"),
+        "Knowledge__kav": ("ka0", [
+            Field("Title", "string", required=True), Field("Summary", "textarea"),
+            Field("UrlName", "string", required=True),
+            Field("PublishStatus", "picklist", default="Draft",
+                  picklist_values=("Draft", "Online", "Archived")),
+            Field("Language", "picklist", default="en_US", picklist_values=("en_US",)),
+            _ref("KnowledgeArticleId", ("KnowledgeArticle",), "KnowledgeArticle",
+                 createable=False, updateable=False),
+            Field("ArticleNumber", "string", createable=False, updateable=False),
+            Field("VersionNumber", "int", createable=False, updateable=False),
+            Field("IsLatestVersion", "boolean", createable=False, updateable=False,
+                  default=True),
+            Field("IsVisibleInPkb", "boolean", default=True), _owner()], "Title"),
+        "CaseArticle": ("0ZT", [
+            _ref("CaseId", ("Case",), "Case", required=True, updateable=False),
+            _ref("KnowledgeArticleId", ("KnowledgeArticle",), "KnowledgeArticle",
+                 required=True, updateable=False),
+            _ref("KnowledgeArticleVersionId", ("Knowledge__kav",), "KnowledgeArticleVersion",
+                 updateable=False),
+            Field("ArticleVersionNumber", "int", updateable=False),
+            Field("ArticleLanguage", "picklist", createable=False, updateable=False),
+            Field("IsSharedByEmail", "boolean", default=False, updateable=False)], "Id"),
     }
     types: dict[str, SObjectType] = {}
     for name, (prefix, own, name_field) in specs.items():

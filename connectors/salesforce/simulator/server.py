@@ -31,7 +31,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from connectors.salesforce.simulator import composite, replication, rest_api, sim_api, soap
+from connectors.salesforce.simulator import (
+    composite,
+    replication,
+    rest_api,
+    sim_api,
+    soap,
+    sosl,
+)
 from connectors.salesforce.simulator.errors import (
     ApiError,
     OAuthError,
@@ -44,7 +51,7 @@ from connectors.salesforce.simulator.tls import CertificatePaths, ensure_certifi
 
 log = logging.getLogger("telecase.salesforce.simulator")
 _JSON = "application/json"
-_REGISTERED = (composite, replication, rest_api)  # importing registers their resources
+_REGISTERED = (composite, replication, rest_api, sosl)  # importing registers resources
 
 
 class SalesforceSimulator:

@@ -51,6 +51,7 @@ class Resolved:
     steps: tuple[str, ...]
     leaf: str
     leaf_type: str
+    filterable: bool = True
 
 
 def execute(store: Store, query: Query, *, include_deleted: bool,
@@ -108,7 +109,7 @@ class _Run:
         for candidate in candidates:
             found = self._leaf_field(candidate, leaf, polymorphic=bool(steps))
             if found is not None:
-                return Resolved(path, tuple(steps), leaf, found.type)
+                return Resolved(path, tuple(steps), leaf, found.type, found.filterable)
         entity = candidates[0].name if len(candidates) == 1 else "Name"
         raise located_error(
             self.query.text, path.pos,
@@ -144,7 +145,12 @@ class _Run:
             self._check_literal(condition.path, condition.pattern)
 
     def _check_literal(self, path: Path, literal: Literal) -> None:
-        field_type = self.resolve(path).leaf_type
+        resolved = self.resolve(path)
+        if not resolved.filterable:
+            raise located_error(self.query.text, path.pos,
+                                f"field '{path.parts[-1]}' can not be filtered in a query "
+                                "call", "INVALID_FIELD")
+        field_type = resolved.leaf_type
         if literal.kind == "null" or field_type == "any":
             return
         wanted, spelled = _EXPECTED.get(field_type, ("string", "string"))

@@ -17,6 +17,13 @@ rollback, as in Salesforce.
 
 An ``OwnerId`` must name an active User or a queue (see :meth:`Store._check_owner`).
 
+Knowledge: creating a ``Knowledge__kav`` (an article version) creates its master
+``KnowledgeArticle`` too, with the next ``ArticleNumber`` (``000001001`` on); the version gets
+``KnowledgeArticleId``, ``ArticleNumber``, ``VersionNumber`` 1 and ``IsLatestVersion``.
+Creating a ``CaseArticle`` that links a Case to an article it already links returns the
+existing link, as Salesforce documents; its ``ArticleLanguage`` and (unless given)
+``ArticleVersionNumber`` come from the article's version.
+
 ``gate`` is called with the record id (``None`` for a create) before each write made through
 the API; the fault injector uses it to answer ``UNABLE_TO_LOCK_ROW``.
 """
@@ -77,6 +84,7 @@ class Store:
         self._records: dict[str, Record] = {}
         self._order: dict[str, list[str]] = {name: [] for name in self.types}
         self._case_number = 1001
+        self._article_number = 1001
         self._journals: list[list[tuple[str, Record | None]]] = []
         # (object, field) -> value -> ids; built on first lookup, added to on every write.
         # Entries may be stale (a value changed, a create was rolled back): lookups re-check.
@@ -156,6 +164,10 @@ class Store:
         if missing:
             raise required_missing(missing)
         self._check_owner(kind, values)
+        if kind.name == "CaseArticle":
+            existing = self._case_article(values)
+            if existing is not None:
+                return existing
         record = Record(kind.name, self._ids.new(kind.key_prefix))
         self._check_unique(kind, values, record.id)
         now = self.clock.stamp()
@@ -167,6 +179,10 @@ class Store:
             self._case_number += 1
         if "OwnerId" in kind.fields and record.fields.get("OwnerId") is None:
             record.fields["OwnerId"] = user_id
+        if kind.name == "Knowledge__kav":
+            self._new_article(record, user_id, now)
+        elif kind.name == "CaseArticle":
+            self._link_article_version(record)
         self._derive(kind, record.fields, {})
         self._remember(record.id, None)
         self._records[record.id] = record
@@ -250,6 +266,46 @@ class Store:
             entries = self._journals.pop()
             if self._journals:
                 self._journals[-1].extend(entries)
+
+    # -- knowledge -----------------------------------------------------------------------
+
+    def _new_article(self, version: Record, user_id: str, now: str) -> None:
+        """The master article of a first version, and the version's derived fields."""
+        master = Record("KnowledgeArticle", self._ids.new(self.types["KnowledgeArticle"]
+                                                          .key_prefix))
+        number = f"{self._article_number:09d}"
+        self._article_number += 1
+        master.fields = {"Id": master.id, "IsDeleted": False, "ArticleNumber": number,
+                         "CreatedDate": now, "CreatedById": user_id, "LastModifiedDate": now,
+                         "LastModifiedById": user_id, "SystemModstamp": now}
+        self._remember(master.id, None)
+        self._records[master.id] = master
+        self._order["KnowledgeArticle"].append(master.id)
+        self._reindex(master)
+        version.fields.update(KnowledgeArticleId=master.id, ArticleNumber=number,
+                              VersionNumber=1, IsLatestVersion=True)
+
+    def _case_article(self, values: Mapping[str, Any]) -> Record | None:
+        """The live CaseArticle already linking this Case and article, if any."""
+        for record_id in self._order["CaseArticle"]:
+            link = self._records[record_id]
+            if not link.deleted and link.fields.get("CaseId") == values.get("CaseId") \
+                    and link.fields.get("KnowledgeArticleId") == values.get("KnowledgeArticleId"):
+                return link
+        return None
+
+    def _link_article_version(self, link: Record) -> None:
+        """A CaseArticle's language and version number, from the version it names or the
+        article's latest version."""
+        version = self.by_id(str(link.fields.get("KnowledgeArticleVersionId") or ""))
+        if version is None:
+            versions = [self._records[i] for i in self._order["Knowledge__kav"]]
+            version = next((v for v in reversed(versions) if not v.deleted and v.fields.get(
+                "KnowledgeArticleId") == link.fields.get("KnowledgeArticleId")), None)
+        if version is not None:
+            link.fields["ArticleLanguage"] = version.fields.get("Language")
+            if link.fields.get("ArticleVersionNumber") is None:
+                link.fields["ArticleVersionNumber"] = version.fields.get("VersionNumber")
 
     # -- internals -----------------------------------------------------------------------
 

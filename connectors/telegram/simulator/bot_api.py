@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from connectors.telegram.simulator.errors import bad_request, conflict, forbidden
+from connectors.telegram.simulator.markup import check_markup, reply_keyboard_after
 from connectors.telegram.simulator.params import Params
 from connectors.telegram.simulator.state import Simulation
 from connectors.telegram.simulator.text import PARSE_MODES, parse_html
@@ -136,21 +137,24 @@ async def send_message(sim: Simulation, params: Params) -> Any:
     reply_to, allow_without_reply = _reply_target(chat.id, params)
     thread_id = params.get_int("message_thread_id")
     sim.world.placement(chat.id, thread_id, reply_to, allow_without_reply)
+    markup = params.get_json("reply_markup")
+    check_markup(markup, chat.kind == "private")
     if chat.kind == "private" and chat.id in sim.blocked_by:
         raise forbidden("bot was blocked by the user")
     sim.limiter.acquire(chat.id)
-    markup = params.get_json("reply_markup")
     content = {"reply_markup": markup} if isinstance(markup, dict) and (
         "inline_keyboard" in markup) else None
     message = sim.world.post(chat.id, sim.sender, text=text, entities=entities or None,
                              thread_id=thread_id, reply_to=reply_to,
                              allow_without_reply=allow_without_reply, content=content)
+    chat.reply_keyboard = reply_keyboard_after(markup, chat.reply_keyboard)
     sim.sent.append({"chat_id": chat.id, "message_id": message["message_id"],
                      "message_thread_id": message.get("message_thread_id"),
                      "is_topic_message": bool(message.get("is_topic_message")),
                      "reply_to_message_id": (message.get("reply_to_message") or {}).get(
                          "message_id"),
-                     "text": text, "date": message["date"], "message": message})
+                     "text": text, "date": message["date"], "message": message,
+                     "reply_markup": markup})
     return message
 
 
@@ -224,6 +228,15 @@ async def reopen_forum_topic(sim: Simulation, params: Params) -> Any:
 async def delete_forum_topic(sim: Simulation, params: Params) -> Any:
     chat = sim.world.forum(_chat(sim, params).id)
     sim.world.delete_topic(chat.id, _thread_id(params))
+    return True
+
+
+@method("deleteMessage")
+async def delete_message(sim: Simulation, params: Params) -> Any:
+    message_id = params.get_int("message_id")
+    if message_id is None:
+        raise bad_request("message identifier is not specified")
+    sim.world.delete_message(_chat(sim, params).id, message_id)
     return True
 
 

@@ -129,10 +129,25 @@ class SimulatorDriver:
                                           "text": text})
 
     async def share_contact(self, chat_id: int, user_id: int,
-                            message_thread_id: int | None = None) -> Emitted:
-        """The user shares their own phone number (a ``contact`` message)."""
+                            message_thread_id: int | None = None, *,
+                            contact_user_id: int | None = None) -> Emitted:
+        """The user shares their own phone number (a ``contact`` message), or with
+        ``contact_user_id`` someone else's contact from their phone book."""
         return await self._emit("contacts", {"chat_id": chat_id, "user_id": user_id,
-                                             "message_thread_id": message_thread_id})
+                                             "message_thread_id": message_thread_id,
+                                             "contact_user_id": contact_user_id})
+
+    async def press_button(self, chat_id: int, user_id: int, text: str) -> Emitted:
+        """The user presses the button ``text`` of the reply keyboard the chat shows: its
+        text arrives as a message, or for a ``request_contact`` button the user's own
+        contact."""
+        return await self._emit("buttons", {"chat_id": chat_id, "user_id": user_id,
+                                            "text": text})
+
+    async def reply_keyboard(self, chat_id: int) -> dict[str, Any] | None:
+        """The bot's reply keyboard the chat shows (``None``: none)."""
+        found = await self._call("GET", "keyboards", query={"chat_id": chat_id})
+        return dict(found) if found is not None else None
 
     # -- topics ----------------------------------------------------------------------------
 
@@ -205,6 +220,15 @@ class SimulatorDriver:
     async def sent_messages(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         """What the bot sent: chat_id, message_id, message_thread_id, text, message..."""
         return list(await self._call("GET", "sent", query={"chat_id": chat_id}))
+
+    async def deleted_messages(self, chat_id: int) -> list[int]:
+        """Ids of the messages the bot deleted in ``chat_id`` (``deleteMessage``), in order."""
+        return [int(m) for m in await self._call("GET", "deleted", query={"chat_id": chat_id})]
+
+    async def set_bot_rights(self, chat_id: int, *, can_delete_messages: bool) -> None:
+        """Give or take the bot's right to delete other members' messages in a group."""
+        await self._call("POST", "bot_rights", {"chat_id": chat_id,
+                                               "can_delete_messages": can_delete_messages})
 
     async def webhook_log(self) -> list[dict[str, Any]]:
         """Every webhook delivery attempt: update_id, attempt, status, ok, error, at."""

@@ -20,7 +20,12 @@ POST     /sim/topics/{action}         rename|close|reopen: chat_id, message_thre
 POST     /sim/messages                chat_id, user_id, text, message_thread_id?,
                                       reply_to_message_id? -> emitted
 POST     /sim/edits                   chat_id, message_id, text -> emitted (edited_message)
-POST     /sim/contacts                chat_id, user_id, message_thread_id? -> emitted
+POST     /sim/contacts                chat_id, user_id, message_thread_id?,
+                                      contact_user_id? (someone else's contact) -> emitted
+POST     /sim/buttons                 chat_id, user_id, text -> emitted (the user presses
+                                      a button of the chat's reply keyboard: its text as a
+                                      message, or their own contact for request_contact)
+GET      /sim/keyboards               chat_id -> the reply keyboard the chat shows, or null
 POST     /sim/blocks                  user_id -> emitted (my_chat_member, status kicked)
 POST     /sim/unblocks                user_id -> emitted (my_chat_member, status member)
 POST     /sim/kicks                   chat_id, user_id -> emitted (my_chat_member: the user
@@ -47,6 +52,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.telegram.simulator.errors import BotApiError, bad_request, not_found
+from connectors.telegram.simulator.markup import find_button
 from connectors.telegram.simulator.params import Params, read_params
 from connectors.telegram.simulator.state import Simulation
 
@@ -159,11 +165,33 @@ async def edit(sim: Simulation, p: Params, _: web.Request) -> Any:
 @route("POST", "/sim/contacts")
 async def share_contact(sim: Simulation, p: Params, _: web.Request) -> Any:
     user_id = _required_int(p, "user_id")
-    contact = sim.world.contact_of(user_id)
+    contact = sim.world.contact_of(p.get_int("contact_user_id") or user_id)
     message = sim.world.post(p.chat_id(), sim.world.user(user_id),
                              thread_id=p.get_int("message_thread_id"),
                              content={"contact": contact})
     return _emitted(sim, sim.emit_message(message), message)
+
+
+@route("POST", "/sim/buttons")
+async def press_button(sim: Simulation, p: Params, _: web.Request) -> Any:
+    user = sim.world.user(_required_int(p, "user_id"))
+    chat = sim.world.chat(p.chat_id())
+    text = _required_str(p, "text")
+    keyboard = chat.reply_keyboard
+    button = find_button(keyboard, text) if keyboard is not None else None
+    if button is None:
+        raise bad_request("the chat shows no reply keyboard button with that text")
+    if button.get("request_contact"):  # the client sends the user's own contact
+        content: dict[str, Any] = {"contact": sim.world.contact_of(user["id"])}
+        message = sim.world.post(chat.id, user, content=content)
+    else:
+        message = sim.world.post(chat.id, user, text=text)
+    return _emitted(sim, sim.emit_message(message), message)
+
+
+@route("GET", "/sim/keyboards")
+async def reply_keyboard(sim: Simulation, p: Params, _: web.Request) -> Any:
+    return sim.world.chat(p.chat_id()).reply_keyboard
 
 
 # -- topics --------------------------------------------------------------------------------
@@ -290,6 +318,18 @@ async def history(sim: Simulation, p: Params, _: web.Request) -> Any:
 async def sent(sim: Simulation, p: Params, _: web.Request) -> Any:
     chat_id = p.get_int("chat_id")
     return [m for m in sim.sent if chat_id is None or m["chat_id"] == chat_id]
+
+
+@route("GET", "/sim/deleted")
+async def deleted(sim: Simulation, p: Params, _: web.Request) -> Any:
+    return list(sim.world.chat(p.chat_id()).deleted)
+
+
+@route("POST", "/sim/bot_rights")
+async def bot_rights(sim: Simulation, p: Params, _: web.Request) -> Any:
+    chat = sim.world.chat(p.chat_id())
+    chat.bot_can_delete = bool(p.get_bool("can_delete_messages"))
+    return {"chat_id": chat.id, "can_delete_messages": chat.bot_can_delete}
 
 
 @route("GET", "/sim/webhook_log")

@@ -77,6 +77,14 @@ class Chat:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     topics: dict[int, Topic] = field(default_factory=dict)
     linked_chat_id: int | None = None
+    reply_keyboard: dict[str, Any] | None = None
+    """The bot's reply keyboard the chat shows (``ReplyKeyboardMarkup``), until replaced or
+    removed."""
+    bot_can_delete: bool = True
+    """Whether the bot may delete other members' messages here (an administrator with
+    ``can_delete_messages``; the driver can take the right away)."""
+    deleted: list[int] = field(default_factory=list)
+    """Ids of the messages deleted with ``deleteMessage``, in order."""
 
     @property
     def id(self) -> int:
@@ -277,7 +285,8 @@ class World:
         return self._store(group, forward)
 
     def contact_of(self, user_id: int) -> dict[str, Any]:
-        """A ``contact`` payload for the user's own phone (as "share my contact" sends)."""
+        """A ``contact`` payload for the user's phone (as "share my contact" sends it for
+        the user's own; as sharing a contact from the phone book sends someone else's)."""
         user = self.user(user_id)
         phone = self.phones.get(user_id)
         if phone is None:
@@ -355,6 +364,19 @@ class World:
                            if msg.get("message_thread_id") == thread_id]:
             del chat.messages[message_id]
         return topic
+
+    def delete_message(self, chat_id: int | str, message_id: int) -> None:
+        """``deleteMessage`` by the bot: its own messages anywhere, others' in a private chat,
+        and others' in a group only with the right to delete."""
+        chat = self.chat(chat_id)
+        message = chat.messages.get(message_id)
+        if message is None:
+            raise bad_request("message to delete not found")
+        own = (message.get("from") or {}).get("id") == self.bot["id"]
+        if chat.kind != "private" and not own and not chat.bot_can_delete:
+            raise bad_request("message can't be deleted")
+        del chat.messages[message_id]
+        chat.deleted.append(message_id)
 
     def _topic_service(self, topic: Topic, sender: dict[str, Any], kind: str,
                        payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,146 @@
+"""Reconciliation with Telegram: is each open ticket's forum topic open?
+
+The Bot API has no method that reads a forum topic's state. ``reopenForumTopic`` is the one
+call that answers the question without harm: on an open topic Telegram refuses it with
+``TOPIC_NOT_MODIFIED`` and changes nothing; on a closed topic it reopens it, which is the repair
+(in a closed topic only admins can write, so the customer of an open ticket could not answer);
+on a deleted topic it fails with ``message thread not found``. So, for every open forum ticket
+in the log's view:
+
+- ``TOPIC_NOT_MODIFIED``: the topic is open, as the log has it. No drift.
+- success: ``topic_closed``. The topic was closed (by someone in the group, and the update
+  never reached telecase); it is open again now. Correction: a ``TopicChecked`` record
+  (``found="closed"``, ``action="reopened"``).
+- ``message thread not found``: ``topic_missing``. The topic was deleted (Telegram sends no
+  update for that). Correction: a ``TopicChecked`` record (``found="missing"``); the reply mirror
+  opens a new topic for the ticket when it next writes to it. The record's id is stable, so a
+  topic found missing in every round is recorded once.
+- ``chat not found`` / 403 (the bot left or was removed from the group): ``chat_unreachable``,
+  reported.
+- anything else, or a 429/5xx still failing after :data:`ATTEMPTS` tries:
+  ``topic_unchecked``, reported.
+
+Closed tickets are not probed: telecase never closes a customer's topic itself (an open topic
+lets the customer follow up, which reopens the ticket), so there is nothing to compare. Nor
+does ``--dry-run`` probe: the probe repairs what it finds.
+
+The records go to ``telegram.updates`` (keyed by chat, like the connector's updates); the
+worker records each as a ``topic.reconciled`` event. Probes are paced (:data:`PROBE_INTERVAL`)
+and honour ``retry_after``, so reconciliation does not take the reply mirror's share of the
+bot's rate limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import structlog
+
+from connectors.errors import TransientError
+from connectors.telegram.bot_api import TelegramApiError
+from streams.core.ticket import TicketState
+from streams.schema.envelope import TopicChecked
+
+log = structlog.get_logger("telecase.reconcile")
+
+PROBE_INTERVAL = 0.2
+"""Seconds between two probes (5 a second: well inside the bot's ~30 calls a second)."""
+ATTEMPTS = 3
+
+TopicDriftKind = Literal["topic_closed", "topic_missing", "chat_unreachable",
+                         "topic_unchecked"]
+
+
+class BotCaller(Protocol):
+    async def call(self, method: str, **params: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TopicFinding:
+    ticket_id: str
+    kind: TopicDriftKind
+    detail: str
+    correction: TopicChecked | None = None
+
+
+def probed(tickets: Iterable[TicketState]) -> list[TicketState]:
+    """The tickets whose topic is compared: open forum tickets with a thread."""
+    return [t for t in tickets
+            if t.channel == "forum_topic" and t.status == "open" and t.thread_id is not None]
+
+
+class TopicProbe:
+    def __init__(self, api: BotCaller, *, interval: float = PROBE_INTERVAL,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.api, self.interval, self.sleep = api, interval, sleep
+
+    async def check_all(self, tickets: Iterable[TicketState],
+                        now: datetime) -> tuple[int, list[TopicFinding]]:
+        """``(topics probed, findings)``."""
+        findings: list[TopicFinding] = []
+        chosen = probed(tickets)
+        for i, ticket in enumerate(chosen):
+            if i:
+                await self.sleep(self.interval)
+            found = await self.check(ticket, now)
+            if found is not None:
+                findings.append(found)
+        return len(chosen), findings
+
+    async def check(self, ticket: TicketState, now: datetime) -> TopicFinding | None:
+        chat, thread = ticket.chat_id, ticket.thread_id
+        assert thread is not None
+        last: Exception | None = None
+        for _ in range(ATTEMPTS):
+            try:
+                await self.api.call("reopenForumTopic", chat_id=chat, message_thread_id=thread)
+            except TransientError as exc:
+                last = exc
+                await self.sleep(exc.retry_after or 1.0)
+                continue
+            except TelegramApiError as exc:
+                return _refused(ticket, exc, now)
+            log.info("reconcile.topic_reopened", ticket_id=ticket.ticket_id, chat_id=chat,
+                     thread_id=thread)
+            return TopicFinding(
+                ticket.ticket_id, "topic_closed",
+                "the topic was closed while the ticket is open; reopened it",
+                _record(ticket, "closed", "reopened", now,
+                        f"reconcile:topic:{chat}:{thread}:{now.isoformat()}",
+                        "closed in Telegram while the ticket is open; reconciliation reopened "
+                        "it"))
+        return TopicFinding(ticket.ticket_id, "topic_unchecked",
+                            f"Telegram kept failing: {last}")
+
+
+def _refused(ticket: TicketState, exc: TelegramApiError, now: datetime) -> TopicFinding | None:
+    chat, thread = ticket.chat_id, ticket.thread_id
+    assert thread is not None
+    text = exc.description
+    if "TOPIC_NOT_MODIFIED" in text:
+        return None
+    if "message thread not found" in text.lower() or "TOPIC_DELETED" in text:
+        return TopicFinding(
+            ticket.ticket_id, "topic_missing",
+            "the topic was deleted; the reply mirror opens a new one when it next writes",
+            _record(ticket, "missing", "none", now,
+                    f"reconcile:topic-missing:{chat}:{thread}",
+                    "deleted in Telegram; the reply mirror opens a new topic when it next "
+                    "writes to the ticket"))
+    if exc.error_code == 403 or "chat not found" in text.lower():
+        return TopicFinding(ticket.ticket_id, "chat_unreachable",
+                            f"the bot cannot reach the group: {text}")
+    return TopicFinding(ticket.ticket_id, "topic_unchecked", f"Telegram refused: {text}")
+
+
+def _record(ticket: TicketState, found: Literal["closed", "missing"],
+            action: Literal["reopened", "none"], now: datetime, check_id: str,
+            detail: str) -> TopicChecked:
+    assert ticket.thread_id is not None
+    return TopicChecked(check_id=check_id, ticket_id=ticket.ticket_id, chat_id=ticket.chat_id,
+                        thread_id=ticket.thread_id, found=found, action=action, detail=detail,
+                        checked_at=now)

@@ -1,0 +1,267 @@
+"""Writing many projection rows at once: one code path, a fast lane on PostgreSQL.
+
+Every projector writes its rows through :func:`insert`: ``INSERT`` of ``rows`` (sequences in
+``columns`` order) into a table, with whatever ``ON CONFLICT`` clause the caller adds
+(``finish``, given the dialect's insert statement). The statement is the same on every
+database; only how the rows reach it differs:
+
+- PostgreSQL, from :data:`STAGE_MIN_ROWS` rows up: the rows are streamed with ``COPY ... FROM
+  STDIN`` (psycopg, binary format, encoded in C) into a temporary table of the transaction
+  (``ON COMMIT DROP``), and one ``INSERT INTO t (...) SELECT ... FROM stage ON CONFLICT ...``
+  moves them. Rows leave the stage in the order they were copied (a heap scan of a fresh
+  temporary table, which is never scanned in parallel), so a serial column numbers them as the
+  other path would. Rows the caller knows to be new (``new=True``: the audit trail, which
+  skips what its tickets' last rows cover) are copied straight into the table instead, under a
+  savepoint; a unique violation there (another instance wrote them first) rolls the savepoint
+  back and takes the staged way, whose ``ON CONFLICT`` absorbs it.
+- Otherwise (SQLite, or a handful of rows): SQLAlchemy's ``executemany`` of the same statement.
+
+JSON columns take their value already encoded (``str``, :func:`dumps`), so a value is encoded
+once whatever the path (an ``executemany`` would otherwise run it through the column type's
+serializer, and psycopg through its own adapter). ``None`` given to a JSON column is stored as
+the JSON ``null`` text, as SQLAlchemy's ``JSON`` type stores it (``none_as_null=False``), so
+rows written before and after this module agree. Every path runs in the caller's transaction
+and names its table through the ``Table`` object (or, for the direct ``COPY``, through the
+connection's ``schema_translate_map``), so a rebuild into another schema works the same.
+"""
+
+from __future__ import annotations
+
+import json
+import json.encoder
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
+
+STAGE_MIN_ROWS = 200
+"""From how many rows PostgreSQL stages them with COPY (below it, ``executemany`` is as
+fast and creates no temporary table)."""
+
+DialectInsert = postgresql.Insert | sqlite.Insert
+Finish = Callable[[DialectInsert], Insert]
+"""Adds the ``ON CONFLICT`` clause to a dialect's ``INSERT``."""
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encoder = None if _make_c_encoder is None else _make_c_encoder(
+    None, _refuse, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+
+
+def dumps(value: Any) -> str:
+    """A JSON column's value, encoded as SQLAlchemy's ``JSON`` type would have: the text of
+    ``json.dumps(value)`` (by the C encoder ``json.dumps`` itself uses, made once rather than
+    per call; no circular-reference check, projection values are flat)."""
+    if _c_encoder is None:
+        return json.dumps(value)
+    return "".join(_c_encoder(value, 0))
+
+
+def dialect_insert(conn: Connection, table: Table) -> DialectInsert:
+    """``INSERT`` into ``table`` in the connection's dialect (its ``ON CONFLICT`` methods)."""
+    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
+            else sqlite.insert(table))
+
+
+def among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any],
+          chunk: int = 500) -> list[ColumnElement[bool]]:
+    """``column IN values`` as conditions to run a query with, one after the other: on
+    PostgreSQL one ``column = ANY(array)`` (one parameter, whatever the number of values),
+    elsewhere ``IN`` lists of ``chunk`` values (SQLite's limit on bound parameters)."""
+    if conn.dialect.name == "postgresql":
+        return [column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))]
+    return [column.in_(values[i:i + chunk]) for i in range(0, len(values), chunk)]
+
+
+def insert(conn: Connection, table: Table, columns: Sequence[str],
+           rows: Iterable[Sequence[Any]], finish: Finish | None = None, *,
+           new: bool = False, size: int = 0) -> int:
+    """Insert ``rows`` into ``table`` (``finish`` adds the ``ON CONFLICT`` clause), in the
+    caller's transaction; returns how many rows there were. JSON columns take encoded text
+    (:func:`dumps`).
+
+    ``new``: the caller has left out the rows the table already has, so a conflict can only
+    come from another writer racing it. PostgreSQL then copies the rows straight into the
+    table, under a savepoint, and goes the staged way with ``finish`` only if that meets a
+    unique violation. ``rows`` may then be an iterator that makes them as they are sent, with
+    ``size`` saying about how many there will be: the server stores the first ones while the
+    caller makes the next."""
+    if not isinstance(rows, Sequence):
+        made: list[Sequence[Any]] = []
+        if new and size >= STAGE_MIN_ROWS and conn.dialect.name == "postgresql":
+            if _copy_new(conn, table, columns, _keeping(rows, made)):
+                return len(made)
+            new = False  # a racing writer: the staged way
+        rows = made + list(rows)  # (the rest, when the copy stopped early)
+    if not rows:
+        return 0
+    stmt = dialect_insert(conn, table)
+    postgres = conn.dialect.name == "postgresql"
+    if postgres and len(rows) >= STAGE_MIN_ROWS:
+        if new and _copy_new(conn, table, columns, rows):
+            return len(rows)
+        stage = _stage(conn, table, columns, rows)
+        stmt = stmt.from_select(list(columns), select(*stage.c))
+        conn.execute(finish(stmt) if finish else stmt)
+        return len(rows)
+    encoded: dict[str, Any] = {  # the text goes in as it is (PostgreSQL: cast to json)
+        c: (cast(bindparam(c, type_=Text()), table.c[c].type) if postgres
+            else bindparam(c, type_=Text()))
+        for c in columns if isinstance(table.c[c].type, JSON)}
+    if encoded:
+        stmt = stmt.values(encoded)
+    conn.execute(finish(stmt) if finish else stmt,
+                 [dict(zip(columns, row, strict=True)) for row in rows])
+    return len(rows)
+
+
+def _keeping(rows: Iterable[Sequence[Any]], made: list[Sequence[Any]],
+             ) -> Iterator[Sequence[Any]]:
+    for row in rows:
+        made.append(row)
+        yield row
+
+
+def _copy_new(conn: Connection, table: Table, columns: Sequence[str],
+              rows: Iterable[Sequence[Any]]) -> bool:
+    """``COPY`` the rows into ``table`` itself, under a savepoint; ``False`` (and nothing
+    written) when one of them is there already."""
+    stage = _stage_for(conn.dialect, table, tuple(columns))
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(table.schema, table.schema)
+    quote = conn.dialect.identifier_preparer.quote
+    target = f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
+    savepoint = conn.begin_nested()
+    try:
+        _copy(conn, f"COPY {target} ({stage.names}) FROM STDIN{stage.format}",
+              stage.binary_types, rows)
+    except psycopg.errors.UniqueViolation:
+        savepoint.rollback()
+        return False
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return True
+
+
+def _stage(conn: Connection, table: Table, columns: Sequence[str],
+           rows: Sequence[Sequence[Any]]) -> Table:
+    """The transaction's temporary table for ``table``'s ``columns``, holding ``rows`` (copied
+    in; emptied first, in case this transaction staged the same columns before)."""
+    stage = _stage_for(conn.dialect, table, tuple(columns))
+    _copy(conn, stage.copy, stage.binary_types, rows, before=stage.prepare)
+    return stage.table
+
+
+def _copy(conn: Connection, sql: str, binary_types: list[str] | None,
+          rows: Iterable[Sequence[Any]], before: str | None = None) -> None:
+    """Run ``COPY ... FROM STDIN`` (``before`` it, a statement) on the connection's psycopg
+    connection, in its transaction."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur:
+        if before is not None:
+            cur.execute(before)
+        with cur.copy(sql) as copy:
+            if binary_types is not None:
+                copy.set_types(binary_types)
+            for row in rows:
+                copy.write_row(row)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    table: Table
+    """The temporary table, for ``INSERT ... SELECT`` (one ``Table`` per column list, so
+    SQLAlchemy compiles each statement once)."""
+    prepare: str
+    """Creates it for the transaction (``ON COMMIT DROP``), or empties it."""
+    copy: str
+    names: str
+    """The columns, quoted, for a ``COPY``."""
+    format: str
+    """What ends a ``COPY`` of them (the binary format's option, or nothing)."""
+    binary_types: list[str] | None
+    """psycopg's names of the types the values are sent as, in binary ``COPY`` (``None``: a
+    column type this does not map, so text ``COPY``)."""
+
+
+_stages: dict[tuple[str, tuple[str, ...]], _Stage] = {}
+
+
+def _stage_for(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Stage:
+    key = (table.name, columns)
+    found = _stages.get(key)
+    if found is None:
+        name = f"stage_{table.name}_{zlib.crc32(repr(key).encode()):08x}"
+        quote = dialect.identifier_preparer.quote
+        stage = Table(name, MetaData(), *(Column(c, table.c[c].type) for c in columns),
+                      schema="pg_temp")  # a schema of its own: schema_translate_map leaves it
+        definition = ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=dialect)}"
+                               for c in columns)
+        types = [_binary_type(table.c[c].type) for c in columns]
+        binary = None if None in types else [t for t in types if t is not None]
+        names = ", ".join(quote(c) for c in columns)
+        ending = " (FORMAT BINARY)" if binary is not None else ""
+        found = _stages[key] = _Stage(
+            stage,
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)} ({definition}) "
+            f"ON COMMIT DROP; TRUNCATE {quote(name)}",
+            f"COPY {quote(name)} ({names}) FROM STDIN{ending}", names, ending, binary)
+    return found
+
+
+def _binary_type(column_type: TypeEngine[Any]) -> str | None:
+    """How a column's values go in binary ``COPY``: text for strings and for JSON (the
+    server's binary input of ``json`` is its text), else the type's own binary form."""
+    match column_type:
+        case JSON() | String():
+            return "text"
+        case Boolean():
+            return "bool"
+        case BigInteger():
+            return "int8"
+        case SmallInteger():
+            return "int2"
+        case Integer():
+            return "int4"
+        case Float():
+            return "float8"
+        case DateTime():
+            return "timestamptz" if column_type.timezone else "timestamp"
+        case Date():
+            return "date"
+    return None
