@@ -108,9 +108,12 @@ async def run_demo(settings: Settings, duration: float) -> DemoSummary:
     env["TELECASE_DATABASE_URL"] = database
     engine = make_engine(database)
     create_schema(engine)
-    procs = [subprocess.Popen([sys.executable, "-m", "telecase", *args], env=env,
+    metrics = settings.metrics_port  # each process its own port: the given one and the next two
+    procs = [subprocess.Popen([sys.executable, "-m", "telecase", *args],
+                              env={**env, "TELECASE_METRICS_PORT": str(metrics + i)}
+                              if metrics is not None else env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for args in (["connector", "telegram"], ["worker"], ["projector"])]
+             for i, args in enumerate((["connector", "telegram"], ["worker"], ["projector"]))]
     sim = BotApiSimulator(DEMO_TOKEN)
     await sim.start()
     summary = DemoSummary()
