@@ -153,7 +153,8 @@ def replay(
     runtime: str | None = typer.Option(None, help="embedded (the data directory's log) or "
                                        "kafka (the configured cluster); default: kafka when "
                                        "KAFKA_BOOTSTRAP_SERVERS is set"),
-    batch: int = typer.Option(5000, "--batch", min=1, help="events per transaction"),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="events per transaction "
+                                     "(default: projections.replay.DEFAULT_BATCH, 20,000)"),
     restart: bool = typer.Option(False, "--restart", help="drop the rebuild tables and start "
                                  "from the first event (default: resume an interrupted one)"),
     max_lag: int = typer.Option(1000, "--max-lag", min=0, help="swap once this close to the "
@@ -163,14 +164,15 @@ def replay(
     live ones keep serving, then swap them in (no side effects; resumable)."""
     from rich.console import Console
 
-    from projections.replay import ReplayError
+    from projections.replay import DEFAULT_BATCH, ReplayError
     from telecase.replay_cli import run as run_replay
     settings = _settings()
     chosen = runtime or settings.default_runtime
     console = Console(stderr=True)
     try:
         result = asyncio.run(run_replay(settings, runtime=chosen, projections=projection,
-                                        batch=batch, restart=restart, max_lag=max_lag,
+                                        batch=batch or DEFAULT_BATCH, restart=restart,
+                                        max_lag=max_lag,
                                         console=console))
     except ReplayError as exc:
         _fail(exc)
@@ -313,15 +315,17 @@ def bench_replay(
     database_url: str | None = typer.Option(None, "--database-url", help="a PostgreSQL "
                                             "server (default: the configured database); the "
                                             "bench works in a scratch database of its own"),
-    batch: int = typer.Option(10_000, "--batch", min=1, help="events per transaction"),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="events per transaction "
+                                     "(default: as telecase replay, 20,000)"),
 ) -> None:
     """Rebuild every projection from N ticket events into PostgreSQL (events/s), beside a
     raw COPY of the rows it produced; print JSON."""
+    from projections.replay import DEFAULT_BATCH
     from telecase.bench_replay import run as run_bench
     settings = _settings()
     logs.configure("warning")
     url = database_url or settings.projection_url("kafka")
-    result = run_bench(url, events=events, batch=batch)
+    result = run_bench(url, events=events, batch=batch or DEFAULT_BATCH)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

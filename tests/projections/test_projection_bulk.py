@@ -140,3 +140,37 @@ def test_decoding_is_the_schemas_whatever_the_path(monkeypatch: pytest.MonkeyPat
     assert [e for _, e in batch] == [events[0], None, None, events[1]]
     assert [(d.reason, d.offset) for d in letters] == [("unknown_event", 1),
                                                        ("invalid_event", 2)]
+
+
+@pytest.mark.parametrize("url", ["sqlite", pytest.param("postgresql",
+                                                       marks=pytest.mark.integration)])
+def test_among_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
+                                                      request: pytest.FixtureRequest) -> None:
+    """More values than SQLite takes parameters in one statement: chunks there, one array on
+    PostgreSQL; and ``insert`` below and above the staging threshold."""
+    table = sa.Table("things", sa.MetaData(), sa.Column("id", sa.String(16), primary_key=True),
+                     sa.Column("doc", sa.JSON), sa.Column("n", sa.Integer))
+    ids = [f"t{i:05d}" for i in range(1200)]
+
+    def check(engine: sa.Engine) -> None:
+        table.metadata.create_all(engine)
+        with engine.begin() as conn:
+            written = bulk.insert(conn, table, ["id", "doc", "n"],
+                                  [[t, bulk.dumps({"i": i}), i] for i, t in enumerate(ids)])
+            assert written == len(ids)
+            assert bulk.insert(conn, table, ["id", "doc", "n"], [[ids[0], "null", 0]],
+                               lambda stmt: stmt.on_conflict_do_nothing()) == 1
+            found = [row for among in bulk.among(conn, table.c.id, ids[::-1])
+                     for row in conn.execute(sa.select(table).where(among))]
+        assert sorted((r.id, r.doc["i"], r.n) for r in found) == [
+            (t, i, i) for i, t in enumerate(ids)]
+
+    if url == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
+        check(engine)
+        engine.dispose()
+        return
+    with infra.fresh_database(request.getfixturevalue("pg_server")) as pg:
+        engine = make_engine(pg)
+        check(engine)
+        engine.dispose()
