@@ -20,6 +20,7 @@ import random
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,9 +243,9 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                           + ("" if settings.has_salesforce_credentials else
                              ", and Cases go to a simulated Salesforce")
                           + f". Data in {Path(settings.data_dir).resolve()}")
-            await _demo(rt, settings, stop, duration, summary, console, inbound)
+            await _demo(rt, settings, stop, duration, summary, console, inbound, supervise)
         else:
-            await _live(rt, settings, stop, duration, inbound)
+            await _live(rt, settings, stop, duration, inbound, supervise)
     finally:
         stop.set()
         for closer in reversed(inbound):
@@ -265,7 +266,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
 
 
 async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
-                inbound: list[Any]) -> None:
+                inbound: list[Any], supervise: Callable[[asyncio.Task[None]], None]) -> None:
     if settings.telegram_mode == "webhook":
         runner = await _serve_webhook(rt, settings, bot_id=settings.bot_id,
                                       secret=settings.require_webhook_secret(),
@@ -287,13 +288,14 @@ async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
 
         inbound.append(close_poller)
     _start_mirror(rt, settings, BotApi(settings.require_token(), settings.telegram_api_base),
-                  stop, inbound)
+                  stop, inbound, supervise)
     await _wait(stop, duration)
 
 
 def _start_mirror(rt: Runtime, settings: Settings, api: BotApi, stop: asyncio.Event,
-                  closers: list[Any]) -> None:
-    """Agents' replies from Salesforce into the tickets' threads, until ``stop``."""
+                  closers: list[Any], supervise: Callable[[asyncio.Task[None]], None]) -> None:
+    """Agents' replies from Salesforce into the tickets' threads, until ``stop``. A loop
+    that fails stops the process like the worker's would (``supervise``)."""
     mirror, ledger = reply_mirror(settings, "embedded", rt.log, rt.names, api,
                                   BusRawLog(rt.log, rt.names.telegram_updates))
     task = asyncio.create_task(mirror.run(stop), name="telegram-mirror")
@@ -309,11 +311,15 @@ def _start_mirror(rt: Runtime, settings: Settings, api: BotApi, stop: asyncio.Ev
         tasks.append(asyncio.create_task(topics.run(stop, settings.reconcile_interval),
                                          name="reconcile-telegram"))
 
+    for running in tasks:
+        running.add_done_callback(supervise)
+
     async def close() -> None:
         stop.set()
         try:
-            for running in tasks:
-                await running
+            for running in tasks:  # a failure is reported by supervise
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await running
         finally:
             await api.aclose()
             ledger.dispose()
@@ -331,7 +337,8 @@ async def _wait(stop: asyncio.Event, duration: float) -> None:
 
 
 async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
-                summary: DemoSummary, console: Console, inbound: list[Any]) -> None:
+                summary: DemoSummary, console: Console, inbound: list[Any],
+                supervise: Callable[[asyncio.Task[None]], None]) -> None:
     port = _free_port()
     secret = "demo-" + str(random.getrandbits(64))
     runner = await _serve_webhook(rt, settings, bot_id=int(DEMO_TOKEN.split(":")[0]),
@@ -345,7 +352,7 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     async with httpx.AsyncClient() as http:
         await http.post(f"{sim.base_url}/bot{DEMO_TOKEN}/setWebhook", json={
             "url": f"http://127.0.0.1:{port}{settings.webhook_path}", "secret_token": secret})
-    _start_mirror(rt, settings, BotApi(DEMO_TOKEN, sim.base_url), stop, inbound)
+    _start_mirror(rt, settings, BotApi(DEMO_TOKEN, sim.base_url), stop, inbound, supervise)
     driver = SimulatorDriver(sim.base_url)
     traffic_stop = asyncio.Event()
     traffic = asyncio.create_task(customers(driver, summary, traffic_stop, random.Random()))

@@ -18,6 +18,7 @@ Synchronous SQLAlchemy; the mirror calls it through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,6 +112,10 @@ def make_ledger_engine(url: str) -> Engine:
     return engine
 
 
+_CREATING = threading.Lock()
+ATTEMPTS_TO_CREATE = 3
+
+
 class DeliveryLedger:
     """The ledger on one engine. Nothing connects until :meth:`create` is called."""
 
@@ -122,13 +127,18 @@ class DeliveryLedger:
         return cls(make_ledger_engine(url))
 
     def create(self) -> None:
-        """Create the tables that are missing. Two processes (or the reply mirror and the
-        intake messenger of one process) starting together may both find a table missing;
-        the one that loses the race sees "already exists" and checks again."""
-        try:
-            metadata.create_all(self.engine)
-        except DBAPIError:
-            metadata.create_all(self.engine)
+        """Create the tables that are missing. The reply mirror and the intake messenger of
+        one process share the ledger: they create it one at a time. Two processes starting
+        together may both find a table missing; the one that loses the race sees "already
+        exists" and checks again."""
+        with _CREATING:
+            for attempt in range(ATTEMPTS_TO_CREATE):
+                try:
+                    metadata.create_all(self.engine)
+                    return
+                except DBAPIError:
+                    if attempt == ATTEMPTS_TO_CREATE - 1:
+                        raise
 
     def dispose(self) -> None:
         self.engine.dispose()
