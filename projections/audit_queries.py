@@ -196,11 +196,11 @@ def _select(viewer: Viewer) -> Select[Any]:
 
 
 def _visible(query: Select[Any], viewer: Viewer) -> Select[Any]:
-    condition = _may_see(viewer)
+    condition = may_see_ticket(viewer)
     return query if condition is None else query.where(condition)
 
 
-def _may_see(viewer: Viewer) -> ColumnElement[bool] | None:
+def may_see_ticket(viewer: Viewer) -> ColumnElement[bool] | None:
     """Over ``cases``: the tickets the viewer may see (``None``: all of them)."""
     if viewer.role == "admin":
         return None
@@ -217,7 +217,7 @@ def _ticket_visible(conn: Connection, ticket_id: str, viewer: Viewer) -> bool:
                             .limit(1)).first() is not None:
                 return True
         return False
-    condition = _may_see(viewer)
+    condition = may_see_ticket(viewer)
     assert condition is not None
     return conn.execute(select(cases.c.ticket_id)
                         .where(cases.c.ticket_id == ticket_id, condition)).first() is not None

@@ -30,8 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from projections.audit_queries import Viewer
-from projections.audit_queries import _may_see as may_see_ticket  # the audit API's rule
+from projections.audit_queries import Viewer, may_see_ticket  # the audit API's rule
 from projections.sla_deadlines import NO_DEADLINES, DeadlineBook, Deadlines, OpenTicket
 from projections.tables import agent_workloads, cases, daily_metrics
 from streams.assignment.desk import DeskState
