@@ -43,7 +43,7 @@ def log_state(dep: EmbeddedDeployment) -> tuple[dict[Any, int], list[Any], str]:
 
 def test_simulate_reports_on_the_demo_log_and_touches_nothing(
         embedded: EmbeddedDeployment) -> None:
-    demo = embedded.start("demo", "run", "--demo", "--duration", "6",
+    demo = embedded.start("demo", "run", "--demo", "--duration", "20",
                           TELECASE_TELEGRAM_BOT_TOKEN="", TELECASE_DEMO_AGENT_INTERVAL="0")
     wait_for(lambda: len(embedded.cases()) >= 2, 60, what="tickets in the demo")
     during = simulate(embedded, "--policy", POLICY, "--json")  # beside the running writer
