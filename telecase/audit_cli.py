@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 import structlog
 from aiohttp import web
-from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +34,7 @@ from projections.audit_queries import (
 )
 from projections.db import make_engine
 from telecase.audit_api import KeysFile, create_audit_app, key_sha256
+from telecase.observability import serve_metrics
 from telecase.policy import load_policies
 from telecase.settings import Settings, SettingsError
 
@@ -189,8 +189,7 @@ async def serve(settings: Settings, runtime: Runtime, host: str, port: int) -> N
     policy = load_policies(settings.policy_file).assignment
     keys = KeysFile(Path(settings.audit_api_keys_file), policy)
     engine = open_projections(settings, runtime)
-    if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    serve_metrics(settings)
     runner = web.AppRunner(create_audit_app(engine, keys.current, policy), access_log=None)
     await runner.setup()
     try:

@@ -1,7 +1,7 @@
 """The ``/metrics`` endpoint each long-running process serves when ``TELECASE_METRICS_PORT``
-is set (Prometheus' text format, on 127.0.0.1; put a proxy or a sidecar in front to scrape it
-from elsewhere). The series themselves are defined next to the code that counts them; the
-README lists the main ones."""
+is set (Prometheus' text format, on ``TELECASE_METRICS_HOST``, 127.0.0.1 unless told: set it
+to ``0.0.0.0`` for a Prometheus in another container or host). The series themselves are
+defined next to the code that counts them; the README lists the main ones."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from prometheus_client import start_http_server
 
 from telecase.settings import Settings, SettingsError
 
-METRICS_HOST = "127.0.0.1"
 log = structlog.get_logger("telecase.metrics")
 
 
@@ -20,11 +19,11 @@ def serve_metrics(settings: Settings) -> int | None:
     if settings.metrics_port is None:
         return None
     try:
-        server, _ = start_http_server(settings.metrics_port, addr=METRICS_HOST)
-    except OSError as exc:
+        server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    except (OSError, UnicodeError) as exc:
         raise SettingsError(f"TELECASE_METRICS_PORT: cannot serve metrics on "
-                            f"{METRICS_HOST}:{settings.metrics_port}: "
-                            f"{exc.strerror or exc}") from None
+                            f"{settings.metrics_host}:{settings.metrics_port}: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from None
     port = int(server.server_port)
-    log.info("metrics.listening", host=METRICS_HOST, port=port)
+    log.info("metrics.listening", host=settings.metrics_host, port=port)
     return port

@@ -169,6 +169,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    """The address ``/metrics`` listens on (``0.0.0.0``: every interface, for a Prometheus in
+    another container or host)."""
 
     audit_api_keys_file: str | None = None
     """The audit API's keys (TOML, ``[keys.<name>]``: SHA-256 of the key, role, agent id,

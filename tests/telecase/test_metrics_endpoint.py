@@ -12,6 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import pytest
+
+from telecase.observability import serve_metrics
+from telecase.settings import SettingsError, load_settings
 from tests import infra
 from tests.infra import wait_for
 from tests.integration.conftest import SalesforceThread, free_port
@@ -64,3 +69,13 @@ def test_a_metrics_port_already_taken_stops_the_process_with_one_line(tmp_path: 
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "TELECASE_METRICS_PORT: cannot serve metrics on 127.0.0.1:" in done.stderr
+
+
+def test_metrics_listen_on_the_configured_address_and_a_bad_one_is_one_line() -> None:
+    settings = load_settings(metrics_port=0, metrics_host="127.0.0.2")
+    port = serve_metrics(settings)
+    assert port is not None
+    text = httpx.get(f"http://127.0.0.2:{port}/metrics", timeout=10).text
+    assert "# TYPE python_gc_objects_collected_total counter" in text  # on the address asked
+    with pytest.raises(SettingsError, match=r"cannot serve metrics on no-such-host\.invalid:"):
+        serve_metrics(load_settings(metrics_port=0, metrics_host="no-such-host.invalid"))
