@@ -12,8 +12,8 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from streams import topics
-from streams.bus import Bus, Outgoing
+from streams.runtime import topics
+from streams.runtime.bus import Bus, Outgoing
 
 
 class RawEnvelope(Protocol):
@@ -51,7 +51,7 @@ class KafkaRawLog:
 
 
 class BusRawLog:
-    """``telegram.updates`` on any :class:`~streams.bus.Bus` (the embedded log)."""
+    """``telegram.updates`` on any :class:`~streams.runtime.bus.Bus` (the embedded log)."""
 
     def __init__(self, bus: Bus, topic: str = topics.TELEGRAM_UPDATES) -> None:
         self.bus, self.topic = bus, topic

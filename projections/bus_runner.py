@@ -1,4 +1,4 @@
-"""Runs the projectors over a :class:`~streams.bus.Bus` (the embedded log).
+"""Runs the projectors over a :class:`~streams.runtime.bus.Bus` (the embedded log).
 
 The same projector code as on Kafka (every projector of :data:`projections.registry.PROJECTORS`,
 rows and checkpoints of all of them in one transaction per batch); only the reading differs:
@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 from projections.cases import EVENTS_APPLIED, PROJECTOR, Offset
 from projections.decode import decode_records
 from projections.registry import apply_all, resume_positions
-from streams.bus import Bus, Outgoing, Record
-from streams.observability import consume
-from streams.processing import DEAD_LETTERS
+from streams.runtime.bus import Bus, Outgoing, Record
+from streams.runtime.fold import DEAD_LETTERS
+from streams.runtime.lag import consume
+from streams.runtime.topics import TopicNames
 from streams.schema.events import TicketEvent
-from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.projector")
 DEAD_LETTER_CONSUMER = f"projector:{PROJECTOR}"

@@ -23,10 +23,10 @@ from sqlalchemy import Engine
 from projections.cases import EVENTS_APPLIED, PROJECTOR, Offset
 from projections.decode import decode_records
 from projections.registry import PROJECTORS, apply_all, resume_positions
-from streams.observability import LAG_INTERVAL, LagReport, kafka_lag
-from streams.processing import DEAD_LETTERS
+from streams.runtime.fold import DEAD_LETTERS
+from streams.runtime.lag import LAG_INTERVAL, LagReport, kafka_lag
+from streams.runtime.topics import TopicNames
 from streams.schema.events import TicketEvent
-from streams.topics import TopicNames
 
 log = structlog.get_logger("telecase.projector")
 DEAD_LETTER_CONSUMER = f"projector:{PROJECTOR}"

@@ -1,6 +1,6 @@
 """Rebuilding projections from the log into fresh tables, and swapping them in when caught up.
 
-``telecase replay`` (wired in ``telecase.replay_cli``) runs :func:`replay` over a
+``telecase replay`` (wired in ``telecase.ops.replay``) runs :func:`replay` over a
 :class:`RecordSource` (the embedded log or Kafka; anything that reads ``ticket.events`` in
 offset order per partition). The same projector code as the live runners
 (:data:`projections.registry.PROJECTORS`) folds every event, on a connection whose

@@ -1,7 +1,7 @@
 """SQLAlchemy tables of the projections (one schema for PostgreSQL and SQLite).
 
 Changing a table here needs an Alembic revision in ``projections/migrations/versions`` too
-(``tests/projections/test_migrations.py`` fails while the two disagree)."""
+(``tests/adapters/projections/test_migrations.py`` fails while the two disagree)."""
 
 from __future__ import annotations
 

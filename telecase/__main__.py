@@ -1,3 +1,3 @@
-from telecase.cli import main
+from telecase.cli.main import main
 
 main()

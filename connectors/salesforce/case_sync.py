@@ -39,7 +39,7 @@ consumer or a replayed log never creates a second record):
   ``case.owner_changed``, ``sla.started``/``warning``/``breached``/``met``,
   ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
   only feed the SLA clock and the desk); see :data:`IGNORED`. ``knowledge.requested`` and
-  ``agent_command.refused`` are the agent-tools runner's (``connectors.salesforce.agent_tools``:
+  ``agent_command.refused`` are the agent-tools runner's (``connectors.salesforce.knowledge``:
   it also links articles and notes what a Salesforce command sent); a command's
   ``agent.replied`` from Telegram is written here like any reply from Telegram.
 

@@ -58,11 +58,11 @@ from pydantic import ValidationError
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.case_sync import SimpleSalesforceApi
-from streams.bus import Bus, BusError
 from streams.core.agent_tools import is_command
+from streams.runtime.bus import Bus, BusError
 from streams.schema.salesforce import SalesforceChange, chat_id_of_ticket
 
-log = structlog.get_logger("telecase.salesforce.changes")
+log = structlog.get_logger("telecase.bootstrap.salesforce.changes")
 POLLS = Counter("telecase_salesforce_change_polls_total", "Change queries run", ["query"])
 EMITTED = Counter("telecase_salesforce_changes_total", "Salesforce changes appended to the log",
                   ["change"])
@@ -152,7 +152,8 @@ class WatermarkStore(Protocol):
 
 class LogWatermarks:
     """Recovers a :class:`PollerPosition` from the tail of ``salesforce.changes`` on any
-    :class:`~streams.bus.Bus` (the embedded log or :class:`~streams.kafka_bus.KafkaBus`).
+    :class:`~streams.runtime.bus.Bus` (the embedded log or
+    :class:`~streams.runtime.kafka.bus.KafkaBus`).
 
     Each partition is read backwards in chunks until one of the poller's records is older than
     the partition's newest by more than ``overlap`` (the poller appends in ``SystemModstamp``

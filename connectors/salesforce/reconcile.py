@@ -48,8 +48,8 @@ from prometheus_client import Counter
 
 from connectors.salesforce.change_poller import id15, parse_datetime
 from connectors.telegram.topic_check import TopicFinding, TopicProbe
-from streams.bus import Bus
 from streams.core.ticket import TicketState, evolve_ticket
+from streams.runtime.bus import Bus
 from streams.schema.envelope import TopicChecked
 from streams.schema.events import TicketEvent, TicketOpened, decode_event
 from streams.schema.salesforce import SalesforceChange

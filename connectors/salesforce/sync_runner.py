@@ -1,5 +1,5 @@
 """Runs :class:`~connectors.salesforce.case_sync.CaseSync` as a consumer of ``ticket.events``
-on a :class:`~streams.bus.Bus`.
+on a :class:`~streams.runtime.bus.Bus`.
 
 Its position is a consumer group of its own, committed only after Salesforce accepted a batch.
 A transient failure (outage, daily limit, lock) keeps the batch and retries it after a backoff
@@ -28,16 +28,16 @@ from prometheus_client import Counter
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.case_sync import CaseLink, CaseSync, SyncResult
-from streams.bus import Bus, Outgoing, Record
-from streams.observability import consume
-from streams.processing import DEAD_LETTERS
+from streams.runtime.bus import Bus, Outgoing, Record
+from streams.runtime.fold import DEAD_LETTERS
+from streams.runtime.lag import consume
+from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event
 from streams.schema.salesforce import SalesforceChange
-from streams.topics import TopicNames
 
 GROUP = "salesforce-sync"
-log = structlog.get_logger("telecase.salesforce.sync")
+log = structlog.get_logger("telecase.bootstrap.salesforce.sync")
 RETRIES = Counter("telecase_salesforce_sync_retries_total", "Batches retried after a "
                   "transient Salesforce failure")
 LINKS = Counter("telecase_salesforce_cases_linked_total", "case_linked records appended")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
-from streams.bus import Record
+from streams.runtime.bus import Record
 from streams.schema.events import AgentCommandRefused, AgentReplied
 
 AGENT_NOTICES = Counter("telecase_telegram_mirror_agent_notices_total", "Notices telling an "

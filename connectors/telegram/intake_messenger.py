@@ -63,9 +63,10 @@ from connectors.telegram.intake_topics import IntakeTopics, TopicLink
 from connectors.telegram.ledger import Delivery, DeliveryLedger
 from connectors.telegram.reply_mirror import render_reply
 from connectors.telegram.reply_scheduler import Limits, Scheduler, ThreadKey
-from streams.bus import Bus, Outgoing, Record
 from streams.core.intake import is_relayed_reply, summary
-from streams.observability import consume
+from streams.runtime.bus import Bus, Outgoing, Record
+from streams.runtime.lag import consume
+from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import (
     AgentReplied,
@@ -80,7 +81,6 @@ from streams.schema.events import (
     decode_event,
 )
 from streams.schema.intake_records import IntakeTopicRecord
-from streams.topics import TopicNames
 
 GROUP = "telegram-intake"
 TOPIC_NAME_MAX = 128

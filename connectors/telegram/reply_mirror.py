@@ -98,11 +98,12 @@ from connectors.telegram.agent_notices import (
 from connectors.telegram.bot_api import BotApi, TelegramApiError
 from connectors.telegram.ledger import Delivery, DeliveryLedger, ThreadLink
 from connectors.telegram.reply_scheduler import Limits, Scheduler, ThreadKey
-from streams.bus import Bus, Outgoing, Record
 from streams.core.routing import continuation_name
 from streams.core.ticket import forum_thread_of
-from streams.observability import consume
-from streams.processing import DEAD_LETTERS
+from streams.runtime.bus import Bus, Outgoing, Record
+from streams.runtime.fold import DEAD_LETTERS
+from streams.runtime.lag import consume
+from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import TopicRecreated
 from streams.schema.events import (
@@ -114,7 +115,6 @@ from streams.schema.events import (
     UnknownEventError,
     decode_event,
 )
-from streams.topics import TopicNames
 
 GROUP = "telegram-mirror"
 log = structlog.get_logger("telecase.telegram.mirror")

@@ -9,7 +9,7 @@
 - :mod:`streams.assignment.choose`: the strategies (round robin, skills, least loaded).
 - :mod:`streams.assignment.errors`: ``AssignmentError`` and its children.
 
-No I/O, no clock, no randomness (``tests/assignment/test_purity.py``): time is each
+No I/O, no clock, no randomness (``tests/unit/assignment/test_purity.py``): time is each
 command's ``at``.
 """
 

@@ -1,7 +1,7 @@
 """What the Salesforce connector writes to ``salesforce.changes`` after searching Salesforce
 Knowledge for an agent's ``/kb <query>``: the articles it found, as found.
 
-The search is I/O, so it happens in the connector (``connectors.salesforce.agent_tools``), once
+The search is I/O, so it happens in the connector (``connectors.salesforce.knowledge``), once
 per ``knowledge.requested`` event; the worker folds this record into the ticket's events (the
 first article becomes an ``agent.replied`` with ``article``; none, an
 ``agent_command.refused``). Replaying the log or re-folding the record never searches again.

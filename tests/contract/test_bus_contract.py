@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from streams.bus import Bus, Outgoing
-from streams.embedded_log import EmbeddedLog
-from streams.kafka_bus import KafkaBus
+from streams.runtime.bus import Bus, Outgoing
+from streams.runtime.embedded.log import EmbeddedLog
+from streams.runtime.kafka.bus import KafkaBus
 
 Opener = Callable[[], Awaitable[Any]]
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from prometheus_client import REGISTRY
 
-from streams.bus import Outgoing, Record
-from streams.observability import LagReport, consume
+from streams.runtime.bus import Outgoing, Record
+from streams.runtime.lag import LagReport, consume
 from tests.contract.test_bus_contract import Opener, opener, topic
 
 __all__ = ["opener"]  # the fixture, shared with the bus contract

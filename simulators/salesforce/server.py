@@ -1,0 +1,302 @@
+"""The simulator as a real HTTPS server (aiohttp): Salesforce's REST API, logins and ``/sim``.
+
+=============================================  ==============================================
+path                                           what
+=============================================  ==============================================
+POST /services/oauth2/token                    OAuth password and JWT bearer grants
+POST /services/Soap/u/<version>                SOAP ``login()`` (simple-salesforce's default)
+GET  /services/data                            the API versions (no session needed)
+*    /services/data/vXX.X/...                  the REST API (``rest_api``, ``composite``)
+GET  /id/<orgId>/<userId>                      the identity URL of a token answer
+*    /sim/...                                  the driver (``sim_api``)
+=============================================  ==============================================
+
+A REST call goes through, in order: injected latency, an injected outage (503 before
+anything else), the version check (404), the session check (401 ``INVALID_SESSION_ID``),
+the daily allocation (403 ``REQUEST_LIMIT_EXCEEDED``; else counted), then its resource.
+Every answer that got past the session check carries ``Sforce-Limit-Info``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from simulators.salesforce import (
+    composite,
+    replication,
+    rest_api,
+    sim_api,
+    soap,
+    sosl,
+)
+from simulators.salesforce.errors import (
+    ApiError,
+    OAuthError,
+    json_parser_error,
+    not_found,
+)
+from simulators.salesforce.org import IntegrationLogin, Org
+from simulators.salesforce.routing import ApiRequest, ApiResponse, dispatch
+from simulators.salesforce.tls import CertificatePaths, ensure_certificates
+
+log = logging.getLogger("telecase.bootstrap.salesforce.simulator")
+_JSON = "application/json"
+_REGISTERED = (composite, replication, rest_api, sosl)  # importing registers resources
+
+
+class SalesforceSimulator:
+    """A faithful, in-process Salesforce org reachable over HTTPS."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_version: str = "59.0",
+                 daily_api_limit: int = 15000, tls: bool = True,
+                 clock: Callable[[], float] = time.time, cert_dir: str | Path | None = None,
+                 session_ttl: float = 7200.0, require_security_token: bool = True,
+                 login: IntegrationLogin | None = None) -> None:
+        """``cert_dir`` keeps the generated CA and server certificate (reused while valid);
+        without it they go to a temporary directory removed by :meth:`stop`.
+        ``session_ttl`` is the idle time after which a session expires."""
+        self.org = Org(api_version=api_version, daily_api_limit=daily_api_limit, clock=clock,
+                       session_ttl=session_ttl, require_security_token=require_security_token,
+                       login=login)
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self._cert_dir = Path(cert_dir) if cert_dir is not None else None
+        self._temp: tempfile.TemporaryDirectory[str] | None = None
+        self._certs: CertificatePaths | None = None
+        self._runner: web.AppRunner | None = None
+
+    # -- where and who -------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``https://host:port``: the instance URL and the login host."""
+        if self._runner is None:
+            raise RuntimeError("the simulator is not started")
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_file(self) -> str:
+        """Path of the PEM CA certificate clients must trust."""
+        if self._certs is None:
+            raise RuntimeError("no certificates: the simulator is not started (or tls=False)")
+        return str(self._certs.ca_file)
+
+    @property
+    def api_version(self) -> str:
+        return self.org.api_version
+
+    @property
+    def username(self) -> str:
+        return self.org.login.username
+
+    @property
+    def password(self) -> str:
+        return self.org.login.password
+
+    @property
+    def security_token(self) -> str:
+        return self.org.login.security_token
+
+    @property
+    def consumer_key(self) -> str:
+        return self.org.login.consumer_key
+
+    @property
+    def consumer_secret(self) -> str:
+        return self.org.login.consumer_secret
+
+    @property
+    def integration_user_id(self) -> str:
+        return self.org.integration_user_id
+
+    @property
+    def agent_user_id(self) -> str:
+        return self.org.agent_user_id
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """The aiohttp application (for embedding in another server or an aiohttp test)."""
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        sim_api.add_routes(app, self.org)
+        app.router.add_route("POST", "/services/oauth2/token", self._token)
+        app.router.add_route("POST", "/services/Soap/u/{version}", self._soap_login)
+        app.router.add_route("*", "/services/data", self._versions)
+        app.router.add_route("*", "/services/data/", self._versions)
+        app.router.add_route("*", "/services/data/{tail:.+}", self._rest)
+        app.router.add_route("GET", "/id/{org_id}/{user_id}", self._identity)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        return app
+
+    async def start(self) -> None:
+        """Bind and serve; ``port=0`` picks a free port (see :attr:`base_url`)."""
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already started")
+        context = None
+        if self.tls:
+            folder = self._cert_dir
+            if folder is None:
+                self._temp = tempfile.TemporaryDirectory(prefix="sf-simulator-")
+                folder = Path(self._temp.name)
+            self._certs = await asyncio.to_thread(ensure_certificates, folder, self.host)
+            context = self._certs.server_context()
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=context)
+        await site.start()
+        sockets = [s for s in runner.addresses if isinstance(s, tuple)]
+        self.port = int(sockets[0][1]) if sockets else self.port
+        self._runner = runner
+        self.org.instance_url = self.base_url
+        log.info("salesforce_simulator.started", extra={"base_url": self.base_url})
+
+    async def stop(self) -> None:
+        """Close the server. Connections a client keeps alive are cut (a TLS close would
+        otherwise wait for the client's answer), so nothing outlives the simulator."""
+        if self._runner is not None:
+            server = self._runner.server
+            transports = [h.transport for h in (server.connections if server else [])
+                          if h.transport is not None]
+            await self._runner.cleanup()
+            self._runner = None
+            for transport in transports:
+                transport.abort()
+            await asyncio.sleep(0)
+        if self._temp is not None:
+            self._temp.cleanup()
+            self._temp = None
+            self._certs = None
+
+    async def __aenter__(self) -> SalesforceSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- logins --------------------------------------------------------------------------
+
+    async def _token(self, request: web.Request) -> web.StreamResponse:
+        blocked = await self._faults("auth")
+        if blocked is not None:
+            return blocked
+        form = {**request.query, **{k: str(v) for k, v in (await request.post()).items()}}
+        try:
+            answer = self.org.auth.token(form, self.base_url)
+        except OAuthError as exc:
+            return _json(exc.status, exc.body())
+        return _json(200, answer)
+
+    async def _soap_login(self, request: web.Request) -> web.StreamResponse:
+        blocked = await self._faults("auth")
+        if blocked is not None:
+            return blocked
+        version = request.match_info["version"]
+        user_name, user_email = self.org.display_name(self.org.integration_user_id)
+        status, xml = soap.login(self.org.auth, await request.read(), version=version,
+                                 instance_url=self.base_url, user_name=user_name,
+                                 user_email=user_email)
+        return web.Response(status=status, text=xml, content_type="text/xml", charset="utf-8")
+
+    async def _identity(self, request: web.Request) -> web.StreamResponse:
+        try:
+            user_id = self.org.auth.authenticate(request.headers.get("Authorization"))
+        except ApiError as exc:
+            return _json(exc.status, exc.body())
+        user = self.org.store.by_id(request.match_info["user_id"])
+        if user is None or user.id != user_id or request.match_info["org_id"] != self.org.org_id:
+            return _json(403, [{"errorCode": "Bad_Id", "message": "Bad_Id"}])
+        fields = user.fields
+        return _json(200, {"id": self.org.auth.identity_url(self.base_url, user.id),
+                           "user_id": user.id, "organization_id": self.org.org_id,
+                           "username": fields.get("Username"), "display_name": fields.get("Name"),
+                           "email": fields.get("Email"), "active": True,
+                           "user_type": "STANDARD", "urls": {
+                               "rest": f"{self.base_url}/services/data/v{{version}}/"}})
+
+    # -- the REST API --------------------------------------------------------------------
+
+    async def _versions(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.org.versions())
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        blocked = await self._faults("api")
+        if blocked is not None:
+            return blocked
+        raw = request.rel_url.raw_path.split("/")[3:]
+        segments = [unquote(s) for s in raw]
+        version_segment = segments[0] if segments else ""
+        version = version_segment[1:]
+        if not version_segment.startswith("v") or not self.org.supports(version):
+            return _json(404, not_found().body())
+        try:
+            user_id = self.org.auth.authenticate(request.headers.get("Authorization"))
+        except ApiError as exc:
+            return _json(exc.status, exc.body())
+        limits = self.org.limits
+        if not limits.consume():
+            error = ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            return _json(error.status, error.body(), limit=limits.header())
+        try:
+            api_request = ApiRequest(request.method, segments[1:], version, user_id,
+                                     dict(request.query), await _read_json(request),
+                                     {k.lower(): v for k, v in request.headers.items()})
+            response = dispatch(self.org, api_request)
+        except ApiError as exc:
+            response = ApiResponse(exc.status, exc.body())
+        return _answer(response, limits.header())
+
+    async def _faults(self, kind: str) -> web.Response | None:
+        faults = self.org.faults
+        if faults.latency > 0:
+            await asyncio.sleep(faults.latency)
+        outage = faults.outage_for(kind)
+        return None if outage is None else _json(outage.status, outage.body())
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        return _json(404, not_found().body())
+
+
+async def _read_json(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return None
+    text = (await request.read()).decode("utf-8", errors="replace")
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise json_parser_error(f"Unexpected character ('{text[exc.pos:exc.pos + 1]}' (code "
+                                f"{ord(text[exc.pos]) if exc.pos < len(text) else -1})): "
+                                f"expected a valid value at [line:{exc.lineno}, column:"
+                                f"{exc.colno}]") from exc
+
+
+def _answer(response: ApiResponse, limit: str) -> web.Response:
+    if response.status == 204 or response.body is None:
+        answer = web.Response(status=response.status)
+        answer.headers.update(response.headers)
+        answer.headers["Sforce-Limit-Info"] = limit
+        return answer
+    return _json(response.status, response.body, limit=limit, headers=response.headers)
+
+
+def _json(status: int, body: Any, *, limit: str | None = None,
+          headers: dict[str, str] | None = None) -> web.Response:
+    answer = web.Response(status=status, text=json.dumps(body, ensure_ascii=False),
+                          content_type=_JSON, charset="UTF-8")
+    answer.headers.update(headers or {})
+    if limit is not None:
+        answer.headers["Sforce-Limit-Info"] = limit
+    return answer

@@ -1,0 +1,181 @@
+"""The worker of the embedded runtime: the same fold as the Faust agent, over the embedded log.
+
+Each batch of ``telegram.updates``, ``salesforce.changes`` or ``ticket.commands`` records is
+folded with :class:`~streams.runtime.fold.UpdateFolder` (the function the Faust agent calls), and
+then its ticket events, its dead letters, the threads' new states and the worker's position are
+written in **one** SQLite transaction: on one machine an update is folded exactly once, whatever
+crashes.
+
+With an SLA policy, a ticker appends a clock tick to a partition of ``ticket.commands`` when the
+worker's timer index (built from the stored states at start, so timers that came due while
+nothing ran fire at once) says something there is due; folding the tick fires those timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from streams.core.intake import IntakeRules
+from streams.core.pilot import EVERYTHING, PilotGate
+from streams.core.ticket import ThreadState
+from streams.runtime.bus import Outgoing, Record
+from streams.runtime.embedded.log import EmbeddedLog
+from streams.runtime.fold import Folded, Position, UpdateFolder
+from streams.runtime.lag import consume, count_appended
+from streams.runtime.state_codec import dump_thread, load_thread
+from streams.runtime.timers import TimerBook, due_threads
+from streams.runtime.topics import TopicNames
+from streams.schema.commands import Tick
+from streams.schema.events import encode_event
+from streams.sla.policy import SlaPolicy
+
+log = structlog.get_logger("telecase.worker")
+GROUP = "telecase-worker"
+LINGER_FROM = 8
+STATE_SPACE = "threads"
+
+
+class EmbeddedWorker:
+    def __init__(self, log_: EmbeddedLog, names: TopicNames, *, batch_max: int = 1000,
+                 linger: float = 0.02, agents: frozenset[int] = frozenset(),
+                 sla_policy: SlaPolicy | None = None, tick_interval: float = 1.0,
+                 clock: Callable[[], float] = time.time, intake: IntakeRules | None = None,
+                 pilot: PilotGate = EVERYTHING) -> None:
+        """``clock``: the ticker's time (epoch seconds; a test drives it). ``linger``: under
+        load (a batch of at least ``LINGER_FROM`` records, but not a full one), wait this
+        long before reading again, so batches grow and per-batch costs (one transaction, one
+        state write per thread) are shared by more updates. A lone update is never held
+        back. ``intake``, ``pilot``: see :class:`~streams.runtime.fold.UpdateFolder`."""
+        self.log, self.names, self.batch_max, self.linger = log_, names, batch_max, linger
+        self.folder = UpdateFolder(agents, sla_policy, intake=intake, pilot=pilot)
+        self.tick_interval, self.clock = tick_interval, clock
+        self.cache: dict[str, ThreadState] = {}
+        self.folded = 0
+        self.timers: TimerBook | None = None
+        self._one_batch_at_a_time = asyncio.Lock()
+
+    def _state(self, thread_key: str) -> ThreadState | None:
+        cached = self.cache.get(thread_key)
+        if cached is not None:
+            return cached
+        raw = self.log.get_state(STATE_SPACE, thread_key.encode())
+        return load_thread(raw) if raw is not None else None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fold both raw topics until ``stop``; one batch at a time, whichever topic it is
+        from, so every batch decides against the states the previous one stored."""
+
+        async def follow(topic: str) -> None:
+            positions = await self.log.committed(GROUP, topic)
+
+            async def handle(partition: int, records: list[Record]) -> bool:
+                async with self._one_batch_at_a_time:
+                    await self.fold_batch(partition, records)  # its position commits with it
+                return True
+
+            await consume(self.log, topic, positions, handle, stop, group=GROUP,
+                          batch_max=self.batch_max, linger=self.linger, linger_from=LINGER_FROM)
+
+        if self.folder.needs_timers:
+            await self._build_timers()
+        tasks = [follow(t) for t in (self.names.telegram_updates, self.names.salesforce_changes,
+                                     self.names.ticket_commands)]
+        if self.timers is not None:
+            tasks.append(self._tick(stop))
+        await asyncio.gather(*tasks)
+
+    async def _build_timers(self) -> None:
+        """Index every stored thread's next SLA deadline, by partition."""
+        partitions = await self.log.partitions(self.names.ticket_commands)
+        book = TimerBook(partitions, due=self.folder.timer_due)
+        by_partition: dict[int, list[ThreadState]] = {p: [] for p in range(partitions)}
+        for key, raw in await self.log.scan_states(STATE_SPACE):
+            thread_key = key.decode()
+            by_partition[book.partition_of(thread_key)].append(load_thread(raw))
+        for p, states in by_partition.items():
+            book.build(p, states)
+        self.timers = book
+        log.info("worker.timers_indexed", threads=sum(len(i) for i in book.indexes.values()))
+
+    async def _tick(self, stop: asyncio.Event) -> None:
+        """Append a clock tick to each partition with something due."""
+        assert self.timers is not None
+        while not stop.is_set():
+            now = self.clock()
+            ticks = [Outgoing(b"tick", Tick(partition=p, at=datetime.fromtimestamp(now, UTC))
+                              .to_bytes(), partition=p)
+                     for p in range(self.timers.partitions) if self.timers.wants_tick(p, now)]
+            if ticks:
+                await self.log.append(self.names.ticket_commands, ticks)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick_interval)
+
+    async def fold_batch(self, partition: int, records: list[Record]) -> None:
+        pending: dict[str, ThreadState] = {}
+        store = _Overlay(pending, self._state, self.timers)
+        results: list[Folded] = []
+        now = datetime.now(UTC)
+        for rec in records:
+            key = rec.key.decode(errors="replace") if rec.key else None
+            folded = self.folder.fold(rec.value, store, Position(rec.topic, rec.partition,
+                                                                    rec.offset, key), now)
+            for state in folded.states:
+                if state is not None:
+                    pending[state.thread_key] = state
+            results.append(folded)
+        events = [Outgoing(e.ticket_id.encode(), encode_event(e), partition=partition)
+                  for f in results for e in f.events]
+        letters = [Outgoing((f.dead_letter.key or "").encode(),
+                            f.dead_letter.model_dump_json().encode(), partition=0)
+                   for f in results if f.dead_letter is not None]
+        states = [(k.encode(), dump_thread(s)) for k, s in pending.items()]
+        position = {partition: records[-1].offset + 1}
+        forwards = [r for f in results for r in f.forwards]  # keyed by chat, like the sources
+
+        def write(db: sqlite3.Connection) -> None:
+            if events:
+                self.log.append_in(db, self.names.ticket_events, events)
+            if forwards:
+                self.log.append_in(db, self.names.ticket_commands, forwards)
+            if letters:
+                self.log.append_in(db, self.names.dead_letters, letters)
+            self.log.put_states_in(db, STATE_SPACE, states)
+            self.log.commit_in(db, GROUP, records[0].topic, position)
+
+        await self.log.transact(write)
+        count_appended(e for f in results for e in f.events)
+        if self.timers is not None:
+            self.timers.schedule(pending.values())
+            self.timers.schedule(s for k in store.popped if k not in pending
+                                 and (s := self._state(k)) is not None)
+            if records[0].topic == self.names.ticket_commands:
+                self.timers.tick_folded(partition)
+        self.cache.update(pending)
+        if len(self.cache) > 50_000:
+            self.cache.clear()
+        self.folded += len(records)
+        if letters:
+            log.warning("worker.dead_letters", partition=partition, count=len(letters))
+
+
+class _Overlay:
+    """States decided earlier in this batch, over what is stored."""
+
+    def __init__(self, pending: dict[str, ThreadState],
+                 stored: Callable[[str], ThreadState | None], timers: TimerBook | None) -> None:
+        self.pending, self.stored, self.timers = pending, stored, timers
+        self.popped: list[str] = []
+
+    def get(self, thread_key: str) -> ThreadState | None:
+        return self.pending.get(thread_key) or self.stored(thread_key)
+
+    def due_threads(self, partition: int, at: datetime) -> list[str]:
+        return due_threads(self.timers, self.pending, self.popped, partition, at)
+

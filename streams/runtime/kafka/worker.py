@@ -1,0 +1,424 @@
+"""The Faust worker: folds ``telegram.updates`` and ``salesforce.changes`` into
+``ticket.events``.
+
+Build the app with :func:`create_app` (nothing connects at import). The agent takes records of
+both raw topics in small batches, folds each one with :class:`~streams.runtime.fold.UpdateFolder`
+against the ``threads`` table (changelog-backed, co-partitioned with both raw topics because all
+three are keyed by chat), and then, in this order:
+
+1. appends the batch's ticket events to ``ticket.events`` (keyed by ticket id, to the partition
+   of the chat they came from, so every ticket's events stay in order in one partition) and
+   dead letters to ``telecase.deadletter``, and waits until the broker acknowledged them all
+   (producer ``acks=all``);
+2. writes the new thread states to the table;
+3. lets Faust commit the source offsets (Faust flushes the table changelog first).
+
+Faust's committed offsets are only a hint. With the thread states, step 2 also records the next
+source offset the worker owes per topic and partition (key ``\x00next:<topic>:<partition>`` in
+the same table, hence in the same changelog partition, recovered with the states). When a
+partition's first record after an assignment lies past that position, Faust skipped records a
+dead worker never folded (seen after SIGKILL: faust-streaming commits offsets of records it had
+only fetched); the worker reads the gap back from the source topic itself and folds it first.
+Records before the position were folded already and are dropped.
+
+A crash between 1 and 2 re-derives the same events with the same ``event_id`` and ``seq``;
+consumers apply an event only when its ``seq`` is past what they hold, so nothing is doubled,
+and nothing is lost because the state never runs ahead of the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import Counter
+
+from streams.core.intake import IntakeRules
+from streams.core.pilot import EVERYTHING, PilotGate
+from streams.core.templates import NO_TEMPLATES, TemplateCatalog
+from streams.core.ticket import ThreadState
+from streams.runtime.fold import Folded, Position, UpdateFolder
+from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
+from streams.runtime.state_codec import dump_thread, load_thread
+from streams.runtime.timers import TimerBook, due_threads, kafka_default_partition
+from streams.runtime.topics import TopicNames
+from streams.schema.commands import Tick
+from streams.schema.events import encode_event
+from streams.sla.policy import SlaPolicy
+
+RECORDS_REFILLED = Counter("telecase_worker_records_refilled_total",
+                           "Raw records the Faust consumer skipped, read back and folded")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+def position_key(topic: str, partition: int) -> bytes:
+    """The table key holding the next offset of ``topic`` the worker owes for ``partition``."""
+    return b"\x00next:%s:%d" % (topic.encode(), partition)
+
+
+class _GapReader:
+    """Reads a range of a source topic back with its own group-less consumer."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[RawRecord]:
+        """Records with ``start <= offset < end`` (fewer if retention already deleted some)."""
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+                                              enable_auto_commit=False, group_id=None,
+                                              auto_offset_reset="earliest",
+                                              max_partition_fetch_bytes=16 * 1024 * 1024)
+            await self._consumer.start()
+        tp = TopicPartition(topic, partition)
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, start)
+        out: list[RawRecord] = []
+        while True:
+            if await self._consumer.position(tp) >= end:
+                return out
+            fetched = await self._consumer.getmany(tp, timeout_ms=1000)
+            for rec in fetched.get(tp, []):
+                if rec.offset >= end:
+                    return out
+                out.append(RawRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value))
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    bootstrap_servers: str
+    app_id: str = "telecase-worker"
+    partitions: int = 4
+    replication_factor: int = 1
+    batch_max: int = 500
+    batch_within: float = 0.01
+    datadir: str | None = None
+    topic_prefix: str = ""
+    agent_ids: tuple[int, ...] = ()
+    session_timeout: float = 30.0
+    """Seconds before the group gives a silent worker's partitions (and timers) to another."""
+    sla_policy: SlaPolicy | None = None
+    tick_interval: float = 1.0
+    """Seconds between looks at the timer index (a tick goes out only when something is due)."""
+    intake: IntakeRules | None = None
+    """Bot intake forms and the team's intake group (``streams.core.intake``)."""
+    pilot: PilotGate = EVERYTHING
+    """Which chats open tickets (``streams.core.pilot``)."""
+    templates: TemplateCatalog = NO_TEMPLATES
+    """The response templates agents' ``/t <name>`` may use (``streams.core.agent_tools``)."""
+
+
+class _DecodedCache:
+    """Decoded thread states by key, valid while the table still holds the very bytes object
+    they were decoded from (a rebalance or recovery replaces it, and the entry is dropped)."""
+
+    def __init__(self, table: Any, size: int = 50_000) -> None:
+        self.table, self.size = table, size
+        self.entries: dict[bytes, tuple[bytes, ThreadState]] = {}
+
+    def get(self, key: bytes) -> ThreadState | None:
+        raw = self.table.get(key)
+        if raw is None:
+            return None
+        hit = self.entries.get(key)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        state = load_thread(raw)
+        self.remember(key, raw, state)
+        return state
+
+    def remember(self, key: bytes, raw: bytes, state: ThreadState) -> None:
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = (raw, state)
+
+
+class _BatchStore:
+    """Reads the table, but sees states already decided earlier in the same batch."""
+
+    def __init__(self, cache: _DecodedCache, timers: TimerBook | None) -> None:
+        self.cache, self.timers = cache, timers
+        self.pending: dict[str, ThreadState] = {}
+        self.popped: list[str] = []
+
+    def get(self, thread_key: str) -> ThreadState | None:
+        if thread_key in self.pending:
+            return self.pending[thread_key]
+        return self.cache.get(thread_key.encode())
+
+    def due_threads(self, partition: int, at: datetime) -> list[str]:
+        if self.timers is not None and not self.timers.built(partition):
+            # The first tick since this worker got the partition (its table is recovered by
+            # now: Faust feeds the agent only after recovery): index what the table holds.
+            keys = [k for k in list(self.cache.table.data)
+                    if not k.startswith(b"\x00")
+                    and self.timers.partition_of(k.decode()) == partition]
+            states = [s for k in keys if (s := self.cache.get(k)) is not None]
+            self.timers.build(partition, states)
+            log.info("partition %d: indexed %d threads with SLA timers", partition,
+                     len(self.timers.indexes[partition]))
+        return due_threads(self.timers, self.pending, self.popped, partition, at)
+
+
+class _EventSink:
+    """Appends a batch of records and returns when the broker has acknowledged all of them.
+
+    Its own idempotent ``acks=all`` producer, filled with one record batch per partition:
+    an order of magnitude cheaper per record than going through ``Topic.send``.
+    """
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+        self.started = False
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "start() the sink first"
+        return self._producer
+
+    async def start(self) -> None:
+        if not self.started:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers,
+                                              acks="all", enable_idempotence=True, linger_ms=0)
+            await self._producer.start()
+            self.started = True
+
+    async def stop(self) -> None:
+        if self.started:
+            await self.producer.stop()
+            self.started = False
+
+    async def publish(self, records: list[tuple[str, int, bytes, bytes]]) -> None:
+        batches: dict[tuple[str, int], list[Any]] = {}
+        futures = []
+        for topic, partition, key, value in records:
+            open_batches = batches.setdefault((topic, partition), [self.producer.create_batch()])
+            if open_batches[-1].append(key=key, value=value, timestamp=None) is None:
+                futures.append(await self.producer.send_batch(open_batches[-1], topic,
+                                                              partition=partition))
+                open_batches[-1] = self.producer.create_batch()
+                open_batches[-1].append(key=key, value=value, timestamp=None)
+        for (topic, partition), open_batches in batches.items():
+            if open_batches[-1].record_count():
+                futures.append(await self.producer.send_batch(open_batches[-1], topic,
+                                                              partition=partition))
+        await asyncio.gather(*futures)
+
+
+def create_app(config: WorkerConfig) -> faust.App:
+    app = faust.App(
+        config.app_id,
+        broker=f"kafka://{config.bootstrap_servers}",
+        store="memory://",
+        topic_partitions=config.partitions,
+        topic_replication_factor=config.replication_factor,
+        producer_acks=-1,
+        web_enabled=False,
+        datadir=config.datadir or f".telecase/faust/{config.app_id}",
+        key_serializer="raw",
+        value_serializer="raw",
+        # Faust's defaults (1 MiB per partition fetch, 4096 buffered events) cap a worker at
+        # about 2,000 records/s here; these measured about 5x that (see the bench).
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        broker_session_timeout=config.session_timeout,
+        broker_heartbeat_interval=max(0.5, config.session_timeout / 6),
+        stream_buffer_maxsize=65536,
+    )
+    raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
+                              "key_serializer": "raw", "value_serializer": "raw"}
+    names = TopicNames(config.topic_prefix)
+    # Both raw topics are keyed by chat with the same partitioner, so partition p of each holds
+    # the same chats, whose thread states are in partition p of the table.
+    sources = app.topic(names.telegram_updates, names.salesforce_changes, names.ticket_commands,
+                        partitions=config.partitions, **raw_kw)
+    sink = _EventSink(config.bootstrap_servers)
+    threads = app.Table("threads", partitions=config.partitions, key_type=bytes,
+                        value_type=bytes)
+    folder = UpdateFolder(frozenset(config.agent_ids), config.sla_policy, config.templates,
+                          intake=config.intake, pilot=config.pilot)
+    timers = (TimerBook(config.partitions, kafka_default_partition, due=folder.timer_due)
+              if folder.needs_timers else None)
+    cache = _DecodedCache(threads)
+    changelog = threads.changelog_topic.get_topic_name()
+
+    gaps = _GapReader(config.bootstrap_servers)
+
+    async def in_order(batch: list[Any]) -> list[RawRecord]:
+        """The batch's records, with any skipped range read back in front and anything
+        already folded dropped, judged against the position stored with the states."""
+        owed: dict[tuple[str, int], int | None] = {}
+        out: list[RawRecord] = []
+        for event in batch:
+            msg = event.message
+            tp = (msg.topic, msg.partition)
+            if tp not in owed:
+                stored = threads.data.get(position_key(*tp))
+                owed[tp] = int(stored) if stored is not None else None
+            expected = owed[tp]
+            if expected is not None and msg.offset < expected:
+                continue
+            if expected is not None and msg.offset > expected:
+                missing = await gaps.read(msg.topic, msg.partition, expected, msg.offset)
+                RECORDS_REFILLED.inc(len(missing))
+                log.warning("%s[%d]: consumer resumed at %d but %d is owed; "
+                            "folding %d skipped records first", msg.topic, msg.partition,
+                            msg.offset, expected, len(missing))
+                out.extend(missing)
+            out.append(RawRecord(msg.topic, msg.partition, msg.offset, msg.key, event.value))
+            owed[tp] = msg.offset + 1
+        return out
+
+    async def fold_batch(batch: list[Any]) -> None:
+        store = _BatchStore(cache, timers)
+        results: list[tuple[RawRecord, Folded]] = []
+        for rec in await in_order(batch):
+            key = rec.key.decode() if isinstance(rec.key, bytes) else None
+            where = Position(rec.topic, rec.partition, rec.offset, key)
+            folded = folder.fold(rec.value, store, where, datetime.now(UTC))
+            for state in folded.states:
+                if state is not None:
+                    store.pending[state.thread_key] = state
+            results.append((rec, folded))
+        if not results:
+            return
+        records: list[tuple[str, int, bytes, bytes]] = []
+        for rec, folded in results:
+            records.extend((names.ticket_events, rec.partition, e.ticket_id.encode(),
+                            encode_event(e)) for e in folded.events)
+            if folded.dead_letter is not None:
+                records.append((names.dead_letters, 0, (folded.dead_letter.key or "").encode(),
+                                folded.dead_letter.model_dump_json().encode()))
+            # keyed by chat like the raw topics, so they reach the partition of that chat
+            records.extend((names.ticket_commands,
+                            kafka_default_partition(r.key or b"", config.partitions),
+                            r.key or b"", r.value) for r in folded.forwards)
+        await sink.publish(records)
+        count_appended(e for _, folded in results for e in folded.events)
+        # One state per thread per batch: its final one, appended to the table's changelog
+        # (to the partition of the last event that changed it, as Faust itself would) through
+        # the same cheap batch path, then put in the local store. Faust's own per-key send
+        # costs more than the whole fold; recovery reads the changelog exactly as usual.
+        # Each partition's next owed offset goes with them, to that partition.
+        last_change: dict[str, int] = {}
+        next_offset: dict[tuple[str, int], int] = {}
+        for rec, folded in results:
+            for state in folded.states:
+                if state is not None:
+                    last_change[state.thread_key] = rec.partition
+            next_offset[rec.topic, rec.partition] = rec.offset + 1
+        encoded = {k.encode(): dump_thread(store.pending[k]) for k in last_change}
+        rows = [(changelog, partition, k.encode(), encoded[k.encode()])
+                for k, partition in last_change.items()]
+        positions = {position_key(t, p): (p, str(o).encode())
+                     for (t, p), o in next_offset.items()}
+        rows.extend((changelog, p, pkey, raw) for pkey, (p, raw) in positions.items())
+        await sink.publish(rows)
+        for thread_key in last_change:
+            raw = encoded[thread_key.encode()]
+            threads.data[thread_key.encode()] = raw
+            cache.remember(thread_key.encode(), raw, store.pending[thread_key])
+        for pkey, (_, raw) in positions.items():
+            threads.data[pkey] = raw
+        if timers is not None:
+            timers.schedule(store.pending[k] for k in last_change)
+            timers.schedule(s for k in store.popped if k not in last_change
+                            and (s := store.get(k)) is not None)
+            for rec, _ in results:
+                if rec.topic == names.ticket_commands:
+                    timers.tick_folded(rec.partition)
+
+    assigned: set[int] = set()
+
+    async def tick() -> None:
+        """Append a clock tick to each partition this worker holds that has something due
+        (or whose index is not built yet: the first tick builds it)."""
+        if timers is None or not sink.started:
+            return
+        held = {tp.partition for tp in app.assignor.assigned_actives()
+                if tp.topic == names.ticket_commands}
+        if held != assigned:
+            timers.invalidate()
+            assigned.clear()
+            assigned.update(held)
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC)
+        await sink.publish([(names.ticket_commands, p, b"tick",
+                             Tick(partition=p, at=at).to_bytes())
+                            for p in sorted(held) if timers.wants_tick(p, now)])
+
+    if timers is not None:
+        app.timer(interval=config.tick_interval)(tick)
+
+    lag = LagReport(config.app_id)
+    source_topics = {names.telegram_updates, names.salesforce_changes, names.ticket_commands}
+
+    async def report_lag() -> None:
+        """``telecase_consumer_lag`` of the partitions this worker holds: the end its
+        consumer last fetched against the next offset the worker owes (stored with the
+        states), so records fetched but not yet folded count as lag."""
+        owed = {(t, p): int(raw) for t in source_topics for p in range(config.partitions)
+                if (raw := threads.data.get(position_key(t, p))) is not None}
+        held = await kafka_lag(app.consumer, owed)
+        lag.report({tp: n for tp, n in held.items() if tp[0] in source_topics})
+
+    app.timer(interval=LAG_INTERVAL)(report_lag)
+
+    @app.agent(sources, name="fold-updates")
+    async def fold_updates(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        await sink.start()
+        try:
+            batches = stream.take_events(  # type: ignore[attr-defined]  # not in Faust's stubs
+                config.batch_max, within=config.batch_within)
+            async for batch in batches:
+                await fold_batch(list(batch))
+                yield None
+        finally:
+            await gaps.stop()
+            await sink.stop()
+
+    return app
+
+
+class _Worker(faust.Worker):
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        # Faust logs every record it sends (values included) at DEBUG: keep its loggers at
+        # WARNING whatever the root level is, so no message body reaches a log.
+        for name in ("faust", "mode", "aiokafka"):
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def run_worker(config: WorkerConfig, loglevel: str = "WARNING") -> None:
+    """Run the worker until SIGTERM/SIGINT (Faust handles the signals and a clean shutdown)."""
+    app = create_app(config)
+    Path(str(app.conf.datadir)).mkdir(parents=True, exist_ok=True)
+    # The process keeps its own logging set-up (telecase.logs: JSON lines on stderr) rather
+    # than Faust's coloured console handlers; Faust's loggers stay at WARNING regardless.
+    for name in ("faust", "mode", "aiokafka"):
+        logging.getLogger(name).setLevel(max(logging.getLevelName(loglevel), logging.WARNING))
+    worker = _Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

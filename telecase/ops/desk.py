@@ -1,0 +1,354 @@
+"""``telecase desk``: the desk's Kafka-mode store, and what people do with the desk.
+
+- :class:`SqlDeskStore`: the Kafka runtime's :class:`~streams.runtime.desk.DeskStore`. The
+  desk's snapshot and its input positions in two tables of the projections database
+  (``desk_state``, ``desk_positions``), written in one transaction after the batch's Assignment
+  records were appended to Kafka. These tables are not projections: a projection schema
+  rebuild leaves them alone.
+- Requests (``telecase desk claim | reassign | availability``) become a
+  :class:`~streams.schema.commands.DeskRequest` in ``desk.requests``. Kafka: appended to the
+  cluster. Embedded: appended to ``<data dir>/log.sqlite``; while ``telecase run`` holds that
+  log (it locks it), the request goes to ``<data dir>/desk-inbox.sqlite`` instead, and the
+  running desk moves it into ``desk.requests`` within a second (:func:`drain_inbox`). A crash
+  between that append and the inbox delete appends it again; the desk drops a request id it
+  has seen.
+- ``telecase desk show``: agents' loads and availability, and the waiting tickets, from the
+  state the desk saved last (read-only; beside a running desk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import getpass
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import structlog
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy import (
+    Table as SqlTable,
+)
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from streams.assignment.choose import availability as availability_of
+from streams.assignment.policy import AssignmentPolicy
+from streams.runtime.bus import Bus, Outgoing
+from streams.runtime.desk import (
+    STATE_KEY,
+    STATE_SPACE,
+    DeskSnapshot,
+    Positions,
+    dump_snapshot,
+    load_snapshot,
+)
+from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
+from streams.runtime.timers import kafka_default_partition
+from streams.runtime.topics import TopicNames
+from streams.schema.commands import DeskRequest
+from telecase.settings import Settings
+
+log = structlog.get_logger("telecase.ops.desk")
+Runtime = Literal["embedded", "kafka"]
+Action = Literal["claim", "reassign", "availability"]
+INBOX = "desk-inbox.sqlite"
+
+
+class DeskError(Exception):
+    """A desk command cannot be carried out; the message says why and what to do."""
+
+
+# ----------------------------------------------------------------------------- Kafka store
+
+metadata = MetaData()
+desk_state = SqlTable(
+    "desk_state", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("snapshot", Text, nullable=False),
+    Column("saved_at", DateTime(timezone=True), nullable=False),
+)
+desk_positions = SqlTable(
+    "desk_positions", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+
+class SqlDeskStore:
+    """State and positions in the database, records on the bus (see the module docstring).
+    ``name`` tells deployments sharing a database apart (the topic prefix)."""
+
+    def __init__(self, engine: Engine, bus: Bus, names: TopicNames) -> None:
+        self.engine, self.bus, self.names = engine, bus, names
+        self.name = f"{names.prefix}desk"
+
+    def create(self) -> None:
+        metadata.create_all(self.engine)
+
+    async def load(self) -> tuple[DeskSnapshot | None, Positions]:
+        return await asyncio.to_thread(self._load)
+
+    def _load(self) -> tuple[DeskSnapshot | None, Positions]:
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(desk_state.c.snapshot)
+                               .where(desk_state.c.name == self.name)).scalar_one_or_none()
+            rows = conn.execute(select(desk_positions.c.topic, desk_positions.c.partition,
+                                       desk_positions.c.next_offset)
+                                .where(desk_positions.c.name == self.name)).all()
+        positions: Positions = {}
+        for topic, partition, offset in rows:
+            positions.setdefault(topic, {})[int(partition)] = int(offset)
+        return (None if raw is None else load_snapshot(raw)), positions
+
+    async def save(self, records: Sequence[Outgoing], snapshot: DeskSnapshot, topic: str,
+                   positions: dict[int, int]) -> None:
+        if records:
+            # On Kafka the connectors' producers place chat-keyed records with Kafka's default
+            # partitioner (murmur2), not the Bus's: name the partition it would pick, so each
+            # decision lands on its chat's partition of ticket.commands.
+            count = await self.bus.partitions(self.names.ticket_commands)
+            placed = [Outgoing(r.key, r.value, partition=kafka_default_partition(r.key or b"",
+                                                                                 count))
+                      for r in records]
+            await self.bus.append(self.names.ticket_commands, placed)  # durable (acks=all)
+        await asyncio.to_thread(self._save, dump_snapshot(snapshot).decode(), topic, positions)
+
+    def _save(self, snapshot: str, topic: str, positions: dict[int, int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(desk_state).where(desk_state.c.name == self.name))
+            conn.execute(insert(desk_state).values(name=self.name, snapshot=snapshot,
+                                                   saved_at=datetime.now(UTC)))
+            for partition, offset in positions.items():
+                conn.execute(delete(desk_positions).where(
+                    desk_positions.c.name == self.name, desk_positions.c.topic == topic,
+                    desk_positions.c.partition == partition))
+                conn.execute(insert(desk_positions).values(
+                    name=self.name, topic=topic, partition=partition, next_offset=offset))
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def new_request(action: Action, *, ticket_id: str | None = None, agent_id: str | None = None,
+                availability: Literal["available", "away", "offline"] | None = None,
+                reason: str = "", requested_by: str | None = None,
+                at: datetime | None = None) -> DeskRequest:
+    if requested_by is None:
+        try:
+            requested_by = getpass.getuser()
+        except (KeyError, OSError):
+            requested_by = "cli"
+    return DeskRequest(request_id=f"req-{uuid.uuid4().hex}", action=action, ticket_id=ticket_id,
+                       agent_id=agent_id, availability=availability, reason=reason,
+                       requested_by=requested_by, at=at or datetime.now(UTC))
+
+
+def check_request(request: DeskRequest, policy: AssignmentPolicy | None) -> None:
+    """Refuse early what the desk could not decide: no policy, or an unknown agent."""
+    if policy is None:
+        raise DeskError("no assignment policy is configured: set TELECASE_POLICY_FILE to a "
+                        "file with [routing], [queues] and [agents] (see examples/routing.toml)")
+    if request.agent_id is not None and request.agent_id not in policy.agents:
+        known = ", ".join(policy.agents)
+        raise DeskError(f"agent {request.agent_id!r} is not in the assignment policy "
+                        f"(agents: {known})")
+
+
+def _outgoing(request: DeskRequest) -> Outgoing:
+    return Outgoing(request.request_id.encode(), request.to_bytes(), partition=0)
+
+
+async def send_request(settings: Settings, runtime: Runtime, request: DeskRequest) -> str:
+    """Append the request to ``desk.requests``; what happened, in words."""
+    names = TopicNames(settings.topic_prefix)
+    if runtime == "kafka":
+        from streams.runtime.kafka.bus import KafkaBus
+        from telecase.roles.kafka import ensure
+
+        await ensure(settings)
+        bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+        await bus.start()
+        try:
+            [offset] = await bus.append(names.desk_requests, [_outgoing(request)])
+        finally:
+            await bus.close()
+        return f"{request.request_id}: appended to {names.desk_requests} (offset {offset})"
+    data = Path(settings.data_dir)
+    path = data / "log.sqlite"
+    try:
+        log_ = await EmbeddedLog.open(path, settings.embedded_partitions)
+    except LogUnavailableError as exc:
+        if not _in_use(path):
+            raise DeskError(str(exc)) from None
+        await asyncio.to_thread(Inbox(data / INBOX).put, request)
+        return (f"{request.request_id}: telecase run is using {path}; queued for its desk, "
+                "which takes it within a second")
+    try:
+        await log_.create_topic(names.desk_requests, 1)
+        [offset] = await log_.append(names.desk_requests, [_outgoing(request)])
+    finally:
+        await log_.close()
+    return (f"{request.request_id}: appended to {names.desk_requests} (offset {offset}); the "
+            "desk decides it when telecase run runs")
+
+
+def _in_use(log_path: Path) -> bool:
+    """Another process holds the embedded log's lock (a running ``telecase run``)."""
+    lock = log_path.with_name(log_path.name + ".lock")
+    if not lock.exists():
+        return False
+    with lock.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
+class Inbox:
+    """Requests written while ``telecase run`` holds the log, for its desk to pick up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS requests (n INTEGER PRIMARY KEY AUTOINCREMENT, "
+                   "request_id TEXT NOT NULL, body BLOB NOT NULL)")
+        return db
+
+    def put(self, request: DeskRequest) -> None:
+        db = self._connect()
+        try:
+            db.execute("INSERT INTO requests (request_id, body) VALUES (?, ?)",
+                       (request.request_id, request.to_bytes()))
+        finally:
+            db.close()
+
+    def take(self) -> list[tuple[int, str, bytes]]:
+        if not self.path.exists():
+            return []
+        db = self._connect()
+        try:
+            return [(int(n), str(rid), bytes(body)) for n, rid, body in db.execute(
+                "SELECT n, request_id, body FROM requests ORDER BY n")]
+        finally:
+            db.close()
+
+    def remove(self, upto: int) -> None:
+        db = self._connect()
+        try:
+            db.execute("DELETE FROM requests WHERE n <= ?", (upto,))
+        finally:
+            db.close()
+
+
+async def drain_inbox(log_: EmbeddedLog, names: TopicNames, data_dir: Path,
+                      stop: asyncio.Event, every: float = 0.5) -> None:
+    """Move requests from the inbox into ``desk.requests`` until ``stop`` (and once more
+    then): appended first, removed from the inbox after."""
+    inbox = Inbox(data_dir / INBOX)
+    while True:
+        rows = await asyncio.to_thread(inbox.take)
+        if rows:
+            await log_.append(names.desk_requests, [
+                Outgoing(rid.encode(), body, partition=0) for _, rid, body in rows])
+            await asyncio.to_thread(inbox.remove, rows[-1][0])
+            log.info("desk.inbox.moved", count=len(rows))
+        if stop.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+# ----------------------------------------------------------------------------- show
+
+
+async def saved_snapshot(settings: Settings, runtime: Runtime) -> DeskSnapshot | None:
+    """What the desk saved last (``None``: nothing yet). Read-only."""
+    if runtime == "kafka":
+        from projections.db import make_engine
+
+        engine = make_engine(settings.projection_url("kafka"))
+        try:
+            with engine.connect() as conn:
+                raw = conn.execute(select(desk_state.c.snapshot).where(
+                    desk_state.c.name == f"{settings.topic_prefix}desk")).scalar_one_or_none()
+        except (OperationalError, DatabaseError) as exc:
+            if "desk_state" in str(exc):
+                return None  # the desk never ran here
+            raise DeskError(f"the database cannot be read: {exc.orig or exc}") from None
+        finally:
+            engine.dispose()
+        return None if raw is None else load_snapshot(raw)
+    path = Path(settings.data_dir) / "log.sqlite"
+    if not path.is_file():
+        return None
+    try:
+        log_ = await EmbeddedLog.open_read_only(path)
+    except LogUnavailableError as exc:
+        raise DeskError(str(exc)) from None
+    try:
+        raw_state = log_.get_state(STATE_SPACE, STATE_KEY)
+    finally:
+        await log_.close()
+    return None if raw_state is None else load_snapshot(raw_state)
+
+
+def render(snapshot: DeskSnapshot, policy: AssignmentPolicy | None, console: Console) -> None:
+    desk = snapshot.desk
+    agents = Table(title="Agents")
+    for column in ("agent", "name", "availability", "open / capacity", "queues", "tickets"):
+        agents.add_column(column)
+    ids = list(policy.agents) if policy is not None else []
+    ids += sorted(a for a in desk.agents if a not in ids)
+    for agent_id in ids:
+        config = policy.agents.get(agent_id) if policy is not None else None
+        seat = desk.agents.get(agent_id)
+        tickets = sorted(seat.tickets) if seat is not None else []
+        status: str = (availability_of(policy, desk, agent_id)
+                       if policy is not None and config is not None
+                       else (seat.availability if seat is not None else None)
+                       or "not in the policy")
+        capacity = str(config.capacity) if config is not None else "-"
+        agents.add_row(agent_id, config.name if config else "", status,
+                       f"{len(tickets)} / {capacity}",
+                       ", ".join(config.queues) if config else "", ", ".join(tickets))
+    console.print(agents)
+    waiting = Table(title="Waiting tickets (nearest deadline first)")
+    for column in ("ticket", "queue", "deadline", "waiting since"):
+        waiting.add_column(column)
+    for ticket_id in desk.waiting():
+        ticket = desk.tickets[ticket_id]
+        waiting.add_row(ticket_id, ticket.queue,
+                        ticket.deadline.isoformat() if ticket.deadline else "-",
+                        ticket.routed_at.isoformat())
+    console.print(waiting)
+    external = sum(1 for t in desk.tickets.values() if t.external_owner is not None)
+    console.print(f"open tickets: {len(desk.tickets)}, waiting: {len(desk.waiting())}, "
+                  f"owned outside the policy: {external}, opened and not routed yet: "
+                  f"{len(snapshot.pending)}")

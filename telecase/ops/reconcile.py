@@ -1,0 +1,118 @@
+"""``telecase reconcile``: the log against Salesforce and Telegram, once or every N seconds.
+
+Salesforce is compared when its credentials are configured, Telegram (each open forum ticket's
+topic, see :mod:`connectors.telegram.topic_check`) when a bot token is, except in a
+``--dry-run``: Telegram's topic state can only be read by the call that repairs it.
+
+On Kafka it reads ``ticket.events`` without a consumer group and appends corrections to
+``salesforce.changes`` through the connectors' producer (keyed by chat, like the poller's). On
+the embedded runtime it needs the log to itself (``telecase run`` holds it: there, set
+``TELECASE_RECONCILE_INTERVAL`` and it runs inside ``telecase run``); ``--dry-run`` only reads
+and works beside a running ``telecase run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from connectors.raw_log import BusRawLog, KafkaRawLog
+from connectors.salesforce.change_poller import SalesforceChangeApi
+from connectors.salesforce.reconcile import Reconciler, Report
+from connectors.telegram.bot_api import BotApi
+from connectors.telegram.topic_check import TopicProbe
+from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
+from streams.runtime.topics import TopicNames
+from telecase.bootstrap.salesforce import connect
+from telecase.settings import Settings, SettingsError
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return {"tickets": report.tickets, "cases": report.cases, "topics": report.topics,
+            "drifts": report.counts(), "corrected": report.corrected,
+            "details": [{"ticket_id": d.ticket_id, "kind": d.kind, "system": d.system,
+                         "log": d.log_value, d.system: d.remote_value, "detail": d.detail,
+                         "corrected": d.correction is not None} for d in report.drifts]}
+
+
+def report_table(report: Report) -> Table:
+    topics = "" if report.topics is None else f"{report.topics} Telegram topics, "
+    table = Table(title=f"reconcile: {report.tickets} tickets, {report.cases} Cases, {topics}"
+                        f"{len(report.drifts)} drifts, {report.corrected} corrected")
+    for col in ("ticket", "drift", "log", "Salesforce / Telegram", "action"):
+        table.add_column(col)
+    for d in report.drifts:
+        table.add_row(d.ticket_id, d.kind, d.log_value or "-", d.remote_value or "-",
+                      "corrected" if d.correction is not None else d.detail)
+    return table
+
+
+async def run(settings: Settings, *, runtime: Literal["embedded", "kafka"], dry_run: bool,
+              every: float, console: Console) -> Report | None:
+    """One round (``every`` 0) returning its report, or rounds until SIGINT/SIGTERM."""
+    names = TopicNames(settings.topic_prefix)
+    probe_telegram = settings.has_telegram_credentials and not dry_run
+    if not settings.has_salesforce_credentials and not probe_telegram:
+        raise SettingsError("nothing to reconcile with: set the Salesforce credentials "
+                            "(TELECASE_SALESFORCE_USERNAME, ...) and/or "
+                            "TELECASE_TELEGRAM_BOT_TOKEN (Telegram is not probed in a dry run)")
+    api = (SalesforceChangeApi(await connect(settings))
+           if settings.has_salesforce_credentials else None)
+    closers: list[Any] = []
+    topics: TopicProbe | None = None
+    if probe_telegram:
+        bot = BotApi(settings.require_token(), settings.telegram_api_base)
+        closers.append(bot.aclose)
+        topics = TopicProbe(bot)
+    try:
+        raw_log: Any = None
+        topic_log: Any = None
+        if runtime == "kafka":
+            from streams.runtime.kafka.bus import KafkaBus
+            bus: Any = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+            await bus.start()
+            closers.append(bus.close)
+            if not dry_run:
+                raw_log = KafkaRawLog(settings.kafka_bootstrap_servers,
+                                      names.salesforce_changes)
+                await raw_log.start()
+                closers.append(raw_log.stop)
+                topic_log = KafkaRawLog(settings.kafka_bootstrap_servers,
+                                        names.telegram_updates)
+                await topic_log.start()
+                closers.append(topic_log.stop)
+        else:
+            path = Path(settings.data_dir) / "log.sqlite"
+            try:
+                bus = (await EmbeddedLog.open_read_only(path) if dry_run
+                       else await EmbeddedLog.open(path))
+            except LogUnavailableError as exc:
+                raise SettingsError(f"{exc}. While telecase run is running, use --dry-run, "
+                                    "or set TELECASE_RECONCILE_INTERVAL so it reconciles "
+                                    "itself") from None
+            closers.append(bus.close)
+            if not dry_run:
+                raw_log = BusRawLog(bus, names.salesforce_changes)
+                topic_log = BusRawLog(bus, names.telegram_updates)
+        reconciler = Reconciler(bus, names.ticket_events, api, raw_log, dry_run=dry_run,
+                                topics=topics, topic_log=topic_log)
+        if every <= 0:
+            report = await reconciler.run_once()
+            return report
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        console.print(f"reconciling every {every:g} s; Ctrl-C stops")
+        await reconciler.run(stop, every)
+        return None
+    finally:
+        for close in reversed(closers):
+            await close()

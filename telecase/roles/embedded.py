@@ -1,0 +1,440 @@
+"""``telecase run``: connector, worker and projector in one process over the embedded log.
+
+The same code as the Kafka deployment (the webhook/poller, ``UpdateFolder``, the cases
+projector) behind the :class:`~streams.runtime.bus.Bus` interface, with the log in
+``<data dir>/log.sqlite`` and projections in ``<data dir>/projections.sqlite`` (or
+``TELECASE_DATABASE_URL``). Ctrl-C (or SIGTERM) stops the inbound side first, lets requests in
+flight finish (each is acknowledged only once durable), then stops the worker and projector
+between batches; a restart resumes from the stored positions.
+
+With ``--demo`` (the default when no bot token is configured) a Telegram simulator in the same
+process plays customers and delivers to the real webhook endpoint, and a live table shows the
+tickets as the projection sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from aiohttp import web
+from pydantic import SecretStr
+from rich.console import Console
+from rich.live import Live
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from connectors.raw_log import BusRawLog
+from connectors.salesforce.change_poller import SalesforceChangeApi
+from connectors.salesforce.reconcile import Reconciler
+from connectors.salesforce.sync_runner import SyncRunner
+from connectors.telegram.bot_api import BotApi
+from connectors.telegram.polling import LongPoller
+from connectors.telegram.topic_check import TopicProbe
+from connectors.telegram.webhook import create_webhook_app
+from projections.bus_runner import BusProjector
+from projections.db import create_schema, make_engine
+from projections.tables import cases
+from simulators.salesforce import SalesforceDriver, SalesforceSimulator
+from simulators.telegram import BotApiSimulator, SimulatorDriver
+from streams.assignment.policy import AssignmentPolicy
+from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
+from streams.runtime.embedded.worker import EmbeddedWorker
+from streams.runtime.topics import TopicNames
+from telecase.bootstrap.agent_tools import (
+    TemplatesFileError,
+    agent_tools_api,
+    agent_tools_runner,
+    load_templates_file,
+    refresh_quick_text,
+)
+from telecase.bootstrap.intake import intake_messenger, intake_rules, pilot_gate
+from telecase.bootstrap.mirror import reply_mirror
+from telecase.bootstrap.policy import Policies, PolicyFileError, load_policies
+from telecase.bootstrap.salesforce import case_sync, change_poller, connect
+from telecase.demo import policy as demo_policy
+from telecase.demo.traffic import DemoSummary, cases_table, customers
+from telecase.settings import Settings, SettingsError
+from telecase.web.metrics import serve_metrics
+
+log = structlog.get_logger("telecase.run")
+DEMO_TOKEN = "7000000001:demo-token"
+
+
+class RunError(Exception):
+    """``telecase run`` cannot start; the message says why and what to do."""
+
+
+@dataclass
+class Runtime:
+    log: EmbeddedLog
+    engine: Engine
+    names: TopicNames
+    worker: EmbeddedWorker
+    projector: BusProjector
+    policies: Policies
+
+
+async def open_runtime(settings: Settings, *, demo: bool = False) -> Runtime:
+    """``demo``: without a policy file, the demo's SLA policy (``telecase.demo.policy``)."""
+    try:
+        policies = load_policies(settings.policy_file)
+    except PolicyFileError as exc:
+        raise RunError(str(exc)) from None
+    if demo and settings.policy_file is None:
+        policies = Policies(sla=demo_policy.sla_policy())
+    data = Path(settings.data_dir)
+    try:
+        log_ = await EmbeddedLog.open(data / "log.sqlite", settings.embedded_partitions)
+    except LogUnavailableError as exc:
+        raise RunError(str(exc)) from None
+    url = settings.projection_url("embedded")
+    engine = make_engine(url)
+    try:
+        await asyncio.to_thread(create_schema, engine)
+    except (DatabaseError, OperationalError) as exc:
+        await log_.close()
+        cause = str(exc.orig) if exc.orig is not None else str(exc)
+        raise RunError(f"the projection database {engine.url.render_as_string()} cannot be "
+                       f"used: {cause}. If it is a corrupt file, move it aside: it is rebuilt "
+                       "from the log.") from None
+    names = TopicNames(settings.topic_prefix)
+    for topic in (names.telegram_updates, names.ticket_commands, names.ticket_events,
+                  names.dead_letters):
+        await log_.create_topic(topic, settings.embedded_partitions)
+    await log_.create_topic(names.desk_requests, 1)  # one ordered stream of people's requests
+    worker = EmbeddedWorker(log_, names, agents=frozenset(settings.telegram_agent_ids),
+                            sla_policy=policies.sla, tick_interval=settings.sla_tick_interval,
+                            intake=intake_rules(settings), pilot=pilot_gate(settings))
+    try:  # agents' /t templates; Quick Text joins them once Salesforce is connected
+        worker.folder.templates = load_templates_file(settings.templates_file)
+    except TemplatesFileError as exc:
+        await log_.close()
+        raise RunError(str(exc)) from None
+    return Runtime(log_, engine, names, worker, BusProjector(log_, engine, names), policies)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serve_webhook(rt: Runtime, settings: Settings, *, bot_id: int, secret: str,
+                         host: str, port: int) -> web.AppRunner:
+    app = create_webhook_app(BusRawLog(rt.log, rt.names.telegram_updates), bot_id=bot_id,
+                             secret=secret, path=settings.webhook_path,
+                             max_body_bytes=settings.webhook_max_body_bytes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def _install_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        tickets, messages = conn.execute(
+            select(func.count(), func.coalesce(func.sum(cases.c.message_count), 0))).one()
+    return int(tickets), int(messages)
+
+
+async def run(settings: Settings, *, demo: bool, duration: float,
+              console: Console | None = None) -> DemoSummary:
+    console = console or Console()
+    if not demo and not settings.has_telegram_credentials:
+        raise SettingsError("TELECASE_TELEGRAM_BOT_TOKEN is not set; set it, or use --demo")
+    serve_metrics(settings)
+    rt = await open_runtime(settings, demo=demo)
+    stop = asyncio.Event()
+    _install_signals(stop)
+    summary = DemoSummary()
+    loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
+             asyncio.create_task(rt.projector.run(stop), name="projector")]
+    after_loops: list[Any] = []  # closed once the loops have stopped
+    sync_runner: SyncRunner | None = None
+    try:
+        sf_settings = settings
+        if demo and not settings.has_salesforce_credentials:
+            sf_settings = await _salesforce_simulator(settings, after_loops)
+            if settings.policy_file is None:  # the demo desk: agents in the simulated org
+                rt.policies = Policies(rt.policies.sla, await _demo_agents(sf_settings))
+        if rt.policies.assignment is not None:  # the desk: routing and assignment
+            from streams.runtime.desk import DeskWorker, EmbeddedDeskStore
+            from telecase.ops.desk import drain_inbox
+            desk = DeskWorker(rt.log, rt.names, rt.policies.assignment,
+                              EmbeddedDeskStore(rt.log, rt.names),
+                              sla_enabled=rt.policies.sla is not None)
+            loops.append(asyncio.create_task(desk.run(stop), name="desk"))
+            loops.append(asyncio.create_task(
+                drain_inbox(rt.log, rt.names, Path(settings.data_dir), stop), name="desk-inbox"))
+        if sf_settings.has_salesforce_credentials:
+            changes = BusRawLog(rt.log, rt.names.salesforce_changes)
+            sync_runner = SyncRunner(rt.log, rt.names, await case_sync(sf_settings),
+                                     links=changes,
+                                     max_backoff=settings.salesforce_sync_max_backoff)
+            poller = await change_poller(sf_settings, changes, rt.log, rt.names)
+            loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
+            loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
+            tools = await agent_tools_runner(sf_settings, rt.log, rt.names, changes)
+            loops.append(asyncio.create_task(tools.run(stop), name="salesforce-agent-tools"))
+            if settings.templates_quick_text:
+                folder, files = rt.worker.folder, rt.worker.folder.templates
+
+                def install(catalog: Any) -> None:
+                    folder.templates = catalog
+
+                loops.append(asyncio.create_task(refresh_quick_text(
+                    settings, await agent_tools_api(sf_settings), files, install, stop),
+                    name="quick-text"))
+            if settings.reconcile_interval > 0:
+                reconciler = Reconciler(rt.log, rt.names.ticket_events,
+                                        SalesforceChangeApi(await connect(sf_settings)), changes)
+                loops.append(asyncio.create_task(
+                    reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
+        if demo or settings.dashboard_port is not None:  # the dashboard, on the projections
+            from telecase.cli.dashboard import start_embedded
+            dashboard, url, keys_file = await start_embedded(rt.engine, rt.log, settings,
+                                                             rt.policies, demo=demo)
+            after_loops.append(dashboard.cleanup)
+            console.print(f"Dashboard: {url}" + (f" (log in with a key from {keys_file})"
+                                                 if keys_file is not None else ""))
+    except BaseException:
+        stop.set()
+        for closer in after_loops:
+            await closer()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await rt.log.close()
+        rt.engine.dispose()
+        raise
+    failed: list[BaseException] = []
+
+    def supervise(task: asyncio.Task[None]) -> None:
+        # A worker or projector that dies takes the process down (a supervisor restarts it
+        # and it resumes from its position), rather than accepting updates nobody folds.
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())  # type: ignore[arg-type]
+            log.error("run.loop_failed", loop=task.get_name(),
+                      error=type(task.exception()).__name__)
+            stop.set()
+
+    for task in loops:
+        task.add_done_callback(supervise)
+    inbound: list[Any] = []
+    try:
+        if demo:
+            console.print("[bold]telecase run --demo[/bold]: no Telegram credentials in use; "
+                          "a simulated Telegram sends the traffic"
+                          + ("" if settings.has_salesforce_credentials else
+                             ", and Cases go to a simulated Salesforce")
+                          + f". Data in {Path(settings.data_dir).resolve()}")
+            await _demo(rt, settings, stop, duration, summary, console, inbound, supervise)
+        else:
+            await _live(rt, settings, stop, duration, inbound, supervise)
+    finally:
+        stop.set()
+        for closer in reversed(inbound):
+            await closer()
+        for task in loops:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        summary.tickets, summary.messages = await asyncio.to_thread(_counts, rt.engine)
+        summary.synced = sync_runner.synced if sync_runner is not None else None
+        for closer in after_loops:
+            await closer()
+        await rt.log.close()
+        rt.engine.dispose()
+    if failed:
+        raise RunError(f"stopped: {failed[0]!r}. Nothing acknowledged is lost; start again "
+                       "to resume.")
+    return summary
+
+
+async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
+                inbound: list[Any], supervise: Callable[[asyncio.Task[None]], None]) -> None:
+    if settings.telegram_mode == "webhook":
+        runner = await _serve_webhook(rt, settings, bot_id=settings.bot_id,
+                                      secret=settings.require_webhook_secret(),
+                                      host=settings.webhook_host, port=settings.webhook_port)
+        inbound.append(runner.cleanup)
+        log.info("run.webhook.listening", port=settings.webhook_port)
+    else:
+        api = BotApi(settings.require_token(), settings.telegram_api_base)
+        poller = LongPoller(api, BusRawLog(rt.log, rt.names.telegram_updates),
+                            bot_id=settings.bot_id)
+        task = asyncio.create_task(poller.run())
+
+        async def close_poller() -> None:
+            poller.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await api.aclose()
+
+        inbound.append(close_poller)
+    _start_mirror(rt, settings, BotApi(settings.require_token(), settings.telegram_api_base),
+                  stop, inbound, supervise)
+    await _wait(stop, duration)
+
+
+def _start_mirror(rt: Runtime, settings: Settings, api: BotApi, stop: asyncio.Event,
+                  closers: list[Any], supervise: Callable[[asyncio.Task[None]], None]) -> None:
+    """Agents' replies from Salesforce into the tickets' threads, until ``stop``. A loop
+    that fails stops the process like the worker's would (``supervise``)."""
+    mirror, ledger = reply_mirror(settings, "embedded", rt.log, rt.names, api,
+                                  BusRawLog(rt.log, rt.names.telegram_updates))
+    task = asyncio.create_task(mirror.run(stop), name="telegram-mirror")
+    tasks = [task]
+    # the bot intake forms' questions and intake topics, on the mirror's ledger and pace
+    messenger, intake_ledger = intake_messenger(settings, "embedded", rt.log, rt.names, api,
+                                                BusRawLog(rt.log, rt.names.telegram_updates))
+    tasks.append(asyncio.create_task(messenger.run(stop), name="telegram-intake"))
+    if settings.reconcile_interval > 0:  # each open ticket's topic against Telegram
+        topics = Reconciler(rt.log, rt.names.ticket_events, None, None,
+                            topics=TopicProbe(api),
+                            topic_log=BusRawLog(rt.log, rt.names.telegram_updates))
+        tasks.append(asyncio.create_task(topics.run(stop, settings.reconcile_interval),
+                                         name="reconcile-telegram"))
+
+    for running in tasks:
+        running.add_done_callback(supervise)
+
+    async def close() -> None:
+        stop.set()
+        try:
+            for running in tasks:  # a failure is reported by supervise
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await running
+        finally:
+            await api.aclose()
+            ledger.dispose()
+            intake_ledger.dispose()
+
+    closers.append(close)
+
+
+async def _wait(stop: asyncio.Event, duration: float) -> None:
+    if duration > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), duration)
+    else:
+        await stop.wait()
+
+
+async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
+                summary: DemoSummary, console: Console, inbound: list[Any],
+                supervise: Callable[[asyncio.Task[None]], None]) -> None:
+    port = _free_port()
+    secret = "demo-" + str(random.getrandbits(64))
+    runner = await _serve_webhook(rt, settings, bot_id=int(DEMO_TOKEN.split(":")[0]),
+                                  secret=secret, host="127.0.0.1", port=port)
+    inbound.append(runner.cleanup)
+    # ids no earlier demo run on this data used, so a restarted demo never collides
+    offset = int(time.time() * 10) % 100_000_000
+    sim = BotApiSimulator(DEMO_TOKEN, first_update_id=offset, id_offset=offset)
+    await sim.start()
+    inbound.append(sim.stop)  # closers run last-in-first-out: traffic, simulator, webhook
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sim.base_url}/bot{DEMO_TOKEN}/setWebhook", json={
+            "url": f"http://127.0.0.1:{port}{settings.webhook_path}", "secret_token": secret})
+    _start_mirror(rt, settings, BotApi(DEMO_TOKEN, sim.base_url), stop, inbound, supervise)
+    driver = SimulatorDriver(sim.base_url)
+    traffic_stop = asyncio.Event()
+    traffic = asyncio.create_task(customers(driver, summary, traffic_stop, random.Random()))
+
+    async def close_traffic() -> None:
+        traffic_stop.set()
+        await traffic
+        await driver.aclose()
+
+    inbound.append(close_traffic)
+    started = time.monotonic()
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while not stop.is_set() and (duration <= 0 or time.monotonic() - started < duration):
+            rows = await asyncio.to_thread(_rows, rt.engine)
+            live.update(cases_table(rows, "SQLite"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    console.print()
+    traffic_stop.set()
+    await traffic
+    await asyncio.sleep(1.0)  # webhook deliveries in flight land before the summary
+
+
+async def _salesforce_simulator(settings: Settings, closers: list[Any]) -> Settings:
+    """A simulated Salesforce org for the demo, where a demo agent answers now and then, and
+    settings that log in to it (polling for agents' changes every 2 s, to be seen quickly)."""
+    sim = SalesforceSimulator(cert_dir=Path(settings.data_dir) / "salesforce-simulator")
+    await sim.start()
+    agent_stop = asyncio.Event()
+    agent = asyncio.create_task(demo_agent(sim.base_url, sim.ca_file, agent_stop,
+                                           settings.demo_agent_interval))
+
+    async def stop_agent() -> None:
+        agent_stop.set()
+        await agent
+
+    closers.extend([stop_agent, sim.stop])  # run in order: the agent stops before the org
+    return settings.model_copy(update={
+        "salesforce_username": sim.username,
+        "salesforce_password": SecretStr(sim.password),
+        "salesforce_security_token": SecretStr(sim.security_token),
+        "salesforce_login_url": sim.base_url, "salesforce_ca_file": sim.ca_file,
+        "salesforce_poll_interval": 2.0})
+
+
+async def _demo_agents(sf_settings: Settings) -> AssignmentPolicy:
+    """The demo's agents, as Users of the simulated org, and the policy that names them."""
+    async with SalesforceDriver(str(sf_settings.salesforce_login_url),
+                                sf_settings.salesforce_ca_file) as driver:
+        ids = {key: (await driver.create_user(name))["Id"]
+               for key, name in demo_policy.AGENTS}
+    return demo_policy.assignment_policy(ids)
+
+
+DEMO_ANSWERS = ("Thanks for reaching out! I'm looking into it now.",
+                "Good question: our annual plan includes that at no extra cost.",
+                "I've sent the price list to this thread; tell me if anything is unclear.")
+
+
+async def demo_agent(base_url: str, ca_file: Any, stop: asyncio.Event,
+                     every: float = 5.0) -> None:
+    """An agent in the simulated org who answers an open Case every few seconds (as a
+    CaseComment), so the demo shows replies travelling back into Telegram."""
+    if every <= 0:
+        return
+    rnd = random.Random()
+    async with SalesforceDriver(base_url, ca_file) as driver:
+        user = await driver.create_user("Dana Demo-Agent")
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
+            with contextlib.suppress(Exception):  # the demo goes on if one answer fails
+                open_cases = [c for c in await driver.records("Case")
+                              if not c.get("IsClosed") and c.get("Telecase_Ticket_Id__c")]
+                if open_cases:
+                    case = rnd.choice(open_cases)
+                    await driver.post_case_comment(case["Id"], rnd.choice(DEMO_ANSWERS),
+                                                   user_id=user["Id"])
+
+
+def _rows(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(cases).order_by(cases.c.opened_at)).all())

@@ -1,0 +1,240 @@
+"""The long-running processes, each built from settings by its own small composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from connectors.raw_log import KafkaRawLog
+from connectors.telegram.bot_api import BotApi
+from connectors.telegram.polling import LongPoller
+from connectors.telegram.webhook import create_webhook_app
+from projections.db import create_schema, make_engine
+from projections.kafka_runner import KafkaProjector
+from streams.runtime.kafka.admin import ensure_topics
+from streams.runtime.kafka.worker import WorkerConfig, run_worker
+from streams.runtime.topics import TopicNames
+from telecase.bootstrap.intake import intake_messenger, intake_rules, pilot_gate
+from telecase.bootstrap.policy import load_policies
+from telecase.settings import Settings
+from telecase.web.metrics import serve_metrics
+
+log = structlog.get_logger("telecase")
+
+
+def _metrics(settings: Settings) -> None:
+    serve_metrics(settings)
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run_until_signalled(
+        *loops: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run ``loop(stop)`` for each loop until SIGINT/SIGTERM or until one of them ends; then
+    set ``stop`` and wait for all. A loop that failed raises here (the process exits non-zero)."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop(stop)) for loop in loops]
+    waiter = asyncio.create_task(_until_signalled())
+    await asyncio.wait({*tasks, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    waiter.cancel()
+    for task in tasks:
+        await task
+
+
+async def ensure(settings: Settings) -> None:
+    await ensure_topics(settings.kafka_bootstrap_servers, TopicNames(settings.topic_prefix),
+                        partitions=settings.topic_partitions,
+                        replication_factor=settings.topic_replication_factor)
+
+
+async def telegram_connector(settings: Settings) -> None:
+    """Webhook server or long poller, appending to ``telegram.updates``."""
+    _metrics(settings)
+    await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
+    raw_log = KafkaRawLog(settings.kafka_bootstrap_servers, names.telegram_updates)
+    await raw_log.start()
+    try:
+        if settings.telegram_mode == "webhook":
+            app = create_webhook_app(raw_log, bot_id=settings.bot_id,
+                                     secret=settings.require_webhook_secret(),
+                                     path=settings.webhook_path,
+                                     max_body_bytes=settings.webhook_max_body_bytes)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+            await site.start()
+            log.info("connector.webhook.listening", host=settings.webhook_host,
+                     port=settings.webhook_port, path=settings.webhook_path)
+            try:
+                await _until_signalled()
+            finally:
+                await runner.cleanup()  # finishes in-flight requests before the log closes
+        else:
+            api = BotApi(settings.require_token(), settings.telegram_api_base)
+            poller = LongPoller(api, raw_log, bot_id=settings.bot_id)
+            task = asyncio.create_task(poller.run())
+            waiter = asyncio.create_task(_until_signalled())
+            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            poller.stop()
+            waiter.cancel()
+            if task in done:
+                task.result()
+            else:
+                with contextlib.suppress(asyncio.CancelledError):
+                    task.cancel()
+                    await task
+            await api.aclose()
+    finally:
+        await raw_log.stop()
+
+
+def worker(settings: Settings) -> None:
+    from telecase.bootstrap.agent_tools import templates
+
+    policies = load_policies(settings.policy_file)
+    catalog = asyncio.run(templates(settings))  # the file, and Quick Text read once
+    _metrics(settings)
+    asyncio.run(ensure(settings))
+    run_worker(WorkerConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
+                            app_id=settings.worker_app_id, partitions=settings.topic_partitions,
+                            replication_factor=settings.topic_replication_factor,
+                            topic_prefix=settings.topic_prefix,
+                            session_timeout=settings.consumer_session_timeout,
+                            agent_ids=tuple(settings.telegram_agent_ids),
+                            sla_policy=policies.sla, templates=catalog,
+                            tick_interval=settings.sla_tick_interval,
+                            intake=intake_rules(settings), pilot=pilot_gate(settings),
+                            datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
+               loglevel="WARNING")
+
+
+async def projector(settings: Settings) -> None:
+    _metrics(settings)
+    await ensure(settings)
+    engine = make_engine(settings.projection_url("kafka"))
+    create_schema(engine)
+    runner = KafkaProjector(engine, settings.kafka_bootstrap_servers,
+                            group_id=settings.projector_group_id,
+                            session_timeout=settings.consumer_session_timeout,
+                            names=TopicNames(settings.topic_prefix))
+    task = asyncio.create_task(runner.run())
+    waiter = asyncio.create_task(_until_signalled())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    runner.stop()
+    waiter.cancel()
+    await task
+    engine.dispose()
+
+
+async def salesforce_connector(settings: Settings) -> None:
+    """The Salesforce side on Kafka: the sync (a consumer of ``ticket.events`` with its own
+    group, linking Cases back into ``salesforce.changes``) and the poller for agents'
+    changes (appending to ``salesforce.changes``)."""
+    from connectors.salesforce.sync_runner import SyncRunner
+    from streams.runtime.kafka.bus import KafkaBus
+    from telecase.bootstrap.agent_tools import agent_tools_runner
+    from telecase.bootstrap.salesforce import case_sync, change_poller
+
+    _metrics(settings)
+    await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
+    sync = await case_sync(settings)
+    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+    await bus.start()
+    changes = KafkaRawLog(settings.kafka_bootstrap_servers, names.salesforce_changes)
+    await changes.start()
+    runner = SyncRunner(bus, names, sync, links=changes,
+                        max_backoff=settings.salesforce_sync_max_backoff)
+    poller = await change_poller(settings, changes, bus, names)
+    tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, CaseArticle
+    loops = [runner.run, poller.run, tools.run]
+    if settings.reconcile_interval > 0:
+        from connectors.salesforce.change_poller import SalesforceChangeApi
+        from connectors.salesforce.reconcile import Reconciler
+        from telecase.bootstrap.salesforce import connect
+        reconciler = Reconciler(bus, names.ticket_events,
+                                SalesforceChangeApi(await connect(settings)), changes)
+        loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
+    try:
+        await _run_until_signalled(*loops)
+    finally:
+        await changes.stop()
+        await bus.close()
+
+
+async def telegram_out_connector(settings: Settings) -> None:
+    """The reply mirror on Kafka: agents' Salesforce replies from ``ticket.events`` into the
+    tickets' Telegram threads (its own consumer group; ledger in the database)."""
+    from streams.runtime.kafka.bus import KafkaBus
+    from telecase.bootstrap.mirror import reply_mirror
+
+    _metrics(settings)
+    await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
+    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+    await bus.start()
+    raw_log = KafkaRawLog(settings.kafka_bootstrap_servers, names.telegram_updates)
+    await raw_log.start()
+    api = BotApi(settings.require_token(), settings.telegram_api_base)
+    mirror, ledger = reply_mirror(settings, "kafka", bus, names, api, raw_log)
+    messenger, intake_ledger = intake_messenger(settings, "kafka", bus, names, api, raw_log)
+    loops = [mirror.run, messenger.run]  # the bot intake forms' questions and topics too
+    if settings.reconcile_interval > 0:  # each open ticket's topic against Telegram
+        from connectors.salesforce.reconcile import Reconciler
+        from connectors.telegram.topic_check import TopicProbe
+        topics = Reconciler(bus, names.ticket_events, None, None, topics=TopicProbe(api),
+                            topic_log=raw_log)
+        loops.append(lambda stop: topics.run(stop, settings.reconcile_interval))
+    try:
+        await _run_until_signalled(*loops)
+    finally:
+        await api.aclose()
+        ledger.dispose()
+        intake_ledger.dispose()
+        await raw_log.stop()
+        await bus.close()
+
+
+async def desk(settings: Settings) -> None:
+    """The desk on Kafka: routing and assignment from ``ticket.events`` and
+    ``desk.requests`` into ``ticket.commands``; its state and positions in the database."""
+    from streams.runtime.desk import DeskWorker
+    from streams.runtime.kafka.bus import KafkaBus
+    from telecase.bootstrap.policy import load_policies
+    from telecase.ops.desk import DeskError, SqlDeskStore
+
+    policies = load_policies(settings.policy_file)
+    if policies.assignment is None:
+        raise DeskError("no assignment policy is configured: set TELECASE_POLICY_FILE to a "
+                        "file with [routing], [queues] and [agents] (see examples/routing.toml)")
+    _metrics(settings)
+    await ensure(settings)
+    names = TopicNames(settings.topic_prefix)
+    engine = make_engine(settings.projection_url("kafka"))
+    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
+    await bus.start()
+    try:
+        store = SqlDeskStore(engine, bus, names)
+        await asyncio.to_thread(store.create)
+        runner = DeskWorker(bus, names, policies.assignment, store,
+                            sla_enabled=policies.sla is not None)
+        log.info("desk.running", agents=len(policies.assignment.agents),
+                 sla=policies.sla is not None)
+        await _run_until_signalled(runner.run)
+    finally:
+        await bus.close()
+        engine.dispose()

@@ -1,0 +1,176 @@
+"""The projectors' write paths (``projections.bulk``) and the runners' decoding: the fast lanes
+(PostgreSQL COPY into a stage, or straight into the audit trail) write exactly what the
+row-by-row path writes, a racing writer is absorbed, and decoding is the schema's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bench.replay import make_events
+from projections import audit, bulk
+from projections.db import create_schema, make_engine
+from projections.decode import decode, decode_records
+from projections.registry import PROJECTORS, apply_all
+from projections.tables import audit_trail
+from streams.schema import events as schema
+from streams.schema.events import TicketEvent, decode_event, encode_event
+from tests import infra
+from tests.adapters.projections.factory import T0, Story, positioned, sqlite_engine
+from tests.adapters.projections.test_replay import core_events, snapshot
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _events() -> list[TicketEvent]:
+    """The real core's mixed run, then hand-made ticket lives over 2 partitions' worth."""
+    return core_events() + [e for _, e in make_events(700, partitions=1)]
+
+
+def _project(url: str, events: list[TicketEvent], batch: int) -> dict[str, list[dict[str, Any]]]:
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+        records = positioned(events)
+        for start in range(0, len(records), batch):
+            with engine.begin() as conn:
+                apply_all(conn, records[start:start + batch], NOW)
+        with engine.begin() as conn:  # redelivered: nothing changes
+            apply_all(conn, records[:batch], NOW)
+        return snapshot(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_urls(pg_server: str) -> Iterator[tuple[str, str]]:
+    with infra.fresh_database(pg_server) as one, infra.fresh_database(pg_server) as two:
+        yield one, two
+
+
+@pytest.mark.integration
+def test_staged_rows_equal_row_by_row_rows_on_postgres(
+        pg_urls: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = _events()
+    monkeypatch.setattr(bulk, "STAGE_MIN_ROWS", 10**9)
+    row_by_row = _project(pg_urls[0], events, batch=300)
+    monkeypatch.setattr(bulk, "STAGE_MIN_ROWS", 1)
+    staged = _project(pg_urls[1], events, batch=300)
+    assert staged == row_by_row
+    assert len(staged["audit_trail"]) == len(events)  # exactly one row per event
+    on_sqlite = _project(f"sqlite:///{tmp_path / 'p.sqlite'}", events, batch=300)
+    assert {t: [{k: v for k, v in r.items() if k != "id"} for r in rows]
+            for t, rows in staged.items()} == {
+        t: [{k: v for k, v in r.items() if k != "id"} for r in rows]
+        for t, rows in on_sqlite.items()}
+
+
+@pytest.mark.integration
+def test_a_racing_writer_is_absorbed_by_the_copy_into_the_audit_trail(
+        pg_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another instance committed the same rows after this one read the last states: the
+    direct COPY meets the unique ``event_id``, and the batch is written the staged way, with
+    ``ON CONFLICT DO NOTHING``, in the same transaction."""
+    monkeypatch.setattr(bulk, "STAGE_MIN_ROWS", 1)
+    copied: list[bool] = []
+    copy_new = bulk._copy_new
+    monkeypatch.setattr(bulk, "_copy_new", lambda *args: copied.append(copy_new(*args))
+                        or copied[-1])
+    story = Story()
+    story.opened()
+    story.later(minutes=1).wrote()
+    story.later(minutes=1).routed()
+    engine = make_engine(pg_urls[0])
+    try:
+        create_schema(engine)
+        with engine.begin() as conn:
+            PROJECTORS["audit"].apply(conn, positioned(story.events[:2]), NOW)
+        monkeypatch.setattr(audit, "_last_states", lambda conn, ids: {})  # read too early
+        with engine.begin() as conn:
+            assert audit.fold(conn, positioned(story.events), NOW) == 3
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(audit_trail.c.event_id, audit_trail.c.before,
+                                          audit_trail.c.state)
+                                .order_by(audit_trail.c.seq)).all()
+    finally:
+        engine.dispose()
+    assert copied == [True, False]  # the first batch went straight in, the second fell back
+    assert [r.event_id for r in rows] == [e.event_id for e in story.events]
+    assert rows[2].before == {"queue": None} and rows[2].state["subject"] == "Pricing"
+
+
+def test_json_values_are_encoded_as_sqlalchemy_encodes_them(tmp_path: Path) -> None:
+    for value in (None, {"a": 1, "b": "é\"\n", "c": None, "d": 1.5, "e": True}, [1, "x"], "s"):
+        assert bulk.dumps(value) == json.dumps(value)
+    story = Story()
+    story.opened("Prix €")
+    story.wrote()
+    with sqlite_engine(tmp_path) as engine:
+        with engine.begin() as conn:
+            PROJECTORS["audit"].apply(conn, positioned(story.events), T0)
+        with engine.connect() as conn:
+            stored = conn.exec_driver_sql(
+                'SELECT "before", "after", state FROM audit_trail ORDER BY seq').all()
+    assert stored[0][0] == "null" and stored[1][:2] == ("null", "null")  # as JSON's null
+    assert json.loads(stored[0][1])["subject"] == "Prix €"
+
+
+def _record(offset: int, value: bytes) -> SimpleNamespace:
+    return SimpleNamespace(topic="ticket.events", partition=0, offset=offset, key=b"k",
+                           value=value)
+
+
+def test_decoding_is_the_schemas_whatever_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    events = _events()[:200]
+    payloads = [encode_event(e) for e in events]
+    assert [decode(p) for p in payloads] == [decode_event(p) for p in payloads] == events
+    older = json.loads(payloads[0])
+    older["version"] = 0  # an old payload: only the upcast chain reads it
+    monkeypatch.setitem(schema.UPCASTERS, (older["type"], 0), lambda p: {**p, "version": 1})
+    records = [_record(0, json.dumps(older).encode()), _record(1, b'{"type": "x.y"}'),
+               _record(2, b"not json"), _record(3, payloads[1])]
+    batch, letters = decode_records(records, "projector", NOW)
+    assert [e for _, e in batch] == [events[0], None, None, events[1]]
+    assert [(d.reason, d.offset) for d in letters] == [("unknown_event", 1),
+                                                       ("invalid_event", 2)]
+
+
+@pytest.mark.parametrize("url", ["sqlite", pytest.param("postgresql",
+                                                       marks=pytest.mark.integration)])
+def test_among_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
+                                                      request: pytest.FixtureRequest) -> None:
+    """More values than SQLite takes parameters in one statement: chunks there, one array on
+    PostgreSQL; and ``insert`` below and above the staging threshold."""
+    table = sa.Table("things", sa.MetaData(), sa.Column("id", sa.String(16), primary_key=True),
+                     sa.Column("doc", sa.JSON), sa.Column("n", sa.Integer))
+    ids = [f"t{i:05d}" for i in range(1200)]
+
+    def check(engine: sa.Engine) -> None:
+        table.metadata.create_all(engine)
+        with engine.begin() as conn:
+            written = bulk.insert(conn, table, ["id", "doc", "n"],
+                                  [[t, bulk.dumps({"i": i}), i] for i, t in enumerate(ids)])
+            assert written == len(ids)
+            assert bulk.insert(conn, table, ["id", "doc", "n"], [[ids[0], "null", 0]],
+                               lambda stmt: stmt.on_conflict_do_nothing()) == 1
+            found = [row for among in bulk.among(conn, table.c.id, ids[::-1])
+                     for row in conn.execute(sa.select(table).where(among))]
+        assert sorted((r.id, r.doc["i"], r.n) for r in found) == [
+            (t, i, i) for i, t in enumerate(ids)]
+
+    if url == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
+        check(engine)
+        engine.dispose()
+        return
+    with infra.fresh_database(request.getfixturevalue("pg_server")) as pg:
+        engine = make_engine(pg)
+        check(engine)
+        engine.dispose()

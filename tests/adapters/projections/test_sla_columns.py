@@ -1,0 +1,41 @@
+"""The cases projection shows each ticket's SLA and assignment as the log tells them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from projections.cases import Offset, apply_batch
+from projections.db import create_schema, make_engine
+from projections.tables import cases
+from streams.schema.commands import Assignment
+from tests.unit.core.test_service_level import START, Worker, agent_comment, private_message
+
+
+def test_tier_state_breaches_escalation_and_agent_are_projected(tmp_path: Path) -> None:
+    w = Worker()
+    w.feed(private_message("Is there an outage?"))
+    tid = w.log[0].ticket_id
+    w.feed(Assignment(decision_id="d1", ticket_id=tid, chat_id=501, action="assigned",
+                      queue="support", agent_id="bo", salesforce_user_id="005000000000009AAA",
+                      reason="round robin", at=START).to_bytes(), "ticket.commands")
+    w.tick(START + timedelta(minutes=4))  # urgent tier: warning 1m, breach 2m, level 1 at 3m
+    w.feed(agent_comment(tid, START + timedelta(minutes=5)), "salesforce.changes")
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    create_schema(engine)
+    with engine.begin() as conn:
+        apply_batch(conn, [(Offset("ticket.events", 0, i), e) for i, e in enumerate(w.log)],
+                    START)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(cases)).mappings().one()
+    assert (row["sla_tier"], row["sla_state"], row["escalation_level"]) == (
+        "urgent", "breached", 1)
+    assert row["first_response_breached_at"].replace(tzinfo=None) == (
+        START + timedelta(minutes=2)).replace(tzinfo=None)
+    assert row["resolution_breached_at"] is None
+    assert (row["queue"], row["agent_id"], row["owner_id"]) == (
+        "support", "bo", "005000000000009AAA")
+    assert row["last_seq"] == len(w.log)
+    engine.dispose()

@@ -1,5 +1,0 @@
-"""The embedded deployment and the simulators' fixtures, for the end-to-end tests here."""
-
-from tests.embedded.conftest import embedded, telegram
-
-__all__ = ["embedded", "telegram"]

@@ -1,5 +1,0 @@
-"""The Salesforce simulator fixtures, shared with the simulator's own tests."""
-
-from tests.sf_simulator.conftest import cert_dir, driver, http_session, sf, sim
-
-__all__ = ["cert_dir", "driver", "http_session", "sf", "sim"]

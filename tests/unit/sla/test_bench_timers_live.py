@@ -1,0 +1,15 @@
+"""``telecase bench timers --live``: the worker's restart path measures what it says."""
+
+from __future__ import annotations
+
+from bench.timers_live import run
+
+
+def test_every_overdue_ticket_fires_once_on_the_worker_path() -> None:
+    result = run(200)
+    restart = result["restart"]
+    assert result["tickets"] == 200
+    assert restart["overdue_timers"] == 200
+    assert restart["events_fired"] == 200  # one first-response breach each, nothing else
+    assert restart["total_s"] >= restart["decode_s"]
+    assert result["stored_bytes_per_thread"] > 0
