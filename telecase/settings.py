@@ -7,6 +7,7 @@ Validated at start: a wrong or missing value stops the process with one clear li
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,6 +24,22 @@ from pydantic_settings import (
 class SettingsError(Exception):
     """The configuration is invalid; the message lists every problem."""
 
+
+
+class RuntimeKind(StrEnum):
+    """Which runtime a command works on: the embedded log and SQLite on one machine, or Kafka and
+    PostgreSQL. Parsed once, where a command reads its ``--runtime`` option or the settings; a
+    ``StrEnum``, so it prints and compares as its name."""
+
+    EMBEDDED = "embedded"
+    KAFKA = "kafka"
+
+    @classmethod
+    def parse(cls, value: str | RuntimeKind) -> RuntimeKind:
+        try:
+            return cls(value)
+        except ValueError:
+            raise SettingsError(f"--runtime must be embedded or kafka, not {value!r}") from None
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELECASE_", env_file=".env",
@@ -206,7 +223,7 @@ class Settings(BaseSettings):
                 raise ValueError("must look like '<bot id>:<secret>' as BotFather issues it")
         return v
 
-    def projection_url(self, runtime: Literal["embedded", "kafka"]) -> str:
+    def projection_url(self, runtime: RuntimeKind | str) -> str:
         if self.database_url:
             return self.database_url
         if runtime == "embedded":
@@ -214,10 +231,12 @@ class Settings(BaseSettings):
         return "postgresql+psycopg://postgres@127.0.0.1:5432/telecase"
 
     @property
-    def default_runtime(self) -> Literal["embedded", "kafka"]:
+    def default_runtime(self) -> RuntimeKind:
         """Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` is configured, else the embedded log (what
         commands that work on either runtime use when not told)."""
-        return "kafka" if "kafka_bootstrap_servers" in self.model_fields_set else "embedded"
+        if "kafka_bootstrap_servers" in self.model_fields_set:
+            return RuntimeKind.KAFKA
+        return RuntimeKind.EMBEDDED
 
     @property
     def has_salesforce_credentials(self) -> bool:
