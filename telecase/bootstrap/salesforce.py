@@ -13,7 +13,7 @@ from connectors.api_calls import MeteredSession
 from connectors.raw_log import RawLog
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
-from simulators.salesforce.client import LOGIN_HOSTS, LoginRedirectAdapter
+from connectors.salesforce.http import redirect_logins
 from streams.runtime.bus import Bus
 from streams.runtime.topics import TopicNames
 from telecase.settings import Settings, SettingsError
@@ -24,18 +24,12 @@ def _secret(value: Any) -> str:
 
 
 def http_session(settings: Settings) -> MeteredSession:
-    """The session simple-salesforce sends through. With ``salesforce_login_url`` it is set
-    up as ``simulators.salesforce.client.requests_session`` does: it trusts
+    """The session simple-salesforce sends through. With ``salesforce_login_url`` it trusts
     ``salesforce_ca_file``, ignores proxy and CA-bundle variables, and sends the login hosts'
-    requests to that URL."""
+    requests to that URL (:func:`connectors.salesforce.http.redirect_logins`)."""
     session = MeteredSession()
     if settings.salesforce_login_url:
-        session.trust_env = False
-        if settings.salesforce_ca_file is not None:
-            session.verify = settings.salesforce_ca_file
-        adapter = LoginRedirectAdapter(settings.salesforce_login_url)
-        for host in LOGIN_HOSTS:
-            session.mount(host + "/", adapter)
+        redirect_logins(session, settings.salesforce_login_url, settings.salesforce_ca_file)
     return session
 
 

@@ -1,0 +1,54 @@
+"""The HTTP session simple-salesforce sends through: sending login requests elsewhere.
+
+simple-salesforce builds its login URLs from ``domain``: ``https://{domain}.salesforce.com``
+(``/services/Soap/u/<v>`` for username + password + security token,
+``/services/oauth2/token`` for the OAuth flows), so no ``domain`` can name another host, such
+as a test org behind a proxy or the Salesforce simulator on ``127.0.0.1:PORT``. What it does
+accept is a ``requests.Session``. :func:`redirect_logins` mounts a
+:class:`LoginRedirectAdapter` on such a session: requests for Salesforce's login hosts go to
+the given base URL instead (what a hosts-file entry would do), and the session trusts the
+given CA. The login answer names the instance, so data calls then go there directly.
+``telecase.bootstrap.salesforce`` applies it when ``TELECASE_SALESFORCE_LOGIN_URL`` is set;
+tests use it to point simple-salesforce at the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+LOGIN_HOSTS = ("https://login.salesforce.com", "https://test.salesforce.com")
+
+
+class LoginRedirectAdapter(HTTPAdapter):
+    """Sends requests for Salesforce's login hosts to ``base_url`` instead."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def send(self, request: requests.PreparedRequest, *args: Any,
+             **kwargs: Any) -> requests.Response:
+        url = request.url or ""
+        for host in LOGIN_HOSTS:
+            if url.startswith(host):
+                request.url = self.base_url + url[len(host):]
+                request.headers["Host"] = urlsplit(self.base_url).netloc
+                break
+        return super().send(request, *args, **kwargs)
+
+
+def redirect_logins(session: requests.Session, base_url: str,
+                    ca_file: str | None) -> requests.Session:
+    """Set up ``session`` (and return it) to trust ``ca_file``, ignore proxy and CA-bundle
+    environment variables, and send the login hosts' requests to ``base_url``."""
+    session.trust_env = False
+    if ca_file is not None:
+        session.verify = ca_file
+    adapter = LoginRedirectAdapter(base_url)
+    for host in LOGIN_HOSTS:
+        session.mount(host + "/", adapter)
+    return session
