@@ -41,10 +41,10 @@ by a :class:`DeskStore`, after the batch's Assignment records were appended:
 
 - embedded (:class:`EmbeddedDeskStore`): records, state and positions in one
   :meth:`EmbeddedLog.transact`, so every input is decided exactly once;
-- Kafka (``telecase.ops.desk.SqlDeskStore``): the records are appended (``acks=all``), then
-  state and
-  positions are written in one database transaction. A crash between the two re-decides the
-  batch after the restart, from the state saved before it: the same decisions with the same
+- Kafka (``streams.runtime.kafka.desk_store.SqlDeskStore``): the records are appended
+  (``acks=all``), then state and positions are written in one database transaction. A crash
+  between the two re-decides the batch after the restart, from the state saved before it: the
+  same decisions with the same
   ``decision_id``, which the ticket worker records once and only where they differ from the
   ticket. (Should input from another topic or partition be decided first after the restart,
   the re-decided batch may come out differently; its records then follow the earlier ones on

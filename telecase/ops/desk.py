@@ -1,10 +1,8 @@
-"""``telecase desk``: the desk's Kafka-mode store, and what people do with the desk.
+"""``telecase desk``: what people do with the desk.
 
-- :class:`SqlDeskStore`: the Kafka runtime's :class:`~streams.runtime.desk.DeskStore`. The
-  desk's snapshot and its input positions in two tables of the projections database
-  (``desk_state``, ``desk_positions``), written in one transaction after the batch's Assignment
-  records were appended to Kafka. These tables are not projections: a projection schema
-  rebuild leaves them alone.
+The Kafka runtime's desk store is :class:`streams.runtime.kafka.desk_store.SqlDeskStore`
+(re-exported here with its ``desk_state`` table for older imports).
+
 - Requests (``telecase desk claim | reassign | availability``) become a
   :class:`~streams.schema.commands.DeskRequest` in ``desk.requests``. Kafka: appended to the
   cluster. Embedded: appended to ``<data dir>/log.sqlite``; while ``telecase run`` holds that
@@ -24,7 +22,6 @@ import fcntl
 import getpass
 import sqlite3
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -32,37 +29,15 @@ from typing import Literal
 import structlog
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    delete,
-    insert,
-    select,
-)
-from sqlalchemy import (
-    Table as SqlTable,
-)
+from sqlalchemy import select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from streams.assignment.choose import availability as availability_of
 from streams.assignment.policy import AssignmentPolicy
-from streams.runtime.bus import Bus, Outgoing
-from streams.runtime.desk import (
-    STATE_KEY,
-    STATE_SPACE,
-    DeskSnapshot,
-    Positions,
-    dump_snapshot,
-    load_snapshot,
-)
+from streams.runtime.bus import Outgoing
+from streams.runtime.desk import STATE_KEY, STATE_SPACE, DeskSnapshot, load_snapshot
 from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
-from streams.runtime.timers import kafka_default_partition
+from streams.runtime.kafka.desk_store import SqlDeskStore, desk_state
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import DeskRequest
 from telecase.settings import Settings
@@ -71,80 +46,11 @@ log = structlog.get_logger("telecase.ops.desk")
 Runtime = Literal["embedded", "kafka"]
 Action = Literal["claim", "reassign", "availability"]
 INBOX = "desk-inbox.sqlite"
+__all__ = ["SqlDeskStore", "desk_state"]  # moved to streams.runtime.kafka.desk_store
 
 
 class DeskError(Exception):
     """A desk command cannot be carried out; the message says why and what to do."""
-
-
-# ----------------------------------------------------------------------------- Kafka store
-
-metadata = MetaData()
-desk_state = SqlTable(
-    "desk_state", metadata,
-    Column("name", String(128), primary_key=True),
-    Column("snapshot", Text, nullable=False),
-    Column("saved_at", DateTime(timezone=True), nullable=False),
-)
-desk_positions = SqlTable(
-    "desk_positions", metadata,
-    Column("name", String(128), primary_key=True),
-    Column("topic", String(255), primary_key=True),
-    Column("partition", Integer, primary_key=True),
-    Column("next_offset", BigInteger, nullable=False),
-)
-
-
-class SqlDeskStore:
-    """State and positions in the database, records on the bus (see the module docstring).
-    ``name`` tells deployments sharing a database apart (the topic prefix)."""
-
-    def __init__(self, engine: Engine, bus: Bus, names: TopicNames) -> None:
-        self.engine, self.bus, self.names = engine, bus, names
-        self.name = f"{names.prefix}desk"
-
-    def create(self) -> None:
-        metadata.create_all(self.engine)
-
-    async def load(self) -> tuple[DeskSnapshot | None, Positions]:
-        return await asyncio.to_thread(self._load)
-
-    def _load(self) -> tuple[DeskSnapshot | None, Positions]:
-        with self.engine.connect() as conn:
-            raw = conn.execute(select(desk_state.c.snapshot)
-                               .where(desk_state.c.name == self.name)).scalar_one_or_none()
-            rows = conn.execute(select(desk_positions.c.topic, desk_positions.c.partition,
-                                       desk_positions.c.next_offset)
-                                .where(desk_positions.c.name == self.name)).all()
-        positions: Positions = {}
-        for topic, partition, offset in rows:
-            positions.setdefault(topic, {})[int(partition)] = int(offset)
-        return (None if raw is None else load_snapshot(raw)), positions
-
-    async def save(self, records: Sequence[Outgoing], snapshot: DeskSnapshot, topic: str,
-                   positions: dict[int, int]) -> None:
-        if records:
-            # On Kafka the connectors' producers place chat-keyed records with Kafka's default
-            # partitioner (murmur2), not the Bus's: name the partition it would pick, so each
-            # decision lands on its chat's partition of ticket.commands.
-            count = await self.bus.partitions(self.names.ticket_commands)
-            placed = [Outgoing(r.key, r.value, partition=kafka_default_partition(r.key or b"",
-                                                                                 count))
-                      for r in records]
-            await self.bus.append(self.names.ticket_commands, placed)  # durable (acks=all)
-        await asyncio.to_thread(self._save, dump_snapshot(snapshot).decode(), topic, positions)
-
-    def _save(self, snapshot: str, topic: str, positions: dict[int, int]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(desk_state).where(desk_state.c.name == self.name))
-            conn.execute(insert(desk_state).values(name=self.name, snapshot=snapshot,
-                                                   saved_at=datetime.now(UTC)))
-            for partition, offset in positions.items():
-                conn.execute(delete(desk_positions).where(
-                    desk_positions.c.name == self.name, desk_positions.c.topic == topic,
-                    desk_positions.c.partition == partition))
-                conn.execute(insert(desk_positions).values(
-                    name=self.name, topic=topic, partition=partition, next_offset=offset))
 
 
 # ----------------------------------------------------------------------------- requests

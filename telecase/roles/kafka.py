@@ -214,8 +214,9 @@ async def desk(settings: Settings) -> None:
     ``desk.requests`` into ``ticket.commands``; its state and positions in the database."""
     from streams.runtime.desk import DeskWorker
     from streams.runtime.kafka.bus import KafkaBus
+    from streams.runtime.kafka.desk_store import SqlDeskStore
     from telecase.bootstrap.policy import load_policies
-    from telecase.ops.desk import DeskError, SqlDeskStore
+    from telecase.ops.desk import DeskError
 
     policies = load_policies(settings.policy_file)
     if policies.assignment is None:
