@@ -1,0 +1,75 @@
+"""The codec of ``ticket.events``: the union of every event family, and the upcast chain.
+
+:data:`TicketEvent` is the one place the families are listed; :data:`EVENT_TYPES` is derived
+from it, so an event added to a family's union is decoded, encoded and type-listed at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, get_args
+
+from pydantic import Field, TypeAdapter
+
+from streams.schema.events.agents import AgentEvent
+from streams.schema.events.base import EventBase
+from streams.schema.events.case import CaseEvent
+from streams.schema.events.conversation import ConversationEvent
+from streams.schema.events.desk import DeskEvent
+from streams.schema.events.intake import IntakeEvent
+from streams.schema.events.sla import SlaEvent
+
+TicketEvent = Annotated[
+    ConversationEvent | AgentEvent | CaseEvent | SlaEvent | DeskEvent | IntakeEvent,
+    Field(discriminator="type"),
+]
+"""Any event of ``ticket.events``, told apart by its ``type``."""
+
+EVENT_TYPES: tuple[type[EventBase], ...] = get_args(get_args(TicketEvent)[0])
+"""Every event model, in :data:`TicketEvent`'s order."""
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("agent.replied", 1): lambda payload: {**payload, "version": 2},
+    # v2 added ``template`` and ``article``; a v1 reply had neither.
+    ("ticket.opened", 1): lambda payload: {**payload, "version": 2},
+    # v2 added ``intake``; a v1 opening came from no intake form.
+}
+"""``(type, old_version) -> function`` lifting a payload one version up; the decode path runs
+the chain."""
+
+_ADAPTER: TypeAdapter[TicketEvent] = TypeAdapter(TicketEvent)
+_CURRENT = {cls.model_fields["type"].default: cls.model_fields["version"].default
+            for cls in EVENT_TYPES}
+
+
+class UnknownEventError(ValueError):
+    """A record in ``ticket.events`` whose type or version this build cannot read."""
+
+
+def upcast(payload: dict[str, Any]) -> dict[str, Any]:
+    """Lift an old payload to the current version of its type, one step at a time."""
+    kind = str(payload.get("type"))
+    if kind not in _CURRENT:
+        raise UnknownEventError(f"unknown ticket event type {kind!r}")
+    version = int(payload.get("version", 1))
+    while version < _CURRENT[kind]:
+        step = UPCASTERS.get((kind, version))
+        if step is None:
+            raise UnknownEventError(f"no upcaster for {kind} v{version}")
+        payload = step(payload)
+        version = payload["version"]
+    if version > _CURRENT[kind]:
+        raise UnknownEventError(f"{kind} v{version} is newer than this build reads")
+    return payload
+
+
+def decode_event(data: bytes | str | dict[str, Any]) -> TicketEvent:
+    """Parse a stored event, upcasting old versions first."""
+    payload = json.loads(data) if isinstance(data, bytes | str) else dict(data)
+    return _ADAPTER.validate_python(upcast(payload))
+
+
+def encode_event(event: TicketEvent) -> bytes:
+    return event.model_dump_json().encode()
