@@ -19,7 +19,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      description="A simulated Salesforce REST API over HTTPS.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8443, help="0 picks a free port")
-    parser.add_argument("--api-version", default="59.0")
+    parser.add_argument("--api-version", default="68.0")
     parser.add_argument("--daily-api-limit", type=int, default=15000)
     parser.add_argument("--cert-dir", default=None,
                         help="keep the generated CA and certificate here (reused)")

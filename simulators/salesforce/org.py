@@ -51,7 +51,7 @@ simulated org starts with."""
 class Org:
     """Everything one simulated org knows."""
 
-    def __init__(self, *, api_version: str = "59.0", daily_api_limit: int = 15000,
+    def __init__(self, *, api_version: str = "68.0", daily_api_limit: int = 15000,
                  clock: Callable[[], float] = time.time, session_ttl: float = 7200.0,
                  require_security_token: bool = True,
                  login: IntegrationLogin | None = None) -> None:

@@ -57,7 +57,7 @@ _REGISTERED = (composite, replication, rest_api, sosl)  # importing registers re
 class SalesforceSimulator:
     """A faithful, in-process Salesforce org reachable over HTTPS."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_version: str = "59.0",
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_version: str = "68.0",
                  daily_api_limit: int = 15000, tls: bool = True,
                  clock: Callable[[], float] = time.time, cert_dir: str | Path | None = None,
                  session_ttl: float = 7200.0, require_security_token: bool = True,
