@@ -139,7 +139,10 @@ async def retrying(call: Callable[[], Awaitable[T]], *, policy: RetryPolicy,
                                      stop=stop, wait=_PolicyWait(policy),
                                      retry=tenacity.retry_if_exception_type(retry_on),
                                      before_sleep=before_sleep, reraise=True)
-    return await retryer(call)
+    async def attempt() -> T:  # a coroutine function, so tenacity awaits what ``call`` gives
+        return await call()
+
+    return await retryer(attempt)
 
 
 class _GiveUp(tenacity.stop.stop_base):

@@ -71,3 +71,11 @@ async def test_retrying_stops_after_attempts_or_give_up_and_reraises() -> None:
                        give_up=lambda attempt: attempt >= 2, sleep=sleep)
     with pytest.raises(PermanentError):
         await retrying(refused, policy=TELEGRAM_SEND, retry_on=TransientError, sleep=sleep)
+
+
+async def test_retrying_awaits_what_a_plain_callable_returns() -> None:
+    async def answer(value: int) -> int:
+        return value
+
+    assert await retrying(lambda: answer(7), policy=TELEGRAM_SEND,
+                          retry_on=TransientError) == 7
