@@ -1,10 +1,29 @@
-"""A small Bot API client (httpx) for what the connectors call.
+"""A small Bot API client (httpx) for what the connectors call, and the typed errors it raises.
 
-Errors follow the Bot API's envelope ``{"ok": false, "error_code", "description",
-"parameters": {"retry_after"}}``: 429 and 5xx become :class:`TransientError` (with
-``retry_after`` when Telegram gives one), other failures :class:`TelegramApiError`.
-The token is part of the URL and is never logged. Every call is counted in
-``telecase_telegram_api_calls_total{method, outcome}`` (:mod:`connectors.api_calls`).
+An unsuccessful answer is Telegram's envelope ``{"ok": false, "error_code", "description",
+"parameters": {"retry_after", "migrate_to_chat_id"}}`` (Bot API, "Making requests" and
+``ResponseParameters``). :func:`api_error` reads it once, here, into a typed exception, so
+callers write ``except TopicClosed`` rather than test the description's text::
+
+    ConnectorError                              (connectors.errors)
+    ├── TransientError                          retry later
+    │   ├── TooManyRequests      429            flood control; ``retry_after`` seconds
+    │   └── TelegramServerError  5xx            or an answer that is not JSON (a proxy)
+    └── PermanentError                          retrying the same call cannot help
+        └── TelegramApiError     any refusal    ``error_code``, ``description``
+            ├── BadRequest       400
+            │   ├── TopicClosed          TOPIC_CLOSED: reopen the topic, then send
+            │   ├── TopicDeleted         TOPIC_DELETED, "message thread not found"
+            │   ├── TopicNotModified     TOPIC_NOT_MODIFIED (already open, or closed)
+            │   ├── MessageNotModified   "message is not modified"
+            │   └── ChatNotFound         "chat not found"
+            ├── Forbidden        403     the bot was kicked, may not write, ...
+            │   └── BotBlocked           "bot was blocked by the user"
+            └── Conflict         409     another getUpdates, or a webhook is set
+
+A network failure is a plain :class:`TransientError`. The token is part of the URL and is
+never logged. Every call is counted in ``telecase_telegram_api_calls_total{method, outcome}``
+(:mod:`connectors.api_calls`).
 """
 
 from __future__ import annotations
@@ -16,12 +35,103 @@ import httpx
 from connectors.api_calls import TELEGRAM_API_CALLS, label, outcome_of
 from connectors.errors import PermanentError, TransientError
 
+# -------------------------------------------------------------------------------- errors
+
+
+class TooManyRequests(TransientError):
+    """429: flood control; ``retry_after`` is Telegram's wait in seconds (``None``: not given)."""
+
+    def __init__(self, method: str, description: str, retry_after: float | None) -> None:
+        super().__init__(f"{method}: 429 {description}", retry_after)
+        self.error_code = 429
+        self.description = description
+
+
+class TelegramServerError(TransientError):
+    """5xx, or an answer that is not the Bot API's JSON (a proxy's error page)."""
+
+    def __init__(self, method: str, error_code: int, description: str) -> None:
+        super().__init__(f"{method}: {error_code} {description}")
+        self.error_code = error_code
+        self.description = description
+
 
 class TelegramApiError(PermanentError):
+    """Telegram refused the call; the same call will be refused again."""
+
     def __init__(self, error_code: int, description: str) -> None:
         super().__init__(f"{error_code}: {description}")
         self.error_code = error_code
         self.description = description
+
+
+class BadRequest(TelegramApiError):
+    """400, for a reason no subclass names."""
+
+
+class TopicClosed(BadRequest):
+    """The forum topic is closed: only admins may post until it is reopened."""
+
+
+class TopicDeleted(BadRequest):
+    """The forum topic is gone (deleted, or its thread unknown to Telegram)."""
+
+
+class TopicNotModified(BadRequest):
+    """Reopening (closing, editing) a topic that is already so."""
+
+
+class MessageNotModified(BadRequest):
+    """Editing a message to what it already is."""
+
+
+class ChatNotFound(BadRequest):
+    """No chat by that id the bot can see."""
+
+
+class Forbidden(TelegramApiError):
+    """403: the bot may not act there (kicked, not a member, may not start the chat)."""
+
+
+class BotBlocked(Forbidden):
+    """The user blocked the bot."""
+
+
+class Conflict(TelegramApiError):
+    """409: another ``getUpdates`` runs for this bot, or a webhook is set."""
+
+
+_BY_DESCRIPTION: tuple[tuple[str, type[TelegramApiError]], ...] = (
+    ("topic_closed", TopicClosed),
+    ("topic_deleted", TopicDeleted),
+    ("message thread not found", TopicDeleted),
+    ("topic_not_modified", TopicNotModified),
+    ("message is not modified", MessageNotModified),
+    ("chat not found", ChatNotFound),
+    ("bot was blocked by the user", BotBlocked),
+)
+"""Refusals told apart by their description (lower case), as Telegram spells them."""
+
+_BY_CODE: dict[int, type[TelegramApiError]] = {400: BadRequest, 403: Forbidden, 409: Conflict}
+
+
+def api_error(method: str, error_code: int, description: str,
+              parameters: dict[str, Any] | None = None) -> TransientError | TelegramApiError:
+    """The typed exception for an unsuccessful answer to ``method``."""
+    if error_code == 429:
+        retry_after = (parameters or {}).get("retry_after")
+        return TooManyRequests(method, description,
+                               float(retry_after) if retry_after is not None else None)
+    if error_code >= 500:
+        return TelegramServerError(method, error_code, description)
+    text = description.lower()
+    for needle, kind in _BY_DESCRIPTION:
+        if needle in text:
+            return kind(error_code, description)
+    return _BY_CODE.get(error_code, TelegramApiError)(error_code, description)
+
+
+# -------------------------------------------------------------------------------- client
 
 
 class BotApi:
@@ -36,6 +146,8 @@ class BotApi:
 
     async def call(self, method: str, *, http_timeout: float | None = None,
                    **params: Any) -> Any:
+        """``method``'s result; raises :class:`TransientError` (a network failure, or one of
+        the transient errors above) or a :class:`TelegramApiError`."""
         body = {k: v for k, v in params.items() if v is not None}
         name = label(method)
         try:
@@ -55,9 +167,11 @@ class BotApi:
             return data.get("result")
         code = int(data.get("error_code") or response.status_code)
         TELEGRAM_API_CALLS.labels(name, outcome_of(max(code, 400))).inc()
-        description = str(data.get("description", ""))
-        if code == 429 or code >= 500:
-            retry_after = (data.get("parameters") or {}).get("retry_after")
-            raise TransientError(f"{method}: {code} {description}",
-                                 float(retry_after) if retry_after is not None else None)
-        raise TelegramApiError(code, description)
+        parameters = data.get("parameters")
+        raise api_error(method, code, str(data.get("description", "")),
+                        parameters if isinstance(parameters, dict) else None)
+
+
+__all__ = ["BadRequest", "BotApi", "BotBlocked", "ChatNotFound", "Conflict", "Forbidden",
+           "MessageNotModified", "TelegramApiError", "TelegramServerError", "TooManyRequests",
+           "TopicClosed", "TopicDeleted", "TopicNotModified", "api_error"]

@@ -33,12 +33,13 @@ can repeat that one message. Records are handled one at a time in log order (int
 is a few messages per form), and the position is committed after each batch.
 
 **Errors.** Telegram's 429 (``retry_after``) and 5xx, and network failures, are retried with
-backoff, holding the stream (the next question must not overtake this one). A refusal
+backoff (:data:`connectors.retry.TELEGRAM_SEND`, capped at ``max_backoff``), holding the
+stream (the next question must not overtake this one). A refusal
 (``TelegramApiError``: bot blocked, chat not found, the group is not a forum or the bot may
 not manage its topics) sends that one event to ``telecase.deadletter`` with Telegram's
-description, and the messenger moves on. A closed topic is reopened before posting; a
-deleted one is not recreated (the post is dead-lettered; the ticket lives on in the private
-chat and Salesforce).
+description, and the messenger moves on. A closed topic (``TopicClosed``) is reopened before
+posting; a deleted one is not recreated (the post is dead-lettered; the ticket lives on in the
+private chat and Salesforce).
 
 Logs carry event ids, ticket ids and chats, never message text.
 """
@@ -58,7 +59,8 @@ from sqlalchemy.exc import DBAPIError
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
-from connectors.telegram.bot_api import BotApi, TelegramApiError
+from connectors.retry import LEDGER_WRITE, TELEGRAM_SEND, retrying
+from connectors.telegram.bot_api import BotApi, TelegramApiError, TopicClosed
 from connectors.telegram.intake_topics import IntakeTopics, TopicLink
 from connectors.telegram.ledger import Delivery, DeliveryLedger
 from connectors.telegram.reply_mirror import render_reply
@@ -97,9 +99,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
+    def __init__(self, reason: str, error: TelegramApiError) -> None:
+        super().__init__(error.description)
+        self.reason, self.detail, self.error = reason, error.description, error
 
 
 def keyboard(rows: tuple[tuple[IntakeButton, ...], ...]) -> dict[str, Any]:
@@ -147,6 +149,7 @@ class IntakeMessenger:
         self.raw_log, self.topic_chat_id, self.group = raw_log, topic_chat_id, group
         self.batch_max, self.max_backoff, self.render, self.clock = (batch_max, max_backoff,
                                                                      render, clock)
+        self.policy = TELEGRAM_SEND.capped(max_backoff)
         self.scheduler: Scheduler[str] = Scheduler(limits)
         self.links: dict[str, TopicLink] = {}
         self.sent = 0
@@ -169,15 +172,11 @@ class IntakeMessenger:
     async def _create_tables(self) -> None:
         """The ledger's tables and the topics table. The reply mirror creates the ledger's
         at the same moment on the same database: a loser of that race tries again."""
-        for attempt in range(1, 6):
-            try:
-                await asyncio.to_thread(self.ledger.create)
-                await asyncio.to_thread(self.topics.create)
-                return
-            except DBAPIError:
-                if attempt == 5:
-                    raise
-                await asyncio.sleep(0.2 * attempt)
+        async def create() -> None:
+            await asyncio.to_thread(self.ledger.create)
+            await asyncio.to_thread(self.topics.create)
+
+        await retrying(create, policy=LEDGER_WRITE, retry_on=DBAPIError, attempts=5)
 
     async def _handle(self, partition: int, records: list[Record]) -> bool:
         done = 0
@@ -270,7 +269,7 @@ class IntakeMessenger:
                                        message_thread_id=thread, text=text,
                                        reply_markup=markup)
         except _Refused as exc:
-            if thread is None or "TOPIC_CLOSED" not in exc.detail:
+            if thread is None or not isinstance(exc.error, TopicClosed):
                 raise
             await self._call("reopenForumTopic", where, chat_id=chat, message_thread_id=thread)
             message = await self._call("sendMessage", where, chat_id=chat,
@@ -296,7 +295,7 @@ class IntakeMessenger:
                     self.scheduler.settle(where, self.clock())
             except TransientError as exc:
                 failures += 1
-                wait = exc.retry_after or min(0.5 * 2 ** (failures - 1), self.max_backoff)
+                wait = self.policy.wait(failures, exc.retry_after)
                 now = self.clock()
                 if exc.retry_after is not None:
                     self.scheduler.flood(where, now + wait, now)
@@ -305,7 +304,7 @@ class IntakeMessenger:
                 await self._sleep(wait)
             except TelegramApiError as exc:
                 raise _Refused("topic_not_created" if method == "createForumTopic"
-                               else "telegram_rejected", exc.description) from exc
+                               else "telegram_rejected", exc) from exc
             finally:
                 self.scheduler.done(where)
 
@@ -327,16 +326,12 @@ class IntakeMessenger:
 
     async def _record(self, delivery: Delivery) -> None:
         """Write the delivery; keep trying, since the message is already out."""
-        delay = 0.1
-        while True:
-            try:
-                await asyncio.to_thread(self.ledger.record_delivery, delivery)
-                return
-            except Exception as exc:
-                log.error("intake.ledger_write_failed", delivery_id=delivery.event_id,
-                          error=repr(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        def failed(attempt: int, exc: BaseException, delay: float) -> None:
+            log.error("intake.ledger_write_failed", delivery_id=delivery.event_id,
+                      error=repr(exc))
+
+        await retrying(lambda: asyncio.to_thread(self.ledger.record_delivery, delivery),
+                       policy=LEDGER_WRITE, retry_on=Exception, on_retry=failed)
 
     async def _dead_letter(self, event: TicketEvent, rec: Record, reason: str,
                            detail: str) -> None:

@@ -3,7 +3,8 @@
 Telegram keeps an update until a ``getUpdates`` call names an offset past it, so the reader
 appends each batch to the log first and only then asks for ``offset = last update_id + 1``.
 A crash in between makes Telegram send the batch again; the worker drops the repeats by
-``update_id`` and message id. 429 and 5xx are retried with backoff (``retry_after`` honoured);
+``update_id`` and message id. 429 and 5xx are retried with backoff
+(:data:`connectors.retry.TELEGRAM_POLL`, capped at ``max_backoff``; ``retry_after`` honoured);
 409 (a webhook is set) stops the reader with a clear error.
 """
 
@@ -18,14 +19,15 @@ import structlog
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
-from connectors.telegram.bot_api import BotApi, TelegramApiError
+from connectors.retry import TELEGRAM_POLL, retrying
+from connectors.telegram.bot_api import BotApi, Conflict
 from connectors.telegram.inbound_metrics import ACCEPTED
 from streams.schema.envelope import RawTelegramUpdate
 
 log = structlog.get_logger("telecase.telegram.polling")
 
 
-class PollingConflictError(TelegramApiError):
+class PollingConflictError(Conflict):
     """A webhook is set for this bot; getUpdates cannot be used until it is deleted."""
 
 
@@ -63,18 +65,26 @@ class LongPoller:
         return len(updates)
 
     async def run(self) -> None:
-        backoff = 0.5
+        policy = TELEGRAM_POLL.capped(self.max_backoff)
         while not self._stopping.is_set():
             try:
-                await self.poll_once()
-                backoff = 0.5
-            except TelegramApiError as exc:
-                if exc.error_code == 409:
-                    raise PollingConflictError(exc.error_code, exc.description) from exc
-                raise
-            except TransientError as exc:
-                delay = exc.retry_after if exc.retry_after is not None else backoff
-                log.warning("polling.retry", delay=delay, error=str(exc))
-                backoff = min(backoff * 2, self.max_backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                await retrying(self.poll_once, policy=policy, retry_on=TransientError,
+                               sleep=self._pause, on_retry=_logged)
+            except Conflict as exc:
+                raise PollingConflictError(exc.error_code, exc.description) from exc
+            except _Stopped:
+                return
+
+    async def _pause(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        if self._stopping.is_set():
+            raise _Stopped
+
+
+class _Stopped(Exception):
+    """The poller was stopped while waiting to retry."""
+
+
+def _logged(attempt: int, exc: BaseException, delay: float) -> None:
+    log.warning("polling.retry", delay=delay, error=str(exc))

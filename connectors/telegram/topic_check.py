@@ -26,8 +26,8 @@ does ``--dry-run`` probe: the probe repairs what it finds.
 
 The records go to ``telegram.updates`` (keyed by chat, like the connector's updates); the
 worker records each as a ``topic.reconciled`` event. Probes are paced (:data:`PROBE_INTERVAL`)
-and honour ``retry_after``, so reconciliation does not take the reply mirror's share of the
-bot's rate limits.
+and a 429/5xx is retried (:data:`connectors.retry.TELEGRAM_CHECK`, ``retry_after`` honoured),
+so reconciliation does not take the reply mirror's share of the bot's rate limits.
 """
 
 from __future__ import annotations
@@ -41,7 +41,14 @@ from typing import Any, Literal, Protocol
 import structlog
 
 from connectors.errors import TransientError
-from connectors.telegram.bot_api import TelegramApiError
+from connectors.retry import TELEGRAM_CHECK, retrying
+from connectors.telegram.bot_api import (
+    ChatNotFound,
+    Forbidden,
+    TelegramApiError,
+    TopicDeleted,
+    TopicNotModified,
+)
 from streams.core.ticket import TicketState
 from streams.schema.envelope import TopicChecked
 
@@ -94,47 +101,38 @@ class TopicProbe:
     async def check(self, ticket: TicketState, now: datetime) -> TopicFinding | None:
         chat, thread = ticket.chat_id, ticket.thread_id
         assert thread is not None
-        last: Exception | None = None
-        for _ in range(ATTEMPTS):
-            try:
-                await self.api.call("reopenForumTopic", chat_id=chat, message_thread_id=thread)
-            except TransientError as exc:
-                last = exc
-                await self.sleep(exc.retry_after or 1.0)
-                continue
-            except TelegramApiError as exc:
-                return _refused(ticket, exc, now)
-            log.info("reconcile.topic_reopened", ticket_id=ticket.ticket_id, chat_id=chat,
-                     thread_id=thread)
+        try:
+            await retrying(lambda: self.api.call("reopenForumTopic", chat_id=chat,
+                                                 message_thread_id=thread),
+                           policy=TELEGRAM_CHECK, retry_on=TransientError, attempts=ATTEMPTS,
+                           sleep=self.sleep)
+        except TransientError as exc:
+            return TopicFinding(ticket.ticket_id, "topic_unchecked",
+                                f"Telegram kept failing: {exc}")
+        except TopicNotModified:
+            return None  # open, as it should be
+        except TopicDeleted:
             return TopicFinding(
-                ticket.ticket_id, "topic_closed",
-                "the topic was closed while the ticket is open; reopened it",
-                _record(ticket, "closed", "reopened", now,
-                        f"reconcile:topic:{chat}:{thread}:{now.isoformat()}",
-                        "closed in Telegram while the ticket is open; reconciliation reopened "
-                        "it"))
-        return TopicFinding(ticket.ticket_id, "topic_unchecked",
-                            f"Telegram kept failing: {last}")
-
-
-def _refused(ticket: TicketState, exc: TelegramApiError, now: datetime) -> TopicFinding | None:
-    chat, thread = ticket.chat_id, ticket.thread_id
-    assert thread is not None
-    text = exc.description
-    if "TOPIC_NOT_MODIFIED" in text:
-        return None
-    if "message thread not found" in text.lower() or "TOPIC_DELETED" in text:
+                ticket.ticket_id, "topic_missing",
+                "the topic was deleted; the reply mirror opens a new one when it next writes",
+                _record(ticket, "missing", "none", now,
+                        f"reconcile:topic-missing:{chat}:{thread}",
+                        "deleted in Telegram; the reply mirror opens a new topic when it next "
+                        "writes to the ticket"))
+        except (Forbidden, ChatNotFound) as exc:
+            return TopicFinding(ticket.ticket_id, "chat_unreachable",
+                                f"the bot cannot reach the group: {exc.description}")
+        except TelegramApiError as exc:
+            return TopicFinding(ticket.ticket_id, "topic_unchecked",
+                                f"Telegram refused: {exc.description}")
+        log.info("reconcile.topic_reopened", ticket_id=ticket.ticket_id, chat_id=chat,
+                 thread_id=thread)
         return TopicFinding(
-            ticket.ticket_id, "topic_missing",
-            "the topic was deleted; the reply mirror opens a new one when it next writes",
-            _record(ticket, "missing", "none", now,
-                    f"reconcile:topic-missing:{chat}:{thread}",
-                    "deleted in Telegram; the reply mirror opens a new topic when it next "
-                    "writes to the ticket"))
-    if exc.error_code == 403 or "chat not found" in text.lower():
-        return TopicFinding(ticket.ticket_id, "chat_unreachable",
-                            f"the bot cannot reach the group: {text}")
-    return TopicFinding(ticket.ticket_id, "topic_unchecked", f"Telegram refused: {text}")
+            ticket.ticket_id, "topic_closed",
+            "the topic was closed while the ticket is open; reopened it",
+            _record(ticket, "closed", "reopened", now,
+                    f"reconcile:topic:{chat}:{thread}:{now.isoformat()}",
+                    "closed in Telegram while the ticket is open; reconciliation reopened it"))
 
 
 def _record(ticket: TicketState, found: Literal["closed", "missing"],
