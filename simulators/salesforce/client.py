@@ -31,31 +31,37 @@ LOGIN_HOSTS = ("https://login.salesforce.com", "https://test.salesforce.com")
 
 
 class LoginRedirectAdapter(HTTPAdapter):
-    """Sends requests for Salesforce's login hosts to the simulator instead."""
+    """Sends requests for Salesforce's login hosts (and a My Domain) to the simulator
+    instead, keeping the ``Host`` header the client meant, as a hosts-file entry would (the
+    simulator refuses the client credentials flow on ``login.salesforce.com``)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, hosts: tuple[str, ...] = LOGIN_HOSTS) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
+        self.hosts = hosts
 
     def send(self, request: requests.PreparedRequest, *args: Any,
              **kwargs: Any) -> requests.Response:
         url = request.url or ""
-        for host in LOGIN_HOSTS:
+        for host in self.hosts:
             if url.startswith(host):
                 request.url = self.base_url + url[len(host):]
-                request.headers["Host"] = urlsplit(self.base_url).netloc
+                request.headers["Host"] = urlsplit(host).netloc
                 break
         return super().send(request, *args, **kwargs)
 
 
-def requests_session(base_url: str, ca_file: str | None) -> requests.Session:
+def requests_session(base_url: str, ca_file: str | None, *,
+                     my_domain: str | None = None) -> requests.Session:
     """A ``requests.Session`` for simple-salesforce: trusts ``ca_file``, ignores proxy and
-    CA-bundle environment variables, and sends login-host requests to ``base_url``."""
+    CA-bundle environment variables, and sends login-host requests (and those for
+    ``https://{my_domain}.salesforce.com``, e.g. ``my_domain="acme.my"``) to ``base_url``."""
     session = requests.Session()
     session.trust_env = False
     if ca_file is not None:
         session.verify = ca_file
-    adapter = LoginRedirectAdapter(base_url)
-    for host in LOGIN_HOSTS:
+    hosts = LOGIN_HOSTS + ((f"https://{my_domain}.salesforce.com",) if my_domain else ())
+    adapter = LoginRedirectAdapter(base_url, hosts)
+    for host in hosts:
         session.mount(host + "/", adapter)
     return session

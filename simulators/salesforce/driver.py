@@ -196,6 +196,20 @@ class SalesforceDriver:
         await self._call("POST", "jwt_keys", {"consumer_key": consumer_key,
                                               "public_key_pem": public_key_pem})
 
+    async def requests(self, *, refused: bool = False) -> list[dict[str, Any]]:
+        """The org's request log (only the refused calls when ``refused``)."""
+        return list(await self._call("GET", "requests", query={"refused": refused or None}))
+
+    async def clear_requests(self) -> None:
+        await self._call("DELETE", "requests")
+
+    async def set_assignment_rule(self, owner_id: str | None) -> None:
+        """Activate a Case assignment rule giving Cases to ``owner_id`` (``None``: none)."""
+        await self._call("POST", "assignment_rule", {"owner_id": owner_id})
+
+    async def enable_soap_login(self, enabled: bool) -> None:
+        await self._call("POST", "soap_login", {"enabled": enabled})
+
     async def set_page_size(self, size: int | None) -> None:
         """Force the query batch size (``None``: back to Salesforce's 2000)."""
         await self._call("POST", "page_size", {"size": size})

@@ -9,18 +9,25 @@ three published Knowledge articles (:data:`KNOWLEDGE_ARTICLES`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from simulators.salesforce import ids
+from simulators.salesforce import ids, security
 from simulators.salesforce.auth import Auth, Credentials
 from simulators.salesforce.cursors import Cursors
 from simulators.salesforce.faults import Faults
 from simulators.salesforce.limits import ApiLimits
+from simulators.salesforce.request_log import RequestLog
+from simulators.salesforce.schema import build_types
 from simulators.salesforce.store import Record, Store
 from simulators.salesforce.timefmt import SimClock
+from simulators.salesforce.tooling import Tooling
 
 MIN_VERSION = 20.0
+SCHEMAS = frozenset({"telecase", "standard"})
+"""``telecase``: telecase's custom fields pre-created and any ``__c`` accepted (the default
+for now); ``standard``: only Salesforce's standard schema, everything else created at runtime
+through the Tooling API and granted by permission sets, field lengths enforced."""
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,26 @@ class Org:
     def __init__(self, *, api_version: str = "68.0", daily_api_limit: int = 15000,
                  clock: Callable[[], float] = time.time, session_ttl: float = 7200.0,
                  require_security_token: bool = True,
-                 login: IntegrationLogin | None = None) -> None:
+                 login: IntegrationLogin | None = None, schema: str = "telecase",
+                 soap_login: bool = True, my_domain: str | None = None,
+                 jwt_certificate: str | None = None, client_credentials: bool = False,
+                 case_assignment_queue: str | None = None) -> None:
+        """See :class:`SalesforceSimulator` for the options."""
         if not MIN_VERSION <= float(api_version) <= 99.0:
             raise ValueError(f"unsupported api_version {api_version!r}")
+        if schema not in SCHEMAS:
+            raise ValueError(f"schema must be one of {sorted(SCHEMAS)}, not {schema!r}")
         self.api_version = api_version
+        self.schema = schema
+        self.soap_login = soap_login
+        self.my_domain_url = f"https://{my_domain}.salesforce.com" if my_domain else None
         self.clock = SimClock(clock)
         self.faults = Faults()
-        self.store = Store(self.clock, gate=self.faults.gate)
+        self.log = RequestLog()
+        strict = schema == "standard"
+        self.store = Store(self.clock, gate=self.faults.gate,
+                           types=build_types(standard=strict), strict=strict)
+        self.tooling = Tooling(self.store, self.clock)
         self.limits = ApiLimits(self.clock, daily_api_limit)
         self.cursors = Cursors(self.clock)
         self.org_id = ids.IdFactory(start=3_000_000).new("00D")
@@ -70,6 +90,16 @@ class Org:
         self.instance_url = ""
         self.integration_user_id = self._seed_integration_user()
         self.agent_user_id = self.create_user("Alex", "Agent", "agent@telecase.sim").id
+        if jwt_certificate is not None:
+            self.auth.register_jwt_key(self.login.consumer_key, jwt_certificate)
+        if client_credentials:
+            self.auth.enable_client_credentials(self.login.consumer_key,
+                                                self.integration_user_id)
+        if case_assignment_queue is not None:
+            queue = self.store.create("Group", {"Name": case_assignment_queue,
+                                                "Type": "Queue"}, self.integration_user_id,
+                                      gated=False)
+            self.store.case_assignment_owner = queue.id
         for title, url_name, summary in KNOWLEDGE_ARTICLES:
             self.store.create("Knowledge__kav", {
                 "Title": title, "UrlName": url_name, "Summary": summary,
@@ -88,6 +118,48 @@ class Org:
         top = int(float(self.api_version))
         return [{"label": f"v{v}.0", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
                 for v in range(int(MIN_VERSION), top + 1)]
+
+    @property
+    def strict(self) -> bool:
+        """Whether the org holds only Salesforce's standard schema (``schema="standard"``)."""
+        return self.schema == "standard"
+
+    def access(self, user_id: str, headers: Mapping[str, str]) -> security.Access:
+        """What ``user_id`` may see and write in one request (``headers`` lower-cased)."""
+        auto_assign = headers.get("sforce-auto-assign", "TRUE").strip().upper() != "FALSE"
+        if not self.strict:
+            return security.Access(auto_assign=auto_assign)
+        readable, editable = self._granted(user_id)
+        hidden: set[tuple[str, str]] = set()
+        read_only: set[tuple[str, str]] = set()
+        for kind in self.store.types.values():
+            for one in kind.fields.values():
+                key = (kind.name.lower(), one.name.lower())
+                if not one.custom:
+                    continue
+                if key not in readable:
+                    hidden.add(key)
+                elif key not in editable:
+                    read_only.add(key)
+        return security.Access(frozenset(hidden), frozenset(read_only), auto_assign)
+
+    def _granted(self, user_id: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """Fields the user's permission sets grant: ``(readable, editable)``."""
+        store = self.store
+        sets = {a.fields.get("PermissionSetId") for a in store.all("PermissionSetAssignment")
+                if a.fields.get("AssigneeId") == user_id}
+        readable: set[tuple[str, str]] = set()
+        editable: set[tuple[str, str]] = set()
+        for grant in store.all("FieldPermissions"):
+            if grant.fields.get("ParentId") not in sets or not grant.fields.get(
+                    "PermissionsRead"):
+                continue
+            object_name, _, field_name = str(grant.fields.get("Field", "")).partition(".")
+            key = (object_name.lower(), field_name.lower())
+            readable.add(key)
+            if grant.fields.get("PermissionsEdit"):
+                editable.add(key)
+        return readable, editable
 
     def create_user(self, first_name: str | None, last_name: str, email: str, *,
                     username: str | None = None, password: str | None = None,

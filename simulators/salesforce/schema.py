@@ -31,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from simulators.salesforce import security
+
 ANY = "*"
 
 # Key prefixes of objects that exist in every org but are not simulated; references to them
@@ -61,6 +63,10 @@ class Field:
     filterable: bool = True
     """``False``: a SOQL ``WHERE`` may not name it (QuickText ``Name`` and ``Message`` from API
     v25.0 on, as the object reference says)."""
+    length: int = 0
+    """Maximum characters of a text field (0: not checked). A longer value is refused with
+    ``STRING_TOO_LONG`` by an org with the standard schema (see ``values``)."""
+    label: str | None = None
 
     @property
     def custom(self) -> bool:
@@ -69,7 +75,9 @@ class Field:
     def describe(self) -> dict[str, Any]:
         """The field as ``describe`` shows it (a subset of the real attributes)."""
         return {
-            "name": self.name, "label": self.name.removesuffix("__c").replace("_", " "),
+            "name": self.name,
+            "label": self.label or self.name.removesuffix("__c").replace("_", " "),
+            "length": self.length,
             "type": "string" if self.type == "any" else self.type, "custom": self.custom,
             "nillable": not self.required and self.type != "boolean",
             "createable": self.createable, "updateable": self.updateable,
@@ -94,6 +102,11 @@ class SObjectType:
     fields: dict[str, Field]
     name_field: str = "Name"
     deletable: bool = True
+    on_demand_custom: bool = True
+    """Any ``__c`` name is declared on first use (the telecase schema); ``False`` in an org
+    with Salesforce's standard schema, where only fields an admin created exist."""
+    customizable: bool = True
+    """Whether custom fields can be created on this object (not on CaseComment, FeedItem...)."""
     _lower: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -103,13 +116,22 @@ class SObjectType:
         """The field called ``name`` (any case), declaring a custom field on first use."""
         canonical = self._lower.get(name.lower())
         if canonical is not None:
-            return self.fields[canonical]
-        if not name.lower().endswith("__c") or len(name) <= 3:
+            return None if security.hidden(self.name, canonical) else self.fields[canonical]
+        if not self.on_demand_custom or not name.lower().endswith("__c") or len(name) <= 3:
             return None
         custom = Field(name, "any", external_id=True)
         self.fields[name] = custom
         self._lower[name.lower()] = name
         return custom
+
+    def add_field(self, one: Field) -> None:
+        """Declare a field (a custom field an admin created)."""
+        self.fields[one.name] = one
+        self._lower[one.name.lower()] = one.name
+
+    def visible_fields(self) -> list[Field]:
+        """The fields the calling user may see (field-level security, see ``security``)."""
+        return [f for f in self.fields.values() if not security.hidden(self.name, f.name)]
 
     def restrict_picklist(self, name: str, values: tuple[str, ...] | None = None) -> Field:
         """Make the picklist ``name`` restricted (to ``values``, else its current values)."""
@@ -132,7 +154,7 @@ class SObjectType:
 
     def describe(self, version: str) -> dict[str, Any]:
         base = f"/services/data/v{version}/sobjects/{self.name}"
-        return {**self.basic(version), "fields": [f.describe() for f in self.fields.values()],
+        return {**self.basic(version), "fields": [f.describe() for f in self.visible_fields()],
                 "childRelationships": [], "recordTypeInfos": [],
                 "urls": {"sobject": base, "describe": f"{base}/describe",
                          "rowTemplate": f"{base}/{{ID}}"}}
@@ -183,20 +205,41 @@ def _derived(*names: str) -> list[Field]:
     return [Field(name, "string", createable=False, updateable=False) for name in names]
 
 
+def _sized(name: str, length: int, kind: str = "string", **kw: Any) -> Field:
+    return Field(name, kind, length=length, **kw)
+
+
 def _person(extra: list[Field]) -> list[Field]:
-    return [*_text("FirstName", "Salutation", "Title"), Field("LastName", "string",
-            required=True), *_derived("Name"), Field("Email", "email"),
-            Field("Phone", "phone"), Field("MobilePhone", "phone"),
-            Field("Description", "textarea"), Field("LeadSource", "picklist"), *extra]
+    # Lengths: Object Reference / Field Reference, Contact and Lead
+    # (https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-contact.html)
+    return [_sized("FirstName", 40), _sized("Salutation", 40), _sized("Title", 128),
+            _sized("LastName", 80, required=True), *_derived("Name"),
+            _sized("Email", 80, "email"), _sized("Phone", 40, "phone"),
+            _sized("MobilePhone", 40, "phone"), _sized("Description", 32000, "textarea"),
+            Field("LeadSource", "picklist"), *extra]
 
 
-def build_types() -> dict[str, SObjectType]:
-    """Fresh definitions (each org owns its own, because custom fields are added on use)."""
+# Objects that take no custom fields. CaseComment and FeedItem: Setup's Object Manager offers
+# no "Fields & Relationships" for them and the Object Reference lists only standard fields
+# (https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-casecomment.html);
+# the rest are setup/system objects.
+NOT_CUSTOMIZABLE = frozenset({"CaseComment", "FeedItem", "CaseArticle", "KnowledgeArticle",
+                              "Group", "FieldPermissions", "PermissionSet",
+                              "PermissionSetAssignment"})
+
+
+def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
+    """Fresh definitions (each org owns its own, because custom fields are added at runtime).
+    ``standard``: only Salesforce's standard schema (no telecase field, no on-demand ``__c``,
+    Case Origin restricted)."""
     specs: dict[str, tuple[str, list[Field], str]] = {
         "Case": ("500", [
             Field("CaseNumber", "autonumber", createable=False, updateable=False),
-            *_text("Subject", "SuppliedName", "SuppliedEmail", "SuppliedPhone"),
-            Field("Description", "textarea"),
+            # Field Reference, Case: Subject 255, SuppliedName/SuppliedEmail 80,
+            # SuppliedPhone 40, Description 32000
+            # (https://developer.salesforce.com/docs/atlas.en-us.sfFieldRef.meta/sfFieldRef/salesforce_field_reference_Case.htm)
+            _sized("Subject", 255), _sized("SuppliedName", 80), _sized("SuppliedEmail", 80),
+            _sized("SuppliedPhone", 40), _sized("Description", 32000, "textarea"),
             Field("Status", "picklist", default="New",
                   picklist_values=("New", "Working", "Escalated", "Closed")),
             Field("Priority", "picklist", default="Medium",
@@ -213,13 +256,13 @@ def build_types() -> dict[str, SObjectType]:
         "Contact": ("003", _person([_ref("AccountId", ("Account",), "Account"),
                                     _owner("User"), _ext("Telegram_User_Id__c")]), "Name"),
         "Lead": ("00Q", _person([
-            Field("Company", "string", required=True),
+            _sized("Company", 255, required=True),
             Field("Status", "picklist", default="Open - Not Contacted"),
             Field("Rating", "picklist"), Field("Industry", "picklist"),
             Field("IsConverted", "boolean", createable=False, updateable=False, default=False),
             _owner(), _ext("Telegram_User_Id__c")]), "Name"),
         "Task": ("00T", [
-            *_text("Subject"), Field("Description", "textarea"),
+            _sized("Subject", 255), _sized("Description", 32000, "textarea"),
             Field("Status", "picklist", default="Not Started"),
             Field("Priority", "picklist", default="Normal"),
             Field("Type", "picklist"), Field("TaskSubtype", "picklist", default="Task"),
@@ -229,14 +272,18 @@ def build_types() -> dict[str, SObjectType]:
             _owner("User"), _ext("Telecase_Event_Id__c")], "Subject"),
         "FeedItem": ("0D5", [
             _ref("ParentId", (ANY,), "Parent", required=True, updateable=False),
-            Field("Body", "textarea"), *_text("Title", "LinkUrl"),
+            _sized("Body", 10000, "textarea"), _sized("Title", 255), _sized("LinkUrl", 1000),
             Field("Type", "picklist", default="TextPost"),
             Field("IsRichText", "boolean", default=False),
             Field("Visibility", "picklist", default="AllUsers"),
             _ext("Telecase_Event_Id__c")], "Title"),
         "CaseComment": ("00a", [
             _ref("ParentId", ("Case",), "Parent", required=True, updateable=False),
-            Field("CommentBody", "textarea"), Field("IsPublished", "boolean", default=False),
+            # CaseComment: "The maximum size of the comment body is 4,000 bytes" (Object
+            # Reference, CaseComment; Field Reference: CommentBody textarea 4000)
+            # (https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-casecomment.html)
+            _sized("CommentBody", 4000, "textarea"),
+            Field("IsPublished", "boolean", default=False),
             _ext("Telecase_Event_Id__c")], "CommentBody"),
         "User": ("005", [
             Field("Username", "string", required=True, unique=True),
@@ -280,14 +327,48 @@ def build_types() -> dict[str, SObjectType]:
             Field("ArticleLanguage", "picklist", createable=False, updateable=False),
             Field("IsSharedByEmail", "boolean", default=False, updateable=False)], "Id"),
     }
+    specs.update(_permission_objects())
     types: dict[str, SObjectType] = {}
     for name, (prefix, own, name_field) in specs.items():
         fields: dict[str, Field] = {}
         for one in [*_audit(), *own]:
+            if standard and one.custom:
+                continue  # nothing of telecase's is pre-created in a standard org
             fields.setdefault(one.name, one)
         types[name] = SObjectType(name, prefix, fields, name_field,
-                                  deletable=name != "User")
+                                  deletable=name != "User", on_demand_custom=not standard,
+                                  customizable=name not in NOT_CUSTOMIZABLE)
+    if standard:
+        # Case Origin refuses values outside its value set: the admin adds "Telegram"
+        # (StandardValueSet CaseOrigin, see ``tooling``) before telecase may write it.
+        types["Case"].restrict_picklist("Origin")
     return types
+
+
+def _permission_objects() -> dict[str, tuple[str, list[Field], str]]:
+    """PermissionSet, FieldPermissions and PermissionSetAssignment: the records that grant
+    field-level security (Object Reference, FieldPermissions: "To grant a user access to a
+    field, associate a FieldPermissions record with a PermissionSet that's assigned to a
+    user", https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-fieldpermissions.html;
+    PermissionSetAssignment: AssigneeId + PermissionSetId)."""
+    parent = ("PermissionSet",)
+    return {
+        "PermissionSet": ("0PS", [
+            _sized("Name", 80, required=True, unique=True), _sized("Label", 80, required=True),
+            _sized("Description", 255, "textarea"),
+            Field("IsOwnedByProfile", "boolean", createable=False, updateable=False,
+                  default=False)], "Name"),
+        "FieldPermissions": ("01k", [
+            _ref("ParentId", parent, "Parent", required=True, updateable=False),
+            _sized("SobjectType", 40, required=True, updateable=False),
+            _sized("Field", 40 + 1 + 40, required=True, updateable=False),
+            Field("PermissionsRead", "boolean", default=False),
+            Field("PermissionsEdit", "boolean", default=False)], "Field"),
+        "PermissionSetAssignment": ("0Pa", [
+            _ref("AssigneeId", ("User",), "Assignee", required=True, updateable=False),
+            _ref("PermissionSetId", parent, "PermissionSet", required=True,
+                 updateable=False)], "Id"),
+    }
 
 
 def type_for_prefix(types: dict[str, SObjectType], prefix: str) -> str | None:

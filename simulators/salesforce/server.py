@@ -3,7 +3,7 @@
 =============================================  ==============================================
 path                                           what
 =============================================  ==============================================
-POST /services/oauth2/token                    OAuth password and JWT bearer grants
+POST /services/oauth2/token                    OAuth password, JWT bearer, client credentials
 POST /services/Soap/u/<version>                SOAP ``login()`` (simple-salesforce's default)
 GET  /services/data                            the API versions (no session needed)
 *    /services/data/vXX.X/...                  the REST API (``rest_api``, ``composite``)
@@ -35,9 +35,11 @@ from simulators.salesforce import (
     composite,
     replication,
     rest_api,
+    security,
     sim_api,
     soap,
     sosl,
+    tooling,
 )
 from simulators.salesforce.errors import (
     ApiError,
@@ -46,12 +48,13 @@ from simulators.salesforce.errors import (
     not_found,
 )
 from simulators.salesforce.org import IntegrationLogin, Org
+from simulators.salesforce.request_log import LoggedCall, error_of
 from simulators.salesforce.routing import ApiRequest, ApiResponse, dispatch
 from simulators.salesforce.tls import CertificatePaths, ensure_certificates
 
 log = logging.getLogger("telecase.bootstrap.salesforce.simulator")
 _JSON = "application/json"
-_REGISTERED = (composite, replication, rest_api, sosl)  # importing registers resources
+_REGISTERED = (composite, replication, rest_api, sosl, tooling)  # importing registers resources
 
 
 class SalesforceSimulator:
@@ -61,13 +64,37 @@ class SalesforceSimulator:
                  daily_api_limit: int = 15000, tls: bool = True,
                  clock: Callable[[], float] = time.time, cert_dir: str | Path | None = None,
                  session_ttl: float = 7200.0, require_security_token: bool = True,
-                 login: IntegrationLogin | None = None) -> None:
+                 login: IntegrationLogin | None = None, schema: str = "telecase",
+                 soap_login: bool = True, my_domain: str | None = None,
+                 jwt_certificate: str | None = None, client_credentials: bool = False,
+                 case_assignment_queue: str | None = None) -> None:
         """``cert_dir`` keeps the generated CA and server certificate (reused while valid);
         without it they go to a temporary directory removed by :meth:`stop`.
-        ``session_ttl`` is the idle time after which a session expires."""
+        ``session_ttl`` is the idle time after which a session expires.
+
+        The org's configuration, as an admin would have set it up:
+
+        - ``schema``: ``"telecase"`` (default: telecase's fields pre-created, any ``__c``
+          accepted, no field-level security) or ``"standard"`` (only Salesforce's standard
+          schema; custom fields created through the Tooling API and visible only when a
+          permission set grants them; field lengths; Case Origin restricted; SOAP
+          ``login()`` refused from API version 65.0).
+        - ``soap_login``: whether SOAP ``login()`` is enabled (orgs created from Winter '26
+          have it disabled).
+        - ``my_domain``: e.g. ``"acme.my"``; its URL is a valid JWT audience and the host the
+          client credentials flow must use.
+        - ``jwt_certificate``: PEM certificate (or public key) uploaded to the integration
+          app for the JWT bearer flow.
+        - ``client_credentials``: enable the client credentials flow, run as the integration
+          user.
+        - ``case_assignment_queue``: an active Case assignment rule sending every Case to a
+          new queue of that name (see :attr:`assignment_owner_id`)."""
         self.org = Org(api_version=api_version, daily_api_limit=daily_api_limit, clock=clock,
                        session_ttl=session_ttl, require_security_token=require_security_token,
-                       login=login)
+                       login=login, schema=schema, soap_login=soap_login,
+                       my_domain=my_domain, jwt_certificate=jwt_certificate,
+                       client_credentials=client_credentials,
+                       case_assignment_queue=case_assignment_queue)
         self.host = host
         self.port = port
         self.tls = tls
@@ -123,6 +150,15 @@ class SalesforceSimulator:
     @property
     def agent_user_id(self) -> str:
         return self.org.agent_user_id
+
+    @property
+    def assignment_owner_id(self) -> str | None:
+        """The owner the active Case assignment rule gives (``None``: no active rule)."""
+        return self.org.store.case_assignment_owner
+
+    def refused_calls(self) -> list[dict[str, Any]]:
+        """Every call the org refused so far (see ``request_log``)."""
+        return [c.as_dict() for c in self.org.log.refused()]
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -192,10 +228,15 @@ class SalesforceSimulator:
         if blocked is not None:
             return blocked
         form = {**request.query, **{k: str(v) for k, v in (await request.post()).items()}}
+        audiences = {self.base_url} | ({self.org.my_domain_url} if self.org.my_domain_url
+                                       else set())
         try:
-            answer = self.org.auth.token(form, self.base_url)
+            answer = self.org.auth.token(form, self.base_url, host=request.host,
+                                         audiences=audiences)
         except OAuthError as exc:
+            self._log(request, exc.status, None, exc.error, exc.description)
             return _json(exc.status, exc.body())
+        self._log(request, 200, None)
         return _json(200, answer)
 
     async def _soap_login(self, request: web.Request) -> web.StreamResponse:
@@ -204,9 +245,15 @@ class SalesforceSimulator:
             return blocked
         version = request.match_info["version"]
         user_name, user_email = self.org.display_name(self.org.integration_user_id)
-        status, xml = soap.login(self.org.auth, await request.read(), version=version,
-                                 instance_url=self.base_url, user_name=user_name,
-                                 user_email=user_email)
+        refusal = soap.refusal(version, enabled=self.org.soap_login, strict=self.org.strict)
+        if refusal is not None:
+            status, xml = refusal
+        else:
+            status, xml = soap.login(self.org.auth, await request.read(), version=version,
+                                     instance_url=self.base_url, user_name=user_name,
+                                     user_email=user_email)
+        code, message = soap.fault_of(xml) if status != 200 else (None, None)
+        self._log(request, status, None, code, message)
         return web.Response(status=status, text=xml, content_type="text/xml", charset="utf-8")
 
     async def _identity(self, request: web.Request) -> web.StreamResponse:
@@ -243,19 +290,30 @@ class SalesforceSimulator:
         try:
             user_id = self.org.auth.authenticate(request.headers.get("Authorization"))
         except ApiError as exc:
+            self._log(request, exc.status, None, exc.error_code, exc.message)
             return _json(exc.status, exc.body())
         limits = self.org.limits
         if not limits.consume():
             error = ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            self._log(request, error.status, user_id, error.error_code, error.message)
             return _json(error.status, error.body(), limit=limits.header())
+        headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             api_request = ApiRequest(request.method, segments[1:], version, user_id,
-                                     dict(request.query), await _read_json(request),
-                                     {k.lower(): v for k, v in request.headers.items()})
-            response = dispatch(self.org, api_request)
+                                     dict(request.query), await _read_json(request), headers)
+            with security.scope(self.org.access(user_id, headers)):
+                response = dispatch(self.org, api_request)
         except ApiError as exc:
             response = ApiResponse(exc.status, exc.body())
+        self._log(request, response.status, user_id, *error_of(response.body))
         return _answer(response, limits.header())
+
+    def _log(self, request: web.Request, status: int, user_id: str | None,
+             code: str | None = None, message: str | None = None) -> None:
+        refused = status >= 400
+        self.org.log.add(LoggedCall(self.org.clock.stamp(), request.method,
+                                    request.rel_url.raw_path, status, user_id,
+                                    code if refused else None, message if refused else None))
 
     async def _faults(self, kind: str) -> web.Response | None:
         faults = self.org.faults

@@ -35,6 +35,12 @@ POST     /sim/faults/latency              seconds
 POST     /sim/faults/lock_rows            count (next N API writes: UNABLE_TO_LOCK_ROW)
 DELETE   /sim/faults                      clear every fault and the latency
 POST     /sim/jwt_keys                    consumer_key, public_key_pem (PEM key or cert)
+GET      /sim/requests                    refused? -> [call] (the request log: method, path,
+                                          status, error_code, message, refused)
+DELETE   /sim/requests                    empty the request log
+POST     /sim/assignment_rule             owner_id (null: no active rule) -> the active Case
+                                          assignment rule's owner
+POST     /sim/soap_login                  enabled -> whether SOAP login() is enabled
 POST     /sim/page_size                   size (null: back to 2000 / the request's header)
 POST     /sim/sessions/expire             -> {expired: n}
 GET      /sim/clock                       -> {now, epoch}
@@ -291,6 +297,37 @@ def clear_faults(org: Org, p: Params, m: dict[str, str]) -> Any:
 def register_jwt_key(org: Org, p: Params, m: dict[str, str]) -> Any:
     org.auth.register_jwt_key(str(p["consumer_key"]), str(p["public_key_pem"]))
     return True
+
+
+@route("GET", "/sim/requests")
+def requests_log(org: Org, p: Params, m: dict[str, str]) -> Any:
+    refused = str(p.get("refused", "")).lower() in {"1", "true", "yes"}
+    calls = org.log.refused() if refused else org.log.calls
+    return [c.as_dict() for c in calls]
+
+
+@route("DELETE", "/sim/requests")
+def clear_requests(org: Org, p: Params, m: dict[str, str]) -> Any:
+    org.log.clear()
+    return True
+
+
+@route("POST", "/sim/assignment_rule")
+def assignment_rule(org: Org, p: Params, m: dict[str, str]) -> Any:
+    owner_id = p.get("owner_id")
+    if owner_id is not None:
+        owner = org.store.by_id(str(owner_id))
+        if owner is None or owner.sobject not in {"User", "Group"}:
+            raise ValueError(f"no user or queue {owner_id}")
+        owner_id = owner.id
+    org.store.case_assignment_owner = owner_id
+    return {"owner_id": owner_id}
+
+
+@route("POST", "/sim/soap_login")
+def soap_login(org: Org, p: Params, m: dict[str, str]) -> Any:
+    org.soap_login = bool(p["enabled"])
+    return {"enabled": org.soap_login}
 
 
 @route("POST", "/sim/page_size")

@@ -51,6 +51,46 @@ def login(auth: Auth, payload: bytes, *, version: str, instance_url: str,
     return 200, _ENVELOPE.format(body=body)
 
 
+# SOAP API Developer Guide, login(): "It is disabled by default for orgs created in Winter '26
+# and later. To enable it, go to User Interface in Setup and select Enable SOAP API login()"
+# (https://developer.salesforce.com/docs/platform/api/guide/sforce-api-calls-login.html).
+# The fault's code and text as clients report them (OpenFn/adaptors#1715).
+DISABLED = ("INVALID_OPERATION", "SOAP API login() is disabled by default in this org. Contact "
+            "the org administrator to enable SOAP API login().")
+# "SOAP API login() is not available in API versions 65.0 and later" (Platform SOAP API login()
+# Retirement, https://help.salesforce.com/s/articleView?id=005132110&type=1); the fault as
+# reported in forcedotcom/wsc#363.
+LAST_SOAP_LOGIN_VERSION = 64.0
+
+
+def refusal(version: str, *, enabled: bool, strict: bool) -> tuple[int, str] | None:
+    """The 500 fault answering a login() the org refuses before reading credentials:
+    disabled for the org, or (in an org with the standard schema, where everything follows
+    the current release) an API version from 65.0 on."""
+    if not enabled:
+        return 500, _fault(*DISABLED, fault_type="UnexpectedErrorFault")
+    try:
+        too_new = float(version) > LAST_SOAP_LOGIN_VERSION
+    except ValueError:
+        too_new = False
+    if strict and too_new:
+        return 500, _fault("INVALID_OPERATION", "The SOAP Login operation is not available in "
+                           f"the API version specified ({version}). Refer to the "
+                           "documentation for supported versions.",
+                           fault_type="UnexpectedErrorFault")
+    return None
+
+
+def fault_of(xml: str) -> tuple[str | None, str | None]:
+    """``(exceptionCode, exceptionMessage)`` of a fault envelope."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return None, None
+    found = {e.tag.rsplit("}", 1)[-1]: e.text for e in root.iter()}
+    return found.get("exceptionCode"), found.get("exceptionMessage")
+
+
 def _credentials(payload: bytes) -> tuple[str | None, str | None]:
     try:
         root = ElementTree.fromstring(payload)
@@ -66,11 +106,11 @@ def _credentials(payload: bytes) -> tuple[str | None, str | None]:
     return username, password
 
 
-def _fault(code: str, message: str) -> str:
+def _fault(code: str, message: str, *, fault_type: str = "LoginFault") -> str:
     body = (f"<soapenv:Fault><faultcode>sf:{code}</faultcode>"
             f"<faultstring>{code}: {escape(message)}</faultstring><detail>"
-            '<sf:LoginFault xsi:type="sf:LoginFault">'
+            f'<sf:{fault_type} xsi:type="sf:{fault_type}">'
             f"<sf:exceptionCode>{code}</sf:exceptionCode>"
             f"<sf:exceptionMessage>{escape(message)}</sf:exceptionMessage>"
-            "</sf:LoginFault></detail></soapenv:Fault>")
+            f"</sf:{fault_type}></detail></soapenv:Fault>")
     return _ENVELOPE.format(body=body)

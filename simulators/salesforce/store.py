@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators.salesforce import ids
+from simulators.salesforce import ids, security
 from simulators.salesforce.errors import (
     ApiError,
     duplicate_value,
@@ -76,8 +76,14 @@ class Record:
 class Store:
     """Every record of the org, in creation order per object."""
 
-    def __init__(self, clock: SimClock, *, gate: WriteGate | None = None) -> None:
-        self.types: dict[str, SObjectType] = build_types()
+    def __init__(self, clock: SimClock, *, gate: WriteGate | None = None,
+                 types: dict[str, SObjectType] | None = None, strict: bool = False) -> None:
+        self.types: dict[str, SObjectType] = types if types is not None else build_types()
+        self.strict = strict
+        """Enforce field lengths (``STRING_TOO_LONG``), as an org with the standard schema."""
+        self.case_assignment_owner: str | None = None
+        """The owner an active Case assignment rule gives every Case an API call creates or
+        updates, unless the call says ``Sforce-Auto-Assign: FALSE`` (``None``: no rule)."""
         self.clock = clock
         self.gate = gate
         self._ids = ids.IdFactory()
@@ -156,7 +162,10 @@ class Store:
         kind = self.sobject(sobject)
         if gated and self.gate is not None:
             self.gate(None)
-        values = prepare(kind, body, creating=True, types=self.types, lookup=self.lookup)
+        values = prepare(kind, body, creating=True, types=self.types, lookup=self.lookup,
+                         check_lengths=self.strict)
+        if gated:
+            self._assign(kind, values)
         for name, one in kind.fields.items():
             if name not in values and one.default is not None:
                 values[name] = one.default
@@ -164,6 +173,7 @@ class Store:
         if missing:
             raise required_missing(missing)
         self._check_owner(kind, values)
+        self._check_permission_row(kind, values)
         if kind.name == "CaseArticle":
             existing = self._case_article(values)
             if existing is not None:
@@ -196,7 +206,10 @@ class Store:
         kind = self.sobject(sobject)
         if gated and self.gate is not None:
             self.gate(record.id)
-        values = prepare(kind, body, creating=False, types=self.types, lookup=self.lookup)
+        values = prepare(kind, body, creating=False, types=self.types, lookup=self.lookup,
+                         check_lengths=self.strict)
+        if gated:
+            self._assign(kind, values)
         cleared = [n for n, v in values.items() if v is None and kind.fields[n].required]
         if cleared:
             raise required_missing(cleared)
@@ -335,6 +348,17 @@ class Store:
                                          for f in _CASCADE_FIELDS):
                 self._soft_delete(child, user_id)
 
+    def _assign(self, kind: SObjectType, values: dict[str, Any]) -> None:
+        """The active Case assignment rule, on create and on update through the API.
+        REST API Developer Guide, Assignment Rule Header
+        (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_autoassign.htm):
+        "applied when creating or updating Accounts, Cases, or Leads ... If the header is not
+        provided in the request, the default value is TRUE"; ``FALSE`` (any case) skips it.
+        Driver writes (agents in the UI) are not API calls and never run it."""
+        owner = self.case_assignment_owner
+        if kind.name == "Case" and owner is not None and security.current().auto_assign:
+            values["OwnerId"] = owner
+
     def _check_owner(self, kind: SObjectType, values: Mapping[str, Any]) -> None:
         """An owner is an active User or a queue (a Group of Type ``Queue``): a public
         group cannot own records (``INVALID_CROSS_REFERENCE_KEY``, as for an id that does
@@ -350,6 +374,32 @@ class Store:
             raise ApiError(400, "INACTIVE_OWNER_OR_USER",
                            f"operation performed with inactive user [{owner.id}] as owner "
                            f"of {kind.name.lower()}", [])
+
+    def _check_permission_row(self, kind: SObjectType, values: Mapping[str, Any]) -> None:
+        """FieldPermissions: ``Field`` is a restricted picklist of ``SobjectType.Field`` names
+        (Object Reference, FieldPermissions: "The field's API name. This name must be prefixed
+        with the SobjectType"), one row per permission set and field; one
+        PermissionSetAssignment per user and permission set. Duplicates answer
+        ``DUPLICATE_VALUE`` with the "<unknown>" wording setup objects use."""
+        if kind.name == "FieldPermissions":
+            object_name, _, field_name = str(values.get("Field", "")).partition(".")
+            target = find_type(self.types, object_name)
+            if target is None or field_name.lower() not in {n.lower() for n in target.fields} \
+                    or object_name.lower() != str(values.get("SobjectType", "")).lower():
+                raise ApiError(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                               f"Field Name: bad value for restricted picklist field: "
+                               f"{values.get('Field')}", ["Field"])
+            key: tuple[str, ...] = ("ParentId", "Field")
+        elif kind.name == "PermissionSetAssignment":
+            key = ("AssigneeId", "PermissionSetId")
+        else:
+            return
+        for record_id in self._order[kind.name]:
+            other = self._records[record_id]
+            if not other.deleted and all(str(other.fields.get(k)).lower()
+                                         == str(values.get(k)).lower() for k in key):
+                raise ApiError(400, "DUPLICATE_VALUE", "duplicate value found: <unknown> "
+                               "duplicates value on record with id: <unknown>", [])
 
     def _check_unique(self, kind: SObjectType, values: Mapping[str, Any], own_id: str) -> None:
         for name, value in values.items():

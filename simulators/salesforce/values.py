@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from simulators.salesforce import ids
+from simulators.salesforce import ids, security
 from simulators.salesforce.errors import (
     ApiError,
     invalid_cross_reference,
@@ -41,8 +41,10 @@ Lookup = Callable[[str], str]
 
 
 def prepare(sobject: SObjectType, body: Mapping[str, Any], *, creating: bool,
-            types: dict[str, SObjectType], lookup: Lookup) -> dict[str, Any]:
-    """Canonical, coerced field values of a create (``creating``) or update body."""
+            types: dict[str, SObjectType], lookup: Lookup,
+            check_lengths: bool = False) -> dict[str, Any]:
+    """Canonical, coerced field values of a create (``creating``) or update body;
+    ``check_lengths`` refuses text longer than the field's length (``STRING_TOO_LONG``)."""
     values: dict[str, Any] = {}
     read_only: list[str] = []
     for name, raw in body.items():
@@ -51,10 +53,13 @@ def prepare(sobject: SObjectType, body: Mapping[str, Any], *, creating: bool,
         field = sobject.field(name)
         if field is None:
             raise no_such_column(name, sobject.name)
-        if not (field.createable if creating else field.updateable):
+        if not (field.createable if creating else field.updateable) \
+                or security.read_only(sobject.name, field.name):
             read_only.append(field.name)
             continue
         values[field.name] = coerce(field, raw, types=types, lookup=lookup)
+        if check_lengths:
+            _check_length(field, values[field.name])
     if read_only:
         raise not_writable(read_only)
     return values
@@ -99,6 +104,16 @@ def coerce(field: Field, value: Any, *, types: dict[str, SObjectType],
     if field.type == "reference":
         return _reference(field, value, types, lookup)
     raise _cannot_deserialize(field, "VALUE_STRING", value)
+
+
+def _check_length(field: Field, value: Any) -> None:
+    """``STRING_TOO_LONG`` "Subject: data value too large: <value> (max length=255)", the
+    message the API answers for an over-long text value (as client libraries log it, e.g.
+    jongpie/NebulaLogger#589, CoderDojo/community-platform#762; field lengths from the
+    Object Reference / Field Reference, e.g. CaseComment.CommentBody 4,000)."""
+    if field.length and isinstance(value, str) and len(value) > field.length:
+        raise ApiError(400, "STRING_TOO_LONG", f"{field.label or field.name}: data value too "
+                       f"large: {value} (max length={field.length})", [field.name])
 
 
 def _reference(field: Field, value: Any, types: dict[str, SObjectType],
