@@ -20,6 +20,7 @@ Every answer that got past the session check carries ``Sforce-Limit-Info``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import tempfile
@@ -227,7 +228,8 @@ class SalesforceSimulator:
         blocked = await self._faults("auth")
         if blocked is not None:
             return blocked
-        form = {**request.query, **{k: str(v) for k, v in (await request.post()).items()}}
+        form = {**_basic_credentials(request.headers.get("Authorization")), **request.query,
+                **{k: str(v) for k, v in (await request.post()).items()}}
         audiences = {self.base_url} | ({self.org.my_domain_url} if self.org.my_domain_url
                                        else set())
         try:
@@ -324,6 +326,19 @@ class SalesforceSimulator:
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return _json(404, not_found().body())
+
+
+def _basic_credentials(authorization: str | None) -> dict[str, str]:
+    """``client_id``/``client_secret`` from ``Authorization: Basic`` (RFC 6749 2.3.1
+    client_secret_basic; simple-salesforce sends the client credentials flow's this way)."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        client_id, _, secret = base64.b64decode(encoded.strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return {"client_id": unquote(client_id), "client_secret": unquote(secret)}
 
 
 async def _read_json(request: web.Request) -> Any:
