@@ -2,9 +2,11 @@
 
 Nobody can reach the real Salesforce from tests, the demo or benchmarks, so telecase talks to
 this instead: :class:`SalesforceSimulator` serves the logins (SOAP ``login()``, OAuth
-password and JWT bearer grants), the sObject rows and external-id upserts, SOQL query with
-paging, composite and sObject Collections, the daily API limit and its header, with the
-real answers and error arrays, to the unmodified ``simple-salesforce`` client;
+password, JWT bearer and client credentials grants), the Tooling API an admin's setup uses,
+the sObject rows and external-id upserts, SOQL query with paging, composite and sObject
+Collections, the daily API limit and its header, with the real answers and error arrays, to
+the unmodified ``simple-salesforce`` client; an option (``schema="standard"``) makes it an org
+as a new admin finds it, refusing what a real org refuses;
 :class:`SalesforceDriver` plays the agents on the Salesforce side and disturbs the org.
 
 Modules::
@@ -12,6 +14,7 @@ Modules::
     server      SalesforceSimulator: the aiohttp app over TLS, logins, REST dispatch
     routing     ApiRequest/ApiResponse, REST resources registered as data, dispatch
     rest_api    versions, limits, describe, sObject rows, external ids, query
+    tooling     Tooling API: CustomField, StandardValueSet, tooling query
     composite   /composite and /composite/sobjects (collections)
     replication sobjects/T/updated and sobjects/T/deleted (Get Updated / Get Deleted)
     soql_parse  SOQL tokens and parser (the subset telecase uses)
@@ -23,7 +26,10 @@ Modules::
     schema      the simulated sObjects, as data
     ids         15/18-character record ids
     timefmt     Salesforce datetimes, the simulated clock
-    auth        credentials, connected apps, sessions, OAuth grants
+    auth        credentials, connected apps, sessions, OAuth grants (password, JWT,
+                client credentials)
+    security    field-level security and the Sforce-Auto-Assign header, per request
+    request_log every call answered, the refused ones with their error
     jwt_bearer  JWT bearer assertion checks (RS256 with cryptography)
     soap        the SOAP login() call
     limits      daily API allocation, Sforce-Limit-Info

@@ -1,6 +1,6 @@
 """Who may call the org: users' credentials, connected apps, sessions, OAuth grants.
 
-``POST /services/oauth2/token`` (form-encoded) answers the two grants telecase uses:
+``POST /services/oauth2/token`` (form-encoded) answers three grants:
 
 - ``grant_type=password`` with ``client_id``, ``client_secret``, ``username`` and
   ``password`` (the password followed by the user's security token — the simulated org
@@ -10,7 +10,10 @@
   (base64 HMAC-SHA256 of ``id + issued_at`` keyed with the client secret).
 - ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` with ``assertion`` (see
   ``jwt_bearer``). Answer: ``access_token``, ``scope``, ``instance_url``, ``id``,
-  ``token_type``.
+  ``token_type``. Audiences: the login hosts, the instance and the org's My Domain URL.
+- ``grant_type=client_credentials`` with ``client_id`` and ``client_secret`` (form fields or
+  HTTP Basic) on the My Domain host, when the app has a run-as user
+  (:meth:`Auth.enable_client_credentials`). Answer: as the password grant, plus ``scope``.
 
 Errors are HTTP 400 ``{"error", "error_description"}``: ``invalid_client_id`` "client
 identifier invalid", ``invalid_client`` "invalid client credentials", ``invalid_grant``
@@ -168,13 +171,20 @@ class Auth:
             raise OAuthError("invalid_client", "invalid client credentials")
         if app.run_as_user_id is None:
             raise OAuthError("invalid_grant", "no client credentials user enabled")
-        identity = self.identity_url(instance_url, app.run_as_user_id)
+        return {"access_token": self.open_session(app.run_as_user_id), "scope": "api",
+                "instance_url": instance_url,
+                **self._signed_identity(app, instance_url, app.run_as_user_id)}
+
+    def _signed_identity(self, app: ConnectedApp, instance_url: str,
+                         user_id: str) -> dict[str, str]:
+        """``id``, ``token_type``, ``issued_at`` and ``signature`` (base64 HMAC-SHA256 of
+        ``id + issued_at`` keyed with the client secret) of a token answer."""
+        identity = self.identity_url(instance_url, user_id)
         issued_at = str(int(self.clock.now() * 1000))
         digest = hmac.new(app.consumer_secret.encode(), (identity + issued_at).encode(),
                           hashlib.sha256).digest()
-        return {"access_token": self.open_session(app.run_as_user_id), "scope": "api",
-                "instance_url": instance_url, "id": identity, "token_type": "Bearer",
-                "issued_at": issued_at, "signature": base64.b64encode(digest).decode()}
+        return {"id": identity, "token_type": "Bearer", "issued_at": issued_at,
+                "signature": base64.b64encode(digest).decode()}
 
     def _password_grant(self, form: Mapping[str, str], instance_url: str) -> dict[str, Any]:
         app = self._apps.get(form.get("client_id", ""))
@@ -185,13 +195,8 @@ class Auth:
         user = self.check_password(form.get("username", ""), form.get("password", ""))
         if user is None:
             raise OAuthError("invalid_grant", "authentication failure")
-        identity = self.identity_url(instance_url, user.user_id)
-        issued_at = str(int(self.clock.now() * 1000))
-        digest = hmac.new(app.consumer_secret.encode(), (identity + issued_at).encode(),
-                          hashlib.sha256).digest()
         return {"access_token": self.open_session(user.user_id), "instance_url": instance_url,
-                "id": identity, "token_type": "Bearer", "issued_at": issued_at,
-                "signature": base64.b64encode(digest).decode()}
+                **self._signed_identity(app, instance_url, user.user_id)}
 
     def _jwt_grant(self, form: Mapping[str, str], instance_url: str,
                    audiences: set[str]) -> dict[str, Any]:

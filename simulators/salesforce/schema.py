@@ -1,9 +1,11 @@
 """The sObjects the simulator knows, as data: fields, types, references, external ids.
 
-Twelve objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and Group;
-QuickText (canned responses); and Lightning Knowledge's article versions (``Knowledge__kav``,
-the default ``Knowledge`` prefix), their master articles (``KnowledgeArticle``) and the
-Case-to-article links (``CaseArticle``).
+Fifteen objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and
+Group; QuickText (canned responses); Lightning Knowledge's article versions
+(``Knowledge__kav``, the default ``Knowledge`` prefix), their master articles
+(``KnowledgeArticle``) and the Case-to-article links (``CaseArticle``); and the records that
+grant field-level security (``PermissionSet``, ``FieldPermissions``,
+``PermissionSetAssignment``).
 Each has the standard fields telecase is likely to touch plus the audit fields every record
 has (``Id``, ``IsDeleted``, ``CreatedDate``, ``CreatedById``, ``LastModifiedDate``,
 ``LastModifiedById``, ``SystemModstamp``). Field names are case-insensitive, as in the real
@@ -15,11 +17,15 @@ org's they are unrestricted (any value is stored) until restricted
 (:meth:`SObjectType.restrict_picklist`), after which another value is refused with
 ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``.
 
-Custom fields (``..__c``) exist on demand: any ``__c`` name is accepted on any object and is
-usable as an external id (the first spelling seen becomes the canonical one). The ones
-telecase relies on are declared up front as unique external ids:
-``Telegram_User_Id__c`` (Contact, Lead), ``Telecase_Ticket_Id__c`` (Case) and
-``Telecase_Event_Id__c`` (Task, FeedItem, CaseComment).
+Two schemas (``build_types(standard=)``). The ``telecase`` one (the default for now): custom
+fields (``..__c``) exist on demand, any ``__c`` name is accepted on any object and is usable
+as an external id (the first spelling seen becomes the canonical one); the ones telecase
+relies on are declared up front as unique external ids: ``Telegram_User_Id__c`` (Contact,
+Lead), ``Telecase_Ticket_Id__c`` (Case) and ``Telecase_Event_Id__c`` (Task, FeedItem,
+CaseComment). The ``standard`` one: only Salesforce's standard fields; custom fields exist once
+created through the Tooling API (``tooling``), never on the objects in
+:data:`NOT_CUSTOMIZABLE`; Case ``Origin`` is restricted. Text fields carry their lengths from
+the Field Reference (``describe`` shows them; the standard org enforces them).
 
 A reference field names the objects it may point at; ``*`` means "any object" (a polymorphic
 ``WhatId`` or ``ParentId``). References to objects that are not simulated (Account ``001``...)
