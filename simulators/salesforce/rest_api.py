@@ -47,7 +47,7 @@ def record_json(org: Org, record: Record, version: str,
                 fields: list[str] | None = None) -> dict[str, Any]:
     """A record as the REST API shows it: ``attributes`` then every field (or ``fields``)."""
     kind = org.store.types[record.sobject]
-    names = fields if fields is not None else list(kind.fields)
+    names = fields if fields is not None else [f.name for f in kind.visible_fields()]
     url = f"/services/data/v{version}/sobjects/{kind.name}/{record.id}"
     return {"attributes": {"type": kind.name, "url": url},
             **{name: record.fields.get(name) for name in names}}

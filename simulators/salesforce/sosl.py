@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from simulators.salesforce import soql_eval, soql_parse
+from simulators.salesforce import security, soql_eval, soql_parse
 from simulators.salesforce.errors import ApiError
 from simulators.salesforce.routing import ApiRequest, ApiResponse, resource
 from simulators.salesforce.store import Record
@@ -249,7 +249,8 @@ def _run(org: Org, clause: Returning, groups: list[list[_Term]], scope: str,
         else:
             texts = [(str(value), name == kind.name_field) for name, value in
                      record.fields.items() if value is not None and name in kind.fields
-                     and kind.fields[name].type in _TEXT_TYPES]
+                     and kind.fields[name].type in _TEXT_TYPES
+                     and not security.hidden(kind.name, name)]
         score = _score(groups, record, texts)
         if score:
             if not wants_id:

@@ -88,7 +88,11 @@ async def test_custom_field_invisible_until_a_permission_set_grants_it(
     with pytest.raises(SalesforceMalformedRequest) as failure:
         await call(admin.query, "SELECT Telecase_Ticket_Id__c FROM Case")
     assert _code(failure) == "INVALID_FIELD"
+    case = await call(admin.Case.create, {"Subject": "before"})
+    assert "Telecase_Ticket_Id__c" not in await call(admin.Case.get, case["id"])
     await _grant(admin, strict.integration_user_id, ["Case.Telecase_Ticket_Id__c"])
+    assert (await call(admin.Case.get, case["id"]))["Telecase_Ticket_Id__c"] is None
+    await call(admin.Case.delete, case["id"])
     answer = await call(admin.Case.upsert, "Telecase_Ticket_Id__c/tkt-1", {"Subject": "Hi"},
                         raw_response=True)
     assert answer.status_code == 201
