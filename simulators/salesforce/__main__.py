@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 
 from simulators.salesforce.server import SalesforceSimulator
 
@@ -24,6 +25,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cert-dir", default=None,
                         help="keep the generated CA and certificate here (reused)")
     parser.add_argument("--no-tls", action="store_true", help="plain HTTP (driver use only)")
+    parser.add_argument("--schema", choices=("telecase", "standard"), default="telecase",
+                        help="standard: only Salesforce's standard schema (the strict org)")
+    parser.add_argument("--no-soap-login", action="store_true",
+                        help="SOAP login() disabled, as in orgs created from Winter '26")
+    parser.add_argument("--my-domain", default=None, help='e.g. "acme.my"')
+    parser.add_argument("--jwt-certificate", default=None,
+                        help="PEM certificate file uploaded for the JWT bearer flow")
+    parser.add_argument("--client-credentials", action="store_true",
+                        help="enable the client credentials flow (run as the integration user)")
+    parser.add_argument("--assignment-queue", default=None,
+                        help="an active Case assignment rule giving Cases to this new queue")
     return parser.parse_args(argv)
 
 
@@ -32,7 +44,12 @@ async def serve(args: argparse.Namespace) -> None:
     simulator = SalesforceSimulator(host=args.host, port=args.port,
                                     api_version=args.api_version,
                                     daily_api_limit=args.daily_api_limit,
-                                    tls=not args.no_tls, cert_dir=args.cert_dir)
+                                    tls=not args.no_tls, cert_dir=args.cert_dir,
+                                    schema=args.schema, soap_login=not args.no_soap_login,
+                                    my_domain=args.my_domain,
+                                    jwt_certificate=_read(args.jwt_certificate),
+                                    client_credentials=args.client_credentials,
+                                    case_assignment_queue=args.assignment_queue)
     await simulator.start()
     print(simulator.base_url, flush=True)
     if simulator.tls:
@@ -49,6 +66,10 @@ async def serve(args: argparse.Namespace) -> None:
         await stopped.wait()
     finally:
         await simulator.stop()
+
+
+def _read(path: str | None) -> str | None:
+    return None if path is None else Path(path).read_text(encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
