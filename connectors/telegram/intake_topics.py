@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from streams.runtime.state_tables import migrate_state
+
 metadata = MetaData()
 
 intake_topics = Table(
@@ -58,7 +60,7 @@ class IntakeTopics:
         self.engine = engine
 
     def create(self) -> None:
-        metadata.create_all(self.engine)
+        migrate_state(self.engine, "intake_topics")
 
     def links(self) -> dict[str, TopicLink]:
         with self.engine.connect() as conn:

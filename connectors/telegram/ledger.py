@@ -41,6 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from streams.runtime.state_tables import migrate_state
+
 metadata = MetaData()
 
 deliveries = Table(
@@ -134,7 +136,7 @@ class DeliveryLedger:
         with _CREATING:
             for attempt in range(ATTEMPTS_TO_CREATE):
                 try:
-                    metadata.create_all(self.engine)
+                    migrate_state(self.engine, "telegram_ledger")
                     return
                 except DBAPIError:
                     if attempt == ATTEMPTS_TO_CREATE - 1:
