@@ -18,7 +18,8 @@ GET, POST, PATCH"; fields ``DeveloperName``, ``FullName``, ``Metadata`` with ``t
 https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_customfield.htm):
 the body is ``{"FullName": "Case.Telecase_Ticket_Id__c", "Metadata": {"type": "Text",
 "length": 64, "externalId": true, "unique": true, "label": "..."}}``. The object must exist
-and take custom fields (not CaseComment, not FeedItem: ``schema.NOT_CUSTOMIZABLE``); a field
+and take custom fields (not CaseComment, not FeedItem: ``schema.NOT_CUSTOMIZABLE``; a Task's
+are created as ``Activity.X__c``, as Setup's Activity object holds them); a field
 that already exists answers ``DUPLICATE_VALUE``. Types: Text (length 1-255), TextArea,
 LongTextArea (length), Number, Checkbox, Date, DateTime, Email, Phone, Url, Picklist.
 A new field is visible to nobody until a permission set grants it (``security``).
@@ -103,6 +104,14 @@ class Tooling:
         if not isinstance(metadata, dict) or not field_name:
             raise ApiError(400, "REQUIRED_FIELD_MISSING",
                            "Required fields are missing: [FullName, Metadata]", [])
+        if object_name.lower() in {"task", "event"}:
+            # Custom fields of tasks and events are Activity custom fields (Setup: Object
+            # Manager > Activity; Metadata API fullName "Activity.X__c"), shared by both.
+            raise ApiError(400, "INVALID_INPUT",  # text: best guess
+                           f"Custom fields of {object_name} are created on Activity: "
+                           f"Activity.{field_name}", [])
+        if object_name.lower() == "activity":
+            object_name = "Task"  # the only activity object simulated
         kind = find_type(self.data.types, object_name)
         if kind is None:
             raise ApiError(400, "INVALID_INPUT", f"Cannot find entity {object_name}", [])

@@ -225,3 +225,15 @@ async def test_default_org_keeps_telecase_fields(sf: Salesforce,
     answer = await call(sf.Case.upsert, "Telecase_Ticket_Id__c/t-9", {"Subject": "s" * 300},
                         raw_response=True)
     assert answer.status_code == 201
+
+
+async def test_task_fields_are_activity_fields(strict: SalesforceSimulator,
+                                               admin: Salesforce) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as failure:
+        await _create_field(admin, "Task.Telecase_Event_Id__c", TICKET)
+    assert _code(failure) == "INVALID_INPUT"
+    await _create_field(admin, "Activity.Telecase_Event_Id__c", TICKET)
+    await _grant(admin, strict.integration_user_id, ["Task.Telecase_Event_Id__c"])
+    answer = await call(admin.Task.upsert, "Telecase_Event_Id__c/e-1", {"Subject": "Call"},
+                        raw_response=True)
+    assert answer.status_code == 201
