@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from streams.runtime.bus import Bus, Outgoing
 from streams.runtime.desk import DeskSnapshot, Positions, dump_snapshot, load_snapshot
+from streams.runtime.state_tables import migrate_state
 from streams.runtime.timers import kafka_default_partition
 from streams.runtime.topics import TopicNames
 
@@ -57,7 +58,7 @@ class SqlDeskStore:
         self.name = f"{names.prefix}desk"
 
     def create(self) -> None:
-        metadata.create_all(self.engine)
+        migrate_state(self.engine, "desk_store")
 
     async def load(self) -> tuple[DeskSnapshot | None, Positions]:
         return await asyncio.to_thread(self._load)
