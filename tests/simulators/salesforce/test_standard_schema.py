@@ -17,6 +17,7 @@ from simple_salesforce.exceptions import (
 )
 
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator, requests_session
+from tests.simulators.salesforce.admin import add_case_origin, create_field, grant
 from tests.simulators.salesforce.conftest import call
 
 TICKET = {"type": "Text", "length": 64, "externalId": True, "unique": True,
@@ -47,22 +48,6 @@ def _code(failure: pytest.ExceptionInfo[Any]) -> str:
     return str(failure.value.content[0]["errorCode"])
 
 
-async def _create_field(sf: Salesforce, full_name: str, metadata: dict[str, Any]) -> Any:
-    return await call(sf.toolingexecute, "sobjects/CustomField", method="POST",
-                      data={"FullName": full_name, "Metadata": metadata})
-
-
-async def _grant(sf: Salesforce, user_id: str, fields: list[str], *, edit: bool = True) -> None:
-    permission_set = await call(sf.PermissionSet.create, {"Name": "Telecase_Integration",
-                                                          "Label": "Telecase Integration"})
-    for name in fields:
-        await call(sf.FieldPermissions.create, {
-            "ParentId": permission_set["id"], "SobjectType": name.split(".")[0],
-            "Field": name, "PermissionsRead": True, "PermissionsEdit": edit})
-    await call(sf.PermissionSetAssignment.create, {"AssigneeId": user_id,
-                                                   "PermissionSetId": permission_set["id"]})
-
-
 async def test_no_telecase_field_exists(admin: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as failure:
         await call(admin.query, "SELECT Id, Telecase_Event_Id__c FROM CaseComment")
@@ -77,20 +62,20 @@ async def test_no_telecase_field_exists(admin: Salesforce) -> None:
 @pytest.mark.parametrize("sobject", ["CaseComment", "FeedItem"])
 async def test_custom_fields_refused_on_comment_objects(admin: Salesforce, sobject: str) -> None:
     with pytest.raises(SalesforceMalformedRequest) as failure:
-        await _create_field(admin, f"{sobject}.Telecase_Event_Id__c", TICKET)
+        await create_field(admin, f"{sobject}.Telecase_Event_Id__c", TICKET)
     assert _code(failure) == "INVALID_INPUT"
 
 
 async def test_custom_field_invisible_until_a_permission_set_grants_it(
         strict: SalesforceSimulator, admin: Salesforce) -> None:
-    created = await _create_field(admin, "Case.Telecase_Ticket_Id__c", TICKET)
+    created = await create_field(admin, "Case.Telecase_Ticket_Id__c", TICKET)
     assert created["success"] is True and created["id"].startswith("00N")
     with pytest.raises(SalesforceMalformedRequest) as failure:
         await call(admin.query, "SELECT Telecase_Ticket_Id__c FROM Case")
     assert _code(failure) == "INVALID_FIELD"
     case = await call(admin.Case.create, {"Subject": "before"})
     assert "Telecase_Ticket_Id__c" not in await call(admin.Case.get, case["id"])
-    await _grant(admin, strict.integration_user_id, ["Case.Telecase_Ticket_Id__c"])
+    await grant(admin, strict.integration_user_id, ["Case.Telecase_Ticket_Id__c"])
     assert (await call(admin.Case.get, case["id"]))["Telecase_Ticket_Id__c"] is None
     await call(admin.Case.delete, case["id"])
     answer = await call(admin.Case.upsert, "Telecase_Ticket_Id__c/tkt-1", {"Subject": "Hi"},
@@ -110,8 +95,8 @@ async def test_custom_field_invisible_until_a_permission_set_grants_it(
 
 async def test_read_only_grant_refuses_writes(strict: SalesforceSimulator,
                                               admin: Salesforce) -> None:
-    await _create_field(admin, "Contact.Telegram_User_Id__c", TICKET)
-    await _grant(admin, strict.integration_user_id, ["Contact.Telegram_User_Id__c"], edit=False)
+    await create_field(admin, "Contact.Telegram_User_Id__c", TICKET)
+    await grant(admin, strict.integration_user_id, ["Contact.Telegram_User_Id__c"], edit=False)
     await call(admin.query, "SELECT Telegram_User_Id__c FROM Contact")
     with pytest.raises(SalesforceMalformedRequest) as failure:
         await call(admin.Contact.create, {"LastName": "Ann", "Telegram_User_Id__c": "42"})
@@ -120,8 +105,8 @@ async def test_read_only_grant_refuses_writes(strict: SalesforceSimulator,
 
 async def test_upsert_needs_an_external_id_field(strict: SalesforceSimulator,
                                                  admin: Salesforce) -> None:
-    await _create_field(admin, "Case.Note__c", {"type": "Text", "length": 20, "label": "Note"})
-    await _grant(admin, strict.integration_user_id, ["Case.Note__c"])
+    await create_field(admin, "Case.Note__c", {"type": "Text", "length": 20, "label": "Note"})
+    await grant(admin, strict.integration_user_id, ["Case.Note__c"])
     with pytest.raises(SalesforceResourceNotFound) as failure:
         await call(admin.Case.upsert, "Note__c/abc", {"Subject": "x"})
     assert failure.value.content[0]["message"] == (
@@ -158,13 +143,7 @@ async def test_case_origin_needs_the_value_added(admin: Salesforce) -> None:
     assert failure.value.content == [{
         "message": "Origin: bad value for restricted picklist field: Telegram",
         "errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "fields": ["Origin"]}]
-    found = await call(admin.toolingexecute, "query", params={
-        "q": "SELECT Id, Metadata FROM StandardValueSet WHERE MasterLabel = 'CaseOrigin'"})
-    value_set = found["records"][0]
-    values = value_set["Metadata"]["standardValue"]
-    values.append({"valueName": "Telegram", "label": "Telegram", "default": False})
-    await call(admin.toolingexecute, f"sobjects/StandardValueSet/{value_set['Id']}",
-               method="PATCH", data={"Metadata": {"sorted": False, "standardValue": values}})
+    await add_case_origin(admin, "Telegram")
     await call(admin.Case.create, {"Subject": "x", "Origin": "Telegram"})
     origin = next(f for f in (await call(admin.Case.describe))["fields"]
                   if f["name"] == "Origin")
@@ -173,9 +152,9 @@ async def test_case_origin_needs_the_value_added(admin: Salesforce) -> None:
 
 
 async def test_tooling_query_of_custom_fields(admin: Salesforce) -> None:
-    await _create_field(admin, "Case.Telecase_Ticket_Id__c", TICKET)
+    await create_field(admin, "Case.Telecase_Ticket_Id__c", TICKET)
     with pytest.raises(SalesforceMalformedRequest) as failure:
-        await _create_field(admin, "Case.Telecase_Ticket_Id__c", TICKET)
+        await create_field(admin, "Case.Telecase_Ticket_Id__c", TICKET)
     assert _code(failure) == "DUPLICATE_VALUE"
     found = await call(admin.toolingexecute, "query", params={
         "q": "SELECT Id, DeveloperName, TableEnumOrId FROM CustomField "
@@ -230,10 +209,10 @@ async def test_default_org_keeps_telecase_fields(sf: Salesforce,
 async def test_task_fields_are_activity_fields(strict: SalesforceSimulator,
                                                admin: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as failure:
-        await _create_field(admin, "Task.Telecase_Event_Id__c", TICKET)
+        await create_field(admin, "Task.Telecase_Event_Id__c", TICKET)
     assert _code(failure) == "INVALID_INPUT"
-    await _create_field(admin, "Activity.Telecase_Event_Id__c", TICKET)
-    await _grant(admin, strict.integration_user_id, ["Task.Telecase_Event_Id__c"])
+    await create_field(admin, "Activity.Telecase_Event_Id__c", TICKET)
+    await grant(admin, strict.integration_user_id, ["Task.Telecase_Event_Id__c"])
     answer = await call(admin.Task.upsert, "Telecase_Event_Id__c/e-1", {"Subject": "Call"},
                         raw_response=True)
     assert answer.status_code == 201
