@@ -44,6 +44,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, RowMapping, Select, and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from projections.db import ProjectionError
 from projections.tables import audit_trail, cases
 from streams.assignment.policy import AssignmentPolicy
 
@@ -57,7 +58,7 @@ PERSONAL_KEYS = frozenset({
 """Keys of ``before``/``after`` whose values are personal data, wherever they are nested."""
 
 
-class AuditQueryError(Exception):
+class AuditQueryError(ProjectionError):
     """Root of the errors of the audit queries."""
 
 

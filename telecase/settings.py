@@ -20,8 +20,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from telecase.errors import TelecaseError
 
-class SettingsError(Exception):
+
+class SettingsError(TelecaseError):
     """The configuration is invalid; the message lists every problem."""
 
 

@@ -40,6 +40,7 @@ from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
 from streams.runtime.kafka.desk_store import SqlDeskStore, desk_state
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import DeskRequest
+from telecase.errors import TelecaseError
 from telecase.settings import Settings
 
 log = structlog.get_logger("telecase.ops.desk")
@@ -49,7 +50,7 @@ INBOX = "desk-inbox.sqlite"
 __all__ = ["SqlDeskStore", "desk_state"]  # moved to streams.runtime.kafka.desk_store
 
 
-class DeskError(Exception):
+class DeskError(TelecaseError):
     """A desk command cannot be carried out; the message says why and what to do."""
 
 

@@ -34,13 +34,14 @@ from streams.schema.events import TicketEvent, UnknownEventError, decode_event
 from streams.sla.errors import PolicyError as SlaPolicyError
 from streams.sla.policy import SlaPolicy
 from streams.sla.replay import Comparison, SimulationReport, compare, simulate
+from telecase.errors import TelecaseError
 from telecase.settings import Settings
 
 READ_BATCH = 5000
 KAFKA_IDLE_LIMIT = 30.0  # seconds without progress before the Kafka read gives up
 
 
-class SimulateError(Exception):
+class SimulateError(TelecaseError):
     """The what-if cannot run; the message says why, one line per problem."""
 
 

@@ -64,6 +64,7 @@ from telecase.bootstrap.policy import Policies, PolicyFileError, load_policies
 from telecase.bootstrap.salesforce import case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
 from telecase.demo.traffic import DemoSummary, cases_table, customers
+from telecase.errors import TelecaseError
 from telecase.settings import Settings, SettingsError
 from telecase.web.metrics import serve_metrics
 
@@ -71,7 +72,7 @@ log = structlog.get_logger("telecase.run")
 DEMO_TOKEN = "7000000001:demo-token"
 
 
-class RunError(Exception):
+class RunError(TelecaseError):
     """``telecase run`` cannot start; the message says why and what to do."""
 
 
@@ -208,7 +209,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                 loops.append(asyncio.create_task(
                     reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
         if demo or settings.dashboard_port is not None:  # the dashboard, on the projections
-            from telecase.cli.dashboard import start_embedded
+            from telecase.cli.dashboard_server import start_embedded
             dashboard, url, keys_file = await start_embedded(rt.engine, rt.log, settings,
                                                              rt.policies, demo=demo)
             after_loops.append(dashboard.cleanup)

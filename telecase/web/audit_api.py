@@ -54,6 +54,7 @@ from projections.audit_queries import (
     ticket_history,
 )
 from streams.assignment.policy import AssignmentPolicy
+from telecase.errors import TelecaseError
 
 log = structlog.get_logger("telecase.web.audit_api")
 
@@ -64,7 +65,7 @@ REQUESTS = Counter("telecase_audit_api_requests_total", "Audit API requests, by 
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
 
 
-class AuditApiError(Exception):
+class AuditApiError(TelecaseError):
     """Root of the errors of the audit API's set-up."""
 
 

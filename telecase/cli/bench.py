@@ -1,0 +1,109 @@
+"""``telecase bench``: the benchmarks (speed and memory figures), one command per bench module
+(``bench/``); each prints its figures as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from telecase import logs
+from telecase.cli.common import configure, echo_json
+from telecase.settings import RuntimeKind
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks (speed and memory figures).")
+
+
+@app.command("ingest")
+def bench_ingest(
+    updates: int = typer.Option(20_000, "--updates", "-n", help="updates to drive"),
+    rate: int = typer.Option(1_000, help="paced rate (updates/s) for the latency run"),
+    chats: int = typer.Option(200, help="distinct forum topics the updates spread over"),
+    runtime: str = typer.Option("kafka", help="kafka (the configured cluster and database) "
+                                              "or embedded (SQLite, in this process)"),
+) -> None:
+    """Drive simulated updates through webhook → log → worker → projection; print JSON."""
+    if RuntimeKind.parse(runtime) is RuntimeKind.EMBEDDED:
+        from bench.ingest_embedded import run_embedded_bench
+        logs.configure("warning")
+        result = asyncio.run(run_embedded_bench(updates=updates, rate=rate, chats=chats))
+    else:
+        from bench.ingest import run_ingest_bench
+        result = asyncio.run(run_ingest_bench(configure(), updates=updates, rate=rate,
+                                              chats=chats))
+    echo_json(result, indent=2)
+
+
+@app.command("salesforce")
+def bench_salesforce(
+    rates: str = typer.Option("10,100,1000", help="inbound messages per second, comma list"),
+    seconds: float = typer.Option(10.0, help="how long each rate runs"),
+    replies: int = typer.Option(40, min=0, help="agent replies (Salesforce CaseComments, 2/s) "
+                                                "timed to Telegram; 0 skips that phase"),
+    poll_interval: float = typer.Option(1.0, "--poll-interval", min=0.01,
+                                        help="seconds between the change poller's polls in "
+                                             "the reply phase (it dominates reply latency)"),
+) -> None:
+    """Salesforce API calls per inbound message and sync latency at each rate, then agent
+    reply delivery latency (Salesforce → Telegram); print JSON."""
+    from bench.salesforce import run as run_bench
+    logs.configure("warning")
+    result = run_bench(rates=tuple(int(r) for r in rates.split(",")), seconds=seconds,
+                       replies=replies, poll_interval=poll_interval)
+    echo_json(result, indent=2)
+
+
+@app.command("telegram-out")
+def bench_telegram_out(
+    replies: int = typer.Option(300, help="agent replies to deliver"),
+    forums: int = typer.Option(10, help="forum groups"),
+    topics_per_forum: int = typer.Option(2, help="topics in each forum"),
+    private_chats: int = typer.Option(40, help="private-chat tickets"),
+    rate: float = typer.Option(0.0, help="replies/s (0: all at once, as a backlog)"),
+) -> None:
+    """Deliver agent replies to a simulated Telegram with its limits on; print JSON (429s,
+    completeness, latency)."""
+    from bench.telegram_out import run as run_bench
+    logs.configure("warning")
+    result = run_bench(replies=replies, forums=forums, topics_per_forum=topics_per_forum,
+                       private_chats=private_chats, rate=rate)
+    echo_json(result, indent=2)
+
+
+@app.command("timers")
+def bench_timers(
+    tickets: int = typer.Option(1_000_000, min=1, help="open tickets, two live timers each"),
+    rate: int = typer.Option(2_000, min=1, help="timers coming due per second"),
+    seconds: float = typer.Option(10.0, min=0.1, help="how long timers come due at --rate"),
+    live: int = typer.Option(0, min=0, help="also measure the worker's own restart path "
+                             "(stored states decoded, indexed, fired into encoded events) on "
+                             "this many tickets"),
+) -> None:
+    """SLA timers on one worker: memory for --tickets open tickets, firing lateness at --rate,
+    and catching up after a restart with every timer overdue; print JSON."""
+    from bench.timers import run as run_bench
+    result = run_bench(tickets=tickets, rate=rate, seconds=seconds)
+    if live:
+        from bench.timers_live import run as run_live
+        result["worker_restart"] = run_live(live)
+    echo_json(result, indent=2)
+
+
+@app.command("replay")
+def bench_replay(
+    events: int = typer.Option(1_000_000, "--events", "-n", min=1, help="ticket events"),
+    database_url: str | None = typer.Option(None, "--database-url", help="a PostgreSQL "
+                                            "server (default: the configured database); the "
+                                            "bench works in a scratch database of its own"),
+    batch: int | None = typer.Option(None, "--batch", min=1, help="events per transaction "
+                                     "(default: as telecase replay, 20,000)"),
+) -> None:
+    """Rebuild every projection from N ticket events into PostgreSQL (events/s), beside a
+    raw COPY of the rows it produced; print JSON."""
+    from bench.replay import run as run_bench
+    from projections.replay import DEFAULT_BATCH
+    settings = configure()
+    logs.configure("warning")
+    url = database_url or settings.projection_url(RuntimeKind.KAFKA)
+    result = run_bench(url, events=events, batch=batch or DEFAULT_BATCH)
+    echo_json(result, indent=2)

@@ -1,0 +1,45 @@
+"""``telecase run`` (everything in one process over the embedded log) and ``telecase demo``
+(the Kafka processes with simulated traffic and a live view)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from telecase.cli.common import configure
+
+
+def run(
+    demo: bool | None = typer.Option(None, "--demo/--no-demo",
+                                     help="simulated Telegram traffic (default: when no bot "
+                                          "token is configured)"),
+    duration: float = typer.Option(0, help="stop after this many seconds (0: until Ctrl-C)"),
+) -> None:
+    """Run telecase on this machine: connector, worker and projector over the embedded log."""
+    from telecase.roles.embedded import run as run_embedded
+    settings = configure()
+    use_demo = (not settings.has_telegram_credentials) if demo is None else demo
+    summary = asyncio.run(run_embedded(settings, demo=use_demo, duration=duration))
+    typer.echo(f"tickets: {summary.tickets}, messages: {summary.messages}, "
+               f"updates sent: {summary.updates_sent}, errors: {len(summary.errors)}")
+    if summary.synced is not None:
+        typer.echo(f"salesforce: {summary.synced} ticket events synced")
+    for error in summary.errors[:10]:
+        typer.echo(f"  error: {error}", err=True)
+    raise typer.Exit(1 if summary.errors else 0)
+
+
+def demo(duration: float = typer.Option(0, help="stop after this many seconds (0: Ctrl-C)"),
+         ) -> None:
+    """The demo over Kafka + PostgreSQL (the three processes), with a live view."""
+    from telecase.demo.kafka import run_demo
+    try:
+        summary = asyncio.run(run_demo(configure(), duration))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    typer.echo(f"tickets opened: {summary.tickets}, messages: {summary.messages}, "
+               f"updates sent: {summary.updates_sent}, errors: {len(summary.errors)}")
+    for error in summary.errors[:10]:
+        typer.echo(f"  error: {error}", err=True)
+    raise typer.Exit(1 if summary.errors else 0)
