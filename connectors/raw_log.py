@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
-
 from streams.runtime import topics
 from streams.runtime.bus import Bus, Outgoing
+from streams.runtime.kafka.bus import KafkaBus
 
 
 class RawEnvelope(Protocol):
@@ -28,30 +27,9 @@ class RawLog(Protocol):
     async def append(self, envelopes: Sequence[RawEnvelope]) -> None: ...
 
 
-class KafkaRawLog:
-    """``telegram.updates`` on Kafka, keyed by chat so each chat keeps its order."""
-
-    def __init__(self, bootstrap_servers: str, topic: str = topics.TELEGRAM_UPDATES) -> None:
-        self.topic = topic
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                                         enable_idempotence=True, linger_ms=2,
-                                         compression_type=None)
-
-    async def start(self) -> None:
-        await self.producer.start()
-
-    async def stop(self) -> None:
-        await self.producer.stop()
-
-    async def append(self, envelopes: Sequence[RawEnvelope]) -> None:
-        futures = [await self.producer.send(self.topic, e.to_bytes(),
-                                            key=e.routing_key().encode()) for e in envelopes]
-        for fut in futures:
-            await fut
-
-
 class BusRawLog:
-    """``telegram.updates`` on any :class:`~streams.runtime.bus.Bus` (the embedded log)."""
+    """A raw topic (``telegram.updates`` by default) on any :class:`~streams.runtime.bus.Bus`:
+    the embedded log, or a started :class:`~streams.runtime.kafka.bus.KafkaBus`."""
 
     def __init__(self, bus: Bus, topic: str = topics.TELEGRAM_UPDATES) -> None:
         self.bus, self.topic = bus, topic
@@ -59,3 +37,21 @@ class BusRawLog:
     async def append(self, envelopes: Sequence[RawEnvelope]) -> None:
         await self.bus.append(self.topic, [Outgoing(e.routing_key().encode(), e.to_bytes())
                                            for e in envelopes])
+
+
+class KafkaRawLog(BusRawLog):
+    """A raw topic on Kafka, through a :class:`~streams.runtime.kafka.bus.KafkaBus` of its
+    own (started and stopped with it): keyed by chat, placed by the bus's partitioner
+    (Kafka's default), so each chat keeps its order."""
+
+    def __init__(self, bootstrap_servers: str, topic: str = topics.TELEGRAM_UPDATES,
+                 partitions: int = 4) -> None:
+        kafka = KafkaBus(bootstrap_servers, partitions)
+        super().__init__(kafka, topic)
+        self.kafka = kafka
+
+    async def start(self) -> None:
+        await self.kafka.start()
+
+    async def stop(self) -> None:
+        await self.kafka.close()

@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from sqlalchemy import Engine
 
 from projections.cases import EVENTS_APPLIED, PROJECTOR, Offset
 from projections.decode import decode_records
 from projections.registry import PROJECTORS, apply_all, resume_positions
+from streams.runtime.bus import Bus, Outgoing
 from streams.runtime.fold import DEAD_LETTERS
+from streams.runtime.kafka.bus import KafkaBus
 from streams.runtime.lag import LAG_INTERVAL, LagReport, kafka_lag
 from streams.runtime.topics import TopicNames
 from streams.schema.events import TicketEvent
@@ -52,7 +54,9 @@ class _SeekToCheckpoint(ConsumerRebalanceListener):  # type: ignore[misc]
 class KafkaProjector:
     def __init__(self, engine: Engine, bootstrap_servers: str, *,
                  group_id: str = "telecase-projector", batch_max: int = 2000,
-                 names: TopicNames | None = None, session_timeout: float = 30.0) -> None:
+                 names: TopicNames | None = None, session_timeout: float = 30.0,
+                 bus: Bus | None = None) -> None:
+        """``bus``: the process's, started and closed by its owner (else one of its own)."""
         self.engine = engine
         self.names = names or TopicNames()
         self.consumer = AIOKafkaConsumer(
@@ -61,8 +65,10 @@ class KafkaProjector:
             max_poll_records=batch_max, isolation_level="read_committed",
             session_timeout_ms=int(session_timeout * 1000),
             heartbeat_interval_ms=int(max(0.5, session_timeout / 6) * 1000))
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                                         enable_idempotence=True)
+        self._own_bus: KafkaBus | None = None
+        if bus is None:
+            bus = self._own_bus = KafkaBus(bootstrap_servers)
+        self.bus: Bus = bus  # its writes: dead letters
         self._stopping = asyncio.Event()
         self._lag, self._lag_due = LagReport(group_id), 0.0
 
@@ -74,7 +80,8 @@ class KafkaProjector:
         self._stopping.set()
 
     async def run(self) -> None:
-        await self.producer.start()
+        if self._own_bus is not None:
+            await self._own_bus.start()
         self.consumer.subscribe([self.names.ticket_events], listener=_SeekToCheckpoint(self))
         await self.consumer.start()
         log.info("projector.started", projectors=list(PROJECTORS))
@@ -91,16 +98,16 @@ class KafkaProjector:
         finally:
             self._lag.clear()
             await self.consumer.stop()
-            await self.producer.stop()
+            if self._own_bus is not None:
+                await self._own_bus.close()
             log.info("projector.stopped", projectors=list(PROJECTORS))
 
     async def _handle(self, records: list[Any]) -> None:
         now = datetime.now(UTC)
         batch, letters = decode_records(records, DEAD_LETTER_CONSUMER, now)
         for letter in letters:  # durable before the batch's offsets are
-            await self.producer.send_and_wait(self.names.dead_letters,
-                                              letter.model_dump_json().encode(),
-                                              key=(letter.key or "").encode())
+            await self.bus.append(self.names.dead_letters, [Outgoing(
+                (letter.key or "").encode(), letter.model_dump_json().encode())])
             DEAD_LETTERS.labels(DEAD_LETTER_CONSUMER, letter.reason).inc()
             log.warning("projector.dead_letter", reason=letter.reason,
                         partition=letter.partition, offset=letter.offset)

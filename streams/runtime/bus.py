@@ -8,6 +8,7 @@ machine) and
 - ``append`` returns only when the records are durable, with the offset each one got;
 - records of one partition keep their append order; a topic's records with the same key go to the
   same partition (the key's hash decides unless a partition is named), so per-key order holds;
+- ``end_offsets`` tells where each partition ends (the next offset an append gets);
 - ``read`` from any offset returns records in offset order, as often as asked (replay);
 - a consumer group's committed positions survive restarts of the process and of the log.
 """
@@ -56,15 +57,24 @@ class Bus(Protocol):
 
     async def end_offset(self, topic: str, partition: int) -> int: ...
 
+    async def end_offsets(self, topic: str, partitions: Sequence[int] | None = None,
+                          ) -> dict[int, int]:
+        """``partition -> end offset`` of ``partitions`` (all of the topic's by default), in
+        one request where the log can (Kafka)."""
+        ...
+
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         """``partition -> next offset`` the group committed (absent: start at 0)."""
         ...
 
     async def commit(self, group: str, topic: str, positions: dict[int, int]) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 def partition_for(key: bytes | None, partitions: int) -> int:
-    """Stable key → partition (CRC32), the same in every process and runtime."""
+    """The embedded log's key → partition (CRC32), stable in every process. (The Kafka
+    runtime's is ``streams.runtime.kafka.bus.kafka_partition``: Kafka's default, murmur2.)"""
     if key is None or partitions == 1:
         return 0
     return zlib.crc32(key) % partitions

@@ -7,8 +7,9 @@ has caught up. It is refreshed about once a second per consumer, never per recor
 - every consumer of the :class:`~streams.runtime.bus.Bus` interface (the embedded worker and
   projector,
   the desk, the Salesforce sync and the reply mirror, on either runtime) reads through
-  :func:`consume` here, which looks up the partitions' ends in a side task (the embedded log
-  knows them in memory; on Kafka, one request for all partitions) while
+  :func:`consume` here, which looks up the partitions' ends in a side task
+  (:meth:`Bus.end_offsets`: the embedded log knows them in memory; on Kafka, one request for
+  all partitions, from a client of the bus's own beside its reader) while
   ``streams.runtime.bus.consume`` advances the positions;
 - the Kafka consumer-group clients (the Faust worker, the Kafka projector) hand what their
   client already knows to a :class:`LagReport` (:func:`kafka_lag`).
@@ -103,9 +104,8 @@ async def consume(bus: Bus, topic: str, positions: dict[int, int], handle: Batch
     """:func:`streams.runtime.bus.consume`, reporting ``group``'s lag on ``topic`` meanwhile (the
     ends from the log, the positions from the dict ``consume`` advances)."""
     report = LagReport(group)
-    ends = _ends_of(bus)
     done = asyncio.Event()
-    watcher = asyncio.create_task(_watch(ends, topic, positions, report, done, interval),
+    watcher = asyncio.create_task(_watch(bus, topic, positions, report, done, interval),
                                   name=f"lag:{group}:{topic}")
     try:
         await consume_bus(bus, topic, positions, handle, stop, batch_max=batch_max,
@@ -117,59 +117,14 @@ async def consume(bus: Bus, topic: str, positions: dict[int, int], handle: Batch
                 await asyncio.wait_for(watcher, 5.0)
         finally:
             report.clear()
-            await ends.close()
 
 
-class _BusEnds:
-    """The partitions' ends as the bus tells them (the embedded log: from memory)."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-
-    async def __call__(self, topic: str) -> dict[int, int]:
-        return {p: await self.bus.end_offset(topic, p)
-                for p in range(await self.bus.partitions(topic))}
-
-    async def close(self) -> None:
-        return None
-
-
-class _KafkaEnds:
-    """The partitions' ends from a Kafka client of its own, all partitions in one request.
-    (Asking the ``KafkaBus``'s own reader between its reads stalls the reads that follow.)"""
-
-    def __init__(self, bus: Any) -> None:
-        self.bus = bus
-        self._client: Any = None
-
-    async def __call__(self, topic: str) -> dict[int, int]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        if self._client is None:
-            client = AIOKafkaConsumer(bootstrap_servers=self.bus.bootstrap_servers,
-                                      enable_auto_commit=False)
-            await client.start()
-            self._client = client
-        tps = [TopicPartition(topic, p) for p in range(await self.bus.partitions(topic))]
-        return {tp.partition: int(end)
-                for tp, end in (await self._client.end_offsets(tps)).items()}
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.stop()
-            self._client = None
-
-
-def _ends_of(bus: Bus) -> _BusEnds | _KafkaEnds:
-    from streams.runtime.kafka.bus import KafkaBus
-    return _KafkaEnds(bus) if isinstance(bus, KafkaBus) else _BusEnds(bus)
-
-
-async def _watch(ends: _BusEnds | _KafkaEnds, topic: str, positions: dict[int, int],
+async def _watch(bus: Bus, topic: str, positions: dict[int, int],
                  report: LagReport, done: asyncio.Event, interval: float) -> None:
     failing = False
     while not done.is_set():
         try:
-            last = await ends(topic)
+            last = await bus.end_offsets(topic)
         except Exception as exc:  # the lag is best effort: it never stops a consumer
             if not failing:
                 log.warning("lag.unavailable", group=report.group, topic=topic,

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from aiokafka.partitioner import murmur2
 from prometheus_client import Gauge
 
 from streams.core.service_level import next_due
@@ -38,14 +37,8 @@ timeouts with them (``UpdateFolder.timer_due``)."""
 def partition_of(thread_key: str, partitions: int,
                  partitioner: Partitioner = partition_for) -> int:
     """The partition of a thread: that of its chat's routing key ``chat:<id>`` in the raw
-    topics (``partition_for`` on the embedded log; Kafka's default partitioner on Kafka,
-    where the connectors' producers choose it)."""
+    topics (``partition_for`` on the embedded log; ``kafka_partition`` on Kafka)."""
     return partitioner(f"chat:{thread_key.split(':', 1)[0]}".encode(), partitions)
-
-
-def kafka_default_partition(key: bytes, partitions: int) -> int:
-    """What Kafka's (and aiokafka's) default partitioner picks for a key: murmur2."""
-    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 class TimerBook:

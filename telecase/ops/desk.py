@@ -29,7 +29,6 @@ from typing import Literal
 import structlog
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from streams.assignment.choose import availability as availability_of
@@ -37,14 +36,22 @@ from streams.assignment.policy import AssignmentPolicy
 from streams.runtime.bus import Outgoing
 from streams.runtime.desk import STATE_KEY, STATE_SPACE, DeskSnapshot, load_snapshot
 from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
-from streams.runtime.kafka.desk_store import SqlDeskStore, desk_state
+from streams.runtime.kafka.desk_store import SqlDeskStore, desk_state, saved_in_database
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import DeskRequest
+from telecase.bootstrap.runtime import (
+    embedded_log_path,
+    open_bus,
+    open_embedded_log,
+    projection_engine,
+    topic_names,
+)
 from telecase.errors import TelecaseError
-from telecase.settings import Settings
+from telecase.settings import RuntimeKind, Settings
 
 log = structlog.get_logger("telecase.ops.desk")
-Runtime = Literal["embedded", "kafka"]
+Runtime = RuntimeKind | str
+"""A runtime as callers name it (parsed once with ``RuntimeKind.parse``)."""
 Action = Literal["claim", "reassign", "availability"]
 INBOX = "desk-inbox.sqlite"
 __all__ = ["SqlDeskStore", "desk_state"]  # moved to streams.runtime.kafka.desk_store
@@ -86,38 +93,26 @@ def _outgoing(request: DeskRequest) -> Outgoing:
     return Outgoing(request.request_id.encode(), request.to_bytes(), partition=0)
 
 
-async def send_request(settings: Settings, runtime: Runtime, request: DeskRequest) -> str:
+async def send_request(settings: Settings, runtime: RuntimeKind | str,
+                       request: DeskRequest) -> str:
     """Append the request to ``desk.requests``; what happened, in words."""
-    names = TopicNames(settings.topic_prefix)
-    if runtime == "kafka":
-        from streams.runtime.kafka.bus import KafkaBus
-        from telecase.roles.kafka import ensure
-
-        await ensure(settings)
-        bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
-        await bus.start()
-        try:
-            [offset] = await bus.append(names.desk_requests, [_outgoing(request)])
-        finally:
-            await bus.close()
-        return f"{request.request_id}: appended to {names.desk_requests} (offset {offset})"
-    data = Path(settings.data_dir)
-    path = data / "log.sqlite"
+    kind = RuntimeKind.parse(runtime)
+    names = topic_names(settings)
     try:
-        log_ = await EmbeddedLog.open(path, settings.embedded_partitions)
-    except LogUnavailableError as exc:
+        bus = await open_bus(settings, kind)  # the topics made sure of, desk.requests too
+    except LogUnavailableError as exc:  # the embedded log, held by a running telecase run?
+        path = embedded_log_path(settings)
         if not _in_use(path):
             raise DeskError(str(exc)) from None
-        await asyncio.to_thread(Inbox(data / INBOX).put, request)
+        await asyncio.to_thread(Inbox(path.parent / INBOX).put, request)
         return (f"{request.request_id}: telecase run is using {path}; queued for its desk, "
                 "which takes it within a second")
     try:
-        await log_.create_topic(names.desk_requests, 1)
-        [offset] = await log_.append(names.desk_requests, [_outgoing(request)])
+        [offset] = await bus.append(names.desk_requests, [_outgoing(request)])
     finally:
-        await log_.close()
-    return (f"{request.request_id}: appended to {names.desk_requests} (offset {offset}); the "
-            "desk decides it when telecase run runs")
+        await bus.close()
+    later = "" if kind is RuntimeKind.KAFKA else "; the desk decides it when telecase run runs"
+    return f"{request.request_id}: appended to {names.desk_requests} (offset {offset}){later}"
 
 
 def _in_use(log_path: Path) -> bool:
@@ -195,28 +190,24 @@ async def drain_inbox(log_: EmbeddedLog, names: TopicNames, data_dir: Path,
 # ----------------------------------------------------------------------------- show
 
 
-async def saved_snapshot(settings: Settings, runtime: Runtime) -> DeskSnapshot | None:
+async def saved_snapshot(settings: Settings, runtime: RuntimeKind | str,
+                         ) -> DeskSnapshot | None:
     """What the desk saved last (``None``: nothing yet). Read-only."""
-    if runtime == "kafka":
-        from projections.db import make_engine
-
-        engine = make_engine(settings.projection_url("kafka"))
+    if RuntimeKind.parse(runtime) is RuntimeKind.KAFKA:
+        engine = projection_engine(settings, RuntimeKind.KAFKA)
         try:
-            with engine.connect() as conn:
-                raw = conn.execute(select(desk_state.c.snapshot).where(
-                    desk_state.c.name == f"{settings.topic_prefix}desk")).scalar_one_or_none()
+            return await asyncio.to_thread(saved_in_database, engine, topic_names(settings))
         except (OperationalError, DatabaseError) as exc:
             if "desk_state" in str(exc):
                 return None  # the desk never ran here
             raise DeskError(f"the database cannot be read: {exc.orig or exc}") from None
         finally:
             engine.dispose()
-        return None if raw is None else load_snapshot(raw)
-    path = Path(settings.data_dir) / "log.sqlite"
+    path = embedded_log_path(settings)
     if not path.is_file():
         return None
     try:
-        log_ = await EmbeddedLog.open_read_only(path)
+        log_ = await open_embedded_log(settings, read_only=True)
     except LogUnavailableError as exc:
         raise DeskError(str(exc)) from None
     try:

@@ -5,7 +5,7 @@ topic, see :mod:`connectors.telegram.topic_check`) when a bot token is, except i
 ``--dry-run``: Telegram's topic state can only be read by the call that repairs it.
 
 On Kafka it reads ``ticket.events`` without a consumer group and appends corrections to
-``salesforce.changes`` through the connectors' producer (keyed by chat, like the poller's). On
+``salesforce.changes`` through the runtime's bus (keyed by chat, like the poller's). On
 the embedded runtime it needs the log to itself (``telecase run`` holds it: there, set
 ``TELECASE_RECONCILE_INTERVAL`` and it runs inside ``telecase run``); ``--dry-run`` only reads
 and works beside a running ``telecase run``.
@@ -16,21 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from connectors.raw_log import BusRawLog, KafkaRawLog
+from connectors.raw_log import BusRawLog
 from connectors.salesforce.change_poller import SalesforceChangeApi
 from connectors.salesforce.reconcile import Reconciler, Report
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.topic_check import TopicProbe
-from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
-from streams.runtime.topics import TopicNames
+from streams.runtime.embedded.log import LogUnavailableError
+from telecase.bootstrap.runtime import open_bus, topic_names
 from telecase.bootstrap.salesforce import connect
-from telecase.settings import Settings, SettingsError
+from telecase.settings import RuntimeKind, Settings, SettingsError
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -53,10 +52,10 @@ def report_table(report: Report) -> Table:
     return table
 
 
-async def run(settings: Settings, *, runtime: Literal["embedded", "kafka"], dry_run: bool,
+async def run(settings: Settings, *, runtime: RuntimeKind | str, dry_run: bool,
               every: float, console: Console) -> Report | None:
     """One round (``every`` 0) returning its report, or rounds until SIGINT/SIGTERM."""
-    names = TopicNames(settings.topic_prefix)
+    names = topic_names(settings)
     probe_telegram = settings.has_telegram_credentials and not dry_run
     if not settings.has_salesforce_credentials and not probe_telegram:
         raise SettingsError("nothing to reconcile with: set the Salesforce credentials "
@@ -71,35 +70,16 @@ async def run(settings: Settings, *, runtime: Literal["embedded", "kafka"], dry_
         closers.append(bot.aclose)
         topics = TopicProbe(bot)
     try:
-        raw_log: Any = None
-        topic_log: Any = None
-        if runtime == "kafka":
-            from streams.runtime.kafka.bus import KafkaBus
-            bus: Any = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
-            await bus.start()
-            closers.append(bus.close)
-            if not dry_run:
-                raw_log = KafkaRawLog(settings.kafka_bootstrap_servers,
-                                      names.salesforce_changes)
-                await raw_log.start()
-                closers.append(raw_log.stop)
-                topic_log = KafkaRawLog(settings.kafka_bootstrap_servers,
-                                        names.telegram_updates)
-                await topic_log.start()
-                closers.append(topic_log.stop)
-        else:
-            path = Path(settings.data_dir) / "log.sqlite"
-            try:
-                bus = (await EmbeddedLog.open_read_only(path) if dry_run
-                       else await EmbeddedLog.open(path))
-            except LogUnavailableError as exc:
-                raise SettingsError(f"{exc}. While telecase run is running, use --dry-run, "
-                                    "or set TELECASE_RECONCILE_INTERVAL so it reconciles "
-                                    "itself") from None
-            closers.append(bus.close)
-            if not dry_run:
-                raw_log = BusRawLog(bus, names.salesforce_changes)
-                topic_log = BusRawLog(bus, names.telegram_updates)
+        kind = RuntimeKind.parse(runtime)
+        try:  # a dry run only reads: beside telecase run on the embedded log
+            bus = await open_bus(settings, kind, read_only=dry_run)
+        except LogUnavailableError as exc:
+            raise SettingsError(f"{exc}. While telecase run is running, use --dry-run, "
+                                "or set TELECASE_RECONCILE_INTERVAL so it reconciles "
+                                "itself") from None
+        closers.append(bus.close)
+        raw_log = None if dry_run else BusRawLog(bus, names.salesforce_changes)
+        topic_log = None if dry_run else BusRawLog(bus, names.telegram_updates)
         reconciler = Reconciler(bus, names.ticket_events, api, raw_log, dry_run=dry_run,
                                 topics=topics, topic_log=topic_log)
         if every <= 0:

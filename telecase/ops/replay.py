@@ -49,8 +49,8 @@ from projections.replay import (
     replay,
 )
 from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
-from streams.runtime.topics import TopicNames
-from telecase.settings import Settings
+from telecase.bootstrap.runtime import embedded_log_path, topic_names
+from telecase.settings import RuntimeKind, Settings
 
 CONSUMER = "replay"
 
@@ -175,27 +175,26 @@ def progress_bar(console: Console) -> Bar:
                TimeElapsedColumn(), console=console, transient=False)
 
 
-async def _source(settings: Settings, runtime: str) -> tuple[RecordSource, Callable[[], Any]]:
-    topic = TopicNames(settings.topic_prefix).ticket_events
-    if runtime == "embedded":
-        embedded = EmbeddedSource(Path(settings.data_dir) / "log.sqlite", topic)
-        return embedded, embedded.close
-    if runtime == "kafka":
+async def _source(settings: Settings, kind: RuntimeKind,
+                  ) -> tuple[RecordSource, Callable[[], Any]]:
+    topic = topic_names(settings).ticket_events
+    if kind is RuntimeKind.KAFKA:
         kafka = KafkaSource(settings.kafka_bootstrap_servers, topic)
         await kafka.start()
         return kafka, kafka.close
-    raise ReplayError(f"--runtime must be embedded or kafka, not {runtime!r}")
+    embedded = EmbeddedSource(embedded_log_path(settings), topic)
+    return embedded, embedded.close
 
 
-async def run(settings: Settings, *, runtime: str, projections: list[str] | None,
+async def run(settings: Settings, *, runtime: RuntimeKind | str, projections: list[str] | None,
               batch: int = DEFAULT_BATCH, restart: bool = False, max_lag: int = DEFAULT_LAG,
               console: Console | None = None) -> ReplayResult:
     """Rebuild and swap; shows a progress bar on ``console`` (none when ``None``)."""
+    kind = RuntimeKind.parse(runtime)
     specs = choose(projections)
-    engine = rebuild_engine(settings.projection_url(
-        "embedded" if runtime == "embedded" else "kafka"))
-    target = RebuildTarget(engine, specs, TopicNames(settings.topic_prefix).ticket_events)
-    source, close = await _source(settings, runtime)
+    engine = rebuild_engine(settings.projection_url(kind))
+    target = RebuildTarget(engine, specs, topic_names(settings).ticket_events)
+    source, close = await _source(settings, kind)
     bar = progress_bar(console) if console is not None else None
     task: Any = None
 

@@ -28,14 +28,14 @@ from rich.table import Table
 
 from streams.assignment.errors import PolicyError as AssignmentPolicyError
 from streams.assignment.policy import SECTIONS, AssignmentPolicy
-from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
-from streams.runtime.topics import TopicNames
+from streams.runtime.embedded.log import LogUnavailableError
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event
 from streams.sla.errors import PolicyError as SlaPolicyError
 from streams.sla.policy import SlaPolicy
 from streams.sla.replay import Comparison, SimulationReport, compare, simulate
+from telecase.bootstrap.runtime import open_embedded_log, topic_names
 from telecase.errors import TelecaseError
-from telecase.settings import Settings
+from telecase.settings import RuntimeKind, Settings
 
 READ_BATCH = 5000
 KAFKA_IDLE_LIMIT = 30.0  # seconds without progress before the Kafka read gives up
@@ -102,9 +102,9 @@ def _decode(values: Iterable[bytes], loaded: Loaded) -> None:
 
 
 async def read_embedded(settings: Settings) -> Loaded:
-    topic = TopicNames(settings.topic_prefix).ticket_events
+    topic = topic_names(settings).ticket_events
     try:
-        log = await EmbeddedLog.open_read_only(Path(settings.data_dir) / "log.sqlite")
+        log = await open_embedded_log(settings, read_only=True)
     except LogUnavailableError as exc:
         raise SimulateError(str(exc)) from None
     loaded = Loaded([], 0, {})
@@ -130,7 +130,7 @@ async def read_kafka(settings: Settings) -> Loaded:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    topic = TopicNames(settings.topic_prefix).ticket_events
+    topic = topic_names(settings).ticket_events
     servers = settings.kafka_bootstrap_servers
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     try:
@@ -176,12 +176,10 @@ async def read_kafka(settings: Settings) -> Loaded:
     return loaded
 
 
-def read_events(settings: Settings, runtime: str) -> Loaded:
-    if runtime == "embedded":
-        return asyncio.run(read_embedded(settings))
-    if runtime == "kafka":
-        return asyncio.run(read_kafka(settings))
-    raise SimulateError(f"--runtime must be embedded or kafka, not {runtime!r}")
+def read_events(settings: Settings, runtime: RuntimeKind | str) -> Loaded:
+    kind = RuntimeKind.parse(runtime)
+    return asyncio.run(read_kafka(settings) if kind is RuntimeKind.KAFKA
+                       else read_embedded(settings))
 
 
 @dataclass(frozen=True)
@@ -221,7 +219,7 @@ def _ticket_json(t: Any) -> dict[str, Any]:
 
 
 def run(settings: Settings, *, policy: Path, routing: Path | None, baseline: Path | None,
-        runtime: str, until: datetime) -> Outcome:
+        runtime: RuntimeKind | str, until: datetime) -> Outcome:
     new = load_policies(policy, routing)
     old = (load_policies(baseline, None, fallback_assignment=new.assignment)
            if baseline is not None else None)

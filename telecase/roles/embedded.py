@@ -43,7 +43,7 @@ from connectors.telegram.polling import LongPoller
 from connectors.telegram.topic_check import TopicProbe
 from connectors.telegram.webhook import create_webhook_app
 from projections.bus_runner import BusProjector
-from projections.db import create_schema, make_engine
+from projections.db import create_schema
 from projections.tables import cases
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
 from simulators.telegram import BotApiSimulator, SimulatorDriver
@@ -61,11 +61,16 @@ from telecase.bootstrap.agent_tools import (
 from telecase.bootstrap.intake import intake_messenger, intake_rules, pilot_gate
 from telecase.bootstrap.mirror import reply_mirror
 from telecase.bootstrap.policy import Policies, PolicyFileError, load_policies
+from telecase.bootstrap.runtime import (
+    open_embedded_log,
+    projection_engine,
+    topic_names,
+)
 from telecase.bootstrap.salesforce import case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
 from telecase.demo.traffic import DemoSummary, cases_table, customers
 from telecase.errors import TelecaseError
-from telecase.settings import Settings, SettingsError
+from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.metrics import serve_metrics
 
 log = structlog.get_logger("telecase.run")
@@ -94,13 +99,11 @@ async def open_runtime(settings: Settings, *, demo: bool = False) -> Runtime:
         raise RunError(str(exc)) from None
     if demo and settings.policy_file is None:
         policies = Policies(sla=demo_policy.sla_policy())
-    data = Path(settings.data_dir)
-    try:
-        log_ = await EmbeddedLog.open(data / "log.sqlite", settings.embedded_partitions)
+    try:  # the log, its topics made sure of
+        log_ = await open_embedded_log(settings)
     except LogUnavailableError as exc:
         raise RunError(str(exc)) from None
-    url = settings.projection_url("embedded")
-    engine = make_engine(url)
+    engine = projection_engine(settings, RuntimeKind.EMBEDDED)
     try:
         await asyncio.to_thread(create_schema, engine)
     except (DatabaseError, OperationalError) as exc:
@@ -109,11 +112,7 @@ async def open_runtime(settings: Settings, *, demo: bool = False) -> Runtime:
         raise RunError(f"the projection database {engine.url.render_as_string()} cannot be "
                        f"used: {cause}. If it is a corrupt file, move it aside: it is rebuilt "
                        "from the log.") from None
-    names = TopicNames(settings.topic_prefix)
-    for topic in (names.telegram_updates, names.ticket_commands, names.ticket_events,
-                  names.dead_letters):
-        await log_.create_topic(topic, settings.embedded_partitions)
-    await log_.create_topic(names.desk_requests, 1)  # one ordered stream of people's requests
+    names = topic_names(settings)
     worker = EmbeddedWorker(log_, names, agents=frozenset(settings.telegram_agent_ids),
                             sla_policy=policies.sla, tick_interval=settings.sla_tick_interval,
                             intake=intake_rules(settings), pilot=pilot_gate(settings))

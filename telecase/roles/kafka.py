@@ -1,4 +1,6 @@
-"""The long-running processes, each built from settings by its own small composition root."""
+"""The Kafka runtime's long-running processes, each built from settings by its own small
+composition root on :func:`telecase.bootstrap.runtime.open_runtime` (the bus every write
+goes through, raw logs, the projections database, the desk store)."""
 
 from __future__ import annotations
 
@@ -11,18 +13,16 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from connectors.raw_log import KafkaRawLog
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.polling import LongPoller
 from connectors.telegram.webhook import create_webhook_app
-from projections.db import create_schema, make_engine
+from projections.db import create_schema
 from projections.kafka_runner import KafkaProjector
-from streams.runtime.kafka.admin import ensure_topics
 from streams.runtime.kafka.worker import WorkerConfig, run_worker
-from streams.runtime.topics import TopicNames
 from telecase.bootstrap.intake import intake_messenger, intake_rules, pilot_gate
 from telecase.bootstrap.policy import load_policies
-from telecase.settings import Settings
+from telecase.bootstrap.runtime import ensure_kafka_topics, open_runtime
+from telecase.settings import RuntimeKind, Settings
 from telecase.web.metrics import serve_metrics
 
 log = structlog.get_logger("telecase")
@@ -54,20 +54,17 @@ async def _run_until_signalled(
         await task
 
 
-async def ensure(settings: Settings) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, TopicNames(settings.topic_prefix),
-                        partitions=settings.topic_partitions,
-                        replication_factor=settings.topic_replication_factor)
+ensure = ensure_kafka_topics
+"""The topics made sure of (the name ``telecase init`` calls)."""
+
+KAFKA = RuntimeKind.KAFKA
 
 
 async def telegram_connector(settings: Settings) -> None:
     """Webhook server or long poller, appending to ``telegram.updates``."""
     _metrics(settings)
-    await ensure(settings)
-    names = TopicNames(settings.topic_prefix)
-    raw_log = KafkaRawLog(settings.kafka_bootstrap_servers, names.telegram_updates)
-    await raw_log.start()
-    try:
+    async with open_runtime(settings, KAFKA) as rt:
+        raw_log = rt.raw_log(rt.names.telegram_updates)
         if settings.telegram_mode == "webhook":
             app = create_webhook_app(raw_log, bot_id=settings.bot_id,
                                      secret=settings.require_webhook_secret(),
@@ -98,8 +95,6 @@ async def telegram_connector(settings: Settings) -> None:
                     task.cancel()
                     await task
             await api.aclose()
-    finally:
-        await raw_log.stop()
 
 
 def worker(settings: Settings) -> None:
@@ -108,7 +103,7 @@ def worker(settings: Settings) -> None:
     policies = load_policies(settings.policy_file)
     catalog = asyncio.run(templates(settings))  # the file, and Quick Text read once
     _metrics(settings)
-    asyncio.run(ensure(settings))
+    asyncio.run(ensure_kafka_topics(settings))
     run_worker(WorkerConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
                             app_id=settings.worker_app_id, partitions=settings.topic_partitions,
                             replication_factor=settings.topic_replication_factor,
@@ -124,20 +119,19 @@ def worker(settings: Settings) -> None:
 
 async def projector(settings: Settings) -> None:
     _metrics(settings)
-    await ensure(settings)
-    engine = make_engine(settings.projection_url("kafka"))
-    create_schema(engine)
-    runner = KafkaProjector(engine, settings.kafka_bootstrap_servers,
-                            group_id=settings.projector_group_id,
-                            session_timeout=settings.consumer_session_timeout,
-                            names=TopicNames(settings.topic_prefix))
-    task = asyncio.create_task(runner.run())
-    waiter = asyncio.create_task(_until_signalled())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    runner.stop()
-    waiter.cancel()
-    await task
-    engine.dispose()
+    async with open_runtime(settings, KAFKA) as rt:
+        engine = rt.projection_engine()
+        create_schema(engine)
+        runner = KafkaProjector(engine, settings.kafka_bootstrap_servers,
+                                group_id=settings.projector_group_id,
+                                session_timeout=settings.consumer_session_timeout,
+                                names=rt.names, bus=rt.bus)
+        task = asyncio.create_task(runner.run())
+        waiter = asyncio.create_task(_until_signalled())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        runner.stop()
+        waiter.cancel()
+        await task
 
 
 async def salesforce_connector(settings: Settings) -> None:
@@ -145,76 +139,61 @@ async def salesforce_connector(settings: Settings) -> None:
     group, linking Cases back into ``salesforce.changes``) and the poller for agents'
     changes (appending to ``salesforce.changes``)."""
     from connectors.salesforce.sync_runner import SyncRunner
-    from streams.runtime.kafka.bus import KafkaBus
     from telecase.bootstrap.agent_tools import agent_tools_runner
     from telecase.bootstrap.salesforce import case_sync, change_poller
 
     _metrics(settings)
-    await ensure(settings)
-    names = TopicNames(settings.topic_prefix)
     sync = await case_sync(settings)
-    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
-    await bus.start()
-    changes = KafkaRawLog(settings.kafka_bootstrap_servers, names.salesforce_changes)
-    await changes.start()
-    runner = SyncRunner(bus, names, sync, links=changes,
-                        max_backoff=settings.salesforce_sync_max_backoff)
-    poller = await change_poller(settings, changes, bus, names)
-    tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, CaseArticle
-    loops = [runner.run, poller.run, tools.run]
-    if settings.reconcile_interval > 0:
-        from connectors.salesforce.change_poller import SalesforceChangeApi
-        from connectors.salesforce.reconcile import Reconciler
-        from telecase.bootstrap.salesforce import connect
-        reconciler = Reconciler(bus, names.ticket_events,
-                                SalesforceChangeApi(await connect(settings)), changes)
-        loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
-    try:
+    async with open_runtime(settings, KAFKA) as rt:
+        bus, names = rt.bus, rt.names
+        changes = rt.raw_log(names.salesforce_changes)
+        runner = SyncRunner(bus, names, sync, links=changes,
+                            max_backoff=settings.salesforce_sync_max_backoff)
+        poller = await change_poller(settings, changes, bus, names)
+        tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, ...
+        loops = [runner.run, poller.run, tools.run]
+        if settings.reconcile_interval > 0:
+            from connectors.salesforce.change_poller import SalesforceChangeApi
+            from connectors.salesforce.reconcile import Reconciler
+            from telecase.bootstrap.salesforce import connect
+            reconciler = Reconciler(bus, names.ticket_events,
+                                    SalesforceChangeApi(await connect(settings)), changes)
+            loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
         await _run_until_signalled(*loops)
-    finally:
-        await changes.stop()
-        await bus.close()
 
 
 async def telegram_out_connector(settings: Settings) -> None:
     """The reply mirror on Kafka: agents' Salesforce replies from ``ticket.events`` into the
     tickets' Telegram threads (its own consumer group; ledger in the database)."""
-    from streams.runtime.kafka.bus import KafkaBus
     from telecase.bootstrap.mirror import reply_mirror
 
     _metrics(settings)
-    await ensure(settings)
-    names = TopicNames(settings.topic_prefix)
-    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
-    await bus.start()
-    raw_log = KafkaRawLog(settings.kafka_bootstrap_servers, names.telegram_updates)
-    await raw_log.start()
-    api = BotApi(settings.require_token(), settings.telegram_api_base)
-    mirror, ledger = reply_mirror(settings, "kafka", bus, names, api, raw_log)
-    messenger, intake_ledger = intake_messenger(settings, "kafka", bus, names, api, raw_log)
-    loops = [mirror.run, messenger.run]  # the bot intake forms' questions and topics too
-    if settings.reconcile_interval > 0:  # each open ticket's topic against Telegram
-        from connectors.salesforce.reconcile import Reconciler
-        from connectors.telegram.topic_check import TopicProbe
-        topics = Reconciler(bus, names.ticket_events, None, None, topics=TopicProbe(api),
-                            topic_log=raw_log)
-        loops.append(lambda stop: topics.run(stop, settings.reconcile_interval))
-    try:
-        await _run_until_signalled(*loops)
-    finally:
-        await api.aclose()
-        ledger.dispose()
-        intake_ledger.dispose()
-        await raw_log.stop()
-        await bus.close()
+    async with open_runtime(settings, KAFKA) as rt:
+        bus, names = rt.bus, rt.names
+        raw_log = rt.raw_log(names.telegram_updates)
+        api = BotApi(settings.require_token(), settings.telegram_api_base)
+        mirror, ledger = reply_mirror(settings, "kafka", bus, names, api, raw_log)
+        messenger, intake_ledger = intake_messenger(settings, "kafka", bus, names, api,
+                                                    raw_log)
+        loops = [mirror.run, messenger.run]  # the bot intake forms' questions and topics too
+        if settings.reconcile_interval > 0:  # each open ticket's topic against Telegram
+            from connectors.salesforce.reconcile import Reconciler
+            from connectors.telegram.topic_check import TopicProbe
+            topics = Reconciler(bus, names.ticket_events, None, None, topics=TopicProbe(api),
+                                topic_log=raw_log)
+            loops.append(lambda stop: topics.run(stop, settings.reconcile_interval))
+        try:
+            await _run_until_signalled(*loops)
+        finally:
+            await api.aclose()
+            ledger.dispose()
+            intake_ledger.dispose()
 
 
 async def desk(settings: Settings) -> None:
     """The desk on Kafka: routing and assignment from ``ticket.events`` and
     ``desk.requests`` into ``ticket.commands``; its state and positions in the database."""
     from streams.runtime.desk import DeskWorker
-    from streams.runtime.kafka.bus import KafkaBus
-    from streams.runtime.kafka.desk_store import SqlDeskStore
     from telecase.bootstrap.policy import load_policies
     from telecase.ops.desk import DeskError
 
@@ -223,19 +202,9 @@ async def desk(settings: Settings) -> None:
         raise DeskError("no assignment policy is configured: set TELECASE_POLICY_FILE to a "
                         "file with [routing], [queues] and [agents] (see examples/routing.toml)")
     _metrics(settings)
-    await ensure(settings)
-    names = TopicNames(settings.topic_prefix)
-    engine = make_engine(settings.projection_url("kafka"))
-    bus = KafkaBus(settings.kafka_bootstrap_servers, settings.topic_partitions)
-    await bus.start()
-    try:
-        store = SqlDeskStore(engine, bus, names)
-        await asyncio.to_thread(store.create)
-        runner = DeskWorker(bus, names, policies.assignment, store,
+    async with open_runtime(settings, KAFKA) as rt:
+        runner = DeskWorker(rt.bus, rt.names, policies.assignment, await rt.desk_store(),
                             sla_enabled=policies.sla is not None)
         log.info("desk.running", agents=len(policies.assignment.agents),
                  sla=policies.sla is not None)
         await _run_until_signalled(runner.run)
-    finally:
-        await bus.close()
-        engine.dispose()

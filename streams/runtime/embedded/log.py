@@ -285,6 +285,11 @@ class EmbeddedLog:
     async def end_offset(self, topic: str, partition: int) -> int:
         return self._next.get((topic, partition), 0)
 
+    async def end_offsets(self, topic: str, partitions: Sequence[int] | None = None,
+                          ) -> dict[int, int]:
+        wanted = range(await self.partitions(topic)) if partitions is None else partitions
+        return {p: self._next.get((topic, p), 0) for p in wanted}
+
     async def read(self, topic: str, partition: int, offset: int, limit: int,
                    wait: float = 0.0) -> list[Record]:
         if wait > 0 and self._next.get((topic, partition), 0) <= offset:

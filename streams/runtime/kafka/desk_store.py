@@ -30,7 +30,6 @@ from sqlalchemy import (
 from streams.runtime.bus import Bus, Outgoing
 from streams.runtime.desk import DeskSnapshot, Positions, dump_snapshot, load_snapshot
 from streams.runtime.state_tables import migrate_state
-from streams.runtime.timers import kafka_default_partition
 from streams.runtime.topics import TopicNames
 
 metadata = MetaData()
@@ -77,15 +76,8 @@ class SqlDeskStore:
 
     async def save(self, records: Sequence[Outgoing], snapshot: DeskSnapshot, topic: str,
                    positions: dict[int, int]) -> None:
-        if records:
-            # On Kafka the connectors' producers place chat-keyed records with Kafka's default
-            # partitioner (murmur2), not the Bus's: name the partition it would pick, so each
-            # decision lands on its chat's partition of ticket.commands.
-            count = await self.bus.partitions(self.names.ticket_commands)
-            placed = [Outgoing(r.key, r.value, partition=kafka_default_partition(r.key or b"",
-                                                                                 count))
-                      for r in records]
-            await self.bus.append(self.names.ticket_commands, placed)  # durable (acks=all)
+        if records:  # chat-keyed: the bus puts each on its chat's partition
+            await self.bus.append(self.names.ticket_commands, records)  # durable (acks=all)
         await asyncio.to_thread(self._save, dump_snapshot(snapshot).decode(), topic, positions)
 
     def _save(self, snapshot: str, topic: str, positions: dict[int, int]) -> None:
@@ -99,3 +91,11 @@ class SqlDeskStore:
                     desk_positions.c.partition == partition))
                 conn.execute(insert(desk_positions).values(
                     name=self.name, topic=topic, partition=partition, next_offset=offset))
+
+
+def saved_in_database(engine: Engine, names: TopicNames) -> DeskSnapshot | None:
+    """The snapshot the deployment's desk saved last (``None``: none yet), read-only."""
+    with engine.connect() as conn:
+        raw = conn.execute(select(desk_state.c.snapshot).where(
+            desk_state.c.name == f"{names.prefix}desk")).scalar_one_or_none()
+    return None if raw is None else load_snapshot(raw)

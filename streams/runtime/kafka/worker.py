@@ -28,7 +28,6 @@ and nothing is lost because the state never runs ahead of the log.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -38,17 +37,19 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter
 
 from streams.core.intake import IntakeRules
 from streams.core.pilot import EVERYTHING, PilotGate
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.core.ticket import ThreadState
+from streams.runtime.bus import Outgoing
 from streams.runtime.fold import Folded, Position, UpdateFolder
+from streams.runtime.kafka.bus import KafkaBus, kafka_partition
 from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
 from streams.runtime.state_codec import dump_thread, load_thread
-from streams.runtime.timers import TimerBook, due_threads, kafka_default_partition
+from streams.runtime.timers import TimerBook, due_threads
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import Tick
 from streams.schema.events import encode_event
@@ -183,52 +184,6 @@ class _BatchStore:
         return due_threads(self.timers, self.pending, self.popped, partition, at)
 
 
-class _EventSink:
-    """Appends a batch of records and returns when the broker has acknowledged all of them.
-
-    Its own idempotent ``acks=all`` producer, filled with one record batch per partition:
-    an order of magnitude cheaper per record than going through ``Topic.send``.
-    """
-
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self._producer: AIOKafkaProducer | None = None
-        self.started = False
-
-    @property
-    def producer(self) -> AIOKafkaProducer:
-        assert self._producer is not None, "start() the sink first"
-        return self._producer
-
-    async def start(self) -> None:
-        if not self.started:
-            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers,
-                                              acks="all", enable_idempotence=True, linger_ms=0)
-            await self._producer.start()
-            self.started = True
-
-    async def stop(self) -> None:
-        if self.started:
-            await self.producer.stop()
-            self.started = False
-
-    async def publish(self, records: list[tuple[str, int, bytes, bytes]]) -> None:
-        batches: dict[tuple[str, int], list[Any]] = {}
-        futures = []
-        for topic, partition, key, value in records:
-            open_batches = batches.setdefault((topic, partition), [self.producer.create_batch()])
-            if open_batches[-1].append(key=key, value=value, timestamp=None) is None:
-                futures.append(await self.producer.send_batch(open_batches[-1], topic,
-                                                              partition=partition))
-                open_batches[-1] = self.producer.create_batch()
-                open_batches[-1].append(key=key, value=value, timestamp=None)
-        for (topic, partition), open_batches in batches.items():
-            if open_batches[-1].record_count():
-                futures.append(await self.producer.send_batch(open_batches[-1], topic,
-                                                              partition=partition))
-        await asyncio.gather(*futures)
-
-
 def create_app(config: WorkerConfig) -> faust.App:
     app = faust.App(
         config.app_id,
@@ -255,12 +210,14 @@ def create_app(config: WorkerConfig) -> faust.App:
     # the same chats, whose thread states are in partition p of the table.
     sources = app.topic(names.telegram_updates, names.salesforce_changes, names.ticket_commands,
                         partitions=config.partitions, **raw_kw)
-    sink = _EventSink(config.bootstrap_servers)
+    # Its own appends (events, commands, changelog) go through the bus: one record batch per
+    # partition, an order of magnitude cheaper per record than Faust's ``Topic.send``.
+    sink = KafkaBus(config.bootstrap_servers, config.partitions)
     threads = app.Table("threads", partitions=config.partitions, key_type=bytes,
                         value_type=bytes)
     folder = UpdateFolder(frozenset(config.agent_ids), config.sla_policy, config.templates,
                           intake=config.intake, pilot=config.pilot)
-    timers = (TimerBook(config.partitions, kafka_default_partition, due=folder.timer_due)
+    timers = (TimerBook(config.partitions, kafka_partition, due=folder.timer_due)
               if folder.needs_timers else None)
     cache = _DecodedCache(threads)
     changelog = threads.changelog_topic.get_topic_name()
@@ -305,18 +262,21 @@ def create_app(config: WorkerConfig) -> faust.App:
             results.append((rec, folded))
         if not results:
             return
-        records: list[tuple[str, int, bytes, bytes]] = []
+        records: list[tuple[str, Outgoing]] = []
         for rec, folded in results:
-            records.extend((names.ticket_events, rec.partition, e.ticket_id.encode(),
-                            encode_event(e)) for e in folded.events)
+            records.extend((names.ticket_events, Outgoing(e.ticket_id.encode(), encode_event(e),
+                                                          partition=rec.partition))
+                           for e in folded.events)
             if folded.dead_letter is not None:
-                records.append((names.dead_letters, 0, (folded.dead_letter.key or "").encode(),
-                                folded.dead_letter.model_dump_json().encode()))
+                records.append((names.dead_letters, Outgoing(
+                    (folded.dead_letter.key or "").encode(),
+                    folded.dead_letter.model_dump_json().encode(), partition=0)))
             # keyed by chat like the raw topics, so they reach the partition of that chat
-            records.extend((names.ticket_commands,
-                            kafka_default_partition(r.key or b"", config.partitions),
-                            r.key or b"", r.value) for r in folded.forwards)
-        await sink.publish(records)
+            records.extend((names.ticket_commands, Outgoing(
+                r.key or b"", r.value,
+                partition=kafka_partition(r.key or b"", config.partitions)))
+                for r in folded.forwards)
+        await sink.append_all(records)
         count_appended(e for _, folded in results for e in folded.events)
         # One state per thread per batch: its final one, appended to the table's changelog
         # (to the partition of the last event that changed it, as Faust itself would) through
@@ -331,12 +291,12 @@ def create_app(config: WorkerConfig) -> faust.App:
                     last_change[state.thread_key] = rec.partition
             next_offset[rec.topic, rec.partition] = rec.offset + 1
         encoded = {k.encode(): dump_thread(store.pending[k]) for k in last_change}
-        rows = [(changelog, partition, k.encode(), encoded[k.encode()])
+        rows = [Outgoing(k.encode(), encoded[k.encode()], partition=partition)
                 for k, partition in last_change.items()]
         positions = {position_key(t, p): (p, str(o).encode())
                      for (t, p), o in next_offset.items()}
-        rows.extend((changelog, p, pkey, raw) for pkey, (p, raw) in positions.items())
-        await sink.publish(rows)
+        rows.extend(Outgoing(pkey, raw, partition=p) for pkey, (p, raw) in positions.items())
+        await sink.append(changelog, rows)
         for thread_key in last_change:
             raw = encoded[thread_key.encode()]
             threads.data[thread_key.encode()] = raw
@@ -366,9 +326,9 @@ def create_app(config: WorkerConfig) -> faust.App:
             assigned.update(held)
         now = time.time()
         at = datetime.fromtimestamp(now, UTC)
-        await sink.publish([(names.ticket_commands, p, b"tick",
-                             Tick(partition=p, at=at).to_bytes())
-                            for p in sorted(held) if timers.wants_tick(p, now)])
+        await sink.append(names.ticket_commands, [
+            Outgoing(b"tick", Tick(partition=p, at=at).to_bytes(), partition=p)
+            for p in sorted(held) if timers.wants_tick(p, now)])
 
     if timers is not None:
         app.timer(interval=config.tick_interval)(tick)
@@ -398,7 +358,7 @@ def create_app(config: WorkerConfig) -> faust.App:
                 yield None
         finally:
             await gaps.stop()
-            await sink.stop()
+            await sink.close()
 
     return app
 

@@ -15,8 +15,7 @@ import sqlalchemy as sa
 
 from streams.runtime.bus import Outgoing
 from streams.runtime.kafka.admin import ensure_topics
-from streams.runtime.kafka.bus import KafkaBus
-from streams.runtime.timers import kafka_default_partition
+from streams.runtime.kafka.bus import KafkaBus, kafka_partition
 from streams.schema import events as ev
 from streams.schema.commands import Assignment
 from tests.e2e.kafka.conftest import Deployment, free_port
@@ -82,7 +81,7 @@ def test_the_desk_on_kafka_assigns_takes_requests_and_resumes_after_a_restart(
         (T2, "claire", CLAIRE)]
     for partition, key, a in records():
         assert key == f"chat:{a.chat_id}".encode()
-        assert partition == kafka_default_partition(key, 4)  # as the raw topics' producers
+        assert partition == kafka_partition(key, 4)  # as the raw topics' producers
     refused = _cli(dep, env, "claim", T2, "zed")
     assert refused.returncode == 2 and "not in the assignment policy" in refused.stderr
 
