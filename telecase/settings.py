@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     no SLA timers and no assignment."""
     sla_tick_interval: float = Field(1.0, gt=0, le=60)
     """How often a ticket worker looks for SLA timers that came due (seconds)."""
+    sla_clock_offset: float = 0.0
+    """Tests and ops drills only: seconds added to the ticket workers' clock (their SLA ticker),
+    so a test moves time forward instead of sleeping. Leave it 0 in production."""
 
     templates_file: str | None = None
     """Response templates agents use with ``/t <name>`` (TOML, ``[templates.<name>]`` with

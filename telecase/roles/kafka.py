@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -112,6 +113,7 @@ def worker(settings: Settings) -> None:
                             agent_ids=tuple(settings.telegram_agent_ids),
                             sla_policy=policies.sla, templates=catalog,
                             tick_interval=settings.sla_tick_interval,
+                            clock=lambda: time.time() + settings.sla_clock_offset,
                             intake=intake_rules(settings), pilot=pilot_gate(settings),
                             datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),
                loglevel="WARNING")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,6 +124,8 @@ class WorkerConfig:
     sla_policy: SlaPolicy | None = None
     tick_interval: float = 1.0
     """Seconds between looks at the timer index (a tick goes out only when something is due)."""
+    clock: Callable[[], float] = time.time
+    """The ticker's time (epoch seconds), as ``EmbeddedWorker``'s ``clock``."""
     intake: IntakeRules | None = None
     """Bot intake forms and the team's intake group (``streams.core.intake``)."""
     pilot: PilotGate = EVERYTHING
@@ -324,7 +326,7 @@ def create_app(config: WorkerConfig) -> faust.App:
             timers.invalidate()
             assigned.clear()
             assigned.update(held)
-        now = time.time()
+        now = config.clock()
         at = datetime.fromtimestamp(now, UTC)
         await sink.append(names.ticket_commands, [
             Outgoing(b"tick", Tick(partition=p, at=at).to_bytes(), partition=p)

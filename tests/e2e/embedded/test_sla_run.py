@@ -14,6 +14,8 @@ from tests.e2e.kafka.test_sla_timers_kafka import DESK_POLICY, SIGNALS, write_in
 from tests.e2e.kafka.test_ticket_pipeline import ticket_log
 from tests.infra import read_cases, wait_for
 
+DOWNTIME = timedelta(seconds=14)
+
 
 def test_a_restart_after_downtime_fires_the_overdue_timers_and_the_desk_reassigns(
         embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
@@ -33,8 +35,10 @@ def test_a_restart_after_downtime_fires_the_overdue_timers_and_the_desk_reassign
              what="every ticket started and assigned")
     first.kill()  # SIGKILL, before the warnings (4 s after each message) come due
     down_from = datetime.now(UTC)
-    time.sleep(14)  # every first-response timer comes due while nothing runs
-    dep.run("run2", **env)
+    assert count("sla.breached") == 0  # nothing was due yet
+    # 14 s of downtime on the restarted worker's clock: every first-response timer came due
+    # while nothing ran (the clock is moved, not waited for).
+    dep.run("run2", **env, TELECASE_SLA_CLOCK_OFFSET=str(DOWNTIME.total_seconds()))
     wait_for(lambda: count("sla.escalated") == customers and count("ticket.assigned")
              == 2 * customers, 60, what="the overdue timers fired and the desk reassigned")
     time.sleep(2)  # a doubled firing would show up now
@@ -46,7 +50,8 @@ def test_a_restart_after_downtime_fires_the_overdue_timers_and_the_desk_reassign
         opened = events[0].occurred_at
         breach = next(e for e in events if e.type == "sla.breached")
         assert breach.occurred_at - opened == timedelta(seconds=8)  # when it came due
-        assert breach.source.tick_at is not None and breach.source.tick_at > down_from
+        assert breach.source.tick_at is not None
+        assert breach.source.tick_at > down_from + DOWNTIME  # fired after the downtime
         moves = [(e.agent_id, e.assigned_by) for e in events  # type: ignore[union-attr]
                  if e.type == "ticket.assigned"]
         assert [by for _, by in moves] == ["policy", "next_agent"]
