@@ -23,6 +23,7 @@ from streams.runtime.kafka.worker import WorkerConfig, run_worker
 from telecase.bootstrap.intake import intake_messenger, intake_rules, pilot_gate
 from telecase.bootstrap.policy import load_policies
 from telecase.bootstrap.runtime import ensure_kafka_topics, open_runtime
+from telecase.ops.desk import DeskError
 from telecase.settings import RuntimeKind, Settings
 from telecase.web.metrics import serve_metrics
 
@@ -196,8 +197,6 @@ async def desk(settings: Settings) -> None:
     """The desk on Kafka: routing and assignment from ``ticket.events`` and
     ``desk.requests`` into ``ticket.commands``; its state and positions in the database."""
     from streams.runtime.desk import DeskWorker
-    from telecase.bootstrap.policy import load_policies
-    from telecase.ops.desk import DeskError
 
     policies = load_policies(settings.policy_file)
     if policies.assignment is None:
