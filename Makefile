@@ -24,3 +24,4 @@ test: install
 lint: install
 	$(BIN)/ruff check streams projections connectors telecase tests
 	$(BIN)/mypy streams projections connectors telecase
+	$(BIN)/lint-imports --no-cache  # the import rules in pyproject.toml [tool.importlinter]

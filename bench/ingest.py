@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -39,7 +39,9 @@ from projections.db import create_schema, make_engine
 from projections.tables import cases
 from streams.runtime.kafka.admin import ensure_topics
 from streams.runtime.topics import TopicNames
-from telecase.settings import Settings
+
+if TYPE_CHECKING:  # telecase runs the benches (`telecase bench`) and passes its settings in
+    from telecase.settings import Settings
 
 SECRET = "bench-secret"
 BOT_ID = 7000000001
