@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ import structlog
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
-from connectors.retry import LEDGER_WRITE, TELEGRAM_SEND, RetryPolicy, retrying
+from connectors.retry import LEDGER_WRITE, TELEGRAM_SEND, retrying
 from connectors.telegram.agent_notices import (
     AGENT_NOTICES,
     COMMANDS_DELETED,
@@ -91,8 +92,7 @@ class ReplyMirror:
         self.scheduler: Scheduler[Item] = Scheduler(limits)
         self.stats = MirrorStats()
         self.topics = TopicRecovery(api, ledger, raw_log, self.stats)
-        self.policy = RetryPolicy(initial=TELEGRAM_SEND.initial, cap=max_backoff,
-                                  jitter=TELEGRAM_SEND.jitter, retry_after_cap=max_backoff)
+        self.policy = replace(TELEGRAM_SEND.capped(max_backoff), retry_after_cap=max_backoff)
         self._queued_ids: set[str] = set()
         self._outstanding: dict[int, dict[int, int]] = {}
         """Per partition: offsets whose reply still has parts to deliver, and how many."""
