@@ -26,12 +26,13 @@ policy                     initial   cap     jitter  used by
 :data:`TELEGRAM_POLL`      0.5 s     30 s    0.25 s  ``getUpdates`` polling
                                                      (``max_backoff`` overrides cap)
 :data:`TELEGRAM_CHECK`     1 s       60 s    0.25 s  the topic check between probes
-:data:`LEDGER_WRITE`       0.1 s     5 s     0.05 s  durable writes that must land (the
-                                                     delivery ledger, intake topics)
+:data:`LEDGER_WRITE`       0.1 s     5 s     0.05 s  the delivery ledger: recording a
+                                                     sent message, creating its tables
 =========================  ========  ======  ======  ===============================
 
-Telegram's ``retry_after`` is honoured uncapped by the Telegram policies (Telegram's flood
-control answers with the wait it will enforce).
+Telegram's 429 ``retry_after`` is honoured as given (Telegram's flood control answers with
+the wait it will enforce); the reply mirror caps any other server-given wait at its
+``max_backoff`` (``retry_after_cap``).
 """
 
 from __future__ import annotations

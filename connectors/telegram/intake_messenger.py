@@ -63,7 +63,7 @@ from connectors.retry import LEDGER_WRITE, TELEGRAM_SEND, retrying
 from connectors.telegram.bot_api import BotApi, TelegramApiError, TopicClosed
 from connectors.telegram.intake_topics import IntakeTopics, TopicLink
 from connectors.telegram.ledger import Delivery, DeliveryLedger
-from connectors.telegram.reply_mirror import render_reply
+from connectors.telegram.reply_mirror.plan import render_reply
 from connectors.telegram.reply_scheduler import Limits, Scheduler, ThreadKey
 from streams.core.intake import is_relayed_reply, summary
 from streams.runtime.bus import Bus, Outgoing, Record
