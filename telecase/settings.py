@@ -98,13 +98,30 @@ class Settings(BaseSettings):
     webhook_path: str = "/telegram"
     webhook_max_body_bytes: int = Field(1_000_000, ge=1024)
 
+    salesforce_auth: Literal["jwt", "client_credentials", "password"] | None = None
+    """The OAuth flow (see README "Salesforce org setup"). Unset: ``jwt`` with a private key
+    file, else ``client_credentials`` with a consumer secret and no password, else the legacy
+    ``password`` (SOAP ``login()``) when a password is set."""
+    salesforce_consumer_key: str | None = None
+    """The External Client App's / Connected App's consumer key (jwt, client_credentials)."""
+    salesforce_private_key_file: str | None = None
+    """PEM private key whose certificate is uploaded to the app (jwt)."""
+    salesforce_consumer_secret: SecretStr | None = None
+    """The app's consumer secret (client_credentials)."""
     salesforce_username: str | None = None
+    """The integration user (jwt, password)."""
     salesforce_password: SecretStr | None = None
     salesforce_security_token: SecretStr | None = None
     salesforce_domain: str = "login"
-    """``login`` for production orgs, ``test`` for sandboxes."""
+    """``login`` for production orgs, ``test`` for sandboxes, or the org's My Domain without
+    ``.salesforce.com`` (``acme.my``, ``acme--uat.sandbox.my``); client_credentials needs the
+    My Domain."""
+    salesforce_api_version: str = "68.0"
+    """The REST API version (68.0 is Winter '27); the legacy password flow uses 64.0 at most,
+    the last version with SOAP ``login()``."""
     salesforce_login_url: str | None = None
-    """Send the login host's requests to this URL instead (the simulator, a proxy)."""
+    """Send every login and token request (any ``*.salesforce.com`` host, SOAP or OAuth) to this
+    URL instead (the simulator, a proxy)."""
     salesforce_ca_file: str | None = None
     salesforce_customer_object: Literal["Contact", "Lead"] = "Contact"
     """What an unknown customer becomes (an existing Contact or Lead is matched either way)."""
@@ -245,7 +262,20 @@ class Settings(BaseSettings):
 
     @property
     def has_salesforce_credentials(self) -> bool:
-        return self.salesforce_username is not None and self.salesforce_password is not None
+        """Whether any login flow is configured (which one: ``salesforce_auth_flow``)."""
+        return self.salesforce_auth_flow is not None
+
+    @property
+    def salesforce_auth_flow(self) -> str | None:
+        if self.salesforce_auth is not None:
+            return self.salesforce_auth
+        if self.salesforce_private_key_file is not None:
+            return "jwt"
+        if self.salesforce_consumer_secret is not None and self.salesforce_password is None:
+            return "client_credentials"
+        if self.salesforce_username is not None and self.salesforce_password is not None:
+            return "password"
+        return None
 
     @property
     def has_telegram_credentials(self) -> bool:

@@ -20,11 +20,14 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-LOGIN_HOSTS = ("https://login.salesforce.com", "https://test.salesforce.com")
+#: Paths of the login and token endpoints simple-salesforce calls on ``{domain}.salesforce.com``
+#: (SOAP ``login()``, and the OAuth token endpoint of the JWT bearer, client credentials and
+#: username-password flows), whatever the domain: login, test or a My Domain.
+LOGIN_PATHS = ("/services/Soap/u/", "/services/oauth2/")
 
 
 class LoginRedirectAdapter(HTTPAdapter):
-    """Sends requests for Salesforce's login hosts to ``base_url`` instead."""
+    """Sends login and token requests for any ``*.salesforce.com`` host to ``base_url``."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__()
@@ -32,12 +35,12 @@ class LoginRedirectAdapter(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, *args: Any,
              **kwargs: Any) -> requests.Response:
-        url = request.url or ""
-        for host in LOGIN_HOSTS:
-            if url.startswith(host):
-                request.url = self.base_url + url[len(host):]
-                request.headers["Host"] = urlsplit(self.base_url).netloc
-                break
+        parts = urlsplit(request.url or "")
+        if ((parts.hostname or "").endswith(".salesforce.com")
+                and parts.path.startswith(LOGIN_PATHS)):
+            query = f"?{parts.query}" if parts.query else ""
+            request.url = self.base_url + parts.path + query
+            request.headers["Host"] = urlsplit(self.base_url).netloc
         return super().send(request, *args, **kwargs)
 
 
@@ -48,7 +51,5 @@ def redirect_logins(session: requests.Session, base_url: str,
     session.trust_env = False
     if ca_file is not None:
         session.verify = ca_file
-    adapter = LoginRedirectAdapter(base_url)
-    for host in LOGIN_HOSTS:
-        session.mount(host + "/", adapter)
+    session.mount("https://", LoginRedirectAdapter(base_url))
     return session

@@ -7,10 +7,20 @@ each Salesforce call telecase makes is counted in ``telecase_salesforce_api_call
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
+
+import structlog
 
 from connectors.api_calls import MeteredSession
 from connectors.raw_log import RawLog
+from connectors.salesforce.auth import (
+    AuthFlow,
+    Credentials,
+    SalesforceAuthError,
+    SharedClients,
+    login,
+)
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
 from connectors.salesforce.http import redirect_logins
@@ -18,38 +28,91 @@ from streams.runtime.bus import Bus
 from streams.runtime.topics import TopicNames
 from telecase.settings import Settings, SettingsError
 
+log = structlog.get_logger(__name__)
 
-def _secret(value: Any) -> str:
-    return value.get_secret_value() if value is not None else ""
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def http_session(settings: Settings) -> MeteredSession:
     """The session simple-salesforce sends through. With ``salesforce_login_url`` it trusts
-    ``salesforce_ca_file``, ignores proxy and CA-bundle variables, and sends the login hosts'
-    requests to that URL (:func:`connectors.salesforce.http.redirect_logins`)."""
+    ``salesforce_ca_file``, ignores proxy and CA-bundle variables, and sends every login and
+    token request to that URL (:func:`connectors.salesforce.http.redirect_logins`)."""
     session = MeteredSession()
     if settings.salesforce_login_url:
         redirect_logins(session, settings.salesforce_login_url, settings.salesforce_ca_file)
     return session
 
 
+_NEEDS = {
+    AuthFlow.JWT: ("salesforce_consumer_key", "salesforce_private_key_file",
+                   "salesforce_username"),
+    AuthFlow.CLIENT_CREDENTIALS: ("salesforce_consumer_key", "salesforce_consumer_secret"),
+    AuthFlow.PASSWORD: ("salesforce_username", "salesforce_password"),
+}
+
+
+def credentials(settings: Settings) -> Credentials:
+    """The login settings, checked: a missing or unreadable one is named."""
+    name = settings.salesforce_auth_flow
+    if name is None:
+        raise SettingsError(
+            "Salesforce is not configured: set TELECASE_SALESFORCE_CONSUMER_KEY with "
+            "TELECASE_SALESFORCE_PRIVATE_KEY_FILE and TELECASE_SALESFORCE_USERNAME (jwt), or "
+            "with TELECASE_SALESFORCE_CONSUMER_SECRET and a My Domain in "
+            "TELECASE_SALESFORCE_DOMAIN (client_credentials)")
+    flow = AuthFlow(name)
+    missing = [f"TELECASE_{n.upper()}" for n in _NEEDS[flow] if getattr(settings, n) is None]
+    if missing:
+        raise SettingsError(f"TELECASE_SALESFORCE_AUTH={flow.value} needs "
+                            + ", ".join(missing))
+    if flow is AuthFlow.CLIENT_CREDENTIALS and settings.salesforce_domain in ("login", "test"):
+        raise SettingsError("TELECASE_SALESFORCE_DOMAIN: the client credentials flow goes to "
+                            "the org's My Domain (such as acme.my), not "
+                            f"{settings.salesforce_domain!r}")
+    key_file = settings.salesforce_private_key_file
+    if flow is AuthFlow.JWT and key_file is not None and not Path(key_file).is_file():
+        raise SettingsError(f"TELECASE_SALESFORCE_PRIVATE_KEY_FILE: no such file: {key_file}")
+    return Credentials(
+        flow=flow, domain=settings.salesforce_domain,
+        api_version=settings.salesforce_api_version, username=settings.salesforce_username,
+        password=_secret(settings.salesforce_password),
+        security_token=_secret(settings.salesforce_security_token),
+        consumer_key=settings.salesforce_consumer_key,
+        consumer_secret=_secret(settings.salesforce_consumer_secret),
+        private_key_file=key_file)
+
+
+#: One login per process, shared by every component that talks to Salesforce.
+CLIENTS = SharedClients()
+
+
 async def connect(settings: Settings) -> Any:
-    """A logged-in ``simple_salesforce.Salesforce`` (it logs in again by itself when the
-    session expires)."""
-    from simple_salesforce.api import Salesforce
-    from simple_salesforce.exceptions import SalesforceAuthenticationFailed
-    if not settings.has_salesforce_credentials:
-        raise SettingsError("TELECASE_SALESFORCE_USERNAME and TELECASE_SALESFORCE_PASSWORD "
-                            "are not set")
-    kwargs: dict[str, Any] = {"username": settings.salesforce_username,
-                              "password": _secret(settings.salesforce_password),
-                              "security_token": _secret(settings.salesforce_security_token),
-                              "domain": settings.salesforce_domain,
-                              "session": http_session(settings)}
+    """The process's logged-in ``simple_salesforce.Salesforce`` for these settings: the first
+    caller logs in, later ones share its session (simple-salesforce logs in again by itself
+    when it expires). Credentials the org refuses stop the caller with a
+    :class:`SettingsError` that names the flow and Salesforce's reason."""
+    creds = credentials(settings)
+    route = settings.salesforce_login_url or ""
+
+    def login_once() -> Any:
+        if creds.flow is AuthFlow.PASSWORD:
+            log.warning("salesforce_legacy_login", flow="password",
+                        api_version=creds.effective_version,
+                        advice="SOAP login() is retired in Summer '27: use "
+                               "TELECASE_SALESFORCE_AUTH=jwt or client_credentials")
+        return login(creds, http_session(settings))
+
     try:
-        return await asyncio.to_thread(Salesforce, **kwargs)
-    except SalesforceAuthenticationFailed as exc:
-        raise SettingsError(f"Salesforce login failed: {exc.message}") from None
+        return await asyncio.to_thread(CLIENTS.get, creds, route, login_once)
+    except SalesforceAuthError as exc:
+        raise SettingsError(f"Salesforce login failed ({_setting_hint(creds.flow)}): "
+                            f"{exc}") from None
+
+
+def _setting_hint(flow: AuthFlow) -> str:
+    return "check " + ", ".join(f"TELECASE_{n.upper()}" for n in _NEEDS[flow])
 
 
 async def case_sync(settings: Settings) -> CaseSync:
