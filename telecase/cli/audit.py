@@ -1,5 +1,6 @@
 """``telecase audit``: the audit trail on the command line (a ticket's, an agent's), as the
-local operator, and its read-only HTTP API. The work is in :mod:`telecase.cli.audit_trail`."""
+local operator (:mod:`telecase.cli.audit_trail`), and its read-only HTTP API
+(:mod:`telecase.web.server`)."""
 
 from __future__ import annotations
 
@@ -81,9 +82,9 @@ def audit_serve(
     runtime: RuntimeOption = None,
 ) -> None:
     """The read-only audit HTTP API (keys from TELECASE_AUDIT_API_KEYS_FILE)."""
-    from telecase.cli.audit_trail import serve
+    from telecase.web.server import serve_audit_api
     settings = configure()
-    asyncio.run(serve(settings, chosen_runtime(settings, runtime),
+    asyncio.run(serve_audit_api(settings, chosen_runtime(settings, runtime),
                       host or settings.audit_api_host,
                       settings.audit_api_port if port is None else port))
 

@@ -1,5 +1,5 @@
-"""The audit trail on the command line (``telecase audit``, :mod:`telecase.cli.audit`), and the
-audit API's composition root (``telecase audit serve``).
+"""The audit trail on the command line (``telecase audit ticket``, ``telecase audit agent``,
+``telecase audit key-hash``; the commands are :mod:`telecase.cli.audit`).
 
 The CLI runs as the local operator, that is as an admin: it sees every ticket, but prints
 personal data (message bodies, customers' names) only when asked (``--show-personal-data``),
@@ -12,15 +12,12 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import structlog
-from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from projections.audit_queries import (
@@ -32,27 +29,10 @@ from projections.audit_queries import (
     parse_instant,
     ticket_history,
 )
-from projections.db import make_engine
-from telecase.bootstrap.policy import load_policies
-from telecase.cli.common import until_stopped
+from telecase.bootstrap.projections import open_projections
 from telecase.errors import CommandError
-from telecase.settings import RuntimeKind, Settings, SettingsError
-from telecase.web.audit_api import KeysFile, create_audit_app, key_sha256
-from telecase.web.metrics import serve_metrics
-
-log = structlog.get_logger("telecase.audit")
-
-
-def open_projections(settings: Settings, runtime: RuntimeKind) -> Engine:
-    """The projections' engine; a missing SQLite file is an error, not an empty new one."""
-    url = settings.projection_url(runtime)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database or "")
-        if not path.is_file():
-            raise CommandError(f"no projections at {path}: run `telecase run` (embedded) or "
-                                "point TELECASE_DATABASE_URL at the projections")
-    return make_engine(url)
+from telecase.settings import RuntimeKind, Settings
+from telecase.web.audit_api import key_sha256
 
 
 @contextmanager
@@ -177,25 +157,3 @@ def read_key(text: str) -> str:
         raise CommandError("no key on stdin (for example: openssl rand -hex 32 | tee key | "
                             "telecase audit key-hash)")
     return key_sha256(lines[0].strip())
-
-
-async def serve(settings: Settings, runtime: RuntimeKind, host: str, port: int) -> None:
-    """Run the audit API until SIGINT/SIGTERM (the composition root of the API process)."""
-    if settings.audit_api_keys_file is None:
-        raise SettingsError("TELECASE_AUDIT_API_KEYS_FILE is not set (the API's keys; see "
-                            "`telecase audit key-hash`)")
-    policy = load_policies(settings.policy_file).assignment
-    keys = KeysFile(Path(settings.audit_api_keys_file), policy)
-    engine = open_projections(settings, runtime)
-    serve_metrics(settings)
-    runner = web.AppRunner(create_audit_app(engine, keys.current, policy), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        log.info("audit_api.listening", host=host, port=port, runtime=runtime,
-                 keys=len(keys.current().keys))
-        await until_stopped()
-    finally:
-        await runner.cleanup()
-        engine.dispose()

@@ -6,9 +6,7 @@ Errors are raised, not caught: :mod:`telecase.cli.exits` shows them.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import sys
 from typing import Annotated, Any
 
@@ -41,11 +39,3 @@ def echo_json(value: Any, *, indent: int | None = None) -> None:
     json.dump(value, sys.stdout, indent=indent)
     sys.stdout.write("\n")
 
-
-async def until_stopped() -> None:
-    """Wait for SIGINT or SIGTERM: the life of a server process."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()

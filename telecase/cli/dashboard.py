@@ -1,5 +1,5 @@
 """``telecase dashboard``: the dashboard web page as a process of its own (the server is
-:mod:`telecase.cli.dashboard_server`)."""
+:mod:`telecase.web.server`)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ def dashboard(
     runtime: RuntimeOption = None,
 ) -> None:
     """The dashboard web page: live SLA board, trends, workloads (audit API keys log in)."""
-    from telecase.cli.dashboard_server import DEFAULT_PORT, serve
+    from telecase.web.server import DASHBOARD_PORT, serve_dashboard
     settings = configure()
     chosen_port = port if port is not None else settings.dashboard_port
-    asyncio.run(serve(settings, chosen_runtime(settings, runtime),
+    asyncio.run(serve_dashboard(settings, chosen_runtime(settings, runtime),
                       host or settings.dashboard_host,
-                      DEFAULT_PORT if chosen_port is None else chosen_port))
+                      DASHBOARD_PORT if chosen_port is None else chosen_port))

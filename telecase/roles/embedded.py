@@ -209,7 +209,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                 loops.append(asyncio.create_task(
                     reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
         if demo or settings.dashboard_port is not None:  # the dashboard, on the projections
-            from telecase.cli.dashboard_server import start_embedded
+            from telecase.web.server import start_embedded
             dashboard, url, keys_file = await start_embedded(rt.engine, rt.log, settings,
                                                              rt.policies, demo=demo)
             after_loops.append(dashboard.cleanup)

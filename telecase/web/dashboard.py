@@ -1,7 +1,7 @@
 """The dashboard: a web page with the live SLA board, first-response and resolution trends,
 escalations and agent workloads, read from the projections (SQLite embedded, PostgreSQL on
 Kafka). ``telecase run`` serves it in-process and ``telecase dashboard`` beside the Kafka
-processes (``telecase.cli.dashboard_server``, the composition roots).
+processes (``telecase.web.server``, the composition roots).
 
 Routes:
 

@@ -18,9 +18,9 @@ from projections.dashboard_queries import BoardTicket
 from projections.sla_deadlines import Deadlines
 from projections.tables import agent_workloads, cases, daily_metrics
 from streams.assignment.desk import AgentSeat, DeskState
-from telecase.cli.dashboard_server import demo_keys
 from telecase.web.audit_api import ApiKey, KeyRing, KeysFile, key_sha256
 from telecase.web.dashboard import create_dashboard_app
+from telecase.web.server import demo_keys
 from telecase.web.sessions import COOKIE, Sessions
 from tests import infra
 from tests.adapters.audit.fixtures import CURRENT, POLICY, T0, fill

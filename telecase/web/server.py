@@ -1,5 +1,5 @@
-"""The dashboard's composition roots: the server behind ``telecase dashboard``
-(:mod:`telecase.cli.dashboard`; Kafka mode, or beside an embedded run) and the dashboard inside
+"""The web processes' composition roots: the audit API (``telecase audit serve``), the dashboard
+(``telecase dashboard``: Kafka mode, or beside an embedded run) and the dashboard inside
 ``telecase run``, with the demo's keys."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,16 +19,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from streams.assignment.desk import DeskState
 from streams.runtime.embedded.log import EmbeddedLog
-from telecase.bootstrap.policy import Policies
-from telecase.cli.common import until_stopped
+from telecase.bootstrap.policy import Policies, load_policies
+from telecase.bootstrap.projections import open_projections
 from telecase.settings import RuntimeKind, Settings, SettingsError
-from telecase.web.audit_api import ApiKey, KeyRing, KeysFile, KeysFileError, key_sha256
+from telecase.web.audit_api import (
+    ApiKey,
+    KeyRing,
+    KeysFile,
+    KeysFileError,
+    create_audit_app,
+    key_sha256,
+)
 from telecase.web.dashboard import DeskReader, create_dashboard_app
+from telecase.web.metrics import serve_metrics
 from telecase.web.sessions import Sessions
 
 log = structlog.get_logger("telecase.web.dashboard")
+audit_log = structlog.get_logger("telecase.audit")
 
-DEFAULT_PORT = 8091
+DASHBOARD_PORT = 8091
 
 
 async def listen(app: web.Application, host: str, port: int, *,
@@ -82,11 +92,39 @@ def session_secret(configured: SecretStr | None) -> bytes | None:
     return value.encode() if value else None
 
 
-async def serve(settings: Settings, runtime: RuntimeKind, host: str, port: int) -> None:
+async def until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM: the life of a server process."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve_audit_api(settings: Settings, runtime: RuntimeKind, host: str, port: int) -> None:
+    """Run the audit API until SIGINT/SIGTERM (the composition root of the API process)."""
+    if settings.audit_api_keys_file is None:
+        raise SettingsError("TELECASE_AUDIT_API_KEYS_FILE is not set (the API's keys; see "
+                            "`telecase audit key-hash`)")
+    policy = load_policies(settings.policy_file).assignment
+    keys = KeysFile(Path(settings.audit_api_keys_file), policy)
+    engine = open_projections(settings, runtime)
+    serve_metrics(settings)
+    runner = web.AppRunner(create_audit_app(engine, keys.current, policy), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        audit_log.info("audit_api.listening", host=host, port=port, runtime=runtime,
+                       keys=len(keys.current().keys))
+        await until_stopped()
+    finally:
+        await runner.cleanup()
+        engine.dispose()
+
+
+async def serve_dashboard(settings: Settings, runtime: RuntimeKind, host: str, port: int) -> None:
     """``telecase dashboard``: serve until SIGINT/SIGTERM (the composition root)."""
-    from telecase.bootstrap.policy import load_policies
-    from telecase.cli.audit_trail import open_projections
-    from telecase.web.metrics import serve_metrics
     if settings.audit_api_keys_file is None:
         raise SettingsError("TELECASE_AUDIT_API_KEYS_FILE is not set: the dashboard logs in "
                             "with the audit API's keys (see `telecase audit key-hash`)")
@@ -113,9 +151,10 @@ async def serve(settings: Settings, runtime: RuntimeKind, host: str, port: int) 
 
 
 def _database_desk(engine: Engine, name: str) -> DeskReader:
-    """The Kafka desk's state, as it saved it last (``telecase.ops.desk.SqlDeskStore``)."""
+    """The Kafka desk's state, as it saved it last
+    (:class:`~streams.runtime.kafka.desk_store.SqlDeskStore`)."""
     from streams.runtime.desk import load_snapshot
-    from telecase.ops.desk import desk_state
+    from streams.runtime.kafka.desk_store import desk_state
 
     def query() -> DeskState | None:
         with engine.connect() as conn:
@@ -136,7 +175,7 @@ async def start_embedded(engine: Engine, event_log: EmbeddedLog, settings: Setti
                          policies: Policies, *, demo: bool,
                          ) -> tuple[web.AppRunner, str, Path | None]:
     """The dashboard inside ``telecase run`` (on ``TELECASE_DASHBOARD_PORT``; with ``--demo``
-    by default on :data:`DEFAULT_PORT`, or any free port when that one is taken). Keys: the
+    by default on :data:`DASHBOARD_PORT`, or any free port when that one is taken). Keys: the
     audit API's keys file when set; else, in the demo, fresh :func:`demo_keys`. Returns the
     runner, the page's URL and the demo keys' file (``None``: the keys file is in use)."""
     assignment = policies.assignment
@@ -172,7 +211,7 @@ async def start_embedded(engine: Engine, event_log: EmbeddedLog, settings: Setti
                                sessions=Sessions(session_secret(settings.dashboard_secret)))
     port = settings.dashboard_port
     runner, url = await listen(app, settings.dashboard_host,
-                               DEFAULT_PORT if port is None else port,
+                               DASHBOARD_PORT if port is None else port,
                                fallback_to_free_port=port is None)
     log.info("run.dashboard.listening", url=url)
     return runner, url, keys_path
