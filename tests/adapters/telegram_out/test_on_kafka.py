@@ -26,7 +26,7 @@ async def test_kafka_and_postgres_deliver_in_order_once_across_restarts(
                              for n in range(2, 6) for c in chats])
             paced = Limits(per_chat_period=0.25, margin=0.0)
             first = h.start(limits=paced)
-            await h.wait(lambda: first.stats.sent == 12, timeout=30)
+            await h.wait(lambda: first.stats.sent >= 12, timeout=30)  # sends come in bursts
             await h.stop()  # stopped part-way: the rest waits in Kafka, positions committed
             assert first.stats.sent < 24
             second = h.start(limits=paced)
