@@ -9,8 +9,8 @@
 - :mod:`streams.assignment.choose`: the strategies (round robin, skills, least loaded).
 - :mod:`streams.assignment.errors`: ``AssignmentError`` and its children.
 
-No I/O, no clock, no randomness (``tests/unit/assignment/test_purity.py``): time is each
-command's ``at``.
+No I/O, no clock, no randomness (the import-linter contract ``pure`` in pyproject.toml, and
+``tests/unit/core/test_purity.py``): time is each command's ``at``.
 """
 
 from streams.assignment.commands import (
