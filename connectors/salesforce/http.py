@@ -40,7 +40,8 @@ class LoginRedirectAdapter(HTTPAdapter):
                 and parts.path.startswith(LOGIN_PATHS)):
             query = f"?{parts.query}" if parts.query else ""
             request.url = self.base_url + parts.path + query
-            request.headers["Host"] = urlsplit(self.base_url).netloc
+            # as a hosts-file entry would: the server still sees which host was asked
+            request.headers["Host"] = parts.netloc
         return super().send(request, *args, **kwargs)
 
 

@@ -4,6 +4,7 @@ cannot log in named at start."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -107,4 +108,33 @@ async def test_refused_credentials_stop_with_the_flow_named(sim: SalesforceSimul
                          salesforce_private_key_file=str(path),
                          salesforce_username=sim.username)
     with pytest.raises(SettingsError, match=r"Salesforce login failed .*jwt login refused"):
+        await connect(settings)
+
+
+@pytest.fixture
+async def my_domain_org(cert_dir: Path) -> AsyncIterator[SalesforceSimulator]:
+    async with SalesforceSimulator(cert_dir=cert_dir, my_domain="acme.my",
+                                   client_credentials=True) as simulator:
+        yield simulator
+
+
+async def test_client_credentials_login_from_settings(my_domain_org: SalesforceSimulator) -> None:
+    sim = my_domain_org
+    settings = _settings(sim, salesforce_consumer_key=sim.consumer_key,
+                         salesforce_consumer_secret=sim.consumer_secret,
+                         salesforce_domain="acme.my")
+    assert settings.salesforce_auth_flow == "client_credentials"
+    sf = await connect(settings)
+    assert sf.auth_type == "client-credentials"
+    created = await call(sf.Lead.create, {"LastName": "Ng", "Company": "Acme"})
+    assert created["success"]
+
+
+async def test_client_credentials_against_the_login_host_is_refused(
+        my_domain_org: SalesforceSimulator) -> None:
+    sim = my_domain_org
+    settings = _settings(sim, salesforce_auth="client_credentials",
+                         salesforce_consumer_key=sim.consumer_key,
+                         salesforce_consumer_secret=sim.consumer_secret)
+    with pytest.raises(SettingsError, match="TELECASE_SALESFORCE_DOMAIN"):
         await connect(settings)
