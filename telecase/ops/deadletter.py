@@ -1,0 +1,318 @@
+"""``telecase deadletter``: the dead letters an operator can list, read and re-drive.
+
+What is there. Every stage that cannot process a record appends a
+:class:`~streams.schema.deadletter.DeadLetter` to ``telecase.deadletter``: the reason, the stage
+(``consumer``), where the record came from (origin topic, partition, offset, key) and its
+original bytes. Nothing else is kept anywhere: this module reads that topic, on either runtime.
+
+**A dead letter's id** is ``<partition>:<offset>`` of its record in ``telecase.deadletter``
+(on Kafka the topic has one partition, so ids are ``0:<offset>``). It is stable: the topic is
+append-only.
+
+**Retry** (``retry ID... | --reason R``) re-drives a dead letter by appending its original key
+and bytes to its origin topic, in its origin partition, and then a ``deadletter.retried`` marker
+(:class:`Retried`, naming the letter and where the copy went) to ``telecase.deadletter`` itself.
+A letter with a marker is *retried*: ``list`` says so, ``retry`` skips it, and the waiting
+gauge no longer counts it. A crash between the copy and the marker leaves the letter waiting,
+and a second retry appends the copy again; that is safe only because the origin's consumer
+drops a repeat, so retry re-drives only origins whose consumer does (checked in the code):
+
+- ``telegram.updates``: the worker remembers each thread's recent ``update_id`` values and
+  drops one it has (``streams.core.ticket``, ``recent_updates``);
+- ``ticket.commands``: the worker drops an ``Assignment`` whose ``decision_id`` the ticket has
+  had, and a ``Tick`` only fires timers that are due and not fired yet;
+- ``salesforce.changes``: the worker drops a change it has folded (a comment by its id, a case
+  change that changes nothing);
+- ``desk.requests``: the desk drops a request id it has seen.
+
+Dead letters whose origin is ``ticket.events`` (the projector's, the Salesforce sync's, the
+reply mirror's, the intake messenger's) are **not** re-driven by retry: a copy appended to the
+system of record would reach every consumer of it, and the projector skips any event at or
+below a ticket's ``last_seq``, so a copy of an old event is dropped there, never projected.
+Their remedy is the stage's own: ``telecase replay`` rebuilds the projections from the log
+(where the original still is); the outbound stages' re-drive needs a retry input of their own.
+``retry`` says so for each such letter and leaves it waiting.
+
+Embedded, ``telecase run`` holds the log: ``list`` and ``show`` read beside it, ``retry`` needs
+it stopped (the next start folds what was re-driven). On Kafka all three run beside the
+processes.
+
+The gauge ``telecase_dead_letters_waiting{stage, reason}`` (letters without a marker) is kept by
+:func:`watch_dead_letters`, which the long-running processes that hold the log run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import getpass
+import json
+import traceback as tb
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from prometheus_client import Gauge
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from streams.runtime.bus import Bus, Outgoing
+from streams.runtime.topics import TopicNames
+from telecase.errors import TelecaseError
+
+log = structlog.get_logger("telecase.deadletter")
+
+WAITING = Gauge("telecase_dead_letters_waiting", "Dead letters not retried, by the stage that "
+                "wrote them and their reason", ["stage", "reason"])
+WATCH_INTERVAL = 5.0
+"""Seconds between two looks at ``telecase.deadletter`` for the gauge."""
+MARKER_KEY = b"deadletter.retried"
+_PAGE = 1000
+
+
+class DeadLetterError(TelecaseError):
+    """A ``telecase deadletter`` command cannot do what it was asked."""
+
+
+class Retried(BaseModel):
+    """The marker appended to ``telecase.deadletter`` once a dead letter was re-driven."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["deadletter.retried"] = "deadletter.retried"
+    version: Literal[1] = 1
+    letter: str
+    """The dead letter's id (``<partition>:<offset>``)."""
+    topic: str
+    partition: int
+    offset: int
+    """Where the copy went."""
+    retried_at: datetime
+    retried_by: str
+
+
+@dataclass
+class Letter:
+    """One record of ``telecase.deadletter`` as an operator sees it."""
+
+    id: str
+    written_at: datetime
+    fields: dict[str, Any]
+    """Everything the stage recorded (the payload as ``payload_b64``)."""
+    retried: Retried | None = None
+
+    @property
+    def stage(self) -> str:
+        return str(self.fields.get("consumer", "?"))
+
+    @property
+    def reason(self) -> str:
+        return str(self.fields.get("reason", "unreadable"))
+
+    @property
+    def origin(self) -> str:
+        f = self.fields
+        return f"{f.get('topic', '?')}[{f.get('partition', '?')}]@{f.get('offset', '?')}"
+
+    def payload(self) -> bytes:
+        return base64.b64decode(self.fields.get("payload_b64", ""))
+
+    def failed_at(self) -> datetime:
+        raw = self.fields.get("failed_at")
+        try:
+            return _utc(datetime.fromisoformat(str(raw)))
+        except ValueError:
+            return self.written_at
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "failed_at": self.failed_at().isoformat(), "stage": self.stage,
+                "reason": self.reason, "origin": self.origin,
+                "detail": self.fields.get("detail", ""),
+                "retried": None if self.retried is None else self.retried.model_dump(mode="json")}
+
+    def full(self) -> dict[str, Any]:
+        """Everything recorded, the payload decoded when it is JSON (else base64)."""
+        out = {k: v for k, v in self.fields.items() if k != "payload_b64"}
+        raw = self.payload()
+        try:
+            out["payload"] = json.loads(raw)
+        except ValueError:
+            out["payload_b64"] = self.fields.get("payload_b64", "")
+        return {"id": self.id, **out,
+                "retried": None if self.retried is None else self.retried.model_dump(mode="json")}
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
+
+
+@dataclass
+class Index:
+    """What ``telecase.deadletter`` holds: the letters in log order, their markers applied,
+    and where reading stopped (so :func:`read_new` continues from there)."""
+
+    letters: dict[str, Letter] = field(default_factory=dict)
+    markers: dict[str, Retried] = field(default_factory=dict)
+    positions: dict[int, int] = field(default_factory=dict)
+
+    def add(self, partition: int, offset: int, value: bytes, timestamp: float) -> None:
+        letter_id = f"{partition}:{offset}"
+        try:
+            body = json.loads(value)
+        except ValueError:
+            body = {"reason": "unreadable", "detail": "not JSON",
+                    "payload_b64": base64.b64encode(value).decode()}
+        if isinstance(body, dict) and body.get("kind") == "deadletter.retried":
+            try:
+                marker = Retried.model_validate(body)
+            except ValidationError:
+                return
+            self.markers[marker.letter] = marker
+            if marker.letter in self.letters:
+                self.letters[marker.letter].retried = marker
+            return
+        if not isinstance(body, dict):
+            body = {"reason": "unreadable", "detail": "not a JSON object"}
+        self.letters[letter_id] = Letter(letter_id, datetime.fromtimestamp(timestamp, UTC), body,
+                                         self.markers.get(letter_id))
+
+    def waiting(self) -> Counter[tuple[str, str]]:
+        """``(stage, reason) -> count`` of the letters not retried."""
+        return Counter((x.stage, x.reason) for x in self.letters.values() if x.retried is None)
+
+
+async def read_new(bus: Bus, topic: str, index: Index, *, wait: float = 0.0) -> Index:
+    """Read what ``topic`` holds beyond ``index.positions`` into ``index``."""
+    for p in range(await bus.partitions(topic)):
+        end = (await bus.end_offsets(topic, [p])).get(p, 0)
+        while index.positions.get(p, 0) < end:
+            records = await bus.read(topic, p, index.positions.get(p, 0), _PAGE, wait=wait)
+            if not records:
+                break
+            for rec in records:
+                index.add(rec.partition, rec.offset, rec.value, rec.timestamp)
+            index.positions[p] = records[-1].offset + 1
+    return index
+
+
+async def read_letters(bus: Bus, names: TopicNames) -> Index:
+    return await read_new(bus, names.dead_letters, Index(), wait=1.0)
+
+
+def select(index: Index, *, reason: str | None = None, stage: str | None = None,
+           since: datetime | None = None) -> list[Letter]:
+    """The letters matching every filter given, in log order."""
+    return [x for x in index.letters.values()
+            if (reason is None or x.reason == reason) and (stage is None or x.stage == stage)
+            and (since is None or x.failed_at() >= since)]
+
+
+def find(index: Index, letter_id: str) -> Letter:
+    letter = index.letters.get(letter_id.strip())
+    if letter is None:
+        raise DeadLetterError(f"no dead letter {letter_id!r} (ids are <partition>:<offset> "
+                              "in telecase.deadletter, as `telecase deadletter list` shows)")
+    return letter
+
+
+def redrivable(names: TopicNames) -> frozenset[str]:
+    """The origin topics a retry appends to (their consumer drops a repeat)."""
+    return frozenset({names.telegram_updates, names.ticket_commands, names.salesforce_changes,
+                      names.desk_requests})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What retry did (or would do) with one letter."""
+
+    id: str
+    action: Literal["retried", "would_retry", "already_retried", "not_redrivable"]
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "action": self.action, "detail": self.detail}
+
+
+async def retry(bus: Bus, names: TopicNames, letters: Sequence[Letter], *,
+                dry_run: bool = False, now: datetime | None = None) -> list[Outcome]:
+    """Re-drive ``letters`` (see the module's docstring): per letter, its copy appended to
+    its origin, then its marker; a letter already retried, or from an origin retry does not
+    re-drive, is reported and left alone."""
+    allowed = redrivable(names)
+    outcomes: list[Outcome] = []
+    for letter in letters:
+        origin = str(letter.fields.get("topic", ""))
+        if letter.retried is not None:
+            outcomes.append(Outcome(letter.id, "already_retried",
+                                    f"retried at {letter.retried.retried_at.isoformat()} to "
+                                    f"{letter.retried.topic}[{letter.retried.partition}]@"
+                                    f"{letter.retried.offset}"))
+        elif origin not in allowed:
+            remedy = ("rebuild the projections with `telecase replay`"
+                      if origin == names.ticket_events else "it has no re-drive")
+            outcomes.append(Outcome(letter.id, "not_redrivable",
+                                    f"origin {origin or '?'} is not re-driven by retry "
+                                    f"(stage {letter.stage}): {remedy}"))
+        elif dry_run:
+            outcomes.append(Outcome(letter.id, "would_retry", f"to {letter.origin}"))
+        else:
+            outcomes.append(await _redrive(bus, names, letter, origin, now))
+    return outcomes
+
+
+async def _redrive(bus: Bus, names: TopicNames, letter: Letter, origin: str,
+                   now: datetime | None) -> Outcome:
+    key = letter.fields.get("key")
+    partition = int(letter.fields.get("partition", 0))
+    [offset] = await bus.append(origin, [Outgoing(None if key is None else str(key).encode(),
+                                                  letter.payload(), partition=partition)])
+    marker = Retried(letter=letter.id, topic=origin, partition=partition, offset=offset,
+                     retried_at=now or datetime.now(UTC), retried_by=_who())
+    await bus.append(names.dead_letters, [Outgoing(MARKER_KEY, marker.model_dump_json().encode(),
+                                                   partition=0)])
+    letter.retried = marker
+    log.info("deadletter.retried", letter=letter.id, stage=letter.stage, reason=letter.reason,
+             topic=origin, partition=partition, offset=offset)
+    return Outcome(letter.id, "retried", f"to {origin}[{partition}]@{offset}")
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def publish(index: Index, shown: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Set the gauge from ``index``; series that dropped to none are set to 0. The series
+    set now (to pass back next time)."""
+    counts = index.waiting()
+    for labels in shown | set(counts):
+        WAITING.labels(*labels).set(counts.get(labels, 0))
+    return shown | set(counts)
+
+
+async def watch_dead_letters(bus: Bus, names: TopicNames, stop: asyncio.Event,
+                             every: float = WATCH_INTERVAL) -> None:
+    """Keep ``telecase_dead_letters_waiting`` up to date until ``stop``: reads only what was
+    appended since its last look. A failed look is logged and tried again."""
+    index, shown = Index(), set[tuple[str, str]]()
+    while not stop.is_set():
+        try:
+            shown = publish(await read_new(bus, names.dead_letters, index), shown)
+        except Exception as exc:  # never fatal for the process that hosts it
+            log.warning("deadletter.watch_failed", error=type(exc).__name__,
+                        detail=tb.format_exception_only(exc)[-1].strip())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+def render_rows(letters: Iterable[Letter]) -> list[list[str]]:
+    """Table rows for ``list``: id, failed at, stage, reason, origin, state, detail."""
+    return [[x.id, f"{x.failed_at():%Y-%m-%d %H:%M:%S}", x.stage, x.reason, x.origin,
+             "waiting" if x.retried is None else f"retried → {x.retried.topic}"
+             f"[{x.retried.partition}]@{x.retried.offset}",
+             str(x.fields.get("detail", ""))[:80]] for x in letters]
