@@ -207,6 +207,10 @@ class SalesforceDriver:
         """Activate a Case assignment rule giving Cases to ``owner_id`` (``None``: none)."""
         await self._call("POST", "assignment_rule", {"owner_id": owner_id})
 
+    async def set_case_field_history(self, enabled: bool) -> None:
+        """Turn field history tracking of the Case's Status and Owner on or off."""
+        await self._call("POST", "field_history", {"enabled": enabled})
+
     async def enable_soap_login(self, enabled: bool) -> None:
         await self._call("POST", "soap_login", {"enabled": enabled})
 

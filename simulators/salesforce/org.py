@@ -64,7 +64,8 @@ class Org:
                  login: IntegrationLogin | None = None, schema: str = "telecase",
                  soap_login: bool = True, my_domain: str | None = None,
                  jwt_certificate: str | None = None, client_credentials: bool = False,
-                 case_assignment_queue: str | None = None) -> None:
+                 case_assignment_queue: str | None = None,
+                 case_field_history: bool = True) -> None:
         """See :class:`SalesforceSimulator` for the options."""
         if not MIN_VERSION <= float(api_version) <= 99.0:
             raise ValueError(f"unsupported api_version {api_version!r}")
@@ -80,6 +81,7 @@ class Org:
         strict = schema == "standard"
         self.store = Store(self.clock, gate=self.faults.gate,
                            types=build_types(standard=strict), strict=strict)
+        self.store.case_field_history = case_field_history
         self.tooling = Tooling(self.store, self.clock)
         self.limits = ApiLimits(self.clock, daily_api_limit)
         self.cursors = Cursors(self.clock)

@@ -1,11 +1,11 @@
 """The sObjects the simulator knows, as data: fields, types, references, external ids.
 
-Fifteen objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and
-Group; QuickText (canned responses); Lightning Knowledge's article versions
-(``Knowledge__kav``, the default ``Knowledge`` prefix), their master articles
-(``KnowledgeArticle``) and the Case-to-article links (``CaseArticle``); and the records that
-grant field-level security (``PermissionSet``, ``FieldPermissions``,
-``PermissionSetAssignment``).
+Sixteen objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and
+Group; CaseHistory (read-only, written by Case writes: ``history``); QuickText (canned
+responses); Lightning Knowledge's article versions (``Knowledge__kav``, the default
+``Knowledge`` prefix), their master articles (``KnowledgeArticle``) and the Case-to-article
+links (``CaseArticle``); and the records that grant field-level security (``PermissionSet``,
+``FieldPermissions``, ``PermissionSetAssignment``).
 Each has the standard fields telecase is likely to touch plus the audit fields every record
 has (``Id``, ``IsDeleted``, ``CreatedDate``, ``CreatedById``, ``LastModifiedDate``,
 ``LastModifiedById``, ``SystemModstamp``). Field names are case-insensitive, as in the real
@@ -229,7 +229,8 @@ def _person(extra: list[Field]) -> list[Field]:
 # no "Fields & Relationships" for them and the Object Reference lists only standard fields
 # (https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-casecomment.html);
 # the rest are setup/system objects.
-NOT_CUSTOMIZABLE = frozenset({"CaseComment", "FeedItem", "CaseArticle", "KnowledgeArticle",
+NOT_CUSTOMIZABLE = frozenset({"CaseComment", "FeedItem", "CaseArticle", "CaseHistory",
+                              "KnowledgeArticle",
                               "Group", "FieldPermissions", "PermissionSet",
                               "PermissionSetAssignment"})
 
@@ -259,6 +260,14 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
                                                              "Account"),
             _ref("ParentId", ("Case",), "Parent"), _owner(),
             _ext("Telecase_Ticket_Id__c")], "CaseNumber"),
+        # Object Reference, CaseHistory (see ``history``): CaseId, Field, OldValue, NewValue
+        # (anyType, 255 characters), DataType; key prefix 017 (field history)
+        "CaseHistory": ("017", [
+            _ref("CaseId", ("Case",), "Case", required=True, updateable=False),
+            Field("Field", "picklist", required=True, updateable=False),
+            Field("DataType", "picklist", updateable=False),
+            Field("OldValue", "any", updateable=False), Field("NewValue", "any",
+                                                              updateable=False)], "Id"),
         "Contact": ("003", _person([_ref("AccountId", ("Account",), "Account"),
                                     _owner("User"), _ext("Telegram_User_Id__c")]), "Name"),
         "Lead": ("00Q", _person([
@@ -342,7 +351,8 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
                 continue  # nothing of telecase's is pre-created in a standard org
             fields.setdefault(one.name, one)
         types[name] = SObjectType(name, prefix, fields, name_field,
-                                  deletable=name != "User", on_demand_custom=not standard,
+                                  deletable=name not in {"User", "CaseHistory"},
+                                  on_demand_custom=not standard,
                                   customizable=name not in NOT_CUSTOMIZABLE)
     if standard:
         # Case Origin refuses values outside its value set: the admin adds "Telegram"

@@ -68,7 +68,8 @@ class SalesforceSimulator:
                  login: IntegrationLogin | None = None, schema: str = "telecase",
                  soap_login: bool = True, my_domain: str | None = None,
                  jwt_certificate: str | None = None, client_credentials: bool = False,
-                 case_assignment_queue: str | None = None) -> None:
+                 case_assignment_queue: str | None = None,
+                 case_field_history: bool = True) -> None:
         """``cert_dir`` keeps the generated CA and server certificate (reused while valid);
         without it they go to a temporary directory removed by :meth:`stop`.
         ``session_ttl`` is the idle time after which a session expires.
@@ -89,13 +90,16 @@ class SalesforceSimulator:
         - ``client_credentials``: enable the client credentials flow, run as the integration
           user.
         - ``case_assignment_queue``: an active Case assignment rule sending every Case to a
-          new queue of that name (see :attr:`assignment_owner_id`)."""
+          new queue of that name (see :attr:`assignment_owner_id`).
+        - ``case_field_history``: field history tracking on for the Case's Status and Owner
+          (``CaseHistory`` rows, see ``history``); ``False``: off."""
         self.org = Org(api_version=api_version, daily_api_limit=daily_api_limit, clock=clock,
                        session_ttl=session_ttl, require_security_token=require_security_token,
                        login=login, schema=schema, soap_login=soap_login,
                        my_domain=my_domain, jwt_certificate=jwt_certificate,
                        client_credentials=client_credentials,
-                       case_assignment_queue=case_assignment_queue)
+                       case_assignment_queue=case_assignment_queue,
+                       case_field_history=case_field_history)
         self.host = host
         self.port = port
         self.tls = tls

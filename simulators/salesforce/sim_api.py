@@ -41,6 +41,8 @@ DELETE   /sim/requests                    empty the request log
 POST     /sim/assignment_rule             owner_id (null: no active rule) -> the active Case
                                           assignment rule's owner
 POST     /sim/soap_login                  enabled -> whether SOAP login() is enabled
+POST     /sim/field_history               enabled -> whether Case field history (Status,
+                                          Owner: CaseHistory rows) is tracked
 POST     /sim/page_size                   size (null: back to 2000 / the request's header)
 POST     /sim/sessions/expire             -> {expired: n}
 GET      /sim/clock                       -> {now, epoch}
@@ -322,6 +324,12 @@ def assignment_rule(org: Org, p: Params, m: dict[str, str]) -> Any:
         owner_id = owner.id
     org.store.case_assignment_owner = owner_id
     return {"owner_id": owner_id}
+
+
+@route("POST", "/sim/field_history")
+def field_history(org: Org, p: Params, m: dict[str, str]) -> Any:
+    org.store.case_field_history = bool(p["enabled"])
+    return {"enabled": org.store.case_field_history}
 
 
 @route("POST", "/sim/soap_login")

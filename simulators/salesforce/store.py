@@ -45,6 +45,7 @@ from simulators.salesforce.errors import (
     not_found,
     required_missing,
 )
+from simulators.salesforce.history import case_history_rows, read_only
 from simulators.salesforce.schema import SObjectType, build_types, find_type
 from simulators.salesforce.timefmt import SimClock
 from simulators.salesforce.values import prepare
@@ -84,6 +85,9 @@ class Store:
         self.case_assignment_owner: str | None = None
         """The owner an active Case assignment rule gives every Case an API call creates or
         updates, unless the call says ``Sforce-Auto-Assign: FALSE`` (``None``: no rule)."""
+        self.case_field_history = True
+        """Field history tracking on for the Case's Status and Owner: every Case write adds
+        its ``CaseHistory`` rows (see ``history``)."""
         self.clock = clock
         self.gate = gate
         self._ids = ids.IdFactory()
@@ -160,12 +164,13 @@ class Store:
     def create(self, sobject: str, body: Mapping[str, Any], user_id: str, *,
                gated: bool = True) -> Record:
         kind = self.sobject(sobject)
+        if gated and kind.name == "CaseHistory":
+            raise read_only(kind.name, "inserted")
         if gated and self.gate is not None:
             self.gate(None)
         values = prepare(kind, body, creating=True, types=self.types, lookup=self.lookup,
                          check_lengths=self.strict)
-        if gated:
-            self._assign(kind, values)
+        assigned = gated and self._assign(kind, values)
         for name, one in kind.fields.items():
             if name not in values and one.default is not None:
                 values[name] = one.default
@@ -198,18 +203,20 @@ class Store:
         self._records[record.id] = record
         self._order[kind.name].append(record.id)
         self._reindex(record)
+        self._track(record, None, user_id, assigned)
         return record
 
     def update(self, sobject: str, record_id: str, body: Mapping[str, Any], user_id: str, *,
                gated: bool = True) -> Record:
         record = self.get(sobject, record_id)
         kind = self.sobject(sobject)
+        if gated and kind.name == "CaseHistory":
+            raise read_only(kind.name, "updated")
         if gated and self.gate is not None:
             self.gate(record.id)
         values = prepare(kind, body, creating=False, types=self.types, lookup=self.lookup,
                          check_lengths=self.strict)
-        if gated:
-            self._assign(kind, values)
+        assigned = gated and self._assign(kind, values)
         cleared = [n for n, v in values.items() if v is None and kind.fields[n].required]
         if cleared:
             raise required_missing(cleared)
@@ -223,6 +230,7 @@ class Store:
                               "SystemModstamp": now})
         self._derive(kind, record.fields, before)
         self._reindex(record)
+        self._track(record, before, user_id, assigned)
         return record
 
     def delete(self, sobject: str, record_id: str, user_id: str, *, gated: bool = True) -> None:
@@ -348,7 +356,21 @@ class Store:
                                          for f in _CASCADE_FIELDS):
                 self._soft_delete(child, user_id)
 
-    def _assign(self, kind: SObjectType, values: dict[str, Any]) -> None:
+    def _track(self, record: Record, before: dict[str, Any] | None, user_id: str,
+               assigned: bool) -> None:
+        """A Case write's ``CaseHistory`` rows, made by the writing user (see ``history``)."""
+        if record.sobject != "Case" or not self.case_field_history:
+            return
+
+        def name_of(record_id: str) -> str:
+            found = self.by_id(record_id)
+            return str(found.fields.get("Name") or record_id) if found else record_id
+
+        for row in case_history_rows(record.id, before, record.fields, assigned=assigned,
+                                     name_of=name_of):
+            self.create("CaseHistory", row, user_id, gated=False)
+
+    def _assign(self, kind: SObjectType, values: dict[str, Any]) -> bool:
         """The active Case assignment rule, on create and on update through the API.
         REST API Developer Guide, Assignment Rule Header
         (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_autoassign.htm):
@@ -358,6 +380,8 @@ class Store:
         owner = self.case_assignment_owner
         if kind.name == "Case" and owner is not None and security.current().auto_assign:
             values["OwnerId"] = owner
+            return True
+        return False
 
     def _check_owner(self, kind: SObjectType, values: Mapping[str, Any]) -> None:
         """An owner is an active User or a queue (a Group of Type ``Queue``): a public
