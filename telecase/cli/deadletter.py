@@ -43,7 +43,7 @@ def deadletter_list(
     since: str | None = typer.Option(None, "--since", help="failed from (ISO 8601, no zone "
                                                            "means UTC; or a time ago: 2d, 12h)"),
     stage: str | None = typer.Option(None, "--stage", help="only this stage (the consumer "
-                                                           "that wrote it, e.g. telecase-worker)"),
+                                                           "that wrote it, e.g. ticket-folder)"),
     as_json: AsJson = False,
     runtime: RuntimeOption = None,
 ) -> None:

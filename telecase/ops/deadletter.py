@@ -67,7 +67,7 @@ log = structlog.get_logger("telecase.deadletter")
 
 WAITING = Gauge("telecase_dead_letters_waiting", "Dead letters not retried, by the stage that "
                 "wrote them and their reason", ["stage", "reason"])
-WATCH_INTERVAL = 5.0
+WATCH_INTERVAL = 2.0
 """Seconds between two looks at ``telecase.deadletter`` for the gauge."""
 MARKER_KEY = b"deadletter.retried"
 _PAGE = 1000

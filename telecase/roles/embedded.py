@@ -70,6 +70,7 @@ from telecase.bootstrap.salesforce import case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
 from telecase.demo.traffic import DemoSummary, cases_table, customers
 from telecase.errors import TelecaseError
+from telecase.ops.deadletter import watch_dead_letters
 from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.metrics import serve_metrics
 
@@ -135,7 +136,8 @@ async def _serve_webhook(rt: Runtime, settings: Settings, *, bot_id: int, secret
                          host: str, port: int) -> web.AppRunner:
     app = create_webhook_app(BusRawLog(rt.log, rt.names.telegram_updates), bot_id=bot_id,
                              secret=secret, path=settings.webhook_path,
-                             max_body_bytes=settings.webhook_max_body_bytes)
+                             max_body_bytes=settings.webhook_max_body_bytes,
+                             body_timeout=settings.webhook_body_timeout_seconds)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
@@ -166,7 +168,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     _install_signals(stop)
     summary = DemoSummary()
     loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
-             asyncio.create_task(rt.projector.run(stop), name="projector")]
+             asyncio.create_task(rt.projector.run(stop), name="projector"),
+             asyncio.create_task(watch_dead_letters(rt.log, rt.names, stop), name="deadletters")]
     after_loops: list[Any] = []  # closed once the loops have stopped
     sync_runner: SyncRunner | None = None
     try:
@@ -277,7 +280,8 @@ async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     else:
         api = BotApi(settings.require_token(), settings.telegram_api_base)
         poller = LongPoller(api, BusRawLog(rt.log, rt.names.telegram_updates),
-                            bot_id=settings.bot_id)
+                            bot_id=settings.bot_id,
+                            dead_letters=BusRawLog(rt.log, rt.names.dead_letters))
         task = asyncio.create_task(poller.run())
 
         async def close_poller() -> None:

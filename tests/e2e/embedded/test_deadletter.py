@@ -1,0 +1,130 @@
+"""``telecase deadletter`` on the embedded runtime: a desk decision the worker dead-letters
+(its ticket does not exist yet) is listed, shown, retried once the ticket exists (the cause
+fixed), folded once, and not re-driven by a second retry; the waiting gauge follows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from streams.runtime.bus import Outgoing
+from streams.runtime.embedded.log import EmbeddedLog
+from streams.schema.commands import Assignment
+from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
+from tests.e2e.kafka.conftest import free_port
+from tests.infra import ROOT, wait_for
+from tests.metrics import scrape
+from tests.telegram_factory import Script, forum, user
+
+CHAT = -1001000000001
+TICKET = f"tg:{CHAT}:t1"  # the first forum topic of the chat
+
+
+def early_decision() -> Assignment:
+    """A desk decision about a ticket the worker has not seen: dead-lettered
+    (``decision_error``) until the topic that opens the ticket is folded."""
+    return Assignment(decision_id="retry-me", ticket_id=TICKET, chat_id=CHAT, action="routed",
+                      queue="vip", reason="by hand", at=datetime.now(UTC))
+
+
+def post_topic(webhook_url: str, secret: str) -> None:
+    created = Script(forum(CHAT)).create_topic(user(11, "Ann"), "Pricing", 1_700_000_000)
+    response = httpx.post(webhook_url, json=created, timeout=10,
+                          headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+    assert response.status_code == 200, response.text
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``telecase deadletter <args> --runtime <env's TEST_RUNTIME>``."""
+    return subprocess.run([sys.executable, "-m", "telecase", "deadletter", *args,
+                           "--runtime", env["TEST_RUNTIME"]],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def routed_events(records: list[Any]) -> list[dict[str, Any]]:
+    events = [json.loads(r.value) for r in records]
+    return [e for e in events if e.get("type") == "ticket.routed" and e["ticket_id"] == TICKET]
+
+
+def waiting(port: int) -> float | None:
+    found = scrape(port)
+    if found is None:
+        return None
+    return found.total("telecase_dead_letters_waiting", stage="ticket-folder",
+                       reason="decision_error")
+
+
+def list_show_retry(env: dict[str, str], runtime: str) -> str:
+    """The three commands on the one waiting letter; its id."""
+    env = {**env, "TEST_RUNTIME": runtime}
+    listed = cli(env, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [letter] = json.loads(listed.stdout)
+    assert (letter["stage"], letter["reason"], letter["retried"]) == (
+        "ticket-folder", "decision_error", None), letter
+    assert letter["origin"].startswith(env.get("TELECASE_TOPIC_PREFIX", "") + "ticket.commands")
+    assert json.loads(cli(env, "list", "--json", "--reason", "invalid_envelope").stdout) == []
+    assert len(json.loads(cli(env, "list", "--json", "--since", "1h").stdout)) == 1
+    assert cli(env, "list").returncode == 0  # the table
+    shown = cli(env, "show", letter["id"])
+    assert shown.returncode == 0, shown.stderr
+    full = json.loads(shown.stdout)
+    assert full["payload"]["decision_id"] == "retry-me" and "unknown ticket" in full["detail"]
+    missing = cli(env, "show", "0:999999")
+    assert missing.returncode == 2 and "no dead letter" in missing.stderr
+
+    dry = cli(env, "retry", "--reason", "decision_error", "--dry-run", "--json")
+    assert [o["action"] for o in json.loads(dry.stdout)] == ["would_retry"], dry.stderr
+    first = cli(env, "retry", letter["id"], "--json")
+    assert [o["action"] for o in json.loads(first.stdout)] == ["retried"], first.stderr
+    again = cli(env, "retry", "--reason", "decision_error", "--json")
+    assert [o["action"] for o in json.loads(again.stdout)] == ["already_retried"], again.stderr
+    [after] = json.loads(cli(env, "list", "--json").stdout)
+    assert after["retried"] is not None
+    return str(letter["id"])
+
+
+async def _append_decision(dep: EmbeddedDeployment) -> None:
+    log = await EmbeddedLog.open(dep.data_dir / "log.sqlite", 1)
+    try:
+        for topic in dep.names.all():
+            await log.create_topic(topic, 1)
+        decision = early_decision()
+        await log.append(dep.names.ticket_commands, [
+            Outgoing(decision.routing_key().encode(), decision.to_bytes())])
+    finally:
+        await log.close()
+
+
+def test_a_dead_letter_is_listed_shown_and_retried_once_embedded(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    dep = embedded
+    dep.data_dir.mkdir(parents=True)
+    asyncio.run(_append_decision(dep))
+    port = free_port()
+    extra = {"TELECASE_TELEGRAM_API_BASE": telegram.base_url,
+             "TELECASE_METRICS_PORT": str(port)}
+    first = dep.run("run", **extra)
+    wait_for(lambda: dep.read_topic(dep.names.dead_letters), 30, what="the dead letter")
+    post_topic(dep.webhook_url, dep.webhook_secret)  # the cause fixed: the ticket exists
+    wait_for(lambda: dep.cases(), 30, what="the ticket's case row")
+    assert wait_for(lambda: waiting(port) == 1, 15, what="the waiting gauge")
+    first.stop()
+
+    env = dep.env()
+    list_show_retry(env, "embedded")
+    assert routed_events(dep.read_topic(dep.names.ticket_events)) == []
+
+    dep.run("run-again", **extra)
+    wait_for(lambda: routed_events(dep.read_topic(dep.names.ticket_events)), 30,
+             what="the re-driven decision folded")
+    assert wait_for(lambda: waiting(port) == 0, 15, what="the gauge at 0")
+    [routed] = routed_events(dep.read_topic(dep.names.ticket_events))
+    assert routed["queue"] == "vip"
+    assert [r["queue"] for r in dep.cases()] == ["vip"]
