@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     webhook_port: int = Field(8080, ge=0, le=65535)
     webhook_path: str = "/telegram"
     webhook_max_body_bytes: int = Field(1_000_000, ge=1024)
+    webhook_body_timeout_seconds: float = Field(10.0, gt=0)
+    """How long the webhook waits for a whole request body before answering 408."""
 
     salesforce_auth: Literal["jwt", "client_credentials", "password"] | None = None
     """The OAuth flow (see README "Salesforce org setup"). Unset: ``jwt`` with a private key

@@ -4,19 +4,27 @@
 
 - 200 only after the update is durably in ``telegram.updates`` (Telegram then forgets it);
 - 401 when ``X-Telegram-Bot-Api-Secret-Token`` is missing or wrong (compared in constant time);
-- 413 when the body is larger than ``max_body_bytes``;
-- 400 when the body is not JSON, or is JSON but not an Update (an object with an integer
-  ``update_id``). Unknown update *types* are fine: they are stored raw and the worker skips them;
+- 413 when the body is larger than ``max_body_bytes`` (by its ``Content-Length``, or as soon as
+  a chunked body passes the limit: the rest is not read and the connection is closed);
+- 408 when the whole body has not arrived within ``body_timeout`` seconds (the connection is
+  closed);
+- 400 when the worker would not fold the update (:mod:`streams.schema.update_check`: not JSON,
+  a lone surrogate, nested deeper than 64 levels, not an object with an integer ``update_id``,
+  a field the worker reads out of Telegram's bounds, such as a chat id over 52 bits). Unknown
+  update *types* and fields are fine: they are stored raw and the worker skips them;
 - 503 when the log cannot take the update right now (Telegram retries later).
 
-Each rejection is counted by reason (``telecase_telegram_webhook_rejected_total``). Logs carry
-the update id and the outcome, never the token, the secret or message bodies.
+The body is read whole, chunk by chunk, whatever its framing (``Content-Length``, chunked, or
+split across TCP segments); each request waits only on its own client, so a slow one holds up
+nobody else. Each rejection is counted by reason (``telecase_telegram_webhook_rejected_total``),
+and an update refused by the check also in ``telecase_telegram_updates_refused_total``. Logs
+carry the update id and the outcome, never the token, the secret or message bodies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -24,8 +32,9 @@ import structlog
 from aiohttp import web
 
 from connectors.raw_log import RawLog
-from connectors.telegram.inbound_metrics import ACCEPTED, REJECTED
+from connectors.telegram.inbound_metrics import ACCEPTED, REFUSED, REJECTED
 from streams.schema.envelope import EncodedUpdate
+from streams.schema.update_check import UpdateRefused, check_body
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 log = structlog.get_logger("telecase.telegram.webhook")
@@ -37,8 +46,46 @@ def _reject(status: int, reason: str, text: str) -> web.Response:
     return web.json_response({"ok": False, "error": text}, status=status)
 
 
+class _BodyRefused(Exception):
+    """The body was not read whole: too large, or it stalled."""
+
+    def __init__(self, status: int, reason: str, text: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.text = status, reason, text
+
+
+async def _read_body(request: web.Request, max_bytes: int, timeout: float) -> bytes:
+    """Every chunk of the body, as it arrives, up to ``max_bytes``, all within ``timeout``
+    seconds (a client that trickles a byte at a time is cut off too)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _BodyRefused(413, "too_large", "body too large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _BodyRefused(413, "too_large", "body too large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _BodyRefused(408, "body_timeout", "body not received in time") from None
+    return b"".join(chunks)
+
+
+async def _refuse_and_close(request: web.Request, refused: _BodyRefused) -> web.StreamResponse:
+    """Answer, then close the connection, so the rest of the body is never read."""
+    response = _reject(refused.status, refused.reason, refused.text)
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return response
+
+
 def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str = "/telegram",
-                       max_body_bytes: int = 1_000_000,
+                       max_body_bytes: int = 1_000_000, body_timeout: float = 10.0,
                        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                        ) -> web.Application:
     """An aiohttp application with the webhook route and ``GET /healthz``."""
@@ -46,26 +93,25 @@ def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str =
         raise ValueError("a webhook secret is required (Telegram's secret_token)")
     expected = secret.encode()
 
-    async def receive(request: web.Request) -> web.Response:
+    async def receive(request: web.Request) -> web.StreamResponse:
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             return _reject(401, "missing_secret", "missing secret token")
         if not hmac.compare_digest(given.encode(), expected):
             return _reject(401, "bad_secret", "wrong secret token")
-        if request.content_length is not None and request.content_length > max_body_bytes:
-            return _reject(413, "too_large", "body too large")
-        body = await request.content.read(max_body_bytes + 1)
-        if len(body) > max_body_bytes:
-            return _reject(413, "too_large", "body too large")
         try:
-            update = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _reject(400, "not_json", "body is not JSON")
-        if (not isinstance(update, dict) or not isinstance(update.get("update_id"), int)
-                or isinstance(update.get("update_id"), bool)):
-            return _reject(400, "not_an_update", "body is not a Telegram Update")
+            body = await _read_body(request, max_body_bytes, body_timeout)
+        except _BodyRefused as refused:
+            return await _refuse_and_close(request, refused)
+        try:
+            checked = check_body(body)
+        except UpdateRefused as refused:
+            REFUSED.labels("webhook", refused.reason).inc()
+            return _reject(400, refused.reason, f"not a foldable Update: {refused.detail}")
+        update = checked.update
         envelope = EncodedUpdate.from_body(bot_id=bot_id, source="webhook",
-                                           received_at=clock(), body=body, update=update)
+                                           received_at=clock(), body=checked.body,
+                                           update=update)
         try:
             await raw_log.append([envelope])
         except Exception as exc:  # the log refused: Telegram must retry, nothing is lost

@@ -3,7 +3,8 @@
 Models are lenient (unknown fields are kept, not rejected) because Telegram adds fields in every
 Bot API release; the raw update is stored untouched in ``telegram.updates`` anyway, so these models
 only decide what the core looks at. An update is an ``Update`` when it has an integer
-``update_id``; anything else is not an update (the webhook answers 400).
+``update_id``; anything else is not an update (the webhook answers 400). Numbers carry
+Telegram's documented bounds (:mod:`streams.schema.telegram_bounds`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from streams.schema.telegram_bounds import Int64, TelegramId, UnixTime
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
 class User(_Lenient):
-    id: int
+    id: TelegramId
     is_bot: bool = False
     first_name: str = ""
     last_name: str | None = None
@@ -27,7 +30,7 @@ class User(_Lenient):
 
 
 class Chat(_Lenient):
-    id: int
+    id: TelegramId
     type: str
     title: str | None = None
     username: str | None = None
@@ -38,7 +41,7 @@ class Chat(_Lenient):
 
 class ForumTopicCreated(_Lenient):
     name: str
-    icon_color: int | None = None
+    icon_color: Int64 | None = None
 
 
 class ForumTopicEdited(_Lenient):
@@ -47,19 +50,19 @@ class ForumTopicEdited(_Lenient):
 
 class Contact(_Lenient):
     phone_number: str
-    user_id: int | None = None
+    user_id: TelegramId | None = None
 
 
 class Message(_Lenient):
-    message_id: int
-    date: int
+    message_id: Int64
+    date: UnixTime
     chat: Chat
     from_: User | None = Field(default=None, alias="from")
     sender_chat: Chat | None = None
-    message_thread_id: int | None = None
+    message_thread_id: Int64 | None = None
     is_topic_message: bool = False
     reply_to_message: Message | None = None
-    edit_date: int | None = None
+    edit_date: UnixTime | None = None
     text: str | None = None
     caption: str | None = None
     forum_topic_created: ForumTopicCreated | None = None
@@ -83,7 +86,7 @@ class Message(_Lenient):
 
 
 class Update(_Lenient):
-    update_id: int
+    update_id: Int64
     message: Message | None = None
     edited_message: Message | None = None
 

@@ -71,7 +71,8 @@ async def telegram_connector(settings: Settings) -> None:
             app = create_webhook_app(raw_log, bot_id=settings.bot_id,
                                      secret=settings.require_webhook_secret(),
                                      path=settings.webhook_path,
-                                     max_body_bytes=settings.webhook_max_body_bytes)
+                                     max_body_bytes=settings.webhook_max_body_bytes,
+                                     body_timeout=settings.webhook_body_timeout_seconds)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
@@ -84,7 +85,8 @@ async def telegram_connector(settings: Settings) -> None:
                 await runner.cleanup()  # finishes in-flight requests before the log closes
         else:
             api = BotApi(settings.require_token(), settings.telegram_api_base)
-            poller = LongPoller(api, raw_log, bot_id=settings.bot_id)
+            poller = LongPoller(api, raw_log, bot_id=settings.bot_id,
+                                dead_letters=rt.raw_log(rt.names.dead_letters))
             task = asyncio.create_task(poller.run())
             waiter = asyncio.create_task(_until_signalled())
             done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

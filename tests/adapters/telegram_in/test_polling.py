@@ -41,8 +41,9 @@ class FlakyLog:
 
 
 def updates(*ids: int) -> tuple[int, dict[str, Any]]:
-    return 200, {"ok": True, "result": [{"update_id": i, "message": {"message_id": i}}
-                                        for i in ids]}
+    return 200, {"ok": True, "result": [
+        {"update_id": i, "message": {"message_id": i, "date": 1,
+                                     "chat": {"id": 5, "type": "private"}}} for i in ids]}
 
 
 def poller(script: ScriptedTelegram, log: FlakyLog) -> LongPoller:

@@ -147,7 +147,7 @@ async def test_logs_never_carry_the_secret_or_the_body(client: TestClient,  # ty
 
 @pytest.mark.parametrize("body", [
     b'  {"update_id": 12, "message": {"text": "\\u00e9t\xc3\xa9 \xf0\x9f\x98\x80", '
-    b'"chat": {"id": 7, "type": "private"}}}\n',
+    b'"message_id": 3, "date": 1, "chat": {"id": 7, "type": "private"}}}\n',
     '{"update_id": 13, "x": "caf\u00e9"}'.encode("utf-16"),
 ])
 async def test_the_stored_update_equals_the_received_json(client: TestClient,  # type: ignore[type-arg]
