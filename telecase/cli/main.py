@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import typer
 
-from telecase.cli import audit, bench, connector, dashboard, deadletter, desk, kafka, ops, run, sla
+from telecase.cli import (
+    audit,
+    bench,
+    connector,
+    dashboard,
+    deadletter,
+    desk,
+    kafka,
+    ops,
+    run,
+    salesforce,
+    sla,
+)
 from telecase.cli.exits import ErrorExits
 
 app = typer.Typer(cls=ErrorExits, no_args_is_help=True, add_completion=False,
@@ -29,6 +41,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(sla.app, name="sla")
 app.add_typer(desk.app, name="desk")
 app.add_typer(audit.app, name="audit")
+app.add_typer(salesforce.app, name="salesforce")
 app.add_typer(deadletter.app, name="deadletter")
 
 

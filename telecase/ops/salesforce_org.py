@@ -1,0 +1,103 @@
+"""``telecase salesforce check`` and ``setup``: the org telecase's settings log in to, against
+what telecase needs (:mod:`connectors.salesforce.org_setup`), with the tables they print.
+
+Both log in as ``telecase run`` does (:func:`telecase.bootstrap.salesforce.connect`), so
+``check`` sees the org as the integration user sees it. The integration user is
+``TELECASE_SALESFORCE_INTEGRATION_USER_ID``, else the ``User`` named by
+``TELECASE_SALESFORCE_USERNAME`` (with client credentials: the app's run-as user); ``setup
+--assign-to USERNAME`` names another one (when an admin's login runs setup).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+from rich.table import Table
+
+from connectors.salesforce.api import soql_quote
+from connectors.salesforce.org_setup import (
+    Checklist,
+    Line,
+    OrgApi,
+    SetupResult,
+    SimpleSalesforceOrg,
+    Status,
+    check,
+    setup,
+)
+from telecase.bootstrap.salesforce import connect
+from telecase.errors import CommandError
+from telecase.settings import Settings
+
+_STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.MISSING: "red",
+          Status.WRONG: "red"}
+
+
+def integration_user(api: OrgApi, settings: Settings, username: str | None = None) -> Line:
+    """The integration user as a checklist line (its ``item`` is the Id when found)."""
+    if username is None and settings.salesforce_integration_user_id:
+        return Line("user", settings.salesforce_integration_user_id, Status.OK,
+                    "TELECASE_SALESFORCE_INTEGRATION_USER_ID")
+    name = username or settings.salesforce_username
+    if name is None:
+        return Line("user", "?", Status.MISSING, "the integration user is not named",
+                    "set TELECASE_SALESFORCE_USERNAME (client credentials: the run-as user) "
+                    "or TELECASE_SALESFORCE_INTEGRATION_USER_ID")
+    rows = api.query(f"SELECT Id, IsActive FROM User WHERE Username = {soql_quote(name)}")
+    if not rows:
+        return Line("user", name, Status.MISSING, "no such user",
+                    "check TELECASE_SALESFORCE_USERNAME (Setup > Users > Users)")
+    return Line("user", str(rows[0]["Id"]), Status.OK, name)
+
+
+async def _org(settings: Settings) -> SimpleSalesforceOrg:
+    return SimpleSalesforceOrg(await connect(settings))
+
+
+async def run_check(settings: Settings) -> Checklist:
+    """The checklist (see :func:`connectors.salesforce.org_setup.check`), with the
+    integration user's line after the login flow's."""
+    api = await _org(settings)
+    flow = settings.salesforce_auth_flow or "?"
+    result = await asyncio.to_thread(check, api, flow=flow)
+    user = await asyncio.to_thread(integration_user, api, settings)
+    result.lines.insert(1, user)
+    return result
+
+
+async def run_setup(settings: Settings, *, dry_run: bool,
+                    assign_to: str | None = None) -> SetupResult:
+    api = await _org(settings)
+    user = await asyncio.to_thread(integration_user, api, settings, assign_to)
+    if user.status is not Status.OK:
+        raise CommandError(f"the integration user: {user.detail} ({user.item}): {user.fix}")
+    return await asyncio.to_thread(setup, api, user_id=user.item, dry_run=dry_run)
+
+
+def render_check(result: Checklist, console: Console) -> None:
+    table = Table(title="Salesforce org check")
+    for column in ("", "check", "item", "detail", "fix"):
+        table.add_column(column)
+    for line in result.lines:
+        table.add_row(f"[{_STYLE[line.status]}]{line.status.value}[/]", line.kind, line.item,
+                      line.detail, line.fix)
+    console.print(table)
+    problems = len(result.problems())
+    console.print("The org is ready for telecase." if result.ok else
+                  f"{problems} item(s) missing or wrong: see the fix column.")
+
+
+def render_setup(result: SetupResult, console: Console) -> None:
+    if result.steps:
+        table = Table(title="Salesforce org setup" + (" (dry run: nothing changed)"
+                                                       if result.dry_run else ""))
+        for column in ("action", "target", "detail"):
+            table.add_column(column)
+        for step in result.steps:
+            table.add_row(step.action, step.target, step.detail)
+        console.print(table)
+    else:
+        console.print("Nothing to do: the org already has everything telecase needs.")
+    for line in result.conflicts:
+        console.print(f"[red]{line.item}[/]: {line.detail}. Fix: {line.fix}")

@@ -1,0 +1,148 @@
+"""``telecase salesforce check`` and ``setup`` against a strict simulated org (only Salesforce's
+standard schema, SOAP login() disabled, client credentials on a My Domain): check lists every
+missing piece and exits 1, setup creates them, check then exits 0, and a second setup changes
+nothing. The README's field table is the declared schema's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.salesforce.org_schema import (
+    CUSTOM_FIELDS,
+    OBJECTS,
+    PERMISSION_SET,
+    readme_table,
+)
+from connectors.salesforce.org_setup import Status
+from simulators.salesforce import SalesforceDriver, SalesforceSimulator
+from telecase.bootstrap.salesforce import CLIENTS
+from telecase.cli.main import app
+from telecase.ops.salesforce_org import run_check, run_setup
+from telecase.settings import Settings, load_settings
+from tests.infra import ROOT
+
+DOMAIN = "acme.my"
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients() -> None:
+    CLIENTS.forget()
+
+
+@pytest.fixture
+async def org(cert_dir: Path) -> AsyncIterator[SalesforceSimulator]:
+    async with SalesforceSimulator(cert_dir=cert_dir, schema="standard", soap_login=False,
+                                   my_domain=DOMAIN, client_credentials=True) as simulator:
+        yield simulator
+
+
+def _env(sim: SalesforceSimulator) -> dict[str, str]:
+    return {"TELECASE_SALESFORCE_AUTH": "client_credentials",
+            "TELECASE_SALESFORCE_CONSUMER_KEY": sim.consumer_key,
+            "TELECASE_SALESFORCE_CONSUMER_SECRET": sim.consumer_secret,
+            "TELECASE_SALESFORCE_DOMAIN": DOMAIN,
+            "TELECASE_SALESFORCE_USERNAME": sim.username,
+            "TELECASE_SALESFORCE_LOGIN_URL": sim.base_url,
+            "TELECASE_SALESFORCE_CA_FILE": str(sim.ca_file)}
+
+
+def _settings(sim: SalesforceSimulator) -> Settings:
+    return load_settings(_env_file=None, **{k.removeprefix("TELECASE_").lower(): v
+                                            for k, v in _env(sim).items()})
+
+
+async def _cli(sim: SalesforceSimulator, *args: str) -> Any:
+    """``telecase salesforce <args>`` in a thread (it runs its own event loop)."""
+    CLIENTS.forget()
+    return await asyncio.to_thread(CliRunner().invoke, app, ["salesforce", *args],
+                                   env=_env(sim))
+
+
+async def test_check_on_an_empty_strict_org_lists_every_missing_piece(
+        org: SalesforceSimulator) -> None:
+    result = await run_check(_settings(org))
+    assert not result.ok
+    missing = {(line.kind, line.item) for line in result.problems()}
+    for spec in CUSTOM_FIELDS:
+        assert ("field", spec.qualified) in missing
+        assert ("access", spec.qualified) in missing
+    assert ("picklist", "Case.Origin = Telegram") in missing
+    assert all(line.fix for line in result.problems())
+    kinds = {line.kind for line in result.lines}
+    assert kinds == {"auth", "user", "object", "field", "access", "picklist", "limits"}
+    assert {line.item for line in result.lines if line.kind == "object"} == {
+        use.name for use in OBJECTS}
+    [limits] = [line for line in result.lines if line.kind == "limits"]
+    assert limits.status is Status.OK and "API requests left today" in limits.detail
+
+    answer = await _cli(org, "check", "--json")
+    assert answer.exit_code == 1, answer.output
+    document = json.loads(answer.output)
+    assert not document["ok"]
+    assert {line["item"] for line in document["lines"] if line["status"] == "missing"} >= {
+        spec.qualified for spec in CUSTOM_FIELDS}
+
+
+async def test_setup_then_check_passes_and_a_second_setup_changes_nothing(
+        org: SalesforceSimulator) -> None:
+    plan = await _cli(org, "setup", "--dry-run", "--json")
+    assert plan.exit_code == 0, plan.output
+    planned = json.loads(plan.output)["steps"]
+    assert {s["target"] for s in planned if s["action"] == "create field"} == {
+        spec.full_name for spec in CUSTOM_FIELDS}
+    assert not (await run_check(_settings(org))).ok  # the dry run changed nothing
+
+    done = await run_setup(_settings(org), dry_run=False)
+    assert [s.as_json() for s in done.steps] == planned and not done.conflicts
+
+    answer = await _cli(org, "check")
+    assert answer.exit_code == 0, answer.output
+    assert "The org is ready for telecase." in answer.output
+    again = await _cli(org, "setup")
+    assert again.exit_code == 0, again.output
+    assert "Nothing to do" in again.output
+    async with SalesforceDriver(org.base_url, org.ca_file) as driver:
+        assert await driver.requests(refused=True) == []
+        [permission_set] = await driver.records("PermissionSet", Name=PERMISSION_SET)
+        assert len(await driver.records("FieldPermissions",
+                                        ParentId=permission_set["Id"])) == len(CUSTOM_FIELDS)
+        assert len(await driver.records("PermissionSetAssignment",
+                                        AssigneeId=org.integration_user_id)) == 1
+
+
+async def test_a_field_with_the_wrong_flags_is_named_and_left_alone(
+        org: SalesforceSimulator) -> None:
+    import requests
+    from simple_salesforce import Salesforce
+
+    from connectors.salesforce.http import redirect_logins
+    session = redirect_logins(requests.Session(), org.base_url, org.ca_file)
+    sf = await asyncio.to_thread(Salesforce, consumer_key=org.consumer_key,
+                                 consumer_secret=org.consumer_secret, domain=DOMAIN,
+                                 session=session)
+    await asyncio.to_thread(sf.toolingexecute, "sobjects/CustomField", method="POST", data={
+        "FullName": "Case.Telecase_Ticket_Id__c",
+        "Metadata": {"type": "Text", "length": 20, "label": "Ticket"}})
+    session.close()
+    result = await run_setup(_settings(org), dry_run=False)
+    [conflict] = result.conflicts
+    assert conflict.item == "Case.Telecase_Ticket_Id__c"
+    assert "length 20 < 64" in conflict.detail and "not an external id" in conflict.detail
+    assert "Setup > Object Manager > Case" in conflict.fix
+    checked = await run_check(_settings(org))
+    assert [(line.kind, line.item) for line in checked.problems()] == [
+        ("field", "Case.Telecase_Ticket_Id__c")]
+
+
+def test_the_readme_lists_every_field_as_declared() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert readme_table() in readme, ("README.md's field table differs from "
+                                      "connectors/salesforce/org_schema.py: paste "
+                                      "readme_table()'s output")
