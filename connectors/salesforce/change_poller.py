@@ -15,8 +15,10 @@ its own (the greatest ``SystemModstamp`` it has read, by Salesforce's clock, nev
   in-memory set holding only the overlap window) and not emitted again.
 - **Echoes.** What telecase wrote itself is skipped: comments and Case updates made by the
   integration user (``integration_user_id``, or the ``User`` whose ``Username`` is
-  ``integration_username``), and comments carrying ``Telecase_Event_Id__c`` (telecase's mirrored
-  replies). Unpublished comments (internal notes, ``IsPublished`` false) are skipped too: they
+  ``integration_username``), and comments whose body ends with telecase's marker
+  (``[tg:...]``, :mod:`connectors.salesforce.comments`: telecase's mirrored replies, should
+  another user have written them). CaseComment takes no custom fields, so no field can say so.
+  Unpublished comments (internal notes, ``IsPublished`` false) are skipped too: they
   must never reach a customer; except an agent's command (``/t <name>``, ``/kb <query>``,
   ``streams.core.agent_tools``), which agents should write as an internal comment and which
   never reaches a customer as it is. Limitation: a Case is judged by its *last* modifier, so an
@@ -30,12 +32,15 @@ its own (the greatest ``SystemModstamp`` it has read, by Salesforce's clock, nev
   ``lookback``. A crash between append and the next poll can only re-emit (same ``change_id``;
   the worker dedupes).
 - **Errors.** :class:`~connectors.errors.TransientError` (an outage, the daily limit, a locked
-  row, an unreachable host, a login that failed for the same reasons) keeps the watermark and
+  row, an unreachable host, a login that failed, :mod:`connectors.salesforce.api`) keeps the
+  watermark and
   retries after a backoff (``retry_after`` when given, at most ``max_backoff``): the poller stays
   up and catches up. An expired session is renewed (simple-salesforce logs in again by itself
   when it holds credentials, else ``login`` is called) and the call retried.
-  :class:`~connectors.errors.PermanentError` (bad credentials, a missing custom field) ends
-  :meth:`ChangePoller.run`: retrying cannot fix it and repeated bad logins lock the user out.
+  :class:`~connectors.errors.PermanentError` (a query Salesforce refuses: a missing custom
+  field, no access) ends :meth:`ChangePoller.run`: retrying cannot fix it. Credentials wrong
+  at start stop the process in its bootstrap; a login failing later is waited out (at most one
+  attempt per ``max_backoff`` once backed off).
 
 Comment bodies are never logged (they are in the records, which is where they belong).
 """
@@ -57,7 +62,8 @@ from pydantic import ValidationError
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
-from connectors.salesforce.case_sync import SimpleSalesforceApi
+from connectors.salesforce.api import SimpleSalesforceApi
+from connectors.salesforce.comments import has_marker
 from streams.core.agent_tools import is_command
 from streams.runtime.bus import Bus, BusError
 from streams.schema.salesforce import SalesforceChange, chat_id_of_ticket
@@ -75,7 +81,7 @@ QUERIES: tuple[Query, ...] = ("case_comment", "case_updated")
 
 COMMENT_SOQL = (
     "SELECT Id, ParentId, CommentBody, IsPublished, CreatedById, CreatedBy.Name, CreatedDate, "
-    "SystemModstamp, Telecase_Event_Id__c, Parent.CaseNumber, Parent.Telecase_Ticket_Id__c "
+    "SystemModstamp, Parent.CaseNumber, Parent.Telecase_Ticket_Id__c "
     "FROM CaseComment WHERE SystemModstamp >= {since} AND Parent.Telecase_Ticket_Id__c != null "
     "ORDER BY SystemModstamp ASC, Id ASC")
 CASE_SOQL = (
@@ -84,8 +90,6 @@ CASE_SOQL = (
     "WHERE SystemModstamp >= {since} AND Telecase_Ticket_Id__c != null "
     "ORDER BY SystemModstamp ASC, Id ASC")
 READ_ATTEMPTS = 5
-_TRANSIENT_LOGIN_CODES = frozenset({"SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION",
-                                    "REQUEST_LIMIT_EXCEEDED", "API_CURRENTLY_DISABLED"})
 
 
 # -- talking to Salesforce ---------------------------------------------------------------------
@@ -101,30 +105,14 @@ class ChangeQueries(Protocol):
 
 class SalesforceChangeApi(SimpleSalesforceApi):
     """:class:`ChangeQueries` over simple-salesforce, with the error mapping and session
-    renewal of :class:`SimpleSalesforceApi` (``login``: see there), except that a login
-    refused because Salesforce is down or over its limit is transient here, not permanent:
-    the poller must outlive a login outage."""
-
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        from simple_salesforce.exceptions import SalesforceAuthenticationFailed
-        try:
-            return super()._call(name, *args, **kwargs)
-        except PermanentError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, SalesforceAuthenticationFailed) and _login_unavailable(cause):
-                raise TransientError(f"salesforce login unavailable: {cause.code}") from exc
-            raise
+    renewal of :class:`~connectors.salesforce.api.SimpleSalesforceApi` (a login that fails
+    is transient there: the poller outlives a login outage)."""
 
     def query_page(self, soql: str) -> dict[str, Any]:
         return dict(self._call("query", soql))
 
     def query_next(self, next_records_url: str) -> dict[str, Any]:
         return dict(self._call("query_more", next_records_url, identifier_is_url=True))
-
-
-def _login_unavailable(exc: Any) -> bool:
-    code = exc.code
-    return (isinstance(code, int) and code >= 500) or str(code) in _TRANSIENT_LOGIN_CODES
 
 
 # -- where the poller stands -------------------------------------------------------------------
@@ -355,7 +343,7 @@ class ChangePoller:
     def _skip(self, query: Query, row: dict[str, Any]) -> str | None:
         if query == "case_comment":
             if id15(row.get("CreatedById")) == self.integration_user_id \
-                    or row.get("Telecase_Event_Id__c"):
+                    or has_marker(row.get("CommentBody")):
                 return "echo"
             if row.get("IsPublished") is False and not is_command(row.get("CommentBody")):
                 return "private"  # an internal comment holding a command is read (issue 7)

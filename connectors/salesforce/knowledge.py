@@ -31,8 +31,9 @@ Quick Text is read for the template catalog.
 - ``agent_command.refused`` with ``via="salesforce"`` → an internal CaseComment
   (``IsPublished`` false) telling the agent why nothing was sent.
 
-CaseComments are upserts on ``Telecase_Event_Id__c`` (the event id), written as the
-integration user, so the change poller never reads them back and a retry writes once. The
+CaseComments are written as the integration user, so the change poller never reads them back,
+and once: CaseComment takes no custom fields, so they go through the write ledger, its marker
+and its crash recovery (:mod:`connectors.salesforce.comments`, key: the event id). The
 Case is found by ``Telecase_Ticket_Id__c``; a Case the outbound sync has not created yet is
 waited for (retried like an outage) for a while, then the event is dead-lettered.
 
@@ -46,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,7 +58,9 @@ from prometheus_client import Counter
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
-from connectors.salesforce.case_sync import SimpleSalesforceApi
+from connectors.salesforce.api import SimpleSalesforceApi, Writer, record_error
+from connectors.salesforce.comments import MemoryWriteLedger, Note, NoteWriter, WriteLedger
+from connectors.salesforce.results import SyncResult
 from streams.core.templates import Template, TemplateCatalog, name_of
 from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.lag import consume
@@ -73,7 +77,7 @@ from streams.schema.events import (
 from streams.schema.knowledge import FoundArticle, KnowledgeSearched
 
 GROUP = "salesforce-agent-tools"
-EVENT_ID, TICKET_ID = "Telecase_Event_Id__c", "Telecase_Ticket_Id__c"
+TICKET_ID = "Telecase_Ticket_Id__c"
 log = structlog.get_logger("telecase.bootstrap.salesforce.agent_tools")
 SEARCHES = Counter("telecase_knowledge_searches_total", "Knowledge searches run in Salesforce",
                    ["outcome"])  # found | none | refused
@@ -128,12 +132,6 @@ class AgentToolsApi(SimpleSalesforceApi):
                 found[row[TICKET_ID]] = row["Id"]
         return found
 
-    def create_collection(self, sobject: str,
-                          records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        body = {"allOrNone": False,
-                "records": [{"attributes": {"type": sobject}, **r} for r in records]}
-        return list(self._call("restful", "composite/sobjects", method="POST", json=body) or [])
-
     def instance(self) -> str:
         return f"https://{getattr(self.sf, 'sf_instance', 'localhost')}"
 
@@ -176,9 +174,14 @@ class _Work:
 class AgentToolsRunner:
     def __init__(self, bus: Bus, names: TopicNames, api: AgentToolsApi, results: RawLog, *,
                  config: KnowledgeConfig | None = None, batch_max: int = 200,
-                 max_backoff: float = 60.0, case_wait_attempts: int = 8) -> None:
-        """``results``: where search results go (``salesforce.changes``)."""
+                 max_backoff: float = 60.0, case_wait_attempts: int = 8,
+                 ledger: WriteLedger | None = None) -> None:
+        """``results``: where search results go (``salesforce.changes``); ``ledger``: where
+        the CaseComments written are recorded (default: in memory)."""
         self.bus, self.names, self.api, self.results = bus, names, api, results
+        self.notes = NoteWriter(api, Writer(api, time.sleep),
+                                ledger if ledger is not None else MemoryWriteLedger(),
+                                sobject="CaseComment", body_field="CommentBody")
         self.config = config or KnowledgeConfig()
         self.batch_max, self.max_backoff = batch_max, max_backoff
         self.case_wait_attempts = case_wait_attempts
@@ -304,10 +307,10 @@ class AgentToolsRunner:
                 if answer.get("success"):
                     CASE_ARTICLES.inc()
                 else:
-                    work.rejected.append((event_id, _error(answer)))
+                    work.rejected.append((event_id, record_error(answer)[1]))
 
     def _comment(self, work: _Work) -> None:
-        rows: list[tuple[str, dict[str, Any]]] = []
+        notes: list[Note] = []
         for event in work.comments:
             case_id = self.case_ids.get(event.ticket_id)
             if case_id is None:
@@ -316,15 +319,11 @@ class AgentToolsRunner:
                 text, public = f"telecase: {event.detail}", False
             else:
                 text, public = _sent_note(event), True
-            rows.append((event.event_id, {EVENT_ID: event.event_id, "ParentId": case_id,
-                                          "IsPublished": public, "CommentBody": text}))
-        for start in range(0, len(rows), 200):
-            chunk = rows[start:start + 200]
-            answers = self.api.upsert_collection("CaseComment", EVENT_ID, [r for _, r in chunk])
-            for (event_id, _), answer in zip(chunk, answers, strict=True):
-                if not answer.get("success") and _code(answer) != \
-                        "INVALID_FIELD_FOR_INSERT_UPDATE":  # already there (a retry)
-                    work.rejected.append((event_id, _error(answer)))
+            notes.append(Note(event.event_id, event.event_id, case_id, text,
+                              event.occurred_at, {"IsPublished": public}))
+        result = SyncResult()
+        self.notes.write(notes, result)
+        work.rejected.extend(result.rejected)
 
     # -- the log side --------------------------------------------------------------------
 
@@ -370,12 +369,3 @@ def _sent_note(reply: AgentReplied) -> str:
         what = f"Knowledge article \"{reply.article.title}\""
     return f"Sent to the customer in Telegram ({what}):\n{reply.text}"
 
-
-def _code(answer: dict[str, Any]) -> str:
-    errors = answer.get("errors") or [{}]
-    return str(errors[0].get("statusCode") or errors[0].get("errorCode") or "")
-
-
-def _error(answer: dict[str, Any]) -> str:
-    errors = answer.get("errors") or [{}]
-    return f"{_code(answer)}: {errors[0].get('message', '')}"

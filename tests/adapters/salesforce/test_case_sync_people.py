@@ -19,6 +19,7 @@ from connectors.salesforce.case_sync import (
     normalize_phone,
     same_phone,
 )
+from connectors.salesforce.comments import marked
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
 from streams.schema.events import (
     EVENT_TYPES,
@@ -49,10 +50,12 @@ class FailingAfterCases(SimpleSalesforceApi):
     """Salesforce goes down once the people and the Cases are written."""
 
     def upsert_collection(self, sobject: str, external_id_field: str,
-                          records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                          records: list[dict[str, Any]], *,
+                          auto_assign: bool = False) -> list[dict[str, Any]]:
         if sobject in ("Task", "CaseComment"):
             raise TransientError("salesforce unavailable: 503")
-        return super().upsert_collection(sobject, external_id_field, records)
+        return super().upsert_collection(sobject, external_id_field, records,
+                                         auto_assign=auto_assign)
 
 
 def run(sync: CaseSync, events: list[TicketEvent]) -> Any:
@@ -191,7 +194,7 @@ async def test_feed_item_mode_posts_each_message_once(
     [case] = await driver.records("Case")
     posts = await driver.records("FeedItem")
     assert len(posts) == 3 and {p["ParentId"] for p in posts} == {case["Id"]}
-    assert posts[0]["Body"] == "Telegram message from @jo:\nquestion 0"
+    assert posts[0]["Body"] == marked("Telegram message from @jo:\nquestion 0", "tg:-100:t50#2")
     assert await driver.records("Task") == []
 
 
@@ -207,8 +210,8 @@ async def test_an_agent_reply_in_telegram_becomes_one_case_comment(
     [case] = await driver.records("Case")
     [comment] = await driver.records("CaseComment")
     assert comment["ParentId"] == case["Id"] and comment["IsPublished"] is True
-    assert comment["CommentBody"] == "Alex Agent (in Telegram):\nHere is the price list"
-    assert comment["Telecase_Event_Id__c"] == f"{ticket}#2"
+    assert comment["CommentBody"] == marked("Alex Agent (in Telegram):\nHere is the price list",
+                                            f"{ticket}#2")  # no custom field on CaseComment
 
 
 async def test_events_from_salesforce_write_nothing(sf: Any, driver: SalesforceDriver) -> None:
@@ -279,7 +282,7 @@ async def test_an_expired_session_logs_in_again(sf: Any, sim: SalesforceSimulato
     bare = Salesforce(instance_url=sf.base_url.split("/services")[0], session_id=sf.session_id,
                       session=http_session)
     await driver.expire_sessions()
-    with pytest.raises(PermanentError, match="session expired"):
+    with pytest.raises(TransientError, match="session expired"):  # waits, never dead-letters
         await asyncio.to_thread(SimpleSalesforceApi(bare).query_many, ["SELECT Id FROM Case"])
     api = SimpleSalesforceApi(bare, login=lambda: sf)
     await driver.expire_sessions()

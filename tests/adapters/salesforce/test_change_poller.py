@@ -17,6 +17,7 @@ from connectors.errors import PermanentError
 from connectors.raw_log import BusRawLog
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
+from connectors.salesforce.comments import marked
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
 from streams.runtime.bus import Bus
 from streams.runtime.embedded.log import EmbeddedLog
@@ -86,10 +87,11 @@ async def test_telecase_own_writes_and_internal_notes_are_not_echoed(
                          actor=Actor(kind="customer"))
     await asyncio.to_thread(CaseSync(SimpleSalesforceApi(sf)).apply, [closed])  # telecase
     await asyncio.to_thread(sf.CaseComment.create, {  # a reply telecase mirrored itself
-        "ParentId": case["Id"], "CommentBody": "mirrored", "IsPublished": True,
-        "Telecase_Event_Id__c": f"{TICKET}#10"})
-    await driver.create("CaseComment", {"ParentId": case["Id"], "CommentBody": "mirrored too",
-                                        "IsPublished": True, "Telecase_Event_Id__c": "e-11"})
+        "ParentId": case["Id"], "CommentBody": marked("mirrored", f"{TICKET}#10"),
+        "IsPublished": True})
+    await driver.create("CaseComment", {  # telecase's marker, another author
+        "ParentId": case["Id"], "CommentBody": marked("mirrored too", "e-11"),
+        "IsPublished": True})
     await driver.post_case_comment(case["Id"], "internal note", is_published=False)
     watcher = poller(sf, sim, log)
     assert await watcher.poll_once() == 0
