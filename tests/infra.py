@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,12 +48,9 @@ def kafka() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    script = ROOT / ".ci" / "kafka.sh"
-    subprocess.run(["bash", str(script), "start"], check=True)
-    try:
-        yield f"127.0.0.1:{os.environ.get('TELECASE_KAFKA_PORT', '19092')}"
-    finally:
-        subprocess.run(["bash", str(script), "stop"], check=False)
+    port = int(os.environ.get("TELECASE_KAFKA_PORT", "19092"))
+    with _local_server(ROOT / ".ci" / "kafka.sh", port):
+        yield f"127.0.0.1:{port}"
 
 
 @contextlib.contextmanager
@@ -66,11 +64,24 @@ def postgres() -> Iterator[str]:
         with PostgresContainer("postgres:16", driver="psycopg") as container:
             yield container.get_connection_url()
         return
-    script = ROOT / ".ci" / "postgres.sh"
+    port = int(os.environ.get("TELECASE_PG_PORT", "15432"))
+    with _local_server(ROOT / ".ci" / "postgres.sh", port):
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/telecase"
+
+
+@contextlib.contextmanager
+def _local_server(script: Path, port: int) -> Iterator[None]:
+    """Start the server with ``script`` unless one already listens on ``port`` (another
+    checkout's or session's run, or .ci/run's); stop it afterwards only if this run started it,
+    so a second pytest never takes down a server the first one is using."""
+    with socket.socket() as probe:
+        running = probe.connect_ex(("127.0.0.1", port)) == 0
+    if running:
+        yield
+        return
     subprocess.run(["bash", str(script), "start"], check=True)
     try:
-        port = os.environ.get("TELECASE_PG_PORT", "15432")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/telecase"
+        yield
     finally:
         subprocess.run(["bash", str(script), "stop"], check=False)
 
