@@ -1,31 +1,41 @@
 """Reconciliation with Salesforce: the log's view of every ticket against its Case, and an
 explicit correction for each drift the log can take in.
 
-The log's view of a ticket is its events folded with the ticket core (``evolve_ticket``): its
-status, the Case it is linked to, the Case Status and Owner last taken in from Salesforce, and
-the owner the desk asked for. Salesforce's view is one SOQL query over the Cases that carry a
-``Telecase_Ticket_Id__c``. For each ticket, :func:`compare` finds:
+Salesforce is read first (one SOQL query over the Cases that carry a
+``Telecase_Ticket_Id__c``, one over their ``CaseHistory`` Status and Owner rows), the log
+second, so every write telecase made that Salesforce shows already has its event in the log.
+The log's view of a ticket is its events folded with the ticket core (``evolve_ticket``) and
+the view of its Case's Status and Owner (:mod:`connectors.salesforce.case_drift`: what
+telecase wrote, what it took in, whichever came last). For each ticket, :func:`compare` finds:
 
 - ``case_unlinked``: Salesforce has the ticket's Case but the log never learnt its id (a lost
   link-back). Correction: a ``case_linked`` change.
-- ``owner_changed`` / ``status_changed``: the Case's Owner or Status is neither what the log last
-  took in nor what telecase asked for, and changed after the log last heard of the ticket: an
-  agent changed it and the poller missed it (it judges a Case by its *last* modifier, so an
-  agent's change followed by telecase's own write within one poll is not seen). Correction: a
-  ``case_updated`` change with the Case as it is now.
-- ``salesforce_behind``: Salesforce still shows an older owner or status than the log asked for
-  (a write that was dead-lettered, or not made yet). Reported, not corrected here: the sync's
-  dead letters say why, and a re-sync writes it.
+- ``status_changed`` / ``owner_changed``: the Case's Status or Owner differs from the log's
+  view and was set by someone other than telecase (an agent, a flow, an assignment rule) after
+  the log's view was set, or by telecase's own user to a value this ticket's events never
+  wrote (automation running in telecase's transaction). Who and when come from
+  ``CaseHistory`` where the org tracks field history, else from the Case's
+  ``LastModifiedById`` and ``SystemModstamp`` (:func:`~connectors.salesforce.case_drift.judge`).
+  Correction: one ``case_updated`` change with the Case as it is now and the user who made the
+  change as its actor.
+- ``salesforce_behind``: Salesforce still shows a value telecase wrote earlier (or one set
+  before the log's newer view): telecase's newer write was dead-lettered or is not made yet.
+  Reported, not corrected here: the sync's dead letters say why, and a re-sync writes it.
 - ``case_missing``: the log links the ticket to a Case Salesforce no longer has (deleted).
   Reported.
 - ``unknown_ticket``: a Case names a ticket the log does not have. Reported.
+
+telecase's own user is ``integration_user_id`` (or the ``User`` named ``integration_username``),
+else the creator of the Cases the sync itself linked (``salesforce.case_linked`` events whose
+``change_id`` is the sync's ``linked:<CaseId>``).
 
 Corrections are :class:`~streams.schema.salesforce.SalesforceChange` records whose ``change_id``
 starts with ``reconcile:``, appended to ``salesforce.changes`` like the poller's, so the worker
 turns each into ordinary ticket events (``salesforce.case_linked``, ``case.status_changed``,
 ``case.owner_changed``) whose ``source.change_id`` says they came from reconciliation: the audit
 trail shows the repair as what it is. The worker records only what differs, so running
-reconciliation twice, or beside the poller, corrects once.
+reconciliation twice, or beside the poller, corrects once. A dry run computes the same
+corrections and appends none: its report says "would correct".
 
 With a Telegram bot configured, each open forum ticket's topic is compared too
 (:mod:`connectors.telegram.topic_check`): a topic closed while its ticket is open is reopened
@@ -46,12 +56,23 @@ from typing import Any, Literal, Protocol
 import structlog
 from prometheus_client import Counter
 
+from connectors.errors import PermanentError
+from connectors.salesforce.case_drift import (
+    HISTORY_QUERY,
+    CaseField,
+    CaseView,
+    FieldView,
+    LastChange,
+    history_by_case,
+    judge,
+    last_change,
+)
 from connectors.salesforce.change_poller import id15, parse_datetime
 from connectors.telegram.topic_check import TopicFinding, TopicProbe
 from streams.core.ticket import TicketState, evolve_ticket
 from streams.runtime.bus import Bus
 from streams.schema.envelope import TopicChecked
-from streams.schema.events import TicketEvent, TicketOpened, decode_event
+from streams.schema.events import SalesforceCaseLinked, TicketEvent, TicketOpened, decode_event
 from streams.schema.salesforce import SalesforceChange
 
 log = structlog.get_logger("telecase.reconcile")
@@ -63,10 +84,8 @@ DriftKind = Literal["case_unlinked", "owner_changed", "status_changed", "salesfo
                     "case_missing", "unknown_ticket", "topic_closed", "topic_missing",
                     "chat_unreachable", "topic_unchecked"]
 CASE_QUERY = ("SELECT Id, CaseNumber, Telecase_Ticket_Id__c, Status, IsClosed, OwnerId, "
-              "SystemModstamp, LastModifiedById, CreatedById FROM Case "
+              "SystemModstamp, LastModifiedById, CreatedById, CreatedDate FROM Case "
               "WHERE Telecase_Ticket_Id__c != null")
-TELECASE_STATUSES = frozenset({"New", "Working", "Closed"})
-"""The Statuses telecase itself writes (a new Case's default, a reopened and a closed topic)."""
 
 
 class CaseReader(Protocol):
@@ -77,6 +96,10 @@ class CaseReader(Protocol):
 class LogTicket:
     state: TicketState
     last_event_at: datetime
+    case: CaseView | None = None
+    """The log's view of the Case's Status and Owner."""
+    sync_case_ids: set[str] = field(default_factory=set)
+    """Cases the outbound sync itself linked (``linked:<CaseId>``): telecase created them."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +120,14 @@ class Report:
     cases: int = 0
     drifts: list[Drift] = field(default_factory=list)
     corrected: int = 0
+    """Correction records appended (0 in a dry run)."""
     topics: int | None = None
     """Forum topics probed in Telegram (``None``: Telegram not compared)."""
+    dry_run: bool = False
+    field_history: bool | None = None
+    """Whether Salesforce's CaseHistory was read (``None``: Salesforce not compared)."""
+    appended: set[str] = field(default_factory=set)
+    """``change_id``/``check_id`` of the corrections appended."""
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -106,24 +135,50 @@ class Report:
             out[d.kind] = out.get(d.kind, 0) + 1
         return out
 
+    def was_corrected(self, drift: Drift) -> bool:
+        """The drift's correction was appended in this round."""
+        return drift.correction is not None and _key(drift.correction) in self.appended
+
+    def would_correct(self, drift: Drift) -> bool:
+        """A dry run found a correction it did not append."""
+        return self.dry_run and drift.correction is not None
+
+    @property
+    def would_be_corrected(self) -> int:
+        """Correction records a dry run would append (one per Case, one per topic)."""
+        return len({_key(d.correction) for d in self.drifts
+                    if self.dry_run and d.correction is not None})
+
+
+def _key(correction: SalesforceChange | TopicChecked) -> str:
+    return correction.change_id if isinstance(correction, SalesforceChange) \
+        else correction.check_id
+
 
 # ----------------------------------------------------------------------------- the log's view
 
 
 def fold_tickets(events: Iterable[TicketEvent]) -> dict[str, LogTicket]:
-    """Every ticket's state as its events say (each applied once, in ``seq`` order)."""
+    """Every ticket's state and its Case's view as its events say (each applied once, in
+    ``seq`` order)."""
     tickets: dict[str, LogTicket] = {}
     for event in sorted(events, key=lambda e: (e.ticket_id, e.seq)):
         current = tickets.get(event.ticket_id)
         if current is None:
             if isinstance(event, TicketOpened):
                 tickets[event.ticket_id] = LogTicket(evolve_ticket(None, event),
-                                                     event.occurred_at)
+                                                     event.occurred_at,
+                                                     CaseView.opened(event.occurred_at))
             continue
         if event.seq <= current.state.seq:
             continue
         current.state = evolve_ticket(current.state, event)
         current.last_event_at = max(current.last_event_at, event.occurred_at)
+        if current.case is not None:
+            current.case.apply(event)
+        if isinstance(event, SalesforceCaseLinked) \
+                and (event.source.change_id or "").startswith("linked:"):
+            current.sync_case_ids.add(str(id15(event.case_id)))
     return tickets
 
 
@@ -148,9 +203,15 @@ async def read_events(bus: Bus, topic: str) -> list[TicketEvent]:
 # ----------------------------------------------------------------------------- comparing
 
 
-def compare(tickets: dict[str, LogTicket], cases: list[dict[str, Any]],
-            now: datetime) -> Report:
-    report = Report(tickets=len(tickets), cases=len(cases))
+def compare(tickets: dict[str, LogTicket], cases: list[dict[str, Any]], now: datetime,
+            *, history: dict[str, list[dict[str, Any]]] | None = None,
+            integration_users: Iterable[str] = ()) -> Report:
+    """``history``: CaseHistory rows per Case (:func:`~connectors.salesforce.case_drift.
+    history_by_case`; ``None``: field history not tracked or not readable);
+    ``integration_users``: telecase's own user (empty: the creator of the Cases the sync
+    linked)."""
+    report = Report(tickets=len(tickets), cases=len(cases), field_history=history is not None)
+    me = {str(id15(u)) for u in integration_users if u} or _creators(tickets, cases)
     seen: set[str] = set()
     for case in cases:
         ticket_id = str(case.get("Telecase_Ticket_Id__c"))
@@ -161,7 +222,8 @@ def compare(tickets: dict[str, LogTicket], cases: list[dict[str, Any]],
                                        f"Case {case.get('CaseNumber')} names a ticket the log "
                                        "does not have"))
             continue
-        report.drifts.extend(_case_drifts(known, case, now))
+        rows = None if history is None else history.get(str(id15(case["Id"])), [])
+        report.drifts.extend(_case_drifts(known, case, now, rows, me))
     for ticket_id, known in tickets.items():
         if known.state.case_id is not None and ticket_id not in seen:
             report.drifts.append(Drift(ticket_id, "case_missing", known.state.case_id, None,
@@ -172,7 +234,20 @@ def compare(tickets: dict[str, LogTicket], cases: list[dict[str, Any]],
     return report
 
 
-def _case_drifts(known: LogTicket, case: dict[str, Any], now: datetime) -> list[Drift]:
+def _creators(tickets: dict[str, LogTicket], cases: list[dict[str, Any]]) -> set[str]:
+    """telecase's user as its own write records show it: who created the Cases the sync
+    linked."""
+    synced = {c for t in tickets.values() for c in t.sync_case_ids}
+    return {str(id15(c.get("CreatedById"))) for c in cases
+            if id15(c.get("Id")) in synced and c.get("CreatedById")}
+
+
+_FIELDS: tuple[CaseField, ...] = ("Owner", "Status")
+_KINDS: dict[CaseField, DriftKind] = {"Owner": "owner_changed", "Status": "status_changed"}
+
+
+def _case_drifts(known: LogTicket, case: dict[str, Any], now: datetime,
+                 history: list[dict[str, Any]] | None, me: set[str]) -> list[Drift]:
     t = known.state
     out: list[Drift] = []
     stamp = parse_datetime(case.get("SystemModstamp")) or now
@@ -180,56 +255,41 @@ def _case_drifts(known: LogTicket, case: dict[str, Any], now: datetime) -> list[
         out.append(Drift(t.ticket_id, "case_unlinked", t.case_id, case["Id"],
                          f"Salesforce has Case {case.get('CaseNumber')}; the log never linked it",
                          _change(case, "case_linked", now, stamp)))
-    changed_since = stamp > known.last_event_at and (
-        t.case_changed_at is None or stamp > t.case_changed_at)
-    owner = case.get("OwnerId")
-    known_owners = {id15(t.owner_id), id15(t.assigned_owner)}
-    if t.owner_id is None and t.assigned_owner is None:
-        known_owners.add(id15(case.get("CreatedById")))  # a new Case's owner: its creator
-    if owner and id15(owner) not in known_owners:
-        if changed_since:
-            out.append(Drift(t.ticket_id, "owner_changed", t.owner_id, owner,
-                             "the Case's owner changed in Salesforce and the log missed it",
-                             _change(case, "case_updated", now, stamp)))
-        elif t.assigned_owner is not None:
-            out.append(Drift(t.ticket_id, "salesforce_behind", t.assigned_owner, owner,
-                             "the desk assigned the ticket; the Case's owner is not updated"))
-    elif (t.assigned_owner is not None and id15(owner) != id15(t.assigned_owner)
-          and id15(owner) == id15(t.owner_id) and t.owner_id != t.assigned_owner):
-        out.append(Drift(t.ticket_id, "salesforce_behind", t.assigned_owner, owner,
-                         "the desk assigned the ticket; the Case's owner is not updated"))
-    status, closed = case.get("Status"), bool(case.get("IsClosed"))
-    log_closed = t.status == "closed"
-    agent_status = status is not None and status not in TELECASE_STATUSES \
-        and status != t.case_status
-    if closed != log_closed or agent_status:
-        if changed_since and (agent_status or closed != log_closed):
-            out.append(Drift(t.ticket_id, "status_changed", t.case_status or t.status, status,
-                             "the Case's status changed in Salesforce and the log missed it",
-                             _change(case, "case_updated", now, stamp)))
-        elif closed != log_closed:
-            out.append(Drift(t.ticket_id, "salesforce_behind", t.status, status,
-                             "the ticket is " + t.status + " in the log; the Case is "
-                             + ("closed" if closed else "open")))
-    return _one_update_each(out)
-
-
-def _one_update_each(drifts: list[Drift]) -> list[Drift]:
-    """One ``case_updated`` correction per Case is enough (the worker takes every field of it
-    in): the later drifts of the same Case keep their report, without a second record."""
-    out: list[Drift] = []
-    updated = False
-    for d in drifts:
-        if isinstance(d.correction, SalesforceChange) and d.correction.change == "case_updated":
-            if updated:
-                d = Drift(d.ticket_id, d.kind, d.log_value, d.remote_value, d.detail)
-            updated = True
-        out.append(d)
+    view = known.case or CaseView.opened(t.opened_at)
+    changed: list[tuple[CaseField, FieldView, LastChange]] = []
+    for name in _FIELDS:
+        field_view = view.owner if name == "Owner" else view.status
+        change = last_change(case, name, history)
+        verdict = judge(field_view, case, name, change, me)
+        shown = case.get("OwnerId") if name == "Owner" else case.get("Status")
+        if verdict == "drift":
+            changed.append((name, field_view, change))
+        elif verdict == "behind":
+            out.append(Drift(t.ticket_id, "salesforce_behind", field_view.value, shown,
+                             f"the log's {name} is newer than the Case's (set by telecase's "
+                             "own write, or before the log's): telecase's write is pending "
+                             "or dead-lettered"))
+    if changed:
+        actor = max(changed, key=lambda c: c[2].at or stamp)[2].by
+        correction = _change(case, "case_updated", now, stamp, actor=actor)
+        for name, field_view, change in changed:  # one record for the Case: every field in it
+            shown = case.get("OwnerId") if name == "Owner" else case.get("Status")
+            out.append(Drift(t.ticket_id, _KINDS[name], field_view.value, shown,
+                             _who(name, change, me), correction))
     return out
 
 
+def _who(name: CaseField, change: LastChange, me: set[str]) -> str:
+    where = "CaseHistory" if change.source == "history" else "the Case's last modifier"
+    when = change.at.isoformat() if change.at else "an unknown time"
+    if change.by in me:
+        return (f"the Case's {name} was set at {when} in telecase's own transaction to a value "
+                f"telecase never wrote (an assignment rule or flow; {where})")
+    return f"the Case's {name} was changed by {change.by} at {when} ({where})"
+
+
 def _change(case: dict[str, Any], kind: Literal["case_linked", "case_updated"], now: datetime,
-            stamp: datetime) -> SalesforceChange:
+            stamp: datetime, actor: str | None = None) -> SalesforceChange:
     ticket = str(case["Telecase_Ticket_Id__c"])
     if kind == "case_linked":
         return SalesforceChange(change="case_linked", change_id=f"reconcile:linked:{case['Id']}",
@@ -240,16 +300,18 @@ def _change(case: dict[str, Any], kind: Literal["case_linked", "case_updated"], 
         ticket_id=ticket, case_id=case["Id"], observed_at=now, occurred_at=stamp,
         case_number=case.get("CaseNumber"), status=case.get("Status"),
         is_closed=case.get("IsClosed"), owner_id=case.get("OwnerId"),
-        actor_id=case.get("LastModifiedById"),
+        actor_id=actor or case.get("LastModifiedById"),
         record={k: v for k, v in case.items() if k != "attributes"})
 
 
 def corrections(report: Report) -> list[SalesforceChange | TopicChecked]:
-    out = [d.correction for d in report.drifts if d.correction is not None]
+    """The records to append: each once (the drifts of one Case share their record)."""
+    out: dict[str, SalesforceChange | TopicChecked] = {}
     for d in report.drifts:
-        if d.correction is not None:
+        if d.correction is not None and _key(d.correction) not in out:
+            out[_key(d.correction)] = d.correction
             CORRECTIONS.labels(d.kind).inc()
-    return out
+    return list(out.values())
 
 
 def topic_drifts(tickets: dict[str, LogTicket], findings: list[TopicFinding]) -> list[Drift]:
@@ -274,27 +336,36 @@ def topic_drifts(tickets: dict[str, LogTicket], findings: list[TopicFinding]) ->
 
 
 class Reconciler:
-    """Reads the log, Salesforce (``api``) and Telegram (``topics``), compares, and (unless
+    """Reads Salesforce (``api``), the log and Telegram (``topics``), compares, and (unless
     ``dry_run``) appends the corrections: Salesforce's to ``salesforce.changes`` through
     ``raw_log``, Telegram's to ``telegram.updates`` through ``topic_log``. Either side may be
-    absent (``api``/``topics`` ``None``)."""
+    absent (``api``/``topics`` ``None``). ``integration_user_id`` (or the ``User`` named
+    ``integration_username``): telecase's own Salesforce user; neither: the creator of the
+    Cases the sync linked."""
 
     def __init__(self, bus: Bus, events_topic: str, api: CaseReader | None,
                  raw_log: Any | None, *, dry_run: bool = False,
-                 topics: TopicProbe | None = None, topic_log: Any | None = None) -> None:
+                 topics: TopicProbe | None = None, topic_log: Any | None = None,
+                 integration_user_id: str | None = None,
+                 integration_username: str | None = None) -> None:
         self.bus, self.events_topic, self.api = bus, events_topic, api
         self.raw_log, self.dry_run = raw_log, dry_run
         self.topics, self.topic_log = topics, topic_log
+        self.integration_user_id = integration_user_id
+        self.integration_username = integration_username
 
     async def run_once(self) -> Report:
-        events = await read_events(self.bus, self.events_topic)
-        tickets = fold_tickets(events)
         now = datetime.now(UTC)
-        if self.api is not None:
-            cases = await asyncio.to_thread(self.api.query_all, CASE_QUERY)
-            report = compare(tickets, cases, now)
+        salesforce = None
+        if self.api is not None:  # Salesforce first: its telecase writes are in the log then
+            salesforce = await asyncio.to_thread(self._read_salesforce, self.api)
+        tickets = fold_tickets(await read_events(self.bus, self.events_topic))
+        if salesforce is not None:
+            cases, history, me = salesforce
+            report = compare(tickets, cases, now, history=history, integration_users=me)
         else:
             report = Report(tickets=len(tickets))
+        report.dry_run = self.dry_run
         if self.topics is not None and not self.dry_run and self.topic_log is not None:
             report.topics, findings = await self.topics.check_all(
                 (t.state for t in tickets.values()), now)
@@ -306,10 +377,34 @@ class Reconciler:
             if to_salesforce and self.raw_log is not None:
                 await self.raw_log.append(to_salesforce)
                 report.corrected += len(to_salesforce)
+                report.appended.update(r.change_id for r in to_salesforce)
             if to_telegram and self.topic_log is not None:
                 await self.topic_log.append(to_telegram)
                 report.corrected += len(to_telegram)
+                report.appended.update(r.check_id for r in to_telegram)
         return report
+
+    def _read_salesforce(self, api: CaseReader) -> tuple[
+            list[dict[str, Any]], dict[str, list[dict[str, Any]]] | None, list[str]]:
+        """The Cases, their CaseHistory rows (``None``: not readable: field history is not
+        tracked, or the user may not read it) and telecase's user."""
+        cases = api.query_all(CASE_QUERY)
+        try:
+            rows = api.query_all(HISTORY_QUERY)
+        except PermanentError as exc:
+            log.info("reconcile.no_field_history", detail=str(exc)[:200])
+            history = None
+        else:
+            history = history_by_case(rows) if rows else None
+        return cases, history, self._integration_users(api)
+
+    def _integration_users(self, api: CaseReader) -> list[str]:
+        if self.integration_user_id is None and self.integration_username is not None:
+            name = self.integration_username.replace("\\", "\\\\").replace("'", "\\'")
+            rows = api.query_all(f"SELECT Id FROM User WHERE Username = '{name}'")
+            self.integration_user_id = rows[0]["Id"] if rows else None
+            self.integration_username = None
+        return [self.integration_user_id] if self.integration_user_id else []
 
     async def run(self, stop: Any, every: float) -> None:
         """Reconcile every ``every`` seconds until ``stop`` (an ``asyncio.Event``); a failed
@@ -322,7 +417,7 @@ class Reconciler:
                     topics=report.topics, drifts=report.counts(), corrected=report.corrected)
                 for drift in report.drifts:
                     log.info("reconcile.drift", ticket_id=drift.ticket_id, kind=drift.kind,
-                             corrected=drift.correction is not None, detail=drift.detail)
+                             corrected=report.was_corrected(drift), detail=drift.detail)
             except Exception as exc:  # any failure: the next round tries again
                 log.warning("reconcile.failed", error=type(exc).__name__, detail=str(exc)[:200])
             with contextlib.suppress(TimeoutError):

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from connectors.raw_log import BusRawLog
 from connectors.salesforce.change_poller import SalesforceChangeApi
-from connectors.salesforce.reconcile import Reconciler, Report
+from connectors.salesforce.reconcile import Drift, Reconciler, Report
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.topic_check import TopicProbe
 from streams.runtime.embedded.log import LogUnavailableError
@@ -33,23 +33,41 @@ from telecase.settings import RuntimeKind, Settings, SettingsError
 
 
 def report_json(report: Report) -> dict[str, Any]:
+    """The report as data. ``corrected``: correction records appended; in a dry run 0, and
+    ``would_correct`` says how many would have been (per row: ``corrected`` false,
+    ``would_correct`` true)."""
     return {"tickets": report.tickets, "cases": report.cases, "topics": report.topics,
+            "dry_run": report.dry_run, "field_history": report.field_history,
             "drifts": report.counts(), "corrected": report.corrected,
+            "would_correct": report.would_be_corrected,
             "details": [{"ticket_id": d.ticket_id, "kind": d.kind, "system": d.system,
                          "log": d.log_value, d.system: d.remote_value, "detail": d.detail,
-                         "corrected": d.correction is not None} for d in report.drifts]}
+                         "corrected": report.was_corrected(d),
+                         "would_correct": report.would_correct(d)} for d in report.drifts]}
 
 
 def report_table(report: Report) -> Table:
     topics = "" if report.topics is None else f"{report.topics} Telegram topics, "
+    done = (f"{report.would_be_corrected} would be corrected (dry run)" if report.dry_run
+            else f"{report.corrected} corrected")
     table = Table(title=f"reconcile: {report.tickets} tickets, {report.cases} Cases, {topics}"
-                        f"{len(report.drifts)} drifts, {report.corrected} corrected")
-    for col in ("ticket", "drift", "log", "Salesforce / Telegram", "action"):
+                        f"{len(report.drifts)} drifts, {done}")
+    for col in ("ticket", "drift", "log", "Salesforce / Telegram", "action", "detail"):
         table.add_column(col)
     for d in report.drifts:
         table.add_row(d.ticket_id, d.kind, d.log_value or "-", d.remote_value or "-",
-                      "corrected" if d.correction is not None else d.detail)
+                      _action(report, d), d.detail)
     return table
+
+
+def _action(report: Report, drift: Drift) -> str:
+    if report.was_corrected(drift):
+        return "corrected"
+    if report.would_correct(drift):
+        return "would correct"
+    if drift.correction is not None:
+        return "not corrected (nowhere to append)"
+    return "reported"
 
 
 async def run(settings: Settings, *, runtime: RuntimeKind | str, dry_run: bool,
@@ -80,8 +98,11 @@ async def run(settings: Settings, *, runtime: RuntimeKind | str, dry_run: bool,
         closers.append(bus.close)
         raw_log = None if dry_run else BusRawLog(bus, names.salesforce_changes)
         topic_log = None if dry_run else BusRawLog(bus, names.telegram_updates)
-        reconciler = Reconciler(bus, names.ticket_events, api, raw_log, dry_run=dry_run,
-                                topics=topics, topic_log=topic_log)
+        reconciler = Reconciler(
+            bus, names.ticket_events, api, raw_log, dry_run=dry_run, topics=topics,
+            topic_log=topic_log, integration_user_id=settings.salesforce_integration_user_id,
+            integration_username=None if settings.salesforce_integration_user_id
+            else settings.salesforce_username)
         if every <= 0:
             report = await reconciler.run_once()
             return report
