@@ -78,7 +78,7 @@ async def run_setup(settings: Settings, *, dry_run: bool,
 def render_check(result: Checklist, console: Console) -> None:
     table = Table(title="Salesforce org check")
     for column in ("", "check", "item", "detail", "fix"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # names whole, even on a narrow terminal
     for line in result.lines:
         table.add_row(f"[{_STYLE[line.status]}]{line.status.value}[/]", line.kind, line.item,
                       line.detail, line.fix)
@@ -93,7 +93,7 @@ def render_setup(result: SetupResult, console: Console) -> None:
         table = Table(title="Salesforce org setup" + (" (dry run: nothing changed)"
                                                        if result.dry_run else ""))
         for column in ("action", "target", "detail"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for step in result.steps:
             table.add_row(step.action, step.target, step.detail)
         console.print(table)
