@@ -6,33 +6,31 @@ to the lowest offset any projector stored with its rows (each skips what it alre
 a crash after the database commit and before the Kafka commit replays nothing, and a crash
 before the database commit replays the whole batch (which ``seq`` makes harmless). Offsets
 are also committed to Kafka, only so that lag is visible.
-A record that cannot be decoded goes to ``telecase.deadletter`` with the reason and is passed.
+A record that cannot be decoded, or that a projector cannot write, goes to
+``telecase.deadletter`` with the reason and is passed (``projections.bus_runner.project``); the
+database down is retried, never fatal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 from sqlalchemy import Engine
 
-from projections.cases import EVENTS_APPLIED, PROJECTOR, Offset
-from projections.decode import decode_records
-from projections.registry import PROJECTORS, apply_all, resume_positions
-from streams.runtime.bus import Bus, Outgoing
-from streams.runtime.fold import DEAD_LETTERS
+from projections.bus_runner import DEAD_LETTER_CONSUMER, project
+from projections.registry import PROJECTORS, resume_positions
+from streams.runtime.bus import Bus
 from streams.runtime.kafka.bus import KafkaBus
 from streams.runtime.lag import LAG_INTERVAL, LagReport, kafka_lag
+from streams.runtime.quarantine import describe, retry_infrastructure
 from streams.runtime.topics import TopicNames
-from streams.schema.events import TicketEvent
 
 log = structlog.get_logger("telecase.projector")
-DEAD_LETTER_CONSUMER = f"projector:{PROJECTOR}"
-"""How dead letters name this runner (it keeps the name of its first projection)."""
 
 
 class _SeekToCheckpoint(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -43,7 +41,8 @@ class _SeekToCheckpoint(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        stored = await asyncio.to_thread(self.runner.checkpoints)
+        stored = await retry_infrastructure(lambda: asyncio.to_thread(self.runner.checkpoints),
+                                            stage=DEAD_LETTER_CONSUMER)
         for tp in assigned:
             if tp.partition in stored:
                 self.runner.consumer.seek(tp, stored[tp.partition])
@@ -91,7 +90,10 @@ class KafkaProjector:
                 records = [r for part in batches.values() for r in part]
                 if records:
                     await self._handle(records)
-                    await self.consumer.commit()
+                    try:  # only so that lag is visible: the checkpoints are the truth
+                        await self.consumer.commit()
+                    except KafkaError as exc:  # e.g. a rebalance under way
+                        log.warning("projector.commit_skipped", error=describe(exc))
                 if time.monotonic() >= self._lag_due:  # about once a second, not per batch
                     self._lag_due = time.monotonic() + LAG_INTERVAL
                     self._lag.report(await kafka_lag(self.consumer))
@@ -103,19 +105,5 @@ class KafkaProjector:
             log.info("projector.stopped", projectors=list(PROJECTORS))
 
     async def _handle(self, records: list[Any]) -> None:
-        now = datetime.now(UTC)
-        batch, letters = decode_records(records, DEAD_LETTER_CONSUMER, now)
-        for letter in letters:  # durable before the batch's offsets are
-            await self.bus.append(self.names.dead_letters, [Outgoing(
-                (letter.key or "").encode(), letter.model_dump_json().encode())])
-            DEAD_LETTERS.labels(DEAD_LETTER_CONSUMER, letter.reason).inc()
-            log.warning("projector.dead_letter", reason=letter.reason,
-                        partition=letter.partition, offset=letter.offset)
-        await asyncio.to_thread(self._write, batch, now)
-
-    def _write(self, batch: list[tuple[Offset, TicketEvent | None]], now: datetime) -> None:
-        with self.engine.begin() as conn:
-            changed = apply_all(conn, batch, now)
-        for name, count in changed.items():  # the cases projector counts its own, per event
-            if name != PROJECTOR:
-                EVENTS_APPLIED.labels(name, "applied").inc(count)
+        await project(records, bus=self.bus, names=self.names, engine=self.engine,
+                      stop=self._stopping)

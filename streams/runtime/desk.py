@@ -34,6 +34,9 @@ reassignment blocked                        the closing; the others change no ti
 Input that cannot be decided (a request or event naming a ticket the desk never routed or an
 agent the policy does not list, an undecodable record, a request missing a field) is logged
 and counted (:attr:`DeskWorker.skipped`, ``telecase_desk_skipped_total{reason}``), never fatal.
+A record the desk raises on is dead-lettered (``desk_failed``, with the traceback) and passed,
+the rest of its batch decided without it; its store unavailable is retried
+(:mod:`streams.runtime.quarantine`).
 
 Durability. The desk's state (:class:`DeskSnapshot`: the :class:`DeskState`, tickets opened but
 not routed yet, recent request ids) and the input positions are stored together, atomically,
@@ -88,6 +91,7 @@ from streams.core.ticket import DecisionError, thread_key_of
 from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.lag import consume
+from streams.runtime.quarantine import dead_letter, isolate, retry_infrastructure
 from streams.runtime.topics import DESK_REQUESTS, TICKET_EVENTS, TopicNames
 from streams.schema import events as ev
 from streams.schema.commands import Assignment, DeskRequest
@@ -97,6 +101,8 @@ from streams.sla.signals import Escalation
 
 log = structlog.get_logger("telecase.ops.desk")
 GROUP = "telecase-desk"
+STAGE = "desk"
+"""How the desk's dead letters and logs name it."""
 STATE_SPACE = "desk"
 STATE_KEY = b"state"
 RECENT_REQUESTS = 1000
@@ -291,7 +297,7 @@ class DeskWorker:
     async def start(self) -> None:
         """Load the saved state and positions; hand out waiting tickets once (the policy may
         have changed since the state was saved)."""
-        snapshot, self.positions = await self.store.load()
+        snapshot, self.positions = await retry_infrastructure(self.store.load, stage=STAGE)
         self.snapshot = snapshot or DeskSnapshot()
         if self.snapshot.desk.waiting():
             where = ";".join(f"{topic}={','.join(f'{p}:{o}' for p, o in sorted(pos.items()))}"
@@ -314,10 +320,10 @@ class DeskWorker:
 
             async def handle(partition: int, records: list[Record]) -> bool:
                 async with self._one_batch_at_a_time:
-                    batch = self._batch()
-                    for rec in records:
-                        self._one(batch, topic, rec)
-                    await self._save(batch, topic, {partition: records[-1].offset + 1})
+                    await isolate(
+                        records, lambda batch: self._decide_batch(topic, partition, batch),
+                        lambda rec, exc: self._quarantine(topic, rec, exc), stage=STAGE,
+                        origin=lambda rec: rec, stop=stop)
                 return True
 
             await consume(self.bus, topic, positions, handle, stop, group=GROUP,
@@ -327,6 +333,22 @@ class DeskWorker:
                              follow(self.names.desk_requests))
 
     # -- one batch -----------------------------------------------------------------------
+
+    async def _decide_batch(self, topic: str, partition: int,
+                            records: Sequence[Record]) -> None:
+        batch = self._batch()
+        for rec in records:
+            self._one(batch, topic, rec)
+        await self._save(batch, topic, {partition: records[-1].offset + 1})
+
+    async def _quarantine(self, topic: str, rec: Record, exc: Exception) -> None:
+        """``rec`` made the desk raise: dead-lettered (durably), then passed."""
+        letter = dead_letter(rec, STAGE, "desk_failed", exc, datetime.now(UTC))
+        await self.bus.append(self.names.dead_letters, [Outgoing(
+            (letter.key or "").encode(), letter.model_dump_json().encode(), partition=0)])
+        SKIPPED.labels("desk_failed").inc()
+        self.skipped["desk_failed"] += 1
+        await self._save(self._batch(), topic, {rec.partition: rec.offset + 1})
 
     def _batch(self) -> _Batch:
         s = self.snapshot

@@ -55,6 +55,7 @@ from streams.core.ticket import (
 )
 from streams.runtime.agent_tool_metrics import count as count_agent_tools
 from streams.runtime.bus import Outgoing
+from streams.runtime.quarantine import describe, format_traceback, is_infrastructure
 from streams.schema.commands import Assignment, Tick
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import RawTelegramUpdate, TopicChecked, TopicRecreated
@@ -178,7 +179,21 @@ class UpdateFolder:
     def fold(self, payload: bytes, store: ThreadStore, where: Position,
              now: datetime) -> Folded:
         """Fold one record of ``telegram.updates`` or ``salesforce.changes``. ``now`` only
-        stamps dead letters."""
+        stamps dead letters. A record the fold raises on is dead-lettered (``fold_failed``,
+        with the traceback); only a fault of the store's infrastructure propagates
+        (:func:`~streams.runtime.quarantine.is_infrastructure`)."""
+        try:
+            return self._fold(payload, store, where, now)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            log.error("worker.fold_failed", topic=where.topic, partition=where.partition,
+                      offset=where.offset, error=describe(exc),
+                      traceback=format_traceback(exc))
+            return self._dead("fold_failed", exc, payload, where, now)
+
+    def _fold(self, payload: bytes, store: ThreadStore, where: Position,
+              now: datetime) -> Folded:
         try:
             envelope = _ParsedEnvelope.model_validate_json(payload)
         except ValidationError:
@@ -356,12 +371,16 @@ class UpdateFolder:
     def _dead(self, reason: str, exc: Exception, payload: bytes, where: Position,
               now: datetime) -> Folded:
         DEAD_LETTERS.labels(self.consumer, reason).inc()
-        if isinstance(exc, ValidationError):  # never str(exc): it quotes the input (bodies)
+        raised = reason == "fold_failed"  # the fold's own fault: where it failed
+        if isinstance(exc, ValidationError) and not raised:  # never str(exc): it quotes bodies
             detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
                                for e in exc.errors()[:3])
+        elif raised:
+            detail = describe(exc)[:500]
         else:
             detail = str(exc)[:500] or type(exc).__name__
         return Folded(dead_letter=DeadLetter(
             reason=reason, detail=detail, consumer=self.consumer, topic=where.topic,
             partition=where.partition, offset=where.offset, key=where.key,
-            payload_b64=DeadLetter.encode_payload(payload), failed_at=now))
+            payload_b64=DeadLetter.encode_payload(payload), failed_at=now,
+            traceback=format_traceback(exc) if raised else None))

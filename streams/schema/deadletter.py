@@ -19,12 +19,16 @@ class DeadLetter(BaseModel):
     detail: str
     """The error message (no payload contents)."""
     consumer: str
+    """The stage that could not process it (the worker, a projector, the desk, a connector)."""
     topic: str
     partition: int
     offset: int
     key: str | None
     payload_b64: str
     failed_at: datetime
+    traceback: str | None = None
+    """Where a stage failed on the record (the stack, innermost last), when it raised; no
+    payload contents."""
 
     @staticmethod
     def encode_payload(payload: bytes) -> str:

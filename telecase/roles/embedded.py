@@ -50,6 +50,7 @@ from simulators.telegram import BotApiSimulator, SimulatorDriver
 from streams.assignment.policy import AssignmentPolicy
 from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
 from streams.runtime.embedded.worker import EmbeddedWorker
+from streams.runtime.quarantine import describe, format_traceback
 from streams.runtime.topics import TopicNames
 from telecase.bootstrap.agent_tools import (
     TemplatesFileError,
@@ -70,7 +71,8 @@ from telecase.bootstrap.salesforce import case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
 from telecase.demo.traffic import DemoSummary, cases_table, customers
 from telecase.errors import TelecaseError
-from telecase.ops.deadletter import watch_dead_letters
+from telecase.ops.deadletter import RETRY_INBOX
+from telecase.ops.deadletter_watch import watch_dead_letters
 from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.metrics import serve_metrics
 
@@ -169,7 +171,9 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     summary = DemoSummary()
     loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
              asyncio.create_task(rt.projector.run(stop), name="projector"),
-             asyncio.create_task(watch_dead_letters(rt.log, rt.names, stop), name="deadletters")]
+             asyncio.create_task(watch_dead_letters(  # the gauge; retries queued while running
+                 rt.log, rt.names, stop, inbox=Path(settings.data_dir) / RETRY_INBOX),
+                 name="deadletters")]
     after_loops: list[Any] = []  # closed once the loops have stopped
     sync_runner: SyncRunner | None = None
     try:
@@ -231,10 +235,13 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     def supervise(task: asyncio.Task[None]) -> None:
         # A worker or projector that dies takes the process down (a supervisor restarts it
         # and it resumes from its position), rather than accepting updates nobody folds.
-        if not task.cancelled() and task.exception() is not None:
-            failed.append(task.exception())  # type: ignore[arg-type]
-            log.error("run.loop_failed", loop=task.get_name(),
-                      error=type(task.exception()).__name__)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            failed.append(exc)
+            # where (the stage's note: topic, partition, offsets) and the stack, never the
+            # error's full text (a database error quotes its statement's parameters)
+            log.error("run.loop_failed", loop=task.get_name(), error=describe(exc),
+                      where=list(getattr(exc, "__notes__", ())),
+                      traceback=format_traceback(exc))
             stop.set()
 
     for task in loops:

@@ -4,7 +4,9 @@ Each batch of ``telegram.updates``, ``salesforce.changes`` or ``ticket.commands`
 folded with :class:`~streams.runtime.fold.UpdateFolder` (the function the Faust agent calls), and
 then its ticket events, its dead letters, the threads' new states and the worker's position are
 written in **one** SQLite transaction: on one machine an update is folded exactly once, whatever
-crashes.
+crashes. A record the fold raises on is dead-lettered with its traceback, and a batch that fails
+otherwise is folded again record by record, the failing one dead-lettered alone
+(:mod:`streams.runtime.quarantine`); the log locked or unavailable is retried, never fatal.
 
 With an SLA policy, a ticker appends a clock tick to a partition of ``ticket.commands`` when the
 worker's timer index (built from the stored states at start, so timers that came due while
@@ -29,6 +31,7 @@ from streams.runtime.bus import Outgoing, Record
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.lag import consume, count_appended
+from streams.runtime.quarantine import dead_letter, isolate
 from streams.runtime.state_codec import dump_thread, load_thread
 from streams.runtime.timers import TimerBook, due_threads
 from streams.runtime.topics import TopicNames
@@ -76,8 +79,11 @@ class EmbeddedWorker:
             positions = await self.log.committed(GROUP, topic)
 
             async def handle(partition: int, records: list[Record]) -> bool:
-                async with self._one_batch_at_a_time:
-                    await self.fold_batch(partition, records)  # its position commits with it
+                async with self._one_batch_at_a_time:  # its position commits with it
+                    await isolate(
+                        records, lambda batch: self.fold_batch(partition, list(batch)),
+                        lambda record, exc: self.fold_batch(partition, [record], poison=exc),
+                        stage=self.folder.consumer, origin=lambda record: record, stop=stop)
                 return True
 
             await consume(self.log, topic, positions, handle, stop, group=GROUP,
@@ -117,12 +123,32 @@ class EmbeddedWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_interval)
 
-    async def fold_batch(self, partition: int, records: list[Record]) -> None:
+    async def fold_batch(self, partition: int, records: list[Record],
+                         poison: Exception | None = None) -> None:
+        """Fold ``records`` and commit all they led to in one transaction. ``poison``: the
+        error the one record raised on alone; it is dead-lettered, not folded."""
         pending: dict[str, ThreadState] = {}
         store = _Overlay(pending, self._state, self.timers)
         results: list[Folded] = []
         now = datetime.now(UTC)
-        for rec in records:
+        if poison is not None:
+            [rec] = records
+            results.append(Folded(dead_letter=dead_letter(rec, self.folder.consumer,
+                                                          "worker_failed", poison, now)))
+        try:
+            await self._fold_and_commit(partition, records if poison is None else [],
+                                        results, pending, store, now, records)
+        except BaseException:
+            if self.timers is not None:  # the timers it took out go back in
+                self.timers.schedule(s for k in store.popped
+                                     if (s := self._state(k)) is not None)
+            raise
+        self.folded += len(records)
+
+    async def _fold_and_commit(self, partition: int, to_fold: list[Record],
+                               results: list[Folded], pending: dict[str, ThreadState],
+                               store: _Overlay, now: datetime, records: list[Record]) -> None:
+        for rec in to_fold:
             key = rec.key.decode(errors="replace") if rec.key else None
             folded = self.folder.fold(rec.value, store, Position(rec.topic, rec.partition,
                                                                     rec.offset, key), now)
@@ -160,9 +186,10 @@ class EmbeddedWorker:
         self.cache.update(pending)
         if len(self.cache) > 50_000:
             self.cache.clear()
-        self.folded += len(records)
         if letters:
-            log.warning("worker.dead_letters", partition=partition, count=len(letters))
+            log.warning("worker.dead_letters", topic=records[0].topic, partition=partition,
+                        offsets=[f.dead_letter.offset for f in results if f.dead_letter],
+                        count=len(letters))
 
 
 class _Overlay:

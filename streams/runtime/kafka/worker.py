@@ -21,6 +21,10 @@ dead worker never folded (seen after SIGKILL: faust-streaming commits offsets of
 only fetched); the worker reads the gap back from the source topic itself and folds it first.
 Records before the position were folded already and are dropped.
 
+A record the fold raises on is dead-lettered with its traceback, a batch that fails otherwise is
+folded again record by record (the one failing alone dead-lettered, its position stored like any
+other), and the broker unreachable is retried with backoff (:mod:`streams.runtime.quarantine`).
+
 A crash between 1 and 2 re-derives the same events with the same ``event_id`` and ``seq``;
 consumers apply an event only when its ``seq`` is past what they hold, so nothing is doubled,
 and nothing is lost because the state never runs ahead of the log.
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +52,7 @@ from streams.runtime.bus import Outgoing
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.kafka.bus import KafkaBus, kafka_partition
 from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
+from streams.runtime.quarantine import dead_letter, isolate, retry_infrastructure
 from streams.runtime.state_codec import dump_thread, load_thread
 from streams.runtime.timers import TimerBook, due_threads
 from streams.runtime.topics import TopicNames
@@ -252,12 +257,32 @@ def create_app(config: WorkerConfig) -> faust.App:
         return out
 
     async def fold_batch(batch: list[Any]) -> None:
+        """The batch's records folded, or a failing one dead-lettered alone; the broker
+        unreachable is retried, never fatal (:mod:`streams.runtime.quarantine`)."""
+        records = await retry_infrastructure(lambda: in_order(batch), stage=folder.consumer)
+        await isolate(records, fold_records, quarantine, stage=folder.consumer,
+                      origin=lambda rec: rec)
+
+    async def quarantine(rec: RawRecord, exc: Exception) -> None:
+        letter = dead_letter(rec, folder.consumer, "worker_failed", exc, datetime.now(UTC))
+        await fold_records([rec], poisoned=Folded(dead_letter=letter))
+
+    async def fold_records(batch: Sequence[RawRecord], poisoned: Folded | None = None) -> None:
         store = _BatchStore(cache, timers)
+        try:
+            await fold_and_append(batch, store, poisoned)
+        except BaseException:
+            if timers is not None:  # the timers it took out go back in
+                timers.schedule(s for k in store.popped if (s := cache.get(k.encode())))
+            raise
+
+    async def fold_and_append(batch: Sequence[RawRecord], store: _BatchStore,
+                              poisoned: Folded | None) -> None:
         results: list[tuple[RawRecord, Folded]] = []
-        for rec in await in_order(batch):
-            key = rec.key.decode() if isinstance(rec.key, bytes) else None
+        for rec in batch:
+            key = rec.key.decode(errors="replace") if isinstance(rec.key, bytes) else None
             where = Position(rec.topic, rec.partition, rec.offset, key)
-            folded = folder.fold(rec.value, store, where, datetime.now(UTC))
+            folded = poisoned or folder.fold(rec.value, store, where, datetime.now(UTC))
             for state in folded.states:
                 if state is not None:
                     store.pending[state.thread_key] = state

@@ -17,10 +17,12 @@ from telecase.settings import load_settings
 
 async def test_a_failing_worker_stops_the_run(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(self: EmbeddedWorker, partition: int, records: list[object]) -> None:
+    """(A fault while folding a batch is retried or quarantined, never fatal:
+    ``tests/contract/test_poison_records.py``; the worker dying outside them stops the run.)"""
+    async def broken(self: EmbeddedWorker, stop: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(EmbeddedWorker, "fold_batch", broken)
+    monkeypatch.setattr(EmbeddedWorker, "run", broken)
     monkeypatch.delenv("TELECASE_TELEGRAM_BOT_TOKEN", raising=False)
     settings = load_settings(data_dir=str(tmp_path / "data"))
     with (tmp_path / "screen.txt").open("w") as screen, \
