@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     salesforce_message_object: Literal["Task", "FeedItem"] = "Task"
     """What each customer message becomes on the Case."""
     salesforce_lead_source: str | None = None
+    salesforce_assignment_rules_on_create: bool = False
+    """Whether the org's Case/Lead assignment rules run on the records telecase creates. Off
+    when telecase's desk assigns (they must not fight); updates never run them (every update
+    carries ``Sforce-Auto-Assign: FALSE``)."""
     salesforce_integration_user_id: str | None = None
     """The user telecase writes as (default: looked up by ``salesforce_username``); changes it
     made are never read back as agents' changes."""

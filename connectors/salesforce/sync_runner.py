@@ -2,9 +2,14 @@
 on a :class:`~streams.runtime.bus.Bus`.
 
 Its position is a consumer group of its own, committed only after Salesforce accepted a batch.
-A transient failure (outage, daily limit, lock) keeps the batch and retries it after a backoff
-(``retry_after`` when Salesforce gives one): the backlog waits in the log, nothing is lost, and
-the upserts make the retry harmless. Records Salesforce rejects go to the dead-letter topic
+A transient failure (a login refused or a session that cannot be renewed, a timeout or a lost
+connection, 5xx, the daily limit, a locked row: :mod:`connectors.salesforce.api`) keeps the
+batch and retries it after a backoff (``retry_after`` when Salesforce gives one): the backlog
+waits in the log, nothing is dead-lettered, a WARNING (``salesforce.sync.waiting``) and
+``telecase_salesforce_sync_waits_total{reason}`` say why, and the sync resumes by itself when
+Salesforce answers again; the upserts and the write ledger make the retry harmless.
+A ``PermanentError`` for a whole request (Salesforce refused the call itself) is narrowed down
+by syncing the batch's events one at a time. Records Salesforce rejects go to the dead-letter topic
 with its error, one letter per event (an owner Salesforce refuses dead-letters that
 ``ticket.assigned``, an escalation's refused Case field or comment that ``sla.escalated``).
 
@@ -40,6 +45,9 @@ GROUP = "salesforce-sync"
 log = structlog.get_logger("telecase.bootstrap.salesforce.sync")
 RETRIES = Counter("telecase_salesforce_sync_retries_total", "Batches retried after a "
                   "transient Salesforce failure")
+WAITS = Counter("telecase_salesforce_sync_waits_total", "Transient Salesforce failures the "
+                "sync waited out, by reason (auth, network, server, limit, lock, other)",
+                ["reason"])
 LINKS = Counter("telecase_salesforce_cases_linked_total", "case_linked records appended")
 
 
@@ -127,8 +135,11 @@ class SyncRunner:
                 return await asyncio.to_thread(self.sync.apply, events)
             except TransientError as exc:
                 RETRIES.inc()
+                reason = getattr(exc, "reason", "other")
+                WAITS.labels(reason).inc()
                 delay = min(exc.retry_after or backoff, self.max_backoff)
-                log.warning("salesforce.sync.retry", delay=delay, error=str(exc))
+                log.warning("salesforce.sync.waiting", reason=reason, delay=delay,
+                            events=len(events), error=str(exc))
                 backoff = min(backoff * 2, self.max_backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)

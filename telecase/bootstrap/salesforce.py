@@ -23,7 +23,9 @@ from connectors.salesforce.auth import (
 )
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
+from connectors.salesforce.comments import SqlWriteLedger
 from connectors.salesforce.http import redirect_logins
+from connectors.telegram.ledger import make_ledger_engine
 from streams.runtime.bus import Bus
 from streams.runtime.topics import TopicNames
 from telecase.settings import Settings, SettingsError
@@ -116,10 +118,31 @@ def _setting_hint(flow: AuthFlow) -> str:
 
 
 async def case_sync(settings: Settings) -> CaseSync:
+    """The outbound sync; the CaseComments and FeedItems it writes are recorded in the ledger
+    database the Telegram delivery ledger uses (:func:`write_ledger`)."""
     return CaseSync(SimpleSalesforceApi(await connect(settings)),
                     customer_object=settings.salesforce_customer_object,
                     message_object=settings.salesforce_message_object,
-                    lead_source=settings.salesforce_lead_source)
+                    lead_source=settings.salesforce_lead_source,
+                    assign_on_create=settings.salesforce_assignment_rules_on_create,
+                    ledger=await asyncio.to_thread(write_ledger, settings),
+                    integration_user_id=settings.salesforce_integration_user_id,
+                    integration_username=settings.salesforce_username)
+
+
+def write_ledger(settings: Settings) -> SqlWriteLedger:
+    """The write ledger (:mod:`connectors.salesforce.comments`), its table created if missing:
+    in ``TELECASE_TELEGRAM_LEDGER_URL``'s database, else ``TELECASE_DATABASE_URL``'s, else
+    SQLite under ``data_dir`` (on a machine of its own, its loss only costs crash recovery's
+    one query per batch)."""
+    url = settings.telegram_ledger_url or settings.database_url
+    if not url:
+        path = Path(settings.data_dir) / "salesforce-ledger.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    ledger = SqlWriteLedger(make_ledger_engine(url))
+    ledger.create()
+    return ledger
 
 
 async def change_poller(settings: Settings, raw_log: RawLog, bus: Bus,
