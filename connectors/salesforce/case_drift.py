@@ -131,6 +131,7 @@ class LastChange:
 
     value: str | None
     by: str | None
+    """The user's id as Salesforce gave it."""
     at: datetime | None
     source: Literal["history", "case"]
 
@@ -154,14 +155,14 @@ def last_change(case: dict[str, Any], name: CaseField,
             rows = [r for r in history if r.get("Field") in OWNER_HISTORY_FIELDS
                     and _OWNER_ID.match(str(r.get("NewValue") or ""))]
         if not rows:  # never changed since it was created
-            return LastChange(remote, id15(case.get("CreatedById")),
+            return LastChange(remote, case.get("CreatedById"),
                               parse_datetime(case.get("CreatedDate")), "history")
         row = rows[-1]
         value = row.get("NewValue")
         if (id15(value) if name == "Owner" else value) == remote:
-            return LastChange(remote, id15(row.get("CreatedById")),
+            return LastChange(remote, row.get("CreatedById"),
                               parse_datetime(row.get("CreatedDate")), "history")
-    return LastChange(remote, id15(case.get("LastModifiedById")),
+    return LastChange(remote, case.get("LastModifiedById"),
                       parse_datetime(case.get("SystemModstamp")), "case")
 
 
@@ -173,7 +174,7 @@ def judge(view: FieldView, case: dict[str, Any], name: CaseField, change: LastCh
         expected = id15(case.get("CreatedById"))  # a new Case's owner: its creator
     if change.value == expected:
         return "same"
-    if change.by is not None and change.by in me:
+    if is_mine(change, me):
         written = view.written
         if name == "Owner" and None in written:
             written = written | {id15(case.get("CreatedById"))}
@@ -181,6 +182,11 @@ def judge(view: FieldView, case: dict[str, Any], name: CaseField, change: LastCh
     if change.at is None or change.at > view.at:
         return "drift"
     return "behind"
+
+
+def is_mine(change: LastChange, me: set[str]) -> bool:
+    """Made by telecase's own user (``me``: 15-character ids)."""
+    return change.by is not None and id15(change.by) in me
 
 
 def _remote(case: dict[str, Any], name: CaseField) -> str | None:

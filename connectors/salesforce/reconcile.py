@@ -64,6 +64,7 @@ from connectors.salesforce.case_drift import (
     FieldView,
     LastChange,
     history_by_case,
+    is_mine,
     judge,
     last_change,
 )
@@ -282,7 +283,7 @@ def _case_drifts(known: LogTicket, case: dict[str, Any], now: datetime,
 def _who(name: CaseField, change: LastChange, me: set[str]) -> str:
     where = "CaseHistory" if change.source == "history" else "the Case's last modifier"
     when = change.at.isoformat() if change.at else "an unknown time"
-    if change.by in me:
+    if is_mine(change, me):
         return (f"the Case's {name} was set at {when} in telecase's own transaction to a value "
                 f"telecase never wrote (an assignment rule or flow; {where})")
     return f"the Case's {name} was changed by {change.by} at {when} ({where})"
