@@ -53,6 +53,7 @@ from connectors.telegram.reply_scheduler import Limits, Scheduler, ThreadKey
 from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.fold import DEAD_LETTERS
 from streams.runtime.lag import consume
+from streams.runtime.quarantine import dead_letter, describe, format_traceback, is_infrastructure
 from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import (
@@ -164,8 +165,12 @@ class ReplyMirror:
                 event = decode_event(rec.value)
             except (UnknownEventError, ValueError):
                 continue  # the projector dead-letters what no one can decode
-            items += messages(event, rec, self.render)
-            subject = topic_subject(event)
+            try:
+                planned, subject = messages(event, rec, self.render), topic_subject(event)
+            except Exception as exc:  # a poison event: quarantined, never fatal
+                await self._quarantine(rec, exc)
+                continue
+            items += planned
             if subject is not None:
                 subjects[event.ticket_id] = subject
         if subjects:
@@ -271,6 +276,20 @@ class ReplyMirror:
                 await self._send_message(key, item)
         except TransientError as exc:
             self._backoff(key, exc)
+        except Exception as exc:
+            if is_infrastructure(exc):  # the ledger's database, say: retried like a send
+                self._backoff(key, TransientError(describe(exc)))
+                return
+            if isinstance(item, HistoryNote):  # a courtesy note: logged and passed
+                log.error("mirror.note_failed", chat_id=key[0], thread_id=key[1],
+                          error=describe(exc), traceback=format_traceback(exc))
+            else:  # a reply or notice: quarantined
+                log.error("mirror.delivery_failed", topic=item.origin.topic,
+                          partition=item.origin.partition, offset=item.origin.offset,
+                          error=describe(exc), traceback=format_traceback(exc))
+                await self._dead_letter(item, "mirror_failed", describe(exc),
+                                        format_traceback(exc))
+            self._finished(key, item)
 
     async def _send_message(self, key: ThreadKey, item: Message) -> None:
         """A reply (part) or a notice (part): send, record in the ledger, finish."""
@@ -402,15 +421,27 @@ class ReplyMirror:
                        policy=LEDGER_WRITE, retry_on=Exception, on_retry=failed,
                        give_up=lambda attempt: self._stop.is_set() and attempt >= 5)
 
-    async def _dead_letter(self, item: Message, reason: str, detail: str) -> None:
+    async def _quarantine(self, rec: Record, exc: Exception) -> None:
+        """An event the mirror raised on while planning it: dead-lettered, then passed."""
+        letter = dead_letter(rec, self.group, "mirror_failed", exc, datetime.now(UTC))
+        await self.bus.append(self.names.dead_letters, [Outgoing(
+            rec.key, letter.model_dump_json().encode(), partition=0)])
+        self.stats.dead_lettered += 1
+        DEAD_LETTERED.inc()
+        DEAD_LETTERS.labels(self.group, letter.reason).inc()
+        log.error("mirror.quarantined", topic=rec.topic, partition=rec.partition,
+                  offset=rec.offset, error=letter.detail, traceback=letter.traceback)
+
+    async def _dead_letter(self, item: Message, reason: str, detail: str,
+                           traceback: str | None = None) -> None:
         """The reply or notice goes to the dead-letter topic (key: its ``letter_key``) with
-        the reason, and the mirror moves on."""
+        the reason, and the mirror moves on. ``traceback``: where the mirror raised on it."""
         rec = item.origin
         letter = DeadLetter(reason=reason, detail=detail[:500], consumer=self.group,
                             topic=rec.topic, partition=rec.partition, offset=rec.offset,
                             key=item.letter_key,
                             payload_b64=DeadLetter.encode_payload(rec.value),
-                            failed_at=datetime.now(UTC))
+                            failed_at=datetime.now(UTC), traceback=traceback)
         await self.bus.append(self.names.dead_letters,
                               [Outgoing(item.ticket_id.encode(),
                                         letter.model_dump_json().encode(), partition=0)])
