@@ -80,32 +80,26 @@ def deadletter_retry(
         help="the ids to re-drive (or --reason)")] = None,
     reason: str | None = typer.Option(None, "--reason", help="every waiting letter with "
                                                              "this reason"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="say what would be re-driven; "
-                                                          "append nothing"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would be done; append "
+                                                          "nothing"),
+    dismiss: bool = typer.Option(False, "--dismiss", help="mark them handled without "
+                                                          "re-driving (e.g. after a replay)"),
     as_json: AsJson = False,
     runtime: RuntimeOption = None,
 ) -> None:
-    """Re-drive dead letters to their origin once the cause is fixed; each at most once."""
+    """Re-drive dead letters to their origin once the cause is fixed; each at most once.
+    Embedded, beside a running `telecase run`, the run re-drives them within seconds."""
+    from telecase.ops.deadletter import request_retry
     if bool(letter_ids) == (reason is not None):
         raise CommandError("retry takes ids or --reason, one of the two")
-    outcomes = asyncio.run(_retry(letter_ids or [], reason, dry_run, runtime))
+    settings = configure()
+    outcomes = asyncio.run(request_retry(settings, chosen_runtime(settings, runtime),
+                                         letter_ids or [], reason, dry_run=dry_run,
+                                         dismiss=dismiss))
     if as_json:
         echo_json([o.as_dict() for o in outcomes])
-    else:
-        for o in outcomes:
-            typer.echo(f"{o.id}: {o.action.replace('_', ' ')}: {o.detail}")
-        if not outcomes:
-            typer.echo("no dead letter matches")
-
-
-async def _retry(letter_ids: list[str], reason: str | None, dry_run: bool,
-                 runtime: str | None) -> list[Any]:
-    from telecase.bootstrap.runtime import open_runtime
-    from telecase.ops.deadletter import find, read_letters, retry, select
-    settings = configure()
-    async with open_runtime(settings, chosen_runtime(settings, runtime),
-                            read_only=dry_run) as rt:
-        index = await read_letters(rt.bus, rt.names)
-        letters = ([find(index, i) for i in letter_ids] if letter_ids
-                   else select(index, reason=reason))
-        return await retry(rt.bus, rt.names, letters, dry_run=dry_run)
+        return
+    for o in outcomes:
+        typer.echo(f"{o.id}: {o.action.replace('_', ' ')}: {o.detail}")
+    if not outcomes:
+        typer.echo("no dead letter matches")

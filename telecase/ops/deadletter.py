@@ -48,27 +48,30 @@ import base64
 import contextlib
 import getpass
 import json
-import traceback as tb
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import structlog
-from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streams.runtime.bus import Bus, Outgoing
+from streams.runtime.embedded.log import LogUnavailableError
 from streams.runtime.topics import TopicNames
+from telecase.bootstrap.runtime import open_runtime
 from telecase.errors import TelecaseError
+from telecase.settings import RuntimeKind, Settings
 
 log = structlog.get_logger("telecase.deadletter")
 
-WAITING = Gauge("telecase_dead_letters_waiting", "Dead letters not retried, by the stage that "
-                "wrote them and their reason", ["stage", "reason"])
-WATCH_INTERVAL = 2.0
-"""Seconds between two looks at ``telecase.deadletter`` for the gauge."""
+RETRY_INBOX = "deadletter-inbox.sqlite"
+"""In the data directory: retries queued for a running ``telecase run``."""
+QUEUED_WAIT = 20.0
+"""Seconds ``retry`` waits for a running ``telecase run`` to re-drive what it queued."""
 MARKER_KEY = b"deadletter.retried"
 _PAGE = 1000
 
@@ -86,12 +89,18 @@ class Retried(BaseModel):
     version: Literal[1] = 1
     letter: str
     """The dead letter's id (``<partition>:<offset>``)."""
-    topic: str
-    partition: int
-    offset: int
-    """Where the copy went."""
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    """Where the copy went (``None``: dismissed, not re-driven)."""
     retried_at: datetime
     retried_by: str
+
+    def describe(self) -> str:
+        when = f"{self.retried_at:%Y-%m-%d %H:%M:%S} by {self.retried_by}"
+        if self.topic is None:
+            return f"dismissed {when}"
+        return f"retried to {self.topic}[{self.partition}]@{self.offset} {when}"
 
 
 @dataclass
@@ -229,46 +238,55 @@ class Outcome:
     """What retry did (or would do) with one letter."""
 
     id: str
-    action: Literal["retried", "would_retry", "already_retried", "not_redrivable"]
+    action: Literal["retried", "dismissed", "would_retry", "would_dismiss", "already_retried",
+                    "not_redrivable"]
     detail: str
 
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "action": self.action, "detail": self.detail}
 
 
+def plan(names: TopicNames, letter: Letter, *, dismiss: bool = False) -> Outcome:
+    """What retry would do with ``letter``, appending nothing."""
+    origin = str(letter.fields.get("topic", ""))
+    if letter.retried is not None:
+        return Outcome(letter.id, "already_retried", letter.retried.describe())
+    if dismiss:
+        return Outcome(letter.id, "would_dismiss", "marked handled, not re-driven")
+    if origin not in redrivable(names):
+        remedy = ("once the cause is fixed, rebuild the projections with `telecase replay`, "
+                  "then --dismiss it" if origin == names.ticket_events
+                  else "--dismiss it once handled")
+        return Outcome(letter.id, "not_redrivable", f"origin {origin or '?'} is not re-driven "
+                                                    f"by retry (stage {letter.stage}): {remedy}")
+    return Outcome(letter.id, "would_retry", f"to {letter.origin}")
+
+
 async def retry(bus: Bus, names: TopicNames, letters: Sequence[Letter], *,
-                dry_run: bool = False, now: datetime | None = None) -> list[Outcome]:
+                dry_run: bool = False, dismiss: bool = False,
+                now: datetime | None = None) -> list[Outcome]:
     """Re-drive ``letters`` (see the module's docstring): per letter, its copy appended to
-    its origin, then its marker; a letter already retried, or from an origin retry does not
-    re-drive, is reported and left alone."""
-    allowed = redrivable(names)
+    its origin, then its marker (``dismiss``: the marker only); a letter already retried, or
+    from an origin retry does not re-drive, is reported and left alone."""
     outcomes: list[Outcome] = []
     for letter in letters:
-        origin = str(letter.fields.get("topic", ""))
-        if letter.retried is not None:
-            outcomes.append(Outcome(letter.id, "already_retried",
-                                    f"retried at {letter.retried.retried_at.isoformat()} to "
-                                    f"{letter.retried.topic}[{letter.retried.partition}]@"
-                                    f"{letter.retried.offset}"))
-        elif origin not in allowed:
-            remedy = ("rebuild the projections with `telecase replay`"
-                      if origin == names.ticket_events else "it has no re-drive")
-            outcomes.append(Outcome(letter.id, "not_redrivable",
-                                    f"origin {origin or '?'} is not re-driven by retry "
-                                    f"(stage {letter.stage}): {remedy}"))
-        elif dry_run:
-            outcomes.append(Outcome(letter.id, "would_retry", f"to {letter.origin}"))
+        planned = plan(names, letter, dismiss=dismiss)
+        if dry_run or planned.action not in ("would_retry", "would_dismiss"):
+            outcomes.append(planned)
         else:
-            outcomes.append(await _redrive(bus, names, letter, origin, now))
+            outcomes.append(await _redrive(bus, names, letter, now, dismiss=dismiss))
     return outcomes
 
 
-async def _redrive(bus: Bus, names: TopicNames, letter: Letter, origin: str,
-                   now: datetime | None) -> Outcome:
-    key = letter.fields.get("key")
-    partition = int(letter.fields.get("partition", 0))
-    [offset] = await bus.append(origin, [Outgoing(None if key is None else str(key).encode(),
-                                                  letter.payload(), partition=partition)])
+async def _redrive(bus: Bus, names: TopicNames, letter: Letter, now: datetime | None, *,
+                   dismiss: bool) -> Outcome:
+    origin: str | None = None
+    partition = offset = None
+    if not dismiss:
+        key = letter.fields.get("key")
+        origin, partition = str(letter.fields["topic"]), int(letter.fields.get("partition", 0))
+        [offset] = await bus.append(origin, [Outgoing(
+            None if key is None else str(key).encode(), letter.payload(), partition=partition)])
     marker = Retried(letter=letter.id, topic=origin, partition=partition, offset=offset,
                      retried_at=now or datetime.now(UTC), retried_by=_who())
     await bus.append(names.dead_letters, [Outgoing(MARKER_KEY, marker.model_dump_json().encode(),
@@ -276,7 +294,7 @@ async def _redrive(bus: Bus, names: TopicNames, letter: Letter, origin: str,
     letter.retried = marker
     log.info("deadletter.retried", letter=letter.id, stage=letter.stage, reason=letter.reason,
              topic=origin, partition=partition, offset=offset)
-    return Outcome(letter.id, "retried", f"to {origin}[{partition}]@{offset}")
+    return Outcome(letter.id, "dismissed" if dismiss else "retried", marker.describe())
 
 
 def _who() -> str:
@@ -286,33 +304,82 @@ def _who() -> str:
         return "unknown"
 
 
-def publish(index: Index, shown: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Set the gauge from ``index``; series that dropped to none are set to 0. The series
-    set now (to pass back next time)."""
-    counts = index.waiting()
-    for labels in shown | set(counts):
-        WAITING.labels(*labels).set(counts.get(labels, 0))
-    return shown | set(counts)
+class RetryInbox:
+    """Ids ``telecase deadletter retry`` queued while ``telecase run`` holds the embedded log;
+    the run's :func:`~telecase.ops.deadletter_watch.watch_dead_letters` re-drives them and
+    removes them (a crash in between re-drives them again: the markers make that a no-op)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        db.execute("CREATE TABLE IF NOT EXISTS retries (n INTEGER PRIMARY KEY AUTOINCREMENT, "
+                   "letter TEXT NOT NULL, dismiss INTEGER NOT NULL)")
+        return db
+
+    def put(self, letter_ids: Iterable[str], *, dismiss: bool) -> list[int]:
+        with contextlib.closing(self._connect()) as db:
+            return [int(db.execute("INSERT INTO retries (letter, dismiss) VALUES (?, ?)",
+                                   (i, int(dismiss))).lastrowid or 0) for i in letter_ids]
+
+    def take(self) -> list[tuple[int, str, bool]]:
+        if not self.path.exists():
+            return []
+        with contextlib.closing(self._connect()) as db:
+            return [(int(n), str(i), bool(d)) for n, i, d in db.execute(
+                "SELECT n, letter, dismiss FROM retries ORDER BY n")]
+
+    def remove(self, rows: Iterable[int]) -> None:
+        with contextlib.closing(self._connect()) as db:
+            db.executemany("DELETE FROM retries WHERE n = ?", [(n,) for n in rows])
 
 
-async def watch_dead_letters(bus: Bus, names: TopicNames, stop: asyncio.Event,
-                             every: float = WATCH_INTERVAL) -> None:
-    """Keep ``telecase_dead_letters_waiting`` up to date until ``stop``: reads only what was
-    appended since its last look. A failed look is logged and tried again."""
-    index, shown = Index(), set[tuple[str, str]]()
-    while not stop.is_set():
-        try:
-            shown = publish(await read_new(bus, names.dead_letters, index), shown)
-        except Exception as exc:  # never fatal for the process that hosts it
-            log.warning("deadletter.watch_failed", error=type(exc).__name__,
-                        detail=tb.format_exception_only(exc)[-1].strip())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+async def request_retry(settings: Settings, kind: RuntimeKind, letter_ids: Sequence[str],
+                        reason: str | None, *, dry_run: bool = False, dismiss: bool = False,
+                        wait: float = QUEUED_WAIT) -> list[Outcome]:
+    """``telecase deadletter retry``: the letters named (ids, else ``reason``) re-driven, or
+    dismissed. Embedded while ``telecase run`` holds the log, they are queued in the
+    :class:`RetryInbox` and this waits (up to ``wait`` s) until the run has marked them."""
+    def chosen(index: Index) -> list[Letter]:
+        return ([find(index, i) for i in letter_ids] if letter_ids
+                else select(index, reason=reason))
+
+    try:
+        async with open_runtime(settings, kind, read_only=dry_run) as rt:
+            return await retry(rt.bus, rt.names, chosen(await read_letters(rt.bus, rt.names)),
+                               dry_run=dry_run, dismiss=dismiss)
+    except LogUnavailableError as exc:
+        if kind is not RuntimeKind.EMBEDDED:
+            raise
+        held = str(exc)
+    async with open_runtime(settings, kind, read_only=True) as rt:
+        planned = [plan(rt.names, x, dismiss=dismiss)
+                   for x in chosen(await read_letters(rt.bus, rt.names))]
+    queued = [o.id for o in planned if o.action in ("would_retry", "would_dismiss")]
+    if not queued:
+        return planned
+    inbox = RetryInbox(Path(settings.data_dir) / RETRY_INBOX)
+    rows = await asyncio.to_thread(inbox.put, queued, dismiss=dismiss)
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        async with open_runtime(settings, kind, read_only=True) as rt:
+            index = await read_letters(rt.bus, rt.names)
+        done = {i: index.letters[i].retried for i in queued}
+        if all(done.values()):
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            await asyncio.to_thread(inbox.remove, rows)
+            raise DeadLetterError(f"cannot retry: {held} (a running `telecase run` re-drives "
+                                  f"a queued retry within seconds; none did in {wait:.0f} s)")
+        await asyncio.sleep(0.5)
+    return [o if o.id not in done else Outcome(
+        o.id, "dismissed" if dismiss else "retried", done[o.id].describe())  # type: ignore[union-attr]
+        for o in planned]
 
 
 def render_rows(letters: Iterable[Letter]) -> list[list[str]]:
     """Table rows for ``list``: id, failed at, stage, reason, origin, state, detail."""
     return [[x.id, f"{x.failed_at():%Y-%m-%d %H:%M:%S}", x.stage, x.reason, x.origin,
-             "waiting" if x.retried is None else f"retried → {x.retried.topic}"
-             f"[{x.retried.partition}]@{x.retried.offset}",
+             "waiting" if x.retried is None else x.retried.describe(),
              str(x.fields.get("detail", ""))[:80]] for x in letters]

@@ -23,6 +23,7 @@ from streams.runtime.kafka.worker import WorkerConfig, run_worker
 from telecase.bootstrap.intake import intake_messenger, intake_rules, pilot_gate
 from telecase.bootstrap.policy import load_policies
 from telecase.bootstrap.runtime import ensure_kafka_topics, open_runtime
+from telecase.ops.deadletter_watch import watch_dead_letters
 from telecase.ops.desk import DeskError
 from telecase.settings import RuntimeKind, Settings
 from telecase.web.metrics import serve_metrics
@@ -132,11 +133,15 @@ async def projector(settings: Settings) -> None:
                                 session_timeout=settings.consumer_session_timeout,
                                 names=rt.names, bus=rt.bus)
         task = asyncio.create_task(runner.run())
+        watched = asyncio.Event()  # stops the dead letters' gauge
+        watch = asyncio.create_task(watch_dead_letters(rt.bus, rt.names, watched))
         waiter = asyncio.create_task(_until_signalled())
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         runner.stop()
+        watched.set()
         waiter.cancel()
         await task
+        await watch
 
 
 async def salesforce_connector(settings: Settings) -> None:

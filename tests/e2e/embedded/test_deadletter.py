@@ -1,24 +1,26 @@
 """``telecase deadletter`` on the embedded runtime: a desk decision the worker dead-letters
 (its ticket does not exist yet) is listed, shown, retried once the ticket exists (the cause
-fixed), folded once, and not re-driven by a second retry; the waiting gauge follows."""
+fixed) beside the running ``telecase run``, folded once, and not re-driven by a second retry;
+the waiting gauge follows."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from click.testing import Result
+from typer.testing import CliRunner
 
 from streams.runtime.bus import Outgoing
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.schema.commands import Assignment
+from telecase.cli.main import app
 from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
 from tests.e2e.kafka.conftest import free_port
-from tests.infra import ROOT, wait_for
+from tests.infra import wait_for
 from tests.metrics import scrape
 from tests.telegram_factory import Script, forum, user
 
@@ -40,11 +42,10 @@ def post_topic(webhook_url: str, secret: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``telecase deadletter <args> --runtime <env's TEST_RUNTIME>``."""
-    return subprocess.run([sys.executable, "-m", "telecase", "deadletter", *args,
-                           "--runtime", env["TEST_RUNTIME"]],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+def cli(env: dict[str, str], *args: str) -> Result:
+    """``telecase deadletter <args> --runtime <env's TEST_RUNTIME>``, in this process."""
+    return CliRunner().invoke(app, ["deadletter", *args, "--runtime", env["TEST_RUNTIME"]],
+                              env=env)
 
 
 def routed_events(records: list[Any]) -> list[dict[str, Any]]:
@@ -64,27 +65,27 @@ def list_show_retry(env: dict[str, str], runtime: str) -> str:
     """The three commands on the one waiting letter; its id."""
     env = {**env, "TEST_RUNTIME": runtime}
     listed = cli(env, "list", "--json")
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.output
     [letter] = json.loads(listed.stdout)
     assert (letter["stage"], letter["reason"], letter["retried"]) == (
         "ticket-folder", "decision_error", None), letter
     assert letter["origin"].startswith(env.get("TELECASE_TOPIC_PREFIX", "") + "ticket.commands")
     assert json.loads(cli(env, "list", "--json", "--reason", "invalid_envelope").stdout) == []
     assert len(json.loads(cli(env, "list", "--json", "--since", "1h").stdout)) == 1
-    assert cli(env, "list").returncode == 0  # the table
+    assert cli(env, "list").exit_code == 0  # the table
     shown = cli(env, "show", letter["id"])
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exit_code == 0, shown.output
     full = json.loads(shown.stdout)
     assert full["payload"]["decision_id"] == "retry-me" and "unknown ticket" in full["detail"]
     missing = cli(env, "show", "0:999999")
-    assert missing.returncode == 2 and "no dead letter" in missing.stderr
+    assert missing.exit_code == 2 and "no dead letter" in missing.stderr
 
     dry = cli(env, "retry", "--reason", "decision_error", "--dry-run", "--json")
-    assert [o["action"] for o in json.loads(dry.stdout)] == ["would_retry"], dry.stderr
+    assert [o["action"] for o in json.loads(dry.stdout)] == ["would_retry"], dry.output
     first = cli(env, "retry", letter["id"], "--json")
-    assert [o["action"] for o in json.loads(first.stdout)] == ["retried"], first.stderr
+    assert [o["action"] for o in json.loads(first.stdout)] == ["retried"], first.output
     again = cli(env, "retry", "--reason", "decision_error", "--json")
-    assert [o["action"] for o in json.loads(again.stdout)] == ["already_retried"], again.stderr
+    assert [o["action"] for o in json.loads(again.stdout)] == ["already_retried"], again.output
     [after] = json.loads(cli(env, "list", "--json").stdout)
     assert after["retried"] is not None
     return str(letter["id"])
@@ -110,21 +111,16 @@ def test_a_dead_letter_is_listed_shown_and_retried_once_embedded(
     port = free_port()
     extra = {"TELECASE_TELEGRAM_API_BASE": telegram.base_url,
              "TELECASE_METRICS_PORT": str(port)}
-    first = dep.run("run", **extra)
+    dep.run("run", **extra)
     wait_for(lambda: dep.read_topic(dep.names.dead_letters), 30, what="the dead letter")
     post_topic(dep.webhook_url, dep.webhook_secret)  # the cause fixed: the ticket exists
     wait_for(lambda: dep.cases(), 30, what="the ticket's case row")
     assert wait_for(lambda: waiting(port) == 1, 15, what="the waiting gauge")
-    first.stop()
-
-    env = dep.env()
-    list_show_retry(env, "embedded")
     assert routed_events(dep.read_topic(dep.names.ticket_events)) == []
 
-    dep.run("run-again", **extra)
+    list_show_retry(dep.env(), "embedded")  # beside the run, which holds the log
     wait_for(lambda: routed_events(dep.read_topic(dep.names.ticket_events)), 30,
              what="the re-driven decision folded")
     assert wait_for(lambda: waiting(port) == 0, 15, what="the gauge at 0")
-    [routed] = routed_events(dep.read_topic(dep.names.ticket_events))
-    assert routed["queue"] == "vip"
-    assert [r["queue"] for r in dep.cases()] == ["vip"]
+    wait_for(lambda: [r["queue"] for r in dep.cases()] == ["vip"], 15, what="the queue")
+    assert len(routed_events(dep.read_topic(dep.names.ticket_events))) == 1
