@@ -160,7 +160,11 @@ class SObjectType:
 
     def describe(self, version: str) -> dict[str, Any]:
         base = f"/services/data/v{version}/sobjects/{self.name}"
-        return {**self.basic(version), "fields": [f.describe() for f in self.visible_fields()],
+        fields = [f.describe() for f in self.visible_fields()]
+        for one in fields:  # describe answers for the calling user: a read-only field (FLS)
+            if security.read_only(self.name, one["name"]):  # is neither createable nor
+                one.update(createable=False, updateable=False)  # updateable for them
+        return {**self.basic(version), "fields": fields,
                 "childRelationships": [], "recordTypeInfos": [],
                 "urls": {"sobject": base, "describe": f"{base}/describe",
                          "rowTemplate": f"{base}/{{ID}}"}}

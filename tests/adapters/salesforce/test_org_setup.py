@@ -20,7 +20,7 @@ from connectors.salesforce.org_schema import (
     PERMISSION_SET,
     readme_table,
 )
-from connectors.salesforce.org_setup import Status
+from connectors.salesforce.org_setup import Status, auth_line
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
 from telecase.bootstrap.salesforce import CLIENTS
 from telecase.cli.main import app
@@ -146,3 +146,30 @@ def test_the_readme_lists_every_field_as_declared() -> None:
     assert readme_table() in readme, ("README.md's field table differs from "
                                       "connectors/salesforce/org_schema.py: paste "
                                       "readme_table()'s output")
+
+
+async def test_a_read_only_field_and_a_lost_assignment_are_found_and_repaired(
+        org: SalesforceSimulator) -> None:
+    await run_setup(_settings(org), dry_run=False)
+    async with SalesforceDriver(org.base_url, org.ca_file) as driver:
+        [row] = await driver.records("FieldPermissions", Field="Case.Telecase_Ticket_Id__c")
+        await driver.update("FieldPermissions", row["Id"], {"PermissionsEdit": False})
+        checked = await run_check(_settings(org))
+        assert [(line.kind, line.item, line.status) for line in checked.problems()] == [
+            ("access", "Case.Telecase_Ticket_Id__c", Status.WRONG)]
+        [assignment] = await driver.records("PermissionSetAssignment",
+                                            AssigneeId=org.integration_user_id)
+        await driver.delete("PermissionSetAssignment", assignment["Id"])
+        CLIENTS.forget()
+        repaired = await run_setup(_settings(org), dry_run=False)
+        assert [(s.action, s.target) for s in repaired.steps] == [
+            ("grant edit", "Case.Telecase_Ticket_Id__c"),
+            ("assign permission set", PERMISSION_SET)]
+        assert (await run_check(_settings(org))).ok
+        assert await driver.requests(refused=True) == []
+
+
+def test_the_legacy_password_flow_is_a_warning_with_its_fix() -> None:
+    line = auth_line("password")
+    assert line.status is Status.WARN and "TELECASE_SALESFORCE_AUTH=jwt" in line.fix
+    assert auth_line("jwt").status is Status.OK
