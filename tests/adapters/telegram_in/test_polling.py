@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from connectors.errors import TransientError
 from connectors.telegram.bot_api import BotApi, TelegramApiError
 from connectors.telegram.polling import LongPoller, PollingConflictError
+from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import RawTelegramUpdate
 
 
@@ -89,3 +91,57 @@ async def test_bad_request_is_permanent() -> None:
     with pytest.raises(TelegramApiError) as caught:
         await poller(script, FlakyLog()).poll_once()
     assert caught.value.error_code == 400
+
+
+class MemoryTopic:
+    """The dead-letter topic: what the poller appends, as bytes."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes]] = []
+
+    async def append(self, envelopes: Sequence[Any]) -> None:
+        self.records.extend((e.routing_key(), e.to_bytes()) for e in envelopes)
+
+
+def _message(update_id: int, chat_id: int = 5, text: str = "hi") -> dict[str, Any]:
+    return {"update_id": update_id,
+            "message": {"message_id": update_id, "date": 1, "text": text,
+                        "chat": {"id": chat_id, "type": "private"},
+                        "from": {"id": 5, "first_name": "A"}}}
+
+
+async def test_a_refused_update_is_dead_lettered_and_the_offset_moves_past_it() -> None:
+    """The same check as the webhook's: the poller neither blocks on nor stores an update the
+    worker would not fold. Telegram's body is decoded by a lenient parser (lone surrogates
+    survive it), so the check re-encodes it."""
+    batch = [_message(5), _message(6, chat_id=2 ** 64), _message(7, text="\ud83d"),
+             {"update_id": 8, "message": {"message_id": 8}},
+             {"update_id": 9, "purchased_paid_media": {"from": {"id": 2 ** 70}}},
+             _message(10)]
+    body = json.dumps({"ok": True, "result": batch}).encode()  # "\ud83d" as an escape
+    api = BotApi("1:x", "http://telegram.test",
+                 transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body)))
+    log, dead = FlakyLog(), MemoryTopic()
+    p = LongPoller(api, log, bot_id=1, timeout=0, dead_letters=dead)  # type: ignore[arg-type]
+    assert await p.poll_once() == 3
+    assert [r.update["update_id"] for r in log.records] == [5, 9, 10]
+    assert p.offset == 11
+    letters = [DeadLetter.model_validate_json(value) for _, value in dead.records]
+    assert [(d.offset, d.reason) for d in letters] == [
+        (6, "invalid_update"), (7, "bad_string"), (8, "invalid_update")]
+    assert {d.consumer for d in letters} == {"telegram-poller"}
+    assert json.loads(letters[0].payload()) == batch[1]
+    assert letters[1].payload() == json.dumps(batch[2]).encode()  # the escape kept
+    assert "2**64" not in letters[0].detail and "chat.id" in letters[0].detail
+    assert REGISTRY.get_sample_value("telecase_telegram_updates_refused_total",
+                                     {"mode": "long_polling", "reason": "bad_string"})
+
+
+async def test_without_a_dead_letter_topic_refused_updates_are_counted_and_skipped() -> None:
+    body = json.dumps({"ok": True, "result": [_message(3, chat_id=-(2 ** 60))]}).encode()
+    api = BotApi("1:x", "http://telegram.test",
+                 transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body)))
+    log = FlakyLog()
+    p = LongPoller(api, log, bot_id=1, timeout=0)  # type: ignore[arg-type]
+    assert await p.poll_once() == 0
+    assert log.records == [] and p.offset == 4
