@@ -24,6 +24,11 @@ from aiokafka.structs import OffsetAndMetadata
 
 from streams.runtime.bus import Outgoing, Record
 
+#: From this many records for one partition, :meth:`KafkaBus.append_all` builds record batches
+#: itself (the worker's, the projector's and replay's bulk appends); fewer go through the
+#: producer's accumulator one by one.
+BATCH_THRESHOLD = 32
+
 
 def kafka_partition(key: bytes | None, partitions: int) -> int:
     """The Kafka runtime's partition of a key: murmur2, as Kafka's default partitioner."""
@@ -43,6 +48,7 @@ class KafkaBus:
         self._partitions: dict[str, int] = {}
         self._read_lock = asyncio.Lock()
         self._offsets_lock = asyncio.Lock()
+        self._metadata_lock = asyncio.Lock()
 
     @property
     def started(self) -> bool:
@@ -88,6 +94,12 @@ class KafkaBus:
         self._partitions.pop(topic, None)
 
     async def partitions(self, topic: str) -> int:
+        if topic in self._partitions:
+            return self._partitions[topic]
+        async with self._metadata_lock:  # one lookup however many callers ask at once
+            return await self._lookup_partitions(topic)
+
+    async def _lookup_partitions(self, topic: str) -> int:
         if topic not in self._partitions:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
             await admin.start()
@@ -105,8 +117,8 @@ class KafkaBus:
 
     async def append_all(self, records: Sequence[tuple[str, Outgoing]]) -> list[int]:
         """Append records of several topics at once; returns when the broker acknowledged
-        all of them, with each one's offset. One record batch per partition: an order of
-        magnitude cheaper per record than one send each."""
+        all of them, with each one's offset. A bulk append builds one record batch per
+        partition: an order of magnitude cheaper per record than one send each."""
         assert self._producer is not None, "start() first"
         producer = self._producer
         groups: dict[tuple[str, int], list[Outgoing]] = {}
@@ -119,6 +131,15 @@ class KafkaBus:
             group.append(r)
         sent: list[tuple[tuple[str, int], int, asyncio.Future[Any]]] = []
         for (topic, partition), group in groups.items():
+            if len(group) < BATCH_THRESHOLD:
+                # A few records (a webhook's update): the producer's own accumulator joins
+                # them with concurrent callers' records. A batch of our own would wait for the
+                # partition's previous batch to drain, and many concurrent small batches run
+                # out aiokafka's add_batch timeout (KafkaTimeoutError under webhook load).
+                for n, r in enumerate(group):
+                    sent.append(((topic, partition), n, await producer.send(
+                        topic, r.value, key=r.key, partition=partition)))
+                continue
             first, batch = 0, producer.create_batch()
             for n, r in enumerate(group):
                 if batch.append(key=r.key, value=r.value, timestamp=None) is None:  # full
