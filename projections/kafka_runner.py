@@ -54,12 +54,15 @@ class KafkaProjector:
     def __init__(self, engine: Engine, bootstrap_servers: str, *,
                  group_id: str = "telecase-projector", batch_max: int = 2000,
                  names: TopicNames | None = None, session_timeout: float = 30.0,
-                 bus: Bus | None = None) -> None:
-        """``bus``: the process's, started and closed by its owner (else one of its own)."""
+                 bus: Bus | None = None, instance_id: str | None = None) -> None:
+        """``bus``: the process's, started and closed by its owner (else one of its own).
+        ``instance_id``: static group membership (``group.instance.id``), so a restarted
+        projector with the same id takes its partitions back at once."""
         self.engine = engine
         self.names = names or TopicNames()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers, group_id=group_id,
+            group_instance_id=instance_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=batch_max, isolation_level="read_committed",
             session_timeout_ms=int(session_timeout * 1000),

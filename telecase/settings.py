@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     projector_group_id: str = "telecase-projector"
     consumer_session_timeout: float = Field(30.0, ge=6.0, le=300.0)
     """Seconds before a silent worker or projector's partitions go to another one."""
+    instance_id: str | None = Field(None, min_length=1, max_length=200)
+    """This process's stable identity in its Kafka consumer group (static membership): a
+    restarted worker or projector with the same one takes its partitions back at once.
+    Default: ``<hostname>-<role>``. Two live processes of one group must not share it."""
 
     embedded_partitions: int = Field(1, ge=1, le=64)
     """Partitions per topic in the embedded log (one keeps every chat in one ordered stream)."""

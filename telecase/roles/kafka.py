@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -102,6 +103,12 @@ async def telegram_connector(settings: Settings) -> None:
             await api.aclose()
 
 
+def instance_id(settings: Settings, role: str) -> str:
+    """The process's stable identity in its consumer group (static membership):
+    ``TELECASE_INSTANCE_ID``, else ``<hostname>-<role>``."""
+    return settings.instance_id or f"{socket.gethostname()}-{role}"
+
+
 def worker(settings: Settings) -> None:
     from telecase.bootstrap.agent_tools import templates
 
@@ -114,6 +121,7 @@ def worker(settings: Settings) -> None:
                             replication_factor=settings.topic_replication_factor,
                             topic_prefix=settings.topic_prefix,
                             session_timeout=settings.consumer_session_timeout,
+                            instance_id=instance_id(settings, "worker"),
                             agent_ids=tuple(settings.telegram_agent_ids),
                             sla_policy=policies.sla, templates=catalog,
                             tick_interval=settings.sla_tick_interval,
@@ -131,7 +139,8 @@ async def projector(settings: Settings) -> None:
         runner = KafkaProjector(engine, settings.kafka_bootstrap_servers,
                                 group_id=settings.projector_group_id,
                                 session_timeout=settings.consumer_session_timeout,
-                                names=rt.names, bus=rt.bus)
+                                names=rt.names, bus=rt.bus,
+                                instance_id=instance_id(settings, "projector"))
         task = asyncio.create_task(runner.run())
         watched = asyncio.Event()  # stops the dead letters' gauge
         watch = asyncio.create_task(watch_dead_letters(rt.bus, rt.names, watched))

@@ -71,6 +71,10 @@ class Deployment:
         }
 
     def start(self, name: str, *args: str, **extra_env: str) -> infra.Process:
+        """``name`` is also the process's ``TELECASE_INSTANCE_ID`` (its static group
+        membership): processes of one role running side by side differ, one started again
+        under the same name takes its partitions back at once."""
+        extra_env.setdefault("TELECASE_INSTANCE_ID", name)
         proc = infra.Process(list(args), self.env(**extra_env), self.log_dir, name).start()
         self.processes.append(proc)
         return proc
