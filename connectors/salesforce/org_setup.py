@@ -87,11 +87,13 @@ class SimpleSalesforceOrg:
             raise OrgSetupError(f"{what}: {_reason(exc.content)}") from None
 
     def describe(self, sobject: str) -> dict[str, Any] | None:
-        from simple_salesforce.exceptions import SalesforceResourceNotFound
+        from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
         try:
             return dict(self.sf.restful(f"sobjects/{sobject}/describe"))
         except SalesforceResourceNotFound:
             return None
+        except SalesforceError as exc:
+            raise OrgSetupError(f"describe {sobject}: {_reason(exc.content)}") from None
 
     def query(self, soql: str) -> list[dict[str, Any]]:
         return list(self._call(soql, self.sf.query_all, soql)["records"])
@@ -295,7 +297,13 @@ def check(api: OrgApi, *, flow: str) -> Checklist:
             f"{use.name} (its profile or a permission set's Object Settings)"
             + (f"; only needed for {use.purpose}" if use.optional else ""))
         result.lines.append(Line("object", use.name, status, detail, fix))
-    rows = existing_fields(api)
+    try:
+        rows = existing_fields(api)
+    except OrgSetupError as exc:  # no "View Setup and Configuration": describe still tells
+        rows = {}
+        result.lines.append(Line("metadata", "CustomField", Status.WARN, str(exc),
+                                 "a field the integration user cannot see shows as missing: "
+                                 "run check with an admin's login to tell them apart"))
     for spec in CUSTOM_FIELDS:
         fields = {f["name"].lower(): f for f in (described.get(spec.sobject) or {}).get(
             "fields", [])}

@@ -20,6 +20,7 @@ from connectors.salesforce.org_setup import (
     Checklist,
     Line,
     OrgApi,
+    OrgSetupError,
     SetupResult,
     SimpleSalesforceOrg,
     Status,
@@ -46,8 +47,9 @@ def integration_user(api: OrgApi, settings: Settings, username: str | None = Non
                     "or TELECASE_SALESFORCE_INTEGRATION_USER_ID")
     rows = api.query(f"SELECT Id, IsActive FROM User WHERE Username = {soql_quote(name)}")
     if not rows:
+        where = "--assign-to" if username else "TELECASE_SALESFORCE_USERNAME"
         return Line("user", name, Status.MISSING, "no such user",
-                    "check TELECASE_SALESFORCE_USERNAME (Setup > Users > Users)")
+                    f"check {where} (Setup > Users > Users)")
     return Line("user", str(rows[0]["Id"]), Status.OK, name)
 
 
@@ -60,19 +62,28 @@ async def run_check(settings: Settings) -> Checklist:
     integration user's line after the login flow's."""
     api = await _org(settings)
     flow = settings.salesforce_auth_flow or "?"
-    result = await asyncio.to_thread(check, api, flow=flow)
-    user = await asyncio.to_thread(integration_user, api, settings)
+    try:
+        result = await asyncio.to_thread(check, api, flow=flow)
+        user = await asyncio.to_thread(integration_user, api, settings)
+    except OrgSetupError as exc:
+        raise CommandError(f"Salesforce refused the check: {exc}") from None
     result.lines.insert(1, user)
     return result
 
 
 async def run_setup(settings: Settings, *, dry_run: bool,
                     assign_to: str | None = None) -> SetupResult:
+    """Set the org up (see :func:`connectors.salesforce.org_setup.setup`); a step the org
+    refuses stops here, naming it (what was done before it stays done: run setup again)."""
     api = await _org(settings)
-    user = await asyncio.to_thread(integration_user, api, settings, assign_to)
-    if user.status is not Status.OK:
-        raise CommandError(f"the integration user: {user.detail} ({user.item}): {user.fix}")
-    return await asyncio.to_thread(setup, api, user_id=user.item, dry_run=dry_run)
+    try:
+        user = await asyncio.to_thread(integration_user, api, settings, assign_to)
+        if user.status is not Status.OK:
+            raise CommandError(f"the integration user: {user.detail} ({user.item}): "
+                               f"{user.fix}")
+        return await asyncio.to_thread(setup, api, user_id=user.item, dry_run=dry_run)
+    except OrgSetupError as exc:
+        raise CommandError(f"Salesforce refused a setup step: {exc}") from None
 
 
 def render_check(result: Checklist, console: Console) -> None:

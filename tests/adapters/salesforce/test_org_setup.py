@@ -173,3 +173,9 @@ def test_the_legacy_password_flow_is_a_warning_with_its_fix() -> None:
     line = auth_line("password")
     assert line.status is Status.WARN and "TELECASE_SALESFORCE_AUTH=jwt" in line.fix
     assert auth_line("jwt").status is Status.OK
+
+
+async def test_setup_for_an_unknown_user_stops_with_the_fix(org: SalesforceSimulator) -> None:
+    answer = await _cli(org, "setup", "--assign-to", "nobody@example.com")
+    assert answer.exit_code == 2
+    assert "no such user" in answer.output and "check --assign-to" in answer.output
