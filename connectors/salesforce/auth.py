@@ -122,3 +122,18 @@ def login(credentials: Credentials, session: Any) -> Any:
     except SalesforceAuthenticationFailed as exc:
         raise SalesforceAuthError(f"{credentials.flow.value} login refused: "
                                   f"{exc.code} {exc.message}") from None
+
+
+def current_user_id(client: Any, domain: str) -> str:
+    """The Id of the user the client's token belongs to (the JWT subject, or the client
+    credentials flow's run-as user), from the OpenID Connect UserInfo endpoint ("Query for
+    User Information",
+    https://help.salesforce.com/HTViewHelpDoc?id=remoteaccess_using_userinfo_endpoint.htm).
+    Blocking: call it from a thread."""
+    response = client.session.get(
+        f"https://{domain}.salesforce.com/services/oauth2/userinfo",
+        headers={"Authorization": f"Bearer {client.session_id}"}, timeout=30)
+    if response.status_code != 200:
+        raise SalesforceAuthError(f"userinfo answered {response.status_code}: "
+                                  f"{response.text[:200]}")
+    return str(response.json()["user_id"])

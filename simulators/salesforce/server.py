@@ -177,6 +177,7 @@ class SalesforceSimulator:
         app.router.add_route("*", "/services/data/", self._versions)
         app.router.add_route("*", "/services/data/{tail:.+}", self._rest)
         app.router.add_route("GET", "/id/{org_id}/{user_id}", self._identity)
+        app.router.add_route("*", "/services/oauth2/userinfo", self._userinfo)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -261,6 +262,23 @@ class SalesforceSimulator:
         code, message = soap.fault_of(xml) if status != 200 else (None, None)
         self._log(request, status, None, code, message)
         return web.Response(status=status, text=xml, content_type="text/xml", charset="utf-8")
+
+    async def _userinfo(self, request: web.Request) -> web.StreamResponse:
+        """The OpenID Connect UserInfo endpoint (GET or POST with the access token): who the
+        token belongs to ("Query for User Information",
+        https://help.salesforce.com/HTViewHelpDoc?id=remoteaccess_using_userinfo_endpoint.htm).
+        An invalid token answers 403 (the error shape is the REST API's)."""
+        try:
+            user_id = self.org.auth.authenticate(request.headers.get("Authorization"))
+        except ApiError as exc:
+            return _json(403, exc.body())
+        user = self.org.store.by_id(user_id)
+        fields = user.fields if user is not None else {}
+        return _json(200, {"sub": self.org.auth.identity_url(self.base_url, user_id),
+                           "user_id": user_id, "organization_id": self.org.org_id,
+                           "preferred_username": fields.get("Username"),
+                           "name": fields.get("Name"), "email": fields.get("Email"),
+                           "user_type": "STANDARD", "active": True})
 
     async def _identity(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -19,6 +19,7 @@ from connectors.salesforce.auth import (
     Credentials,
     SalesforceAuthError,
     SharedClients,
+    current_user_id,
     login,
 )
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
@@ -150,12 +151,24 @@ async def change_poller(settings: Settings, raw_log: RawLog, bus: Bus,
     """The poller for agents' changes, appending to ``salesforce.changes`` through
     ``raw_log`` and recovering its watermark from that topic on ``bus``."""
     overlap = settings.salesforce_poll_overlap
+    client = await connect(settings)
     return ChangePoller(
-        SalesforceChangeApi(await connect(settings)), raw_log,
-        integration_user_id=settings.salesforce_integration_user_id,
+        SalesforceChangeApi(client), raw_log,
+        integration_user_id=await integration_user_id(settings, client),
         integration_username=None if settings.salesforce_integration_user_id
         else settings.salesforce_username,
         watermarks=LogWatermarks(bus, names.salesforce_changes, overlap=overlap),
         interval=settings.salesforce_poll_interval, overlap=overlap,
         lookback=settings.salesforce_poll_lookback,
         max_backoff=settings.salesforce_poll_max_backoff)
+
+
+async def integration_user_id(settings: Settings, client: Any) -> str | None:
+    """The user telecase writes as: ``TELECASE_SALESFORCE_INTEGRATION_USER_ID``; else, with no
+    username to look it up by (the client credentials flow), the token's own user; else
+    ``None`` (looked up by ``TELECASE_SALESFORCE_USERNAME``)."""
+    if settings.salesforce_integration_user_id is not None:
+        return settings.salesforce_integration_user_id
+    if settings.salesforce_username is not None:
+        return None
+    return await asyncio.to_thread(current_user_id, client, settings.salesforce_domain)

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.salesforce.auth import LAST_SOAP_LOGIN_VERSION, AuthFlow
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
-from telecase.bootstrap.salesforce import CLIENTS, connect, credentials
+from telecase.bootstrap.salesforce import CLIENTS, connect, credentials, integration_user_id
 from telecase.settings import Settings, SettingsError, load_settings
 from tests.simulators.salesforce.conftest import call
 
@@ -138,3 +138,16 @@ async def test_client_credentials_against_the_login_host_is_refused(
                          salesforce_consumer_secret=sim.consumer_secret)
     with pytest.raises(SettingsError, match="TELECASE_SALESFORCE_DOMAIN"):
         await connect(settings)
+
+
+async def test_the_client_credentials_user_is_found_without_a_username(
+        my_domain_org: SalesforceSimulator) -> None:
+    sim = my_domain_org
+    settings = _settings(sim, salesforce_consumer_key=sim.consumer_key,
+                         salesforce_consumer_secret=sim.consumer_secret,
+                         salesforce_domain="acme.my")
+    client = await connect(settings)
+    found = await integration_user_id(settings, client)
+    assert found is not None and found.startswith("005")
+    assert found == (await call(client.query, "SELECT Id FROM User WHERE Username = "
+                                f"'{sim.username}'"))["records"][0]["Id"]
