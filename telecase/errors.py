@@ -8,6 +8,7 @@ Every error class of the ``telecase`` package derives from :class:`TelecaseError
     │   └── TemplatesFileError     telecase.bootstrap.agent_tools
     ├── RunError                   telecase.roles.embedded: ``telecase run`` cannot start
     ├── DeskError                  telecase.ops.desk
+    ├── DeadLetterError            telecase.ops.deadletter
     ├── SimulateError              telecase.ops.sla_simulate
     ├── AuditApiError              telecase.web.audit_api
     │   └── KeysFileError

@@ -18,13 +18,10 @@ app = typer.Typer(no_args_is_help=True, help="Records a stage could not process:
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
-async def _index(runtime: str | None, *, write: bool = False) -> Any:
-    from telecase.bootstrap.runtime import open_runtime
-    from telecase.ops.deadletter import read_letters
+def _index(runtime: str | None) -> Any:
+    from telecase.ops.deadletter import load
     settings = configure()
-    async with open_runtime(settings, chosen_runtime(settings, runtime),
-                            read_only=not write) as rt:
-        return await read_letters(rt.bus, rt.names)
+    return asyncio.run(load(settings, chosen_runtime(settings, runtime)))
 
 
 def _since(text: str | None) -> datetime | None:
@@ -49,7 +46,7 @@ def deadletter_list(
 ) -> None:
     """The dead letters, oldest first, waiting or retried."""
     from telecase.ops.deadletter import render_rows, select
-    letters = select(asyncio.run(_index(runtime)), reason=reason, stage=stage,
+    letters = select(_index(runtime), reason=reason, stage=stage,
                      since=_since(since))
     if as_json:
         echo_json([x.summary() for x in letters])
@@ -71,7 +68,7 @@ def deadletter_show(
 ) -> None:
     """Everything recorded of one dead letter (its payload decoded when it is JSON), as JSON."""
     from telecase.ops.deadletter import find
-    echo_json(find(asyncio.run(_index(runtime)), letter_id).full(), indent=2)
+    echo_json(find(_index(runtime), letter_id).full(), indent=2)
 
 
 @app.command("retry")

@@ -19,8 +19,8 @@ drops a repeat, so retry re-drives only origins whose consumer does (checked in 
 
 - ``telegram.updates``: the worker remembers each thread's recent ``update_id`` values and
   drops one it has (``streams.core.ticket``, ``recent_updates``);
-- ``ticket.commands``: the worker drops an ``Assignment`` whose ``decision_id`` the ticket has
-  had, and a ``Tick`` only fires timers that are due and not fired yet;
+- ``ticket.commands``: a desk decision already applied changes nothing (only what differs from
+  the ticket's state becomes an event), and a ``Tick`` fires only timers due and not fired yet;
 - ``salesforce.changes``: the worker drops a change it has folded (a comment by its id, a case
   change that changes nothing);
 - ``desk.requests``: the desk drops a request id it has seen.
@@ -31,14 +31,16 @@ system of record would reach every consumer of it, and the projector skips any e
 below a ticket's ``last_seq``, so a copy of an old event is dropped there, never projected.
 Their remedy is the stage's own: ``telecase replay`` rebuilds the projections from the log
 (where the original still is); the outbound stages' re-drive needs a retry input of their own.
-``retry`` says so for each such letter and leaves it waiting.
+``retry`` says so for each such letter and leaves it waiting; ``retry --dismiss`` marks letters
+handled without re-driving them (a marker with no destination).
 
-Embedded, ``telecase run`` holds the log: ``list`` and ``show`` read beside it, ``retry`` needs
-it stopped (the next start folds what was re-driven). On Kafka all three run beside the
-processes.
+Embedded, ``telecase run`` holds the log: ``list`` and ``show`` read beside it; ``retry`` finds
+the log taken, queues the ids in the :class:`RetryInbox` (``<data dir>/deadletter-inbox.sqlite``)
+and waits until the run's watch (:mod:`telecase.ops.deadletter_watch`) has re-driven and marked
+them. On Kafka all three run beside the processes.
 
-The gauge ``telecase_dead_letters_waiting{stage, reason}`` (letters without a marker) is kept by
-:func:`watch_dead_letters`, which the long-running processes that hold the log run.
+The gauge ``telecase_dead_letters_waiting{stage, reason}`` (letters without a marker) is in
+:mod:`telecase.ops.deadletter_watch`.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from streams.runtime.bus import Bus, Outgoing
 from streams.runtime.embedded.log import LogUnavailableError
 from streams.runtime.topics import TopicNames
-from telecase.bootstrap.runtime import open_runtime
+from telecase.bootstrap.runtime import open_runtime, topic_names
 from telecase.errors import TelecaseError
 from telecase.settings import RuntimeKind, Settings
 
@@ -211,6 +213,15 @@ async def read_letters(bus: Bus, names: TopicNames) -> Index:
     return await read_new(bus, names.dead_letters, Index(), wait=1.0)
 
 
+async def load(settings: Settings, kind: RuntimeKind) -> Index:
+    """The dead letters of the runtime ``kind``, read beside its running processes."""
+    try:
+        async with open_runtime(settings, kind, read_only=True) as rt:
+            return await read_letters(rt.bus, rt.names)
+    except LogUnavailableError as exc:
+        raise DeadLetterError(str(exc)) from None
+
+
 def select(index: Index, *, reason: str | None = None, stage: str | None = None,
            since: datetime | None = None) -> list[Letter]:
     """The letters matching every filter given, in log order."""
@@ -353,9 +364,8 @@ async def request_retry(settings: Settings, kind: RuntimeKind, letter_ids: Seque
         if kind is not RuntimeKind.EMBEDDED:
             raise
         held = str(exc)
-    async with open_runtime(settings, kind, read_only=True) as rt:
-        planned = [plan(rt.names, x, dismiss=dismiss)
-                   for x in chosen(await read_letters(rt.bus, rt.names))]
+    names = topic_names(settings)
+    planned = [plan(names, x, dismiss=dismiss) for x in chosen(await load(settings, kind))]
     queued = [o.id for o in planned if o.action in ("would_retry", "would_dismiss")]
     if not queued:
         return planned
@@ -363,8 +373,7 @@ async def request_retry(settings: Settings, kind: RuntimeKind, letter_ids: Seque
     rows = await asyncio.to_thread(inbox.put, queued, dismiss=dismiss)
     deadline = asyncio.get_running_loop().time() + wait
     while True:
-        async with open_runtime(settings, kind, read_only=True) as rt:
-            index = await read_letters(rt.bus, rt.names)
+        index = await load(settings, kind)
         done = {i: index.letters[i].retried for i in queued}
         if all(done.values()):
             break
