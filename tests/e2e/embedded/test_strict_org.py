@@ -1,8 +1,9 @@
 """``telecase run`` against a strict simulated org: only Salesforce's standard schema plus what
-``telecase salesforce setup`` created, SOAP ``login()`` disabled, logging in with the JWT bearer
-flow and again with client credentials on the org's My Domain. ``check`` fails on the empty
-org and passes after ``setup``; then a Telegram topic becomes a Contact, a Case and Tasks, an
-agent's CaseComment reaches the customer's topic, a closed Case closes the ticket, and the
+``telecase salesforce setup`` created, SOAP ``login()`` disabled, an active Case assignment
+rule, logging in with the JWT bearer flow and again with client credentials on the org's My
+Domain. ``check`` fails on the empty org and passes after ``setup``; then a Telegram topic
+becomes a Contact, a Case and Tasks, an agent's CaseComment reaches the customer's topic, a
+Telegram agent's answer becomes one CaseComment, a closed Case closes the ticket, and the
 simulator's request log shows no refused call."""
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class StrictOrg(SalesforceThread):
         self.key_file, self.flow = key_file, flow
         self._serve(SalesforceSimulator(cert_dir=cert_dir, schema="standard", soap_login=False,
                                         my_domain=DOMAIN, jwt_certificate=public_key,
-                                        client_credentials=True))
+                                        client_credentials=True,
+                                        case_assignment_queue="Support Queue"))
 
     def env(self) -> dict[str, str]:
         sim = self.sim
@@ -97,6 +99,8 @@ def test_telecase_runs_on_a_strict_org_set_up_by_telecase_salesforce_setup(
                  TELECASE_TELEGRAM_API_BASE=telegram.base_url)
     where = salesforce_scenario(telegram, org, embedded.webhook_url, embedded.webhook_secret)
     assert where["case"]["Origin"] == "Telegram"
+    # the org's active assignment rule did not run on telecase's writes (Sforce-Auto-Assign)
+    assert where["case"]["OwnerId"] == org.sim.integration_user_id
     agent_reply_scenario(telegram, org, where, embedded.cases, int(embedded.agent_ids))
     refused = org.act(lambda d: d.requests(refused=True))
     assert refused == [], refused
