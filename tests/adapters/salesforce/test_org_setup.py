@@ -179,3 +179,40 @@ async def test_setup_for_an_unknown_user_stops_with_the_fix(org: SalesforceSimul
     answer = await _cli(org, "setup", "--assign-to", "nobody@example.com")
     assert answer.exit_code == 2
     assert "no such user" in answer.output and "check --assign-to" in answer.output
+
+
+async def test_after_setup_an_intake_form_writes_a_lead_and_its_case_with_nothing_refused(
+        org: SalesforceSimulator) -> None:
+    """The Lead path (intake answers, ``Case.Telecase_Lead__c``) on the fields setup made."""
+    from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
+    from telecase.bootstrap.salesforce import connect
+    from tests.adapters.salesforce.test_case_sync_intake import intake_ticket
+    await run_setup(_settings(org), dry_run=False)
+    sync = CaseSync(SimpleSalesforceApi(await connect(_settings(org))), customer_object="Lead")
+    result = await asyncio.to_thread(sync.apply, intake_ticket("tg:50:p:1", 50))
+    assert (result.leads, result.rejected) == (1, [])
+    async with SalesforceDriver(org.base_url, org.ca_file) as driver:
+        [lead] = await driver.records("Lead")
+        [case] = await driver.records("Case")
+        assert case["Telecase_Lead__c"] == lead["Id"] and case["Origin"] == "Telegram"
+        assert float(lead["Telecase_Deal_Size__c"]) == 120000.0
+        assert await driver.requests(refused=True) == []
+
+
+async def test_after_setup_messages_as_case_feed_posts_are_written_with_nothing_refused(
+        org: SalesforceSimulator) -> None:
+    """``message_object`` FeedItem: FeedItem takes no custom field, and none is needed."""
+    from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
+    from telecase.bootstrap.salesforce import connect
+    from tests.adapters.salesforce.test_case_sync import conversation, customer
+    await run_setup(_settings(org), dry_run=False)
+    sync = CaseSync(SimpleSalesforceApi(await connect(_settings(org))),
+                    message_object="FeedItem")
+    events = conversation("tg:-100:t7", customer(61, "bo"), 3)
+    for _ in range(2):  # a retried batch writes nothing twice
+        result = await asyncio.to_thread(sync.apply, events)
+        assert result.rejected == []
+    async with SalesforceDriver(org.base_url, org.ca_file) as driver:
+        [case] = await driver.records("Case")
+        assert len(await driver.records("FeedItem", ParentId=case["Id"])) == 3
+        assert await driver.requests(refused=True) == []
