@@ -7,7 +7,7 @@ by the stage that wrote them (the ``consumer`` field) and their reason. :func:`w
 reads only what was appended since its last look, every :data:`WATCH_INTERVAL` seconds; it runs in
 ``telecase run`` (embedded) and in ``telecase projector`` (Kafka), so it is served once per
 deployment by a process that is always up. A (stage, reason) whose letters were all retried
-stays at 0.
+stays, at 0.
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ WATCH_INTERVAL = 2.0
 """Seconds between two looks at ``telecase.deadletter``."""
 
 
-def publish(index: Index, shown: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Set the gauge from ``index``; series that dropped to none are set to 0. The series
-    set now (to pass back next time)."""
+def publish(index: Index) -> None:
+    """Set the gauge from ``index``: every (stage, reason) it has seen, 0 when all of its
+    letters were retried."""
     counts = index.waiting()
-    for labels in shown | set(counts):
+    for labels in {(x.stage, x.reason) for x in index.letters.values()}:
         WAITING.labels(*labels).set(counts.get(labels, 0))
-    return shown | set(counts)
 
 
 async def drain(bus: Bus, names: TopicNames, index: Index, inbox: RetryInbox) -> None:
@@ -59,14 +58,14 @@ async def watch_dead_letters(bus: Bus, names: TopicNames, stop: asyncio.Event, *
     """Keep the gauge up to date until ``stop``; with ``inbox`` (the run's
     :class:`RetryInbox`), also re-drive what it queues. A failed look is logged and tried
     again: it never stops the process that hosts it."""
-    index, shown = Index(), set[tuple[str, str]]()
+    index = Index()
     queued = None if inbox is None else RetryInbox(inbox)
     while not stop.is_set():
         try:
             await read_new(bus, names.dead_letters, index)
             if queued is not None:
                 await drain(bus, names, index, queued)
-            shown = publish(index, shown)
+            publish(index)
         except Exception as exc:
             log.warning("deadletter.watch_failed", error=type(exc).__name__,
                         detail=traceback.format_exception_only(exc)[-1].strip())
