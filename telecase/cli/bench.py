@@ -107,3 +107,22 @@ def bench_replay(
     url = database_url or settings.projection_url(RuntimeKind.KAFKA)
     result = run_bench(url, events=events, batch=batch or DEFAULT_BATCH)
     echo_json(result, indent=2)
+
+
+@app.command("recovery")
+def bench_recovery(
+    rate: int = typer.Option(200, min=1, help="customer messages per second"),
+    seconds: float = typer.Option(30.0, min=1.0, help="how long the load runs"),
+    kill_after: float = typer.Option(10.0, min=1.0, help="seconds into the load to SIGKILL "
+                                     "the worker (restarted at once)"),
+    new_identity: bool = typer.Option(False, "--new-identity", help="restart it under another "
+                                      "TELECASE_INSTANCE_ID (as without static membership)"),
+) -> None:
+    """On Kafka: SIGKILL a worker under load; print JSON (seconds until the partitions' lag
+    falls again, and until it is back to where it was)."""
+    from bench.recovery import run_recovery_bench
+    settings = configure()
+    logs.configure("warning")
+    echo_json(asyncio.run(run_recovery_bench(settings, rate=rate, seconds=seconds,
+                                             kill_after=kill_after,
+                                             new_identity=new_identity)), indent=2)
