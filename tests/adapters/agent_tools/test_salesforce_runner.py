@@ -14,6 +14,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from connectors.raw_log import BusRawLog
+from connectors.salesforce.comments import marked
 from connectors.salesforce.knowledge import (
     AgentToolsApi,
     AgentToolsRunner,
@@ -120,7 +121,8 @@ async def test_searches_are_recorded_and_a_missing_case_is_dead_lettered(
         [told] = [c for c in sim.org.store.all("CaseComment")
                   if c.fields["ParentId"] == case["id"]]
         assert told.fields["IsPublished"] is False
-        assert told.fields["CommentBody"] == "telecase: There is no template 'x'."
+        assert told.fields["CommentBody"] == marked("telecase: There is no template 'x'.",
+                                                    f"{has_case}#4")
         assert await bus.committed("salesforce-agent-tools", names.ticket_events) == {0: 3}
     finally:
         await bus.close()
