@@ -16,9 +16,10 @@ app = typer.Typer(no_args_is_help=True,
 @app.command("check")
 def check(as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
           ) -> None:
-    """Describe every object telecase uses, as the integration user: custom fields and their
-    flags, field-level security, Case Origin 'Telegram', API requests left, the login flow.
-    Exits 1 when anything is missing or wrong, with the fix for each line."""
+    """Check the org against what telecase needs; exit 1 with a fix for each gap.
+
+    Describes every object telecase uses, as the integration user: custom fields and their
+    flags, field-level security, Case Origin 'Telegram', API requests left, the login flow."""
     from rich.console import Console
 
     from telecase.ops.salesforce_org import render_check, run_check
@@ -40,9 +41,11 @@ def setup(
                                          "username (default: TELECASE_SALESFORCE_USERNAME)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
-    """Create what check finds missing: the custom fields (Tooling API), Case Origin
-    'Telegram', the permission set Telecase_Integration granting the fields, assigned to the
-    integration user. Idempotent. Exits 1 when a field exists with the wrong type or flags."""
+    """Create what check finds missing, idempotently (--dry-run: the plan only).
+
+    The custom fields (Tooling API), Case Origin 'Telegram', the permission set
+    Telecase_Integration granting the fields, assigned to the integration user. Exits 1 when a
+    field exists with the wrong type or flags (left for the admin to fix)."""
     from rich.console import Console
 
     from telecase.ops.salesforce_org import render_setup, run_setup
