@@ -265,9 +265,11 @@ def plan(names: TopicNames, letter: Letter, *, dismiss: bool = False) -> Outcome
     if dismiss:
         return Outcome(letter.id, "would_dismiss", "marked handled, not re-driven")
     if origin not in redrivable(names):
-        remedy = ("once the cause is fixed, rebuild the projections with `telecase replay`, "
-                  "then --dismiss it" if origin == names.ticket_events
-                  else "--dismiss it once handled")
+        remedy = ("once the cause is fixed, `telecase replay` rebuilds the projections from "
+                  "the log, where the original still is; then --dismiss it"
+                  if letter.stage.startswith("projector") else
+                  f"{letter.stage} has no retry input of its own; once its effect is repaired "
+                  "(`telecase reconcile` for Salesforce and topics), --dismiss it")
         return Outcome(letter.id, "not_redrivable", f"origin {origin or '?'} is not re-driven "
                                                     f"by retry (stage {letter.stage}): {remedy}")
     return Outcome(letter.id, "would_retry", f"to {letter.origin}")

@@ -39,7 +39,7 @@ async def opened(tmp_path: Path) -> EmbeddedLog:
         await log.create_topic(topic, 1)
     await log.append(NAMES.dead_letters, [
         letter("invalid_envelope", "ticket-folder", NAMES.telegram_updates, 3, b'{"a": 1}'),
-        letter("projection_failed", "cases", NAMES.ticket_events, 9, b"\x00raw",
+        letter("projection_failed", "projector:cases", NAMES.ticket_events, 9, b"\x00raw",
                at=T0 + timedelta(hours=1)),
         Outgoing(None, b"not json", partition=0),
     ])
@@ -54,7 +54,7 @@ async def test_letters_are_listed_by_id_and_filtered(tmp_path: Path) -> None:
         await log.close()
     assert list(index.letters) == ["0:0", "0:1", "0:2"]
     assert [x.id for x in select(index, reason="invalid_envelope")] == ["0:0"]
-    assert [x.id for x in select(index, stage="cases")] == ["0:1"]
+    assert [x.id for x in select(index, stage="projector:cases")] == ["0:1"]
     assert [x.id for x in select(index, since=T0 + timedelta(minutes=30))] == [
         "0:1", "0:2"]  # the unreadable one: when it was written
     assert index.letters["0:0"].full()["payload"] == {"a": 1}
@@ -109,6 +109,6 @@ async def test_the_inbox_is_drained_by_the_watch_and_the_gauge_follows(tmp_path:
             await asyncio.sleep(0.05)
         stop.set()
         await watch
-        assert WAITING.labels("cases", "projection_failed")._value.get() == 0
+        assert WAITING.labels("projector:cases", "projection_failed")._value.get() == 0
     finally:
         await log.close()
