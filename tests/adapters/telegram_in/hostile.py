@@ -24,6 +24,7 @@ from aiohttp import web
 from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
 from streams.core.ticket import ThreadState
 from streams.runtime.fold import Folded, Position, UpdateFolder
+from telecase.demo.policy import sla_policy
 
 SECRET = "hostile-Secret_1"
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -100,9 +101,10 @@ class _Threads:
 
 
 def fold_all(records: Sequence[bytes], bot_id: int = 7) -> list[Folded]:
-    """Each record folded by the worker's own code (:meth:`UpdateFolder.fold`), states kept
-    between them as the worker keeps them."""
-    folder, store = UpdateFolder(), _Threads()
+    """Each record folded by the worker's own code (:meth:`UpdateFolder.fold`, with the demo's
+    SLA policy, so the clocks' arithmetic runs too), states kept between them as the worker
+    keeps them."""
+    folder, store = UpdateFolder(sla_policy=sla_policy()), _Threads()
     results = []
     for offset, payload in enumerate(records):
         folded = folder.fold(payload, store, Position("telegram.updates", 0, offset, None), NOW)
