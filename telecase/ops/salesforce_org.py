@@ -27,7 +27,7 @@ from connectors.salesforce.org_setup import (
     check,
     setup,
 )
-from telecase.bootstrap.salesforce import connect
+from telecase.bootstrap.salesforce import connect, integration_user_id
 from telecase.errors import CommandError
 from telecase.settings import Settings
 
@@ -35,11 +35,15 @@ _STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.MISSING: "red",
           Status.WRONG: "red"}
 
 
-def integration_user(api: OrgApi, settings: Settings, username: str | None = None) -> Line:
-    """The integration user as a checklist line (its ``item`` is the Id when found)."""
+def integration_user(api: OrgApi, settings: Settings, username: str | None = None,
+                     token_user: str | None = None) -> Line:
+    """The integration user as a checklist line (its ``item`` is the Id when found).
+    ``token_user``: the login's own user when no username names it (client credentials)."""
     if username is None and settings.salesforce_integration_user_id:
         return Line("user", settings.salesforce_integration_user_id, Status.OK,
                     "TELECASE_SALESFORCE_INTEGRATION_USER_ID")
+    if username is None and settings.salesforce_username is None and token_user:
+        return Line("user", token_user, Status.OK, "the login's own user (UserInfo)")
     name = username or settings.salesforce_username
     if name is None:
         return Line("user", "?", Status.MISSING, "the integration user is not named",
@@ -53,18 +57,20 @@ def integration_user(api: OrgApi, settings: Settings, username: str | None = Non
     return Line("user", str(rows[0]["Id"]), Status.OK, name)
 
 
-async def _org(settings: Settings) -> SimpleSalesforceOrg:
-    return SimpleSalesforceOrg(await connect(settings))
+async def _org(settings: Settings) -> tuple[SimpleSalesforceOrg, str | None]:
+    """The org, and the login's own user when no setting names the integration user."""
+    client = await connect(settings)
+    return SimpleSalesforceOrg(client), await integration_user_id(settings, client)
 
 
 async def run_check(settings: Settings) -> Checklist:
     """The checklist (see :func:`connectors.salesforce.org_setup.check`), with the
     integration user's line after the login flow's."""
-    api = await _org(settings)
+    api, token_user = await _org(settings)
     flow = settings.salesforce_auth_flow or "?"
     try:
         result = await asyncio.to_thread(check, api, flow=flow)
-        user = await asyncio.to_thread(integration_user, api, settings)
+        user = await asyncio.to_thread(integration_user, api, settings, None, token_user)
     except OrgSetupError as exc:
         raise CommandError(f"Salesforce refused the check: {exc}") from None
     result.lines.insert(1, user)
@@ -75,9 +81,9 @@ async def run_setup(settings: Settings, *, dry_run: bool,
                     assign_to: str | None = None) -> SetupResult:
     """Set the org up (see :func:`connectors.salesforce.org_setup.setup`); a step the org
     refuses stops here, naming it (what was done before it stays done: run setup again)."""
-    api = await _org(settings)
+    api, token_user = await _org(settings)
     try:
-        user = await asyncio.to_thread(integration_user, api, settings, assign_to)
+        user = await asyncio.to_thread(integration_user, api, settings, assign_to, token_user)
         if user.status is not Status.OK:
             raise CommandError(f"the integration user: {user.detail} ({user.item}): "
                                f"{user.fix}")

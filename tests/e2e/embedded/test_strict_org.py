@@ -40,11 +40,12 @@ class StrictOrg(SalesforceThread):
         sim = self.sim
         common = {"TELECASE_SALESFORCE_AUTH": self.flow,
                   "TELECASE_SALESFORCE_CONSUMER_KEY": sim.consumer_key,
-                  "TELECASE_SALESFORCE_USERNAME": sim.username,
                   "TELECASE_SALESFORCE_LOGIN_URL": sim.base_url,
                   "TELECASE_SALESFORCE_CA_FILE": str(sim.ca_file)}
         if self.flow == "jwt":
-            return {**common, "TELECASE_SALESFORCE_PRIVATE_KEY_FILE": str(self.key_file)}
+            return {**common, "TELECASE_SALESFORCE_PRIVATE_KEY_FILE": str(self.key_file),
+                    "TELECASE_SALESFORCE_USERNAME": sim.username}
+        # no username: telecase learns the run-as user from the token (UserInfo)
         return {**common, "TELECASE_SALESFORCE_CONSUMER_SECRET": sim.consumer_secret,
                 "TELECASE_SALESFORCE_DOMAIN": DOMAIN}
 
