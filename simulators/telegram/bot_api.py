@@ -24,7 +24,9 @@ from simulators.telegram.webhook import WebhookConfig
 from simulators.telegram.world import Chat
 
 MAX_TEXT_LENGTH = 4096
-MAX_POLL_TIMEOUT = 3600
+MAX_POLL_TIMEOUT = 50
+"""getUpdates holds a long poll at most this long (the Bot API server caps ``timeout`` at 50
+seconds: telegram-bot-api's Client::process getUpdates handling; a larger value is cut)."""
 _SECRET = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -136,7 +138,11 @@ async def send_message(sim: Simulation, params: Params) -> Any:
         raise bad_request("message is too long")
     reply_to, allow_without_reply = _reply_target(chat.id, params)
     thread_id = params.get_int("message_thread_id")
-    sim.world.placement(chat.id, thread_id, reply_to, allow_without_reply)
+    # An administrator with can_manage_topics may post in a closed topic; anyone else gets
+    # TOPIC_CLOSED (ChatAdministratorRights.can_manage_topics; closeForumTopic).
+    admin = chat.bot_can_manage_topics
+    sim.world.placement(chat.id, thread_id, reply_to, allow_without_reply,
+                        may_post_closed=admin)
     markup = params.get_json("reply_markup")
     check_markup(markup, chat.kind == "private")
     if chat.kind == "private" and chat.id in sim.blocked_by:
@@ -146,7 +152,8 @@ async def send_message(sim: Simulation, params: Params) -> Any:
         "inline_keyboard" in markup) else None
     message = sim.world.post(chat.id, sim.sender, text=text, entities=entities or None,
                              thread_id=thread_id, reply_to=reply_to,
-                             allow_without_reply=allow_without_reply, content=content)
+                             allow_without_reply=allow_without_reply, content=content,
+                             may_post_closed=admin)
     chat.reply_keyboard = reply_keyboard_after(markup, chat.reply_keyboard)
     sim.sent.append({"chat_id": chat.id, "message_id": message["message_id"],
                      "message_thread_id": message.get("message_thread_id"),
@@ -189,10 +196,21 @@ async def answer_callback_query(sim: Simulation, params: Params) -> Any:
 
 
 # -- forum topics --------------------------------------------------------------------------
+#
+# Rights, as the Bot API documents each method (core.telegram.org/bots/api#createforumtopic
+# and the next four): createForumTopic needs can_manage_topics; editForumTopic,
+# closeForumTopic and reopenForumTopic need can_manage_topics "unless it is the creator of
+# the topic"; deleteForumTopic needs can_delete_messages (with no such exemption in the
+# documentation). The refusals are the server library's (TDLib ForumTopicManager) texts, which
+# the Bot API passes through lower-cased: "not enough rights to create a topic", "... to edit
+# the topic", "... to close or open the topic", "... to delete the topic". A topic that was
+# deleted is TOPIC_ID_INVALID for the methods acting on it (``Chat.topic``).
 
 @method("createForumTopic")
 async def create_forum_topic(sim: Simulation, params: Params) -> Any:
     chat = sim.world.forum(_chat(sim, params).id)
+    if not chat.bot_can_manage_topics:
+        raise bad_request("not enough rights to create a topic")
     topic = sim.world.open_topic(chat.id, sim.sender, params.get_str("name") or "",
                                  icon_color=params.get_int("icon_color"),
                                  icon_custom_emoji_id=params.get_str("icon_custom_emoji_id"))
@@ -202,8 +220,8 @@ async def create_forum_topic(sim: Simulation, params: Params) -> Any:
 
 @method("editForumTopic")
 async def edit_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(_chat(sim, params).id)
-    message = sim.world.edit_topic(chat.id, _thread_id(params), sim.sender,
+    chat, thread_id = _managed_topic(sim, params, "edit the topic")
+    message = sim.world.edit_topic(chat.id, thread_id, sim.sender,
                                    name=params.get_str("name"),
                                    icon_custom_emoji_id=params.get_str("icon_custom_emoji_id"))
     sim.emit_message(message)
@@ -212,23 +230,39 @@ async def edit_forum_topic(sim: Simulation, params: Params) -> Any:
 
 @method("closeForumTopic")
 async def close_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(_chat(sim, params).id)
-    sim.emit_message(sim.world.set_topic_closed(chat.id, _thread_id(params), sim.sender, True))
+    chat, thread_id = _managed_topic(sim, params, "close or open the topic")
+    sim.emit_message(sim.world.set_topic_closed(chat.id, thread_id, sim.sender, True))
     return True
 
 
 @method("reopenForumTopic")
 async def reopen_forum_topic(sim: Simulation, params: Params) -> Any:
-    chat = sim.world.forum(_chat(sim, params).id)
-    sim.emit_message(sim.world.set_topic_closed(chat.id, _thread_id(params), sim.sender, False))
+    chat, thread_id = _managed_topic(sim, params, "close or open the topic")
+    sim.emit_message(sim.world.set_topic_closed(chat.id, thread_id, sim.sender, False))
     return True
 
 
 @method("deleteForumTopic")
 async def delete_forum_topic(sim: Simulation, params: Params) -> Any:
     chat = sim.world.forum(_chat(sim, params).id)
-    sim.world.delete_topic(chat.id, _thread_id(params))
+    thread_id = _thread_id(params)
+    if not chat.bot_can_delete:
+        raise bad_request("not enough rights to delete the topic")
+    sim.world.delete_topic(chat.id, thread_id)
     return True
+
+
+def _managed_topic(sim: Simulation, params: Params, action: str) -> tuple[Chat, int]:
+    """The forum and thread of a topic the bot may manage: it has ``can_manage_topics`` or
+    it created the topic; else 400 ``not enough rights to <action>``."""
+    chat = sim.world.forum(_chat(sim, params).id)
+    thread_id = _thread_id(params)
+    if not chat.bot_can_manage_topics:
+        topic = chat.topics.get(thread_id)
+        creator = None if topic is None else (topic.creation.get("from") or {}).get("id")
+        if topic is not None and not topic.deleted and creator != sim.bot["id"]:
+            raise bad_request(f"not enough rights to {action}")
+    return chat, thread_id
 
 
 @method("deleteMessage")

@@ -225,10 +225,16 @@ class SimulatorDriver:
         """Ids of the messages the bot deleted in ``chat_id`` (``deleteMessage``), in order."""
         return [int(m) for m in await self._call("GET", "deleted", query={"chat_id": chat_id})]
 
-    async def set_bot_rights(self, chat_id: int, *, can_delete_messages: bool) -> None:
-        """Give or take the bot's right to delete other members' messages in a group."""
-        await self._call("POST", "bot_rights", {"chat_id": chat_id,
-                                               "can_delete_messages": can_delete_messages})
+    async def set_bot_rights(self, chat_id: int, *, can_delete_messages: bool | None = None,
+                             can_manage_topics: bool | None = None,
+                             **rights: bool) -> dict[str, Any]:
+        """Give or take the bot's administrator rights in a group (every right by default):
+        ``can_delete_messages`` (others' messages, ``deleteForumTopic``),
+        ``can_manage_topics`` (creating, editing, closing and reopening topics it did not
+        create; posting in a closed topic), or any other ``can_*`` right. Returns them all."""
+        return dict(await self._call("POST", "bot_rights", {
+            "chat_id": chat_id, "can_delete_messages": can_delete_messages,
+            "can_manage_topics": can_manage_topics, **rights}))
 
     async def webhook_log(self) -> list[dict[str, Any]]:
         """Every webhook delivery attempt: update_id, attempt, status, ok, error, at."""

@@ -1,4 +1,5 @@
-"""Telegram's documented flood limits for sending messages.
+"""Telegram's flood limits: the documented ones for sending messages, and limits on every
+other method.
 
 From the Bot FAQ ("My bot is hitting limits, how do I avoid this?"):
 
@@ -9,7 +10,17 @@ From the Bot FAQ ("My bot is hitting limits, how do I avoid this?"):
   to chats with negative ids: groups, supergroups, channels);
 - about 30 messages per second overall (a sliding 1-second window).
 
-A refused message consumes nothing. The answer is 429 with ``retry_after`` in whole seconds
+Every other method (``createForumTopic``, ``reopenForumTopic``, ``editForumTopic``,
+``setWebhook``...; not ``getUpdates``) is flood-limited too: Telegram answers any method with
+429 and ``parameters.retry_after`` when a bot calls it too often ("Making requests":
+``ResponseParameters.retry_after``; the Bot FAQ's flood limits), but documents no numbers for
+them. Here each method has at most ``calls_per_chat_per_minute`` calls per chat (a sliding
+60-second window, for calls naming a ``chat_id``) and at most ``calls_per_second`` calls a
+second for the whole bot; ``setWebhook``/``deleteWebhook`` at most ``webhook_changes_per_second``.
+The numbers are this simulator's choice (generous, so a well-behaved client never meets them;
+tests tighten them to see 429s).
+
+A refused message or call consumes nothing. The answer is 429 with ``retry_after`` in whole seconds
 (rounded up, at least 1). Time comes from ``RateLimits.clock`` (default ``time.monotonic``) so
 tests can step a fake clock instead of sleeping.
 """
@@ -27,12 +38,17 @@ from simulators.telegram.errors import too_many_requests
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Limits on ``sendMessage``; ``enabled=False`` turns them all off (benchmarks)."""
+    """Limits on ``sendMessage`` (``per_*``, ``global_per_second``) and on every other method
+    (``calls_*``, ``webhook_changes_per_second``); ``enabled=False`` turns them all off
+    (benchmarks)."""
 
     per_chat_per_second: float = 1.0
     per_chat_burst: int = 3
     per_group_per_minute: int = 20
     global_per_second: int = 30
+    calls_per_chat_per_minute: int = 60
+    calls_per_second: int = 30
+    webhook_changes_per_second: int = 5
     enabled: bool = True
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
@@ -51,6 +67,31 @@ class RateLimiter:
         self._buckets: dict[int, _Bucket] = {}
         self._group_sends: dict[int, deque[float]] = {}
         self._global_sends: deque[float] = deque()
+        self._calls: dict[tuple[str, str | None], deque[float]] = {}
+
+    def acquire_call(self, method: str, chat_id: object = None) -> None:
+        """Record a call of ``method`` (any but ``sendMessage``/``getUpdates``), naming
+        ``chat_id`` or not, or raise 429 without recording it."""
+        limits = self.limits
+        if not limits.enabled:
+            return
+        now = limits.clock()
+        name = method.lower()
+        windows: list[tuple[deque[float], int, float]] = []
+        overall = self._calls.setdefault((name, None), deque())
+        if name in ("setwebhook", "deletewebhook"):
+            windows.append((overall, limits.webhook_changes_per_second, 1.0))
+        else:
+            windows.append((overall, limits.calls_per_second, 1.0))
+        if chat_id is not None:
+            per_chat = self._calls.setdefault((name, str(chat_id)), deque())
+            windows.append((per_chat, limits.calls_per_chat_per_minute, 60.0))
+        for window, most, span in windows:
+            _expire(window, now - span)
+            if len(window) >= most:
+                raise too_many_requests(_ceil(window[0] + span - now))
+        for window, _, _ in windows:
+            window.append(now)
 
     def acquire(self, chat_id: int) -> None:
         """Record a message to ``chat_id``, or raise 429 without recording it."""

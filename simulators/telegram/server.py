@@ -116,7 +116,10 @@ class BotApiSimulator:
             handler = bot_api.METHODS.get(method.lower())
             if handler is None:
                 raise not_found()
-            result = await handler(self.sim, await read_params(request))
+            params = await read_params(request)
+            if method.lower() not in _OWN_LIMITS:
+                self.sim.limiter.acquire_call(method, params.raw.get("chat_id"))
+            result = await handler(self.sim, params)
         except BotApiError as exc:
             return _error(exc)
         body: dict[str, Any] = {"ok": True}
@@ -125,6 +128,12 @@ class BotApiSimulator:
         else:
             body["result"] = result
         return web.json_response(body, dumps=_dumps)
+
+
+_OWN_LIMITS = frozenset({"sendmessage", "getupdates", "getme", "getwebhookinfo"})
+"""Methods outside ``RateLimiter.acquire_call``: sendMessage has the documented message
+limits (checked where it sends); a long poll and the two reads (getMe, getWebhookInfo, which
+tests poll in loops) are not flood-limited here."""
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:

@@ -35,6 +35,8 @@ POST     /sim/raw_updates             update -> emitted (queued as is)
 POST     /sim/redeliveries            update_id -> emitted (a second copy of that update)
 GET      /sim/updates                 -> every update ever queued, oldest first
 GET      /sim/sent                    chat_id? -> what the bot sent
+POST     /sim/bot_rights          chat_id, can_manage_topics?, can_delete_messages?, ...
+                                      -> the bot's administrator rights in that group
 GET      /sim/webhook_log             -> webhook delivery attempts
 GET      /sim/faults                  -> armed faults and latency
 POST     /sim/faults                  count, status?, methods?, description?, retry_after?
@@ -55,6 +57,7 @@ from simulators.telegram.errors import BotApiError, bad_request, not_found
 from simulators.telegram.markup import find_button
 from simulators.telegram.params import Params, read_params
 from simulators.telegram.state import Simulation
+from simulators.telegram.world import BOT_ADMIN_RIGHTS
 
 SimHandler = Callable[[Simulation, Params, web.Request], Awaitable[Any]]
 ROUTES: dict[tuple[str, str], SimHandler] = {}
@@ -264,19 +267,12 @@ async def kick_bot(sim: Simulation, p: Params, _: web.Request) -> Any:
         raise bad_request("the bot is not a member of the chat")
     body = {"chat": chat.info, "from": user, "date": sim.world.now(),
             "old_chat_member": {"status": "administrator", "user": sim.sender,
-                                **_ADMIN_RIGHTS, "can_manage_topics": chat.kind == "forum"},
+                                **chat.bot_rights},
             "new_chat_member": {"status": "kicked", "user": sim.sender, "until_date": 0}}
     sim.kicked_from.add(chat.id)
     return _emitted(sim, sim.queue.add("my_chat_member", body), None)
 
 
-_ADMIN_RIGHTS: dict[str, bool] = {
-    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
-    "can_delete_messages": True, "can_manage_video_chats": True,
-    "can_restrict_members": True, "can_promote_members": False, "can_change_info": True,
-    "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
-    "can_delete_stories": False, "can_pin_messages": True}
-"""The rights of the bot as the administrator the driver makes it in every group."""
 
 
 @route("POST", "/sim/updates")
@@ -327,9 +323,13 @@ async def deleted(sim: Simulation, p: Params, _: web.Request) -> Any:
 
 @route("POST", "/sim/bot_rights")
 async def bot_rights(sim: Simulation, p: Params, _: web.Request) -> Any:
+    """Set any of the bot's administrator rights in a group (the ``can_*`` names of
+    ``ChatMemberAdministrator``); rights not named keep their value."""
     chat = sim.world.chat(p.chat_id())
-    chat.bot_can_delete = bool(p.get_bool("can_delete_messages"))
-    return {"chat_id": chat.id, "can_delete_messages": chat.bot_can_delete}
+    for name in BOT_ADMIN_RIGHTS:
+        if name.startswith("can_") and p.get_str(name) is not None:
+            chat.bot_rights[name] = bool(p.get_bool(name))
+    return {"chat_id": chat.id, **chat.bot_rights}
 
 
 @route("GET", "/sim/webhook_log")

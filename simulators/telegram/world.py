@@ -11,9 +11,10 @@ Everything here is plain in-memory state and follows the Bot API's shapes:
   topic's ``message_thread_id``. Every later message in the topic carries
   ``message_thread_id``, ``is_topic_message: true`` and a ``reply_to_message``: the message
   it replies to, or else the creation message (Telegram's implicit reply).
-- The General topic's messages carry no ``message_thread_id``; a *reply* in General (or in any
-  supergroup) carries the id of the reply chain's root as ``message_thread_id`` but never
-  ``is_topic_message`` -- the trap the real Bot API sets for bots.
+- The General topic's messages carry no ``message_thread_id``, replies in General included
+  (Bot API 9.3's topic model; before it a reply carried its chain's root there). A reply in a
+  non-forum supergroup carries the id of the reply chain's root as ``message_thread_id`` but
+  never ``is_topic_message``.
 - A discussion group (a non-forum supergroup linked to a channel) gets channel posts as
   automatic forwards; comments on them carry ``message_thread_id`` (the forward's id) and no
   ``is_topic_message``: comment threads are not topics.
@@ -36,6 +37,14 @@ from simulators.telegram.text import detect_entities
 ChatKind = Literal["private", "forum", "discussion", "channel"]
 ICON_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
 TELEGRAM_SERVICE_USER = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
+BOT_ADMIN_RIGHTS: dict[str, bool] = {
+    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+    "can_delete_messages": True, "can_manage_video_chats": True,
+    "can_restrict_members": True, "can_promote_members": False, "can_change_info": True,
+    "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
+    "can_delete_stories": False, "can_pin_messages": True, "can_manage_topics": True}
+"""The bot's rights as the administrator the driver makes it in every group (Bot API
+``ChatMemberAdministrator``: the ``can_*`` booleans a supergroup administrator carries)."""
 _SUPERGROUP_BASE = 1_001_000_000_000
 _FIRST_USER_ID = 100_000_001
 
@@ -80,9 +89,11 @@ class Chat:
     reply_keyboard: dict[str, Any] | None = None
     """The bot's reply keyboard the chat shows (``ReplyKeyboardMarkup``), until replaced or
     removed."""
-    bot_can_delete: bool = True
-    """Whether the bot may delete other members' messages here (an administrator with
-    ``can_delete_messages``; the driver can take the right away)."""
+    bot_rights: dict[str, bool] = field(default_factory=lambda: dict(BOT_ADMIN_RIGHTS))
+    """The bot's administrator rights here (``ChatMemberAdministrator``'s ``can_*`` fields;
+    every right by default, the driver can take any away): ``can_delete_messages`` for
+    deleting others' messages and ``deleteForumTopic``, ``can_manage_topics`` for the topic
+    methods and for posting in a closed topic."""
     deleted: list[int] = field(default_factory=list)
     """Ids of the messages deleted with ``deleteMessage``, in order."""
 
@@ -90,14 +101,27 @@ class Chat:
     def id(self) -> int:
         return int(self.info["id"])
 
+    @property
+    def bot_can_delete(self) -> bool:
+        return self.bot_rights.get("can_delete_messages", False)
+
+    @property
+    def bot_can_manage_topics(self) -> bool:
+        return self.kind == "forum" and self.bot_rights.get("can_manage_topics", False)
+
     def allocate_message_id(self) -> int:
         message_id = self.next_message_id
         self.next_message_id += 1
         return message_id
 
-    def topic(self, thread_id: int) -> Topic:
-        """A live topic of this forum, or 400 ``message thread not found``."""
+    def topic(self, thread_id: int, *, acting_on_it: bool = False) -> Topic:
+        """A live topic of this forum, or 400 ``message thread not found``. ``acting_on_it``
+        (editing, closing, reopening or deleting the topic itself): a deleted topic is 400
+        ``TOPIC_ID_INVALID`` instead, the server's word for a topic id that no longer names
+        a topic (the Bot API passes it through)."""
         found = self.topics.get(thread_id)
+        if found is not None and found.deleted and acting_on_it:
+            raise bad_request("TOPIC_ID_INVALID")
         if found is None or found.deleted:
             raise bad_request("message thread not found")
         return found
@@ -218,24 +242,30 @@ class World:
     # -- messages --------------------------------------------------------------------------
 
     def placement(self, chat_id: int | str, thread_id: int | None, reply_to: int | None,
-                  allow_without_reply: bool = False) -> dict[str, Any]:
-        """Where a new message would go (its thread and reply fields), without sending it."""
+                  allow_without_reply: bool = False, *,
+                  may_post_closed: bool = False) -> dict[str, Any]:
+        """Where a new message would go (its thread and reply fields), without sending it;
+        ``may_post_closed``: the sender is an administrator with ``can_manage_topics``."""
         chat = self.chat(chat_id)
         if chat.kind == "channel":
             raise bad_request("need administrator rights in the channel chat")
-        return self._place(chat, thread_id, reply_to, allow_without_reply)
+        return self._place(chat, thread_id, reply_to, allow_without_reply, may_post_closed)
 
     def post(self, chat_id: int | str, sender: dict[str, Any], *, text: str | None = None,
              entities: list[dict[str, Any]] | None = None, thread_id: int | None = None,
              reply_to: int | None = None, allow_without_reply: bool = False,
-             content: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A new message from ``sender``, placed in its thread; returns the stored Message."""
+             content: dict[str, Any] | None = None,
+             may_post_closed: bool = False) -> dict[str, Any]:
+        """A new message from ``sender``, placed in its thread; returns the stored Message.
+        ``may_post_closed``: the sender may write in a closed topic (an administrator with
+        ``can_manage_topics``)."""
         chat = self.chat(chat_id)
         if chat.kind == "channel":
             raise bad_request("need administrator rights in the channel chat")
         if chat.kind == "private" and sender["id"] not in (chat.id, self.bot["id"]):
             raise bad_request("chat not found")
-        placement = self._place(chat, thread_id, reply_to, allow_without_reply)
+        placement = self._place(chat, thread_id, reply_to, allow_without_reply,
+                                may_post_closed)
         message = self._message(chat, sender) | placement
         if text is not None:
             message["text"] = text
@@ -332,7 +362,7 @@ class World:
                    name: str | None = None,
                    icon_custom_emoji_id: str | None = None) -> dict[str, Any]:
         """Rename (and/or change the icon of) a topic: ``forum_topic_edited``."""
-        topic = self.forum(chat_id).topic(thread_id)
+        topic = self.forum(chat_id).topic(thread_id, acting_on_it=True)
         edited: dict[str, Any] = {}
         if name is not None and name != topic.name:
             _check_topic_name(name)
@@ -348,7 +378,7 @@ class World:
     def set_topic_closed(self, chat_id: int | str, thread_id: int, sender: dict[str, Any],
                          closed: bool) -> dict[str, Any]:
         """Close or reopen a topic: ``forum_topic_closed`` / ``forum_topic_reopened``."""
-        topic = self.forum(chat_id).topic(thread_id)
+        topic = self.forum(chat_id).topic(thread_id, acting_on_it=True)
         if topic.closed == closed:
             raise bad_request("TOPIC_NOT_MODIFIED")
         topic.closed = closed
@@ -358,7 +388,7 @@ class World:
     def delete_topic(self, chat_id: int | str, thread_id: int) -> Topic:
         """Delete a topic with all its messages (Telegram sends no update for this)."""
         chat = self.forum(chat_id)
-        topic = chat.topic(thread_id)
+        topic = chat.topic(thread_id, acting_on_it=True)
         topic.deleted = True
         for message_id in [m for m, msg in chat.messages.items()
                            if msg.get("message_thread_id") == thread_id]:
@@ -389,7 +419,7 @@ class World:
     # -- placement -------------------------------------------------------------------------
 
     def _place(self, chat: Chat, thread_id: int | None, reply_to: int | None,
-               allow_without_reply: bool) -> dict[str, Any]:
+               allow_without_reply: bool, may_post_closed: bool = False) -> dict[str, Any]:
         """The thread and reply fields of a new message in ``chat``."""
         replied = chat.messages.get(reply_to) if reply_to is not None else None
         if reply_to is not None and replied is None and not allow_without_reply:
@@ -405,7 +435,7 @@ class World:
                 topic = chat.topic(thread_id)
                 if replied is not None and replied.get("message_thread_id") != thread_id:
                     raise bad_request("message to be replied not found")
-                if topic.closed:
+                if topic.closed and not may_post_closed:
                     raise bad_request("TOPIC_CLOSED")
                 return {"message_thread_id": thread_id, "is_topic_message": True,
                         "reply_to_message": nested(replied or topic.creation)}
@@ -416,6 +446,11 @@ class World:
             if replied is not None and thread_root(replied) != thread_id:
                 raise bad_request("message to be replied not found")
             return {"message_thread_id": thread_id, "reply_to_message": nested(replied or root)}
+        if replied is not None and chat.kind == "forum":
+            # A reply in General: since Bot API 9.3's topic model (changelog, December 2025)
+            # only messages of a topic carry message_thread_id; older servers sent the reply
+            # chain's root here (telecase routes both shapes alike).
+            return {"reply_to_message": nested(replied)}
         if replied is not None:
             return {"message_thread_id": thread_root(replied),
                     "reply_to_message": nested(replied)}

@@ -44,14 +44,29 @@ async def test_reply_parameters_reply_to_a_message_in_its_topic(
     assert "reply_to_message" not in sent["reply_to_message"]
 
 
-async def test_sending_to_a_closed_topic_is_topic_closed(
+async def test_sending_to_a_closed_topic_is_topic_closed_without_can_manage_topics(
         api: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
     topic = await tg.open_topic(forum["id"], ann["id"], "Pricing")
     await tg.close_topic(forum["id"], topic.thread_id, ann["id"])
+    await tg.set_bot_rights(forum["id"], can_manage_topics=False)
     status, body = await api.call("sendMessage", chat_id=forum["id"], text="anyone?",
                                   message_thread_id=topic.thread_id)
     assert (status, body) == (400, {"ok": False, "error_code": 400,
                                     "description": "Bad Request: TOPIC_CLOSED"})
+
+
+async def test_an_admin_with_can_manage_topics_posts_in_a_closed_topic_which_stays_closed(
+        api: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
+    topic = await tg.open_topic(forum["id"], ann["id"], "Pricing")
+    await tg.close_topic(forum["id"], topic.thread_id, ann["id"])
+    sent = await api.result("sendMessage", chat_id=forum["id"], text="anyone?",
+                            message_thread_id=topic.thread_id)
+    assert sent["message_thread_id"] == topic.thread_id
+    [state] = await tg.topics(forum["id"])
+    assert state["closed"] is True  # the customer still cannot answer
+    with pytest.raises(DriverError) as refused:
+        await tg.write(forum["id"], ann["id"], "can I?", topic.thread_id)
+    assert refused.value.description == "Bad Request: TOPIC_CLOSED"
 
 
 @pytest.mark.parametrize("which", ["deleted", "unknown", "general"])
