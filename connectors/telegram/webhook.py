@@ -14,6 +14,8 @@
   update *types* and fields are fine: they are stored raw and the worker skips them;
 - 503 when the log cannot take the update right now (Telegram retries later).
 
+A client that disconnects mid-body gets nothing (counted as ``client_gone``).
+
 The body is read whole, chunk by chunk, whatever its framing (``Content-Length``, chunked, or
 split across TCP segments); each request waits only on its own client, so a slow one holds up
 nobody else. Each rejection is counted by reason (``telecase_telegram_webhook_rejected_total``),
@@ -103,6 +105,8 @@ def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str =
             body = await _read_body(request, max_body_bytes, body_timeout)
         except _BodyRefused as refused:
             return await _refuse_and_close(request, refused)
+        except ConnectionError:  # the client left mid-body: nobody to answer
+            return _reject(400, "client_gone", "connection lost")
         try:
             checked = check_body(body)
         except UpdateRefused as refused:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.adapters.telegram_in.hostile import (
+    SECRET,
     ServedWebhook,
     chunked,
     fold_all,
@@ -179,3 +181,21 @@ def test_a_stalled_body_is_408_and_holds_up_nobody(webhook: ServedWebhook) -> No
     assert statuses == [408]
     assert REGISTRY.get_sample_value("telecase_telegram_webhook_rejected_total",
                                      {"reason": "body_timeout"}) == before + 1
+
+
+def test_a_client_gone_mid_body_is_counted_and_the_app_goes_on(webhook: ServedWebhook) -> None:
+    def gone() -> float:
+        return REGISTRY.get_sample_value("telecase_telegram_webhook_rejected_total",
+                                         {"reason": "client_gone"}) or 0.0
+
+    before = gone()
+    with socket.create_connection(("127.0.0.1", webhook.port), timeout=5) as sock:
+        sock.sendall(b"POST /telegram HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                     b"X-Telegram-Bot-Api-Secret-Token: " + SECRET.encode() + b"\r\n\r\n"
+                     b'{"update_id"')
+        time.sleep(0.1)
+    deadline = time.monotonic() + 5
+    while gone() == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert gone() == before + 1
+    still_folds(webhook)
