@@ -56,7 +56,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from prometheus_client import Counter
 
-from connectors.errors import PermanentError
+from connectors.errors import PermanentError, TransientError
 from connectors.salesforce.case_drift import (
     HISTORY_QUERY,
     CaseField,
@@ -183,15 +183,29 @@ def fold_tickets(events: Iterable[TicketEvent]) -> dict[str, LogTicket]:
     return tickets
 
 
+READ_ATTEMPTS = 5
+
+
 async def read_events(bus: Bus, topic: str) -> list[TicketEvent]:
-    """Every event in ``topic`` now (undecodable records are the projector's business)."""
+    """Every event in ``topic`` now (undecodable records are the projector's business).
+
+    A read that comes back empty before the partition's end (Kafka's fetch can, right after a
+    seek) is tried again; a partition that stays short raises
+    :class:`~connectors.errors.TransientError`: comparing half a log would report drift that
+    is not there."""
     out: list[TicketEvent] = []
     for partition in range(await bus.partitions(topic)):
         offset, end = 0, await bus.end_offset(topic, partition)
+        misses = 0
         while offset < end:
-            records = await bus.read(topic, partition, offset, 5000)
+            records = await bus.read(topic, partition, offset, 5000, wait=1.0)
             if not records:
-                break
+                misses += 1
+                if misses >= READ_ATTEMPTS:
+                    raise TransientError(f"{topic}[{partition}] read nothing at offset "
+                                         f"{offset} of {end}")
+                continue
+            misses = 0
             for rec in records:
                 try:
                     out.append(decode_event(rec.value))

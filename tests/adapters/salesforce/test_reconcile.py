@@ -11,6 +11,7 @@ are."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ import pytest
 
 from connectors.raw_log import BusRawLog
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
-from connectors.salesforce.reconcile import Reconciler, Report
+from connectors.salesforce.reconcile import Reconciler, Report, read_events
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
 from streams.core.ticket import ApplySalesforceChange, decide, fold, initial_state
-from streams.runtime.bus import Outgoing
+from streams.runtime.bus import Bus, Outgoing
 from streams.runtime.embedded.log import EmbeddedLog
+from streams.runtime.kafka.bus import KafkaBus
 from streams.runtime.topics import TopicNames
 from streams.schema.events import (
     Actor,
@@ -32,7 +34,6 @@ from streams.schema.events import (
     TicketClosed,
     TicketEvent,
     TopicReopened,
-    decode_event,
     encode_event,
 )
 from streams.schema.salesforce import SalesforceChange
@@ -51,9 +52,20 @@ async def tracking(request: pytest.FixtureRequest, driver: SalesforceDriver) -> 
     return bool(request.param)
 
 
-@pytest.fixture
-async def log(tmp_path: Path) -> AsyncIterator[EmbeddedLog]:
-    opened = await EmbeddedLog.open(tmp_path / "log.sqlite", default_partitions=2)
+@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.integration)])
+async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
+    """The log the reconciler reads and appends to, on both runtimes (each test its own
+    topics: :data:`NAMES` gets a fresh prefix)."""
+    NAMES.__init__(f"reconcile-{uuid.uuid4().hex[:8]}.")  # type: ignore[misc]
+    opened: Bus
+    if request.param == "kafka":
+        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), default_partitions=2)
+        await bus.start()
+        for name in NAMES.all():
+            await bus.create_topic(name, 2)
+        opened = bus
+    else:
+        opened = await EmbeddedLog.open(tmp_path / "log.sqlite", default_partitions=2)
     yield opened
     await opened.close()
 
@@ -65,28 +77,29 @@ def linked(ticket: str, seq: int, case: dict[str, Any]) -> SalesforceCaseLinked:
         actor=Actor(kind="system"), case_id=case["Id"], case_number=case["CaseNumber"])
 
 
-async def append(log: EmbeddedLog, events: list[TicketEvent]) -> None:
+async def append(log: Bus, events: list[TicketEvent]) -> None:
     await log.append(NAMES.ticket_events, [Outgoing(e.ticket_id.encode(), encode_event(e))
                                            for e in events])
 
 
-async def events_of(log: EmbeddedLog, ticket: str) -> list[TicketEvent]:
-    out = []
-    for p in range(await log.partitions(NAMES.ticket_events)):
-        out += [decode_event(r.value) for r in await log.read(NAMES.ticket_events, p, 0, 10_000)]
-    return sorted((e for e in out if e.ticket_id == ticket), key=lambda e: e.seq)
+async def events_of(log: Bus, ticket: str) -> list[TicketEvent]:
+    return sorted((e for e in await read_events(log, NAMES.ticket_events)
+                   if e.ticket_id == ticket), key=lambda e: e.seq)
 
 
-async def corrections_in(log: EmbeddedLog) -> list[SalesforceChange]:
+async def corrections_in(log: Bus) -> list[SalesforceChange]:
     out = []
     for p in range(await log.partitions(NAMES.salesforce_changes)):
-        out += [SalesforceChange.model_validate_json(r.value)
-                for r in await log.read(NAMES.salesforce_changes, p, 0, 10_000)]
+        offset, end = 0, await log.end_offset(NAMES.salesforce_changes, p)
+        while offset < end:  # Kafka's fetch may come back empty right after a seek
+            records = await log.read(NAMES.salesforce_changes, p, offset, 10_000, wait=1.0)
+            out += [SalesforceChange.model_validate_json(r.value) for r in records]
+            offset = records[-1].offset + 1 if records else offset
     return out
 
 
 async def test_injected_drift_is_found_corrected_once_and_then_gone(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog) -> None:
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus) -> None:
     history = {t: conversation(t, customer(n), 1) for n, t in enumerate((A, B, C), 11)}
     await asyncio.to_thread(CaseSync(SimpleSalesforceApi(sf)).apply,
                             [e for events in history.values() for e in events])
@@ -130,7 +143,7 @@ async def test_injected_drift_is_found_corrected_once_and_then_gone(
 
 
 async def test_a_deleted_case_and_an_unknown_ticket_are_reported_only(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog) -> None:
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus) -> None:
     history = {t: conversation(t, customer(n), 1) for n, t in enumerate((A, B), 11)}
     await asyncio.to_thread(CaseSync(SimpleSalesforceApi(sf)).apply,
                             [e for events in history.values() for e in events])
@@ -146,7 +159,7 @@ async def test_a_deleted_case_and_an_unknown_ticket_are_reported_only(
 
 
 async def test_a_dry_run_reports_and_appends_nothing(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog) -> None:
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus) -> None:
     history = conversation(A, customer(11), 1)
     await asyncio.to_thread(CaseSync(SimpleSalesforceApi(sf)).apply, history)
     await append(log, history)  # never linked
@@ -161,7 +174,7 @@ async def test_a_dry_run_reports_and_appends_nothing(
 class Desk:
     """One ticket synced to its Case, the log and a reconciler; ``take_in`` is the worker."""
 
-    def __init__(self, sf: Any, log: EmbeddedLog, ticket: str = A, *,
+    def __init__(self, sf: Any, log: Bus, ticket: str = A, *,
                  dry_run: bool = False, assign_on_create: bool = False) -> None:
         self.sync = CaseSync(SimpleSalesforceApi(sf), assign_on_create=assign_on_create)
         self.log, self.ticket = log, ticket
@@ -219,7 +232,7 @@ def at(seq: int) -> dict[str, Any]:
 
 
 async def test_an_agent_setting_each_standard_status_is_found_and_corrected_once(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog,
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus,
         tracking: bool) -> None:
     desk = Desk(sf, log)
     case = await desk.open(driver)
@@ -238,7 +251,7 @@ async def test_an_agent_setting_each_standard_status_is_found_and_corrected_once
 
 
 async def test_an_agent_reopening_a_case_telecase_closed_is_found(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog,
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus,
         tracking: bool) -> None:
     desk = Desk(sf, log)
     case = await desk.open(driver)
@@ -253,7 +266,7 @@ async def test_an_agent_reopening_a_case_telecase_closed_is_found(
 
 
 async def test_telecases_own_writes_are_never_drift(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog,
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus,
         tracking: bool) -> None:
     desk = Desk(sf, log)
     await desk.open(driver)
@@ -275,7 +288,7 @@ async def test_telecases_own_writes_are_never_drift(
 
 
 async def test_an_owner_set_by_a_flow_right_after_telecases_write_is_found(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog,
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus,
         tracking: bool) -> None:
     desk = Desk(sf, log)
     case = await desk.open(driver)
@@ -295,7 +308,7 @@ async def test_an_owner_set_by_a_flow_right_after_telecases_write_is_found(
 
 
 async def test_an_owner_given_by_the_assignment_rule_on_telecases_create_is_found(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog,
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus,
         tracking: bool) -> None:
     queue = await driver.create_group("Support Queue")
     await driver.set_assignment_rule(queue["Id"])
@@ -311,7 +324,7 @@ async def test_an_owner_given_by_the_assignment_rule_on_telecases_create_is_foun
 
 
 async def test_a_dry_run_says_would_correct(
-        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog) -> None:
+        sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus) -> None:
     desk = Desk(sf, log, dry_run=True)
     case = await desk.open(driver)
     await driver.set_case_status(case["Id"], "Working", user_id=sim.agent_user_id)
