@@ -13,13 +13,24 @@ callers write ``except TopicClosed`` rather than test the description's text::
         └── TelegramApiError     any refusal    ``error_code``, ``description``
             ├── BadRequest       400
             │   ├── TopicClosed          TOPIC_CLOSED: reopen the topic, then send
-            │   ├── TopicDeleted         TOPIC_DELETED, "message thread not found"
+            │   ├── TopicDeleted         TOPIC_DELETED, TOPIC_ID_INVALID, "message thread
+            │   │                        not found", "topic not found"
+            │   ├── NotEnoughRights      "not enough rights to ..." (the bot's admin rights)
             │   ├── TopicNotModified     TOPIC_NOT_MODIFIED (already open, or closed)
             │   ├── MessageNotModified   "message is not modified"
             │   └── ChatNotFound         "chat not found"
             ├── Forbidden        403     the bot was kicked, may not write, ...
             │   └── BotBlocked           "bot was blocked by the user"
             └── Conflict         409     another getUpdates, or a webhook is set
+
+A deleted topic has several answers, all :class:`TopicDeleted`: ``message thread not found``
+(the Bot API's own check, e.g. ``sendMessage``), ``TOPIC_ID_INVALID`` and ``TOPIC_DELETED``
+(the server's, passed through, for the topic methods and sends). A missing administrator
+right ("not enough rights to create a topic", "... to close or open the topic", "... to edit
+the topic", "... to delete the topic": the topic methods' documented requirements) is
+:class:`NotEnoughRights`; each is logged as a WARNING (``telegram.bot_rights_missing``) and
+counted in ``telecase_telegram_rights_missing_total{method}`` when it is raised, so a bot
+added to a group without ``can_manage_topics`` shows at its first refused call.
 
 A network failure is a plain :class:`TransientError`. The token is part of the URL and is
 never logged. Every call is counted in ``telecase_telegram_api_calls_total{method, outcome}``
@@ -31,9 +42,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import structlog
+from prometheus_client import Counter
 
 from connectors.api_calls import TELEGRAM_API_CALLS, label, outcome_of
 from connectors.errors import PermanentError, TransientError
+
+log = structlog.get_logger("telecase.telegram.api")
+
+RIGHTS_MISSING = Counter("telecase_telegram_rights_missing_total", "Bot API calls refused "
+                         "because the bot lacks an administrator right, by method", ["method"])
 
 # -------------------------------------------------------------------------------- errors
 
@@ -77,6 +95,10 @@ class TopicDeleted(BadRequest):
     """The forum topic is gone (deleted, or its thread unknown to Telegram)."""
 
 
+class NotEnoughRights(BadRequest):
+    """The bot lacks an administrator right the method needs in that group."""
+
+
 class TopicNotModified(BadRequest):
     """Reopening (closing, editing) a topic that is already so."""
 
@@ -104,7 +126,10 @@ class Conflict(TelegramApiError):
 _BY_DESCRIPTION: tuple[tuple[str, type[TelegramApiError]], ...] = (
     ("topic_closed", TopicClosed),
     ("topic_deleted", TopicDeleted),
+    ("topic_id_invalid", TopicDeleted),
     ("message thread not found", TopicDeleted),
+    ("topic not found", TopicDeleted),
+    ("not enough rights", NotEnoughRights),
     ("topic_not_modified", TopicNotModified),
     ("message is not modified", MessageNotModified),
     ("chat not found", ChatNotFound),
@@ -127,6 +152,10 @@ def api_error(method: str, error_code: int, description: str,
     text = description.lower()
     for needle, kind in _BY_DESCRIPTION:
         if needle in text:
+            if kind is NotEnoughRights:
+                RIGHTS_MISSING.labels(label(method)).inc()
+                log.warning("telegram.bot_rights_missing", method=method,
+                            description=description)
             return kind(error_code, description)
     return _BY_CODE.get(error_code, TelegramApiError)(error_code, description)
 
@@ -173,5 +202,5 @@ class BotApi:
 
 
 __all__ = ["BadRequest", "BotApi", "BotBlocked", "ChatNotFound", "Conflict", "Forbidden",
-           "MessageNotModified", "TelegramApiError", "TelegramServerError", "TooManyRequests",
-           "TopicClosed", "TopicDeleted", "TopicNotModified", "api_error"]
+           "MessageNotModified", "NotEnoughRights", "TelegramApiError", "TelegramServerError",
+           "TooManyRequests", "TopicClosed", "TopicDeleted", "TopicNotModified", "api_error"]

@@ -1,8 +1,18 @@
 """Topic recovery for the reply mirror: sending into a forum topic that was closed or deleted.
 
-- :class:`~connectors.telegram.bot_api.TopicClosed`: the topic is reopened
-  (``reopenForumTopic``; :class:`~connectors.telegram.bot_api.TopicNotModified` means someone
-  reopened it meanwhile) and the message sent again, at most three times.
+- **A closed topic is reopened before the send, always.** An administrator with
+  ``can_manage_topics`` may post in a closed topic (Bot API: ``ChatAdministratorRights``,
+  ``closeForumTopic``), so a send into a closed topic can *succeed* and leave the topic closed,
+  where the customer cannot answer. Nothing in the Bot API reads a topic's state, so every
+  send into a topic first calls ``reopenForumTopic``: ``TOPIC_NOT_MODIFIED`` means it is open
+  (nothing changed); success means it was closed and is open now; a deleted topic raises
+  :class:`TopicGone`; a bot without ``can_manage_topics`` that did not create the topic gets
+  :class:`~connectors.telegram.bot_api.NotEnoughRights` (logged and counted where it is
+  raised) and sends anyway: into an open topic that works, into a closed one it is
+  ``TOPIC_CLOSED``, a refusal for good. A 429 or 5xx on the reopen is transient, like the
+  send's.
+- :class:`~connectors.telegram.bot_api.TopicClosed` on the send (closed between the reopen
+  and the send): reopened again and the message sent again, at most three times.
 - :class:`~connectors.telegram.bot_api.TopicDeleted` (``message thread not found``): the send
   raises :class:`TopicGone`; the mirror then calls :meth:`TopicRecovery.recreate`, which
   creates a topic named as a continuation of the ticket's first topic (so the worker routes
@@ -16,6 +26,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +35,13 @@ import structlog
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
-from connectors.telegram.bot_api import BotApi, TopicClosed, TopicDeleted, TopicNotModified
+from connectors.telegram.bot_api import (
+    BotApi,
+    NotEnoughRights,
+    TopicClosed,
+    TopicDeleted,
+    TopicNotModified,
+)
 from connectors.telegram.ledger import DeliveryLedger, ThreadLink
 from connectors.telegram.reply_mirror.stats import RECREATED, REOPENED, MirrorStats
 from connectors.telegram.reply_scheduler import ThreadKey
@@ -75,9 +92,14 @@ class TopicRecovery:
 
     async def send(self, chat: int, thread: int | None, text: str,
                    settle: Callable[[], None]) -> dict[str, Any]:
-        """``sendMessage``, reopening a closed topic first when Telegram says it is closed;
-        :class:`TopicGone` when the topic was deleted. ``settle`` runs when each
+        """``sendMessage``, a topic reopened first (and again when Telegram says it is
+        closed); :class:`TopicGone` when the topic was deleted. ``settle`` runs when each
         ``sendMessage`` answers (the scheduler counts the send from then)."""
+        if thread is not None:
+            # NotEnoughRights: not the bot's topic to reopen (logged and counted where it is
+            # raised); the send decides
+            with contextlib.suppress(NotEnoughRights):
+                await self._reopen(chat, thread)
         for _ in range(REOPEN_TRIES):
             try:
                 try:
