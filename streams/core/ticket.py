@@ -314,8 +314,9 @@ def _decide_salesforce(command: ApplySalesforceChange, state: ThreadState) -> li
                 text=change.comment_body or "")
     elif ticket.case_changed_at is None or change.occurred_at > ticket.case_changed_at:
         # A Case starts as "New" (Salesforce's default Status): a first read saying so is no
-        # change.
-        if change.status is not None and change.status != (ticket.case_status or "New"):
+        # change; a closed ticket's Case was written "Closed".
+        known = ticket.case_status or ("Closed" if ticket.status == "closed" else "New")
+        if change.status is not None and change.status != known:
             add(CaseStatusChanged, status=change.status, previous_status=ticket.case_status,
                 is_closed=bool(change.is_closed))
         if change.owner_id is not None and change.owner_id != ticket.owner_id:

@@ -250,17 +250,19 @@ async def test_an_agent_setting_each_standard_status_is_found_and_corrected_once
     assert fold(desk.history, initial_state("x")).ticket(A).status == "closed"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("status", ["Working", "New"])
 async def test_an_agent_reopening_a_case_telecase_closed_is_found(
         sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: Bus,
-        tracking: bool) -> None:
+        tracking: bool, status: str) -> None:
     desk = Desk(sf, log)
     case = await desk.open(driver)
     await desk.happen(TicketClosed(reason="customer", **at(desk.next_seq)))
     assert kinds((await desk.round())[0]) == []  # telecase's own write
-    await driver.set_case_status(case["Id"], "Working", user_id=sim.agent_user_id)
+    await driver.set_case_status(case["Id"], status, user_id=sim.agent_user_id)
     report, records = await desk.round()
     assert kinds(report) == ["status_changed"] and len(records) == 1
-    await desk.take_in(records)
+    produced = await desk.take_in(records)
+    assert "case.status_changed" in {e.type for e in produced}
     assert fold(desk.history, initial_state("x")).ticket(A).status == "open"  # type: ignore[union-attr]
     assert (await desk.round())[0].drifts == []
 
