@@ -91,8 +91,8 @@ class LongPoller:
             REFUSED.labels("long_polling", letter.reason).inc()
             log.warning("polling.refused", update_id=letter.offset, reason=letter.reason,
                         detail=letter.detail)
-        ids = [i for u in updates
-               if isinstance(i := u.get("update_id"), int) and not isinstance(i, bool)]
+        ids = [i for u in updates if isinstance(u, dict)
+               and isinstance(i := u.get("update_id"), int) and not isinstance(i, bool)]
         if ids:
             self.offset = max(ids) + 1
         return len(kept)

@@ -114,10 +114,10 @@ async def test_a_refused_update_is_dead_lettered_and_the_offset_moves_past_it() 
     """The same check as the webhook's: the poller neither blocks on nor stores an update the
     worker would not fold. Telegram's body is decoded by a lenient parser (lone surrogates
     survive it), so the check re-encodes it."""
-    batch = [_message(5), _message(6, chat_id=2 ** 64), _message(7, text="\ud83d"),
+    batch: list[Any] = [_message(5), _message(6, chat_id=2 ** 64), _message(7, text="\ud83d"),
              {"update_id": 8, "message": {"message_id": 8}},
              {"update_id": 9, "purchased_paid_media": {"from": {"id": 2 ** 70}}},
-             _message(10)]
+             "junk", _message(10)]
     body = json.dumps({"ok": True, "result": batch}).encode()  # "\ud83d" as an escape
     api = BotApi("1:x", "http://telegram.test",
                  transport=httpx.MockTransport(lambda _: httpx.Response(200, content=body)))
@@ -128,7 +128,7 @@ async def test_a_refused_update_is_dead_lettered_and_the_offset_moves_past_it() 
     assert p.offset == 11
     letters = [DeadLetter.model_validate_json(value) for _, value in dead.records]
     assert [(d.offset, d.reason) for d in letters] == [
-        (6, "invalid_update"), (7, "bad_string"), (8, "invalid_update")]
+        (6, "invalid_update"), (7, "bad_string"), (8, "invalid_update"), (-1, "not_an_update")]
     assert {d.consumer for d in letters} == {"telegram-poller"}
     assert json.loads(letters[0].payload()) == batch[1]
     assert letters[1].payload() == json.dumps(batch[2]).encode()  # the escape kept
