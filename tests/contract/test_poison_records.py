@@ -1,5 +1,5 @@
-"""Poison records are quarantined, never fatal (``streams.runtime.quarantine``): the ticket worker
-and the desk, fed a record their code raises on, dead-letter it with the reason, origin, stage
+"""Poison records are quarantined, never fatal (``streams.runtime.quarantine``): the ticket worker,
+the desk and the reply mirror, fed a record their code raises on, dead-letter it with the reason, origin, stage
 and traceback and go on with the next one; a fault of their own infrastructure (the log's
 write failing) is retried and loses nothing. The embedded runtime; the projectors' own case is
 ``tests/adapters/projections/test_poison_event.py`` (SQLite and PostgreSQL)."""
@@ -229,3 +229,35 @@ async def test_the_desk_dead_letters_an_event_it_raises_on(
     assert letter.traceback and "ZeroDivisionError" in letter.traceback
     assert sorted(await assigned()) == [f"tg:{c}:p:1" for c in CHATS if c != POISON_CHAT]
     assert desk.positions[names.ticket_events] == {0: len(events)}
+
+
+async def test_the_reply_mirror_dead_letters_a_reply_it_raises_on(tmp_path: Path) -> None:
+    from connectors.telegram.reply_mirror import render_reply
+    from tests.adapters.telegram_out.conftest import harness, opened, replied
+
+    def render(event: ev.AgentReplied) -> str:
+        if event.text == "poison":
+            raise UnicodeError("a bug the reply triggers")
+        return render_reply(event)
+
+    async with harness(tmp_path) as h:
+        forum = await h.tg.create_forum("Sales")
+        ann = await h.tg.create_user("Ann")
+        thread = (await h.tg.open_topic(forum["id"], ann["id"], "Pricing")).thread_id
+        ticket = f"tg:{forum['id']}:t{thread}"
+        await h.append(opened(ticket, forum["id"], thread),
+                       *[replied(ticket, n, text, forum["id"], thread)
+                         for n, text in enumerate(("first", "poison", "third"), start=2)])
+        mirror = h.start(render=render)
+        await h.wait(lambda: mirror.stats.sent == 2 and mirror.stats.dead_lettered == 1)
+        await h.wait(lambda: mirror.pending == 0)
+        await h.stop()
+        texts = [m["text"] for m in await h.sent(forum["id"])]
+        [letter] = [DeadLetter.model_validate_json(r.value)
+                    for r in await h.records(h.names.dead_letters)]
+        committed = await h.bus.committed("telegram-mirror", h.names.ticket_events)
+    assert [t.split("\n")[-1] for t in texts] == ["first", "third"]
+    assert (letter.reason, letter.consumer, letter.offset) == (
+        "mirror_failed", "telegram-mirror", 2)
+    assert letter.traceback and "UnicodeError" in letter.traceback
+    assert committed == {0: 4}
