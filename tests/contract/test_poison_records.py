@@ -1,8 +1,9 @@
-"""Poison records are quarantined, never fatal (``streams.runtime.quarantine``): the ticket worker,
-the desk and the reply mirror, fed a record their code raises on, dead-letter it with the reason, origin, stage
-and traceback and go on with the next one; a fault of their own infrastructure (the log's
-write failing) is retried and loses nothing. The embedded runtime; the projectors' own case is
-``tests/adapters/projections/test_poison_event.py`` (SQLite and PostgreSQL)."""
+"""Poison records are quarantined, never fatal (``streams.runtime.quarantine``): the ticket
+worker, the desk and the reply mirror, fed a record their code raises on, dead-letter it with the
+reason, origin, stage and traceback and go on with the next one; a fault of their own
+infrastructure (the log's write failing) is retried and loses nothing. The embedded runtime; the
+projectors' own case is ``tests/adapters/projections/test_poison_event.py`` (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
