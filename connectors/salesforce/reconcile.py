@@ -49,7 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -368,6 +368,9 @@ class Reconciler:
         self.topics, self.topic_log = topics, topic_log
         self.integration_user_id = integration_user_id
         self.integration_username = integration_username
+        self._appended: set[str] = set()
+        """Corrections this reconciler appended: found again (the worker has not taken it in
+        yet, or takes nothing in from it), a drift is reported, not appended twice."""
 
     async def run_once(self) -> Report:
         now = datetime.now(UTC)
@@ -381,6 +384,7 @@ class Reconciler:
         else:
             report = Report(tickets=len(tickets))
         report.dry_run = self.dry_run
+        report.drifts = [self._not_again(d) for d in report.drifts]
         if self.topics is not None and not self.dry_run and self.topic_log is not None:
             report.topics, findings = await self.topics.check_all(
                 (t.state for t in tickets.values()), now)
@@ -397,7 +401,14 @@ class Reconciler:
                 await self.topic_log.append(to_telegram)
                 report.corrected += len(to_telegram)
                 report.appended.update(r.check_id for r in to_telegram)
+            self._appended |= report.appended
         return report
+
+    def _not_again(self, drift: Drift) -> Drift:
+        if drift.correction is None or _key(drift.correction) not in self._appended:
+            return drift
+        return replace(drift, correction=None, detail=f"{drift.detail}; corrected earlier "
+                       f"({_key(drift.correction)}), not in the log yet")
 
     def _read_salesforce(self, api: CaseReader) -> tuple[
             list[dict[str, Any]], dict[str, list[dict[str, Any]]] | None, list[str]]:

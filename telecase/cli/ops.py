@@ -52,13 +52,15 @@ def replay(
 def reconcile(
     runtime: str | None = typer.Option(None, help="embedded or kafka; default: kafka when "
                                        "KAFKA_BOOTSTRAP_SERVERS is set"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="report only: append no corrections"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="report only: say what would be "
+                                 "corrected (\"would correct\"), append nothing"),
     every: float = typer.Option(0.0, "--every", min=0, help="repeat every N seconds until "
                                 "stopped (0: once)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
-    """Compare every ticket in the log with its Salesforce Case and append a correction for
-    each drift the log can take in (see connectors/salesforce/reconcile.py)."""
+    """Compare every ticket in the log with its Salesforce Case (Status and Owner: the log's
+    view against Salesforce's and who last changed them) and append a correction for each
+    drift the log can take in (see connectors/salesforce/reconcile.py)."""
     from rich.console import Console
 
     from telecase.ops.reconcile import report_json, report_table
