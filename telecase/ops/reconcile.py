@@ -101,8 +101,7 @@ async def run(settings: Settings, *, runtime: RuntimeKind | str, dry_run: bool,
         reconciler = Reconciler(
             bus, names.ticket_events, api, raw_log, dry_run=dry_run, topics=topics,
             topic_log=topic_log, integration_user_id=settings.salesforce_integration_user_id,
-            integration_username=None if settings.salesforce_integration_user_id
-            else settings.salesforce_username)
+            integration_username=settings.salesforce_username)
         if every <= 0:
             report = await reconciler.run_once()
             return report

@@ -211,8 +211,11 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                     settings, await agent_tools_api(sf_settings), files, install, stop),
                     name="quick-text"))
             if settings.reconcile_interval > 0:
-                reconciler = Reconciler(rt.log, rt.names.ticket_events,
-                                        SalesforceChangeApi(await connect(sf_settings)), changes)
+                reconciler = Reconciler(
+                    rt.log, rt.names.ticket_events,
+                    SalesforceChangeApi(await connect(sf_settings)), changes,
+                    integration_user_id=sf_settings.salesforce_integration_user_id,
+                    integration_username=sf_settings.salesforce_username)
                 loops.append(asyncio.create_task(
                     reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
         if demo or settings.dashboard_port is not None:  # the dashboard, on the projections

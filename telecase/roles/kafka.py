@@ -176,7 +176,9 @@ async def salesforce_connector(settings: Settings) -> None:
             from connectors.salesforce.reconcile import Reconciler
             from telecase.bootstrap.salesforce import connect
             reconciler = Reconciler(bus, names.ticket_events,
-                                    SalesforceChangeApi(await connect(settings)), changes)
+                                    SalesforceChangeApi(await connect(settings)), changes,
+                                    integration_user_id=settings.salesforce_integration_user_id,
+                                    integration_username=settings.salesforce_username)
             loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
         await _run_until_signalled(*loops)
 
