@@ -15,8 +15,15 @@ in the log's view:
   update for that). Correction: a ``TopicChecked`` record (``found="missing"``); the reply mirror
   opens a new topic for the ticket when it next writes to it. The record's id is stable, so a
   topic found missing in every round is recorded once.
+- ``TOPIC_ID_INVALID`` / ``TOPIC_DELETED``: the same as ``message thread not found`` (the
+  server's words for a deleted topic; every variant is
+  :class:`~connectors.telegram.bot_api.TopicDeleted`).
 - ``chat not found`` / 403 (the bot left or was removed from the group): ``chat_unreachable``,
   reported.
+- ``not enough rights to close or open the topic`` (a bot without ``can_manage_topics`` probing
+  a topic it did not create; the Bot API's ``reopenForumTopic``):
+  ``topic_unchecked``, reported with the right to grant; the refusal is also logged as a
+  WARNING and counted (``telecase_telegram_rights_missing_total``) by the Bot API client.
 - anything else, or a 429/5xx still failing after :data:`ATTEMPTS` tries:
   ``topic_unchecked``, reported.
 
@@ -45,6 +52,7 @@ from connectors.retry import TELEGRAM_CHECK, retrying
 from connectors.telegram.bot_api import (
     ChatNotFound,
     Forbidden,
+    NotEnoughRights,
     TelegramApiError,
     TopicDeleted,
     TopicNotModified,
@@ -122,6 +130,10 @@ class TopicProbe:
         except (Forbidden, ChatNotFound) as exc:
             return TopicFinding(ticket.ticket_id, "chat_unreachable",
                                 f"the bot cannot reach the group: {exc.description}")
+        except NotEnoughRights as exc:
+            return TopicFinding(ticket.ticket_id, "topic_unchecked",
+                                "the bot lacks the can_manage_topics administrator right in "
+                                f"the group; grant it ({exc.description})")
         except TelegramApiError as exc:
             return TopicFinding(ticket.ticket_id, "topic_unchecked",
                                 f"Telegram refused: {exc.description}")
