@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -95,11 +94,12 @@ class TopicRecovery:
         """``sendMessage``, a topic reopened first (and again when Telegram says it is
         closed); :class:`TopicGone` when the topic was deleted. ``settle`` runs when each
         ``sendMessage`` answers (the scheduler counts the send from then)."""
+        refused: NotEnoughRights | None = None
         if thread is not None:
-            # NotEnoughRights: not the bot's topic to reopen (logged and counted where it is
-            # raised); the send decides
-            with contextlib.suppress(NotEnoughRights):
+            try:
                 await self._reopen(chat, thread)
+            except NotEnoughRights as exc:  # not the bot's topic to reopen: the send decides
+                refused = exc
         for _ in range(REOPEN_TRIES):
             try:
                 try:
@@ -111,6 +111,8 @@ class TopicRecovery:
             except TopicClosed:
                 if thread is None:
                     raise
+                if refused is not None:  # closed, and the bot may not reopen it: the reason
+                    raise refused from None
                 await self._reopen(chat, thread)
             except TopicDeleted as exc:
                 if thread is None:
