@@ -7,19 +7,23 @@ BIN := $(VENV)/bin
 
 .PHONY: run test install lint
 
+# setuptools says "Editable installation." on every editable install: a note, not a problem.
 $(BIN)/telecase: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e ".[dev]"
 	touch $(BIN)/telecase
 
 install: $(BIN)/telecase
 
+# `set -m` (job control): telecase gets the terminal to itself, so Ctrl-C stops telecase (which
+# prints its summary and exits 0) and not make with it (make would end with status 130).
 run: install
-	$(BIN)/python -m telecase run --demo
+	set -m; $(BIN)/python -m telecase run --demo; exit $$?
 
+# -rs: the reason of each skipped test, listed at the end.
 test: install
-	$(BIN)/python -m pytest -q -W error $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -W error $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check streams projections connectors telecase tests

@@ -20,7 +20,10 @@ def run(
     from telecase.roles.embedded import run as run_embedded
     settings = configure()
     use_demo = (not settings.has_telegram_credentials) if demo is None else demo
-    summary = asyncio.run(run_embedded(settings, demo=use_demo, duration=duration))
+    try:
+        summary = asyncio.run(run_embedded(settings, demo=use_demo, duration=duration))
+    except KeyboardInterrupt:  # Ctrl-C before the run took SIGINT over: stopped, as asked
+        raise typer.Exit(0) from None
     typer.echo(f"tickets: {summary.tickets}, messages: {summary.messages}, "
                f"updates sent: {summary.updates_sent}, errors: {len(summary.errors)}")
     if summary.synced is not None:
