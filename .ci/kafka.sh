@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Start or stop a single-node Apache Kafka broker (KRaft combined mode) on loopback.
 #
-#   .ci/kafka.sh start   # fetch jars from Maven Central (once), format storage, start, wait
+#   .ci/kafka.sh start     # fetch jars from Maven Central (once), format fresh storage, start, wait
 #   .ci/kafka.sh stop
+#   .ci/kafka.sh restart   # stop, then start again on the same storage (records, offsets and
+#                          # cluster id kept): a broker restart, as after an upgrade or a reboot
+#
+# TELECASE_KAFKA_PORT, TELECASE_KAFKA_CONTROLLER_PORT and TELECASE_KAFKA_HOME choose the ports and
+# the storage, so a second broker (a test's private one) can run beside the default one.
 #
 # Jars come from Maven Central through .ci/kafka/pom.xml (org.apache.kafka:kafka_2.13) into
 # .ci/kafka/lib, which git ignores. Data lives in $TELECASE_KAFKA_HOME (default .ci/.kafka-data).
@@ -12,6 +17,9 @@ port="${TELECASE_KAFKA_PORT:-19092}"
 cport="${TELECASE_KAFKA_CONTROLLER_PORT:-19093}"
 home="${TELECASE_KAFKA_HOME:-$here/.kafka-data}"
 lib="$here/kafka/lib"
+cp="$lib/*"
+jopts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
+       "-Dlog4j2.configurationFile=$here/kafka/log4j2.yaml")
 
 fetch() {
   if [ ! -f "$lib/.complete" ]; then
@@ -35,7 +43,7 @@ start() {
   if [ -f "$home/broker.pid" ] && kill -0 "$(cat "$home/broker.pid")" 2>/dev/null; then
     echo "kafka already running on 127.0.0.1:$port"; return 0
   fi
-  rm -rf "$home"; mkdir -p "$home/logs"
+  rm -rf "$home"; mkdir -p "$home/logs"; : >"$home/broker.log"
   cat > "$home/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -57,17 +65,27 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.flush.interval.messages=9223372036854775807
 PROPS
-  local cp="$lib/*"
-  local jopts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
-               "-Dlog4j2.configurationFile=$here/kafka/log4j2.yaml")
   local cluster
   cluster="$(java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool random-uuid | tail -1)"
   java -cp "$cp" "${jopts[@]}" kafka.tools.StorageTool format -t "$cluster" \
        -c "$home/server.properties" >"$home/format.log" 2>&1 || { cat "$home/format.log" >&2; return 1; }
-  nohup java -cp "$cp" "${jopts[@]}" kafka.Kafka "$home/server.properties" >"$home/broker.log" 2>&1 &
+  launch
+}
+
+# Run the broker on the storage in $home as it is (formatted by start) and wait for its port.
+launch() {
+  nohup java -cp "$cp" "${jopts[@]}" kafka.Kafka "$home/server.properties" >>"$home/broker.log" 2>&1 &
   echo $! >"$home/broker.pid"
   wait_port
   echo "kafka up on 127.0.0.1:$port"
+}
+
+restart() {
+  if [ ! -f "$home/server.properties" ] || [ ! -f "$home/logs/meta.properties" ]; then
+    echo "no formatted storage in $home: use start" >&2; return 1
+  fi
+  stop
+  launch
 }
 
 stop() {
@@ -83,5 +101,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  restart) fetch; restart ;;
+  *) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
 esac
