@@ -41,10 +41,12 @@ never run them on an update.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from connectors.errors import PermanentError, TransientError
+from connectors.retry import RetryPolicy
 
 COLLECTION_MAX = 200
 QUERY_KEYS_MAX = 100
@@ -52,6 +54,22 @@ QUERY_KEYS_MAX = 100
 COMPOSITE_MAX = 25
 AUTO_ASSIGN = "Sforce-Auto-Assign"
 LOCK_ATTEMPTS = 3
+
+# The Salesforce retry policies (connectors.retry; a server-given retry_after wins, capped by
+# the component's ``max_backoff``):
+SALESFORCE_WAIT = RetryPolicy(initial=1.0, cap=60.0, jitter=0.5)
+"""A batch or a poll waiting out a transient failure: 1 s, doubling, at most ``max_backoff``
+(sync 60 s, change poller 300 s, agent tools 60 s)."""
+
+
+def waiting_policy(max_backoff: float) -> RetryPolicy:
+    """:data:`SALESFORCE_WAIT` for a component whose waits stop at ``max_backoff`` (a
+    ``retry_after`` Salesforce gives included)."""
+    return replace(SALESFORCE_WAIT.capped(max_backoff), retry_after_cap=max_backoff)
+
+
+LOCKED_ROWS = RetryPolicy(initial=0.2, cap=1.0, jitter=0.1)
+"""Records refused with UNABLE_TO_LOCK_ROW, sent again in place (:data:`LOCK_ATTEMPTS`)."""
 
 Reason = Literal["auth", "network", "server", "limit", "lock"]
 
@@ -258,8 +276,6 @@ class Writer:
     def _retrying_locks(self, sobject: str, rows: list[tuple[str, dict[str, Any]]],
                         call: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
                         ) -> dict[str, dict[str, Any]]:
-        # A short in-place loop, not a backoff policy: connectors/retry.py (the shared policy)
-        # is not in the tree yet.
         answers: dict[str, dict[str, Any]] = {}
         pending = rows
         for attempt in range(LOCK_ATTEMPTS):
@@ -276,6 +292,6 @@ class Writer:
                 return answers
             pending = locked
             if attempt + 1 < LOCK_ATTEMPTS:
-                self.sleep(0.2 * 2 ** attempt)
+                self.sleep(LOCKED_ROWS.wait(attempt + 1))
         raise SalesforceUnavailable(f"salesforce: UNABLE_TO_LOCK_ROW on {len(pending)} "
                                     f"{sobject} records", "lock", retry_after=1)

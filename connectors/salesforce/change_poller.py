@@ -62,7 +62,8 @@ from pydantic import ValidationError
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
-from connectors.salesforce.api import SimpleSalesforceApi
+from connectors.retry import retry_after_of
+from connectors.salesforce.api import SimpleSalesforceApi, waiting_policy
 from connectors.salesforce.comments import has_marker
 from streams.core.agent_tools import is_command
 from streams.runtime.bus import Bus, BusError
@@ -234,15 +235,16 @@ class ChangePoller:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop``; transient failures back off and retry, a permanent one
         raises."""
-        backoff = 1.0
+        policy = waiting_policy(self.max_backoff)
+        attempt = 0
         while not stop.is_set():
             try:
                 await self.poll_once()
-                delay, backoff = self.interval, 1.0
+                delay, attempt = self.interval, 0
             except TransientError as exc:
                 ERRORS.labels("transient").inc()
-                delay = min(exc.retry_after or backoff, self.max_backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                attempt += 1
+                delay = policy.wait(attempt, retry_after_of(exc))
                 log.warning("salesforce.changes.retry", delay=delay, error=str(exc))
             except PermanentError as exc:
                 ERRORS.labels("permanent").inc()
@@ -250,8 +252,8 @@ class ChangePoller:
                 raise
             except Exception as exc:  # the log or a bug: keep the connector up, say so loudly
                 ERRORS.labels("unexpected").inc()
-                delay = min(backoff, self.max_backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                attempt += 1
+                delay = policy.wait(attempt)
                 log.exception("salesforce.changes.error", delay=delay, error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)

@@ -58,7 +58,8 @@ from prometheus_client import Counter
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
-from connectors.salesforce.api import SimpleSalesforceApi, Writer, record_error
+from connectors.retry import retry_after_of
+from connectors.salesforce.api import SimpleSalesforceApi, Writer, record_error, waiting_policy
 from connectors.salesforce.comments import MemoryWriteLedger, Note, NoteWriter, WriteLedger
 from connectors.salesforce.results import SyncResult
 from streams.core.templates import Template, TemplateCatalog, name_of
@@ -210,7 +211,8 @@ class AgentToolsRunner:
                     origin[event.event_id] = rec
         if not (work.searches or work.links or work.comments):
             return True
-        backoff, waited = 1.0, 0
+        policy = waiting_policy(self.max_backoff)
+        attempt, waited = 0, 0
         while True:
             try:
                 found = await asyncio.to_thread(self._do, work,
@@ -218,8 +220,8 @@ class AgentToolsRunner:
                 break
             except TransientError as exc:
                 waited += isinstance(exc, _CaseMissing)
-                delay = min(exc.retry_after or backoff, self.max_backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                attempt += 1
+                delay = policy.wait(attempt, retry_after_of(exc))
                 log.warning("salesforce.agent_tools.retry", delay=delay, error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)

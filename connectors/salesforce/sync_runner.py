@@ -32,6 +32,8 @@ from prometheus_client import Counter
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
+from connectors.retry import retry_after_of
+from connectors.salesforce.api import waiting_policy
 from connectors.salesforce.case_sync import CaseLink, CaseSync, SyncResult
 from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.fold import DEAD_LETTERS
@@ -129,18 +131,19 @@ class SyncRunner:
     async def _sync(self, events: list[TicketEvent], stop: asyncio.Event) -> SyncResult | None:
         """Sync ``events``, retrying transient failures with backoff (``None``: stopped
         while Salesforce was failing). A refusal (``PermanentError``) is raised."""
-        backoff = 1.0
+        policy = waiting_policy(self.max_backoff)
+        attempt = 0
         while True:
             try:
                 return await asyncio.to_thread(self.sync.apply, events)
             except TransientError as exc:
                 RETRIES.inc()
+                attempt += 1
                 reason = getattr(exc, "reason", "other")
                 WAITS.labels(reason).inc()
-                delay = min(exc.retry_after or backoff, self.max_backoff)
+                delay = policy.wait(attempt, retry_after_of(exc))
                 log.warning("salesforce.sync.waiting", reason=reason, delay=delay,
                             events=len(events), error=str(exc))
-                backoff = min(backoff * 2, self.max_backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 if stop.is_set():
