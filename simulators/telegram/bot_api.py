@@ -72,6 +72,7 @@ async def get_updates(sim: Simulation, params: Params) -> Any:
     queue.subscribe(params.string_list("allowed_updates"))
     token = queue.begin_poll()
     queue.confirm(offset)
+    queue.expire()
     if not queue.pending and timeout > 0:
         outcome = await queue.wait(timeout, token)
         if outcome == "superseded":

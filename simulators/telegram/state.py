@@ -39,7 +39,7 @@ class Simulation:
         self.bot = bot_user(token, bot_name, bot_username)
         self.sender = {k: self.bot[k] for k in ("id", "is_bot", "first_name", "username")}
         self.world = World(self.bot, wall_clock=wall_clock, id_offset=id_offset)
-        self.queue = UpdateQueue(first_update_id)
+        self.queue = UpdateQueue(first_update_id, clock=wall_clock)
         self.limiter = RateLimiter(limits or RateLimits())
         self.retry = webhook_retry or RetryPolicy()
         self.faults = Faults()

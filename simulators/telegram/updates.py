@@ -9,6 +9,10 @@ at all; like the real Bot API it does not affect updates already queued, a call 
 keeps the previous setting, and the default (unset or empty list) is every type except
 ``chat_member``, ``message_reaction`` and ``message_reaction_count``.
 
+Telegram keeps an update at most 24 hours ("Getting updates": "they will not be kept longer
+than 24 hours"): an update pending longer than ``max_age`` seconds (by ``clock``, the
+simulation's wall clock) is dropped, by ``getUpdates`` and by webhook delivery alike.
+
 A *replay* is a second copy of an update that was already handed over (what Telegram does when
 a webhook answer timed out). In polling mode a replay is returned once, at its place in the
 queue even though its id is lower than the offset, and is forgotten at the next call that
@@ -19,11 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 DEFAULT_EXCLUDED = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+MAX_AGE = 24 * 3600.0
+"""Seconds Telegram keeps an unconfirmed update."""
 WaitOutcome = Literal["ready", "timeout", "superseded", "closed"]
 
 
@@ -57,6 +64,7 @@ class Pending:
     key: str
     replay: bool = False
     returned: bool = False
+    queued_at: float = 0.0
 
     @property
     def update_id(self) -> int:
@@ -66,7 +74,9 @@ class Pending:
 class UpdateQueue:
     """Pending updates in order, with long-poll waiting and listeners for new ones."""
 
-    def __init__(self, first_update_id: int = 1) -> None:
+    def __init__(self, first_update_id: int = 1, *,
+                 clock: Callable[[], float] = time.time, max_age: float = MAX_AGE) -> None:
+        self.clock, self.max_age = clock, max_age
         self._ids = itertools.count(first_update_id)
         self._seq = itertools.count(1)
         self.pending: dict[int, Pending] = {}
@@ -115,7 +125,8 @@ class UpdateQueue:
         return self._enqueue(update, replay=True)
 
     def _enqueue(self, update: dict[str, Any], *, replay: bool) -> Pending:
-        entry = Pending(next(self._seq), update, delivery_key(update), replay=replay)
+        entry = Pending(next(self._seq), update, delivery_key(update), replay=replay,
+                        queued_at=self.clock())
         self.history[entry.update_id] = update
         self.pending[entry.seq] = entry
         for listener in list(self.listeners):
@@ -136,8 +147,20 @@ class UpdateQueue:
         self.pending = {s: p for s, p in self.pending.items()
                         if not (p.returned if p.replay else p.update_id < offset)}
 
+    def expired(self, entry: Pending) -> bool:
+        """Whether ``entry`` has waited longer than Telegram keeps an update."""
+        return self.clock() - entry.queued_at > self.max_age
+
+    def expire(self) -> int:
+        """Drop every pending update older than ``max_age``; how many were dropped."""
+        old = [seq for seq, entry in self.pending.items() if self.expired(entry)]
+        for seq in old:
+            del self.pending[seq]
+        return len(old)
+
     def take(self, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` pending updates, oldest first; they stay until confirmed."""
+        self.expire()
         out = list(itertools.islice(self.pending.values(), limit))
         for entry in out:
             entry.returned = True

@@ -8,7 +8,14 @@ The way Telegram does it, as far as it is documented and observable:
   or a timeout is retried with backoff (:class:`RetryPolicy`) and recorded in
   ``getWebhookInfo`` as ``last_error_date`` / ``last_error_message`` ("Wrong response from
   the webhook: 500 Internal Server Error", "Connection refused", "Read timeout expired");
-  after ``max_attempts`` Telegram gives up and the update is dropped;
+- the retry schedule: the Bot API says only that an unsuccessful request is repeated and
+  given up "after a reasonable amount of attempts" (setWebhook), and that updates are not
+  kept longer than 24 hours (Getting updates). Observed Telegram retries with growing delays
+  capped around a minute, for as long as the update lives; so here: delays doubling from
+  ``initial_delay`` up to ``max_delay`` (60 s), a ``Retry-After`` header on the webhook's
+  answer (429/503) waited out as given when longer, and no attempt limit unless
+  ``max_attempts`` is set: the update is dropped when it is older than the queue's
+  ``max_age`` (24 h);
 - updates of one chat go one at a time in ``update_id`` order (the next waits until the
   previous is acknowledged); different chats go concurrently, at most ``max_connections``
   requests at once.
@@ -38,17 +45,20 @@ log = logging.getLogger("telecase.telegram.simulator.webhook")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff between attempts to deliver one update, and when to give up."""
+    """Backoff between attempts to deliver one update, and when to give up (``max_attempts``;
+    ``None``: only when the update expires, as Telegram does)."""
 
     initial_delay: float = 1.0
     factor: float = 2.0
     max_delay: float = 60.0
-    max_attempts: int = 10
+    max_attempts: int | None = None
     request_timeout: float = 60.0
 
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th failed attempt (1-based)."""
-        return min(self.max_delay, self.initial_delay * self.factor ** max(0, failures - 1))
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the ``failures``-th failed attempt (1-based); the webhook's
+        ``Retry-After`` when it asks for longer."""
+        computed = min(self.max_delay, self.initial_delay * self.factor ** max(0, failures - 1))
+        return max(computed, retry_after or 0.0)
 
 
 @dataclass(frozen=True)
@@ -125,21 +135,27 @@ class WebhookDelivery:
         """Try until a 2xx or ``max_attempts``; ``True`` when the webhook accepted it."""
         failures = 0
         while True:
+            if self.queue.expired(entry):
+                log.warning("webhook.expired", extra={"update_id": entry.update_id})
+                self.log.append(self._record(entry, failures, None, "expired", 0.0))
+                return False
             async with self._slots:
-                error = await self._attempt(entry, failures + 1)
+                error, retry_after = await self._attempt(entry, failures + 1)
             if error is None:
                 return True
             failures += 1
             self.last_error_date = int(time.time())
             self.last_error_message = error
-            if failures >= self.policy.max_attempts:
+            limit = self.policy.max_attempts
+            if limit is not None and failures >= limit:
                 log.warning("webhook.gave_up", extra={"update_id": entry.update_id})
                 self.log.append(self._record(entry, failures, None, "gave up", 0.0))
                 return False
-            await asyncio.sleep(self.policy.delay(failures))
+            await asyncio.sleep(self.policy.delay(failures, retry_after))
 
-    async def _attempt(self, entry: Pending, attempt: int) -> str | None:
-        """One POST; ``None`` on 2xx, else Telegram's wording of what went wrong."""
+    async def _attempt(self, entry: Pending, attempt: int) -> tuple[str | None, float | None]:
+        """One POST: (``None`` on 2xx, else Telegram's wording of what went wrong; the
+        answer's ``Retry-After`` in seconds, when it has one)."""
         assert self._session is not None
         headers = {"Content-Type": "application/json"}
         if self.config.secret_token:
@@ -147,9 +163,11 @@ class WebhookDelivery:
         body = json.dumps(entry.update, ensure_ascii=False).encode()
         started = time.monotonic()
         status: int | None = None
+        retry_after: float | None = None
         try:
             async with self._session.post(self.config.url, data=body, headers=headers) as resp:
                 status = resp.status
+                retry_after = _seconds(resp.headers.get("Retry-After"))
                 await resp.read()
                 error = None if 200 <= status < 300 else (
                     f"Wrong response from the webhook: {status} {resp.reason or ''}".rstrip())
@@ -161,7 +179,7 @@ class WebhookDelivery:
             error = f"Connection error: {type(exc).__name__}"
         self.log.append(self._record(entry, attempt, status, error,
                                      time.monotonic() - started))
-        return error
+        return error, (retry_after if error is not None else None)
 
     @staticmethod
     def _record(entry: Pending, attempt: int, status: int | None, error: str | None,
@@ -169,3 +187,14 @@ class WebhookDelivery:
         return {"update_id": entry.update_id, "attempt": attempt, "status": status,
                 "ok": error is None, "error": error, "replay": entry.replay,
                 "at": time.time(), "seconds": round(seconds, 6)}
+
+
+def _seconds(header: str | None) -> float | None:
+    """A ``Retry-After`` header's delay in seconds (the delta-seconds form; an HTTP date is
+    not honoured)."""
+    if header is None:
+        return None
+    try:
+        return max(0.0, float(header.strip()))
+    except ValueError:
+        return None

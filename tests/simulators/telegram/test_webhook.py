@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from simulators.telegram import BotApiSimulator, RetryPolicy, SimulatorDriver
+from simulators.telegram.bot_api import MAX_POLL_TIMEOUT
 from tests.simulators.telegram.conftest import FAST_RETRY, TOKEN, BotApi, WebhookReceiver
 
 
@@ -192,3 +194,84 @@ async def test_a_timed_out_answer_is_retried_so_the_bot_sees_the_update_twice(
         await receiver.wait_accepted(2)
     assert [r["update"] for r in receiver.received] == [said.update, said.update]
     assert info["last_error_message"] == "Read timeout expired"
+
+
+class _WallClock:
+    def __init__(self) -> None:
+        self.now = 1_767_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_default_schedule_grows_to_a_minute_and_never_gives_up_by_count() -> None:
+    policy = RetryPolicy()
+    assert [policy.delay(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert policy.max_attempts is None  # only the update's 24 hours end it
+    assert policy.delay(1, retry_after=90.0) == 90.0  # the webhook's Retry-After, as given
+
+
+async def test_retry_after_of_the_webhooks_answer_is_waited_out() -> None:
+    answered: list[float] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        answered.append(asyncio.get_running_loop().time())
+        if len(answered) == 1:
+            return web.Response(status=429, headers={"Retry-After": "0.4"})
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        policy = RetryPolicy(initial_delay=0.01, max_delay=0.02, request_timeout=2.0)
+        async with BotApiSimulator(TOKEN, webhook_retry=policy) as simulator, \
+                SimulatorDriver(simulator.base_url) as tg, \
+                httpx.AsyncClient(base_url=simulator.api_url) as client:
+            api = BotApi(client)
+            ann = await tg.create_user("Ann")
+            await tg.write(ann["id"], ann["id"], "/start")
+            await api.result("setWebhook", url=url)
+            await _info_when(api, lambda i: i["pending_update_count"] == 0)
+    finally:
+        await runner.cleanup()
+    assert len(answered) == 2 and answered[1] - answered[0] >= 0.4
+
+
+async def test_an_update_older_than_24_hours_is_dropped_not_delivered(
+        receiver: WebhookReceiver) -> None:
+    wall = _WallClock()
+    receiver.statuses = [500] * 1000
+    policy = RetryPolicy(initial_delay=0.01, max_delay=0.02, request_timeout=2.0)
+    async with BotApiSimulator(TOKEN, webhook_retry=policy, wall_clock=wall) as simulator, \
+            SimulatorDriver(simulator.base_url) as tg, \
+            httpx.AsyncClient(base_url=simulator.api_url) as client:
+        api = BotApi(client)
+        ann = await tg.create_user("Ann")
+        said = await tg.write(ann["id"], ann["id"], "/start")
+        await api.result("setWebhook", url=receiver.url)
+        await _info_when(api, lambda i: "last_error_date" in i)
+        assert (await api.result("getWebhookInfo"))["pending_update_count"] == 1
+        wall.now += 24 * 3600 + 1
+        await _info_when(api, lambda i: i["pending_update_count"] == 0)
+        log = await tg.webhook_log()
+    assert log[-1]["update_id"] == said.update_id and log[-1]["error"] == "expired"
+    assert receiver.accepted() == []
+
+
+async def test_get_updates_drops_updates_older_than_24_hours() -> None:
+    assert MAX_POLL_TIMEOUT == 50  # the Bot API server's cap on a long poll
+    wall = _WallClock()
+    async with BotApiSimulator(TOKEN, wall_clock=wall) as simulator, \
+            SimulatorDriver(simulator.base_url) as tg, \
+            httpx.AsyncClient(base_url=simulator.api_url) as client:
+        api = BotApi(client)
+        ann = await tg.create_user("Ann")
+        await tg.write(ann["id"], ann["id"], "old")
+        wall.now += 24 * 3600 + 1
+        fresh = await tg.write(ann["id"], ann["id"], "new")
+        assert await api.result("getUpdates") == [fresh.update]
