@@ -5,7 +5,11 @@ The Bot API's forum rules, as telecase applies them:
 - A forum supergroup (``chat.is_forum``) has topics. A topic message carries
   ``message_thread_id`` and ``is_topic_message``; the topic's creation service message
   (``forum_topic_created``) has ``message_id == message_thread_id``. One topic is one ticket.
-- The **General** topic's messages carry no ``message_thread_id``. telecase treats General like
+- The **General** topic's messages carry no ``message_thread_id``; a *reply* in General did
+  carry the reply chain's root as ``message_thread_id`` (without ``is_topic_message``) before
+  Bot API 9.3's topic model, and carries none since. Both shapes route alike: only
+  ``is_topic_message`` (or a creation service message) makes a message a topic's, and only a
+  topic message has the implicit reply. telecase treats General like
   a shared front desk: each customer who writes there gets their own ticket (thread key
   ``<chat>:g<user>``), one open at a time, exactly like a private chat with the bot, so a
   prospect who skips creating a topic is not lost.
@@ -79,8 +83,9 @@ def explicit_reply_to(message: Message) -> int | None:
         return None
     if reply.forum_topic_created is not None:
         return None
-    if message.message_thread_id is not None and reply.message_id == message.message_thread_id:
-        return None
+    if (message.is_topic_message and message.message_thread_id is not None
+            and reply.message_id == message.message_thread_id):
+        return None  # a topic's implicit reply (General's replies are always explicit)
     return reply.message_id
 
 
