@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
 from bench.loadgen import post_all
-from bench.traffic import ForumTraffic
+from bench.traffic import ForumTraffic, post_ticket
 from connectors.raw_log import KafkaRawLog
 from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
 from projections.db import create_schema, make_engine
@@ -177,7 +177,7 @@ async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                pending.append(asyncio.create_task(session.post(url, json=next(paced))))
+                pending.append(asyncio.create_task(post_ticket(session, url, next(paced))))
                 sent += 1
             responses = await asyncio.gather(*pending)
             for r in responses:

@@ -27,7 +27,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bench.ingest import BOT_ID, SECRET
-from bench.traffic import ForumTraffic
+from bench.traffic import ForumTraffic, post_ticket
 from connectors.raw_log import BusRawLog
 from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
 from projections.bus_runner import BusProjector
@@ -127,7 +127,7 @@ async def run_embedded_bench(*, updates: int, rate: int, chats: int) -> dict[str
                 delay = t0 + i / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                pending.append(asyncio.create_task(session.post(url, json=next(fresh))))
+                pending.append(asyncio.create_task(post_ticket(session, url, next(fresh))))
             for resp in await asyncio.gather(*pending):
                 resp.release()
         await _until(lambda: _messages(engine) >= expected + total, 120)

@@ -1,10 +1,17 @@
-"""Synthetic Telegram traffic for benchmarks: updates shaped as the Bot API sends them."""
+"""Synthetic Telegram traffic for benchmarks: updates shaped as the Bot API sends them.
+
+A forum's message ids start at 2, as the simulator's do: id 1 is the General topic's
+(``message_thread_id=1`` never names a created topic in a real forum).
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import aiohttp
 
 FORUM_BASE = -1002000000000
 
@@ -13,13 +20,14 @@ class ForumTraffic:
     """Forum supergroups with topics; each topic created by a customer, then messages in it.
 
     ``topic_messages(topics, per_topic)`` interleaves the topics like a busy desk would.
-    ``fresh_tickets()`` yields one brand-new topic (creation + first message) at a time.
+    ``fresh_tickets()`` yields one brand-new topic at a time: the pair (its
+    ``forum_topic_created`` update, its first message), to be delivered in that order.
     """
 
     def __init__(self, chat_id: int = FORUM_BASE, start_update: int = 1) -> None:
         self.chat = {"id": chat_id, "type": "supergroup", "title": "Sales desk", "is_forum": True}
         self._update_ids = itertools.count(start_update)
-        self._message_ids = itertools.count(1)
+        self._message_ids = itertools.count(2)  # 1 is the General topic's id
         self._creations: dict[int, dict[str, Any]] = {}
         self.date = 1_790_000_000
 
@@ -50,7 +58,15 @@ class ForumTraffic:
                        for n in range(topics))
         return out
 
-    def fresh_tickets(self, start: int) -> Iterator[dict[str, Any]]:
+    def fresh_tickets(self, start: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         for n in itertools.count(start):
-            self.create_topic(n)
-            yield self.write(n, "hello, is anyone there?")
+            yield self.create_topic(n), self.write(n, "hello, is anyone there?")
+
+
+async def post_ticket(session: aiohttp.ClientSession, url: str,
+                      ticket: tuple[dict[str, Any], dict[str, Any]]) -> aiohttp.ClientResponse:
+    """POST a fresh ticket's two updates to a webhook, creation first; the message's
+    response (the creation's is released)."""
+    created, said = ticket
+    (await session.post(url, json=created)).release()
+    return await session.post(url, json=said)
