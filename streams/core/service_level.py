@@ -19,6 +19,10 @@ Decisions, written down (the what-if in ``streams.sla.replay`` follows the same 
   ``occurred_at`` fires (a met target at once; a deadline the event came after, too); a tick
   fires everything due up to its ``at``. Each signal is an event stamped with the instant it
   became true (``occurred_at``), so a signal fired late after downtime says when it was due.
+- **Outreach** (``TicketState.outbound``, ``streams.core.requests``): telecase spoke first,
+  so nothing is owed until the customer answers. The clocks start at the customer's first
+  message, running from that message (no start grace); the agent's opening message and
+  anything before the answer move nothing.
 - **A policy that appears later** starts the clocks of tickets already open at their next event
   or tick, from their opening: a long-open ticket breaches at once, which is the truth.
 """
@@ -86,8 +90,11 @@ def track(state: ThreadState, events: list[TicketEvent], policy: SlaPolicy,
         sla = clocks.get(ticket.ticket_id)
         if sla is None:
             if ticket.sla is None:
+                if ticket.outbound and not isinstance(event, CustomerMessageReceived):
+                    continue  # outreach: no clock until the customer answers
                 text = event.text if isinstance(event, CustomerMessageReceived) else ""
-                sla = _start(ticket, policy, text)
+                sla = _start(ticket, policy, text,
+                             event.occurred_at if ticket.outbound else None)
                 started.append(ticket.ticket_id)
             else:
                 sla = ticket.sla.thaw(ticket.ticket_id, policy)
@@ -121,7 +128,8 @@ def fire_due(state: ThreadState, now: datetime, policy: SlaPolicy,
         emitted: list[TicketEvent] = []
         if ticket.sla is not None:
             sla = ticket.sla.thaw(ticket.ticket_id, policy)
-        elif ticket.status == "open" and ticket.opened_at + START_GRACE <= now:
+        elif (ticket.status == "open" and not ticket.outbound
+              and ticket.opened_at + START_GRACE <= now):
             sla = _start(ticket, policy, "")
             emitted.append(_started(ticket, sla, ticket.seq + 1, recorded_at, source))
         else:
@@ -144,7 +152,7 @@ def next_due(state: ThreadState) -> datetime | None:
     for ticket in state.tickets:
         if ticket.sla is not None:
             at = ticket.sla.next_at
-        elif ticket.status == "open":
+        elif ticket.status == "open" and not ticket.outbound:
             at = ticket.opened_at + START_GRACE
         else:
             continue
@@ -173,11 +181,14 @@ def _facts(event: TicketEvent) -> list[clock.Fact] | None:
     return sla_facts(event)
 
 
-def _start(ticket: TicketState, policy: SlaPolicy, first_message: str) -> SlaState:
+def _start(ticket: TicketState, policy: SlaPolicy, first_message: str,
+           since: datetime | None = None) -> SlaState:
+    """The clocks, running from the opening (``since``: from the customer's first answer to
+    an outreach ticket)."""
     facts = TicketFacts(ticket_id=ticket.ticket_id, channel=ticket.channel,
                         chat_id=ticket.chat_id, subject=ticket.subject,
                         first_message=first_message, **policy_facts(ticket.intake))
-    return clock.start(facts, policy, ticket.opened_at)
+    return clock.start(facts, policy, since or ticket.opened_at)
 
 
 def _store(state: ThreadState, ticket: TicketState, sla: SlaState,

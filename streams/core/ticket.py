@@ -53,6 +53,7 @@ from streams.schema.events import (
     TicketClosed,
     TicketEvent,
     TicketOpened,
+    TicketRequested,
     TicketRouted,
     TicketStatus,
     TopicClosed,
@@ -198,6 +199,14 @@ class TicketState:
     """The answers of the intake form that opened the ticket (``streams.core.intake``)."""
     team_topic: tuple[int, int] | None = None
     """``(chat_id, thread_id)`` of the ticket's intake topic in the team's group."""
+    origin: str | None = None
+    """Who opened the ticket when a person did (``ticket.requested``: ``agent``,
+    ``salesforce``, ``manual``); ``None``: a customer's message opened it."""
+    outbound: bool = False
+    """Outreach: telecase spoke first, so the SLA clocks wait for the customer's first answer
+    (``streams.core.service_level``)."""
+    requests: frozenset[str] = frozenset()
+    """Ids of the requests taken in (``streams.core.requests``; dedupe)."""
 
     @property
     def message_count(self) -> int:
@@ -464,6 +473,11 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
     ticket = _ticket_for(routed, state)
     if routed.continues is not None and routed.service == "created":
         return []  # the bot opened a topic to continue this ticket: no fact about the ticket
+    if ticket is None and routed.from_bot and routed.service == "created":
+        # The bot opens topics only for tickets (outreach: ``streams.core.requests``), so its
+        # creation message opens none: the request opens the ticket, in whatever order the
+        # two arrive, and a creation message that comes after it renames nothing.
+        return []
     out = _Emitter(command, ticket)
     if ticket is None:
         ticket = out.open(state)
@@ -730,6 +744,9 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
         changes["team_topic"] = (event.chat_id, event.thread_id)
     elif isinstance(event, TopicReconciled) and event.source.change_id is not None:
         changes["topic_checks"] = ticket.topic_checks | {event.source.change_id}
+    elif isinstance(event, TicketRequested):
+        changes.update(origin=event.origin, outbound=event.direction == "outbound",
+                       requests=ticket.requests | {event.request_id})
     elif isinstance(event, TicketRouted):
         changes["queue"] = event.queue
     elif isinstance(event, TicketAssigned):

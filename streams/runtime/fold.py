@@ -35,6 +35,7 @@ from streams.core.intake import (
     wants_form,
 )
 from streams.core.pilot import EVERYTHING, PilotGate
+from streams.core.requests import OpenRequestedTicket, decide_request, request_thread
 from streams.core.routing import Routed, route
 from streams.core.service_level import fire_due, next_due, track
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog
@@ -64,6 +65,7 @@ from streams.schema.intake_records import INTAKE_RECORD_KINDS, IntakeRelay, Inta
 from streams.schema.knowledge import KnowledgeSearched
 from streams.schema.salesforce import SalesforceChange
 from streams.schema.telegram import Update
+from streams.schema.ticket_requests import TicketRequest
 from streams.sla.policy import SlaPolicy
 
 UPDATES_FOLDED = Counter("telecase_updates_folded_total", "Raw updates folded", ["outcome"])
@@ -138,7 +140,7 @@ class Folded:
         return (self.thread, *self.others)
 
 
-_Decidable = Command | IntakeRelay | IntakeTopicRecord
+_Decidable = Command | IntakeRelay | IntakeTopicRecord | OpenRequestedTicket
 """What :meth:`UpdateFolder._decide` takes: a ticket core command, or an intake record
 (decided by ``streams.core.intake``)."""
 
@@ -251,6 +253,15 @@ class UpdateFolder:
             except ValidationError as exc:
                 return self._dead("invalid_tick", exc, payload, where, now)
             return self._tick(tick, store, where)
+        if kind == "telecase.ticket_request":  # a person opens a ticket (streams.core.requests)
+            try:
+                request = TicketRequest.model_validate_json(payload)
+                key = request_thread(request)
+            except (ValidationError, ValueError) as exc:
+                return self._dead("invalid_ticket_request", exc, payload, where, now)
+            state = store.get(key) or initial_state(key)
+            return self._decide(OpenRequestedTicket(request, request.at), state, payload, where,
+                                now, decide_request)
         if kind in self._TICKET_RECORDS:
             model, reason, command_of = self._TICKET_RECORDS[kind]
             try:

@@ -49,7 +49,7 @@ from streams.sla.calendar import DAY, BusinessCalendar, Opening
 from streams.sla.durations import format_duration, parse_duration, parse_fraction
 from streams.sla.errors import PolicyError
 
-Channel = Literal["forum_topic", "general_topic", "private_chat"]
+Channel = Literal["forum_topic", "general_topic", "private_chat", "manual"]
 """Where a ticket came from (the same names as ``streams.schema.events.Channel``)."""
 
 

@@ -66,7 +66,9 @@ class AgentReplied(EventBase):
 
     type: Literal["agent.replied"] = "agent.replied"
     version: Literal[2] = 2
-    via: Literal["telegram", "salesforce"]
+    via: Literal["telegram", "salesforce", "outreach"]
+    """``outreach``: the first message of a ticket a person opened (``ticket.requested``),
+    which the reply mirror sends."""
     message_id: int | None = None
     comment_id: str | None = None
     chat_id: int | None = None
@@ -79,8 +81,9 @@ class AgentReplied(EventBase):
     @property
     def sent_by_telecase(self) -> bool:
         """Whether the customer sees ``text`` only when telecase sends it (a reply written
-        in Salesforce, or anything a command produced)."""
-        return self.via == "salesforce" or self.template is not None or self.article is not None
+        in Salesforce, an outreach's first message, or anything a command produced)."""
+        return (self.via in ("salesforce", "outreach") or self.template is not None
+                or self.article is not None)
 
 
 AgentCommand = Literal["template", "knowledge"]

@@ -11,7 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Channel = Literal["forum_topic", "general_topic", "private_chat"]
+Channel = Literal["forum_topic", "general_topic", "private_chat", "manual"]
+"""Where a ticket lives. ``manual``: an inquiry recorded by a person (a call, a walk-in, an
+outage), with no Telegram chat (``chat_id`` 0; ``streams.core.requests``)."""
 TicketStatus = Literal["open", "closed"]
 
 

@@ -102,8 +102,28 @@ class TicketClosed(EventBase):
 
 
 
+class TicketRequested(EventBase):
+    """A person opened the ticket (``streams.core.requests``), right after its
+    ``ticket.opened``: ``origin`` ``agent`` (``telecase ticket open``, the dashboard) or
+    ``salesforce`` (a Case marked for Telegram, ``case_id``) for outreach, which is
+    ``outbound`` (the SLA clocks wait for the customer's first answer); ``manual`` for an
+    inquiry that did not arrive through Telegram (``customer_name``, ``phone``, ``note``).
+    ``request_id`` makes the request idempotent."""
+
+    type: Literal["ticket.requested"] = "ticket.requested"
+    version: Literal[1] = 1
+    request_id: str
+    origin: Literal["agent", "salesforce", "manual"]
+    direction: Literal["outbound", "inbound"]
+    requested_by: str
+    customer_name: str | None = None
+    phone: str | None = None
+    note: str | None = None
+    case_id: str | None = None
+
+
 ConversationEvent: TypeAlias = (
     TicketOpened | CustomerMessageReceived | CustomerMessageEdited | TopicRenamed | TopicClosed
-    | TopicReopened | TopicRecreated | TopicReconciled | TicketClosed
+    | TopicReopened | TopicRecreated | TopicReconciled | TicketClosed | TicketRequested
 )
 """This family's events: one of the members of :data:`~streams.schema.events.TicketEvent`."""

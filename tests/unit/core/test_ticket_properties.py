@@ -46,8 +46,9 @@ def history(plan: list[Action], creator: int) -> list[dict[str, Any]]:
 
 
 def view(states: dict[str, ThreadState]) -> dict[str, TicketState]:
-    """The domain state, without bookkeeping that depends on how many events were logged."""
-    return {k: replace(s.tickets[0], seq=0) for k, s in states.items()}
+    """The domain state, without bookkeeping that depends on how many events were logged.
+    (A topic the bot created that nobody wrote in has no ticket: ``streams.core.requests``.)"""
+    return {k: replace(s.tickets[0], seq=0) for k, s in states.items() if s.tickets}
 
 
 @settings(max_examples=200, deadline=None)
@@ -62,7 +63,7 @@ def test_any_order_with_duplicates_folds_to_the_same_state(plan: list[Action], c
     assert view(reordered) == view(in_order)
     # every ticket's log is gap-free and starts with TicketOpened
     for events in (log, relog):
-        assert events[0].type == "ticket.opened"
+        assert not events or events[0].type == "ticket.opened"
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
