@@ -145,10 +145,14 @@ class Report:
         return self.dry_run and drift.correction is not None
 
     @property
-    def would_be_corrected(self) -> int:
-        """Correction records a dry run would append (one per Case, one per topic)."""
-        return len({_key(d.correction) for d in self.drifts
-                    if self.dry_run and d.correction is not None})
+    def drifts_corrected(self) -> int:
+        """Drifts whose correction was appended (the drifts of one Case share one record)."""
+        return sum(self.was_corrected(d) for d in self.drifts)
+
+    @property
+    def drifts_would_correct(self) -> int:
+        """Drifts a dry run would correct."""
+        return sum(self.would_correct(d) for d in self.drifts)
 
 
 def _key(correction: SalesforceChange | TopicChecked) -> str:

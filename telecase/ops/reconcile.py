@@ -33,13 +33,13 @@ from telecase.settings import RuntimeKind, Settings, SettingsError
 
 
 def report_json(report: Report) -> dict[str, Any]:
-    """The report as data. ``corrected``: correction records appended; in a dry run 0, and
-    ``would_correct`` says how many would have been (per row: ``corrected`` false,
-    ``would_correct`` true)."""
+    """The report as data. ``corrected``: drifts corrected (``records``: the correction
+    records appended; one Case's drifts share one); in a dry run 0, and ``would_correct``
+    says how many would have been (per row: ``corrected`` false, ``would_correct`` true)."""
     return {"tickets": report.tickets, "cases": report.cases, "topics": report.topics,
             "dry_run": report.dry_run, "field_history": report.field_history,
-            "drifts": report.counts(), "corrected": report.corrected,
-            "would_correct": report.would_be_corrected,
+            "drifts": report.counts(), "corrected": report.drifts_corrected,
+            "would_correct": report.drifts_would_correct, "records": report.corrected,
             "details": [{"ticket_id": d.ticket_id, "kind": d.kind, "system": d.system,
                          "log": d.log_value, d.system: d.remote_value, "detail": d.detail,
                          "corrected": report.was_corrected(d),
@@ -48,8 +48,8 @@ def report_json(report: Report) -> dict[str, Any]:
 
 def report_table(report: Report) -> Table:
     topics = "" if report.topics is None else f"{report.topics} Telegram topics, "
-    done = (f"{report.would_be_corrected} would be corrected (dry run)" if report.dry_run
-            else f"{report.corrected} corrected")
+    done = (f"{report.drifts_would_correct} would be corrected (dry run)" if report.dry_run
+            else f"{report.drifts_corrected} corrected")
     table = Table(title=f"reconcile: {report.tickets} tickets, {report.cases} Cases, {topics}"
                         f"{len(report.drifts)} drifts, {done}")
     for col in ("ticket", "drift", "log", "Salesforce / Telegram", "action", "detail"):

@@ -330,12 +330,25 @@ async def test_a_dry_run_says_would_correct(
     desk = Desk(sf, log, dry_run=True)
     case = await desk.open(driver)
     await driver.set_case_status(case["Id"], "Working", user_id=sim.agent_user_id)
+    await driver.set_case_owner(case["Id"], sim.agent_user_id, user_id=sim.agent_user_id)
     report, records = await desk.round()
-    assert (kinds(report), report.corrected, records) == (["status_changed"], 0, [])
+    assert (kinds(report), report.corrected, records) == (
+        ["owner_changed", "status_changed"], 0, [])
     data = report_json(report)
-    assert (data["dry_run"], data["corrected"], data["would_correct"]) == (True, 0, 1)
-    [row] = data["details"]
-    assert (row["corrected"], row["would_correct"]) == (False, True)
+    assert (data["dry_run"], data["corrected"], data["would_correct"], data["records"]) == (
+        True, 0, 2, 0)
+    assert [(row["corrected"], row["would_correct"]) for row in data["details"]] == [
+        (False, True), (False, True)]
     table = report_table(report)
-    assert "1 drifts, 1 would be corrected (dry run)" in str(table.title)
-    assert list(table.columns[4].cells) == ["would correct"]
+    assert "2 drifts, 2 would be corrected (dry run)" in str(table.title)
+    assert list(table.columns[4].cells) == ["would correct", "would correct"]
+
+    desk.reconciler.dry_run = False  # the same, for real: one record corrects both
+    report, records = await desk.round()
+    data = report_json(report)
+    assert (data["dry_run"], data["corrected"], data["would_correct"], data["records"]) == (
+        False, 2, 0, 1)
+    assert [(row["corrected"], row["would_correct"]) for row in data["details"]] == [
+        (True, False), (True, False)]
+    assert "2 drifts, 2 corrected" in str(report_table(report).title)
+    assert list(report_table(report).columns[4].cells) == ["corrected", "corrected"]
