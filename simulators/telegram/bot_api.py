@@ -133,6 +133,7 @@ async def send_message(sim: Simulation, params: Params) -> Any:
             raise bad_request(f"unsupported parse_mode \"{parse_mode}\"")
         if parse_mode.lower() == "html":
             text, entities = parse_html(text)
+            entities = _mentions_resolved(sim, entities)
             if not text.strip():
                 raise bad_request("message text is empty")
     if len(text) > MAX_TEXT_LENGTH:
@@ -164,6 +165,21 @@ async def send_message(sim: Simulation, params: Params) -> Any:
                      "text": text, "date": message["date"], "message": message,
                      "reply_markup": markup})
     return message
+
+
+def _mentions_resolved(sim: Simulation, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``text_mention`` entities with the mentioned user's whole ``User`` (``MessageEntity``:
+    "For text_mention only, the mentioned user"); a user the bot cannot know is left
+    unmentioned, as Telegram does (the text stays, the link goes)."""
+    out: list[dict[str, Any]] = []
+    for entity in entities:
+        if entity["type"] == "text_mention":
+            user = sim.world.users.get(int(entity["user"]["id"]))
+            if user is None:
+                continue
+            entity = {**entity, "user": user}
+        out.append(entity)
+    return out
 
 
 def _chat(sim: Simulation, params: Params) -> Chat:

@@ -221,6 +221,10 @@ class SimulatorDriver:
         """What the bot sent: chat_id, message_id, message_thread_id, text, message..."""
         return list(await self._call("GET", "sent", query={"chat_id": chat_id}))
 
+    async def calls(self) -> list[dict[str, Any]]:
+        """Every Bot API call the bot made: method, params, answer (the JSON envelope)."""
+        return list(await self._call("GET", "calls"))
+
     async def deleted_messages(self, chat_id: int) -> list[int]:
         """Ids of the messages the bot deleted in ``chat_id`` (``deleteMessage``), in order."""
         return [int(m) for m in await self._call("GET", "deleted", query={"chat_id": chat_id})]

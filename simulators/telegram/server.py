@@ -110,24 +110,32 @@ class BotApiSimulator:
         injected = faults.failure_for(method)
         if injected is not None:
             return injected
+        params: dict[str, Any] = {}
         try:
             if request.match_info["token"] != self.sim.token:
                 raise unauthorized()
             handler = bot_api.METHODS.get(method.lower())
             if handler is None:
                 raise not_found()
-            params = await read_params(request)
+            read = await read_params(request)
+            params = read.raw
             if method.lower() not in _OWN_LIMITS:
-                self.sim.limiter.acquire_call(method, params.raw.get("chat_id"))
-            result = await handler(self.sim, params)
+                self.sim.limiter.acquire_call(method, read.raw.get("chat_id"))
+            result = await handler(self.sim, read)
         except BotApiError as exc:
+            self._record(method, params, exc.envelope())
             return _error(exc)
         body: dict[str, Any] = {"ok": True}
         if isinstance(result, bot_api.Described):
             body |= {"result": result.result, "description": result.description}
         else:
             body["result"] = result
+        self._record(method, params, body)
         return web.json_response(body, dumps=_dumps)
+
+    def _record(self, method: str, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        self.sim.calls.append({"method": method, "params": params,
+                               "answer": json.loads(_dumps(answer))})
 
 
 _OWN_LIMITS = frozenset({"sendmessage", "getupdates", "getme", "getwebhookinfo"})

@@ -35,6 +35,7 @@ POST     /sim/raw_updates             update -> emitted (queued as is)
 POST     /sim/redeliveries            update_id -> emitted (a second copy of that update)
 GET      /sim/updates                 -> every update ever queued, oldest first
 GET      /sim/sent                    chat_id? -> what the bot sent
+GET      /sim/calls                   -> every Bot API call: method, params, answer
 POST     /sim/bot_rights          chat_id, can_manage_topics?, can_delete_messages?, ...
                                       -> the bot's administrator rights in that group
 GET      /sim/webhook_log             -> webhook delivery attempts
@@ -250,8 +251,11 @@ def _member_change(sim: Simulation, user_id: int, *, blocked: bool) -> dict[str,
     new_member: dict[str, Any] = {"status": new, "user": sim.sender}
     if blocked:
         new_member["until_date"] = 0
+    old_member: dict[str, Any] = {"status": old, "user": sim.sender}
+    if not blocked:  # ChatMemberBanned: until_date is required (0: forever)
+        old_member["until_date"] = 0
     body = {"chat": chat, "from": user, "date": sim.world.now(),
-            "old_chat_member": {"status": old, "user": sim.sender}, "new_chat_member": new_member}
+            "old_chat_member": old_member, "new_chat_member": new_member}
     return _emitted(sim, sim.queue.add("my_chat_member", body), None)
 
 
@@ -314,6 +318,11 @@ async def history(sim: Simulation, p: Params, _: web.Request) -> Any:
 async def sent(sim: Simulation, p: Params, _: web.Request) -> Any:
     chat_id = p.get_int("chat_id")
     return [m for m in sim.sent if chat_id is None or m["chat_id"] == chat_id]
+
+
+@route("GET", "/sim/calls")
+async def calls(sim: Simulation, p: Params, _: web.Request) -> Any:
+    return list(sim.calls)
 
 
 @route("GET", "/sim/deleted")

@@ -46,6 +46,10 @@ class Simulation:
         self.webhook: WebhookDelivery | None = None
         self.webhook_log: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+        """Every Bot API call the bot made, in order: ``method`` (as called), ``params`` and
+        the ``answer`` (the JSON envelope, error or not) -- what a test checks a client
+        against."""
         self.blocked_by: set[int] = set()
         self.kicked_from: set[int] = set()
         """Groups whose members removed the bot: it gets nothing from them and may do nothing

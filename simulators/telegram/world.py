@@ -42,9 +42,11 @@ BOT_ADMIN_RIGHTS: dict[str, bool] = {
     "can_delete_messages": True, "can_manage_video_chats": True,
     "can_restrict_members": True, "can_promote_members": False, "can_change_info": True,
     "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
-    "can_delete_stories": False, "can_pin_messages": True, "can_manage_topics": True}
+    "can_delete_stories": False, "can_send_welcome_messages": False, "can_pin_messages": True,
+    "can_manage_topics": True}
 """The bot's rights as the administrator the driver makes it in every group (Bot API
-``ChatMemberAdministrator``: the ``can_*`` booleans a supergroup administrator carries)."""
+``ChatMemberAdministrator``: the ``can_*`` booleans a supergroup administrator carries;
+``can_send_welcome_messages`` is required since Bot API 10.x, as the oracle's models say)."""
 _SUPERGROUP_BASE = 1_001_000_000_000
 _FIRST_USER_ID = 100_000_001
 
@@ -404,6 +406,11 @@ class World:
             raise bad_request("message to delete not found")
         own = (message.get("from") or {}).get("id") == self.bot["id"]
         if chat.kind != "private" and not own and not chat.bot_can_delete:
+            raise bad_request("message can't be deleted")
+        # deleteMessage (Bot API): "Service messages about a supergroup, channel, or forum
+        # topic creation can't be deleted"; "A message can only be deleted if it was sent less
+        # than 48 hours ago".
+        if "forum_topic_created" in message or self.now() - int(message["date"]) >= 48 * 3600:
             raise bad_request("message can't be deleted")
         del chat.messages[message_id]
         chat.deleted.append(message_id)
