@@ -136,3 +136,35 @@ async def test_set_webhook_answers_429(strict: tuple[BotApi, SimulatorDriver, _C
     assert status == 429 and body["parameters"] == {"retry_after": 1}
     clock.now += 1
     assert (await api.call("deleteWebhook"))[0] == 200
+
+
+async def test_delete_message_refuses_a_topics_creation_and_old_messages() -> None:
+    wall = _Clock()
+    wall.now = 1_767_000_000.0
+    async with BotApiSimulator(TOKEN, wall_clock=wall,
+                               limits=RateLimits(enabled=False)) as simulator, \
+            SimulatorDriver(simulator.base_url) as tg, \
+            httpx.AsyncClient(base_url=simulator.api_url) as client:
+        api = BotApi(client)
+        forum = await tg.create_forum("Sales")
+        ann = await tg.create_user("Ann")
+        topic = await tg.open_topic(forum["id"], ann["id"], "Pricing")
+        said = await tg.write(forum["id"], ann["id"], "old news", topic.thread_id)
+        assert await _description(api, "deleteMessage", chat_id=forum["id"],
+                                  message_id=topic.thread_id) == (
+            400, "Bad Request: message can't be deleted")
+        wall.now += 48 * 3600
+        assert await _description(api, "deleteMessage", chat_id=forum["id"],
+                                  message_id=said.message_id) == (
+            400, "Bad Request: message can't be deleted")
+
+
+async def test_a_text_mention_carries_the_whole_user_or_none(
+        api: BotApi, tg: SimulatorDriver, ann: dict[str, Any]) -> None:
+    await tg.create_private_chat(ann["id"])
+    sent = await api.result("sendMessage", chat_id=ann["id"], parse_mode="HTML",
+                            text=f'<a href="tg://user?id={ann["id"]}">you</a> and '
+                                 '<a href="tg://user?id=42">a stranger</a>')
+    assert sent["text"] == "you and a stranger"
+    assert sent["entities"] == [{"type": "text_mention", "user": ann, "offset": 0,
+                                 "length": 3}]
