@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 import uuid
@@ -137,15 +138,23 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
         await consumer.stop()
 
 
-@pytest.fixture
-def deployment(kafka_bootstrap: str, pg_server: str, tmp_path: Path) -> Iterator[Deployment]:
+@contextlib.contextmanager
+def deployed(bootstrap: str, pg_server: str, log_dir: Path) -> Iterator[Deployment]:
+    """A :class:`Deployment` on ``bootstrap`` with a fresh database; its processes stopped
+    (and their output shown) at the end."""
     with infra.fresh_database(pg_server) as db_url:
-        dep = Deployment(bootstrap=kafka_bootstrap, database_url=db_url, log_dir=tmp_path)
+        dep = Deployment(bootstrap=bootstrap, database_url=db_url, log_dir=log_dir)
         try:
             yield dep
         finally:
             dep.stop_all()
             infra.show_outputs(dep.processes)
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, pg_server: str, tmp_path: Path) -> Iterator[Deployment]:
+    with deployed(kafka_bootstrap, pg_server, tmp_path) as dep:
+        yield dep
 
 
 class _ServedInThread:

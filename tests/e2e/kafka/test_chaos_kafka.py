@@ -5,26 +5,41 @@ lost or doubled: every ticket's messages in ``ticket.events`` and in its ``cases
 exactly the sender's, seq gap-free. The recovery times (SIGKILL to the restarted process's
 first output) are printed.
 
-The broker is not restarted here: it is the one every test of the session shares, so
-restarting it would break the tests running beside this one.
+The session's broker is shared by every test, so it is never restarted. The second test runs
+the same load and kills on a private broker of its own (``.ci/kafka.sh`` on free ports, its
+storage under tmp_path) and also restarts that broker once (``.ci/kafka.sh restart``: a clean
+stop, then a start on the same storage). Meanwhile the webhook's appends wait for the broker
+(the producer retries within its request timeout), or it answers 503 once they time out; the
+Telegram simulator sends again what timed out or got 503, as Telegram does. Where no private
+broker can run (no java or no jars in .ci/kafka/lib: the session's broker comes from
+elsewhere), that test is skipped and says why. The private broker is stopped at the end
+whatever happens.
 
-Marked ``soak``: the load runs ``TELECASE_SOAK_SECONDS`` (CI's short form: 20; default 20).
+Marked ``soak``: the load runs ``TELECASE_SOAK_SECONDS`` (CI's short form: 20; default 20),
+and on until the last fault is a fraction of that behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.schema.events import CustomerMessageReceived
-from tests.e2e.kafka.conftest import Deployment, SimulatorThread
+from tests import infra
+from tests.e2e.kafka.conftest import Deployment, SimulatorThread, deployed, free_port
 from tests.e2e.kafka.test_ticket_pipeline import ticket_log
 from tests.infra import wait_for
 
@@ -32,6 +47,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.soak]
 TOPICS = 6
 RATE = 15.0
 """Messages per second the customers write, over all topics."""
+KAFKA_SH = infra.ROOT / ".ci" / "kafka.sh"
 
 
 class _EventsGrowth(threading.Thread):
@@ -51,7 +67,11 @@ class _EventsGrowth(threading.Thread):
         try:
             tps = [TopicPartition(self.dep.names.ticket_events, p) for p in range(4)]
             while not self.done.is_set():
-                ends = await consumer.end_offsets(tps)
+                try:
+                    ends = await consumer.end_offsets(tps)
+                except KafkaError:  # the broker restarting: no sample meanwhile
+                    await asyncio.sleep(0.1)
+                    continue
                 self.samples.append((time.monotonic(), sum(ends.values())))
                 await asyncio.sleep(0.1)
         finally:
@@ -82,10 +102,78 @@ def _first_projection_after(dep: Deployment, at: float, before: int,
     return time.monotonic() - at
 
 
+@dataclass(frozen=True)
+class PrivateBroker:
+    """A broker of this test's own (``.ci/kafka.sh`` on free ports, its storage under the
+    test's tmp_path), which it may restart without disturbing the session's shared one."""
+
+    home: Path
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def run(self, verb: str) -> float:
+        """``.ci/kafka.sh <verb>`` for this broker; the seconds it took."""
+        began = time.monotonic()
+        subprocess.run(["bash", str(KAFKA_SH), verb], check=True, timeout=180, env={
+            **os.environ, "TELECASE_KAFKA_PORT": str(self.port),
+            "TELECASE_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "TELECASE_KAFKA_HOME": str(self.home)})
+        return time.monotonic() - began
+
+
+def _private_broker_unavailable() -> str | None:
+    """Why this machine cannot run a private broker (``None``: it can)."""
+    jars = KAFKA_SH.parent / "kafka" / "lib" / ".complete"
+    if shutil.which("java") is None or not jars.exists():
+        return ("restarting the broker needs a private one from .ci/kafka.sh (java and the "
+                "jars in .ci/kafka/lib), not found here; the session's broker "
+                f"({os.environ.get('KAFKA_BOOTSTRAP_SERVERS', 'from testcontainers')}) is "
+                "shared by every test and is not restarted")
+    return None
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    """Started for one test and stopped after it whatever happens (one at a time: -Xmx1g)."""
+    reason = _private_broker_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    port = free_port()
+    controller_port = next(p for p in iter(free_port, None) if p != port)
+    broker = PrivateBroker(tmp_path / "kafka", port, controller_port)
+    try:
+        broker.run("start")
+        yield broker
+    finally:
+        broker.run("stop")
+
+
+@pytest.fixture
+def private_deployment(private_broker: PrivateBroker, pg_server: str,
+                       tmp_path: Path) -> Iterator[Deployment]:
+    with deployed(private_broker.bootstrap, pg_server, tmp_path) as dep:
+        yield dep
+
+
 def test_killing_the_worker_and_the_projector_under_load_loses_and_doubles_nothing(
         deployment: Deployment, telegram: SimulatorThread) -> None:
-    dep = deployment
+    _chaos(deployment, telegram, broker=None)
+
+
+def test_restarting_the_broker_under_load_loses_and_doubles_nothing(
+        private_deployment: Deployment, private_broker: PrivateBroker,
+        telegram: SimulatorThread) -> None:
+    """The same load and kills on a private broker, which is also restarted once."""
+    _chaos(private_deployment, telegram, broker=private_broker)
+
+
+def _chaos(dep: Deployment, telegram: SimulatorThread, broker: PrivateBroker | None) -> None:
     seconds = float(os.environ.get("TELECASE_SOAK_SECONDS", "20"))
+    gap = seconds / (4 if broker is None else 5)  # between faults, all under load
     dep.webhook()
     dep.worker()
     dep.projector()
@@ -102,12 +190,12 @@ def test_killing_the_worker_and_the_projector_under_load_loses_and_doubles_nothi
 
     forum_id, opened = telegram.drive(setup)
     sent: dict[int, list[str]] = {thread: [] for _, thread in opened}  # the ground truth
-    finished = threading.Event()
+    faults_done, finished = threading.Event(), threading.Event()
 
-    def customers() -> None:
+    def customers() -> None:  # at least ``seconds``, and until every fault is past
         async def write(tg: Any) -> None:
             start, i = time.monotonic(), 0
-            while time.monotonic() - start < seconds:
+            while time.monotonic() - start < seconds or not faults_done.is_set():
                 user_id, thread_id = opened[i % TOPICS]
                 text = f"message {i}"
                 await tg.write(forum_id, user_id, text, thread_id)
@@ -122,30 +210,45 @@ def test_killing_the_worker_and_the_projector_under_load_loses_and_doubles_nothi
     growth = _EventsGrowth(dep)
     growth.start()
     writer = threading.Thread(target=customers)
+    began = time.monotonic()
     writer.start()
     try:
         wait_for(lambda: _messages(dep) > 10, 120, what="traffic flowing")
-        time.sleep(seconds / 4)
+        time.sleep(gap)
         killed = time.monotonic()
         dep.processes[1].kill()  # the worker
         dep.worker()  # the same name: the same TELECASE_INSTANCE_ID
-        worker_s = growth.first_growth_after(killed)
-        time.sleep(seconds / 4)
+        recovery = [f"worker {growth.first_growth_after(killed):.2f} s (SIGKILL to its first "
+                    "event)"]
+        time.sleep(gap)
         before = _messages(dep)
         killed = time.monotonic()
         dep.processes[2].kill()  # the projector
         dep.projector()
-        projector_s = _first_projection_after(dep, killed, before)
+        recovery.append(f"projector {_first_projection_after(dep, killed, before):.2f} s "
+                        "(SIGKILL to its first projected message)")
+        if broker is not None:
+            time.sleep(gap)
+            down = broker.run("restart")  # a clean stop, then a start on the same storage
+            back, before = time.monotonic(), _messages(dep)
+            events_s = growth.first_growth_after(back)
+            projected_s = _first_projection_after(dep, back, before)
+            recovery.append(f"broker restart {down:.2f} s (.ci/kafka.sh restart), then new "
+                            f"events {events_s:.2f} s and projected messages "
+                            f"{projected_s:.2f} s after it was back")
+        time.sleep(gap)
+        faults_done.set()
         writer.join(seconds + 120)
         assert finished.is_set()
+        loaded = time.monotonic() - began
         total = sum(len(texts) for texts in sent.values())
         wait_for(lambda: _messages(dep) == total, 120, what="every message projected")
     finally:
+        faults_done.set()
         growth.done.set()
         growth.join(10)
-    print(f"\nchaos: {total} messages at {RATE}/s over {seconds:.0f} s; recovery after "
-          f"SIGKILL: worker {worker_s:.2f} s (to its first event), projector "
-          f"{projector_s:.2f} s (to its first projected message)")
+    print(f"\nchaos: {total} messages at {RATE}/s over {loaded:.0f} s; recovery: "
+          + "; ".join(recovery))
 
     rows = {r["thread_id"]: r for r in dep.cases()}
     assert {thread: r["message_count"] for thread, r in rows.items()} == {
