@@ -52,7 +52,7 @@ async def _run_until(h: Harness, done: Any) -> ReplyMirror:
 async def test_with_can_manage_topics_every_reply_lands_and_no_topic_stays_closed(
         tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
-        chat, threads = await _three_topics(h)
+        chat, _threads = await _three_topics(h)
         mirror = await _run_until(h, lambda m: m.stats.sent == 3)
         assert (mirror.stats.reopened, mirror.stats.recreated) == (1, 1)
         assert not any(t["closed"] for t in await h.tg.topics(chat) if not t["deleted"])
@@ -63,7 +63,7 @@ async def test_without_can_manage_topics_a_closed_or_deleted_topic_is_refused_wi
     async with harness(tmp_path) as h:
         chat, threads = await _three_topics(h)
         await h.tg.set_bot_rights(chat, can_manage_topics=False)
-        mirror = await _run_until(h, lambda m: m.stats.sent == 1
+        await _run_until(h, lambda m: m.stats.sent == 1
                                   and m.stats.dead_lettered == 2)
         sent = await h.sent(chat)
         assert [m["message_thread_id"] for m in sent] == [threads[0]]
@@ -78,7 +78,7 @@ async def test_without_can_manage_topics_a_closed_or_deleted_topic_is_refused_wi
 async def test_a_429_on_any_method_is_waited_out_then_the_reply_lands(
         tmp_path: Path, method: str) -> None:
     async with harness(tmp_path) as h:
-        chat, threads = await _three_topics(h)
+        chat, _threads = await _three_topics(h)
         await h.tg.fail_next(1, 429, methods=[method], retry_after=1)
         mirror = await _run_until(h, lambda m: m.stats.sent == 3)
         assert mirror.stats.flood_429 == 1
