@@ -54,6 +54,7 @@ from streams.schema.events import (
     TicketClosed,
     TicketEvent,
     TicketOpened,
+    TicketRequested,
     TicketRouted,
     TopicClosed,
     TopicReconciled,
@@ -230,6 +231,11 @@ def describe(event: TicketEvent) -> str:
         case IntakeTopicOpened():
             return (f"intake topic opened in the team's group (chat {event.chat_id}, "
                     f"thread {event.thread_id})")
+        case TicketRequested():
+            what = ("manual ticket recorded" if event.origin == "manual"
+                    else "outreach opened from Salesforce" if event.origin == "salesforce"
+                    else "outreach opened")
+            return f"{what} by {event.requested_by}"
     return event.type  # pragma: no cover - every type is matched above
 
 

@@ -34,6 +34,7 @@ from streams.schema.events import (
     TicketClosed,
     TicketEvent,
     TicketOpened,
+    TicketRequested,
     TicketRouted,
     TopicClosed,
     TopicRecreated,
@@ -89,6 +90,14 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
         row["last_message_at"] = event.occurred_at if last is None else max(last,
                                                                              event.occurred_at)
         _identify(row, event.sender, event.message_id)
+    elif isinstance(event, TicketRequested):
+        if event.customer_name and not row["customer_name"]:
+            row["customer_name"] = event.customer_name  # a manual ticket's caller
+    elif isinstance(event, AgentReplied) and event.via == "outreach":
+        row["agent_reply_count"] += 1  # telecase spoke first: no response to anyone yet
+        last = row["last_agent_reply_at"]
+        row["last_agent_reply_at"] = event.occurred_at if last is None else max(
+            last, event.occurred_at)
     elif isinstance(event, AgentReplied):
         row["agent_reply_count"] += 1
         first, last = row["first_response_at"], row["last_agent_reply_at"]

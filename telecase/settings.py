@@ -177,6 +177,14 @@ class Settings(BaseSettings):
     """The team's forum group: each ticket opened by an intake form gets a topic there with
     the form's summary, and rostered agents' messages in it reach the customer. The group
     opens no tickets itself (unset: no topics)."""
+    outreach_chat_id: int | None = None
+    """The team forum where ``telecase ticket open`` opens a topic per outreach ticket (a
+    forum supergroup the customers are members of; unset: ``--chat`` is required)."""
+    telegram_silence_after: float = Field(0.0, ge=0)
+    """Seconds without an inbound Telegram update, during business hours (the SLA policy's
+    calendar, else always), after which telecase warns (0: never; ``telecase.ops.silence``)."""
+    lead_chat_id: int | None = None
+    """The team lead chat telecase notifies when Telegram falls silent (unset: no notice)."""
     intake_products: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """The intake form's product choices (comma-separated; empty: free text)."""
     intake_regions: Annotated[list[str], NoDecode] = Field(

@@ -21,6 +21,7 @@ from telecase.cli import (
     run,
     salesforce,
     sla,
+    ticket,
 )
 from telecase.cli.exits import ErrorExits
 
@@ -43,6 +44,7 @@ app.add_typer(desk.app, name="desk")
 app.add_typer(audit.app, name="audit")
 app.add_typer(salesforce.app, name="salesforce")
 app.add_typer(deadletter.app, name="deadletter")
+app.add_typer(ticket.app, name="ticket")
 
 
 def main() -> None:

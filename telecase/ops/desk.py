@@ -39,6 +39,7 @@ from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
 from streams.runtime.kafka.desk_store import SqlDeskStore, desk_state, saved_in_database
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import DeskRequest
+from streams.schema.ticket_requests import TicketRequest
 from telecase.bootstrap.runtime import (
     embedded_log_path,
     open_bus,
@@ -143,7 +144,7 @@ class Inbox:
                    "request_id TEXT NOT NULL, body BLOB NOT NULL)")
         return db
 
-    def put(self, request: DeskRequest) -> None:
+    def put(self, request: DeskRequest | TicketRequest) -> None:
         db = self._connect()
         try:
             db.execute("INSERT INTO requests (request_id, body) VALUES (?, ?)",
