@@ -8,6 +8,7 @@ import asyncio
 import typer
 
 from telecase.cli.common import configure
+from telecase.errors import CommandError
 
 
 def run(
@@ -15,11 +16,20 @@ def run(
                                      help="simulated Telegram traffic (default: when no bot "
                                           "token is configured)"),
     duration: float = typer.Option(0, help="stop after this many seconds (0: until Ctrl-C)"),
+    fresh: bool = typer.Option(False, "--fresh",
+                               help="with --demo: start over (remove the data directory's "
+                                    "log, projections and simulated world)"),
 ) -> None:
-    """Run telecase on this machine: connector, worker and projector over the embedded log."""
+    """Run telecase on this machine: connector, worker and projector over the embedded log.
+    A demo run continues the earlier ones' chats, Cases and agents (telecase.demo.world)."""
     from telecase.roles.embedded import run as run_embedded
     settings = configure()
     use_demo = (not settings.has_telegram_credentials) if demo is None else demo
+    if fresh:
+        if not use_demo:
+            raise CommandError("--fresh starts the demo over; it is for --demo only")
+        from telecase.demo.world import start_over
+        start_over(settings.data_dir)
     try:
         summary = asyncio.run(run_embedded(settings, demo=use_demo, duration=duration))
     except KeyboardInterrupt:  # Ctrl-C before the run took SIGINT over: stopped, as asked

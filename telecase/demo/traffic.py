@@ -25,10 +25,13 @@ class DemoSummary:
 
 
 async def customers(tg: SimulatorDriver, summary: DemoSummary, stop: asyncio.Event,
-                     rng: random.Random) -> None:
-    forum = await tg.create_forum("Sales desk")
-    open_topics: list[tuple[int, int, int]] = []  # (user, thread, last message)
-    n = 0
+                    rng: random.Random, *, forum: dict[str, Any] | None = None,
+                    topics: Sequence[tuple[int, int, int]] = (), known: int = 0) -> None:
+    """Customers writing in the forum ``forum`` (a new one: ``None``), continuing ``topics``
+    (user, thread, last message) with ``known`` prospects already made (a resumed demo)."""
+    forum = forum or await tg.create_forum("Sales desk")
+    open_topics: list[tuple[int, int, int]] = list(topics)  # (user, thread, last message)
+    n = known
     while not stop.is_set():
         roll = rng.random()
         try:

@@ -1,0 +1,75 @@
+"""``telecase run --demo`` stopped and started again on the same data directory continues the
+same world (telecase.demo.world): the simulated Telegram's chats and the simulated org's Cases
+and agents of the earlier runs, so no CaseNumber lands on two tickets, no agent's reply is
+dead-lettered for a chat that no longer exists, and the desk's loads are the agents' open
+tickets. ``--fresh`` starts over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+from streams.runtime.desk import DeskSnapshot
+from telecase.ops.desk import saved_snapshot
+from telecase.settings import RuntimeKind, Settings
+from tests.e2e.embedded.conftest import EmbeddedDeployment
+
+DEMO = {"TELECASE_TELEGRAM_BOT_TOKEN": "", "TELECASE_DEMO_AGENT_INTERVAL": "1"}
+
+
+def _run_demo(embedded: EmbeddedDeployment, name: str, *args: str) -> str:
+    proc = embedded.start(name, "run", "--demo", "--duration", "12", *args, **DEMO)
+    assert proc.proc is not None and proc.proc.wait(120) == 0, proc.output()[-3000:]
+    said = " ".join(proc.output().split())
+    assert re.search(r"errors: 0\b", said), said[-2000:]
+    return said
+
+
+def _desk(embedded: EmbeddedDeployment) -> DeskSnapshot:
+    settings = Settings.model_validate({"data_dir": str(embedded.data_dir)})
+    snapshot = asyncio.run(saved_snapshot(settings, RuntimeKind.EMBEDDED))
+    assert snapshot is not None
+    return snapshot
+
+
+def test_three_restarts_continue_one_world(embedded: EmbeddedDeployment) -> None:
+    opened_before: set[str] = set()
+    for run in range(3):
+        _run_demo(embedded, f"demo{run}")
+        rows = embedded.cases()
+        if run:  # customers of earlier runs wrote again in their topics
+            assert any(r["ticket_id"] in opened_before and r["message_count"] > 1
+                       for r in rows), rows
+        opened_before = {r["ticket_id"] for r in rows}
+    rows = embedded.cases()
+    numbers = [r["salesforce_case_number"] for r in rows if r["salesforce_case_number"]]
+    assert numbers and len(numbers) == len(set(numbers)), "a CaseNumber on two tickets"
+    assert embedded.read_topic(embedded.names.dead_letters) == []
+    assert any(r["agent_reply_count"] for r in rows)  # replies reached Telegram
+    # The desk's loads are the agents' open tickets. A ticket reopened after it closed (an
+    # agent's reply reopens its topic) is not back on the desk, by the desk's design (it
+    # forgets closed tickets), while the projection still names its last agent: left out.
+    reopened = {e["ticket_id"] for e in _events(embedded) if e["type"] == "topic.reopened"}
+    open_by_agent: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        if r["status"] == "open" and r["agent_id"] and r["ticket_id"] not in reopened:
+            open_by_agent[r["agent_id"]].add(r["ticket_id"])
+    seats = _desk(embedded).desk.agents
+    assert seats, "the demo desk has agents"
+    for agent, seat in seats.items():
+        assert set(seat.tickets) - reopened == open_by_agent[agent], agent
+
+
+def _events(embedded: EmbeddedDeployment) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in embedded.read_topic(embedded.names.ticket_events)]
+
+
+def test_fresh_starts_the_demo_over(embedded: EmbeddedDeployment) -> None:
+    _run_demo(embedded, "first")
+    before = {r["ticket_id"] for r in embedded.cases()}
+    _run_demo(embedded, "fresh", "--fresh")
+    after = {r["ticket_id"] for r in embedded.cases()}
+    assert before and after and not before & after
