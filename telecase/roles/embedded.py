@@ -69,6 +69,7 @@ from telecase.bootstrap.runtime import (
 )
 from telecase.bootstrap.salesforce import case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
+from telecase.demo import world as demo_world
 from telecase.demo.traffic import DemoSummary, cases_table, customers
 from telecase.errors import TelecaseError
 from telecase.ops.deadletter import RETRY_INBOX
@@ -170,6 +171,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     stop = asyncio.Event()
     _install_signals(stop)
     summary = DemoSummary()
+    # the simulators' world of earlier demo runs on this data (telecase.demo.world)
+    world = demo_world.load(settings.data_dir) if demo else None
     loops = [asyncio.create_task(rt.worker.run(stop), name="worker"),
              asyncio.create_task(rt.projector.run(stop), name="projector"),
              asyncio.create_task(watch_dead_letters(  # the gauge; retries queued while running
@@ -182,9 +185,12 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     try:
         sf_settings = settings
         if demo and not settings.has_salesforce_credentials:
-            sf_settings = await _salesforce_simulator(settings, after_loops)
+            sf_settings = await _salesforce_simulator(settings, after_loops, world)
             if settings.policy_file is None:  # the demo desk: agents in the simulated org
-                rt.policies = Policies(rt.policies.sla, await _demo_agents(sf_settings))
+                rt.policies = Policies(rt.policies.sla, await _demo_agents(sf_settings, world))
+        if world is not None:
+            loops.append(asyncio.create_task(
+                demo_world.keep_saving(settings.data_dir, world, stop), name="demo-world"))
         if rt.policies.assignment is not None:  # the desk: routing and assignment
             from streams.runtime.desk import DeskWorker, EmbeddedDeskStore
             from telecase.ops.desk import drain_inbox
@@ -260,7 +266,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                           + ("" if settings.has_salesforce_credentials else
                              ", and Cases go to a simulated Salesforce")
                           + f". Data in {Path(settings.data_dir).resolve()}")
-            await _demo(rt, settings, stop, duration, summary, console, inbound, supervise)
+            await _demo(rt, settings, stop, duration, summary, console, inbound, supervise,
+                        world or demo_world.DemoWorld())
         else:
             await _live(rt, settings, stop, duration, inbound, supervise)
     finally:
@@ -274,6 +281,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
         summary.synced = sync_runner.synced if sync_runner is not None else None
         for closer in after_loops:
             await closer()
+        if world is not None:  # what the simulators know now, for the next run
+            demo_world.save(settings.data_dir, world)
         await rt.log.close()
         rt.engine.dispose()
     if failed:
@@ -356,7 +365,8 @@ async def _wait(stop: asyncio.Event, duration: float) -> None:
 
 async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
                 summary: DemoSummary, console: Console, inbound: list[Any],
-                supervise: Callable[[asyncio.Task[None]], None]) -> None:
+                supervise: Callable[[asyncio.Task[None]], None],
+                world: demo_world.DemoWorld) -> None:
     port = _free_port()
     secret = "demo-" + str(random.getrandbits(64))
     runner = await _serve_webhook(rt, settings, bot_id=int(DEMO_TOKEN.split(":")[0]),
@@ -365,6 +375,10 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     # ids no earlier demo run on this data used, so a restarted demo never collides
     offset = int(time.time() * 10) % 100_000_000
     sim = BotApiSimulator(DEMO_TOKEN, first_update_id=offset, id_offset=offset)
+    if world.telegram is not None:  # the chats, topics and customers of earlier runs
+        sim.sim.world = world.telegram
+    world.telegram = sim.sim.world
+    forum, topics = demo_world.open_topics(world.telegram)
     await sim.start()
     inbound.append(sim.stop)  # closers run last-in-first-out: traffic, simulator, webhook
     async with httpx.AsyncClient() as http:
@@ -373,7 +387,9 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     _start_mirror(rt, settings, BotApi(DEMO_TOKEN, sim.base_url), stop, inbound, supervise)
     driver = SimulatorDriver(sim.base_url)
     traffic_stop = asyncio.Event()
-    traffic = asyncio.create_task(customers(driver, summary, traffic_stop, random.Random()))
+    traffic = asyncio.create_task(customers(driver, summary, traffic_stop, random.Random(),
+                                            forum=forum, topics=topics,
+                                            known=len(world.telegram.users)))
 
     async def close_traffic() -> None:
         traffic_stop.set()
@@ -394,14 +410,20 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
     await asyncio.sleep(1.0)  # webhook deliveries in flight land before the summary
 
 
-async def _salesforce_simulator(settings: Settings, closers: list[Any]) -> Settings:
-    """A simulated Salesforce org for the demo, where a demo agent answers now and then, and
-    settings that log in to it (polling for agents' changes every 2 s, to be seen quickly)."""
+async def _salesforce_simulator(settings: Settings, closers: list[Any],
+                                world: demo_world.DemoWorld | None = None) -> Settings:
+    """A simulated Salesforce org for the demo (the one of earlier runs kept in ``world``),
+    where a demo agent answers now and then, and settings that log in to it (polling for
+    agents' changes every 2 s, to be seen quickly)."""
     sim = SalesforceSimulator(cert_dir=Path(settings.data_dir) / "salesforce-simulator")
+    world = world or demo_world.DemoWorld()
+    if world.salesforce is not None:
+        sim.org = world.salesforce
+    world.salesforce = sim.org
     await sim.start()
     agent_stop = asyncio.Event()
     agent = asyncio.create_task(demo_agent(sim.base_url, sim.ca_file, agent_stop,
-                                           settings.demo_agent_interval))
+                                           settings.demo_agent_interval, world.agents))
 
     async def stop_agent() -> None:
         agent_stop.set()
@@ -416,13 +438,22 @@ async def _salesforce_simulator(settings: Settings, closers: list[Any]) -> Setti
         "salesforce_poll_interval": 2.0})
 
 
-async def _demo_agents(sf_settings: Settings) -> AssignmentPolicy:
-    """The demo's agents, as Users of the simulated org, and the policy that names them."""
+async def _demo_agents(sf_settings: Settings,
+                       world: demo_world.DemoWorld | None = None) -> AssignmentPolicy:
+    """The demo's agents, as Users of the simulated org (the same ones as earlier runs'), and
+    the policy that names them."""
+    known = world.agents if world is not None else {}
     async with SalesforceDriver(str(sf_settings.salesforce_login_url),
                                 sf_settings.salesforce_ca_file) as driver:
-        ids = {key: (await driver.create_user(name))["Id"]
-               for key, name in demo_policy.AGENTS}
+        ids = {key: await _user(driver, name, known) for key, name in demo_policy.AGENTS}
     return demo_policy.assignment_policy(ids)
+
+
+async def _user(driver: SalesforceDriver, name: str, known: dict[str, str]) -> str:
+    """The Id of the org's user ``name``: the one ``known`` names, else a new one (noted)."""
+    if name not in known:
+        known[name] = (await driver.create_user(name))["Id"]
+    return known[name]
 
 
 DEMO_ANSWERS = ("Thanks for reaching out! I'm looking into it now.",
@@ -431,14 +462,14 @@ DEMO_ANSWERS = ("Thanks for reaching out! I'm looking into it now.",
 
 
 async def demo_agent(base_url: str, ca_file: Any, stop: asyncio.Event,
-                     every: float = 5.0) -> None:
+                     every: float = 5.0, known: dict[str, str] | None = None) -> None:
     """An agent in the simulated org who answers an open Case every few seconds (as a
     CaseComment), so the demo shows replies travelling back into Telegram."""
     if every <= 0:
         return
     rnd = random.Random()
     async with SalesforceDriver(base_url, ca_file) as driver:
-        user = await driver.create_user("Dana Demo-Agent")
+        user = {"Id": await _user(driver, "Dana Demo-Agent", {} if known is None else known)}
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
