@@ -74,6 +74,7 @@ from telecase.demo.traffic import DemoSummary, cases_table, customers
 from telecase.errors import TelecaseError
 from telecase.ops.deadletter import RETRY_INBOX
 from telecase.ops.deadletter_watch import watch_dead_letters
+from telecase.ops.silence import watch_from_settings
 from telecase.ops.ticket import drain_ticket_inbox
 from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.metrics import serve_metrics
@@ -338,6 +339,10 @@ def _start_mirror(rt: Runtime, settings: Settings, api: BotApi, stop: asyncio.Ev
         tasks.append(asyncio.create_task(topics.run(stop, settings.reconcile_interval),
                                          name="reconcile-telegram"))
 
+    if settings.telegram_silence_after > 0:  # Telegram falling silent (telecase.ops.silence)
+        tasks.append(asyncio.create_task(watch_from_settings(
+            settings, rt.policies.sla, rt.log, rt.names.telegram_updates, api, stop),
+            name="telegram-silence"))
     for running in tasks:
         running.add_done_callback(supervise)
 
