@@ -1,0 +1,31 @@
+"""``telecase ticket open`` on Kafka: the request is appended to the cluster's
+``ticket.commands`` (keyed by its chat, Kafka's partitioner) and decided by the Faust worker;
+the reply mirror (``telecase connector telegram-out``) sends the agent's first message. Same
+scenario as ``tests/e2e/embedded/test_ticket_open.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.embedded.test_ticket_open import outreach_scenario
+from tests.e2e.kafka.conftest import Deployment, SalesforceThread, SimulatorThread
+
+pytestmark = pytest.mark.integration
+
+
+def test_outreach_and_manual_tickets_on_kafka(deployment: Deployment,
+                                              telegram: SimulatorThread,
+                                              salesforce: SalesforceThread,
+                                              tmp_path: Path) -> None:
+    dep = deployment
+
+    def start(env: dict[str, str]) -> None:
+        dep.webhook()
+        dep.start("worker", "worker", **env)
+        dep.projector()
+        dep.start("salesforce", "connector", "salesforce", **env)
+        dep.start("telegram-out", "connector", "telegram-out", **env)
+
+    outreach_scenario(dep, telegram, salesforce, tmp_path, start)
