@@ -11,7 +11,10 @@ Setup's Object Manager offers no "Fields & Relationships" for either), so an ext
    (:class:`SqlWriteLedger`: the database of the Telegram delivery ledger, SQLite under
    ``data_dir`` or the Kafka deployment's PostgreSQL) and is written right after Salesforce
    answers, before the sync's consumer position is committed. A key in the ledger is never
-   written again (a retried batch, a redelivery, a replay).
+   written again (a retried batch, a redelivery, a replay). Its table,
+   ``salesforce_written_records``, is migrated by Alembic like telecase's other durable state
+   (branch ``salesforce_ledger`` of :mod:`streams.runtime.state_tables`; a table ``create_all``
+   made before is adopted).
 2. **A marker** in the body: every record ends with a line ``[tg:<10 hex>]``, the first ten hex
    digits of the SHA-256 of its key (:func:`marker`). It is short, visible and stable, so an
    agent reading the Case sees a reference tag rather than hidden characters (a zero-width
@@ -44,6 +47,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from connectors.salesforce.api import (
     QUERY_KEYS_MAX,
@@ -54,6 +58,7 @@ from connectors.salesforce.api import (
     soql_quote,
 )
 from connectors.salesforce.results import SyncResult
+from streams.runtime.state_tables import migrate_state
 
 BODY_MAX_BYTES = 4000
 CLOCK_SKEW = timedelta(minutes=10)
@@ -124,6 +129,7 @@ written_records = Table(
     Column("written_at", DateTime(timezone=True), nullable=False),
 )
 _CREATING = threading.Lock()
+_ATTEMPTS_TO_CREATE = 3
 
 
 class SqlWriteLedger:
@@ -134,8 +140,17 @@ class SqlWriteLedger:
         self.engine = engine
 
     def create(self) -> None:
+        """Bring the table to its newest revision (``salesforce_ledger@head``). Two processes
+        starting together may both find it missing: the loser of that race sees "already
+        exists" and migrates again."""
         with _CREATING:
-            metadata.create_all(self.engine, checkfirst=True)
+            for attempt in range(_ATTEMPTS_TO_CREATE):
+                try:
+                    migrate_state(self.engine, "salesforce_ledger")
+                    return
+                except DBAPIError:
+                    if attempt == _ATTEMPTS_TO_CREATE - 1:
+                        raise
 
     def find(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
