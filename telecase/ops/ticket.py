@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import getpass
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,3 +164,37 @@ async def drain_ticket_inbox(log_: EmbeddedLog, names: TopicNames, data_dir: Pat
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+TicketOpener = Callable[[Mapping[str, str], str], Awaitable[str]]
+"""The dashboard's "open ticket" form: (its fields, who asks) -> what happened, in words."""
+
+
+def ticket_opener(settings: Settings, runtime: RuntimeKind | str) -> TicketOpener:
+    """Opens the ticket a form describes (``mode`` ``outreach``: ``chat``, ``customer``,
+    ``subject``, ``message``; ``manual``: ``customer_name``, ``phone``, ``note``); raises
+    :class:`TicketRequestError` for a form that cannot be a ticket."""
+
+    async def open_ticket(form: Mapping[str, str], requested_by: str) -> str:
+        def text(name: str) -> str:
+            return str(form.get(name) or "").strip()
+
+        if text("mode") == "manual":
+            request = manual_request(customer_name=text("customer_name") or None,
+                                     phone=text("phone") or None, note=text("note"),
+                                     subject=text("subject"), requested_by=requested_by)
+        else:
+            try:
+                customer = int(text("customer"))
+                chat = int(text("chat")) if text("chat") else None
+            except ValueError:
+                raise TicketRequestError("customer and chat are Telegram ids "
+                                         "(numbers)") from None
+            request = await outreach_request(settings, customer=customer,
+                                             subject=text("subject"), message=text("message"),
+                                             chat=chat, requested_by=requested_by)
+        said = await send_ticket_request(settings, runtime, request)
+        ticket = ticket_id_of(request)
+        return said if ticket is None else f"{said}; ticket {ticket}"
+
+    return open_ticket

@@ -13,6 +13,9 @@ Routes:
   from ``telecase/web/static`` (nothing comes from a CDN: it works offline);
 - ``GET /dashboard/api/{me,board,trends,workloads}``: JSON, with the session cookie or
   ``Authorization: Bearer <key>``; ``401`` without. ``trends?days=N`` (1-90, default 14);
+- ``POST /dashboard/api/tickets``: the "open ticket" form (outreach or manual,
+  ``telecase.ops.ticket``), for team leads and admins, same origin only; ``{"result": ...}``,
+  ``400`` with the reason for a form that cannot be a ticket, ``403`` for other roles;
 - ``GET /dashboard/healthz``: ``{"ok": true}``, no authentication.
 
 Who sees what is the audit API's rule (``projections.dashboard_queries``): an agent only the
@@ -57,6 +60,8 @@ from projections.sla_deadlines import DeadlineBook
 from streams.assignment.desk import DeskState
 from streams.assignment.policy import AssignmentPolicy
 from streams.sla.policy import SlaPolicy
+from telecase.errors import TelecaseError
+from telecase.ops.ticket import TicketOpener
 from telecase.web.audit_api import ApiKey, KeyRing, bearer_token
 from telecase.web.sessions import COOKIE, Sessions
 
@@ -108,9 +113,11 @@ def create_dashboard_app(engine: Engine, keys: Callable[[], KeyRing], *,
                          assignment_policy: AssignmentPolicy | None,
                          desk: DeskReader | None = None, sessions: Sessions | None = None,
                          clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                         open_ticket: TicketOpener | None = None,
                          ) -> web.Application:
     """The dashboard over the projections in ``engine``; ``keys()`` gives the keys in force
-    (the audit API's), ``desk()`` the desk's live state when there is a desk."""
+    (the audit API's), ``desk()`` the desk's live state when there is a desk,
+    ``open_ticket`` the "open ticket" form's action (``None``: no form)."""
     sessions = sessions or Sessions()
     book = DeadlineBook(sla_policy)
     assets = _Assets.load()
@@ -248,6 +255,25 @@ def create_dashboard_app(engine: Engine, keys: Callable[[], KeyRing], *,
         loads = await read(lambda conn: workloads(conn, viewer, assignment_policy, state))
         return _private({"agents": [load.as_json() for load in loads]})
 
+    async def ticket_answer(request: web.Request) -> web.Response:
+        """The "open ticket" form: team leads and admins; same origin only (a cookie)."""
+        viewer = request[VIEWER]
+        if viewer.role not in ("team_lead", "admin"):
+            raise _Refusal(403, "forbidden", "only team leads and admins open tickets")
+        if not _same_origin(request):
+            raise _Refusal(403, "forbidden", "cross-site request refused")
+        if open_ticket is None:
+            raise _Refusal(404, "not_found", "opening tickets is not available here")
+        form = await request.post()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            said = await open_ticket(fields, f"dashboard:{request[KEY_NAME]}")
+        except TelecaseError as exc:
+            raise _Refusal(400, "bad_request", str(exc)) from None
+        log.info("dashboard.ticket_opened", key=request[KEY_NAME],
+                 mode=fields.get("mode", "outreach"))
+        return _private({"result": said})
+
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
@@ -267,6 +293,7 @@ def create_dashboard_app(engine: Engine, keys: Callable[[], KeyRing], *,
     app.router.add_get("/dashboard/api/board", board_answer)
     app.router.add_get("/dashboard/api/trends", trends_answer)
     app.router.add_get("/dashboard/api/workloads", workloads_answer)
+    app.router.add_post("/dashboard/api/tickets", ticket_answer)
     return app
 
 

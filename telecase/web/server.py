@@ -21,6 +21,7 @@ from streams.assignment.desk import DeskState
 from streams.runtime.embedded.log import EmbeddedLog
 from telecase.bootstrap.policy import Policies, load_policies
 from telecase.bootstrap.projections import open_projections
+from telecase.ops.ticket import ticket_opener
 from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.audit_api import (
     ApiKey,
@@ -136,7 +137,8 @@ async def serve_dashboard(settings: Settings, runtime: RuntimeKind, host: str, p
     serve_metrics(settings)
     app = create_dashboard_app(engine, keys.current, sla_policy=policies.sla,
                                assignment_policy=policies.assignment, desk=desk,
-                               sessions=Sessions(session_secret(settings.dashboard_secret)))
+                               sessions=Sessions(session_secret(settings.dashboard_secret)),
+                               open_ticket=ticket_opener(settings, runtime))
     try:
         runner, url = await listen(app, host, port)
         try:
@@ -208,7 +210,8 @@ async def start_embedded(engine: Engine, event_log: EmbeddedLog, settings: Setti
         desk = desk_now
     app = create_dashboard_app(engine, keys, sla_policy=policies.sla,
                                assignment_policy=assignment, desk=desk,
-                               sessions=Sessions(session_secret(settings.dashboard_secret)))
+                               sessions=Sessions(session_secret(settings.dashboard_secret)),
+                               open_ticket=ticket_opener(settings, RuntimeKind.EMBEDDED))
     port = settings.dashboard_port
     runner, url = await listen(app, settings.dashboard_host,
                                DASHBOARD_PORT if port is None else port,

@@ -177,11 +177,41 @@
     setTimeout(pollWorkloads, WORKLOADS_MS);
   }
 
+  // The "open ticket" form (team leads and admins): outreach or manual, posted as a form.
+  function setUpTicketForm() {
+    const form = $("#open-ticket"), status = $("#open-ticket-status");
+    $("#open-ticket-section").hidden = false;
+    const showMode = () => {
+      const manual = form.elements.mode.value === "manual";
+      for (const el of form.querySelectorAll("[data-mode]")) {
+        el.hidden = (el.dataset.mode === "manual") !== manual;
+      }
+    };
+    form.addEventListener("change", showMode);
+    showMode();
+    form.addEventListener("submit", async event => {
+      event.preventDefault();
+      status.textContent = "Opening…";
+      try {
+        const r = await fetch("/dashboard/api/tickets", {
+          method: "POST", credentials: "same-origin", body: new URLSearchParams(new FormData(form)),
+          headers: {Accept: "application/json"}});
+        const answer = await r.json();
+        status.textContent = r.ok ? answer.result : `Not opened: ${answer.error}`;
+        if (r.ok) form.reset();
+        showMode();
+      } catch (err) {
+        status.textContent = `Not opened: ${err.message}`;
+      }
+    });
+  }
+
   async function start() {
     try {
       const me = await getJSON("/dashboard/api/me");
       $("#who").textContent = `Logged in as ${me.key} (${me.role.replace("_", " ")}${
         me.agent_id ? ", agent " + me.agent_id : ""})`;
+      if (me.role === "team_lead" || me.role === "admin") setUpTicketForm();
     } catch (err) { /* the board's poll reports it */ }
     pollBoard();
     pollTrends();
