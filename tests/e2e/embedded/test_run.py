@@ -302,4 +302,8 @@ def test_a_deleted_projection_file_is_rebuilt_from_the_log(embedded: EmbeddedDep
                             TELECASE_TELEGRAM_BOT_TOKEN="")
     assert second.proc is not None and second.proc.wait(90) == 0, second.output()[-2000:]
     after = {r["ticket_id"]: r["message_count"] for r in embedded.cases()}
-    assert {t: after[t] for t in before} == before  # every earlier ticket, exactly as it was
+    # every earlier ticket is back, with what the log holds for it (the demo's customers
+    # write on in their topics after a restart: telecase.demo.world)
+    assert set(before) <= set(after)
+    assert all(after[t] >= before[t] for t in before)
+    assert after == expected_from_log(embedded)
