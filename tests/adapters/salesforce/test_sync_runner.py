@@ -152,7 +152,8 @@ async def _all_committed(log: EmbeddedLog, names: TopicNames, n: int) -> bool:
 
 class _RefusesOneTicket(CaseSync):
     """The real sync, except that Salesforce refuses any request carrying ``bad_ticket``
-    (as it does a whole request for, say, a field the org lacks)."""
+    (as it does a whole request for a value it cannot parse; a field the org lacks is not
+    dead-lettered but waited out: test_org_setup_refusals)."""
 
     def __init__(self, api: SimpleSalesforceApi, bad_ticket: str) -> None:
         super().__init__(api)
@@ -160,7 +161,8 @@ class _RefusesOneTicket(CaseSync):
 
     def apply(self, events: list[TicketEvent]) -> Any:
         if any(e.ticket_id == self.bad_ticket for e in events):
-            raise PermanentError("INVALID_FIELD: No such column 'Region__c' on entity 'Case'")
+            raise PermanentError("salesforce rejected the request: MALFORMED_QUERY: unexpected "
+                                 "token in a value of this ticket")
         return super().apply(events)
 
 
@@ -184,5 +186,5 @@ async def test_a_refused_request_dead_letters_only_the_events_it_refuses(
     await log.close()
     assert sorted(d.key or "" for d in letters) == sorted(e.event_id for e in bad)
     assert {d.reason for d in letters} == {"salesforce_rejected"}
-    assert all("INVALID_FIELD" in d.detail for d in letters)
+    assert all("MALFORMED_QUERY" in d.detail for d in letters)
     assert [len(await driver.records(t)) for t in ("Case", "Task")] == [1, 2]
