@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from simulators.telegram.errors import bad_request, conflict, forbidden
+from simulators.telegram.markdown import parse_markdown_v2
 from simulators.telegram.markup import check_markup, reply_keyboard_after
 from simulators.telegram.params import Params
 from simulators.telegram.state import Simulation
@@ -131,8 +132,9 @@ async def send_message(sim: Simulation, params: Params) -> Any:
     if parse_mode:
         if parse_mode.lower() not in PARSE_MODES:
             raise bad_request(f"unsupported parse_mode \"{parse_mode}\"")
-        if parse_mode.lower() == "html":
-            text, entities = parse_html(text)
+        if parse_mode.lower() in ("html", "markdownv2"):
+            parse = parse_html if parse_mode.lower() == "html" else parse_markdown_v2
+            text, entities = parse(text)
             entities = _mentions_resolved(sim, entities)
             if not text.strip():
                 raise bad_request("message text is empty")

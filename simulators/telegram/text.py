@@ -5,7 +5,8 @@
   ``email``, ``bot_command``, ``mention``, ``hashtag``.
 - ``parse_mode="HTML"`` is parsed into plain text plus entities with Telegram's tag set;
   malformed markup is refused with ``Bad Request: can't parse entities: ...``.
-  ``Markdown`` and ``MarkdownV2`` are accepted but kept verbatim (a documented gap).
+  ``MarkdownV2`` is parsed in :mod:`simulators.telegram.markdown`; the legacy ``Markdown`` is
+  accepted but kept verbatim (a documented gap).
 """
 
 from __future__ import annotations
