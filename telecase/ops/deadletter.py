@@ -25,14 +25,35 @@ drops a repeat, so retry re-drives only origins whose consumer does (checked in 
   change that changes nothing);
 - ``desk.requests``: the desk drops a request id it has seen.
 
-Dead letters whose origin is ``ticket.events`` (the projector's, the Salesforce sync's, the
-reply mirror's, the intake messenger's) are **not** re-driven by retry: a copy appended to the
-system of record would reach every consumer of it, and the projector skips any event at or
-below a ticket's ``last_seq``, so a copy of an old event is dropped there, never projected.
-Their remedy is the stage's own: ``telecase replay`` rebuilds the projections from the log
-(where the original still is); the outbound stages' re-drive needs a retry input of their own.
-``retry`` says so for each such letter and leaves it waiting; ``retry --dismiss`` marks letters
-handled without re-driving them (a marker with no destination).
+Dead letters whose origin is ``ticket.events`` are not re-driven to their origin: a copy
+appended to the system of record would reach every consumer of it, and the projector skips any
+event at or below a ticket's ``last_seq``, so a copy of an old event is dropped there, never
+projected. What retry does with them depends on the stage:
+
+- **The Salesforce sync** (stage ``salesforce``, formerly ``salesforce-sync``: a record
+  Salesforce refused, ``salesforce_rejected``, or an event the sync failed on,
+  ``sync_failed``): retry re-drives it to the sync *only*, by asking the sync to re-sync the
+  letter's ticket from the log instead of replaying the old event. It appends a
+  :class:`~connectors.salesforce.resync.ResyncRequest` (the letter, the ticket, the partition
+  of ``ticket.events`` holding it) to ``telecase.deadletter`` and then the letter's marker,
+  naming the request as where the retry went. The sync runner follows the dead-letter topic
+  with a group of its own (``salesforce-sync-retries``; nothing else acts on a request), reads
+  the ticket's events up to the log's end and applies them in order through the same sync,
+  between its own batches, leaving out what an agent's later change in Salesforce superseded
+  (a close before a status set there, an assignment before an owner set there). So the Case
+  ends with the ticket's *current* state, never an older value over a newer one, and, every
+  write of the sync being idempotent (external ids, the comment ledger and its marker), the
+  refused record is written once and the rest not again. A request applied twice (a crash
+  between the request and the marker) is harmless. A record Salesforce still refuses is
+  dead-lettered again, as a new letter. The ticket's other waiting letters are covered by the
+  same re-sync: retrying them re-syncs again and writes nothing new.
+- **The projectors, the reply mirror, the intake messenger**: not re-driven. The projectors'
+  remedy is ``telecase replay`` (it rebuilds the projections from the log, where the
+  original still is); the outbound Telegram stages have no retry input of their own.
+  ``retry`` says so for each such letter and leaves it waiting.
+
+``retry --dismiss`` marks letters handled without re-driving them (a marker with no
+destination).
 
 Embedded, ``telecase run`` holds the log: ``list`` and ``show`` read beside it; ``retry`` finds
 the log taken, queues the ids in the :class:`RetryInbox` (``<data dir>/deadletter-inbox.sqlite``)
@@ -61,6 +82,8 @@ from typing import Any, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from connectors.salesforce.resync import RESYNC_KEY, ResyncRequest, ticket_of
+from connectors.salesforce.resync import STAGES as SALESFORCE_STAGES
 from streams.runtime.bus import Bus, Outgoing
 from streams.runtime.embedded.log import LogUnavailableError
 from streams.runtime.topics import TopicNames
@@ -176,6 +199,8 @@ class Index:
         except ValueError:
             body = {"reason": "unreadable", "detail": "not JSON",
                     "payload_b64": base64.b64encode(value).decode()}
+        if isinstance(body, dict) and body.get("kind") == "salesforce.resync":
+            return  # a retry's request to the Salesforce sync, not a letter
         if isinstance(body, dict) and body.get("kind") == "deadletter.retried":
             try:
                 marker = Retried.model_validate(body)
@@ -257,6 +282,18 @@ class Outcome:
         return {"id": self.id, "action": self.action, "detail": self.detail}
 
 
+def _ticket(letter: Letter) -> str | None:
+    return ticket_of(letter.payload())
+
+
+def resyncable(names: TopicNames, letter: Letter) -> bool:
+    """A letter of the Salesforce sync about a ticket event: retried by re-syncing the
+    ticket (see the module's docstring)."""
+    return (letter.stage in SALESFORCE_STAGES
+            and letter.fields.get("topic") == names.ticket_events
+            and _ticket(letter) is not None)
+
+
 def plan(names: TopicNames, letter: Letter, *, dismiss: bool = False) -> Outcome:
     """What retry would do with ``letter``, appending nothing."""
     origin = str(letter.fields.get("topic", ""))
@@ -264,6 +301,9 @@ def plan(names: TopicNames, letter: Letter, *, dismiss: bool = False) -> Outcome
         return Outcome(letter.id, "already_retried", letter.retried.describe())
     if dismiss:
         return Outcome(letter.id, "would_dismiss", "marked handled, not re-driven")
+    if resyncable(names, letter):
+        return Outcome(letter.id, "would_retry", f"re-sync ticket {_ticket(letter)} to "
+                                                 "Salesforce from the log")
     if origin not in redrivable(names):
         remedy = ("once the cause is fixed, `telecase replay` rebuilds the projections from "
                   "the log, where the original still is; then --dismiss it"
@@ -295,7 +335,15 @@ async def _redrive(bus: Bus, names: TopicNames, letter: Letter, now: datetime | 
                    dismiss: bool) -> Outcome:
     origin: str | None = None
     partition = offset = None
-    if not dismiss:
+    if not dismiss and resyncable(names, letter):
+        request = ResyncRequest(
+            letter=letter.id, ticket_id=str(_ticket(letter)), topic=str(letter.fields["topic"]),
+            partition=int(letter.fields.get("partition", 0)),
+            requested_at=now or datetime.now(UTC), requested_by=_who())
+        origin, partition = names.dead_letters, 0
+        [offset] = await bus.append(origin, [Outgoing(RESYNC_KEY, request.model_dump_json()
+                                                      .encode(), partition=0)])
+    elif not dismiss:
         key = letter.fields.get("key")
         origin, partition = str(letter.fields["topic"]), int(letter.fields.get("partition", 0))
         [offset] = await bus.append(origin, [Outgoing(
