@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,8 +18,10 @@ from simulators.telegram import (
     RetryPolicy,
     SimulatorDriver,
 )
+from streams.core.ticket import TicketState
 
 TOKEN = "7000000001:AAE-simulator-test"
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 FAST_RETRY = RetryPolicy(initial_delay=0.02, factor=2.0, max_delay=0.1, max_attempts=4,
                          request_timeout=2.0)
 
@@ -138,3 +141,16 @@ async def forum(tg: SimulatorDriver) -> dict[str, Any]:
 @pytest.fixture
 async def ann(tg: SimulatorDriver) -> dict[str, Any]:
     return await tg.create_user("Ann", username="ann_smith", phone="+15550100")
+
+
+def forum_ticket(chat: int, thread: int) -> TicketState:
+    """An open forum ticket on ``thread``, as the reconciler's probe reads it."""
+    return TicketState(ticket_id=f"tg:{chat}:t{thread}", channel="forum_topic", chat_id=chat,
+                       thread_id=thread, seq=1, status="open", status_message_id=thread,
+                       subject="Pricing", subject_message_id=thread, customer=None,
+                       customer_message_id=thread, opened_at=T0, last_message_at=None)
+
+
+async def no_wait(_: float) -> None:
+    """A sleep that returns at once."""
+    return None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import aiogram.methods
@@ -40,10 +39,8 @@ from connectors.telegram.reply_mirror.recovery import TopicGone, TopicRecovery
 from connectors.telegram.reply_mirror.stats import MirrorStats
 from connectors.telegram.topic_check import TopicProbe
 from simulators.telegram import BotApiSimulator, DriverError, SimulatorDriver
-from streams.core.ticket import TicketState
 from streams.schema.events.intake import IntakeButton
-
-NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+from tests.simulators.telegram.conftest import T0, forum_ticket, no_wait
 
 
 def extras(value: Any, where: str = "") -> list[str]:
@@ -74,15 +71,6 @@ class _RawLog:
         self.records += records
 
 
-def _ticket(chat: int, thread: int) -> TicketState:
-    return TicketState(ticket_id=f"tg:{chat}:t{thread}", channel="forum_topic", chat_id=chat,
-                       thread_id=thread, seq=1, status="open", status_message_id=thread,
-                       subject="Pricing", subject_message_id=thread, customer=None,
-                       customer_message_id=thread, opened_at=NOW, last_message_at=None)
-
-
-async def _no_wait(_: float) -> None:
-    return None
 
 
 def _settled() -> None:
@@ -107,7 +95,7 @@ async def _people(tg: SimulatorDriver, bot: BotApi, rng: random.Random) -> None:
              for n in range(8)]
     agent = await tg.create_user("Agent", username="agent")
     mirror = TopicRecovery(bot, cast(DeliveryLedger, None), None, MirrorStats())
-    probe = TopicProbe(bot, interval=0.0, sleep=_no_wait)
+    probe = TopicProbe(bot, interval=0.0, sleep=no_wait)
     topics: list[tuple[int, int, int]] = []  # (chat, thread, user)
     said: dict[int, list[int]] = {forum["id"]: [], strict["id"]: []}
     for step in range(160):
@@ -148,10 +136,10 @@ async def _people(tg: SimulatorDriver, bot: BotApi, rng: random.Random) -> None:
             elif roll < 0.83:
                 where, thread, who = topics.pop(rng.randrange(len(topics)))
                 await tg.delete_topic(where, thread, who)
-                await probe.check(_ticket(where, thread), NOW)
+                await probe.check(forum_ticket(where, thread), T0)
             elif roll < 0.9:
                 where, thread, _ = rng.choice(topics)
-                await probe.check(_ticket(where, thread), NOW)
+                await probe.check(forum_ticket(where, thread), T0)
             elif roll < 0.95:  # the intake form in a private chat
                 buttons = ((IntakeButton(text="Share my phone", request_contact=True),),
                            (IntakeButton(text="Skip"),))

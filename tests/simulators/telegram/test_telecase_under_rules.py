@@ -9,7 +9,6 @@ clearly; every deleted-topic answer is ``TopicDeleted``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -27,9 +26,7 @@ from connectors.telegram.reply_mirror.recovery import TopicGone, TopicRecovery
 from connectors.telegram.reply_mirror.stats import MirrorStats
 from connectors.telegram.topic_check import TopicProbe
 from simulators.telegram import BotApiSimulator, SimulatorDriver
-from streams.core.ticket import TicketState
-
-NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+from tests.simulators.telegram.conftest import T0, forum_ticket, no_wait
 
 
 @pytest.fixture
@@ -126,23 +123,14 @@ async def test_429_on_reopen_is_transient_with_retry_after(
     assert await tg.sent_messages(forum["id"]) == []  # nothing sent before the reopen
 
 
-def _ticket(chat: int, thread: int) -> TicketState:
-    return TicketState(ticket_id=f"tg:{chat}:t{thread}", channel="forum_topic", chat_id=chat,
-                       thread_id=thread, seq=1, status="open", status_message_id=thread,
-                       subject="Pricing", subject_message_id=thread, customer=None,
-                       customer_message_id=thread, opened_at=NOW, last_message_at=None)
-
-
-async def _no_wait(_: float) -> None:
-    return None
 
 
 async def test_the_reconciler_says_which_right_is_missing(
         bot: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
     thread = (await tg.open_topic(forum["id"], ann["id"], "Pricing")).thread_id
     await tg.set_bot_rights(forum["id"], can_manage_topics=False)
-    found = await TopicProbe(bot, interval=0.0, sleep=_no_wait).check(
-        _ticket(forum["id"], thread), NOW)
+    found = await TopicProbe(bot, interval=0.0, sleep=no_wait).check(
+        forum_ticket(forum["id"], thread), T0)
     assert found is not None and found.kind == "topic_unchecked"
     assert "can_manage_topics" in found.detail
 
@@ -158,11 +146,11 @@ async def test_the_reconciler_waits_out_429_then_probes(
 
     await tg.fail_next(2, 429, methods=["reopenForumTopic"], retry_after=3)
     found = await TopicProbe(bot, interval=0.0, sleep=sleep).check(
-        _ticket(forum["id"], thread), NOW)
+        forum_ticket(forum["id"], thread), T0)
     assert found is not None and found.kind == "topic_closed"
     assert waits == [3.0, 3.0]  # Telegram's retry_after, as given
     deleted = (await tg.open_topic(forum["id"], ann["id"], "Gone")).thread_id
     await tg.delete_topic(forum["id"], deleted, ann["id"])
-    gone = await TopicProbe(bot, interval=0.0, sleep=_no_wait).check(
-        _ticket(forum["id"], deleted), NOW)
+    gone = await TopicProbe(bot, interval=0.0, sleep=no_wait).check(
+        forum_ticket(forum["id"], deleted), T0)
     assert gone is not None and gone.kind == "topic_missing"  # TOPIC_ID_INVALID

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -196,6 +198,19 @@ async def test_a_timed_out_answer_is_retried_so_the_bot_sees_the_update_twice(
     assert info["last_error_message"] == "Read timeout expired"
 
 
+QUICK = RetryPolicy(initial_delay=0.01, max_delay=0.02, request_timeout=2.0)
+
+
+@contextlib.asynccontextmanager
+async def _with_ann(**options: Any) -> AsyncIterator[
+        tuple[BotApi, SimulatorDriver, dict[str, Any]]]:
+    """A simulator built with ``options``, its Bot API, its driver, and a user Ann."""
+    async with BotApiSimulator(TOKEN, **options) as simulator, \
+            SimulatorDriver(simulator.base_url) as tg, \
+            httpx.AsyncClient(base_url=simulator.api_url) as client:
+        yield BotApi(client), tg, await tg.create_user("Ann")
+
+
 class _WallClock:
     def __init__(self) -> None:
         self.now = 1_767_000_000.0
@@ -228,12 +243,7 @@ async def test_retry_after_of_the_webhooks_answer_is_waited_out() -> None:
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        policy = RetryPolicy(initial_delay=0.01, max_delay=0.02, request_timeout=2.0)
-        async with BotApiSimulator(TOKEN, webhook_retry=policy) as simulator, \
-                SimulatorDriver(simulator.base_url) as tg, \
-                httpx.AsyncClient(base_url=simulator.api_url) as client:
-            api = BotApi(client)
-            ann = await tg.create_user("Ann")
+        async with _with_ann(webhook_retry=QUICK) as (api, tg, ann):
             await tg.write(ann["id"], ann["id"], "/start")
             await api.result("setWebhook", url=url)
             await _info_when(api, lambda i: i["pending_update_count"] == 0)
@@ -246,12 +256,7 @@ async def test_an_update_older_than_24_hours_is_dropped_not_delivered(
         receiver: WebhookReceiver) -> None:
     wall = _WallClock()
     receiver.statuses = [500] * 1000
-    policy = RetryPolicy(initial_delay=0.01, max_delay=0.02, request_timeout=2.0)
-    async with BotApiSimulator(TOKEN, webhook_retry=policy, wall_clock=wall) as simulator, \
-            SimulatorDriver(simulator.base_url) as tg, \
-            httpx.AsyncClient(base_url=simulator.api_url) as client:
-        api = BotApi(client)
-        ann = await tg.create_user("Ann")
+    async with _with_ann(webhook_retry=QUICK, wall_clock=wall) as (api, tg, ann):
         said = await tg.write(ann["id"], ann["id"], "/start")
         await api.result("setWebhook", url=receiver.url)
         await _info_when(api, lambda i: "last_error_date" in i)
@@ -266,11 +271,7 @@ async def test_an_update_older_than_24_hours_is_dropped_not_delivered(
 async def test_get_updates_drops_updates_older_than_24_hours() -> None:
     assert MAX_POLL_TIMEOUT == 50  # the Bot API server's cap on a long poll
     wall = _WallClock()
-    async with BotApiSimulator(TOKEN, wall_clock=wall) as simulator, \
-            SimulatorDriver(simulator.base_url) as tg, \
-            httpx.AsyncClient(base_url=simulator.api_url) as client:
-        api = BotApi(client)
-        ann = await tg.create_user("Ann")
+    async with _with_ann(wall_clock=wall) as (api, tg, ann):
         await tg.write(ann["id"], ann["id"], "old")
         wall.now += 24 * 3600 + 1
         fresh = await tg.write(ann["id"], ann["id"], "new")
