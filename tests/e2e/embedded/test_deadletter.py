@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +22,7 @@ from streams.runtime.embedded.log import EmbeddedLog
 from streams.schema.commands import Assignment
 from telecase.cli.main import app
 from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
-from tests.e2e.kafka.conftest import free_port
+from tests.e2e.kafka.conftest import SalesforceThread, free_port
 from tests.infra import wait_for
 from tests.metrics import scrape
 from tests.telegram_factory import Script, forum, user
@@ -124,3 +127,84 @@ def test_a_dead_letter_is_listed_shown_and_retried_once_embedded(
     assert wait_for(lambda: waiting(port) == 0, 15, what="the gauge at 0")
     wait_for(lambda: [r["queue"] for r in dep.cases()] == ["vip"], 15, what="the queue")
     assert len(routed_events(dep.read_topic(dep.names.ticket_events))) == 1
+
+
+# -- the Salesforce stage ------------------------------------------------------------------
+
+ORIGINS = ["Phone", "Email", "Web"]
+"""Case Origin restricted without "Telegram": Salesforce refuses telecase's Case (the stand-in
+for a validation rule an admin later removes)."""
+
+
+def refuse_telegram_cases(salesforce: SalesforceThread, refuse: bool) -> None:
+    values = ORIGINS if refuse else [*ORIGINS, "Telegram"]
+    salesforce.act(lambda driver: driver.restrict_picklist("Case", "Origin", values))
+
+
+def talk(telegram: SimulatorThread, webhook_url: str, secret: str) -> None:
+    """A customer opens a topic and writes twice."""
+    telegram.bot_api("setWebhook", url=webhook_url, secret_token=secret)
+
+    async def write(tg: Any) -> None:
+        ann = await tg.create_user("Ann", username="ann")
+        room = await tg.create_forum("Sales")
+        topic = await tg.open_topic(room["id"], ann["id"], "Pricing for 50 seats")
+        for text in ("What does it cost?", "Annual billing?"):
+            await tg.write(room["id"], ann["id"], text, topic.thread_id)
+
+    telegram.drive(write)
+
+
+def salesforce_letters(env: dict[str, str]) -> list[dict[str, Any]]:
+    listed = cli(env, "list", "--json", "--stage", "salesforce")
+    assert listed.exit_code == 0, listed.output
+    return list(json.loads(listed.stdout))
+
+
+def salesforce_retry_scenario(env: dict[str, str], salesforce: SalesforceThread,
+                              events: Callable[[], list[Any]]) -> None:
+    """The ticket's Case refused (dead-lettered), the Origin value added, ``retry`` → the
+    Case and its two Tasks once, nothing re-appended to ticket.events (``events``); a second
+    retry does nothing."""
+    letters = wait_for(lambda: salesforce_letters(env), 60, what="the Salesforce dead letters")
+    assert {x["reason"] for x in letters} == {"salesforce_rejected"}, letters
+    assert any("Origin" in x["detail"] for x in letters), letters
+    assert salesforce.records("Case") == []
+    refuse_telegram_cases(salesforce, refuse=False)  # the admin fixes the org
+    before = len(events())
+
+    dry = cli(env, "retry", "--reason", "salesforce_rejected", "--dry-run", "--json")
+    assert {o["action"] for o in json.loads(dry.stdout)} == {"would_retry"}, dry.output
+    assert "re-sync ticket" in json.loads(dry.stdout)[0]["detail"]
+    first = cli(env, "retry", "--reason", "salesforce_rejected", "--json")
+    assert first.exit_code == 0, first.output
+    assert {o["action"] for o in json.loads(first.stdout)} == {"retried"}, first.output
+    wait_for(lambda: len(salesforce.records("Task")) == 2, 60, what="the Tasks on the Case")
+    [case] = salesforce.records("Case")
+    assert case["Origin"] == "Telegram"
+    assert {t["WhatId"] for t in salesforce.records("Task")} == {case["Id"]}
+
+    again = cli(env, "retry", "--reason", "salesforce_rejected", "--json")
+    assert {o["action"] for o in json.loads(again.stdout)} == {"already_retried"}, again.output
+    assert all(x["retried"] for x in salesforce_letters(env))
+    time.sleep(3)
+    assert [len(salesforce.records(t)) for t in ("Contact", "Case", "Task")] == [1, 1, 2]
+    # re-driven to the sync only: no event copied back into ticket.events; the one new event
+    # is the worker folding the link-back of the Case now created
+    after = [json.loads(r.value) for r in events()]
+    assert len({e["event_id"] for e in after}) == len(after)
+    assert [e["type"] for e in after[before:]] == ["salesforce.case_linked"]
+
+
+def test_a_salesforce_refusal_is_retried_to_its_case_once_embedded(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
+    dep = embedded
+    salesforce = SalesforceThread(tmp_path / "sf-certs")
+    try:
+        refuse_telegram_cases(salesforce, refuse=True)
+        dep.run("run", TELECASE_TELEGRAM_API_BASE=telegram.base_url, **salesforce.env())
+        talk(telegram, dep.webhook_url, dep.webhook_secret)
+        salesforce_retry_scenario({**dep.env(), "TEST_RUNTIME": "embedded"}, salesforce,
+                                  lambda: dep.read_topic(dep.names.ticket_events))
+    finally:
+        salesforce.close()
