@@ -8,12 +8,16 @@ writes that do not, and they use Kafka's default partitioner, which is :func:`ka
 A record without a named partition goes to :func:`kafka_partition` of its key: murmur2, what
 Kafka's (and aiokafka's) default partitioner picks, so chat-keyed records land where the raw
 updates of that chat are (the embedded log uses ``streams.runtime.bus.partition_for``).
+
+While the broker is away (restarting, say) the producer keeps what it was given and sends it
+once the broker is back, within its request timeout; between two failed metadata attempts it
+waits its retry backoff (:func:`pace_metadata_retries`) instead of trying again at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -35,6 +39,27 @@ def kafka_partition(key: bytes | None, partitions: int) -> int:
     if key is None or partitions == 1:
         return 0
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
+def pace_metadata_retries(client: Any) -> None:
+    """Make ``client`` (an ``AIOKafkaClient``) wait its ``retry_backoff_ms`` after a failed
+    metadata update. aiokafka's producer asks again as soon as an update fails while a partition
+    it has records for has no known leader, so with the broker down it spun: about 1,600
+    connection attempts a second, a core, and an error line each, which on a small host slowed
+    the broker's own restart (measured 8 to 17 s instead of 5). A client without that method
+    (another aiokafka) is left as it is."""
+    update: Callable[..., Awaitable[bool]] | None = getattr(client, "_metadata_update", None)
+    backoff = getattr(client, "_retry_backoff", None)
+    if update is None or backoff is None:
+        return
+
+    async def paced(*args: Any, **kwargs: Any) -> bool:
+        updated = await update(*args, **kwargs)
+        if not updated:
+            await asyncio.sleep(backoff)
+        return updated
+
+    client._metadata_update = paced
 
 
 class KafkaBus:
@@ -59,6 +84,7 @@ class KafkaBus:
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
                                         enable_idempotence=True)
+            pace_metadata_retries(producer.client)
             await producer.start()
             self._producer = producer
 

@@ -22,6 +22,8 @@ and on until the last fault is a fraction of that behind.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import os
 import shutil
 import subprocess
@@ -37,6 +39,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from streams.runtime.bus import Outgoing
+from streams.runtime.kafka.bus import KafkaBus
 from streams.schema.events import CustomerMessageReceived
 from tests import infra
 from tests.e2e.kafka.conftest import Deployment, SimulatorThread, deployed, free_port
@@ -169,6 +173,67 @@ def test_restarting_the_broker_under_load_loses_and_doubles_nothing(
         telegram: SimulatorThread) -> None:
     """The same load and kills on a private broker, which is also restarted once."""
     _chaos(private_deployment, telegram, broker=private_broker)
+
+
+class _FailedMetadataUpdates(logging.Handler):
+    """Counts aiokafka's ``Unable to update metadata from ...`` errors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += str(record.msg).startswith("Unable to update metadata")
+
+
+def test_a_producer_paces_its_attempts_while_the_broker_is_down(
+        private_broker: PrivateBroker) -> None:
+    """Found by the restart above: aiokafka's producer, given records while the broker is
+    away, asked for metadata again at once after each failure (about 1,600 connection attempts
+    and error lines a second, a core busy, the broker's own restart slowed). The bus's producer
+    waits its retry backoff in between, and the records still go out once the broker is back."""
+    failed = _FailedMetadataUpdates()
+    client_log = logging.getLogger("aiokafka")
+    client_log.addHandler(failed)
+
+    async def scenario() -> tuple[int, float, list[int]]:
+        bus = KafkaBus(private_broker.bootstrap)
+        await bus.start()
+        try:
+            await bus.create_topic("outage", 1)
+            await bus.append("outage", [Outgoing(b"k", b"before")])
+            pending: list[asyncio.Future[list[int]]] = []
+
+            async def keep_appending() -> None:  # as the webhook does, through the outage
+                for n in itertools.count():
+                    pending.append(asyncio.ensure_future(
+                        bus.append("outage", [Outgoing(b"k", b"%d" % n)])))
+                    await asyncio.sleep(0.02)
+
+            appending = asyncio.ensure_future(keep_appending())
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(private_broker.run, "stop")  # a clean stop, appending on
+            stopped = len(pending)
+            before, cpu = failed.count, time.process_time()
+            await asyncio.sleep(3)
+            attempts, cpu_s = failed.count - before, time.process_time() - cpu
+            assert not any(p.done() for p in pending[stopped:])
+            await asyncio.to_thread(private_broker.run, "restart")
+            appending.cancel()
+            appended = await asyncio.wait_for(asyncio.gather(*pending), 60)
+            return attempts, cpu_s, sorted(offset for [offset] in appended)
+        finally:
+            await bus.close()
+
+    try:
+        attempts, cpu_s, offsets = asyncio.run(scenario())
+    finally:
+        client_log.removeHandler(failed)
+    print(f"\nbroker down 3 s, a record every 20 ms meanwhile: {attempts} failed metadata "
+          f"attempts, {cpu_s:.2f} s of CPU")
+    assert offsets == list(range(1, len(offsets) + 1))  # all appended once, none lost
+    assert attempts <= 3 / 0.1 + 10  # one per retry backoff (100 ms), not a busy loop
+    assert cpu_s < 0.5
 
 
 def _chaos(dep: Deployment, telegram: SimulatorThread, broker: PrivateBroker | None) -> None:
