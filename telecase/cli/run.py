@@ -34,13 +34,20 @@ def run(
         summary = asyncio.run(run_embedded(settings, demo=use_demo, duration=duration))
     except KeyboardInterrupt:  # Ctrl-C before the run took SIGINT over: stopped, as asked
         raise typer.Exit(0) from None
-    typer.echo(f"tickets: {summary.tickets}, messages: {summary.messages}, "
-               f"updates sent: {summary.updates_sent}, errors: {len(summary.errors)}")
+    sent = f"updates sent: {summary.updates_sent}, " if use_demo else ""
+    typer.echo(f"this run: tickets: {summary.tickets}, messages: {summary.messages}, "
+               f"{sent}errors: {len(summary.errors)}")
+    typer.echo("  (tickets opened, customer messages received"
+               + (", updates the simulated customers sent" if use_demo else "")
+               + "; errors: dead letters and refused deliveries)")
     if summary.synced is not None:
-        typer.echo(f"salesforce: {summary.synced} ticket events synced")
+        typer.echo(f"  salesforce: {summary.synced} ticket events synced")
+    typer.echo(f"in total: tickets: {summary.total_tickets}, messages: "
+               f"{summary.total_messages}, dead letters waiting: "
+               f"{summary.dead_letters_waiting} (every run on {settings.data_dir})")
     for error in summary.errors[:10]:
         typer.echo(f"  error: {error}", err=True)
-    raise typer.Exit(1 if summary.errors else 0)
+    raise typer.Exit(1 if summary.errors else 0)  # the exit status says whether any
 
 
 def demo(duration: float = typer.Option(0, help="stop after this many seconds (0: Ctrl-C)"),

@@ -22,6 +22,11 @@ class DemoSummary:
     synced: int | None = None
     """Ticket events the Salesforce sync applied (``None``: no Salesforce configured)."""
     errors: list[str] = field(default_factory=list)
+    total_tickets: int | None = None
+    """Over the whole data directory, every run (``tickets``, ``messages``: this run's);
+    ``None`` where the demo does not tell them apart."""
+    total_messages: int | None = None
+    dead_letters_waiting: int = 0
 
 
 async def customers(tg: SimulatorDriver, summary: DemoSummary, stop: asyncio.Event,

@@ -31,7 +31,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from rich.console import Console
 from rich.live import Live
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from connectors.raw_log import BusRawLog
@@ -76,6 +76,7 @@ from telecase.ops.deadletter import RETRY_INBOX
 from telecase.ops.deadletter_watch import watch_dead_letters
 from telecase.ops.silence import watch_from_settings
 from telecase.ops.ticket import drain_ticket_inbox
+from telecase.roles import tally
 from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.metrics import serve_metrics
 
@@ -155,13 +156,6 @@ def _install_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-def _counts(engine: Engine) -> tuple[int, int]:
-    with engine.connect() as conn:
-        tickets, messages = conn.execute(
-            select(func.count(), func.coalesce(func.sum(cases.c.message_count), 0))).one()
-    return int(tickets), int(messages)
-
-
 async def run(settings: Settings, *, demo: bool, duration: float,
               console: Console | None = None) -> DemoSummary:
     console = console or Console()
@@ -169,6 +163,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
         raise SettingsError("TELECASE_TELEGRAM_BOT_TOKEN is not set; set it, or use --demo")
     serve_metrics(settings)
     rt = await open_runtime(settings, demo=demo)
+    start = await tally.read(rt.log, rt.names, rt.engine)  # what earlier runs left
     stop = asyncio.Event()
     _install_signals(stop)
     summary = DemoSummary()
@@ -278,7 +273,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
         for task in loops:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
-        summary.tickets, summary.messages = await asyncio.to_thread(_counts, rt.engine)
+        tally.settle(summary, start, await tally.read(rt.log, rt.names, rt.engine))
         summary.synced = sync_runner.synced if sync_runner is not None else None
         for closer in after_loops:
             await closer()
