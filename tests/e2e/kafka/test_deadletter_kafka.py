@@ -1,6 +1,7 @@
-"""``telecase deadletter`` on the real broker: the embedded scenario
+"""``telecase deadletter`` on the real broker: the embedded scenarios
 (:mod:`tests.e2e.embedded.test_deadletter`) beside the running worker and projector, the
-waiting gauge served by the projector."""
+waiting gauge served by the projector; a Salesforce refusal retried to the Salesforce
+connector's sync only."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from tests.e2e.embedded.conftest import SimulatorThread
 from tests.e2e.embedded.test_deadletter import (
     early_decision,
     list_show_retry,
     post_topic,
+    refuse_telegram_cases,
     routed_events,
+    salesforce_retry_scenario,
+    talk,
     waiting,
 )
-from tests.e2e.kafka.conftest import Deployment, free_port
+from tests.e2e.kafka.conftest import Deployment, SalesforceThread, free_port
 from tests.infra import wait_for
 
 pytestmark = pytest.mark.integration
@@ -53,3 +58,18 @@ def test_a_dead_letter_is_listed_shown_and_retried_once_on_kafka(
     assert wait_for(lambda: waiting(port) == 0, 15, what="the gauge at 0")
     wait_for(lambda: [r["queue"] for r in dep.cases()] == ["vip"], 15, what="the queue")
     assert len(routed_events(dep.read_topic(dep.names.ticket_events))) == 1
+
+
+def test_a_salesforce_refusal_is_retried_to_its_case_once_on_kafka(
+        deployment: Deployment, telegram: SimulatorThread,
+        salesforce: SalesforceThread) -> None:
+    dep = deployment
+    refuse_telegram_cases(salesforce, refuse=True)
+    assert dep.start("topics", "topics").proc.wait(60) == 0  # type: ignore[union-attr]
+    dep.webhook()
+    dep.worker()
+    dep.projector()
+    dep.start("salesforce", "connector", "salesforce", **salesforce.env())
+    talk(telegram, dep.webhook_url, dep.webhook_secret)
+    salesforce_retry_scenario({**dep.env(), "TEST_RUNTIME": "kafka"}, salesforce,
+                              lambda: dep.read_topic(dep.names.ticket_events))
