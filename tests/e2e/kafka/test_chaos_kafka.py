@@ -13,7 +13,8 @@ stop, then a start on the same storage). Meanwhile the webhook's appends wait fo
 Telegram simulator sends again what timed out or got 503, as Telegram does. Where no private
 broker can run (no java or no jars in .ci/kafka/lib: the session's broker comes from
 elsewhere), that test is skipped and says why. The private broker is stopped at the end
-whatever happens.
+whatever happens. A third test, on a private broker too, holds what that restart found: the
+bus's producer paces its metadata attempts while the broker is away instead of spinning.
 
 Marked ``soak``: the load runs ``TELECASE_SOAK_SECONDS`` (CI's short form: 20; default 20),
 and on until the last fault is a fraction of that behind.
