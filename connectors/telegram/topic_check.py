@@ -27,6 +27,15 @@ in the log's view:
 - anything else, or a 429/5xx still failing after :data:`ATTEMPTS` tries:
   ``topic_unchecked``, reported.
 
+**Rights, first.** Before a round's probes, each group's bot membership is read once
+(``getChatMember`` for the bot): every administrator right telecase needs there and lacks
+(:data:`NEEDED_RIGHTS`: ``can_manage_topics`` to reopen a customer's closed topic and to
+create topics, as the Bot API documents for ``createForumTopic``, ``closeForumTopic`` and
+``reopenForumTopic``; ``can_delete_messages`` to remove agents' commands) is logged as a
+WARNING (``telegram.bot_rights_missing``, with what the right is for) and the groups lacking
+one are the gauge ``telecase_telegram_groups_lacking_rights``. A group the bot cannot read
+is left to the probes, which report it.
+
 Closed tickets are not probed: telecase never closes a customer's topic itself (an open topic
 lets the customer follow up, which reopens the ticket), so there is nothing to compare. Nor
 does ``--dry-run`` probe: the probe repairs what it finds.
@@ -46,6 +55,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import structlog
+from prometheus_client import Gauge
 
 from connectors.errors import TransientError
 from connectors.retry import TELEGRAM_CHECK, retrying
@@ -65,6 +75,16 @@ log = structlog.get_logger("telecase.reconcile")
 PROBE_INTERVAL = 0.2
 """Seconds between two probes (5 a second: well inside the bot's ~30 calls a second)."""
 ATTEMPTS = 3
+
+NEEDED_RIGHTS: dict[str, str] = {
+    "can_manage_topics": "reopen customers' closed topics and create topics",
+    "can_delete_messages": "remove agents' command messages",
+}
+"""The administrator rights telecase needs in a forum group, and what each is for."""
+
+GROUPS_LACKING = Gauge("telecase_telegram_groups_lacking_rights",
+                       "Forum groups where the bot lacks an administrator right telecase "
+                       "needs, at the last reconciliation")
 
 TopicDriftKind = Literal["topic_closed", "topic_missing", "chat_unreachable",
                          "topic_unchecked"]
@@ -92,12 +112,17 @@ class TopicProbe:
     def __init__(self, api: BotCaller, *, interval: float = PROBE_INTERVAL,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.api, self.interval, self.sleep = api, interval, sleep
+        self._bot_id: int | None = None
 
     async def check_all(self, tickets: Iterable[TicketState],
                         now: datetime) -> tuple[int, list[TopicFinding]]:
         """``(topics probed, findings)``."""
         findings: list[TopicFinding] = []
         chosen = probed(tickets)
+        lacking = 0
+        for chat in sorted({t.chat_id for t in chosen}):
+            lacking += bool(await self.missing_rights(chat))
+        GROUPS_LACKING.set(lacking)
         for i, ticket in enumerate(chosen):
             if i:
                 await self.sleep(self.interval)
@@ -105,6 +130,23 @@ class TopicProbe:
             if found is not None:
                 findings.append(found)
         return len(chosen), findings
+
+    async def missing_rights(self, chat: int) -> list[str]:
+        """The rights of :data:`NEEDED_RIGHTS` the bot lacks in ``chat`` (each logged as a
+        WARNING); none when it is the group's creator or its membership cannot be read."""
+        try:
+            if self._bot_id is None:
+                self._bot_id = int((await self.api.call("getMe"))["id"])
+            member = await self.api.call("getChatMember", chat_id=chat, user_id=self._bot_id)
+        except (TransientError, TelegramApiError):
+            return []  # the probes report an unreachable group
+        if not isinstance(member, dict) or member.get("status") == "creator":
+            return []
+        missing = [right for right in NEEDED_RIGHTS if member.get(right) is not True]
+        for right in missing:
+            log.warning("telegram.bot_rights_missing", chat_id=chat, right=right,
+                        needed_to=NEEDED_RIGHTS[right], status=member.get("status"))
+        return missing
 
     async def check(self, ticket: TicketState, now: datetime) -> TopicFinding | None:
         chat, thread = ticket.chat_id, ticket.thread_id

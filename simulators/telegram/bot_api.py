@@ -214,6 +214,25 @@ async def answer_callback_query(sim: Simulation, params: Params) -> Any:
     return True
 
 
+@method("getChatMember")
+async def get_chat_member(sim: Simulation, params: Params) -> Any:
+    """The bot itself: an administrator with the chat's ``bot_rights`` in a group (a
+    ``ChatMemberAdministrator``), a member in a private chat; anyone else the driver made:
+    a member."""
+    chat = _chat(sim, params)
+    user_id = params.get_int("user_id")
+    if user_id is None:
+        raise bad_request("invalid user_id specified")
+    if user_id == sim.bot["id"]:
+        if chat.kind == "private":
+            return {"status": "member", "user": sim.sender}
+        return {"status": "administrator", "user": sim.sender, **chat.bot_rights}
+    user = sim.world.users.get(user_id)
+    if user is None:
+        raise bad_request("user not found")
+    return {"status": "member", "user": user}
+
+
 # -- forum topics --------------------------------------------------------------------------
 #
 # Rights, as the Bot API documents each method (core.telegram.org/bots/api#createforumtopic

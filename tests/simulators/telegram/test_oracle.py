@@ -162,6 +162,9 @@ async def _people(tg: SimulatorDriver, bot: BotApi, rng: random.Random) -> None:
                    message_thread_id=created["message_thread_id"])
     await bot.call("editForumTopic", chat_id=forum["id"], name="Outreach 2",
                    message_thread_id=created["message_thread_id"])
+    for each in (forum, strict, group):
+        await probe.missing_rights(each["id"])  # getChatMember: the bot as administrator
+    await bot.call("getChatMember", chat_id=forum["id"], user_id=users[3]["id"])
     await tg.block_bot(users[1]["id"])
     await tg.unblock_bot(users[1]["id"])
     await tg.kick_bot(strict["id"], users[2]["id"])

@@ -168,3 +168,16 @@ async def test_a_text_mention_carries_the_whole_user_or_none(
     assert sent["text"] == "you and a stranger"
     assert sent["entities"] == [{"type": "text_mention", "user": ann, "offset": 0,
                                  "length": 3}]
+
+
+async def test_get_chat_member_shows_the_bots_rights_and_members(
+        api: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
+    me = await api.result("getMe")
+    await tg.set_bot_rights(forum["id"], can_manage_topics=False)
+    bot = await api.result("getChatMember", chat_id=forum["id"], user_id=me["id"])
+    assert bot["status"] == "administrator" and bot["can_manage_topics"] is False
+    assert bot["can_delete_messages"] is True and bot["user"]["id"] == me["id"]
+    member = await api.result("getChatMember", chat_id=forum["id"], user_id=ann["id"])
+    assert member == {"status": "member", "user": ann}
+    assert await _description(api, "getChatMember", chat_id=forum["id"], user_id=1) == (
+        400, "Bad Request: user not found")

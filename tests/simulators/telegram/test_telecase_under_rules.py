@@ -154,3 +154,19 @@ async def test_the_reconciler_waits_out_429_then_probes(
     gone = await TopicProbe(bot, interval=0.0, sleep=no_wait).check(
         forum_ticket(forum["id"], deleted), T0)
     assert gone is not None and gone.kind == "topic_missing"  # TOPIC_ID_INVALID
+
+
+async def test_a_round_of_reconciliation_says_early_which_rights_a_group_lacks(
+        bot: BotApi, tg: SimulatorDriver, forum: dict[str, Any], ann: dict[str, Any]) -> None:
+    strict = await tg.create_forum("Strict")
+    await tg.set_bot_rights(strict["id"], can_manage_topics=False, can_delete_messages=False)
+    tickets = [forum_ticket(chat, (await tg.open_topic(chat, ann["id"], "Q")).thread_id)
+               for chat in (forum["id"], strict["id"])]
+    probe = TopicProbe(bot, interval=0.0, sleep=no_wait)
+    assert await probe.missing_rights(forum["id"]) == []
+    assert await probe.missing_rights(strict["id"]) == ["can_manage_topics",
+                                                        "can_delete_messages"]
+    probed, findings = await probe.check_all(tickets, T0)
+    assert probed == 2
+    assert REGISTRY.get_sample_value("telecase_telegram_groups_lacking_rights") == 1.0
+    assert [f.kind for f in findings] == ["topic_unchecked"]  # the strict group's topic
