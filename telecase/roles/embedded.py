@@ -74,6 +74,7 @@ from telecase.demo.traffic import DemoSummary, cases_table, customers
 from telecase.errors import TelecaseError
 from telecase.ops.deadletter import RETRY_INBOX
 from telecase.ops.deadletter_watch import watch_dead_letters
+from telecase.ops.salesforce_outreach import salesforce_outreach
 from telecase.ops.silence import watch_from_settings
 from telecase.ops.ticket import drain_ticket_inbox
 from telecase.roles import tally
@@ -204,6 +205,9 @@ async def run(settings: Settings, *, demo: bool, duration: float,
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
+            if settings.outreach_chat_id is not None and settings.has_telegram_credentials:
+                loops.append(asyncio.create_task(salesforce_outreach(  # Cases for Telegram
+                    sf_settings, rt.log, rt.names, stop), name="salesforce-outreach"))
             tools = await agent_tools_runner(sf_settings, rt.log, rt.names, changes)
             loops.append(asyncio.create_task(tools.run(stop), name="salesforce-agent-tools"))
             if settings.templates_quick_text:

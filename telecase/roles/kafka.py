@@ -180,6 +180,9 @@ async def salesforce_connector(settings: Settings) -> None:
                                     integration_user_id=settings.salesforce_integration_user_id,
                                     integration_username=settings.salesforce_username)
             loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
+        if settings.outreach_chat_id is not None and settings.has_telegram_credentials:
+            from telecase.ops.salesforce_outreach import salesforce_outreach
+            loops.append(lambda stop: salesforce_outreach(settings, bus, names, stop))
         await _run_until_signalled(*loops)
 
 
@@ -203,6 +206,11 @@ async def telegram_out_connector(settings: Settings) -> None:
             topics = Reconciler(bus, names.ticket_events, None, None, topics=TopicProbe(api),
                                 topic_log=raw_log)
             loops.append(lambda stop: topics.run(stop, settings.reconcile_interval))
+        if settings.telegram_silence_after > 0:  # Telegram falling silent (ops.silence)
+            from telecase.ops.silence import watch_from_settings
+            sla = load_policies(settings.policy_file).sla
+            loops.append(lambda stop: watch_from_settings(settings, sla, bus,
+                                                          names.telegram_updates, api, stop))
         try:
             await _run_until_signalled(*loops)
         finally:

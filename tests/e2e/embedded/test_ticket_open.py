@@ -36,8 +36,11 @@ resolution = "2d"
 
 
 def _open(dep: Any, *args: str) -> str:
-    """``telecase ticket open`` with ``dep``'s settings and the simulators'."""
-    done = subprocess.run([sys.executable, "-m", "telecase", "ticket", "open", *args],
+    """``telecase ticket open`` with ``dep``'s settings and the simulators', on ``dep``'s
+    runtime (``KAFKA_BOOTSTRAP_SERVERS`` alone would choose Kafka)."""
+    runtime = "kafka" if "KAFKA_BOOTSTRAP_SERVERS" in dep.env() else "embedded"
+    done = subprocess.run([sys.executable, "-m", "telecase", "ticket", "open",
+                           "--runtime", runtime, *args],
                           env={**os.environ, **dep.env(**dep.extra_env)}, text=True,
                           capture_output=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -100,6 +103,54 @@ def outreach_scenario(dep: Any, telegram: SimulatorThread, salesforce: Salesforc
     manual_log = ticket_log(dep)[manual_id]
     requested = [e for e in manual_log if e.type == "ticket.requested"]
     assert [(e.origin, e.phone) for e in requested] == [("manual", "+1 555 0199")]  # type: ignore[attr-defined]
+
+
+def salesforce_outreach_scenario(dep: Any, telegram: SimulatorThread,
+                                 salesforce: SalesforceThread, start: Any) -> None:
+    """An agent's Case with Origin Telegram for a Contact with a Telegram id: one topic named
+    from the Subject, the Description sent in it, one ticket linked to that Case (no second
+    Case), and the customer's reply on it."""
+    async def people(tg: Any) -> tuple[dict[str, Any], ...]:
+        return await tg.create_forum("Customers"), await tg.create_user("Bea", username="bea")
+
+    team, bea = telegram.drive(people)
+    start({**salesforce.env(), "TELECASE_OUTREACH_CHAT_ID": str(team["id"]),
+           "TELECASE_TELEGRAM_API_BASE": telegram.base_url})
+    telegram.bot_api("setWebhook", url=dep.webhook_url, secret_token=dep.webhook_secret)
+    contact = salesforce.act(lambda sf: sf.create("Contact", {
+        "LastName": "Bee", "FirstName": "Bea", "Telegram_User_Id__c": str(bea["id"])}))
+    case = salesforce.act(lambda sf: sf.create("Case", {
+        "Subject": "Upgrade offer", "Description": "Hi Bea, a better plan is available.",
+        "Origin": "Telegram", "ContactId": contact["Id"]}))
+    [topic] = wait_for(lambda: telegram.drive(lambda tg: tg.topics(team["id"])), 30,
+                       what="the outreach topic")
+    assert topic["name"] == "Upgrade offer"
+    thread = topic["message_thread_id"]
+    ticket_id = f"tg:{team['id']}:t{thread}"
+    wait_for(lambda: [m for m in telegram.drive(lambda tg: tg.sent_messages(team["id"]))
+                      if "better plan" in m["text"] and m["message_thread_id"] == thread],
+             30, what="the Case's Description in the topic")
+    telegram.drive(lambda tg: tg.write(team["id"], bea["id"], "Sounds good", thread))
+    wait_for(lambda: [(r["ticket_id"], r["message_count"], r["salesforce_case_id"])
+                      for r in dep.cases()] == [(ticket_id, 1, case["Id"])], 30,
+             what="the reply on the ticket linked to the agent's Case")
+    [only] = salesforce.records("Case")
+    assert only["Id"] == case["Id"] and only["Telecase_Ticket_Id__c"] == ticket_id
+    log = ticket_log(dep)
+    assert list(log) == [ticket_id]
+    requested = [e for e in log[ticket_id] if e.type == "ticket.requested"]
+    assert [(e.origin, e.case_id) for e in requested] == [  # type: ignore[attr-defined]
+        ("salesforce", case["Id"])]
+
+
+def test_a_case_marked_for_telegram_becomes_an_outreach_ticket(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
+    salesforce = SalesforceThread(tmp_path / "sf-certs")
+    try:
+        salesforce_outreach_scenario(embedded, telegram, salesforce,
+                                     lambda env: embedded.run("run", **env))
+    finally:
+        salesforce.close()
 
 
 def test_outreach_and_manual_tickets_through_telecase_ticket_open(

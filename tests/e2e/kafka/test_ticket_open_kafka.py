@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.embedded.test_ticket_open import outreach_scenario
+from tests.e2e.embedded.test_ticket_open import outreach_scenario, salesforce_outreach_scenario
 from tests.e2e.kafka.conftest import Deployment, SalesforceThread, SimulatorThread
 
 pytestmark = pytest.mark.integration
@@ -29,3 +29,18 @@ def test_outreach_and_manual_tickets_on_kafka(deployment: Deployment,
         dep.start("telegram-out", "connector", "telegram-out", **env)
 
     outreach_scenario(dep, telegram, salesforce, tmp_path, start)
+
+
+def test_a_case_marked_for_telegram_on_kafka(deployment: Deployment, telegram: SimulatorThread,
+                                             salesforce: SalesforceThread) -> None:
+    """Outreach from Salesforce inside ``telecase connector salesforce``."""
+    dep = deployment
+
+    def start(env: dict[str, str]) -> None:
+        dep.webhook()
+        dep.start("worker", "worker", **env)
+        dep.projector()
+        dep.start("salesforce", "connector", "salesforce", **env)
+        dep.start("telegram-out", "connector", "telegram-out", **env)
+
+    salesforce_outreach_scenario(dep, telegram, salesforce, start)
