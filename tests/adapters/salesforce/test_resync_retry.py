@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
-from connectors.salesforce.resync import RESYNC_GROUP, RESYNC_KEY, ResyncRequest
+from connectors.salesforce.resync import (
+    RESYNC_GROUP,
+    RESYNC_KEY,
+    ResyncRequest,
+    current_view,
+)
 from connectors.salesforce.sync_runner import GROUP, SyncRunner
 from simulators.salesforce import SalesforceDriver
 from streams.runtime.bus import Outgoing
@@ -107,3 +112,36 @@ async def test_a_refused_value_is_retried_to_its_case_once(
     finally:
         stop.set()
         await task
+
+
+def test_a_resync_leaves_out_what_an_agent_changed_later_in_salesforce() -> None:
+    from streams.runtime.bus import Record
+    from streams.schema.events import (
+        CaseOwnerChanged,
+        CaseStatusChanged,
+        TicketClosed,
+        TopicReopened,
+    )
+    from streams.schema.events.base import Actor, SourceRef
+    from tests.adapters.salesforce.test_assignment_escalation import DESK, assigned
+    from tests.adapters.salesforce.test_case_sync import NOW
+
+    salesforce = {"source": SourceRef(kind="salesforce"), "actor": Actor(kind="system")}
+    ticket = FIRST
+    base = {"ticket_id": ticket, "occurred_at": NOW, "recorded_at": NOW}
+    events: list[TicketEvent] = [
+        *conversation(ticket, customer(1), 0),
+        TicketClosed(event_id=f"{ticket}#2", seq=2, reason="done", **{**DESK, **base}),
+        assigned(ticket, 3, "005000000000001AAA"),
+        CaseStatusChanged(event_id=f"{ticket}#4", seq=4, status="Working",
+                          previous_status="Closed", is_closed=False, **{**salesforce, **base}),
+        CaseOwnerChanged(event_id=f"{ticket}#5", seq=5, owner_id="005000000000002AAA",
+                         owner_name="Bo", previous_owner_id=None, **{**salesforce, **base}),
+        TopicReopened(event_id=f"{ticket}#6", seq=6, message_id=9, **{**DESK, **base}),
+        assigned(ticket, 7, "005000000000003AAA")]
+    records = [Record("ticket.events", 0, i, ticket.encode(), encode_event(e), 0.0)
+               for i, e in enumerate(events)]
+    kept = [r.offset for r in current_view(records)]
+    # the close before the agent's status and the assignment before the agent's owner go;
+    # what came after the agent's changes stays
+    assert kept == [0, 3, 4, 5, 6]
