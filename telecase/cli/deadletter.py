@@ -84,8 +84,10 @@ def deadletter_retry(
     as_json: AsJson = False,
     runtime: RuntimeOption = None,
 ) -> None:
-    """Re-drive dead letters to their origin once the cause is fixed; each at most once.
-    Embedded, beside a running `telecase run`, the run re-drives them within seconds."""
+    """Re-drive dead letters once the cause is fixed; each at most once. A raw or command
+    record goes back to its origin topic; a Salesforce letter makes the Salesforce sync
+    re-sync its ticket from the log (to the sync only). Embedded, beside a running
+    `telecase run`, the run re-drives them within seconds."""
     from telecase.ops.deadletter import request_retry
     if bool(letter_ids) == (reason is not None):
         raise CommandError("retry takes ids or --reason, one of the two")
