@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import typer
 
+from telecase import logs
 from telecase.cli.common import configure
 from telecase.errors import CommandError
 
@@ -19,6 +22,10 @@ def run(
     fresh: bool = typer.Option(False, "--fresh",
                                help="with --demo: start over (remove the data directory's "
                                     "log, projections and simulated world)"),
+    log_format: str = typer.Option("json", help="json (one object a line) or console"),
+    log_file: str | None = typer.Option(None, help="append the log here (default: stderr; "
+                                                    "<data dir>/telecase.log while the demo's "
+                                                    "live table is on the terminal)"),
 ) -> None:
     """Run telecase on this machine: connector, worker and projector over the embedded log.
     A demo run continues the earlier ones' chats, Cases and agents (telecase.demo.world)."""
@@ -30,6 +37,15 @@ def run(
             raise CommandError("--fresh starts the demo over; it is for --demo only")
         from telecase.demo.world import start_over
         start_over(settings.data_dir)
+    if log_format not in ("json", "console"):
+        raise CommandError(f"--log-format must be json or console, not {log_format!r}")
+    log_path = Path(log_file) if log_file else None
+    if log_path is None and use_demo and sys.stdout.isatty():  # the table owns the screen
+        log_path = Path(settings.data_dir) / "telecase.log"
+    logs.configure(settings.log_level, fmt="console" if log_format == "console" else "json",
+                   file=log_path)
+    if log_path is not None:
+        typer.echo(f"Log: {log_path}")
     try:
         summary = asyncio.run(run_embedded(settings, demo=use_demo, duration=duration))
     except KeyboardInterrupt:  # Ctrl-C before the run took SIGINT over: stopped, as asked

@@ -30,7 +30,6 @@ import structlog
 from aiohttp import web
 from pydantic import SecretStr
 from rich.console import Console
-from rich.live import Live
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 
@@ -69,8 +68,9 @@ from telecase.bootstrap.runtime import (
 )
 from telecase.bootstrap.salesforce import case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
+from telecase.demo import screen
 from telecase.demo import world as demo_world
-from telecase.demo.traffic import DemoSummary, cases_table, customers
+from telecase.demo.traffic import DemoSummary, customers
 from telecase.errors import TelecaseError
 from telecase.ops.deadletter import RETRY_INBOX
 from telecase.ops.deadletter_watch import watch_dead_letters
@@ -401,14 +401,7 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
         await driver.aclose()
 
     inbound.append(close_traffic)
-    started = time.monotonic()
-    with Live(console=console, refresh_per_second=2, transient=False) as live:
-        while not stop.is_set() and (duration <= 0 or time.monotonic() - started < duration):
-            rows = await asyncio.to_thread(_rows, rt.engine)
-            live.update(cases_table(rows, "SQLite"))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-    console.print()
+    await screen.show(console, lambda: _rows(rt.engine), stop, duration, summary)
     traffic_stop.set()
     await traffic
     await asyncio.sleep(1.0)  # webhook deliveries in flight land before the summary

@@ -5,23 +5,17 @@ skip on a developer's machine and fail where ``CI`` is set."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from tests.ops.deploy_files import ALERT_RULES, DEPLOY
+from tests.tools import required_tool
 
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is not installed (.ci/run installs Debian's prometheus)")
-        pytest.skip("promtool is not installed (apt-get install prometheus)")
-    return found
+    return required_tool("promtool", "prometheus")
 
 
 def _promtool(promtool: str, *args: str) -> str:
