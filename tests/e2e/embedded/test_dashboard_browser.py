@@ -156,6 +156,9 @@ def test_the_board_shows_a_new_ticket_and_its_breach_without_a_reload(
     assert page.inner_text("#board-status").startswith("1 open, 1 breached")
     page.wait_for_selector("#chart-workloads svg[role=img]")
     assert "Ann" in page.inner_text("#chart-workloads")
+    if shot := os.environ.get("TELECASE_SCREENSHOT"):  # README's picture (docs/dashboard.png)
+        page.set_viewport_size({"width": 1100, "height": 640})
+        page.screenshot(path=shot)
 
     other = "bo" if agent == "ann" else "ann"
     theirs, not_theirs = log_in(browser, base, agent), log_in(browser, base, other)
