@@ -21,12 +21,13 @@ import pickle
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from simulators.salesforce.org import Org
-from simulators.telegram.world import World
+if TYPE_CHECKING:
+    from simulators.salesforce.org import Org
+    from simulators.telegram.world import World
 
 WORLD_FILE = "demo-world.pickle"
 SAVE_INTERVAL = 5.0
