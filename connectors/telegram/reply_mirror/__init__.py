@@ -40,7 +40,11 @@ whole bot waits (Telegram's limit then looks global). Other transient failures (
 back the thread off exponentially (:data:`connectors.retry.TELEGRAM_SEND` with jitter, capped
 at ``max_backoff``), the thread held so its replies stay in order.
 
-**Topics.** ``TopicClosed``: the mirror reopens the topic (``reopenForumTopic``) and sends.
+**Topics.** A reply into a topic reopens it first, always (``reopenForumTopic``;
+``TOPIC_NOT_MODIFIED`` means it was open): an administrator with ``can_manage_topics`` could
+post into a closed topic, where the customer cannot answer. A bot that may not reopen it
+(``NotEnoughRights``) sends anyway; into a closed topic that is dead-lettered with the missing
+right (``recovery``).
 ``TopicDeleted`` (``message thread not found``): it creates a topic with the ticket's name, records
 the re-link in the ledger, posts a short history note there, then the reply; and it appends a
 ``TopicRecreated`` record through the ``raw_log`` (when given) so the worker re-links the ticket.
