@@ -66,6 +66,8 @@ def load(data_dir: str | Path) -> DemoWorld:
         log.warning("demo.world_unreadable", path=str(path), moved_to=str(aside),
                     error=type(exc).__name__)
         return DemoWorld()
+    if loaded.salesforce is not None:  # the org's call log is the last run's, not the world's
+        loaded.salesforce.log.clear()
     return loaded
 
 
