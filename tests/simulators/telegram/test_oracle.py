@@ -19,6 +19,7 @@ telecase bug.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -169,7 +170,12 @@ async def _people(tg: SimulatorDriver, bot: BotApi, rng: random.Random) -> None:
     await tg.unblock_bot(users[1]["id"])
     await tg.kick_bot(strict["id"], users[2]["id"])
     await bot.call("getMe")
+    await bot.call("setWebhook", url="http://127.0.0.1:9/hook", secret_token="s3cret",
+                   allowed_updates=["message", "edited_message", "my_chat_member"],
+                   max_connections=5)
+    await asyncio.sleep(0.05)  # a delivery attempt fails: getWebhookInfo shows the error
     await bot.call("getWebhookInfo")
+    await bot.call("deleteWebhook")
     await LongPoller(bot, _RawLog(), bot_id=0, timeout=0).poll_once()  # type: ignore[arg-type]
 
 
