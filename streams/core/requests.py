@@ -13,9 +13,10 @@ thread :func:`request_thread` names:
   has one, else its next one (``tg:<chat>:p:<n>``); the customer's answer continues it.
 - **Manual** (``chat_id`` 0): a ticket of its own, ``tg:0:m<request id>:1``, channel
   ``manual``, no Telegram customer. It is routed, assigned, timed and synced like any other
-  ticket. Linking it to a Telegram user who writes later goes through Salesforce: the manual
-  ticket's Contact is matched by phone, and so is a Telegram user who shares that phone
-  (the Contact rule of ``connectors.salesforce``: Telegram id, then phone, then username).
+  ticket. The rule for linking it to a Telegram user who writes later is the phone on its
+  ``ticket.requested``: a Telegram user who shares that phone is the same person (the Contact
+  rule of ``connectors.salesforce``: Telegram id, then phone, then username; the README says
+  how far the sync applies it yet).
 
 A new ticket gets ``ticket.opened``, then ``ticket.requested`` (who, which origin, the
 manual details), then, for outreach with a message, ``agent.replied`` with
