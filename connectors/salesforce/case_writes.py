@@ -44,6 +44,7 @@ from streams.schema.events import (
     TicketClosed,
     TicketEvent,
     TicketOpened,
+    TicketRequested,
     TopicClosed,
     TopicRenamed,
     TopicReopened,
@@ -162,6 +163,9 @@ class CaseWrites:
             if e.intake is not None:
                 fields["Description"] = intake_summary(e.intake)
             return fields
+        if isinstance(e, TicketRequested) and e.origin == "manual":  # a call, a walk-in
+            caller = ", ".join(p for p in (e.customer_name, e.phone) if p)
+            return {"Origin": "Phone", "Description": f"Caller: {caller}\n\n{e.note or ''}"}
         if isinstance(e, TopicRenamed):
             return {"Subject": e.name[:SUBJECT_MAX]}
         if isinstance(e, TopicClosed | TicketClosed):

@@ -99,7 +99,13 @@ def outreach_scenario(dep: Any, telegram: SimulatorThread, salesforce: Salesforc
     [manual] = wait_for(lambda: [r for r in dep.cases() if r["ticket_id"] == manual_id
                                  and r["sla_tier"]], 30, what="the manual ticket, timed")
     assert (manual["channel"], manual["customer_name"]) == ("manual", "Carl Caller")
-    wait_for(lambda: len(salesforce.records("Case")) == 2, 30, what="the manual Case")
+    [manual_case] = wait_for(lambda: [c for c in salesforce.records("Case")
+                                      if c["Telecase_Ticket_Id__c"] == manual_id], 30,
+                             what="the manual Case")
+    assert manual_case["Origin"] == "Phone" and manual_case["Subject"] == (
+        "Manual ticket: Carl Caller")
+    assert "Caller: Carl Caller, +1 555 0199" in manual_case["Description"]
+    assert "Called about an invoice" in manual_case["Description"]
     manual_log = ticket_log(dep)[manual_id]
     requested = [e for e in manual_log if e.type == "ticket.requested"]
     assert [(e.origin, e.phone) for e in requested] == [("manual", "+1 555 0199")]  # type: ignore[attr-defined]
