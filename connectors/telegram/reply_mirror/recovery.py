@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from connectors.errors import TransientError
+from connectors.errors import ConnectorError, TransientError
 from connectors.raw_log import RawLog
 from connectors.telegram.bot_api import (
     BotApi,
@@ -54,7 +54,7 @@ REOPEN_TRIES = 3
 """How many times a send reopens a topic that keeps closing before it gives up (transiently)."""
 
 
-class TopicGone(Exception):
+class TopicGone(ConnectorError):
     """The destination topic was deleted ("message thread not found")."""
 
 
