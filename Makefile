@@ -26,6 +26,6 @@ test: install
 	$(BIN)/python -m pytest -q -rs -W error $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check streams projections connectors telecase tests
-	$(BIN)/mypy streams projections connectors telecase
+	$(BIN)/ruff check streams projections connectors simulators telecase bench tests
+	$(BIN)/mypy streams projections connectors simulators telecase bench
 	$(BIN)/lint-imports --no-cache  # the import rules in pyproject.toml [tool.importlinter]
