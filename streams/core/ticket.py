@@ -512,8 +512,8 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
                 content_kind=msg.content_kind(), message_version=version,
                 reply_to_message_id=explicit_reply_to(msg))
     else:
-        out.add(CustomerMessageEdited, message_id=msg.message_id, sender=sender, text=text,
-                message_version=version)
+        out.add(CustomerMessageEdited, at=msg.edit_date or msg.date, message_id=msg.message_id,
+                sender=sender, text=text, message_version=version)  # dated when edited
     return out.events
 
 

@@ -1,0 +1,48 @@
+"""Telegram as it really is, in the pure core: edits dated by ``edit_date``, forms timed by
+arrival, phones in E.164, anonymous admins and channels (issue 16, items 1 to 4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streams.core.routing import Skipped, route
+from streams.core.ticket import ReceiveTelegramMessage, ThreadState, decide, fold, initial_state
+from streams.schema.events import TicketEvent
+from streams.schema.telegram import Update
+from tests.telegram_factory import BOT_ID, Script, private, user
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+ANN = user(11, "Ann", "ann")
+
+
+def _feed(raw: list[dict[str, Any]]) -> list[TicketEvent]:
+    states: dict[str, ThreadState] = {}
+    log: list[TicketEvent] = []
+    for item in raw:
+        routed = route(Update.model_validate(item), BOT_ID)
+        if isinstance(routed, Skipped):
+            continue
+        state = states.get(routed.thread_key) or initial_state(routed.thread_key)
+        events = decide(ReceiveTelegramMessage(item["update_id"], routed, NOW), state)
+        states[routed.thread_key] = fold(events, state)
+        log.extend(events)
+    return log
+
+
+@given(st.integers(min_value=1, max_value=10_000), st.integers(min_value=1, max_value=10_000))
+def test_an_edit_is_dated_by_its_edit_date_not_the_message_date(gap: int, later: int) -> None:
+    s = Script(private(11))
+    original = s.write(ANN, "v1", 1_000)
+    second = s.write(ANN, "another", 1_000 + gap)
+    edit = s.edit(original, "v2", 1_000 + gap + later)
+    log = _feed([original, second, edit])
+    edited = log[-1]
+    assert edited.type == "customer.message_edited"
+    assert edited.occurred_at == datetime.fromtimestamp(1_000 + gap + later, tz=UTC)
+    ordered = sorted(log, key=lambda e: e.occurred_at)
+    assert ordered[-1] is edited  # the audit trail lists the edit after the later message
+    assert ordered[-1].occurred_at - log[1].occurred_at == timedelta(seconds=gap + later)
