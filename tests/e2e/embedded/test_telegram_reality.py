@@ -1,0 +1,56 @@
+"""Telegram as it really is, through ``telecase run``'s webhook (issue 16, items 1 to 4):
+updates shaped as Telegram sends them are posted to the webhook and the ticket events checked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.schema.events import TicketEvent
+from tests.adapters.telegram_in.hostile import post_json
+from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
+from tests.e2e.kafka.test_ticket_pipeline import ticket_log
+from tests.infra import wait_for
+
+ANN = {"id": 501, "is_bot": False, "first_name": "Ann"}
+
+
+def _private(update_id: int, message_id: int, date: int, text: str, *,
+             edit_date: int | None = None, **extra: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = {"message_id": message_id, "date": date, "text": text,
+                           "chat": {"id": ANN["id"], "type": "private", "first_name": "Ann"},
+                           "from": ANN, **extra}
+    if edit_date is not None:
+        msg["edit_date"] = edit_date
+    return {"update_id": update_id, "edited_message" if edit_date else "message": msg}
+
+
+def _start(embedded: EmbeddedDeployment, telegram: SimulatorThread, **env: str) -> None:
+    embedded.run("run", TELECASE_TELEGRAM_API_BASE=telegram.base_url, **env)
+
+
+def _post(embedded: EmbeddedDeployment, *updates: dict[str, Any]) -> None:
+    for update in updates:
+        assert post_json(embedded.webhook_port, update, secret=embedded.webhook_secret) == 200
+
+
+def _events(embedded: EmbeddedDeployment, ticket_id: str, count: int) -> list[TicketEvent]:
+    def enough() -> list[TicketEvent] | None:
+        events = ticket_log(embedded).get(ticket_id, [])
+        return events if len(events) >= count else None
+    found = wait_for(enough, 12, what=f"{count} events of {ticket_id}")
+    assert found is not None
+    return found
+
+
+def test_an_edit_through_the_webhook_is_dated_by_its_edit_date(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    _start(embedded, telegram, TELECASE_INTAKE_COMMAND="/nothing-here")
+    base = 1_764_000_000
+    _post(embedded, _private(1, 1, base, "first"), _private(2, 2, base + 60, "second"),
+          _private(3, 1, base, "first, edited", edit_date=base + 600))
+    events = _events(embedded, f"tg:{ANN['id']}:p:1", 4)
+    edited = [e for e in events if e.type == "customer.message_edited"]
+    assert [e.occurred_at for e in edited] == [datetime.fromtimestamp(base + 600, tz=UTC)]
+    assert max(events, key=lambda e: e.occurred_at) is edited[0]
