@@ -2,6 +2,10 @@
 
 Validated at start: a wrong or missing value stops the process with one clear line per problem.
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` are honoured without the prefix too.
+
+An empty environment value means "unset" (the default), so ``${VAR:-}`` in a compose file
+leaves a setting alone; for the settings whose empty value the README documents
+(:data:`EMPTY_MEANS_EMPTY`: ``TELECASE_INTAKE_COMMAND=`` is "no form") it means empty.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -26,6 +31,22 @@ from telecase.errors import TelecaseError
 class SettingsError(TelecaseError):
     """The configuration is invalid; the message lists every problem."""
 
+
+
+EMPTY_MEANS_EMPTY = frozenset({"intake_command", "topic_prefix"})
+"""Settings whose empty environment value is a value (the README documents what it means)."""
+
+
+class _EmptyText(PydanticBaseSettingsSource):
+    """The environment's empty values of :data:`EMPTY_MEANS_EMPTY` (the environment source
+    drops every empty value, ``env_ignore_empty``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: "" for name in sorted(EMPTY_MEANS_EMPTY)
+                if os.environ.get(f"TELECASE_{name.upper()}") == ""}
 
 
 class RuntimeKind(StrEnum):
@@ -58,7 +79,7 @@ class Settings(BaseSettings):
         """Precedence: arguments, environment, ``.env``, then the config file named by
         ``TELECASE_CONFIG`` (TOML, keys as the variables without the prefix, lower case)."""
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings,
-                                                     dotenv_settings]
+                                                     _EmptyText(settings_cls), dotenv_settings]
         config = os.environ.get("TELECASE_CONFIG")
         if config:
             if not Path(config).is_file():
@@ -103,6 +124,12 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(1_000_000, ge=1024)
     webhook_body_timeout_seconds: float = Field(10.0, gt=0)
     """How long the webhook waits for a whole request body before answering 408."""
+    webhook_public_url: str | None = None
+    """The webhook's public HTTPS URL: ``telecase run`` and ``telecase connector telegram``
+    (webhook mode) call ``setWebhook`` with it at start (unset: ``telecase telegram
+    set-webhook`` by hand)."""
+    webhook_max_connections: int = Field(40, ge=1, le=100)
+    """``setWebhook``'s ``max_connections``: simultaneous HTTPS connections Telegram opens."""
 
     salesforce_auth: Literal["jwt", "client_credentials", "password"] | None = None
     """The OAuth flow (see README "Salesforce org setup"). Unset: ``jwt`` with a private key
