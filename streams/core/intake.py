@@ -24,7 +24,9 @@ ticket is just a message of that ticket.
 the desk (routing) and the Salesforce sync (the Lead) read. Its clocks start at once: the
 form is its first message.
 
-**Abandonment.** ``/cancel`` (or its button), or no input for ``IntakeRules.timeout``, ends
+**Abandonment.** ``/cancel`` (or its button), or no input for ``IntakeRules.timeout`` (timed
+by when telecase received each input, the envelope's ``received_at``, never by the message's
+``date``, so a late redelivery does not time a form out instantly), ends
 the form with ``intake.abandoned`` and opens nothing. The timeout fires from the worker's clock
 ticks (:func:`form_due`, :func:`expire_form`; time is data, as for SLA timers), or, if a
 message arrives first, at that message, stamped with the instant the form timed out.
@@ -147,7 +149,7 @@ def decide_form(command: ReceiveTelegramMessage, state: ThreadState,
         return []
     routed, form = command.routed, state.intake
     msg = routed.message
-    at = _ts(msg.date)
+    at = command.received_at  # timeouts go by arrival, not the message's date
     events: list[TicketEvent] = []
     if form is not None and form.is_open:
         if routed.is_edit or msg.message_id <= form.last_message_id:

@@ -357,7 +357,9 @@ class IntakeState:
     seq: int = 0
     started_at: datetime | None = None
     last_activity_at: datetime | None = None
-    """The latest input's instant: an open form times out a set time after it."""
+    """When telecase received the latest input (its events' ``recorded_at``, the envelope's
+    ``received_at``, not the message's ``date``): an open form times out a set time after it,
+    so a ``/start`` Telegram redelivers late is not timed out at once."""
     last_message_id: int = 0
     """The highest message id the form took (older ones arriving late are ignored)."""
     opened_ticket_id: str | None = None
@@ -375,7 +377,7 @@ def evolve_form(state: IntakeState | None, event: FormEvent) -> IntakeState:
     if isinstance(event, IntakeStarted):
         return IntakeState(form_id=event.ticket_id, number=event.number,
                            customer=event.customer, seq=event.seq,
-                           started_at=event.occurred_at, last_activity_at=event.occurred_at,
+                           started_at=event.occurred_at, last_activity_at=event.recorded_at,
                            last_message_id=event.source.message_id or 0)
     if state is None or state.form_id != event.ticket_id:
         raise ValueError(f"{event.type} for a form this thread is not running "
@@ -383,8 +385,8 @@ def evolve_form(state: IntakeState | None, event: FormEvent) -> IntakeState:
     last = state.last_activity_at
     changes: dict[str, object] = {
         "seq": event.seq,
-        "last_activity_at": event.occurred_at if last is None else max(last,
-                                                                         event.occurred_at),
+        "last_activity_at": event.recorded_at if last is None else max(last,
+                                                                         event.recorded_at),
         "last_message_id": max(state.last_message_id, event.source.message_id or 0)}
     if isinstance(event, IntakeQuestionAsked):
         changes["asking"] = event.field

@@ -4,7 +4,8 @@ updates shaped as Telegram sends them are posted to the webhook and the ticket e
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams.schema.events import TicketEvent
@@ -54,3 +55,19 @@ def test_an_edit_through_the_webhook_is_dated_by_its_edit_date(
     edited = [e for e in events if e.type == "customer.message_edited"]
     assert [e.occurred_at for e in edited] == [datetime.fromtimestamp(base + 600, tz=UTC)]
     assert max(events, key=lambda e: e.occurred_at) is edited[0]
+
+
+def test_a_start_redelivered_late_is_timed_out_by_its_arrival_not_its_date(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    _start(embedded, telegram, TELECASE_INTAKE_TIMEOUT="4")
+    sent = int(time.time()) - 6 * 3600  # Telegram kept it through a six-hour outage
+    arrived = datetime.now(UTC)
+    _post(embedded, _private(1, 1, sent, "/start"))
+    form = f"tg:{ANN['id']}:p:intake:1"
+    assert [e.type for e in _events(embedded, form, 2)] == ["intake.started",
+                                                             "intake.question_asked"]
+    time.sleep(2.5)  # several clock ticks later, the form is still open
+    assert [e.type for e in ticket_log(embedded)[form]][-1] == "intake.question_asked"
+    abandoned = _events(embedded, form, 3)[-1]
+    assert abandoned.type == "intake.abandoned"
+    assert abandoned.occurred_at >= arrived.replace(microsecond=0) + timedelta(seconds=3)

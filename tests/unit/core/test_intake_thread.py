@@ -97,7 +97,11 @@ class Worker:
         self.forwards += [r.value for r in folded.forwards]
         return folded
 
-    def update(self, update: dict[str, Any], at: int = T0) -> Folded:
+    def update(self, update: dict[str, Any], at: int | None = None) -> Folded:
+        """Fold an update received at ``at`` (default: as it was sent, the message's date)."""
+        if at is None:
+            msg = update.get("message") or update.get("edited_message") or {}
+            at = int(msg.get("date", T0))
         return self.feed(RawTelegramUpdate(
             bot_id=BOT_ID, source="webhook", received_at=datetime.fromtimestamp(at, UTC),
             update=update).to_bytes())

@@ -14,6 +14,7 @@ from streams.core.ticket import ReceiveTelegramMessage, ThreadState, decide, fol
 from streams.schema.events import TicketEvent
 from streams.schema.telegram import Update
 from tests.telegram_factory import BOT_ID, Script, private, user
+from tests.unit.core.test_intake_thread import RULES, Worker
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 ANN = user(11, "Ann", "ann")
@@ -46,3 +47,18 @@ def test_an_edit_is_dated_by_its_edit_date_not_the_message_date(gap: int, later:
     ordered = sorted(log, key=lambda e: e.occurred_at)
     assert ordered[-1] is edited  # the audit trail lists the edit after the later message
     assert ordered[-1].occurred_at - log[1].occurred_at == timedelta(seconds=gap + later)
+
+
+@given(st.integers(min_value=601, max_value=30 * 86_400), st.integers(min_value=0, max_value=599))
+def test_a_late_redelivered_start_is_timed_by_its_arrival(late: int, tick_after: int) -> None:
+    chat = Script(private(501))
+    worker = Worker()
+    sent = 1_780_000_000
+    worker.update(chat.write(user(501, "Ann", "ann"), "/start", sent), at=sent + late)
+    assert worker.types() == ["intake.started", "intake.question_asked"]
+    arrived = sent + late
+    assert worker.tick(arrived + tick_after).events == []  # not abandoned at the next tick
+    timeout = int(RULES.timeout.total_seconds())
+    [abandoned] = worker.tick(arrived + timeout + 1).events
+    assert abandoned.type == "intake.abandoned"
+    assert abandoned.occurred_at == datetime.fromtimestamp(arrived + timeout, tz=UTC)
