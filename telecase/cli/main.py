@@ -21,6 +21,7 @@ from telecase.cli import (
     run,
     salesforce,
     sla,
+    telegram,
     ticket,
 )
 from telecase.cli.exits import ErrorExits
@@ -45,6 +46,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(salesforce.app, name="salesforce")
 app.add_typer(deadletter.app, name="deadletter")
 app.add_typer(ticket.app, name="ticket")
+app.add_typer(telegram.app, name="telegram")
 
 
 def main() -> None:
