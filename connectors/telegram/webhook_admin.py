@@ -15,6 +15,10 @@ The Bot API methods (core.telegram.org/bots/api, "Getting updates"):
 :data:`ALLOWED_UPDATES` is what telecase handles: the update types the core's
 :class:`~streams.schema.telegram.Update` model reads (every other one is skipped by
 :func:`streams.core.routing.route`), derived from the model so the two cannot drift.
+:func:`prepare_inbound` runs as the inbound connector starts (``telecase run``, ``telecase
+connector telegram``): in polling mode it deletes a webhook (keeping the pending updates, which
+``getUpdates`` then reads; logged as ``telegram.webhook_deleted_for_polling``), and in webhook
+mode with ``TELECASE_WEBHOOK_PUBLIC_URL`` it sets the webhook, once the listener is up.
 :func:`bot_status` is what ``telecase telegram status`` prints, including a line per configured
 group whose bot membership lacks a right telecase needs (read by
 :meth:`connectors.telegram.topic_check.TopicProbe.missing_rights`).
@@ -25,10 +29,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import structlog
+from pydantic import SecretStr
 
+from connectors.telegram.bot_api import BotApi
 from connectors.telegram.topic_check import NEEDED_RIGHTS, BotCaller, TopicProbe
 from streams.schema.telegram import Update
 
@@ -107,3 +113,40 @@ async def bot_status(api: BotCaller, groups: Iterable[int] = ()) -> BotStatus:
     probe = TopicProbe(api)
     lacking = {chat: await probe.missing_rights(chat) for chat in sorted(set(groups))}
     return BotStatus(me=dict(me or {}), webhook=dict(webhook or {}), lacking=lacking)
+
+
+class InboundSettings(Protocol):
+    """The settings :func:`prepare_inbound` reads (``telecase.settings.Settings`` has them)."""
+
+    @property
+    def telegram_mode(self) -> Literal["webhook", "polling"]: ...
+    @property
+    def telegram_api_base(self) -> str: ...
+    @property
+    def telegram_webhook_secret(self) -> SecretStr | None: ...
+    @property
+    def webhook_public_url(self) -> str | None: ...
+    @property
+    def webhook_max_connections(self) -> int: ...
+
+    def require_token(self) -> str: ...
+
+
+async def prepare_inbound(settings: InboundSettings) -> None:
+    """At start: polling deletes a webhook (pending updates kept); webhook mode with a public
+    URL sets it. Nothing else calls Telegram."""
+    polling = settings.telegram_mode == "polling"
+    if not polling and not settings.webhook_public_url:
+        return
+    api = BotApi(settings.require_token(), settings.telegram_api_base)
+    try:
+        if polling:
+            await clear_for_polling(api)
+        else:
+            assert settings.webhook_public_url is not None
+            secret = settings.telegram_webhook_secret
+            await set_webhook(api, settings.webhook_public_url,
+                              secret=secret.get_secret_value() if secret else None,
+                              max_connections=settings.webhook_max_connections)
+    finally:
+        await api.aclose()

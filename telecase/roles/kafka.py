@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from connectors.telegram import webhook_admin
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.polling import LongPoller
 from connectors.telegram.webhook import create_webhook_app
@@ -81,11 +82,13 @@ async def telegram_connector(settings: Settings) -> None:
             await site.start()
             log.info("connector.webhook.listening", host=settings.webhook_host,
                      port=settings.webhook_port, path=settings.webhook_path)
+            await webhook_admin.prepare_inbound(settings)
             try:
                 await _until_signalled()
             finally:
                 await runner.cleanup()  # finishes in-flight requests before the log closes
         else:
+            await webhook_admin.prepare_inbound(settings)
             api = BotApi(settings.require_token(), settings.telegram_api_base)
             poller = LongPoller(api, raw_log, bot_id=settings.bot_id,
                                 dead_letters=rt.raw_log(rt.names.dead_letters))

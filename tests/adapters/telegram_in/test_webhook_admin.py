@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 import pytest
 
@@ -15,6 +16,7 @@ from simulators.telegram import BotApiSimulator, RateLimits, SimulatorDriver
 from simulators.telegram.webhook import RetryPolicy
 from streams.core.routing import Skipped, route
 from streams.schema.telegram import Update
+from telecase.settings import load_settings
 
 TOKEN = "7000000042:AAE-webhook-admin"
 DEAD_URL = "http://127.0.0.1:9/telegram"
@@ -23,8 +25,14 @@ PATIENT = RetryPolicy(initial_delay=0.05, factor=1.0, max_delay=0.05, max_attemp
                       request_timeout=1.0)
 
 
+class Bot(NamedTuple):
+    api: BotApi
+    tg: SimulatorDriver
+    base_url: str
+
+
 @pytest.fixture
-async def bot() -> AsyncIterator[tuple[BotApi, SimulatorDriver]]:
+async def bot() -> AsyncIterator[Bot]:
     """telecase's Bot API client and the test's driver, on one simulator whose webhook
     deliveries keep failing without giving up."""
     simulator = BotApiSimulator(TOKEN, limits=RateLimits(enabled=False), webhook_retry=PATIENT)
@@ -32,7 +40,7 @@ async def bot() -> AsyncIterator[tuple[BotApi, SimulatorDriver]]:
     client = BotApi(TOKEN, simulator.base_url, timeout=10.0)
     try:
         async with SimulatorDriver(simulator.base_url) as driver:
-            yield client, driver
+            yield Bot(client, driver, simulator.base_url)
     finally:
         await client.aclose()
         await simulator.stop()
@@ -53,8 +61,8 @@ async def _first_error(api: BotApi) -> dict[str, object]:
     raise AssertionError("no delivery error reported")
 
 
-async def test_set_webhook_then_status_then_delete(bot: tuple[BotApi, SimulatorDriver]) -> None:
-    api, tg = bot
+async def test_set_webhook_then_status_then_delete(bot: Bot) -> None:
+    api, tg, _ = bot
     await webhook_admin.set_webhook(api, DEAD_URL, secret="s3cret", max_connections=7)
     ann = await tg.create_user("Ann")
     chat = await tg.create_private_chat(ann["id"])
@@ -76,8 +84,8 @@ async def test_set_webhook_then_status_then_delete(bot: tuple[BotApi, SimulatorD
 
 
 async def test_polling_start_deletes_the_webhook_keeping_pending_updates(
-        bot: tuple[BotApi, SimulatorDriver]) -> None:
-    api, tg = bot
+        bot: Bot) -> None:
+    api, tg, _ = bot
     assert await webhook_admin.clear_for_polling(api) is False  # none set: nothing done
     await webhook_admin.set_webhook(api, DEAD_URL, secret=None)
     ann = await tg.create_user("Ann")
@@ -89,8 +97,8 @@ async def test_polling_start_deletes_the_webhook_keeping_pending_updates(
 
 
 async def test_status_names_a_group_where_the_bot_lacks_a_right(
-        bot: tuple[BotApi, SimulatorDriver]) -> None:
-    api, tg = bot
+        bot: Bot) -> None:
+    api, tg, _ = bot
     fine = await tg.create_forum("Sales")
     poor = await tg.create_forum("Support")
     await tg.set_bot_rights(poor["id"], can_manage_topics=False)
@@ -101,3 +109,21 @@ async def test_status_names_a_group_where_the_bot_lacks_a_right(
     assert any(line.startswith(f"group {poor['id']}: the bot lacks can_manage_topics")
                for line in lines)
     assert "webhook: none (getUpdates)" in lines
+
+
+async def test_prepare_inbound_at_start(bot: Bot,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhook mode with a public URL sets the webhook; polling deletes it; webhook mode
+    without one leaves Telegram alone."""
+    api, _, base = bot
+    monkeypatch.setenv("TELECASE_TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELECASE_TELEGRAM_API_BASE", base)
+    monkeypatch.setenv("TELECASE_TELEGRAM_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("TELECASE_WEBHOOK_PUBLIC_URL", DEAD_URL)
+    await webhook_admin.prepare_inbound(load_settings())
+    assert (await api.call("getWebhookInfo"))["url"] == DEAD_URL
+    await webhook_admin.prepare_inbound(load_settings(telegram_mode="polling"))
+    assert (await api.call("getWebhookInfo"))["url"] == ""
+    monkeypatch.delenv("TELECASE_WEBHOOK_PUBLIC_URL")
+    await webhook_admin.prepare_inbound(load_settings())
+    assert (await api.call("getWebhookInfo"))["url"] == ""
