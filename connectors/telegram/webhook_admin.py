@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 import structlog
 from pydantic import SecretStr
 
-from connectors.telegram.bot_api import BotApi
+from connectors.telegram.bot_api import BotApi, TelegramApiError
 from connectors.telegram.topic_check import NEEDED_RIGHTS, BotCaller, TopicProbe
 from streams.schema.telegram import Update
 
@@ -81,6 +81,8 @@ class BotStatus:
     me: dict[str, Any]
     webhook: dict[str, Any]
     lacking: dict[int, list[str]] = field(default_factory=dict)
+    unreadable: dict[int, str] = field(default_factory=dict)
+    """Groups where the bot's membership cannot be read, and Telegram's reason."""
 
     def lines(self) -> list[str]:
         hook = self.webhook
@@ -98,7 +100,10 @@ class BotStatus:
         else:
             out.append("last delivery error: none")
         for chat, rights in sorted(self.lacking.items()):
-            if rights:
+            if chat in self.unreadable:
+                out.append(f"group {chat}: the bot cannot read its membership there: "
+                           f"{self.unreadable[chat]}")
+            elif rights:
                 needs = "; ".join(f"{r} (to {NEEDED_RIGHTS[r]})" for r in rights)
                 out.append(f"group {chat}: the bot lacks {needs}: grant it in the group's "
                            "administrator settings")
@@ -111,8 +116,16 @@ async def bot_status(api: BotCaller, groups: Iterable[int] = ()) -> BotStatus:
     me = await api.call("getMe")
     webhook = await api.call("getWebhookInfo")
     probe = TopicProbe(api)
-    lacking = {chat: await probe.missing_rights(chat) for chat in sorted(set(groups))}
-    return BotStatus(me=dict(me or {}), webhook=dict(webhook or {}), lacking=lacking)
+    lacking: dict[int, list[str]] = {}
+    unreadable: dict[int, str] = {}
+    for chat in sorted(set(groups)):
+        try:  # missing_rights reads the same membership but says nothing when it cannot
+            await api.call("getChatMember", chat_id=chat, user_id=int(me["id"]))
+        except TelegramApiError as exc:
+            unreadable[chat] = exc.description
+        lacking[chat] = await probe.missing_rights(chat)
+    return BotStatus(me=dict(me or {}), webhook=dict(webhook or {}), lacking=lacking,
+                     unreadable=unreadable)
 
 
 class InboundSettings(Protocol):

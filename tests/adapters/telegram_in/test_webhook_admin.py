@@ -102,9 +102,11 @@ async def test_status_names_a_group_where_the_bot_lacks_a_right(
     fine = await tg.create_forum("Sales")
     poor = await tg.create_forum("Support")
     await tg.set_bot_rights(poor["id"], can_manage_topics=False)
-    status = await webhook_admin.bot_status(api, [fine["id"], poor["id"]])
-    assert status.lacking == {fine["id"]: [], poor["id"]: ["can_manage_topics"]}
+    status = await webhook_admin.bot_status(api, [fine["id"], poor["id"], -100999])
+    assert status.lacking == {fine["id"]: [], poor["id"]: ["can_manage_topics"], -100999: []}
     lines = status.lines()
+    assert "group -100999: the bot cannot read its membership there: Bad Request: chat not " \
+        "found" in lines
     assert f"group {fine['id']}: no missing right found" in lines
     assert any(line.startswith(f"group {poor['id']}: the bot lacks can_manage_topics")
                for line in lines)
