@@ -26,11 +26,11 @@ from sqlalchemy import make_url, select
 from projections.db import create_schema, make_engine
 from projections.tables import cases
 from simulators.telegram import BotApiSimulator, SimulatorDriver
+from telecase.demo.simulated import DEMO_TOKEN
 from telecase.demo.traffic import DemoSummary, cases_table, customers
 from telecase.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_TOKEN = "7000000001:demo-token"
 
 
 def _reachable(host_port: str) -> bool:

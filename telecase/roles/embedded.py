@@ -25,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import structlog
 from aiohttp import web
-from pydantic import SecretStr
 from rich.console import Console
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DatabaseError, OperationalError
@@ -44,9 +42,6 @@ from connectors.telegram.webhook import create_webhook_app
 from projections.bus_runner import BusProjector
 from projections.db import create_schema
 from projections.tables import cases
-from simulators.salesforce import SalesforceDriver, SalesforceSimulator
-from simulators.telegram import BotApiSimulator, SimulatorDriver
-from streams.assignment.policy import AssignmentPolicy
 from streams.runtime.embedded.log import EmbeddedLog, LogUnavailableError
 from streams.runtime.embedded.worker import EmbeddedWorker
 from streams.runtime.quarantine import describe, format_traceback
@@ -68,9 +63,9 @@ from telecase.bootstrap.runtime import (
 )
 from telecase.bootstrap.salesforce import case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
-from telecase.demo import screen
+from telecase.demo import screen, simulated
 from telecase.demo import world as demo_world
-from telecase.demo.traffic import DemoSummary, customers
+from telecase.demo.traffic import DemoSummary
 from telecase.errors import TelecaseError
 from telecase.ops.deadletter import RETRY_INBOX
 from telecase.ops.deadletter_watch import watch_dead_letters
@@ -82,7 +77,6 @@ from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.metrics import serve_metrics
 
 log = structlog.get_logger("telecase.run")
-DEMO_TOKEN = "7000000001:demo-token"
 
 
 class RunError(TelecaseError):
@@ -182,9 +176,10 @@ async def run(settings: Settings, *, demo: bool, duration: float,
     try:
         sf_settings = settings
         if demo and not settings.has_salesforce_credentials:
-            sf_settings = await _salesforce_simulator(settings, after_loops, world)
+            sf_settings = await simulated.start_org(settings, after_loops, world)
             if settings.policy_file is None:  # the demo desk: agents in the simulated org
-                rt.policies = Policies(rt.policies.sla, await _demo_agents(sf_settings, world))
+                agents = await simulated.demo_agents(sf_settings, world)
+                rt.policies = Policies(rt.policies.sla, agents)
         if world is not None:
             loops.append(asyncio.create_task(
                 demo_world.keep_saving(settings.data_dir, world, stop), name="demo-world"))
@@ -373,112 +368,19 @@ async def _demo(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
                 world: demo_world.DemoWorld) -> None:
     port = _free_port()
     secret = "demo-" + str(random.getrandbits(64))
-    runner = await _serve_webhook(rt, settings, bot_id=int(DEMO_TOKEN.split(":")[0]),
+    runner = await _serve_webhook(rt, settings, bot_id=simulated.DEMO_BOT_ID,
                                   secret=secret, host="127.0.0.1", port=port)
     inbound.append(runner.cleanup)
-    # ids no earlier demo run on this data used, so a restarted demo never collides
-    offset = int(time.time() * 10) % 100_000_000
-    sim = BotApiSimulator(DEMO_TOKEN, first_update_id=offset, id_offset=offset)
-    if world.telegram is not None:  # the chats, topics and customers of earlier runs
-        sim.sim.world = world.telegram
-    world.telegram = sim.sim.world
-    forum, topics = demo_world.open_topics(world.telegram)
-    await sim.start()
-    inbound.append(sim.stop)  # closers run last-in-first-out: traffic, simulator, webhook
-    async with httpx.AsyncClient() as http:
-        await http.post(f"{sim.base_url}/bot{DEMO_TOKEN}/setWebhook", json={
-            "url": f"http://127.0.0.1:{port}{settings.webhook_path}", "secret_token": secret})
-    _start_mirror(rt, settings, BotApi(DEMO_TOKEN, sim.base_url), stop, inbound, supervise)
-    driver = SimulatorDriver(sim.base_url)
-    traffic_stop = asyncio.Event()
-    traffic = asyncio.create_task(customers(driver, summary, traffic_stop, random.Random(),
-                                            forum=forum, topics=topics,
-                                            known=len(world.telegram.users)))
-
-    async def close_traffic() -> None:
-        traffic_stop.set()
-        await traffic
-        await driver.aclose()
-
-    inbound.append(close_traffic)
+    # closers run last-in-first-out: customers, mirror, simulator, webhook
+    base_url = await simulated.start_telegram(
+        world, webhook_url=f"http://127.0.0.1:{port}{settings.webhook_path}", secret=secret,
+        closers=inbound)
+    _start_mirror(rt, settings, BotApi(simulated.DEMO_TOKEN, base_url), stop, inbound,
+                  supervise)
+    writing = simulated.start_customers(base_url, world, summary, inbound)
     await screen.show(console, lambda: _rows(rt.engine), stop, duration, summary)
-    traffic_stop.set()
-    await traffic
+    await writing.stop()
     await asyncio.sleep(1.0)  # webhook deliveries in flight land before the summary
-
-
-async def _salesforce_simulator(settings: Settings, closers: list[Any],
-                                world: demo_world.DemoWorld | None = None) -> Settings:
-    """A simulated Salesforce org for the demo (the one of earlier runs kept in ``world``),
-    where a demo agent answers now and then, and settings that log in to it (polling for
-    agents' changes every 2 s, to be seen quickly)."""
-    sim = SalesforceSimulator(cert_dir=Path(settings.data_dir) / "salesforce-simulator")
-    world = world or demo_world.DemoWorld()
-    if world.salesforce is not None:
-        sim.org = world.salesforce
-    world.salesforce = sim.org
-    await sim.start()
-    agent_stop = asyncio.Event()
-    agent = asyncio.create_task(demo_agent(sim.base_url, sim.ca_file, agent_stop,
-                                           settings.demo_agent_interval, world.agents))
-
-    async def stop_agent() -> None:
-        agent_stop.set()
-        await agent
-
-    closers.extend([stop_agent, sim.stop])  # run in order: the agent stops before the org
-    return settings.model_copy(update={
-        "salesforce_username": sim.username,
-        "salesforce_password": SecretStr(sim.password),
-        "salesforce_security_token": SecretStr(sim.security_token),
-        "salesforce_login_url": sim.base_url, "salesforce_ca_file": sim.ca_file,
-        "salesforce_poll_interval": 2.0})
-
-
-async def _demo_agents(sf_settings: Settings,
-                       world: demo_world.DemoWorld | None = None) -> AssignmentPolicy:
-    """The demo's agents, as Users of the simulated org (the same ones as earlier runs'), and
-    the policy that names them."""
-    known = world.agents if world is not None else {}
-    async with SalesforceDriver(str(sf_settings.salesforce_login_url),
-                                sf_settings.salesforce_ca_file) as driver:
-        ids = {key: await _user(driver, name, known) for key, name in demo_policy.AGENTS}
-    return demo_policy.assignment_policy(ids)
-
-
-async def _user(driver: SalesforceDriver, name: str, known: dict[str, str]) -> str:
-    """The Id of the org's user ``name``: the one ``known`` names, else a new one (noted)."""
-    if name not in known:
-        known[name] = (await driver.create_user(name))["Id"]
-    return known[name]
-
-
-DEMO_ANSWERS = ("Thanks for reaching out! I'm looking into it now.",
-                "Good question: our annual plan includes that at no extra cost.",
-                "I've sent the price list to this thread; tell me if anything is unclear.")
-
-
-async def demo_agent(base_url: str, ca_file: Any, stop: asyncio.Event,
-                     every: float = 5.0, known: dict[str, str] | None = None) -> None:
-    """An agent in the simulated org who answers an open Case every few seconds (as a
-    CaseComment), so the demo shows replies travelling back into Telegram."""
-    if every <= 0:
-        return
-    rnd = random.Random()
-    async with SalesforceDriver(base_url, ca_file) as driver:
-        user = {"Id": await _user(driver, "Dana Demo-Agent", {} if known is None else known)}
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-            if stop.is_set():
-                return
-            with contextlib.suppress(Exception):  # the demo goes on if one answer fails
-                open_cases = [c for c in await driver.records("Case")
-                              if not c.get("IsClosed") and c.get("Telecase_Ticket_Id__c")]
-                if open_cases:
-                    case = rnd.choice(open_cases)
-                    await driver.post_case_comment(case["Id"], rnd.choice(DEMO_ANSWERS),
-                                                   user_id=user["Id"])
 
 
 def _rows(engine: Engine) -> list[Any]:
