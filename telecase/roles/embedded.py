@@ -35,6 +35,7 @@ from connectors.raw_log import BusRawLog
 from connectors.salesforce.change_poller import SalesforceChangeApi
 from connectors.salesforce.reconcile import Reconciler
 from connectors.salesforce.sync_runner import SyncRunner
+from connectors.telegram import webhook_admin
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.polling import LongPoller
 from connectors.telegram.topic_check import TopicProbe
@@ -294,7 +295,9 @@ async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: 
                                       host=settings.webhook_host, port=settings.webhook_port)
         inbound.append(runner.cleanup)
         log.info("run.webhook.listening", port=settings.webhook_port)
+        await webhook_admin.prepare_inbound(settings)
     else:
+        await webhook_admin.prepare_inbound(settings)
         api = BotApi(settings.require_token(), settings.telegram_api_base)
         poller = LongPoller(api, BusRawLog(rt.log, rt.names.telegram_updates),
                             bot_id=settings.bot_id,
