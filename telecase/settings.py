@@ -25,6 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from streams.core.phones import known_region
 from telecase.errors import TelecaseError
 
 
@@ -200,6 +201,9 @@ class Settings(BaseSettings):
     private message goes to a ticket as before)."""
     intake_timeout: float = Field(1800.0, gt=0)
     """Seconds without an answer after which an open intake form is abandoned."""
+    default_phone_region: str | None = None
+    """The region (ISO 3166 code, e.g. ``GB``) of a shared phone number given without a
+    country code; every phone is stored in E.164 (``streams.core.phones``; unset: none)."""
     intake_topic_chat_id: int | None = None
     """The team's forum group: each ticket opened by an intake form gets a topic there with
     the form's summary, and rostered agents' messages in it reach the customer. The group
@@ -280,6 +284,13 @@ class Settings(BaseSettings):
         if isinstance(v, int):
             return [v]
         return v
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _phone_region(cls, v: str | None) -> str | None:
+        if v and not known_region(v):
+            raise ValueError("must be a region code phone numbers use, such as GB or US")
+        return v.upper() if v else None
 
     @field_validator("telegram_bot_token")
     @classmethod

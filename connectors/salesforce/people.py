@@ -38,6 +38,7 @@ from connectors.salesforce.api import (
     soql_quote,
 )
 from connectors.salesforce.results import SyncResult
+from streams.core.phones import e164
 from streams.schema.events import Customer, IntakeAnswers, TicketEvent, TicketOpened
 
 CustomerObject = Literal["Contact", "Lead"]
@@ -50,14 +51,9 @@ LAST_NAME_MAX, FIRST_NAME_MAX = 80, 40
 
 
 def normalize_phone(raw: str | None) -> str | None:
-    """E.164-ish: ``+`` and digits only; an ``00`` international prefix becomes ``+``.
-    Telegram sends ``phone_number`` with or without ``+``. ``None`` unless 7-15 digits."""
-    if not raw:
-        return None
-    digits = re.sub(r"\D", "", raw)
-    if raw.strip().startswith("00"):
-        digits = digits[2:]
-    return f"+{digits}" if 7 <= len(digits) <= 15 else None
+    """E.164, as the core recorded it (``streams.core.phones``: the events' phones are already
+    normalised with the default region, so this reads them the same way)."""
+    return e164(raw) if raw else None
 
 
 def same_phone(a: str | None, b: str | None) -> bool:

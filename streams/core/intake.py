@@ -66,6 +66,7 @@ from streams.core.intake_form import (
     is_command,
     step,
 )
+from streams.core.phones import e164
 from streams.core.routing import Routed
 from streams.core.ticket import (
     DecisionError,
@@ -109,6 +110,9 @@ class IntakeRules:
     command: str = "/start"
     timeout: timedelta = timedelta(minutes=30)
     topic_chat_id: int | None = None
+    phone_region: str | None = None
+    """The region of a phone number shared without a country code (``streams.core.phones``;
+    the setting ``TELECASE_DEFAULT_PHONE_REGION``)."""
 
     @property
     def forms(self) -> bool:
@@ -180,7 +184,8 @@ def _advance(form: IntakeState, command: ReceiveTelegramMessage, state: ThreadSt
              rules: IntakeRules) -> list[TicketEvent]:
     routed = command.routed
     msg = routed.message
-    given = classify(msg.text if msg.text is not None else msg.caption, _contact(msg),
+    given = classify(msg.text if msg.text is not None else msg.caption,
+                     _contact(msg, rules.phone_region),
                      msg.content_kind(), rules.command)
     out = _Out(form.form_id, form.seq, command, routed.chat_id)
     customer = _actor(msg.from_)
@@ -424,12 +429,12 @@ class _Out:
             actor=actor, chat_id=self.chat_id, **fields))
 
 
-def _contact(msg: Message) -> SharedContact | None:
+def _contact(msg: Message, region: str | None) -> SharedContact | None:
     contact, sender = msg.contact, msg.from_
     if contact is None:
         return None
     own = sender is not None and contact.user_id == sender.id
-    return SharedContact(contact.phone_number, own)
+    return SharedContact(e164(contact.phone_number, region) or contact.phone_number, own)
 
 
 def _customer(user: User | None) -> Customer:

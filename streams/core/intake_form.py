@@ -39,6 +39,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from streams.core.phones import e164
 from streams.schema.events import (
     Customer,
     IntakeAbandoned,
@@ -332,12 +333,9 @@ def _decimal(digits: str) -> Decimal | None:
 
 
 def normalize_phone(raw: str) -> str | None:
-    """E.164-ish: ``+`` and 7 to 15 digits (Telegram sends a contact's number with or
-    without ``+``; an ``00`` international prefix becomes ``+``)."""
-    digits = re.sub(r"\D", "", raw)
-    if raw.strip().startswith("00"):
-        digits = digits[2:]
-    return f"+{digits}" if 7 <= len(digits) <= 15 else None
+    """E.164 (``streams.core.phones``; the contact's number arrives already read with the
+    default region, so this only refuses what is not a phone number)."""
+    return e164(raw)
 
 
 # ----------------------------------------------------------------------------- state

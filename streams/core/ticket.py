@@ -27,6 +27,7 @@ from streams.core.agent_tools import (
     parse_command,
 )
 from streams.core.intake_form import IntakeState, evolve_form
+from streams.core.phones import e164
 from streams.core.routing import Routed, explicit_reply_to
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.schema.commands import Assignment
@@ -90,6 +91,8 @@ class ReceiveTelegramMessage:
     received_at: datetime
     templates: TemplateCatalog = NO_TEMPLATES
     """The response templates an agent's ``/t <name>`` may use (``streams.core.agent_tools``)."""
+    phone_region: str | None = None
+    """The region of a shared phone number without a country code (``streams.core.phones``)."""
 
 
 @dataclass(frozen=True)
@@ -503,7 +506,7 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
     known = ticket.messages.get(msg.message_id)
     if known is not None and known >= version:
         return out.events  # duplicate or stale
-    sender = _customer(msg.from_, routed.agents, _own_phone(msg))
+    sender = _customer(msg.from_, routed.agents, _own_phone(msg, command.phone_region))
     if sender is None:
         return out.events
     text = msg.text if msg.text is not None else (msg.caption or "")
@@ -635,12 +638,12 @@ def _customer(user: User | None, agents: frozenset[int] = frozenset(),
                     last_name=user.last_name, language_code=user.language_code, phone=phone)
 
 
-def _own_phone(msg: Message) -> str | None:
-    """The phone number of a contact the sender shared, when it is their own."""
+def _own_phone(msg: Message, region: str | None) -> str | None:
+    """The phone number (E.164) of a contact the sender shared, when it is their own."""
     contact, sender = msg.contact, msg.from_
     if contact is None or sender is None or contact.user_id != sender.id:
         return None
-    return contact.phone_number
+    return e164(contact.phone_number, region)
 
 
 def _display(user: User | None) -> str:

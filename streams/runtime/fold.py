@@ -221,7 +221,8 @@ class UpdateFolder:
             state = store.get(state.alias_of) or initial_state(state.alias_of)
         state = state or initial_state(routed.thread_key)
         command = ReceiveTelegramMessage(update.update_id, routed, envelope.received_at,
-                                         self.templates)
+                                         self.templates, self.intake.phone_region
+                                         if self.intake is not None else None)
         if self.intake is not None and wants_form(command, state, self.intake):
             return self._decide(command, state, payload, where, now,
                                 partial(decide_form, rules=self.intake))

@@ -28,7 +28,8 @@ def intake_rules(settings: Settings) -> IntakeRules | None:
         form=default_form(settings.intake_products, settings.intake_regions),
         command=settings.intake_command if settings.intake_enabled else "",
         timeout=timedelta(seconds=settings.intake_timeout),
-        topic_chat_id=settings.intake_topic_chat_id)
+        topic_chat_id=settings.intake_topic_chat_id,
+        phone_region=settings.default_phone_region)
 
 
 def pilot_gate(settings: Settings) -> PilotGate:

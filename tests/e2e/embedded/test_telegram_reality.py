@@ -71,3 +71,17 @@ def test_a_start_redelivered_late_is_timed_out_by_its_arrival_not_its_date(
     abandoned = _events(embedded, form, 3)[-1]
     assert abandoned.type == "intake.abandoned"
     assert abandoned.occurred_at >= arrived.replace(microsecond=0) + timedelta(seconds=3)
+
+
+def test_a_shared_phone_is_recorded_in_e164_with_the_default_region(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    _start(embedded, telegram, TELECASE_INTAKE_COMMAND="/nothing-here",
+           TELECASE_DEFAULT_PHONE_REGION="GB")
+    shared = _private(1, 1, 1_764_000_000, "")
+    del shared["message"]["text"]
+    shared["message"]["contact"] = {"phone_number": "020 7946 0000", "first_name": "Ann",
+                                    "user_id": ANN["id"]}
+    _post(embedded, shared)
+    events = _events(embedded, f"tg:{ANN['id']}:p:1", 2)
+    [received] = [e for e in events if e.type == "customer.message_received"]
+    assert received.sender.phone == "+442079460000"  # type: ignore[union-attr]

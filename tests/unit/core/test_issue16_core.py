@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.core.phones import e164
 from streams.core.routing import Skipped, route
 from streams.core.ticket import ReceiveTelegramMessage, ThreadState, decide, fold, initial_state
 from streams.schema.events import TicketEvent
@@ -62,3 +63,33 @@ def test_a_late_redelivered_start_is_timed_by_its_arrival(late: int, tick_after:
     [abandoned] = worker.tick(arrived + timeout + 1).events
     assert abandoned.type == "intake.abandoned"
     assert abandoned.occurred_at == datetime.fromtimestamp(arrived + timeout, tz=UTC)
+
+
+SPELLINGS = ["+44 20 7946 0000", "442079460000", "0044 20 7946 0000", "+44 (20) 7946-0000",
+             "44-20-7946-0000"]
+
+
+@given(st.sampled_from(SPELLINGS), st.sampled_from([None, "GB", "US", "DE"]))
+def test_every_spelling_of_one_number_is_one_e164(spelling: str, region: str | None) -> None:
+    assert e164(spelling, region) == "+442079460000"
+    assert e164(e164(spelling, region), region) == "+442079460000"  # idempotent
+
+
+def test_a_number_without_country_code_takes_the_default_region() -> None:
+    assert e164("020 7946 0000", "GB") == "+442079460000"
+    assert e164("(415) 555-2671", "US") == "+14155552671"
+    assert e164("not a phone") is None
+
+
+def test_a_shared_contact_is_stored_in_e164_with_the_default_region() -> None:
+    s = Script(private(11))
+    shared = s.write(ANN, "", 100)
+    del shared["message"]["text"]
+    shared["message"]["contact"] = {"phone_number": "020 7946 0000", "first_name": "Ann",
+                                    "user_id": 11}
+    routed = route(Update.model_validate(shared), BOT_ID)
+    assert not isinstance(routed, Skipped)
+    events = decide(ReceiveTelegramMessage(shared["update_id"], routed, NOW,
+                                           phone_region="GB"), initial_state(routed.thread_key))
+    [received] = [e for e in events if e.type == "customer.message_received"]
+    assert received.sender.phone == "+442079460000"  # type: ignore[union-attr]

@@ -255,4 +255,4 @@ def test_a_customer_sharing_their_own_contact_gives_their_phone() -> None:
     _, log, _ = feed([created, own, other])
     received = [e for e in log if e.type == "customer.message_received"]
     assert [(e.content_kind, e.sender.phone) for e in received] == [
-        ("contact", "+44 20 7946 0000"), ("contact", None)]
+        ("contact", "+442079460000"), ("contact", None)]  # E.164 (issue 16)
