@@ -3,10 +3,12 @@ the updates Telegram held for it; webhook mode with ``TELECASE_WEBHOOK_PUBLIC_UR
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
-from tests.infra import wait_for
+from tests.infra import ROOT, wait_for
 
 DEAD_URL = "http://127.0.0.1:9/telegram"
 
@@ -44,3 +46,25 @@ def test_webhook_mode_sets_the_public_url_at_start(
     telegram.drive(_customer_writes)
     wait_for(lambda: [r["message_count"] for r in embedded.cases()] == [1], 15,
              what="the message projected")
+
+
+def _telecase(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "telecase", "telegram", *args], cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_telegram_commands_set_show_and_delete_the_webhook(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    env = embedded.env(TELECASE_TELEGRAM_API_BASE=telegram.base_url,
+                       TELECASE_WEBHOOK_MAX_CONNECTIONS="5")
+    done = _telecase(env, "set-webhook", "--url", embedded.webhook_url)
+    assert done.returncode == 0, done.stderr
+    info = telegram.bot_api("getWebhookInfo")
+    assert (info["url"], info["max_connections"]) == (embedded.webhook_url, 5)
+    shown = _telecase(env, "status", "--chat", "-100777")
+    assert shown.returncode == 0, shown.stderr
+    assert f"webhook: {embedded.webhook_url}" in shown.stdout
+    assert "group -100777: the bot cannot read its membership there" in shown.stdout
+    assert _telecase(env, "delete-webhook").returncode == 0
+    assert telegram.bot_api("getWebhookInfo")["url"] == ""
