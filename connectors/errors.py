@@ -6,7 +6,7 @@
     ├── TransientError      retry with backoff (timeouts, 5xx, 429 with retry_after)
     └── PermanentError      dead-letter with the reason (4xx that retrying cannot fix)
 
-How long to wait before retrying is :mod:`connectors.retry`'s. The Telegram Bot API's
+How long to wait before retrying is :mod:`streams.runtime.retry`'s. The Telegram Bot API's
 refusals are typed subclasses of these two (:mod:`connectors.telegram.bot_api`:
 ``TooManyRequests``, ``TopicClosed``, ``ChatNotFound``...).
 """

@@ -46,7 +46,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from connectors.errors import PermanentError, TransientError
-from connectors.retry import RetryPolicy
+from streams.runtime.retry import RetryPolicy
 
 COLLECTION_MAX = 200
 QUERY_KEYS_MAX = 100
@@ -55,7 +55,7 @@ COMPOSITE_MAX = 25
 AUTO_ASSIGN = "Sforce-Auto-Assign"
 LOCK_ATTEMPTS = 3
 
-# The Salesforce retry policies (connectors.retry; a server-given retry_after wins, capped by
+# The Salesforce retry policies (streams.runtime.retry; a server-given retry_after wins, capped by
 # the component's ``max_backoff``):
 SALESFORCE_WAIT = RetryPolicy(initial=1.0, cap=60.0, jitter=0.5)
 """A batch or a poll waiting out a transient failure: 1 s, doubling, at most ``max_backoff``

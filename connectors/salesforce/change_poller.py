@@ -62,11 +62,11 @@ from pydantic import ValidationError
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
-from connectors.retry import retry_after_of
 from connectors.salesforce.api import SimpleSalesforceApi, waiting_policy
 from connectors.salesforce.comments import has_marker
 from streams.core.agent_tools import is_command
 from streams.runtime.bus import Bus, BusError
+from streams.runtime.retry import retry_after_of
 from streams.schema.salesforce import SalesforceChange, chat_id_of_ticket
 
 log = structlog.get_logger("telecase.bootstrap.salesforce.changes")

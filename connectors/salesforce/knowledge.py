@@ -58,13 +58,13 @@ from prometheus_client import Counter
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
-from connectors.retry import retry_after_of
 from connectors.salesforce.api import SimpleSalesforceApi, Writer, record_error, waiting_policy
 from connectors.salesforce.comments import MemoryWriteLedger, Note, NoteWriter, WriteLedger
 from connectors.salesforce.results import SyncResult
 from streams.core.templates import Template, TemplateCatalog, name_of
 from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.lag import consume
+from streams.runtime.retry import retry_after_of
 from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import (

@@ -67,7 +67,6 @@ from prometheus_client import Counter
 
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
-from connectors.retry import retry_after_of
 from connectors.salesforce.api import waiting_policy
 from connectors.salesforce.case_sync import CaseLink, CaseSync, SyncResult
 from connectors.salesforce.resync import (
@@ -80,6 +79,7 @@ from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.fold import DEAD_LETTERS
 from streams.runtime.lag import consume
 from streams.runtime.quarantine import dead_letter, describe, format_traceback, is_infrastructure
+from streams.runtime.retry import retry_after_of
 from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import TicketEvent, UnknownEventError, decode_event

@@ -33,7 +33,7 @@ can repeat that one message. Records are handled one at a time in log order (int
 is a few messages per form), and the position is committed after each batch.
 
 **Errors.** Telegram's 429 (``retry_after``) and 5xx, and network failures, are retried with
-backoff (:data:`connectors.retry.TELEGRAM_SEND`, capped at ``max_backoff``), holding the
+backoff (:data:`streams.runtime.retry.TELEGRAM_SEND`, capped at ``max_backoff``), holding the
 stream (the next question must not overtake this one). A refusal
 (``TelegramApiError``: bot blocked, chat not found, the group is not a forum or the bot may
 not manage its topics) sends that one event to ``telecase.deadletter`` with Telegram's
@@ -59,7 +59,6 @@ from sqlalchemy.exc import DBAPIError
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
-from connectors.retry import LEDGER_WRITE, TELEGRAM_SEND, retrying
 from connectors.telegram.bot_api import BotApi, TelegramApiError, TopicClosed
 from connectors.telegram.intake_topics import IntakeTopics, TopicLink
 from connectors.telegram.ledger import Delivery, DeliveryLedger
@@ -68,6 +67,7 @@ from connectors.telegram.reply_scheduler import Limits, Scheduler, ThreadKey
 from streams.core.intake import is_relayed_reply, summary
 from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.lag import consume
+from streams.runtime.retry import LEDGER_WRITE, TELEGRAM_SEND, retrying
 from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import (

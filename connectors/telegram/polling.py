@@ -4,7 +4,7 @@ Telegram keeps an update until a ``getUpdates`` call names an offset past it, so
 appends each batch to the log first and only then asks for ``offset = last update_id + 1``.
 A crash in between makes Telegram send the batch again; the worker drops the repeats by
 ``update_id`` and message id. 429 and 5xx are retried with backoff
-(:data:`connectors.retry.TELEGRAM_POLL`, capped at ``max_backoff``; ``retry_after`` honoured);
+(:data:`streams.runtime.retry.TELEGRAM_POLL`, capped at ``max_backoff``; ``retry_after`` honoured);
 409 (a webhook is set) stops the reader with a clear error.
 
 Each update passes the same check as the webhook's (:mod:`streams.schema.update_check`). One
@@ -26,9 +26,9 @@ import structlog
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
-from connectors.retry import TELEGRAM_POLL, retrying
 from connectors.telegram.bot_api import BotApi, Conflict
 from connectors.telegram.inbound_metrics import ACCEPTED, REFUSED
+from streams.runtime.retry import TELEGRAM_POLL, retrying
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import RawTelegramUpdate
 from streams.schema.update_check import UpdateRefused, check_object

@@ -42,7 +42,7 @@ does ``--dry-run`` probe: the probe repairs what it finds.
 
 The records go to ``telegram.updates`` (keyed by chat, like the connector's updates); the
 worker records each as a ``topic.reconciled`` event. Probes are paced (:data:`PROBE_INTERVAL`)
-and a 429/5xx is retried (:data:`connectors.retry.TELEGRAM_CHECK`, ``retry_after`` honoured),
+and a 429/5xx is retried (:data:`streams.runtime.retry.TELEGRAM_CHECK`, ``retry_after`` honoured),
 so reconciliation does not take the reply mirror's share of the bot's rate limits.
 """
 
@@ -58,7 +58,6 @@ import structlog
 from prometheus_client import Gauge
 
 from connectors.errors import TransientError
-from connectors.retry import TELEGRAM_CHECK, retrying
 from connectors.telegram.bot_api import (
     ChatNotFound,
     Forbidden,
@@ -68,6 +67,7 @@ from connectors.telegram.bot_api import (
     TopicNotModified,
 )
 from streams.core.ticket import TicketState
+from streams.runtime.retry import TELEGRAM_CHECK, retrying
 from streams.schema.envelope import TopicChecked
 
 log = structlog.get_logger("telecase.reconcile")

@@ -5,7 +5,7 @@ the reply mirror):
 
 - a fault of the stage's **infrastructure** (:func:`is_infrastructure`: its database or log
   unavailable or locked, the broker unreachable, a connection dropped) is nobody's record's
-  fault: the stage waits (:class:`Backoff`, exponential with jitter, capped) and tries the same
+  fault: the stage waits (:data:`DEFAULT_BACKOFF`, the one retry policy) and tries the same
   work again, for as long as it takes, and never exits over it;
 - **anything else** raised while handling records is the fault of one of them. A batch that
   fails is handled again record by record (:func:`isolate`), so the others still commit as
@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import sqlite3
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -40,6 +38,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from sqlalchemy import exc as sa_exc
 
 from streams.runtime.bus import BusError
+from streams.runtime.retry import RetryPolicy
 from streams.schema.deadletter import DeadLetter
 
 log = structlog.get_logger("telecase.quarantine")
@@ -111,26 +110,14 @@ def dead_letter(record: Origin, stage: str, reason: str, exc: BaseException,
         traceback=format_traceback(exc))
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: attempt ``n`` (from 1) waits a random time up to
-    ``min(cap, initial * factor ** (n - 1))`` seconds."""
-
-    initial: float = 0.2
-    factor: float = 2.0
-    cap: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap, self.initial * self.factor ** max(0, attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-DEFAULT_BACKOFF = Backoff()
+#: How a stage waits out a fault of its own infrastructure (the one retry policy,
+#: :mod:`streams.runtime.retry`): 0.2 s after the first failure, doubling, at most 30 s.
+DEFAULT_BACKOFF = RetryPolicy(initial=0.2, cap=30.0, jitter=0.2)
 
 
 async def retry_infrastructure(operation: Callable[[], Awaitable[R]], *, stage: str,
                                stop: asyncio.Event | None = None,
-                               backoff: Backoff = DEFAULT_BACKOFF, **context: Any) -> R:
+                               backoff: RetryPolicy = DEFAULT_BACKOFF, **context: Any) -> R:
     """``operation()``, tried again after :func:`is_infrastructure` faults until it succeeds.
     Other errors propagate. Once ``stop`` is set a fault propagates (the stage is stopping;
     what it did not commit is done again by the next start)."""
@@ -142,7 +129,7 @@ async def retry_infrastructure(operation: Callable[[], Awaitable[R]], *, stage: 
             if not is_infrastructure(exc) or (stop is not None and stop.is_set()):
                 raise
             attempt += 1
-            delay = backoff.delay(attempt)
+            delay = backoff.wait(attempt)
             log.warning("stage.infrastructure_retry", stage=stage, attempt=attempt,
                         retry_in=round(delay, 2), error=describe(exc), **context)
             if stop is None:
@@ -160,7 +147,7 @@ async def retry_infrastructure(operation: Callable[[], Awaitable[R]], *, stage: 
 async def isolate(records: Sequence[T], handle: Callable[[Sequence[T]], Awaitable[None]],
                   quarantine: Callable[[T, Exception], Awaitable[None]], *, stage: str,
                   origin: Callable[[T], Origin], stop: asyncio.Event | None = None,
-                  backoff: Backoff = DEFAULT_BACKOFF) -> None:
+                  backoff: RetryPolicy = DEFAULT_BACKOFF) -> None:
     """``handle(records)`` (infrastructure faults retried); when it fails otherwise, each
     record alone, in order, and ``quarantine(record, error)`` for one that fails alone.
     ``handle`` must leave no trace of a failed attempt (its writes in one transaction, or
@@ -181,7 +168,7 @@ async def isolate(records: Sequence[T], handle: Callable[[Sequence[T]], Awaitabl
 async def _isolate(records: Sequence[T], handle: Callable[[Sequence[T]], Awaitable[None]],
                    quarantine: Callable[[T, Exception], Awaitable[None]], *, stage: str,
                    origin: Callable[[T], Origin], stop: asyncio.Event | None,
-                   backoff: Backoff) -> None:
+                   backoff: RetryPolicy) -> None:
     try:
         await retry_infrastructure(lambda: handle(records), stage=stage, stop=stop,
                                    backoff=backoff)

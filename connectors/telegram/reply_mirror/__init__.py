@@ -37,7 +37,7 @@ threads that may send now it serves the one whose head reply has the earliest de
 (``deadline(event)``, by default ``occurred_at``; SLA deadlines plug in there). A 429
 is honoured: the chat waits ``retry_after``, and when two chats are in flood control at once the
 whole bot waits (Telegram's limit then looks global). Other transient failures (5xx, network)
-back the thread off exponentially (:data:`connectors.retry.TELEGRAM_SEND` with jitter, capped
+back the thread off exponentially (:data:`streams.runtime.retry.TELEGRAM_SEND` with jitter, capped
 at ``max_backoff``), the thread held so its replies stay in order.
 
 **Topics.** A reply into a topic reopens it first, always (``reopenForumTopic``;

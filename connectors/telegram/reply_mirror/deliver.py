@@ -19,7 +19,6 @@ import structlog
 
 from connectors.errors import TransientError
 from connectors.raw_log import RawLog
-from connectors.retry import LEDGER_WRITE, TELEGRAM_SEND, retrying
 from connectors.telegram.agent_notices import (
     AGENT_NOTICES,
     COMMANDS_DELETED,
@@ -54,6 +53,7 @@ from streams.runtime.bus import Bus, Outgoing, Record
 from streams.runtime.fold import DEAD_LETTERS
 from streams.runtime.lag import consume
 from streams.runtime.quarantine import dead_letter, describe, format_traceback, is_infrastructure
+from streams.runtime.retry import LEDGER_WRITE, TELEGRAM_SEND, retrying
 from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
 from streams.schema.events import (

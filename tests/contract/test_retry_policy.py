@@ -1,11 +1,11 @@
-"""connectors.retry: the waits a policy gives, and ``retrying``."""
+"""streams.runtime.retry: the waits a policy gives, and ``retrying``."""
 
 from __future__ import annotations
 
 import pytest
 
 from connectors.errors import PermanentError, TransientError
-from connectors.retry import TELEGRAM_SEND, RetryPolicy, retrying
+from streams.runtime.retry import TELEGRAM_SEND, RetryPolicy, retrying
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:

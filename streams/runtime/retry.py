@@ -1,4 +1,6 @@
-"""How the connectors wait before trying again: one retry policy, on tenacity.
+"""How telecase waits before trying again: one retry policy, on tenacity, for every retry
+loop (the connectors' calls, the stages' infrastructure faults in
+:mod:`streams.runtime.quarantine`).
 
 A :class:`RetryPolicy` turns "the n-th failure in a row" into a wait: exponential backoff
 (``initial`` seconds after the first failure, doubling after each further one) plus a random
