@@ -22,6 +22,13 @@ The Bot API's forum rules, as telecase applies them:
   ``message_thread_id`` but are not topics: updates from groups that are not forums open no
   tickets (they stay in ``telegram.updates``, counted as skipped).
 - A private chat with the bot is one ticket at a time per user (thread key ``<chat>:p``).
+- A message sent *on behalf of a chat* carries ``sender_chat`` and a placeholder ``from``
+  (a bot account). When ``sender_chat`` is the group itself, an anonymous administrator wrote
+  it (``from`` is Telegram's GroupAnonymousBot, :data:`ANONYMOUS_ADMIN_ID`): that is the team
+  speaking, routed like a rostered agent's message (:attr:`Routed.anonymous_admin`). When it
+  is another chat (a channel), the channel is its author (:attr:`Routed.sender_chat`): it is
+  recorded on a topic's existing ticket but opens none, and in the General topic it is
+  skipped (General's tickets are per customer).
 """
 
 from __future__ import annotations
@@ -31,7 +38,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from streams.schema.events import Channel
-from streams.schema.telegram import Message, Update
+from streams.schema.telegram import Chat, Message, Update
+
+ANONYMOUS_ADMIN_ID = 1087968824
+"""Telegram's GroupAnonymousBot: the ``from`` of an anonymous group administrator's message."""
 
 ServiceKind = Literal["created", "edited", "closed", "reopened"]
 
@@ -55,6 +65,19 @@ class Routed:
     continues: int | None = None
     """Set in a topic the bot created to continue a ticket whose topic was deleted: the
     original topic's thread id (``thread_key`` is that topic's)."""
+    sender_chat: Chat | None = None
+    """The chat the message was sent on behalf of (``sender_chat``): the group itself for an
+    anonymous administrator, else a channel, the message's author."""
+
+    @property
+    def anonymous_admin(self) -> bool:
+        """The group speaking as itself: an anonymous administrator, the team."""
+        return self.sender_chat is not None and self.sender_chat.id == self.chat_id
+
+    @property
+    def as_channel(self) -> Chat | None:
+        """The channel the message was sent on behalf of (never the group itself)."""
+        return None if self.anonymous_admin else self.sender_chat
 
 
 @dataclass(frozen=True)
@@ -104,13 +127,15 @@ def route(update: Update, bot_id: int,
         return Skipped(f"update_type:{update.update_type()}")
     sender = message.from_
     service = service_kind(message)
-    from_bot = sender is not None and sender.is_bot
+    chat = message.chat
+    on_behalf = message.sender_chat if chat.type in ("group", "supergroup") else None
+    anonymous = on_behalf is not None and on_behalf.id == chat.id
+    from_bot = sender is not None and sender.is_bot and on_behalf is None
     if from_bot and not (service is not None and sender is not None and sender.id == bot_id):
         return Skipped("sender_is_bot")
     if sender is None:
         return Skipped("no_sender")
-    chat = message.chat
-    from_agent = sender.id in agents
+    from_agent = sender.id in agents or anonymous
     if chat.type == "private":
         if from_agent:
             return Skipped("agent_private_chat")
@@ -125,18 +150,21 @@ def route(update: Update, bot_id: int,
         original = _continued_thread(message, bot_id)
         return Routed(f"{chat.id}:t{original or thread_id}", "forum_topic", chat.id, thread_id,
                       message, is_edit, service, from_bot, from_agent and service is None,
-                      agents, original)
+                      agents, original, on_behalf)
     if service is not None or from_bot:
         return Skipped("general_topic_service")
+    if on_behalf is not None and not anonymous:
+        return Skipped("channel_in_general")
     customer_id = sender.id
     if from_agent:
         replied = message.reply_to_message
         author = replied.from_ if replied is not None else None
-        if author is None or author.is_bot or author.id in agents:
+        if (author is None or author.is_bot or author.id in agents
+                or (replied is not None and replied.sender_chat is not None)):
             return Skipped("agent_in_general_without_customer")
         customer_id = author.id
     return Routed(f"{chat.id}:g{customer_id}", "general_topic", chat.id, None, message, is_edit,
-                  None, False, from_agent, agents)
+                  None, False, from_agent, agents, sender_chat=on_behalf)
 
 
 TOPIC_NAME_MAX = 128

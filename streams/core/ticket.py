@@ -65,7 +65,7 @@ from streams.schema.events import (
 )
 from streams.schema.knowledge import KnowledgeSearched
 from streams.schema.salesforce import SalesforceChange
-from streams.schema.telegram import Message, User
+from streams.schema.telegram import Chat, Message, User
 from streams.sla.snapshot import SlaSnapshot
 
 RECENT_UPDATES = 256
@@ -481,6 +481,8 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
         # creation message opens none: the request opens the ticket, in whatever order the
         # two arrive, and a creation message that comes after it renames nothing.
         return []
+    if ticket is None and routed.as_channel is not None:
+        return []  # a channel's message opens no customer ticket by itself
     out = _Emitter(command, ticket)
     if ticket is None:
         ticket = out.open(state)
@@ -491,10 +493,11 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
             return out.events  # an agent's edit changes no ticket fact; a repeat is a repeat
         user = msg.from_
         assert user is not None
-        agent = Agent(telegram_user_id=user.id, display_name=_display(user))
+        agent = _agent(routed)
         parsed = parse_command(msg.text)
         if parsed is not None:  # an agent's command: telecase answers in its place
-            name = " ".join(p for p in (user.first_name, user.last_name) if p) or user.username
+            name = (agent.display_name if routed.anonymous_admin else
+                    " ".join(p for p in (user.first_name, user.last_name) if p) or user.username)
             origin = CommandOrigin("telegram", agent, name, message_id=msg.message_id)
             for cls, fields in decide_command(parsed, _facts(ticket), origin,
                                               command.templates):
@@ -506,7 +509,8 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
     known = ticket.messages.get(msg.message_id)
     if known is not None and known >= version:
         return out.events  # duplicate or stale
-    sender = _customer(msg.from_, routed.agents, _own_phone(msg, command.phone_region))
+    sender = (_channel_author(routed.as_channel) if routed.as_channel is not None
+              else _customer(msg.from_, routed.agents, _own_phone(msg, command.phone_region)))
     if sender is None:
         return out.events
     text = msg.text if msg.text is not None else (msg.caption or "")
@@ -546,7 +550,7 @@ class _Emitter:
             **fields: object) -> None:
         self.seq += 1
         routed = self.command.routed
-        actor = _actor(self.msg.from_, routed.from_bot, routed.agents)
+        actor = _speaker(routed) or _actor(self.msg.from_, routed.from_bot, routed.agents)
         self.events.append(cls(
             event_id=f"{self.ticket_id}#{self.seq}", ticket_id=self.ticket_id, seq=self.seq,
             occurred_at=_ts(self.msg.date if at is None else at),
@@ -638,6 +642,34 @@ def _customer(user: User | None, agents: frozenset[int] = frozenset(),
                     last_name=user.last_name, language_code=user.language_code, phone=phone)
 
 
+def _agent(routed: Routed) -> Agent:
+    """The agent who wrote a team message: a rostered user, or the group's anonymous
+    administrator (named by their ``author_signature``, else the group's title)."""
+    msg = routed.message
+    if routed.anonymous_admin:
+        return Agent(display_name=msg.author_signature or msg.chat.title or "anonymous admin")
+    return Agent(telegram_user_id=msg.from_.id if msg.from_ else None,
+                 display_name=_display(msg.from_))
+
+
+def _speaker(routed: Routed) -> Actor | None:
+    """Who wrote a message sent on behalf of a chat (``None``: the ``from`` user did)."""
+    if routed.anonymous_admin:
+        return Actor(kind="agent", display_name=_agent(routed).display_name)
+    channel = routed.as_channel
+    if channel is not None:
+        return Actor(kind="customer", id=str(channel.id),
+                     display_name=channel.title or channel.username or str(channel.id))
+    return None
+
+
+def _channel_author(channel: Chat) -> Customer:
+    """A channel as a message's author (its id in ``telegram_user_id``; it is never a
+    ticket's customer, since a channel's message opens no ticket)."""
+    return Customer(telegram_user_id=channel.id, username=channel.username,
+                    first_name=channel.title or "")
+
+
 def _own_phone(msg: Message, region: str | None) -> str | None:
     """The phone number (E.164) of a contact the sender shared, when it is their own."""
     contact, sender = msg.contact, msg.from_
@@ -708,8 +740,9 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
                                           event.message_version)
         last = ticket.last_message_at
         changes["messages"] = messages
-        changes["last_message_at"] = (event.occurred_at if last is None
-                                      else max(last, event.occurred_at))
+        if isinstance(event, CustomerMessageReceived):  # an edit (dated when edited) sends none
+            changes["last_message_at"] = (event.occurred_at if last is None
+                                          else max(last, event.occurred_at))
     elif isinstance(event, TopicRenamed):
         changes.update(subject=event.name, subject_message_id=event.message_id)
     elif isinstance(event, TopicClosed):

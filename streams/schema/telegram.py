@@ -63,6 +63,8 @@ class Message(_Lenient):
     is_topic_message: bool = False
     reply_to_message: Message | None = None
     edit_date: UnixTime | None = None
+    author_signature: str | None = None
+    """A channel post's author, or an anonymous group administrator's custom title."""
     text: str | None = None
     caption: str | None = None
     forum_topic_created: ForumTopicCreated | None = None

@@ -85,3 +85,46 @@ def test_a_shared_phone_is_recorded_in_e164_with_the_default_region(
     events = _events(embedded, f"tg:{ANN['id']}:p:1", 2)
     [received] = [e for e in events if e.type == "customer.message_received"]
     assert received.sender.phone == "+442079460000"  # type: ignore[union-attr]
+
+
+FORUM = {"id": -1003000000001, "type": "supergroup", "title": "Sales", "is_forum": True}
+CUSTOMER = {"id": 601, "is_bot": False, "first_name": "Bo"}
+
+
+def _topic(update_id: int, message_id: int, sender: dict[str, Any], text: str,
+           **extra: Any) -> dict[str, Any]:
+    creation = {"message_id": 10, "date": 1_764_000_000, "chat": FORUM, "from": CUSTOMER,
+                "message_thread_id": 10, "is_topic_message": True,
+                "forum_topic_created": {"name": "Pricing", "icon_color": 7322096}}
+    msg = {"message_id": message_id, "date": 1_764_000_000 + message_id, "chat": FORUM,
+           "from": sender, "text": text, "message_thread_id": 10, "is_topic_message": True,
+           "reply_to_message": creation, **extra}
+    return {"update_id": update_id, "message": creation if message_id == 10 else msg}
+
+
+def test_anonymous_admins_answer_as_the_team_and_channels_open_nothing(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread) -> None:
+    _start(embedded, telegram)
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                 "username": "GroupAnonymousBot"}
+    channel = {"id": -1003000000099, "type": "channel", "title": "Acme News"}
+    channel_bot = {"id": 136817688, "is_bot": True, "first_name": "Channel"}
+    lonely = dict(FORUM, id=-1003000000002)
+    _post(embedded,
+          {"update_id": 1, "message": {"message_id": 5, "date": 1_764_000_000, "chat": lonely,
+                                       "from": channel_bot, "sender_chat": channel,
+                                       "text": "News!"}},
+          _topic(2, 10, CUSTOMER, ""), _topic(3, 11, CUSTOMER, "How much?"),
+          _topic(4, 12, anonymous, "20 EUR a seat", sender_chat=FORUM,
+                 author_signature="Maria"),
+          _topic(5, 13, channel_bot, "See our news", sender_chat=channel))
+    ticket = f"tg:{FORUM['id']}:t10"
+    events = _events(embedded, ticket, 4)
+    [reply] = [e for e in events if e.type == "agent.replied"]
+    assert reply.actor.kind == "agent" and reply.actor.display_name == "Maria"
+    received = [e for e in events if e.type == "customer.message_received"]
+    assert [(e.sender.telegram_user_id, e.actor.display_name)  # type: ignore[attr-defined]
+            for e in received] == [(CUSTOMER["id"], "Bo"), (channel["id"], "Acme News")]
+    wait_for(lambda: any(r["first_response_at"] for r in embedded.cases()
+                         if r["ticket_id"] == ticket), 10, what="the first response")
+    assert [t for t in ticket_log(embedded) if str(lonely["id"]) in t] == []

@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.core.phones import e164
-from streams.core.routing import Skipped, route
+from streams.core.routing import ANONYMOUS_ADMIN_ID, Skipped, route
 from streams.core.ticket import ReceiveTelegramMessage, ThreadState, decide, fold, initial_state
 from streams.schema.events import TicketEvent
 from streams.schema.telegram import Update
-from tests.telegram_factory import BOT_ID, Script, private, user
+from tests.telegram_factory import BOT_ID, Script, forum, private, user
 from tests.unit.core.test_intake_thread import RULES, Worker
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -93,3 +93,66 @@ def test_a_shared_contact_is_stored_in_e164_with_the_default_region() -> None:
                                            phone_region="GB"), initial_state(routed.thread_key))
     [received] = [e for e in events if e.type == "customer.message_received"]
     assert received.sender.phone == "+442079460000"  # type: ignore[union-attr]
+
+
+GROUP = forum()
+ANONYMOUS = {"id": ANONYMOUS_ADMIN_ID, "is_bot": True, "first_name": "Group",
+             "username": "GroupAnonymousBot"}
+CHANNEL = {"id": -1002000000009, "type": "channel", "title": "Acme News"}
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel",
+               "username": "Channel_Bot"}
+
+
+def _on_behalf(update: dict[str, Any], chat: dict[str, Any], sender: dict[str, Any],
+               signature: str | None = None) -> dict[str, Any]:
+    msg = update["message"]
+    msg["from"], msg["sender_chat"] = sender, chat
+    if signature is not None:
+        msg["author_signature"] = signature
+    return update
+
+
+@given(st.one_of(st.none(), st.text(min_size=1, max_size=30)))
+def test_an_anonymous_admin_in_a_topic_is_an_agent_reply(signature: str | None) -> None:
+    s = Script(GROUP)
+    created = s.create_topic(ANN, "Pricing", 100)
+    t = created["message"]["message_id"]
+    team = _on_behalf(s.write(ANONYMOUS, "Hello from the team", 110, t), GROUP, ANONYMOUS,
+                      signature)
+    log = _feed([created, s.write(ANN, "How much?", 105, t), team])
+    assert [e.type for e in log] == ["ticket.opened", "customer.message_received",
+                                     "agent.replied"]
+    reply = log[-1]
+    assert reply.actor.kind == "agent"
+    assert reply.agent.display_name == (signature or GROUP["title"])  # type: ignore[union-attr]
+
+
+def test_an_anonymous_admin_in_general_answers_the_customer_replied_to() -> None:
+    s = Script(GROUP)
+    asked = s.write(ANN, "Anyone there?", 100)
+    answer = _on_behalf(s.write(ANONYMOUS, "Yes!", 101), GROUP, ANONYMOUS, "Maria")
+    answer["message"]["reply_to_message"] = asked["message"]
+    log = _feed([asked, answer])
+    assert [e.type for e in log] == ["ticket.opened", "customer.message_received",
+                                     "agent.replied"]
+    assert log[-1].actor.display_name == "Maria"
+
+
+def test_a_channel_is_the_author_of_its_message_and_opens_no_ticket() -> None:
+    s = Script(GROUP)
+    created = s.create_topic(ANN, "Pricing", 100)
+    t = created["message"]["message_id"]
+    alone = Script(GROUP, start_update=5000)
+    lonely = alone.create_topic(ANN, "x", 90)
+    lt = lonely["message"]["message_id"]
+    post = _on_behalf(alone.write(CHANNEL_BOT, "News!", 91, lt), CHANNEL, CHANNEL_BOT)
+    assert _feed([post]) == []  # a channel's message in a topic with no ticket: nothing
+    general = _on_behalf(alone.write(CHANNEL_BOT, "News!", 92), CHANNEL, CHANNEL_BOT)
+    assert isinstance(route(Update.model_validate(general), BOT_ID), Skipped)
+    in_topic = _on_behalf(s.write(CHANNEL_BOT, "We can help", 110, t), CHANNEL, CHANNEL_BOT)
+    log = _feed([created, s.write(ANN, "How much?", 105, t), in_topic])
+    received = log[-1]
+    assert received.type == "customer.message_received"
+    assert received.sender.telegram_user_id == CHANNEL["id"]  # type: ignore[union-attr]
+    assert received.actor.display_name == "Acme News"
+    assert log[0].customer.telegram_user_id == ANN["id"]  # type: ignore[union-attr]
