@@ -20,6 +20,8 @@ telecase bug.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -41,6 +43,7 @@ from connectors.telegram.reply_mirror.stats import MirrorStats
 from connectors.telegram.topic_check import TopicProbe
 from simulators.telegram import BotApiSimulator, DriverError, SimulatorDriver
 from streams.schema.events.intake import IntakeButton
+from telecase.demo.traffic import DemoSummary, customers
 from tests.simulators.telegram.conftest import T0, forum_ticket, no_wait
 
 
@@ -179,18 +182,13 @@ async def _people(tg: SimulatorDriver, bot: BotApi, rng: random.Random) -> None:
     await LongPoller(bot, _RawLog(), bot_id=0, timeout=0).poll_once()  # type: ignore[arg-type]
 
 
-async def test_every_update_request_and_answer_of_a_demo_like_run_is_valid(
-        bot: BotApi, tg: SimulatorDriver) -> None:
-    await _people(tg, bot, random.Random(20))
-    updates = await tg.updates()
-    calls = await tg.calls()
-    assert len(updates) > 100 and len(calls) > 50
+def _invalid(updates: list[dict[str, Any]], calls: list[dict[str, Any]]) -> list[str]:
+    """Every mismatch between what the simulator produced (updates, telecase's calls and
+    their answers) and aiogram's strict models."""
     bad: list[str] = []
     for raw in updates:
         parsed = Update.model_validate(raw)
         bad += [f"update {raw['update_id']}: extra {x}" for x in extras(parsed)]
-    kinds = {next(k for k in raw if k != "update_id") for raw in updates}
-    assert {"message", "edited_message", "my_chat_member"} <= kinds
     for call in calls:
         model = method_model(call["method"])
         request = model.model_validate(call["params"])
@@ -204,7 +202,47 @@ async def test_every_update_request_and_answer_of_a_demo_like_run_is_valid(
             typed = Response[Any].model_validate(answer)
             assert isinstance(typed.error_code, int) and typed.description
         bad += [f"{call['method']} answer: extra {x}" for x in extras(typed)]
-    assert bad == []
+    return bad
+
+
+async def test_every_update_request_and_answer_of_a_demo_like_run_is_valid(
+        bot: BotApi, tg: SimulatorDriver) -> None:
+    await _people(tg, bot, random.Random(20))
+    updates = await tg.updates()
+    calls = await tg.calls()
+    assert len(updates) > 100 and len(calls) > 50
+    kinds = {next(k for k in raw if k != "update_id") for raw in updates}
+    assert {"message", "edited_message", "my_chat_member"} <= kinds
+    assert _invalid(updates, calls) == []
+
+
+@pytest.mark.soak
+async def test_a_long_demo_run_is_valid_throughout(bot: BotApi, tg: SimulatorDriver) -> None:
+    """The demo's own customers (``telecase run --demo``'s traffic) writing for
+    ``TELECASE_SOAK_SECONDS`` / 2 (CI's short form: 10 s) while telecase's reply mirror
+    answers in their topics: every update, call and answer still parses strictly."""
+    seconds = float(os.environ.get("TELECASE_SOAK_SECONDS", "20")) / 2
+    stop, summary = asyncio.Event(), DemoSummary()
+    writing = asyncio.create_task(customers(tg, summary, stop, random.Random(7)))
+    mirror = TopicRecovery(bot, cast(DeliveryLedger, None), None, MirrorStats())
+    deadline = asyncio.get_running_loop().time() + seconds
+    answered = 0
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+        topics = [(u["chat"]["id"], u["message"].get("message_thread_id"))
+                  for u in [{"chat": r["message"]["chat"], "message": r["message"]}
+                            for r in await tg.updates() if "message" in r]
+                  if u["message"].get("is_topic_message")]
+        if topics:
+            chat, thread = random.Random(answered).choice(topics)
+            with contextlib.suppress(ConnectorError, TopicGone):
+                await mirror.send(chat, thread, f"Agent:\nanswer {answered}", _settled)
+                answered += 1
+    stop.set()
+    await writing
+    updates, calls = await tg.updates(), await tg.calls()
+    assert summary.updates_sent > 20 and answered > 5
+    assert _invalid(updates, calls) == []
 
 
 def test_bench_traffic_parses_and_its_first_topic_is_not_general() -> None:
