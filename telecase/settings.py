@@ -216,6 +216,9 @@ class Settings(BaseSettings):
     calendar, else always), after which telecase warns (0: never; ``telecase.ops.silence``)."""
     lead_chat_id: int | None = None
     """The team lead chat telecase notifies when Telegram falls silent (unset: no notice)."""
+    silence_salesforce_owner: str | None = None
+    """The Salesforce User (Id, e.g. the team lead's) that gets a Task "Telegram is silent"
+    once per silence episode (``telecase.ops.silence_salesforce``; unset: no Task)."""
     intake_products: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """The intake form's product choices (comma-separated; empty: free text)."""
     intake_regions: Annotated[list[str], NoDecode] = Field(

@@ -15,7 +15,9 @@ watches three signs, every few seconds:
 While any sign holds, telecase is *silent*: a ``telegram.silent`` WARNING names the reasons
 (once per episode, and again when the reasons change), ``telecase_telegram_silent`` is 1,
 ``telecase_telegram_silence_seconds`` counts the seconds since the last update, and, with
-``TELECASE_LEAD_CHAT_ID``, the team lead chat gets a notice (if Telegram takes it). When
+``TELECASE_LEAD_CHAT_ID``, the team lead chat gets a notice (if Telegram takes it), and, with
+``TELECASE_SILENCE_SALESFORCE_OWNER``, that Salesforce user gets one Task per episode
+(``telecase.ops.silence_salesforce``). When
 updates flow again, ``telegram.delivering`` (INFO) ends the episode. :class:`SilenceWatch`
 decides (time is an argument); :func:`watch_silence` observes and acts.
 """
@@ -36,6 +38,7 @@ from connectors.telegram.bot_api import BotApi
 from streams.runtime.bus import Bus
 from streams.sla.calendar import BusinessCalendar
 from streams.sla.policy import SlaPolicy
+from telecase.ops.silence_salesforce import SalesforceSilenceNotice, SilenceNotice
 from telecase.settings import Settings
 
 SILENCE_SECONDS = Gauge("telecase_telegram_silence_seconds",
@@ -96,9 +99,9 @@ def business_calendar(policy: SlaPolicy | None) -> BusinessCalendar:
 
 async def watch_silence(bus: Bus, updates_topic: str, api: BotApi, watch: SilenceWatch,
                         stop: asyncio.Event, *, lead_chat_id: int | None = None,
-                        every: float = 5.0) -> None:
+                        salesforce: SilenceNotice | None = None, every: float = 5.0) -> None:
     """Observe every ``every`` seconds until ``stop``; warn, count and notify (see the module
-    docstring)."""
+    docstring): the lead chat whenever the reasons change, ``salesforce`` once per episode."""
     announced: tuple[str, ...] = ()
     while not stop.is_set():
         now = datetime.now(UTC)
@@ -118,6 +121,8 @@ async def watch_silence(bus: Bus, updates_topic: str, api: BotApi, watch: Silenc
                         pending=(webhook or {}).get("pending_update_count"),
                         last_error=(webhook or {}).get("last_error_message"), error=failure)
             await _notify(api, lead_chat_id, reasons, watch.last_update_at)
+            if salesforce is not None and not announced:  # a new episode
+                await salesforce(reasons, watch.last_update_at)
         elif not reasons and announced:
             log.info("telegram.delivering", last_update_at=watch.last_update_at.isoformat())
         announced = reasons
@@ -141,9 +146,15 @@ async def _notify(api: BotApi, chat: int | None, reasons: tuple[str, ...],
 async def watch_from_settings(settings: Settings, policy: SlaPolicy | None, bus: Bus,
                               updates_topic: str, api: BotApi, stop: asyncio.Event) -> None:
     """:func:`watch_silence` as the settings say (``telegram_silence_after`` > 0, the team
-    lead chat), on the SLA policy's calendar; it checks every quarter of the time (at most
-    every 5 s)."""
+    lead chat, the Salesforce user), on the SLA policy's calendar; it checks every quarter of
+    the time (at most every 5 s)."""
     after = float(settings.telegram_silence_after)
     watch = SilenceWatch(timedelta(seconds=after), business_calendar(policy), datetime.now(UTC))
+    salesforce = None
+    if settings.silence_salesforce_owner:
+        from telecase.bootstrap.salesforce import connect
+
+        salesforce = SalesforceSilenceNotice(lambda: connect(settings),
+                                             settings.silence_salesforce_owner)
     await watch_silence(bus, updates_topic, api, watch, stop, lead_chat_id=settings.lead_chat_id,
-                        every=max(0.2, min(5.0, after / 4)))
+                        salesforce=salesforce, every=max(0.2, min(5.0, after / 4)))
