@@ -26,6 +26,7 @@ from streams.core.agent_tools import (
     decide_knowledge_result,
     parse_command,
 )
+from streams.core.files import attachment_of
 from streams.core.intake_form import IntakeState, evolve_form
 from streams.core.phones import e164
 from streams.core.routing import Routed, explicit_reply_to
@@ -517,7 +518,7 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
     if known is None:
         out.add(CustomerMessageReceived, message_id=msg.message_id, sender=sender, text=text,
                 content_kind=msg.content_kind(), message_version=version,
-                reply_to_message_id=explicit_reply_to(msg))
+                reply_to_message_id=explicit_reply_to(msg), attachment=attachment_of(msg))
     else:
         out.add(CustomerMessageEdited, at=msg.edit_date or msg.date, message_id=msg.message_id,
                 sender=sender, text=text, message_version=version)  # dated when edited

@@ -58,6 +58,7 @@ from streams.schema.events.codec import (
     upcast,
 )
 from streams.schema.events.conversation import (
+    Attachment,
     ConversationEvent,
     CustomerMessageEdited,
     CustomerMessageReceived,
@@ -113,6 +114,7 @@ __all__ = [
     "AgentReplied",
     "ArticleRef",
     "AssignmentSource",
+    "Attachment",
     "CaseEvent",
     "CaseOwnerChanged",
     "CaseStatusChanged",

@@ -35,6 +35,8 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
     # v2 added ``template`` and ``article``; a v1 reply had neither.
     ("ticket.opened", 1): lambda payload: {**payload, "version": 2},
     # v2 added ``intake``; a v1 opening came from no intake form.
+    ("customer.message_received", 1): lambda payload: {**payload, "version": 2},
+    # v2 added ``attachment``; a v1 message's file was not kept.
 }
 """``(type, old_version) -> function`` lifting a payload one version up; the decode path runs
 the chain."""

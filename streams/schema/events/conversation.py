@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from streams.schema.events.base import Channel, Customer, EventBase
 from streams.schema.events.intake import IntakeAnswers
@@ -27,9 +27,27 @@ class TicketOpened(EventBase):
     intake: IntakeAnswers | None = None
 
 
+class Attachment(BaseModel):
+    """A file a customer sent (photo, document, voice, video, audio, a sticker as an image), as
+    Telegram describes it: ``file_id`` fetches it (``getFile``), ``file_unique_id`` is the same
+    file across bots and time. ``file_size`` is ``None`` when Telegram did not say."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    file_id: str
+    file_unique_id: str
+    file_name: str | None = None
+    mime_type: str | None = None
+    file_size: int | None = None
+
+
 class CustomerMessageReceived(EventBase):
+    """Version 2 adds ``attachment``: the file the message carries (``None`` for a message
+    without one, and for every version 1 payload)."""
+
     type: Literal["customer.message_received"] = "customer.message_received"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     message_id: int
     sender: Customer
     text: str
@@ -37,6 +55,7 @@ class CustomerMessageReceived(EventBase):
     message_version: int = Field(description="0 for the original, else the edit_date")
     reply_to_message_id: int | None = Field(description="an explicit reply, never the implicit "
                                             "reply to the topic's creation message")
+    attachment: Attachment | None = None
 
 
 class CustomerMessageEdited(EventBase):
