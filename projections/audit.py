@@ -52,6 +52,7 @@ from streams.schema.events import (
     SlaWarning,
     TicketAssigned,
     TicketClosed,
+    TicketCustomerLinked,
     TicketEvent,
     TicketOpened,
     TicketRequested,
@@ -236,6 +237,11 @@ def describe(event: TicketEvent) -> str:
                     else "outreach opened from Salesforce" if event.origin == "salesforce"
                     else "outreach opened")
             return f"{what} by {event.requested_by}"
+        case TicketCustomerLinked():
+            who = (f"@{event.customer.username}" if event.customer.username
+                   else str(event.customer.telegram_user_id))
+            where = f" in {event.from_ticket_id}" if event.from_ticket_id else " earlier"
+            return f"linked to Telegram customer {who}: they shared the caller's phone{where}"
     return event.type  # pragma: no cover - every type is matched above
 
 

@@ -32,6 +32,7 @@ from streams.schema.events import (
     SlaWarning,
     TicketAssigned,
     TicketClosed,
+    TicketCustomerLinked,
     TicketEvent,
     TicketOpened,
     TicketRequested,
@@ -93,6 +94,9 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
     elif isinstance(event, TicketRequested):
         if event.customer_name and not row["customer_name"]:
             row["customer_name"] = event.customer_name  # a manual ticket's caller
+    elif isinstance(event, TicketCustomerLinked):  # the caller is this Telegram customer
+        row.update(customer_telegram_id=event.customer.telegram_user_id,
+                   customer_username=event.customer.username)
     elif isinstance(event, AgentReplied) and event.via == "outreach":
         row["agent_reply_count"] += 1  # telecase spoke first: no response to anyone yet
         last = row["last_agent_reply_at"]

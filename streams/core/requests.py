@@ -13,10 +13,9 @@ thread :func:`request_thread` names:
   has one, else its next one (``tg:<chat>:p:<n>``); the customer's answer continues it.
 - **Manual** (``chat_id`` 0): a ticket of its own, ``tg:0:m<request id>:1``, channel
   ``manual``, no Telegram customer. It is routed, assigned, timed and synced like any other
-  ticket. The rule for linking it to a Telegram user who writes later is the phone on its
-  ``ticket.requested``: a Telegram user who shares that phone is the same person (the Contact
-  rule of ``connectors.salesforce``: Telegram id, then phone, then username; the README says
-  how far the sync applies it yet).
+  ticket. Its ``ticket.requested`` carries the caller's phone in E.164 (as typed when it is
+  not a phone number); a Telegram customer who shares that phone as their own is linked to
+  it (``streams.core.phone_links``).
 
 A new ticket gets ``ticket.opened``, then ``ticket.requested`` (who, which origin, the
 manual details), then, for outreach with a message, ``agent.replied`` with
@@ -30,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from streams.core.phones import e164
 from streams.core.ticket import SUBJECT_MAX, DecisionError, ThreadState, TicketState, evolve_ticket
 from streams.schema.events import (
     Actor,
@@ -51,6 +51,8 @@ class OpenRequestedTicket:
 
     request: TicketRequest
     received_at: datetime
+    phone_region: str | None = None
+    """The region of a caller's phone without a country code (``streams.core.phones``)."""
 
 
 def request_thread(request: TicketRequest) -> str:
@@ -84,7 +86,8 @@ def decide_request(command: OpenRequestedTicket, state: ThreadState) -> list[Tic
         request_id=request.request_id, origin=request.origin,
         direction="inbound" if request.mode == "manual" else "outbound",
         requested_by=request.requested_by, customer_name=request.customer_name,
-        phone=request.phone, note=request.note, case_id=request.case_id))
+        phone=e164(request.phone, command.phone_region) or request.phone, note=request.note,
+        case_id=request.case_id))
     if request.mode == "outreach" and request.message.strip():
         seq += 1
         events.append(AgentReplied(

@@ -53,6 +53,7 @@ from streams.schema.events import (
     SourceRef,
     TicketAssigned,
     TicketClosed,
+    TicketCustomerLinked,
     TicketEvent,
     TicketOpened,
     TicketRequested,
@@ -218,6 +219,16 @@ class TicketState:
 
 
 @dataclass(frozen=True)
+class PhoneBook:
+    """What a phone number's directory thread knows (``streams.core.phone_links``)."""
+
+    tickets: tuple[str, ...] = ()
+    """Manual tickets recorded with this phone and not linked yet."""
+    customer: Customer | None = None
+    """The Telegram customer who last shared this phone as their own."""
+
+
+@dataclass(frozen=True)
 class ThreadState:
     thread_key: str
     tickets: tuple[TicketState, ...] = ()
@@ -229,6 +240,8 @@ class ThreadState:
     relays_to: str | None = None
     """Set on an intake topic's thread in the team's group: the ticket its agents' messages
     are relayed to (``streams.core.intake``)."""
+    phone_book: PhoneBook | None = None
+    """Set on a phone number's directory thread (``0:phone:<E.164>``), none other."""
 
     @property
     def current(self) -> TicketState | None:
@@ -784,6 +797,8 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
     elif isinstance(event, TicketRequested):
         changes.update(origin=event.origin, outbound=event.direction == "outbound",
                        requests=ticket.requests | {event.request_id})
+    elif isinstance(event, TicketCustomerLinked):
+        changes["customer"] = event.customer
     elif isinstance(event, TicketRouted):
         changes["queue"] = event.queue
     elif isinstance(event, TicketAssigned):

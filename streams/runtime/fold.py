@@ -56,6 +56,7 @@ from streams.core.ticket import (
 )
 from streams.runtime.agent_tool_metrics import count as count_agent_tools
 from streams.runtime.bus import Outgoing
+from streams.runtime.phone_fold import file_manual_ticket, fold_phone_shared, phone_forwards
 from streams.runtime.quarantine import describe, format_traceback, is_infrastructure
 from streams.schema.commands import Assignment, Tick
 from streams.schema.deadletter import DeadLetter
@@ -63,6 +64,7 @@ from streams.schema.envelope import RawTelegramUpdate, TopicChecked, TopicRecrea
 from streams.schema.events import SourceRef, TicketEvent
 from streams.schema.intake_records import INTAKE_RECORD_KINDS, IntakeRelay, IntakeTopicRecord
 from streams.schema.knowledge import KnowledgeSearched
+from streams.schema.phone_links import PhoneShared
 from streams.schema.salesforce import SalesforceChange
 from streams.schema.telegram import Update
 from streams.schema.ticket_requests import TicketRequest
@@ -261,8 +263,19 @@ class UpdateFolder:
             except (ValidationError, ValueError) as exc:
                 return self._dead("invalid_ticket_request", exc, payload, where, now)
             state = store.get(key) or initial_state(key)
-            return self._decide(OpenRequestedTicket(request, request.at), state, payload, where,
-                                now, decide_request)
+            region = self.intake.phone_region if self.intake is not None else None
+            folded = self._decide(OpenRequestedTicket(request, request.at, region), state,
+                                  payload, where, now, decide_request)
+            # a caller's phone goes into its directory (streams.core.phone_links)
+            folded.events, folded.thread, folded.others = file_manual_ticket(
+                (folded.events, folded.thread, folded.others), store.get, request.at)
+            return folded
+        if kind == "telecase.phone_shared":  # a customer's own phone (streams.core.phone_links)
+            try:
+                shared = PhoneShared.model_validate_json(payload)
+            except ValidationError as exc:
+                return self._dead("invalid_phone_shared", exc, payload, where, now)
+            return Folded(*fold_phone_shared(shared, store.get, shared.at))
         if kind in self._TICKET_RECORDS:
             model, reason, command_of = self._TICKET_RECORDS[kind]
             try:
@@ -378,7 +391,8 @@ class UpdateFolder:
             return self._dead("decision_error", exc, payload, where, now)
         UPDATES_FOLDED.labels("events" if events else "duplicate").inc()
         count_agent_tools(events)
-        return Folded(events=events, thread=new_state if events else None)
+        return Folded(events=events, thread=new_state if events else None,
+                      forwards=phone_forwards(events))
 
     def _dead(self, reason: str, exc: Exception, payload: bytes, where: Position,
               now: datetime) -> Folded:

@@ -141,8 +141,22 @@ class TicketRequested(EventBase):
     case_id: str | None = None
 
 
+class TicketCustomerLinked(EventBase):
+    """A manual ticket's caller is this Telegram customer (``streams.core.phone_links``): the
+    customer shared, as their own, the phone the ticket was recorded with. ``from_ticket_id``
+    is the Telegram ticket they shared it in (``None``: known from an earlier share when the
+    manual ticket was recorded)."""
+
+    type: Literal["ticket.customer_linked"] = "ticket.customer_linked"
+    version: Literal[1] = 1
+    customer: Customer
+    phone: str
+    from_ticket_id: str | None = None
+
+
 ConversationEvent: TypeAlias = (
     TicketOpened | CustomerMessageReceived | CustomerMessageEdited | TopicRenamed | TopicClosed
     | TopicReopened | TopicRecreated | TopicReconciled | TicketClosed | TicketRequested
+    | TicketCustomerLinked
 )
 """This family's events: one of the members of :data:`~streams.schema.events.TicketEvent`."""
