@@ -17,6 +17,7 @@ the update itself. A refused call raises :class:`DriverError` with Telegram's de
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +123,19 @@ class SimulatorDriver:
         return await self._emit("messages", {
             "chat_id": chat_id, "user_id": user_id, "text": text,
             "message_thread_id": message_thread_id, "reply_to_message_id": reply_to_message_id})
+
+    async def send_file(self, chat_id: int, user_id: int, kind: str, *,
+                        content: bytes | None = None, size: int | None = None,
+                        file_name: str | None = None, mime_type: str | None = None,
+                        caption: str | None = None,
+                        message_thread_id: int | None = None) -> Emitted:
+        """The user sends a file (``simulators.telegram.files``): ``content``, or only a
+        ``size`` for a file too big to download."""
+        return await self._emit("files", {
+            "chat_id": chat_id, "user_id": user_id, "kind": kind,
+            "content": base64.b64encode(content).decode() if content is not None else None,
+            "size": size, "file_name": file_name, "mime_type": mime_type, "caption": caption,
+            "message_thread_id": message_thread_id})
 
     async def edit(self, chat_id: int, message_id: int, text: str) -> Emitted:
         """The author edits a text message (the bot gets ``edited_message``)."""

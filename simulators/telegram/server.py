@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulators.telegram import bot_api, sim_api
+from simulators.telegram import bot_api, files, sim_api
 from simulators.telegram.errors import BotApiError, not_found, unauthorized
 from simulators.telegram.params import read_params
 from simulators.telegram.ratelimit import RateLimits
@@ -71,6 +71,7 @@ class BotApiSimulator:
         app = web.Application()
         sim_api.add_routes(app, self.sim)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_bot_api)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", files.download_route(self.sim))
         app.router.add_route("*", "/{tail:.*}", _not_found)
         return app
 

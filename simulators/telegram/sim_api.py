@@ -19,6 +19,8 @@ POST     /sim/topics/{action}         rename|close|reopen: chat_id, message_thre
                                       user_id, name? -> emitted; delete -> topic state
 POST     /sim/messages                chat_id, user_id, text, message_thread_id?,
                                       reply_to_message_id? -> emitted
+POST     /sim/files                   chat_id, user_id, kind, content (base64) or size, ...
+                                      -> emitted (a file message: ``simulators.telegram.files``)
 POST     /sim/edits                   chat_id, message_id, text -> emitted (edited_message)
 POST     /sim/contacts                chat_id, user_id, message_thread_id?,
                                       contact_user_id? (someone else's contact) -> emitted

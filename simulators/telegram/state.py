@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulators.telegram.faults import Faults
+from simulators.telegram.file_store import FileStore
 from simulators.telegram.ratelimit import RateLimiter, RateLimits
 from simulators.telegram.updates import UpdateQueue
 from simulators.telegram.webhook import RetryPolicy, WebhookConfig, WebhookDelivery
@@ -50,6 +51,8 @@ class Simulation:
         """Every Bot API call the bot made, in order: ``method`` (as called), ``params`` and
         the ``answer`` (the JSON envelope, error or not) -- what a test checks a client
         against."""
+        self.world_files = FileStore()
+        """The files people sent (``simulators.telegram.files``)."""
         self.blocked_by: set[int] = set()
         self.kicked_from: set[int] = set()
         """Groups whose members removed the bot: it gets nothing from them and may do nothing
