@@ -39,6 +39,11 @@ ledger and its marker where it does not):
   (key: ``<event_id>/comment/<action index>``), so a redelivery or a replay posts it once.
   ``notify_telegram`` (the Telegram mirror's) and ``reassign`` (the desk turns it into a
   ``ticket.assigned``) write nothing here.
+- with ``report_fields`` on, any event that changes a ticket's reportable state (the opening,
+  the first reply, closing and reopening, the SLA signals, escalations) → the Case's
+  reportable fields (:mod:`~connectors.salesforce.case_report`), on the ticket's last
+  lifecycle write when there is one, else a write of their own keyed by the ticket's last
+  event (what a refusal dead-letters).
 - ``customer.message_edited``, ``salesforce.case_linked``, ``case.status_changed``,
   ``case.owner_changed``, ``sla.started``/``warning``/``breached``/``met``,
   ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
@@ -153,12 +158,16 @@ class CaseSync:
 
     ``ledger``: where CaseComments and FeedItems written are recorded (default: in memory,
     crash recovery covering its loss); ``integration_user_id``/``integration_username``: the
-    user telecase writes as, which crash recovery requires of a record it finds."""
+    user telecase writes as, which crash recovery requires of a record it finds;
+    ``report_fields``: keep the Case's reportable fields current
+    (:mod:`~connectors.salesforce.case_report`; the org needs them: ``telecase salesforce
+    setup``)."""
 
     def __init__(self, api: SalesforceApi, *, customer_object: CustomerObject = "Contact",
                  message_object: MessageObject = "Task",
                  case_lead_field: str = "Telecase_Lead__c", lead_source: str | None = None,
-                 assign_on_create: bool = False, ledger: WriteLedger | None = None,
+                 assign_on_create: bool = False, report_fields: bool = False,
+                 ledger: WriteLedger | None = None,
                  integration_user_id: str | None = None,
                  integration_username: str | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -178,7 +187,8 @@ class CaseSync:
                           integration_user=me)
         self.cases = CaseWrites(api, writer, self.people, feed, message_object=message_object,
                                 case_lead_field=case_lead_field,
-                                assign_on_create=assign_on_create)
+                                assign_on_create=assign_on_create,
+                                report_fields=report_fields)
 
     def apply(self, events: Sequence[TicketEvent]) -> SyncResult:
         result = SyncResult()

@@ -33,6 +33,8 @@ from connectors.salesforce.api import (
     record_error,
     soql_quote,
 )
+from connectors.salesforce.callers import Callers, caller_case_fields
+from connectors.salesforce.case_report import ReportFold
 from connectors.salesforce.comments import Note, NoteWriter
 from connectors.salesforce.people import People
 from connectors.salesforce.results import CaseLink, SyncResult
@@ -42,6 +44,7 @@ from streams.schema.events import (
     SlaEscalated,
     TicketAssigned,
     TicketClosed,
+    TicketCustomerLinked,
     TicketEvent,
     TicketOpened,
     TicketRequested,
@@ -67,7 +70,9 @@ class _CaseWrite:
     dead-letters."""
     ticket: str
     fields: dict[str, Any]
-    kind: Literal["case", "owner", "fields"]
+    kind: Literal["case", "owner", "fields", "report"]
+    report: dict[str, Any] | None = None
+    """The reportable fields among :attr:`fields` (:mod:`connectors.salesforce.case_report`)."""
 
 
 class CaseWrites:
@@ -76,18 +81,21 @@ class CaseWrites:
     def __init__(self, api: SalesforceApi, writer: Writer, people: People,
                  feed: NoteWriter, *, message_object: MessageObject = "Task",
                  case_lead_field: str = "Telecase_Lead__c",
-                 assign_on_create: bool = False) -> None:
+                 assign_on_create: bool = False, report_fields: bool = False) -> None:
         self.api, self.writer, self.people, self.feed = api, writer, people, feed
         self.message_object, self.case_lead_field = message_object, case_lead_field
         self.assign_on_create = assign_on_create
         self.case_ids: dict[str, str] = {}
         self.case_numbers: dict[str, str] = {}
+        self.callers = Callers(api, writer)
+        self.report = ReportFold() if report_fields else None
 
     # -- Cases ---------------------------------------------------------------------------
 
     def cases(self, events: Sequence[TicketEvent], result: SyncResult) -> dict[str, bool]:
         """Upsert the Cases the batch changes, segment round by segment round;
         ``{ticket: created}`` for opened tickets."""
+        self.callers.sync(events, result)  # manual tickets' callers' Contacts
         segments = self._segments(events, result)
         opened = {e.ticket_id for e in events if isinstance(e, TicketOpened)}
         if self.assign_on_create:
@@ -96,7 +104,8 @@ class CaseWrites:
         rounds = max((len(s) for s in segments.values()), default=0)
         for k in range(rounds):
             writes = [segs[k] for segs in segments.values() if len(segs) > k]
-            new = [w for w in writes if self.assign_on_create and w.key == w.ticket
+            new = [w for w in writes if self.assign_on_create and w.kind == "case"
+                   and w.key == w.ticket
                    and w.ticket in opened and w.ticket not in self.case_ids]
             answers = self._upsert([w for w in writes if w not in new], auto_assign=False)
             answers.update(self._upsert(new, auto_assign=True))
@@ -110,9 +119,11 @@ class CaseWrites:
                     result.owners += 1
                 elif w.kind == "fields":
                     result.case_fields += 1
-                else:
+                elif w.kind != "report":
                     result.count("Case")
-                if w.key == w.ticket and w.ticket in opened:
+                if w.report is not None and self.report is not None:
+                    self.report.confirm(w.ticket, w.report)
+                if w.kind == "case" and w.key == w.ticket and w.ticket in opened:
                     created[w.ticket] = bool(answer.get("created"))
         return created
 
@@ -149,7 +160,22 @@ class CaseWrites:
                     first = not any(w.kind == "case" for w in segs)
                     segs.append(_CaseWrite(e.ticket_id if first else e.event_id, e.ticket_id,
                                            fields, "case"))
+        self._report_segments(events, segments)
         return {t: segs for t, segs in segments.items() if segs}
+
+    def _report_segments(self, events: Sequence[TicketEvent],
+                         segments: dict[str, list[_CaseWrite]]) -> None:
+        """The reportable fields the batch changed: on the ticket's last lifecycle write when
+        that is its last segment (no extra call), else a segment of their own."""
+        if self.report is None:
+            return
+        for ticket, (key, fields) in self.report.changes(list(events)).items():
+            segs = segments.setdefault(ticket, [])
+            if segs and segs[-1].kind == "case":
+                segs[-1].fields.update(fields)
+                segs[-1].report = fields
+            else:
+                segs.append(_CaseWrite(key, ticket, fields, "report", fields))
 
     def _lifecycle_fields(self, e: TicketEvent) -> dict[str, Any]:
         """The Case fields an opening, rename, close or reopen sets (else none)."""
@@ -163,9 +189,8 @@ class CaseWrites:
             if e.intake is not None:
                 fields["Description"] = intake_summary(e.intake)
             return fields
-        if isinstance(e, TicketRequested) and e.origin == "manual":  # a call, a walk-in
-            caller = ", ".join(p for p in (e.customer_name, e.phone) if p)
-            return {"Origin": "Phone", "Description": f"Caller: {caller}\n\n{e.note or ''}"}
+        if isinstance(e, TicketRequested | TicketCustomerLinked):  # a manual ticket's caller
+            return caller_case_fields(e, self.people, self.callers, self.case_lead_field)
         if isinstance(e, TopicRenamed):
             return {"Subject": e.name[:SUBJECT_MAX]}
         if isinstance(e, TopicClosed | TicketClosed):

@@ -24,7 +24,8 @@ PERMISSION_SET = "Telecase_Integration"
 """API name (and label) of the permission set ``setup`` creates and assigns."""
 
 #: Metadata API field type -> the ``type`` describe answers for it.
-DESCRIBE_TYPES = {"Text": "string", "Number": "double", "TextArea": "textarea"}
+DESCRIBE_TYPES = {"Text": "string", "Number": "double", "TextArea": "textarea",
+                  "Checkbox": "boolean", "DateTime": "datetime"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class CustomFieldSpec:
     """The object telecase writes it on (Task for an Activity field)."""
     name: str
     type: str
-    """Metadata API type: ``Text`` or ``Number``."""
+    """Metadata API type: ``Text``, ``Number``, ``Checkbox`` or ``DateTime``."""
     length: int | None
     external_id: bool
     unique: bool
@@ -85,6 +86,8 @@ class CustomFieldSpec:
         """``Text(64)``, ``Number(16, 2)``: as Setup shows the data type."""
         if self.type == "Number":
             return f"Number({self.precision}, {self.scale})"
+        if self.length is None:
+            return self.type
         return f"{self.type}({self.length})"
 
     def flags_text(self) -> str:
@@ -105,7 +108,9 @@ class CustomFieldSpec:
                                 "unique": self.unique, "required": False}
         if self.type == "Number":
             meta.update(precision=self.precision, scale=self.scale)
-        else:
+        elif self.type == "Checkbox":
+            meta["defaultValue"] = "false"  # the Metadata API requires it of a Checkbox
+        elif self.length is not None:
             meta["length"] = self.length
         if self.unique and self.type == "Text":
             meta["caseSensitive"] = True
@@ -163,6 +168,35 @@ CUSTOM_FIELDS: tuple[CustomFieldSpec, ...] = (
     CustomFieldSpec("Task", "Telecase_Event_Id__c", _ID, 64, True, True,
                     "the telecase event of a customer message: the Task's upsert key, so a "
                     "message is written once (an Activity field in Setup)"),
+)
+
+_REPORT = "reportable (issue 17; connectors.salesforce.case_report): "
+CUSTOM_FIELDS += (
+    CustomFieldSpec("Case", "Telecase_First_Response_At__c", "DateTime", None, False, False,
+                    _REPORT + "when the first agent reply was sent (in Telegram or from "
+                    "Salesforce)"),
+    CustomFieldSpec("Case", "Telecase_First_Response_Seconds__c", "Number", None, False,
+                    False, _REPORT + "seconds from the ticket's opening to the first reply "
+                    "(wall clock)", precision=18, scale=0),
+    CustomFieldSpec("Case", "Telecase_Resolution_Seconds__c", "Number", None, False, False,
+                    _REPORT + "seconds from the opening to the closing (empty while open)",
+                    precision=18, scale=0),
+    CustomFieldSpec("Case", "Telecase_SLA_Tier__c", _ID, 64, False, False,
+                    _REPORT + "the SLA tier of the policy"),
+    CustomFieldSpec("Case", "Telecase_SLA_State__c", _ID, 16, False, False,
+                    _REPORT + "running, warned, breached or met"),
+    CustomFieldSpec("Case", "Telecase_First_Response_Breached__c", "Checkbox", None, False,
+                    False, _REPORT + "the first-response target was breached"),
+    CustomFieldSpec("Case", "Telecase_Resolution_Breached__c", "Checkbox", None, False,
+                    False, _REPORT + "the resolution target was breached"),
+    CustomFieldSpec("Case", "Telecase_Escalation_Level__c", "Number", None, False, False,
+                    _REPORT + "the highest escalation level reached (0 to 3)",
+                    precision=2, scale=0),
+    CustomFieldSpec("Case", "Telecase_Channel__c", _ID, 32, False, False,
+                    _REPORT + "forum_topic, general_topic, private_chat or manual"),
+    CustomFieldSpec("Case", "Telecase_Pilot_Group__c", _ID, 32, False, False,
+                    _REPORT + "the Telegram group's chat id (the pilot's unit), empty for a "
+                    "private chat"),
 )
 
 PICKLIST_VALUES: tuple[PicklistValue, ...] = (

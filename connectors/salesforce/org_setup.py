@@ -44,6 +44,7 @@ from connectors.errors import ConnectorError
 from connectors.salesforce.api import soql_quote
 from connectors.salesforce.org_schema import (
     CUSTOM_FIELDS,
+    DESCRIBE_TYPES,
     OBJECTS,
     PERMISSION_SET,
     PICKLIST_VALUES,
@@ -228,7 +229,7 @@ def _field_lines(api: OrgApi, spec: CustomFieldSpec, described: dict[str, Any] |
         meta = api.tooling_query(f"SELECT Id, Metadata FROM CustomField WHERE Id = "
                                  f"{soql_quote(str(row['Id']))}")
         m = (meta[0].get("Metadata") or {}) if meta else {}
-        kind = {"Text": "string", "Number": "double"}.get(str(m.get("type")), str(m.get("type")))
+        kind = DESCRIBE_TYPES.get(str(m.get("type")), str(m.get("type")))
         wrong = _flag_problems(spec, kind, m.get("length"), m.get("externalId"),
                                m.get("unique"))
         access = Line("access", item, Status.MISSING,

@@ -126,6 +126,7 @@ async def case_sync(settings: Settings) -> CaseSync:
                     message_object=settings.salesforce_message_object,
                     lead_source=settings.salesforce_lead_source,
                     assign_on_create=settings.salesforce_assignment_rules_on_create,
+                    report_fields=settings.salesforce_report_fields,
                     ledger=await asyncio.to_thread(write_ledger, settings),
                     integration_user_id=settings.salesforce_integration_user_id,
                     integration_username=settings.salesforce_username)
