@@ -3,7 +3,8 @@
 Those tables are state, not derived data (a projection can be rebuilt from the log; these
 cannot): the reply mirror's delivery ledger (``connectors.telegram.ledger``), the intake
 messenger's topics (``connectors.telegram.intake_topics``), the Salesforce write ledger
-(``connectors.salesforce.comments``) and the Kafka desk store
+(``connectors.salesforce.comments``), the customer-file ledger
+(``connectors.salesforce.files``) and the Kafka desk store
 (``streams.runtime.kafka.desk_store``). Their revisions live in ``state_migrations/``, one
 Alembic branch per owner (:data:`BRANCHES`), so each owner migrates its own tables in whatever
 database it was given:
@@ -38,9 +39,10 @@ STATE_MIGRATIONS = Path(__file__).resolve().parent / "state_migrations"
 
 VERSION_TABLE = "telecase_state_version"
 
-Branch = Literal["telegram_ledger", "intake_topics", "salesforce_ledger", "desk_store"]
+Branch = Literal["telegram_ledger", "intake_topics", "salesforce_ledger", "desk_store",
+                 "salesforce_files"]
 BRANCHES: tuple[Branch, ...] = ("telegram_ledger", "intake_topics", "salesforce_ledger",
-                                "desk_store")
+                                "desk_store", "salesforce_files")
 
 _MIGRATION_LOCK = 0x7374_6174_6573
 """PostgreSQL advisory lock key held while migrating ("states"), so processes starting

@@ -18,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from connectors.salesforce import comments
+from connectors.salesforce import comments, files
 from connectors.telegram import intake_topics, ledger
 from projections.db import create_schema, make_engine
 from streams.runtime.kafka import desk_store
@@ -37,7 +37,8 @@ SCRIPTS = ScriptDirectory.from_config(state_config())
 OWNERS: dict[Branch, sa.MetaData] = {"telegram_ledger": ledger.metadata,
                                      "intake_topics": intake_topics.metadata,
                                      "salesforce_ledger": comments.metadata,
-                                     "desk_store": desk_store.metadata}
+                                     "desk_store": desk_store.metadata,
+                                     "salesforce_files": files.metadata}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
