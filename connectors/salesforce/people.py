@@ -1,6 +1,7 @@
 """Who a Telegram customer is in Salesforce: matching Contacts and Leads, and creating them.
 
-A customer of ``ticket.opened`` is matched against existing Contacts **and** Leads by, in
+A customer of ``ticket.opened`` (or of ``ticket.customer_linked``: a manual ticket's caller,
+see :mod:`connectors.salesforce.callers`) is matched against existing Contacts **and** Leads by, in
 order, ``Telegram_User_Id__c``, then phone (``Phone``/``MobilePhone``, compared as digits,
 see :func:`same_phone`), then ``Telegram_Username__c``. A record found by phone or username is
 claimed by writing the Telegram id onto it (only records without a Telegram id are candidates:
@@ -39,7 +40,13 @@ from connectors.salesforce.api import (
 )
 from connectors.salesforce.results import SyncResult
 from streams.core.phones import e164
-from streams.schema.events import Customer, IntakeAnswers, TicketEvent, TicketOpened
+from streams.schema.events import (
+    Customer,
+    IntakeAnswers,
+    TicketCustomerLinked,
+    TicketEvent,
+    TicketOpened,
+)
 
 CustomerObject = Literal["Contact", "Lead"]
 
@@ -76,7 +83,7 @@ def display_name(c: Customer) -> str:
     return shown or (f"@{c.username}" if c.username else f"Telegram user {c.telegram_user_id}")
 
 
-def _phone_pattern(phone: str) -> str:
+def phone_pattern(phone: str) -> str:
     """A LIKE pattern finding the last eight digits whatever the formatting between them."""
     return "%" + "%".join(re.sub(r"\D", "", phone)[-8:])
 
@@ -113,6 +120,11 @@ class People:
     def sync(self, events: Sequence[TicketEvent], result: SyncResult) -> None:
         wanted: dict[int, _Wanted] = {}
         for e in events:
+            if isinstance(e, TicketCustomerLinked):  # a manual ticket's caller, on Telegram
+                if e.customer.telegram_user_id not in self.known:
+                    wanted.setdefault(e.customer.telegram_user_id,
+                                      _Wanted(e.customer, e.event_id, e.phone))
+                continue
             if not isinstance(e, TicketOpened) or e.customer is None:
                 continue
             uid = e.customer.telegram_user_id
@@ -169,8 +181,8 @@ class People:
             if names:
                 terms.append(f"{TG_USERNAME} IN ({','.join(soql_quote(n) for n in names)})")
             for phone in (w.phone for w in chunk if w.phone):
-                terms += [f"Phone LIKE {soql_quote(_phone_pattern(phone))}",
-                          f"MobilePhone LIKE {soql_quote(_phone_pattern(phone))}"]
+                terms += [f"Phone LIKE {soql_quote(phone_pattern(phone))}",
+                          f"MobilePhone LIKE {soql_quote(phone_pattern(phone))}"]
             where = " OR ".join(terms)
             for sobject, extra in (("Contact", ""), ("Lead", "IsConverted = false AND ")):
                 soqls.append(f"SELECT Id, {TG_ID}, {TG_USERNAME}, Phone, MobilePhone FROM "

@@ -104,11 +104,13 @@ def outreach_scenario(dep: Any, telegram: SimulatorThread, salesforce: Salesforc
                              what="the manual Case")
     assert manual_case["Origin"] == "Phone" and manual_case["Subject"] == (
         "Manual ticket: Carl Caller")
-    assert "Caller: Carl Caller, +1 555 0199" in manual_case["Description"]
+    assert "Caller: Carl Caller, +15550199" in manual_case["Description"]  # in E.164
     assert "Called about an invoice" in manual_case["Description"]
     manual_log = ticket_log(dep)[manual_id]
     requested = [e for e in manual_log if e.type == "ticket.requested"]
-    assert [(e.origin, e.phone) for e in requested] == [("manual", "+1 555 0199")]  # type: ignore[attr-defined]
+    assert [(e.origin, e.phone) for e in requested] == [("manual", "+15550199")]  # type: ignore[attr-defined]
+    [caller] = [c for c in salesforce.records("Contact") if c["Id"] == manual_case["ContactId"]]
+    assert (caller["LastName"], caller["MobilePhone"]) == ("Caller", "+15550199")
 
 
 def salesforce_outreach_scenario(dep: Any, telegram: SimulatorThread,
