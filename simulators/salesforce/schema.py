@@ -234,7 +234,7 @@ def _person(extra: list[Field]) -> list[Field]:
 # (https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-casecomment.html);
 # the rest are setup/system objects.
 NOT_CUSTOMIZABLE = frozenset({"CaseComment", "FeedItem", "CaseArticle", "CaseHistory",
-                              "KnowledgeArticle",
+                              "KnowledgeArticle", "ContentDocument", "ContentDocumentLink",
                               "Group", "FieldPermissions", "PermissionSet",
                               "PermissionSetAssignment"})
 
@@ -304,6 +304,34 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
             _sized("CommentBody", 4000, "textarea"),
             Field("IsPublished", "boolean", default=False),
             _ext("Telecase_Event_Id__c")], "CommentBody"),
+        # Salesforce Files (``content``): Object Reference, ContentVersion, ContentDocument,
+        # ContentDocumentLink; Title 255, PathOnClient 500, ContentUrl 1333, Description 1000
+        "ContentVersion": ("068", [
+            _sized("Title", 255), _sized("PathOnClient", 500),
+            Field("VersionData", "base64", filterable=False),
+            _sized("ContentUrl", 1333, "url"), _sized("Description", 1000, "textarea"),
+            _ref("FirstPublishLocationId", (ANY,), "FirstPublishLocation", updateable=False),
+            _ref("ContentDocumentId", ("ContentDocument",), "ContentDocument",
+                 updateable=False),
+            Field("ContentLocation", "picklist", default="S", picklist_values=("S", "E", "L")),
+            Field("Origin", "picklist", default="C", picklist_values=("C", "H")),
+            Field("ContentSize", "int", createable=False, updateable=False),
+            *_derived("FileExtension", "FileType", "VersionNumber"),
+            Field("IsLatest", "boolean", createable=False, updateable=False, default=True),
+            _owner("User")], "Title"),
+        "ContentDocument": ("069", [
+            _sized("Title", 255), _sized("Description", 1000, "textarea"),
+            *_derived("FileExtension", "FileType"),
+            Field("ContentSize", "int", createable=False, updateable=False),
+            _ref("LatestPublishedVersionId", ("ContentVersion",), "LatestPublishedVersion",
+                 createable=False, updateable=False), _owner("User")], "Title"),
+        "ContentDocumentLink": ("06A", [
+            _ref("ContentDocumentId", ("ContentDocument",), "ContentDocument", required=True,
+                 updateable=False),
+            _ref("LinkedEntityId", (ANY,), "LinkedEntity", required=True, updateable=False),
+            Field("ShareType", "picklist", default="V", picklist_values=("V", "C", "I")),
+            Field("Visibility", "picklist", default="AllUsers",
+                  picklist_values=("AllUsers", "InternalUsers", "SharedUsers"))], "Id"),
         "User": ("005", [
             Field("Username", "string", required=True, unique=True),
             Field("Email", "email", required=True), *_text("Alias", "Department"),

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators.salesforce import ids, security
+from simulators.salesforce import content, ids, security
 from simulators.salesforce.errors import (
     ApiError,
     duplicate_value,
@@ -196,6 +196,9 @@ class Store:
             record.fields["OwnerId"] = user_id
         if kind.name == "Knowledge__kav":
             self._new_article(record, user_id, now)
+        elif kind.name == "ContentVersion":
+            content.publish(record.fields, lambda sobject, fields: self._system_insert(
+                sobject, fields, user_id, now))
         elif kind.name == "CaseArticle":
             self._link_article_version(record)
         self._derive(kind, record.fields, {})
@@ -305,6 +308,20 @@ class Store:
         self._reindex(master)
         version.fields.update(KnowledgeArticleId=master.id, ArticleNumber=number,
                               VersionNumber=1, IsLatestVersion=True)
+
+    def _system_insert(self, sobject: str, fields: Mapping[str, Any], user_id: str,
+                       now: str) -> Record:
+        """A record Salesforce makes itself (a File's ContentDocument and first link:
+        ``content``), stored without a client's validation."""
+        record = Record(sobject, self._ids.new(self.types[sobject].key_prefix))
+        record.fields = {"Id": record.id, "IsDeleted": False, **fields, "CreatedDate": now,
+                         "CreatedById": user_id, "LastModifiedDate": now,
+                         "LastModifiedById": user_id, "SystemModstamp": now}
+        self._remember(record.id, None)
+        self._records[record.id] = record
+        self._order[sobject].append(record.id)
+        self._reindex(record)
+        return record
 
     def _case_article(self, values: Mapping[str, Any]) -> Record | None:
         """The live CaseArticle already linking this Case and article, if any."""

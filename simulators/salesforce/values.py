@@ -34,7 +34,7 @@ from simulators.salesforce.errors import (
 from simulators.salesforce.schema import ANY, Field, SObjectType, type_for_prefix
 from simulators.salesforce.timefmt import normalize_date, normalize_datetime
 
-_TEXT = {"string", "textarea", "picklist", "email", "phone", "url"}
+_TEXT = {"string", "textarea", "picklist", "email", "phone", "url", "base64"}
 
 # (record id) -> "live" | "deleted" | "missing" for simulated records
 Lookup = Callable[[str], str]
