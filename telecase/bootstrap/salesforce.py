@@ -7,6 +7,7 @@ each Salesforce call telecase makes is counted in ``telecase_salesforce_api_call
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,14 @@ from connectors.salesforce.auth import (
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
 from connectors.salesforce.comments import SqlWriteLedger
+from connectors.salesforce.files import CaseFiles, FilePolicy, SqlFileLedger
 from connectors.salesforce.http import redirect_logins
+from connectors.telegram.bot_api import BotApi
+from connectors.telegram.files import TelegramFiles
 from connectors.telegram.ledger import make_ledger_engine
 from streams.runtime.bus import Bus
 from streams.runtime.topics import TopicNames
+from telecase.bootstrap.policy import load_policies
 from telecase.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -127,9 +132,16 @@ async def case_sync(settings: Settings) -> CaseSync:
                     lead_source=settings.salesforce_lead_source,
                     assign_on_create=settings.salesforce_assignment_rules_on_create,
                     report_fields=settings.salesforce_report_fields,
+                    entitlements=_entitlements(settings),
                     ledger=await asyncio.to_thread(write_ledger, settings),
                     integration_user_id=settings.salesforce_integration_user_id,
                     integration_username=settings.salesforce_username)
+
+
+def _entitlements(settings: Settings) -> dict[str, str]:
+    """SLA tier -> Entitlement, from the policy file's tiers (``entitlement``)."""
+    sla = load_policies(settings.policy_file).sla
+    return sla.entitlements() if sla is not None else {}
 
 
 def write_ledger(settings: Settings) -> SqlWriteLedger:
@@ -137,14 +149,19 @@ def write_ledger(settings: Settings) -> SqlWriteLedger:
     in ``TELECASE_TELEGRAM_LEDGER_URL``'s database, else ``TELECASE_DATABASE_URL``'s, else
     SQLite under ``data_dir`` (on a machine of its own, its loss only costs crash recovery's
     one query per batch)."""
+    ledger = SqlWriteLedger(make_ledger_engine(write_ledger_url(settings)))
+    ledger.create()
+    return ledger
+
+
+def write_ledger_url(settings: Settings) -> str:
+    """The write ledger's database (see :func:`write_ledger`)."""
     url = settings.telegram_ledger_url or settings.database_url
     if not url:
         path = Path(settings.data_dir) / "salesforce-ledger.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{path}"
-    ledger = SqlWriteLedger(make_ledger_engine(url))
-    ledger.create()
-    return ledger
+    return url
 
 
 async def change_poller(settings: Settings, raw_log: RawLog, bus: Bus,
@@ -173,3 +190,22 @@ async def integration_user_id(settings: Settings, client: Any) -> str | None:
     if settings.salesforce_username is not None:
         return None
     return await asyncio.to_thread(current_user_id, client, settings.salesforce_domain)
+
+
+async def case_files(settings: Settings) -> tuple[CaseFiles, Callable[[], Awaitable[None]]]:
+    """The customer-file connector (:mod:`connectors.salesforce.files`) and what closes its
+    Telegram clients; its ledger lives in the write ledger's database."""
+    token, base = settings.require_token(), settings.telegram_api_base
+    bot = BotApi(token, base)
+    source = TelegramFiles(bot, token, base)
+    ledger = SqlFileLedger(make_ledger_engine(write_ledger_url(settings)))
+    await asyncio.to_thread(ledger.create)
+
+    async def close() -> None:
+        await source.aclose()
+        await bot.aclose()
+
+    policy = FilePolicy(max_bytes=settings.files_max_bytes,
+                        kinds=frozenset(settings.files_kinds))
+    return CaseFiles(SimpleSalesforceApi(await connect(settings)), source, ledger,
+                     policy=policy), close

@@ -33,6 +33,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from connectors.raw_log import BusRawLog
 from connectors.salesforce.change_poller import SalesforceChangeApi
+from connectors.salesforce.files_runner import FilesRunner
 from connectors.salesforce.reconcile import Reconciler
 from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram import webhook_admin
@@ -62,7 +63,7 @@ from telecase.bootstrap.runtime import (
     projection_engine,
     topic_names,
 )
-from telecase.bootstrap.salesforce import case_sync, change_poller, connect
+from telecase.bootstrap.salesforce import case_files, case_sync, change_poller, connect
 from telecase.demo import policy as demo_policy
 from telecase.demo import screen, simulated
 from telecase.demo import world as demo_world
@@ -201,6 +202,11 @@ async def run(settings: Settings, *, demo: bool, duration: float,
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
+            if sf_settings.has_telegram_credentials:  # customers' files onto the Case
+                attacher, close_files = await case_files(sf_settings)
+                after_loops.append(close_files)
+                loops.append(asyncio.create_task(FilesRunner(rt.log, rt.names, attacher).run(
+                    stop), name="salesforce-files"))
             if settings.outreach_chat_id is not None and settings.has_telegram_credentials:
                 loops.append(asyncio.create_task(salesforce_outreach(  # Cases for Telegram
                     sf_settings, rt.log, rt.names, stop), name="salesforce-outreach"))

@@ -174,6 +174,11 @@ async def salesforce_connector(settings: Settings) -> None:
         poller = await change_poller(settings, changes, bus, names)
         tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, ...
         loops = [runner.run, poller.run, tools.run]
+        if settings.has_telegram_credentials:  # customers' files onto the Case
+            from connectors.salesforce.files_runner import FilesRunner
+            from telecase.bootstrap.salesforce import case_files
+            files, _close = await case_files(settings)  # its clients live as long as the process
+            loops.append(FilesRunner(bus, names, files).run)
         if settings.reconcile_interval > 0:
             from connectors.salesforce.change_poller import SalesforceChangeApi
             from connectors.salesforce.reconcile import Reconciler
