@@ -117,3 +117,19 @@ def test_a_manual_ticket_without_a_phone_has_no_directory() -> None:
                             at=AT + timedelta(seconds=1))
     store, log = run([request.to_bytes(), shares(ANN)])
     assert links(log) == [] and [k for k in store if ":phone:" in k] == [phone_thread(PHONE)]
+
+
+def test_the_link_is_audited_and_names_the_customer_in_the_projection() -> None:
+    from projections.audit import describe
+    from projections.cases import apply_event
+
+    _, log = run([manual(), shares(ANN)])
+    row: dict[str, Any] | None = None
+    for event in log:
+        if event.ticket_id == "tg:0:mreq-m1:1":
+            row = apply_event(row, event) or row
+    [link] = links(log)
+    assert describe(link) == ("linked to Telegram customer @ann: they shared the caller's "
+                              "phone in tg:501:p:1")
+    assert row is not None and row["customer_telegram_id"] == ANN["id"]
+    assert (row["customer_name"], row["customer_username"]) == ("Carl Caller", "ann")
