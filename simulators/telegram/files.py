@@ -9,6 +9,13 @@
   refused ``Bad Request: file is too big`` ("bots can download files of up to 20MB in size",
   https://core.telegram.org/bots/api#getfile); an unknown id ``Bad Request: invalid
   file_id``.
+- ``sendDocument`` / ``sendPhoto`` (chat_id, ``document``/``photo``: a ``multipart/form-data``
+  upload or the ``file_id`` of a file Telegram has, caption?, message_thread_id?,
+  reply_to_message_id?) post the bot's file into the chat like ``sendMessage`` (same placement,
+  rights and pace); an upload over 50 MB (10 MB for a photo) is refused ``Request Entity Too
+  Large`` ("Sending files": "10 MB max size for photos, 50 MB for other files",
+  https://core.telegram.org/bots/api#sending-files); an unknown file_id is ``Bad Request: wrong
+  file identifier/HTTP URL specified``.
 - ``GET /file/bot<token>/<file_path>`` serves the bytes (404 for an unknown path or a wrong
   token), as ``https://api.telegram.org/file/bot<token>/<file_path>`` does.
 """
@@ -22,7 +29,9 @@ from typing import Any
 from aiohttp import web
 
 from simulators.telegram import bot_api, sim_api
-from simulators.telegram.errors import bad_request
+from simulators.telegram.bot_api import _chat, _reply_target
+from simulators.telegram.errors import BotApiError, bad_request, forbidden
+from simulators.telegram.file_store import StoredFile
 from simulators.telegram.params import Params
 from simulators.telegram.state import Simulation
 
@@ -91,6 +100,70 @@ async def get_file(sim: Simulation, params: Params) -> Any:
         raise bad_request("file is too big")
     sim.world_files.path_of(stored)
     return stored.describe()
+
+
+UPLOAD_MAX_BYTES = {"photo": 10 * 1024 * 1024, "document": 50 * 1024 * 1024}
+
+
+@bot_api.method("sendDocument")
+async def send_document(sim: Simulation, params: Params) -> Any:
+    return await _send_file(sim, params, "document")
+
+
+@bot_api.method("sendPhoto")
+async def send_photo(sim: Simulation, params: Params) -> Any:
+    return await _send_file(sim, params, "photo")
+
+
+async def _send_file(sim: Simulation, params: Params, kind: str) -> Any:
+    chat = _chat(sim, params)
+    stored, name, mime = _uploaded(sim, params, kind)
+    reply_to, allow_without_reply = _reply_target(chat.id, params)
+    thread_id = params.get_int("message_thread_id")
+    admin = chat.bot_can_manage_topics
+    sim.world.placement(chat.id, thread_id, reply_to, allow_without_reply,
+                        may_post_closed=admin)
+    if chat.kind == "private" and chat.id in sim.blocked_by:
+        raise forbidden("bot was blocked by the user")
+    sim.limiter.acquire(chat.id)
+    ids = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+           "file_size": stored.size}
+    field: Any = ([{**ids, "width": 1280, "height": 960}] if kind == "photo" else
+                  {**ids, **({"file_name": name} if name else {}),
+                   **({"mime_type": mime} if mime else {})})
+    extra: dict[str, Any] = {kind: field}
+    caption = params.get_str("caption")
+    if caption:
+        extra["caption"] = caption
+    message = sim.world.post(chat.id, sim.sender, thread_id=thread_id, reply_to=reply_to,
+                             allow_without_reply=allow_without_reply, content=extra,
+                             may_post_closed=admin)
+    sim.sent.append({"chat_id": chat.id, "message_id": message["message_id"],
+                     "message_thread_id": message.get("message_thread_id"),
+                     "is_topic_message": bool(message.get("is_topic_message")),
+                     "reply_to_message_id": (message.get("reply_to_message") or {}).get(
+                         "message_id"),
+                     "text": caption or "", "date": message["date"], "message": message,
+                     "reply_markup": None, "file": {"kind": kind, "file_id": stored.file_id}})
+    return message
+
+
+def _uploaded(sim: Simulation, params: Params,
+              kind: str) -> tuple[StoredFile, str | None, str | None]:
+    """The file a send names: a multipart upload (stored now) or a known ``file_id``."""
+    upload = params.uploads.get(kind)
+    if upload is not None:
+        content = upload.file.read()
+        if len(content) > UPLOAD_MAX_BYTES[kind]:
+            raise BotApiError(413, "Request Entity Too Large")
+        mime = upload.content_type if kind == "document" else None
+        name = upload.filename if kind == "document" else None
+        return (sim.world_files.add(kind, content, mime_type=mime or _STORED_AS.get(kind),
+                                    file_name=name), name, mime)
+    stored = sim.world_files.by_id.get(params.get_str(kind) or "")
+    if stored is None:
+        raise bad_request("wrong file identifier/HTTP URL specified")
+    return stored, None, None
 
 
 def download_route(sim: Simulation) -> Any:

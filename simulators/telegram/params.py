@@ -38,14 +38,19 @@ async def read_params(request: web.Request) -> Params:
         elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.post()
             merged.update({k: v for k, v in form.items() if isinstance(v, str)})
+            return Params(merged, uploads={k: v for k, v in form.items()
+                                           if isinstance(v, web.FileField)})
     return Params(merged)
 
 
 class Params:
     """Typed access to one call's parameters; a bad value is a 400 like Telegram's."""
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
+    def __init__(self, raw: Mapping[str, Any],
+                 uploads: Mapping[str, web.FileField] | None = None) -> None:
         self.raw = dict(raw)
+        self.uploads = dict(uploads or {})
+        """Files posted as ``multipart/form-data`` parts, by field name."""
 
     def __contains__(self, name: str) -> bool:
         return self.raw.get(name) is not None

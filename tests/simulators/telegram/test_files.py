@@ -64,3 +64,32 @@ async def test_get_file_refuses_files_over_20_mb_and_unknown_ids(
     assert status == 400 and body["description"] == "Bad Request: file is too big"
     status, body = await api.call("getFile", file_id="nope")
     assert status == 400 and body["description"] == "Bad Request: invalid file_id"
+
+
+async def test_the_bot_sends_a_document_and_a_photo_as_multipart_uploads(
+        sim: BotApiSimulator, tg: SimulatorDriver, forum: dict[str, Any]) -> None:
+    _, thread = await _topic(tg, forum)
+    async with httpx.AsyncClient(base_url=sim.api_url) as client:
+        doc = (await client.post("/sendDocument", data={
+            "chat_id": str(forum["id"]), "message_thread_id": str(thread),
+            "caption": "the contract"},
+            files={"document": ("contract.pdf", PDF, "application/pdf")})).json()
+        photo = (await client.post("/sendPhoto", data={
+            "chat_id": str(forum["id"]), "message_thread_id": str(thread)},
+            files={"photo": ("p.jpg", b"\xff\xd8 jpeg", "image/jpeg")})).json()
+        again = (await client.post("/sendDocument", json={
+            "chat_id": forum["id"], "message_thread_id": thread,
+            "document": doc["result"]["document"]["file_id"]})).json()
+        unknown = await client.post("/sendDocument", json={"chat_id": forum["id"],
+                                                           "document": "nope"})
+    assert doc["ok"] and photo["ok"] and again["ok"], (doc, photo, again)
+    sent = doc["result"]
+    assert sent["message_thread_id"] == thread and sent["caption"] == "the contract"
+    assert sent["document"]["file_name"] == "contract.pdf"
+    assert sent["document"]["mime_type"] == "application/pdf"
+    assert photo["result"]["photo"][-1]["file_size"] == len(b"\xff\xd8 jpeg")
+    assert again["result"]["document"]["file_id"] == sent["document"]["file_id"]
+    assert unknown.status_code == 400 and unknown.json()["description"] == (
+        "Bad Request: wrong file identifier/HTTP URL specified")
+    stored = sim.sim.world_files.by_id[sent["document"]["file_id"]]
+    assert stored.content == PDF
