@@ -44,6 +44,9 @@ ledger and its marker where it does not):
   reportable fields (:mod:`~connectors.salesforce.case_report`), on the ticket's last
   lifecycle write when there is one, else a write of their own keyed by the ticket's last
   event (what a refusal dead-letters).
+- with ``entitlements`` (tier -> Entitlement), ``sla.started`` → the Case's ``EntitlementId``;
+  the first agent reply and the closing complete the Case's First Response and Resolution
+  milestones (:mod:`~connectors.salesforce.milestones`).
 - ``customer.message_edited``, ``salesforce.case_linked``, ``case.status_changed``,
   ``case.owner_changed``, ``sla.started``/``warning``/``breached``/``met``,
   ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
@@ -110,6 +113,7 @@ from connectors.salesforce.comments import (
     WriteLedger,
     integration_user,
 )
+from connectors.salesforce.milestones import Milestones
 from connectors.salesforce.people import (
     CustomerObject,
     People,
@@ -161,12 +165,14 @@ class CaseSync:
     user telecase writes as, which crash recovery requires of a record it finds;
     ``report_fields``: keep the Case's reportable fields current
     (:mod:`~connectors.salesforce.case_report`; the org needs them: ``telecase salesforce
-    setup``)."""
+    setup``); ``entitlements``: SLA tier -> Entitlement name or Id, whose milestones telecase
+    completes (:mod:`~connectors.salesforce.milestones`)."""
 
     def __init__(self, api: SalesforceApi, *, customer_object: CustomerObject = "Contact",
                  message_object: MessageObject = "Task",
                  case_lead_field: str = "Telecase_Lead__c", lead_source: str | None = None,
                  assign_on_create: bool = False, report_fields: bool = False,
+                 entitlements: dict[str, str] | None = None,
                  ledger: WriteLedger | None = None,
                  integration_user_id: str | None = None,
                  integration_username: str | None = None,
@@ -189,6 +195,7 @@ class CaseSync:
                                 case_lead_field=case_lead_field,
                                 assign_on_create=assign_on_create,
                                 report_fields=report_fields)
+        self.milestones = Milestones(api, writer, entitlements) if entitlements else None
 
     def apply(self, events: Sequence[TicketEvent]) -> SyncResult:
         result = SyncResult()
@@ -203,6 +210,9 @@ class CaseSync:
         for ticket, created in opened.items():
             self.cases.link(ticket, created, events, result)
         self.cases.messages(messages, result)
+        if self.milestones is not None:
+            self.cases.details({e.ticket_id for e in events})
+            self.milestones.apply(events, self.cases.case_ids, result)
         self.comments.write(self._comment_notes(replies, escalations, result), result)
         return result
 

@@ -207,6 +207,14 @@ class SalesforceDriver:
         """Activate a Case assignment rule giving Cases to ``owner_id`` (``None``: none)."""
         await self._call("POST", "assignment_rule", {"owner_id": owner_id})
 
+    async def define_entitlement_process(self, name: str,
+                                         milestones: dict[str, int]) -> dict[str, Any]:
+        """An active entitlement process with milestones (MilestoneType name -> minutes):
+        ``{id, milestone_types: {name: id}}``."""
+        answer: dict[str, Any] = await self._call("POST", "entitlement_process",
+                                                  {"name": name, "milestones": milestones})
+        return answer
+
     async def set_case_field_history(self, enabled: bool) -> None:
         """Turn field history tracking of the Case's Status and Owner on or off."""
         await self._call("POST", "field_history", {"enabled": enabled})

@@ -375,6 +375,10 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
             Field("IsSharedByEmail", "boolean", default=False, updateable=False)], "Id"),
     }
     specs.update(_permission_objects())
+    from simulators.salesforce import entitlements  # it builds on this module's Field
+
+    specs.update(entitlements.specs())
+    specs["Case"][1].append(entitlements.case_field())
     types: dict[str, SObjectType] = {}
     for name, (prefix, own, name_field) in specs.items():
         fields: dict[str, Field] = {}

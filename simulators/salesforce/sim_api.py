@@ -41,6 +41,8 @@ DELETE   /sim/requests                    empty the request log
 POST     /sim/assignment_rule             owner_id (null: no active rule) -> the active Case
                                           assignment rule's owner
 POST     /sim/soap_login                  enabled -> whether SOAP login() is enabled
+POST     /sim/entitlement_process         name, milestones ({MilestoneType name: minutes})
+                                          -> {id, milestone_types} (see ``entitlements``)
 POST     /sim/field_history               enabled -> whether Case field history (Status,
                                           Owner: CaseHistory rows) is tracked
 POST     /sim/page_size                   size (null: back to 2000 / the request's header)
@@ -58,7 +60,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulators.salesforce import ids
+from simulators.salesforce import entitlements, ids
 from simulators.salesforce.errors import ApiError
 from simulators.salesforce.org import Org
 from simulators.salesforce.rest_api import record_json
@@ -324,6 +326,22 @@ def assignment_rule(org: Org, p: Params, m: dict[str, str]) -> Any:
         owner_id = owner.id
     org.store.case_assignment_owner = owner_id
     return {"owner_id": owner_id}
+
+
+@route("POST", "/sim/entitlement_process")
+def entitlement_process(org: Org, p: Params, m: dict[str, str]) -> Any:
+    """An active entitlement process (SlaProcess) and its milestones, the MilestoneTypes
+    made or found by name: what an admin sets up in Setup > Entitlement Processes."""
+    user = org.integration_user_id
+    process = org.store.create("SlaProcess", {"Name": str(p["name"])}, user, gated=False)
+    types: dict[str, str] = {}
+    for name in p["milestones"]:
+        found = org.store.find("MilestoneType", "Name", name)
+        types[name] = found[0].id if found else org.store.create(
+            "MilestoneType", {"Name": name}, user, gated=False).id
+    entitlements.define_process(org.store, process.id, {
+        types[name]: int(minutes) for name, minutes in p["milestones"].items()})
+    return {"id": process.id, "milestone_types": types}
 
 
 @route("POST", "/sim/field_history")

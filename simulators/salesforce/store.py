@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators.salesforce import content, ids, security
+from simulators.salesforce import content, entitlements, ids, security
 from simulators.salesforce.errors import (
     ApiError,
     duplicate_value,
@@ -88,6 +88,8 @@ class Store:
         self.case_field_history = True
         """Field history tracking on for the Case's Status and Owner: every Case write adds
         its ``CaseHistory`` rows (see ``history``)."""
+        self.process_milestones: dict[str, dict[str, int]] = {}
+        """Entitlement processes' milestones (see ``entitlements``)."""
         self.clock = clock
         self.gate = gate
         self._ids = ids.IdFactory()
@@ -164,7 +166,7 @@ class Store:
     def create(self, sobject: str, body: Mapping[str, Any], user_id: str, *,
                gated: bool = True) -> Record:
         kind = self.sobject(sobject)
-        if gated and kind.name == "CaseHistory":
+        if gated and kind.name in {"CaseHistory", "CaseMilestone"}:
             raise read_only(kind.name, "inserted")
         if gated and self.gate is not None:
             self.gate(None)
@@ -375,7 +377,10 @@ class Store:
 
     def _track(self, record: Record, before: dict[str, Any] | None, user_id: str,
                assigned: bool) -> None:
-        """A Case write's ``CaseHistory`` rows, made by the writing user (see ``history``)."""
+        """A Case write's ``CaseHistory`` rows, made by the writing user (see ``history``),
+        and its entitlement process's milestones (see ``entitlements``)."""
+        if record.sobject == "Case":
+            entitlements.on_case_write(self, record, before, user_id)
         if record.sobject != "Case" or not self.case_field_history:
             return
 
@@ -465,5 +470,7 @@ class Store:
             fields["IsClosed"] = closed
         elif kind.name == "Task":
             fields["IsClosed"] = fields.get("Status") in CLOSED_TASK_STATUSES
+        elif kind.name == "CaseMilestone":
+            entitlements.derive(fields, self.clock.now())
         elif kind.name == "Group" and not fields.get("DeveloperName"):
             fields["DeveloperName"] = re.sub(r"\W+", "_", str(fields.get("Name", ""))).strip("_")

@@ -174,6 +174,9 @@ class Tier(_Strict):
     warn_at: list[Fraction] | None = None
     """Warning thresholds as fractions of each target; default: ``sla.warn_at``."""
     description: str = ""
+    entitlement: str | None = None
+    """The Salesforce Entitlement (its Name or Id) a Case of this tier gets, whose entitlement
+    process creates its milestones (``connectors.salesforce.milestones``)."""
 
     @field_validator("first_response", "resolution")
     @classmethod
@@ -500,6 +503,10 @@ class SlaPolicy(_Strict):
         terms = self._terms[(self.default_tier, self.tiers[self.default_tier].team)]
         self._default = TierChoice(terms, None, f"tier {terms.tier!r} (team {terms.team!r}) is "
                                                 f"the default: no rule matched")
+
+    def entitlements(self) -> dict[str, str]:
+        """Tier -> the Entitlement its Cases get (tiers that name one)."""
+        return {name: t.entitlement for name, t in self.tiers.items() if t.entitlement}
 
     # ------------------------------------------------------------------------- reading
 
