@@ -13,7 +13,8 @@ https://developer.salesforce.com/docs/platform/api-rest/guide/dome-sobject-inser
 above the 20 MB a bot may download (:mod:`connectors.telegram.files`).
 
 **Linked, not copied:** a file bigger than ``TELECASE_FILES_MAX_BYTES`` or than the Bot API's
-20 MB (known from the message's ``file_size`` or from ``getFile``) is not downloaded; the Case
+20 MB (known from the message's ``file_size`` or from ``getFile``), or one Telegram refuses to
+hand over (``getFile``'s "file is too big"), is not downloaded; the Case
 gets a link File instead (``ContentUrl``: the message in the forum group,
 ``https://t.me/c/<group>/<message>``), or, where Telegram has no link (a private chat), a
 short text File naming the file, its size and the message, so the agent knows it exists.
@@ -44,7 +45,7 @@ import structlog
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.errors import TransientError
+from connectors.errors import PermanentError, TransientError
 from connectors.salesforce.api import SalesforceApi, record_error, soql_quote
 from connectors.telegram.files import DOWNLOAD_MAX_BYTES, Fetched
 from streams.runtime.state_tables import migrate_state
@@ -213,7 +214,11 @@ class CaseFiles:
         limit = min(self.policy.max_bytes, DOWNLOAD_MAX_BYTES)
         fetched = None
         if attachment.file_size is None or attachment.file_size <= limit:
-            fetched = await self.source.fetch(attachment.file_id, limit)
+            try:
+                fetched = await self.source.fetch(attachment.file_id, limit)
+            except PermanentError as exc:  # "file is too big", a file_id Telegram forgot
+                log.warning("salesforce.files.not_downloaded", ticket=event.ticket_id,
+                            kind=attachment.kind, error=str(exc))
         if fetched is not None and fetched.content is not None:
             return "copied", {**base, "PathOnClient": name,
                               "VersionData": base64.b64encode(fetched.content).decode()}

@@ -6,7 +6,9 @@ The position is committed after every file of a batch is on its Case (or given u
 transient fault (Salesforce or Telegram unreachable, a Case the sync has not written yet:
 :class:`~connectors.salesforce.files.CasePending`) keeps the batch and retries it after a
 backoff (doubling up to ``max_backoff``) with a WARNING ``salesforce.files.waiting``; the
-ledger makes the retry write only what is missing.
+ledger makes the retry write only what is missing. A request Salesforce refuses as a whole
+(the integration user may not create ContentVersion, say) is logged as an ERROR
+``salesforce.files.failed`` and the batch passed over, so the rest of telecase runs on.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import contextlib
 
 import structlog
 
-from connectors.errors import TransientError
+from connectors.errors import PermanentError, TransientError
 from connectors.salesforce.files import CaseFiles
 from streams.runtime.bus import Bus, Record
 from streams.runtime.lag import consume
@@ -52,6 +54,10 @@ class FilesRunner:
         while not stop.is_set():
             try:
                 self.attached += len(await self.files.attach(events))
+                return True
+            except PermanentError as exc:  # Salesforce refused the whole request
+                log.error("salesforce.files.failed", error=str(exc), events=len(events),
+                          advice="run `telecase salesforce check`")
                 return True
             except TransientError as exc:
                 log.warning("salesforce.files.waiting", error=str(exc), retry_in=delay)

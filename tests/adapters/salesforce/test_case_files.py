@@ -17,6 +17,7 @@ from connectors.salesforce.files import (
     MemoryFileLedger,
     SqlFileLedger,
 )
+from connectors.telegram.bot_api import BadRequest
 from connectors.telegram.files import DOWNLOAD_MAX_BYTES, Fetched
 from connectors.telegram.ledger import make_ledger_engine
 from streams.schema.events import (
@@ -133,3 +134,17 @@ async def test_only_the_kinds_in_the_settings_travel() -> None:
                       policy=FilePolicy(kinds=frozenset({"document"})))
     assert await files.attach([received("t1", 1, PHOTO), received("t1", 2, DOC)],
                               now=NOW) == {"t1/u-doc": "copied"}
+
+
+class RefusingFiles:
+    async def fetch(self, file_id: str, max_bytes: int = DOWNLOAD_MAX_BYTES) -> Fetched:
+        raise BadRequest(400, "Bad Request: file is too big")
+
+
+async def test_a_file_telegram_refuses_to_hand_over_is_linked() -> None:
+    api = FakeApi({"t1": "500A"})
+    unsized = DOC.model_copy(update={"file_size": None})
+    done = await CaseFiles(api, RefusingFiles(), MemoryFileLedger()).attach(
+        [received("t1", 4, unsized)], now=NOW)
+    assert done == {"t1/u-doc": "linked"}
+    assert api.created[0]["ContentUrl"] == "https://t.me/c/1234567890/4"
