@@ -34,7 +34,6 @@ from connectors.telegram.ledger import make_ledger_engine
 from streams.runtime.bus import Bus
 from streams.runtime.topics import TopicNames
 from telecase.bootstrap.policy import load_policies
-from telecase.bootstrap.policy import load_policies
 from telecase.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -134,16 +133,9 @@ async def case_sync(settings: Settings) -> CaseSync:
                     assign_on_create=settings.salesforce_assignment_rules_on_create,
                     report_fields=settings.salesforce_report_fields,
                     entitlements=_entitlements(settings),
-                    entitlements=_entitlements(settings),
                     ledger=await asyncio.to_thread(write_ledger, settings),
                     integration_user_id=settings.salesforce_integration_user_id,
                     integration_username=settings.salesforce_username)
-
-
-def _entitlements(settings: Settings) -> dict[str, str]:
-    """SLA tier -> Entitlement, from the policy file's tiers (``entitlement``)."""
-    sla = load_policies(settings.policy_file).sla
-    return sla.entitlements() if sla is not None else {}
 
 
 def _entitlements(settings: Settings) -> dict[str, str]:
