@@ -20,8 +20,8 @@ whose process is active, one CaseMilestone per milestone of the process, started
 Case's ``CreatedDate`` (an entitlement process starts from the Case's created date unless
 told otherwise), ``TargetDate`` = start + the milestone's minutes. The process's milestones
 and their minutes are metadata in Salesforce (EntitlementProcess ``milestones``:
-``milestoneName``, ``minutesToComplete``), set up here through
-:meth:`~simulators.salesforce.driver.SalesforceDriver`-side helper :func:`define_process`.
+``milestoneName``, ``minutesToComplete``), set up here with ``POST /sim/entitlement_process``
+(:meth:`~simulators.salesforce.driver.SalesforceDriver.define_entitlement_process`).
 Business hours are not modelled: targets are calendar minutes.
 ``IsCompleted`` follows ``CompletionDate``; ``IsViolated`` is true once the target passed
 without completion, or when the completion came after the target.
@@ -29,69 +29,21 @@ without completion, or when the completion came after the target.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from simulators.salesforce.schema import Field
 from simulators.salesforce.timefmt import format_datetime, parse_datetime
 
-if TYPE_CHECKING:
-    from simulators.salesforce.store import Record, Store
-
-KEY_PREFIXES = {"Entitlement": "550", "SlaProcess": "552", "MilestoneType": "557",
-                "CaseMilestone": "5oT"}
-"""The simulator's key prefixes for these objects."""
+# The objects' fields are declared with the others in ``schema`` (``_entitlement_objects``);
+# ``store`` calls :func:`on_case_write` and :func:`derive`. ``store`` and ``record`` are the
+# Store and the Case's Record (typed loosely: ``store`` imports this module).
 
 
-def specs() -> dict[str, tuple[str, list[Field], str]]:
-    """The four objects, in :func:`simulators.salesforce.schema.build_types`' form."""
-
-    def ref(name: str, target: str, relationship: str, **kw: Any) -> Field:
-        return Field(name, "reference", reference_to=(target,), relationship=relationship,
-                     **kw)
-
-    def fixed(name: str, kind: str, **kw: Any) -> Field:
-        """Set by the entitlement process (clients may not create a CaseMilestone)."""
-        return Field(name, kind, updateable=False, **kw)
-
-    return {
-        "SlaProcess": (KEY_PREFIXES["SlaProcess"], [
-            Field("Name", "string", required=True, length=80),
-            Field("Description", "textarea"), Field("IsActive", "boolean", default=True),
-            Field("SobjectType", "picklist", default="Case")], "Name"),
-        "MilestoneType": (KEY_PREFIXES["MilestoneType"], [
-            Field("Name", "string", required=True, length=80),
-            Field("Description", "textarea"),
-            Field("RecurrenceType", "picklist", default="none")], "Name"),
-        "Entitlement": (KEY_PREFIXES["Entitlement"], [
-            Field("Name", "string", required=True, length=255),
-            ref("AccountId", "Account", "Account"),
-            ref("SlaProcessId", "SlaProcess", "SlaProcess"),
-            Field("StartDate", "date"), Field("EndDate", "date"),
-            Field("Status", "picklist", createable=False, updateable=False,
-                  default="Active")], "Name"),
-        "CaseMilestone": (KEY_PREFIXES["CaseMilestone"], [
-            ref("CaseId", "Case", "Case", updateable=False),
-            ref("MilestoneTypeId", "MilestoneType", "MilestoneType", updateable=False),
-            Field("StartDate", "datetime"), fixed("TargetDate", "datetime"),
-            Field("CompletionDate", "datetime"),
-            fixed("IsCompleted", "boolean", default=False),
-            fixed("IsViolated", "boolean", default=False),
-            fixed("TargetResponseInMins", "int"), fixed("ElapsedTimeInMins", "int")], "Id"),
-    }
-
-
-def case_field() -> Field:
-    """``Case.EntitlementId`` (Object Reference, Case: "ID of the entitlement")."""
-    return Field("EntitlementId", "reference", reference_to=("Entitlement",),
-                 relationship="Entitlement")
-
-
-def define_process(store: Store, process_id: str, milestones: dict[str, int]) -> None:
+def define_process(store: Any, process_id: str, milestones: dict[str, int]) -> None:
     """The process's milestones: MilestoneType Id -> minutes to complete."""
     store.process_milestones[process_id] = dict(milestones)
 
 
-def on_case_write(store: Store, case: Record, before: dict[str, Any] | None,
+def on_case_write(store: Any, case: Any, before: dict[str, Any] | None,
                   user_id: str) -> None:
     """The entitlement process's CaseMilestones for a Case whose ``EntitlementId`` changed."""
     entitlement_id = case.fields.get("EntitlementId")

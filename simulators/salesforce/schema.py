@@ -375,10 +375,9 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
             Field("IsSharedByEmail", "boolean", default=False, updateable=False)], "Id"),
     }
     specs.update(_permission_objects())
-    from simulators.salesforce import entitlements  # it builds on this module's Field
-
-    specs.update(entitlements.specs())
-    specs["Case"][1].append(entitlements.case_field())
+    specs.update(_entitlement_objects())
+    # Object Reference, Case: EntitlementId, "ID of the entitlement"
+    specs["Case"][1].append(_ref("EntitlementId", ("Entitlement",), "Entitlement"))
     types: dict[str, SObjectType] = {}
     for name, (prefix, own, name_field) in specs.items():
         fields: dict[str, Field] = {}
@@ -420,6 +419,45 @@ def _permission_objects() -> dict[str, tuple[str, list[Field], str]]:
             _ref("AssigneeId", ("User",), "Assignee", required=True, updateable=False),
             _ref("PermissionSetId", parent, "PermissionSet", required=True,
                  updateable=False)], "Id"),
+    }
+
+
+def _entitlement_objects() -> dict[str, tuple[str, list[Field], str]]:
+    """Entitlement, SlaProcess, MilestoneType and CaseMilestone (what the org does with them:
+    ``entitlements``)."""
+
+    def ref(name: str, target: str, relationship: str, **kw: Any) -> Field:
+        return Field(name, "reference", reference_to=(target,), relationship=relationship,
+                     **kw)
+
+    def fixed(name: str, kind: str, **kw: Any) -> Field:
+        """Set by the entitlement process (clients may not create a CaseMilestone)."""
+        return Field(name, kind, updateable=False, **kw)
+
+    return {
+        "SlaProcess": ("552", [
+            Field("Name", "string", required=True, length=80),
+            Field("Description", "textarea"), Field("IsActive", "boolean", default=True),
+            Field("SobjectType", "picklist", default="Case")], "Name"),
+        "MilestoneType": ("557", [
+            Field("Name", "string", required=True, length=80),
+            Field("Description", "textarea"),
+            Field("RecurrenceType", "picklist", default="none")], "Name"),
+        "Entitlement": ("550", [
+            Field("Name", "string", required=True, length=255),
+            ref("AccountId", "Account", "Account"),
+            ref("SlaProcessId", "SlaProcess", "SlaProcess"),
+            Field("StartDate", "date"), Field("EndDate", "date"),
+            Field("Status", "picklist", createable=False, updateable=False,
+                  default="Active")], "Name"),
+        "CaseMilestone": ("5oT", [
+            ref("CaseId", "Case", "Case", updateable=False),
+            ref("MilestoneTypeId", "MilestoneType", "MilestoneType", updateable=False),
+            Field("StartDate", "datetime"), fixed("TargetDate", "datetime"),
+            Field("CompletionDate", "datetime"),
+            fixed("IsCompleted", "boolean", default=False),
+            fixed("IsViolated", "boolean", default=False),
+            fixed("TargetResponseInMins", "int"), fixed("ElapsedTimeInMins", "int")], "Id"),
     }
 
 
