@@ -17,6 +17,7 @@ from telecase.cli import (
     deadletter,
     desk,
     kafka,
+    metrics,
     ops,
     run,
     salesforce,
@@ -43,6 +44,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(sla.app, name="sla")
 app.add_typer(desk.app, name="desk")
 app.add_typer(audit.app, name="audit")
+app.add_typer(metrics.app, name="metrics")
 app.add_typer(salesforce.app, name="salesforce")
 app.add_typer(deadletter.app, name="deadletter")
 app.add_typer(ticket.app, name="ticket")
