@@ -228,6 +228,13 @@ class Settings(BaseSettings):
     intake_regions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["EMEA", "Americas", "APAC"], min_length=1)
     """The intake form's region choices (comma-separated)."""
+    files_max_bytes: int = Field(20 * 1024 * 1024, ge=0)
+    """The largest customer file copied into Salesforce as a File (bytes; Telegram lets a bot
+    download at most 20 MB, so more is linked whatever this says); a bigger one is attached
+    as a link to the message (``connectors.salesforce.files``)."""
+    files_kinds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [
+        "photo", "document", "video", "voice", "audio", "sticker"])
+    """Which kinds of customer file travel to the Case (comma-separated)."""
     pilot_chats: Annotated[list[int] | None, NoDecode] = None
     """Pilot rollout: the forum groups that open tickets (comma-separated chat ids; unset:
     every group). Other groups' messages stay in ``telegram.updates``, counted
@@ -283,7 +290,7 @@ class Settings(BaseSettings):
     every session); give several dashboard processes behind one address the same one."""
 
     @field_validator("telegram_agent_ids", "pilot_chats", "intake_products", "intake_regions",
-                     mode="before")
+                     "files_kinds", mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str):
