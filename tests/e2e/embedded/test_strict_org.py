@@ -97,11 +97,59 @@ def test_telecase_runs_on_a_strict_org_set_up_by_telecase_salesforce_setup(
 
     embedded.agent_ids = str(enrol_agent(telegram))
     embedded.run("run", **org.env(), TELECASE_SALESFORCE_POLL_INTERVAL="0.5",
-                 TELECASE_TELEGRAM_API_BASE=telegram.base_url)
+                 TELECASE_TELEGRAM_API_BASE=telegram.base_url,
+                 TELECASE_SALESFORCE_REPORT_FIELDS="true")
     where = salesforce_scenario(telegram, org, embedded.webhook_url, embedded.webhook_secret)
     assert where["case"]["Origin"] == "Telegram"
     # the org's active assignment rule did not run on telecase's writes (Sforce-Auto-Assign)
     assert where["case"]["OwnerId"] == org.sim.integration_user_id
     agent_reply_scenario(telegram, org, where, embedded.cases, int(embedded.agent_ids))
+    _reportable_fields_match_the_projection(org, where["case"]["Id"], embedded)
     refused = org.act(lambda d: d.requests(refused=True))
     assert refused == [], refused
+
+
+def _reportable_fields_match_the_projection(org: StrictOrg, case_id: str,
+                                            embedded: EmbeddedDeployment) -> None:
+    """The Case's reportable fields (issue 17, ``TELECASE_SALESFORCE_REPORT_FIELDS``) hold
+    what the ``cases`` projection holds."""
+    from tests.infra import wait_for
+
+    def seconds(row: dict[str, Any], column: str) -> int | None:
+        end = row[column]
+        return None if end is None else round((_when(end) - _when(row["opened_at"]))
+                                              .total_seconds())
+
+    def expected() -> dict[str, Any]:
+        [row] = embedded.cases()
+        return {"Telecase_First_Response_Seconds__c": seconds(row, "first_response_at"),
+                "Telecase_Resolution_Seconds__c": seconds(row, "closed_at"),
+                "Telecase_Escalation_Level__c": row["escalation_level"],
+                "Telecase_Channel__c": row["channel"],
+                "Telecase_Pilot_Group__c": str(row["chat_id"]),
+                "Telecase_First_Response_At__c": _epoch(row["first_response_at"])}
+
+    def on_case() -> dict[str, Any]:
+        [case] = [c for c in org.records("Case") if c["Id"] == case_id]
+        got = {k: case.get(k) for k in expected()}
+        for k in ("Telecase_First_Response_Seconds__c", "Telecase_Resolution_Seconds__c",
+                  "Telecase_Escalation_Level__c"):
+            got[k] = None if got[k] is None else round(got[k])
+        at = got["Telecase_First_Response_At__c"]
+        got["Telecase_First_Response_At__c"] = at and _epoch(at)
+        return got
+
+    wait_for(lambda: on_case() == expected(), 30, what="the Case's reportable fields")
+
+
+def _when(at: Any) -> Any:
+    """A datetime, aware, from a projection's or Salesforce's value (text, maybe naive UTC)."""
+    from datetime import UTC, datetime
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _epoch(at: Any) -> int | None:
+    """Whole seconds (Salesforce keeps milliseconds)."""
+    return None if at is None else round(_when(at).timestamp())
