@@ -3,10 +3,11 @@
 The policy maps each SLA tier to an Entitlement (``[sla.tiers.<name>] entitlement``, its
 ``Name`` or its Id, :class:`streams.sla.policy.Tier`). Then:
 
-- ``sla.started`` (the tier chosen, and chosen again when it changes) → the Case's
-  ``EntitlementId``; the org's entitlement process creates the Case's milestones (CaseMilestone
-  has no ``create()``: Object Reference, "CaseMilestone", supported calls ``query()``,
-  ``retrieve()``, ``update()``,
+- ``sla.started`` (the tier chosen) → the Case's ``EntitlementId``. The log chooses a
+  ticket's tier once; a later ``sla.started`` (the log re-derived under a changed policy)
+  writes its tier's Entitlement over the old one. The org's entitlement process creates the
+  Case's milestones (CaseMilestone has no ``create()``: Object Reference, "CaseMilestone",
+  supported calls ``query()``, ``retrieve()``, ``update()``,
   https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-casemilestone.html).
 - the ticket's first agent reply (not outreach) → the open ``First Response`` milestone's
   ``CompletionDate`` = the moment of the reply; ``ticket.closed``/``topic.closed`` → the

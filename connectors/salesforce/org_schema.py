@@ -141,6 +141,11 @@ OBJECTS: tuple[ObjectUse, ...] = (
     ObjectUse("QuickText", False, "canned responses for /t", optional=True),
     ObjectUse("Knowledge__kav", False, "knowledge articles for /kb", optional=True),
     ObjectUse("CaseArticle", True, "articles linked to a Case by /kb", optional=True),
+    ObjectUse("Entitlement", False, "the SLA tiers' Entitlements (policy: entitlement)",
+              optional=True),
+    ObjectUse("MilestoneType", False, "the milestones telecase completes", optional=True),
+    ObjectUse("CaseMilestone", False, "completed by telecase (an update of CompletionDate: "
+              "CaseMilestone has no create)", optional=True),
 )
 
 _ID = "Text"
