@@ -113,6 +113,7 @@ from connectors.salesforce.comments import (
     WriteLedger,
     integration_user,
 )
+from connectors.salesforce.holds import CustomerHold
 from connectors.salesforce.milestones import Milestones
 from connectors.salesforce.people import (
     CustomerObject,
@@ -196,9 +197,11 @@ class CaseSync:
                                 assign_on_create=assign_on_create,
                                 report_fields=report_fields)
         self.milestones = Milestones(api, writer, entitlements) if entitlements else None
+        self.hold = CustomerHold()  # tickets with no customer yet (connectors.salesforce.holds)
 
     def apply(self, events: Sequence[TicketEvent]) -> SyncResult:
         result = SyncResult()
+        events = self.hold.take(events)
         self.people.sync(events, result)
         opened = self.cases.cases(events, result)
         replies = [e for e in events if isinstance(e, AgentReplied) and e.via == "telegram"]
