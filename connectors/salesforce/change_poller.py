@@ -2,11 +2,12 @@
 Salesforce into ``salesforce.changes`` as :class:`~streams.schema.salesforce.SalesforceChange`
 records (``case_comment``, ``case_updated``), keyed like ``telegram.updates``.
 
-Every ``interval`` seconds :class:`ChangePoller` runs two SOQL queries, each on a watermark of
+Every ``interval`` seconds :class:`ChangePoller` runs three SOQL queries, each on a watermark of
 its own (the greatest ``SystemModstamp`` it has read, by Salesforce's clock, never ours)::
 
     CaseComment WHERE SystemModstamp >= watermark - overlap AND Parent.Telecase_Ticket_Id__c != null
     Case        WHERE SystemModstamp >= watermark - overlap AND Telecase_Ticket_Id__c != null
+    ContentVersion WHERE SystemModstamp >= watermark - overlap AND IsLatest = true
     (ORDER BY SystemModstamp, Id; every page through nextRecordsUrl)
 
 - **Overlap and dedupe.** A record can become visible with a ``SystemModstamp`` a little older
@@ -24,6 +25,11 @@ its own (the greatest ``SystemModstamp`` it has read, by Salesforce's clock, nev
   never reaches a customer as it is. Limitation: a Case is judged by its *last* modifier, so an
   agent's Status/Owner change followed, within one poll, by a telecase write to the same Case is
   not seen (``CaseHistory`` or Change Data Capture would see it; a later issue).
+- **Files** (issue 16): a third query reads new ContentVersions by ``SystemModstamp`` (not the
+  integration user's: telecase's own attachments), then their ContentDocumentLinks (a link
+  query must filter on ``ContentDocumentId`` or ``LinkedEntityId``) and which linked records
+  are telecase Cases; each (version, Case) is a ``case_file`` change. Limitation: an existing
+  File shared onto a Case later (a new link, no new version) is not seen.
 - **Progress is durable before it counts.** The watermark moves past a page only after that
   page's records are appended (``RawLog.append`` returns when the log has them). On start it is
   recovered from the tail of ``salesforce.changes`` (:class:`LogWatermarks`): the newest
@@ -74,11 +80,12 @@ POLLS = Counter("telecase_salesforce_change_polls_total", "Change queries run", 
 EMITTED = Counter("telecase_salesforce_changes_total", "Salesforce changes appended to the log",
                   ["change"])
 SKIPPED = Counter("telecase_salesforce_changes_skipped_total", "Salesforce records read and "
-                  "not emitted", ["reason"])  # echo | duplicate | private | invalid_ticket
+                  "not emitted", ["reason"])
+# reasons: echo | duplicate | private | invalid_ticket | not_a_case
 ERRORS = Counter("telecase_salesforce_change_poll_errors_total", "Failed polls", ["kind"])
 
-Query = Literal["case_comment", "case_updated"]
-QUERIES: tuple[Query, ...] = ("case_comment", "case_updated")
+Query = Literal["case_comment", "case_updated", "case_file"]
+QUERIES: tuple[Query, ...] = ("case_comment", "case_updated", "case_file")
 
 COMMENT_SOQL = (
     "SELECT Id, ParentId, CommentBody, IsPublished, CreatedById, CreatedBy.Name, CreatedDate, "
@@ -90,6 +97,14 @@ CASE_SOQL = (
     "LastModifiedBy.Name, SystemModstamp, Telecase_Ticket_Id__c FROM Case "
     "WHERE SystemModstamp >= {since} AND Telecase_Ticket_Id__c != null "
     "ORDER BY SystemModstamp ASC, Id ASC")
+FILE_SOQL = (
+    "SELECT Id, ContentDocumentId, Title, FileExtension, FileType, ContentSize, CreatedById, "
+    "CreatedBy.Name, CreatedDate, SystemModstamp FROM ContentVersion "
+    "WHERE SystemModstamp >= {since} AND IsLatest = true ORDER BY SystemModstamp ASC, Id ASC")
+LINK_SOQL = ("SELECT ContentDocumentId, LinkedEntityId FROM ContentDocumentLink "
+             "WHERE ContentDocumentId IN ({ids})")
+FILE_CASE_SOQL = ("SELECT Id, CaseNumber, Telecase_Ticket_Id__c FROM Case "
+                  "WHERE Id IN ({ids}) AND Telecase_Ticket_Id__c != null")
 READ_ATTEMPTS = 5
 
 
@@ -292,12 +307,15 @@ class ChangePoller:
     async def _poll(self, query: Query, position: PollerPosition) -> int:
         POLLS.labels(query).inc()
         since = self._since(query, position)
-        soql = (COMMENT_SOQL if query == "case_comment" else CASE_SOQL).format(
-            since=_soql_datetime(since))
+        soql = {"case_comment": COMMENT_SOQL, "case_updated": CASE_SOQL,
+                "case_file": FILE_SOQL}[query].format(since=_soql_datetime(since))
         page = await asyncio.to_thread(self.api.query_page, soql)
         appended = 0
         while True:
-            appended += await self._page(query, position, page.get("records") or [])
+            rows = page.get("records") or []
+            if query == "case_file":
+                rows = await self._files_on_cases(rows)
+            appended += await self._page(query, position, rows)
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 break
@@ -321,6 +339,7 @@ class ChangePoller:
                 SKIPPED.labels(reason).inc()
                 continue
             change = (_comment(row, observed, stamp) if query == "case_comment"
+                      else _file(row, observed, stamp) if query == "case_file"
                       else _case(row, observed, stamp))
             if change is None or change.change_id in position.seen:
                 SKIPPED.labels("invalid_ticket" if change is None else "duplicate").inc()
@@ -342,7 +361,45 @@ class ChangePoller:
             position.advance(query, max(stamps))
         return len(changes)
 
+    async def _files_on_cases(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """ContentVersions on telecase's Cases, one row per (version, Case) with the Case
+        under ``Case``; a version on no telecase Case keeps its row with ``Case`` ``None``
+        (it still moves the watermark). A ContentDocumentLink query must filter on
+        ``ContentDocumentId`` or ``LinkedEntityId`` (Object Reference, ContentDocumentLink),
+        hence the documents' ids; the links' ``LinkedEntityId`` is polymorphic, hence the
+        Case query."""
+        agents = [r for r in rows if id15(r.get("CreatedById")) != self.integration_user_id]
+        if not agents:
+            return rows
+        links = await self._query_all(LINK_SOQL.format(ids=_id_list(
+            {str(r["ContentDocumentId"]) for r in agents if r.get("ContentDocumentId")})))
+        linked: dict[str, list[str]] = {}
+        for link in links:
+            linked.setdefault(str(link["ContentDocumentId"]), []).append(
+                str(link["LinkedEntityId"]))
+        entity_ids = {e for ids in linked.values() for e in ids if e.startswith("500")}
+        cases = {id15(str(c["Id"])): c for c in await self._query_all(
+            FILE_CASE_SOQL.format(ids=_id_list(entity_ids)))} if entity_ids else {}
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            on = [cases[id15(e)] for e in linked.get(str(row.get("ContentDocumentId")), [])
+                  if id15(e) in cases] if row in agents else []
+            out.extend([{**row, "Case": case} for case in on] or [{**row, "Case": None}])
+        return out
+
+    async def _query_all(self, soql: str) -> list[dict[str, Any]]:
+        page = await asyncio.to_thread(self.api.query_page, soql)
+        rows = list(page.get("records") or [])
+        while not page.get("done", True) and page.get("nextRecordsUrl"):
+            page = await asyncio.to_thread(self.api.query_next, page["nextRecordsUrl"])
+            rows += page.get("records") or []
+        return rows
+
     def _skip(self, query: Query, row: dict[str, Any]) -> str | None:
+        if query == "case_file":
+            if id15(row.get("CreatedById")) == self.integration_user_id:
+                return "echo"
+            return "not_a_case" if row.get("Case") is None else None
         if query == "case_comment":
             if id15(row.get("CreatedById")) == self.integration_user_id \
                     or has_marker(row.get("CommentBody")):
@@ -382,6 +439,29 @@ def _case(row: dict[str, Any], observed: datetime, stamp: datetime) -> Salesforc
         status=row.get("Status"), is_closed=row.get("IsClosed"), owner_id=row.get("OwnerId"),
         owner_name=(row.get("Owner") or {}).get("Name"), actor_id=row.get("LastModifiedById"),
         actor_name=(row.get("LastModifiedBy") or {}).get("Name"), record=row)
+
+
+def _file(row: dict[str, Any], observed: datetime, stamp: datetime) -> SalesforceChange | None:
+    """A ``case_file`` change: ``row`` is a ContentVersion with its telecase Case under
+    ``Case`` (:meth:`ChangePoller._files_on_cases`)."""
+    case = row.get("Case") or {}
+    if not _is_ticket(case.get("Telecase_Ticket_Id__c")):
+        return None
+    file = {"file_version_id": row["Id"], "file_title": row.get("Title"),
+            "file_extension": row.get("FileExtension"), "file_type": row.get("FileType"),
+            "file_size": row.get("ContentSize")}
+    return SalesforceChange(
+        change="case_file", change_id=f"file:{row['Id']}:{case['Id']}",
+        ticket_id=case["Telecase_Ticket_Id__c"], case_id=case["Id"],
+        case_number=case.get("CaseNumber"), observed_at=observed,
+        occurred_at=parse_datetime(row.get("CreatedDate")) or stamp,
+        actor_id=row.get("CreatedById"), actor_name=(row.get("CreatedBy") or {}).get("Name"),
+        record={k: v for k, v in row.items() if k != "Case"}, **file)
+
+
+def _id_list(ids: set[str]) -> str:
+    """A SOQL ``IN`` list of record ids (ids are alphanumeric: nothing to escape)."""
+    return ", ".join(f"'{i}'" for i in sorted(ids) if i.isalnum())
 
 
 def _is_ticket(value: Any) -> bool:

@@ -1,10 +1,12 @@
 """What the Salesforce connector writes to ``salesforce.changes``: a change it read, as read.
 
-Three kinds, each about one ticket (the Case's ``Telecase_Ticket_Id__c``):
+Four kinds, each about one ticket (the Case's ``Telecase_Ticket_Id__c``):
 
 - ``case_linked``: telecase's outbound sync created (or found) the ticket's Case; carries the
   Case id, CaseNumber and the Contact or Lead it is linked to;
 - ``case_comment``: an agent wrote a CaseComment on the Case (never one telecase wrote itself);
+- ``case_file``: an agent added a File (a ContentVersion) to the Case (never one telecase
+  attached itself): ``file_version_id``, ``file_title``, ``file_type``, ``file_size``;
 - ``case_updated``: the Case's Status or Owner as of its ``SystemModstamp`` (the worker compares
   with the ticket's state and records only what differs, so re-reading a Case is harmless).
 
@@ -20,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-ChangeKind = Literal["case_linked", "case_comment", "case_updated"]
+ChangeKind = Literal["case_linked", "case_comment", "case_updated", "case_file"]
 
 
 class SalesforceChange(BaseModel):
@@ -32,7 +34,8 @@ class SalesforceChange(BaseModel):
     version: Literal[1] = 1
     change: ChangeKind
     change_id: str
-    """``linked:<CaseId>``, ``comment:<CaseCommentId>`` or ``case:<CaseId>:<SystemModstamp>``."""
+    """``linked:<CaseId>``, ``comment:<CaseCommentId>``, ``case:<CaseId>:<SystemModstamp>`` or
+    ``file:<ContentVersionId>:<CaseId>``."""
     ticket_id: str
     case_id: str
     observed_at: datetime
@@ -51,6 +54,14 @@ class SalesforceChange(BaseModel):
     actor_id: str | None = None
     """The Salesforce user who made the change (``CreatedById`` / ``LastModifiedById``)."""
     actor_name: str | None = None
+    file_version_id: str | None = None
+    """``case_file``: the ContentVersion (its bytes:
+    ``/sobjects/ContentVersion/<id>/VersionData``)."""
+    file_title: str | None = None
+    file_extension: str | None = None
+    file_type: str | None = None
+    """Salesforce's ``FileType`` (``PDF``, ``PNG``, ``JPG``..., ``LINK`` for a link File)."""
+    file_size: int | None = None
     record: dict[str, Any] = {}
     """The record exactly as the API returned it (``attributes`` included)."""
 
