@@ -16,6 +16,7 @@ POST     sobjects/T/Id                                201 (create: "Id" as exter
 GET      sobjects/T/Field/value                       the record by external id (300 if many)
 PATCH    sobjects/T/Field/value                       upsert: 201 created / 200 updated
 DELETE   sobjects/T/Field/value                       204
+GET      sobjects/ContentVersion/id/VersionData       the File's bytes (binary, not JSON)
 GET      query?q=  | queryAll?q=                      {totalSize, done, records[, next...]}
 GET      query/<locator>-<n> | queryAll/<locator>-<n>  the next batch
 =======  ===========================================  =======================================
@@ -26,6 +27,11 @@ in ``sosl``.)
 Upsert answers follow the API version of the URL: from v46.0 an update answers 200 with
 ``{"id","success","errors","created":false}`` and a create 201 with ``"created": true``;
 before v46.0 an update answers 204 without a body and ``created`` is absent.
+
+A blob field is read with the sObject Blob Get resource, ``sobjects/T/id/blobField``, which
+answers the bytes themselves ("binary data", not JSON; REST API Developer Guide, "sObject Blob
+Get", https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_blob_retrieve.htm);
+the simulator has it for ContentVersion's ``VersionData`` (its only blob).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from simulators.salesforce import soql_eval, soql_parse
+from simulators.salesforce.content import content_bytes
 from simulators.salesforce.errors import ApiError, malformed_query, not_found
 from simulators.salesforce.routing import ApiRequest, ApiResponse, resource
 from simulators.salesforce.store import Record
@@ -116,6 +123,14 @@ def create(org: Org, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
 def get_record(org: Org, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
     record = org.store.get(p["sobject"], p["record_id"])
     return ApiResponse(200, record_json(org, record, req.version, _fields(org, record, req)))
+
+
+@resource("GET", "sobjects/ContentVersion/{record_id}/VersionData")
+def version_data(org: Org, req: ApiRequest, p: dict[str, str]) -> ApiResponse:
+    """A File's bytes (sObject Blob Get); a link File has none."""
+    record = org.store.get("ContentVersion", p["record_id"])
+    return ApiResponse(200, content_bytes(record.fields),
+                       {"Content-Type": "application/octet-stream"})
 
 
 @resource("PATCH", "sobjects/{sobject}/{record_id}")

@@ -379,8 +379,9 @@ async def _read_json(request: web.Request) -> Any:
 
 
 def _answer(response: ApiResponse, limit: str) -> web.Response:
-    if response.status == 204 or response.body is None:
-        answer = web.Response(status=response.status)
+    blob = response.body if isinstance(response.body, bytes) else None  # sObject Blob Get
+    if response.status == 204 or response.body is None or blob is not None:
+        answer = web.Response(status=response.status, body=blob)
         answer.headers.update(response.headers)
         answer.headers["Sforce-Limit-Info"] = limit
         return answer
