@@ -134,8 +134,8 @@ def wants_form(command: ReceiveTelegramMessage, state: ThreadState,
                rules: IntakeRules) -> bool:
     """Whether :func:`decide_form` (rather than the ticket core) decides this message."""
     routed = command.routed
-    if routed.channel != "private_chat" or not rules.forms:
-        return False
+    if routed.channel != "private_chat" or routed.thread_id is not None or not rules.forms:
+        return False  # a private chat's topics are tickets of their own, with no form
     form = state.intake
     return (form is not None and form.is_open) or _starts_form(routed, state, rules)
 

@@ -22,6 +22,11 @@ The Bot API's forum rules, as telecase applies them:
   ``message_thread_id`` but are not topics: updates from groups that are not forums open no
   tickets (they stay in ``telegram.updates``, counted as skipped).
 - A private chat with the bot is one ticket at a time per user (thread key ``<chat>:p``).
+- A bot whose private chats have topics (Bot API 9.3: ``has_topics_enabled`` on the bot's
+  ``getMe`` user) receives private messages with ``message_thread_id`` and
+  ``is_topic_message``, like a forum's: each private topic is one ticket (thread key
+  ``<chat>:pt<message_thread_id>``, ticket ``tg:<chat>:pt<message_thread_id>``), and replies
+  are sent with that ``message_thread_id``.
 - A message sent *on behalf of a chat* carries ``sender_chat`` and a placeholder ``from``
   (a bot account). When ``sender_chat`` is the group itself, an anonymous administrator wrote
   it (``from`` is Telegram's GroupAnonymousBot, :data:`ANONYMOUS_ADMIN_ID`): that is the team
@@ -139,6 +144,8 @@ def route(update: Update, bot_id: int,
     if chat.type == "private":
         if from_agent:
             return Skipped("agent_private_chat")
+        if message.is_topic_message and message.message_thread_id is not None:
+            return _private_topic(message, is_edit, service, from_bot, agents)
         return Routed(f"{chat.id}:p", "private_chat", chat.id, None, message, is_edit, None,
                       False, False, agents)
     if chat.type not in ("group", "supergroup"):
@@ -165,6 +172,16 @@ def route(update: Update, bot_id: int,
         customer_id = author.id
     return Routed(f"{chat.id}:g{customer_id}", "general_topic", chat.id, None, message, is_edit,
                   None, False, from_agent, agents, sender_chat=on_behalf)
+
+
+def _private_topic(message: Message, is_edit: bool, service: ServiceKind | None,
+                   from_bot: bool, agents: frozenset[int]) -> Routed:
+    """A message in a topic of a private chat with the bot: that topic's own ticket."""
+    thread_id = message.message_thread_id
+    assert thread_id is not None
+    chat = message.chat.id
+    return Routed(f"{chat}:pt{thread_id}", "private_chat", chat, thread_id, message, is_edit,
+                  service, from_bot, False, agents)
 
 
 TOPIC_NAME_MAX = 128

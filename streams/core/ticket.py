@@ -539,8 +539,9 @@ def _decide_message(command: ReceiveTelegramMessage, state: ThreadState) -> list
 
 
 def _ticket_for(routed: Routed, state: ThreadState) -> TicketState | None:
-    if routed.channel == "forum_topic" or routed.from_agent:
-        return state.current  # an agent answers the conversation's latest ticket, even closed
+    if routed.channel == "forum_topic" or routed.from_agent or routed.thread_id is not None:
+        return state.current  # a topic's one ticket (forum or private); an agent answers the
+        # conversation's latest ticket, even closed
     owner = state.ticket_with_message(routed.message.message_id)
     if owner is not None:
         return owner
@@ -609,29 +610,34 @@ class _Emitter:
 def _ticket_id(routed: Routed, number: int) -> str:
     if routed.channel == "forum_topic":
         return f"tg:{routed.chat_id}:t{routed.thread_id}"
+    if routed.thread_id is not None:  # a private chat's topic: its one ticket
+        return f"tg:{routed.chat_id}:pt{routed.thread_id}"
     suffix = "p" if routed.channel == "private_chat" else routed.thread_key.rsplit(":", 1)[1]
     return f"tg:{routed.chat_id}:{suffix}:{number}"
 
 
 def _subject(routed: Routed) -> tuple[str, int]:
     msg = routed.message
-    if routed.channel == "forum_topic":
+    if routed.thread_id is not None:  # a topic, in a forum or a private chat
         created = msg.forum_topic_created
         if created is None and msg.reply_to_message is not None:
             created = msg.reply_to_message.forum_topic_created
         if created is not None:
-            return created.name[:SUBJECT_MAX], routed.thread_id or 0
-        return f"Topic {routed.thread_id}", 0
+            return created.name[:SUBJECT_MAX], routed.thread_id
+        if routed.channel == "forum_topic":
+            return f"Topic {routed.thread_id}", 0
     first_line = (msg.text or msg.caption or "").strip().splitlines()
     who = _display(msg.from_)
+    # A private topic's creation message, arriving later, still names it (id 0 yields).
+    mid = 0 if routed.thread_id is not None else msg.message_id
     if first_line:
-        return f"{who}: {first_line[0]}"[:SUBJECT_MAX], msg.message_id
-    return f"Telegram conversation with {who}"[:SUBJECT_MAX], msg.message_id
+        return f"{who}: {first_line[0]}"[:SUBJECT_MAX], mid
+    return f"Telegram conversation with {who}"[:SUBJECT_MAX], mid
 
 
 def _creation_message(routed: Routed) -> Message | None:
     """The topic's creation service message, when this message is or carries it."""
-    if routed.channel != "forum_topic":
+    if routed.thread_id is None:
         return None
     msg = routed.message
     creation = msg if msg.forum_topic_created is not None else msg.reply_to_message
