@@ -254,6 +254,11 @@ class SimulatorDriver:
             "chat_id": chat_id, "can_delete_messages": can_delete_messages,
             "can_manage_topics": can_manage_topics, **rights}))
 
+    async def set_private_topics(self, enabled: bool = True) -> dict[str, Any]:
+        """The bot's topic mode in private chats (``has_topics_enabled``, Bot API 9.3)."""
+        return dict(await self._call("POST", "bot_settings",
+                                     {"has_topics_enabled": enabled}))
+
     async def webhook_log(self) -> list[dict[str, Any]]:
         """Every webhook delivery attempt: update_id, attempt, status, ok, error, at."""
         return list(await self._call("GET", "webhook_log"))

@@ -40,6 +40,8 @@ GET      /sim/sent                    chat_id? -> what the bot sent
 GET      /sim/calls                   -> every Bot API call: method, params, answer
 POST     /sim/bot_rights          chat_id, can_manage_topics?, can_delete_messages?, ...
                                       -> the bot's administrator rights in that group
+POST     /sim/bot_settings            has_topics_enabled? -> the bot's User (getMe): topic
+                                      mode in private chats (Bot API 9.3)
 GET      /sim/webhook_log             -> webhook delivery attempts
 GET      /sim/faults                  -> armed faults and latency
 POST     /sim/faults                  count, status?, methods?, description?, retry_after?
@@ -341,6 +343,15 @@ async def bot_rights(sim: Simulation, p: Params, _: web.Request) -> Any:
         if name.startswith("can_") and p.get_str(name) is not None:
             chat.bot_rights[name] = bool(p.get_bool(name))
     return {"chat_id": chat.id, **chat.bot_rights}
+
+
+@route("POST", "/sim/bot_settings")
+async def bot_settings(sim: Simulation, p: Params, _: web.Request) -> Any:
+    """Turn the bot's topic mode in private chats on or off (``has_topics_enabled``, as
+    BotFather's threaded mode does); ``getMe`` shows it."""
+    if p.get_str("has_topics_enabled") is not None:
+        sim.bot["has_topics_enabled"] = bool(p.get_bool("has_topics_enabled"))
+    return sim.bot
 
 
 @route("GET", "/sim/webhook_log")

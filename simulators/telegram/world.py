@@ -19,6 +19,12 @@ Everything here is plain in-memory state and follows the Bot API's shapes:
   automatic forwards; comments on them carry ``message_thread_id`` (the forward's id) and no
   ``is_topic_message``: comment threads are not topics.
 - A ``reply_to_message`` never contains a further ``reply_to_message``.
+- Private chats in topic mode (Bot API 9.3): when the bot's ``has_topics_enabled`` is set
+  (``getMe``), a private chat with the bot has topics like a forum's (the user opens, renames,
+  closes them; ``forum_topic_created`` with ``message_id == message_thread_id``); their
+  messages carry ``message_thread_id``, ``is_topic_message`` and the implicit reply, and the
+  bot sends into one with ``message_thread_id``. Without it, a private ``message_thread_id``
+  is "message thread not found".
 
 Nothing here knows about updates, HTTP or rate limits; the caller turns messages into updates.
 """
@@ -332,17 +338,24 @@ class World:
     # -- forum topics ----------------------------------------------------------------------
 
     def forum(self, chat_id: int | str) -> Chat:
-        """A forum chat, or 400 ``the chat is not a forum``."""
+        """A forum chat (or a private chat in topic mode), else 400 ``the chat is not a
+        forum``."""
         chat = self.chat(chat_id)
-        if chat.kind != "forum":
+        if chat.kind != "forum" and not self._private_topics(chat):
             raise bad_request("the chat is not a forum")
         return chat
+
+    def _private_topics(self, chat: Chat) -> bool:
+        """A private chat with topics: the bot has topic mode on (``has_topics_enabled``)."""
+        return chat.kind == "private" and bool(self.bot.get("has_topics_enabled"))
 
     def open_topic(self, chat_id: int | str, sender: dict[str, Any], name: str,
                    icon_color: int | None = None,
                    icon_custom_emoji_id: str | None = None) -> Topic:
         """A new topic and its ``forum_topic_created`` service message."""
         chat = self.forum(chat_id)
+        if chat.kind == "private" and sender["id"] not in (chat.id, self.bot["id"]):
+            raise bad_request("chat not found")
         _check_topic_name(name)
         if icon_color is None:
             icon_color = next(self._colors)
@@ -431,11 +444,11 @@ class World:
         replied = chat.messages.get(reply_to) if reply_to is not None else None
         if reply_to is not None and replied is None and not allow_without_reply:
             raise bad_request("message to be replied not found")
-        if chat.kind == "private":
+        if chat.kind == "private" and not self._private_topics(chat):
             if thread_id is not None:
                 raise bad_request("message thread not found")
             return {"reply_to_message": nested(replied)} if replied else {}
-        if chat.kind == "forum":
+        if chat.kind in ("forum", "private"):
             if thread_id is None and replied is not None and replied.get("is_topic_message"):
                 thread_id = int(replied["message_thread_id"])
             if thread_id is not None:
@@ -446,6 +459,8 @@ class World:
                     raise bad_request("TOPIC_CLOSED")
                 return {"message_thread_id": thread_id, "is_topic_message": True,
                         "reply_to_message": nested(replied or topic.creation)}
+            if chat.kind == "private":  # the private chat itself, outside its topics
+                return {"reply_to_message": nested(replied)} if replied else {}
         elif thread_id is not None:
             root = chat.messages.get(thread_id)
             if root is None:

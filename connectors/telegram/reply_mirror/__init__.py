@@ -8,7 +8,8 @@ the customer has seen it, so it is never sent), and on any ``AgentReplied`` an a
 produced (a template's expansion, a Knowledge link: ``sent_by_telecase``), and tells agents
 in Telegram when their command sent nothing (``connectors.telegram.agent_notices``). Where a
 reply goes comes from the event itself
-(``chat_id``, ``thread_id``: ``None`` is a private chat or the General topic) and from the
+(``chat_id``, ``thread_id``: a forum topic or a private chat's topic, ``None`` a private
+chat or the General topic) and from the
 ledger's re-link map, so a mirror that starts mid-log needs nothing earlier. ``TicketOpened``
 and ``TopicRenamed`` are read only for the topic's name, kept for recreating a deleted topic.
 Every other event type (``sla.started``, ``sla.warning``, ``ticket.assigned``...) is ignored

@@ -21,6 +21,8 @@
   :meth:`TopicRecovery.announce` appends a ``TopicRecreated`` record through the raw log so
   the worker re-links the ticket. An announcement lost to a crash is repeated at the next
   start (:meth:`TopicRecovery.load`; the ledger marks it announced).
+- A topic of a private chat with the bot (Bot API 9.3, a positive ``chat_id``) is sent to with
+  its ``message_thread_id`` and never reopened first (reopening is for forums).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class TopicRecovery:
         closed); :class:`TopicGone` when the topic was deleted. ``settle`` runs when each
         ``sendMessage`` answers (the scheduler counts the send from then)."""
         refused: NotEnoughRights | None = None
-        if thread is not None:
+        if thread is not None and chat < 0:  # a private chat's topic (chat > 0): no reopening
             try:
                 await self._reopen(chat, thread)
             except NotEnoughRights as exc:  # not the bot's topic to reopen: the send decides
