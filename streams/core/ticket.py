@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.core.agent_files import file_shared
 from streams.core.agent_tools import (
     CommandOrigin,
     PendingKnowledge,
@@ -39,6 +40,7 @@ from streams.schema.events import (
     Actor,
     Agent,
     AgentCommandRefused,
+    AgentFileShared,
     AgentReplied,
     CaseOwnerChanged,
     CaseStatusChanged,
@@ -189,6 +191,8 @@ class TicketState:
     (overlapping polls, a restarted poller) changes nothing."""
     comments: frozenset[str] = frozenset()
     """Ids of the agents' CaseComments already taken in (dedupe)."""
+    files_shared: frozenset[str] = frozenset()
+    """ContentVersion ids of the agents' Files already taken in (dedupe)."""
     pending_knowledge: tuple[PendingKnowledge, ...] = ()
     """``/kb`` requests whose search has not come back yet."""
     queue: str | None = None
@@ -338,6 +342,12 @@ def _decide_salesforce(command: ApplySalesforceChange, state: ThreadState) -> li
             add(AgentReplied, via="salesforce", comment_id=change.comment_id,
                 chat_id=ticket.chat_id, thread_id=ticket.thread_id, agent=agent,
                 text=change.comment_body or "")
+    elif change.change == "case_file":
+        if change.file_version_id is None:
+            raise DecisionError(f"case_file without file_version_id ({change.change_id})")
+        shared = file_shared(change, ticket.files_shared, ticket.chat_id, ticket.thread_id)
+        if shared is not None:
+            add(AgentFileShared, **shared)
     elif ticket.case_changed_at is None or change.occurred_at > ticket.case_changed_at:
         # A Case starts as "New" (Salesforce's default Status): a first read saying so is no
         # change; a closed ticket's Case was written "Closed".
@@ -786,6 +796,8 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
             else min(first, event.occurred_at),
             last_agent_reply_at=event.occurred_at if last is None
             else max(last, event.occurred_at))
+    elif isinstance(event, AgentFileShared):
+        changes["files_shared"] = ticket.files_shared | {event.version_id}
     elif isinstance(event, SalesforceCaseLinked):
         changes.update(case_id=event.case_id, case_number=event.case_number,
                        contact_id=event.contact_id, lead_id=event.lead_id)

@@ -129,5 +129,36 @@ class AgentCommandRefused(EventBase):
     """The ``knowledge.requested`` event a ``no_article`` answers."""
 
 
-AgentEvent: TypeAlias = AgentReplied | KnowledgeRequested | AgentCommandRefused
+class AgentFileShared(EventBase):
+    """An agent added a File to the ticket's Case in Salesforce (a ContentVersion; never one
+    telecase attached itself): the reply mirror sends it into the ticket's thread
+    (``sendDocument``, ``sendPhoto`` for an image), or, over the size limit, a message naming
+    it. ``chat_id``/``thread_id`` as in ``agent.replied``. The bytes stay in Salesforce
+    (``/sobjects/ContentVersion/<version_id>/VersionData``)."""
+
+    type: Literal["agent.file_shared"] = "agent.file_shared"
+    version: Literal[1] = 1
+    via: Literal["salesforce"] = "salesforce"
+    agent: Agent
+    chat_id: int | None = None
+    thread_id: int | None = None
+    case_id: str
+    version_id: str
+    """The ContentVersion."""
+    title: str
+    file_extension: str | None = None
+    file_type: str | None = None
+    """Salesforce's ``FileType`` (``PDF``, ``PNG``, ``JPG``...; ``LINK``: a link, no bytes)."""
+    file_size: int | None = None
+
+    @property
+    def file_name(self) -> str:
+        """The name the customer sees: the title, with its extension."""
+        ext = f".{self.file_extension}" if self.file_extension else ""
+        return self.title if not ext or self.title.lower().endswith(ext.lower()) \
+            else f"{self.title}{ext}"
+
+
+AgentEvent: TypeAlias = (AgentReplied | KnowledgeRequested | AgentCommandRefused
+                         | AgentFileShared)
 """This family's events: one of the members of :data:`~streams.schema.events.TicketEvent`."""
