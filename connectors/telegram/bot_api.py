@@ -39,6 +39,7 @@ never logged. Every call is counted in ``telecase_telegram_api_calls_total{metho
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -174,14 +175,20 @@ class BotApi:
         await self._client.aclose()
 
     async def call(self, method: str, *, http_timeout: float | None = None,
+                   files: dict[str, tuple[str, bytes, str]] | None = None,
                    **params: Any) -> Any:
         """``method``'s result; raises :class:`TransientError` (a network failure, or one of
-        the transient errors above) or a :class:`TelegramApiError`."""
+        the transient errors above) or a :class:`TelegramApiError`. ``files`` (field:
+        (name, bytes, MIME type)) are uploaded as ``multipart/form-data``, the parameters then
+        form fields (objects as JSON), as the Bot API's "Sending files" describes."""
         body = {k: v for k, v in params.items() if v is not None}
         name = label(method)
+        sent: dict[str, Any] = {"json": body} if not files else {
+            "files": files, "data": {k: v if isinstance(v, str) else json.dumps(v)
+                                     for k, v in body.items()}}
         try:
             response = await self._client.post(
-                f"/{method}", json=body,
+                f"/{method}", **sent,
                 timeout=httpx.USE_CLIENT_DEFAULT if http_timeout is None else http_timeout)
         except httpx.TransportError as exc:
             TELEGRAM_API_CALLS.labels(name, "transport").inc()

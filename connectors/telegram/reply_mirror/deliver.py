@@ -27,11 +27,12 @@ from connectors.telegram.agent_notices import (
 )
 from connectors.telegram.bot_api import BotApi, TelegramApiError, TooManyRequests
 from connectors.telegram.ledger import Delivery, DeliveryLedger
+from connectors.telegram.reply_mirror.files import FileDownloads, FileSend, file_send
 from connectors.telegram.reply_mirror.plan import (
+    FilePart,
     HistoryNote,
     Item,
     Message,
-    NoticePart,
     ReplyPart,
     deadline_of,
     history_note,
@@ -73,7 +74,9 @@ class ReplyMirror:
 
     ``raw_log``: where ``TopicRecreated`` records go (``telegram.updates``, e.g.
     ``BusRawLog(bus, names.telegram_updates)``); without it a recreated topic is linked in the
-    ledger only. ``clock``: a monotonic clock for the limits and backoffs.
+    ledger only. ``clock``: a monotonic clock for the limits and backoffs. ``files``: where an
+    agent's File's bytes come from (Salesforce); without it, or over ``files_max_bytes``, the
+    customer gets a message naming the file instead.
     """
 
     def __init__(self, bus: Bus, names: TopicNames, api: BotApi, ledger: DeliveryLedger, *,
@@ -83,13 +86,16 @@ class ReplyMirror:
                  limits: Limits | None = None, max_in_flight: int = 8,
                  batch_max: int = 500, max_pending: int = 10_000,
                  commit_interval: float = 0.2, max_backoff: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 files: FileDownloads | None = None,
+                 files_max_bytes: int | None = None) -> None:
         self.bus, self.names, self.api, self.ledger = bus, names, api, ledger
         self.raw_log, self.group = raw_log, group
         self.deadline, self.render, self.clock = deadline, render, clock
         self.max_in_flight, self.batch_max, self.max_pending = (max_in_flight, batch_max,
                                                                 max_pending)
         self.commit_interval, self.max_backoff = commit_interval, max_backoff
+        self.files, self.files_max_bytes = files, files_max_bytes
         self.scheduler: Scheduler[Item] = Scheduler(limits)
         self.stats = MirrorStats()
         self.topics = TopicRecovery(api, ledger, raw_log, self.stats)
@@ -294,10 +300,14 @@ class ReplyMirror:
     async def _send_message(self, key: ThreadKey, item: Message) -> None:
         """A reply (part) or a notice (part): send, record in the ledger, finish."""
         chat, thread = self.topics.resolve(key)
-        if not isinstance(item, NoticePart) and item.part == 0:
+        if isinstance(item, ReplyPart | AgentNotice) and item.part == 0:
             await self._delete_command(item.event)
         try:
-            message = await self._send(key, chat, thread, item.text)
+            if isinstance(item, FilePart):
+                send = await file_send(item, self.files, self.files_max_bytes)
+                message = await self._send(key, chat, thread, send.text, send)
+            else:
+                message = await self._send(key, chat, thread, item.text)
         except TopicGone:  # only a reply has a thread (``_send`` raises it for threads)
             try:
                 await self._recreate(key, item.ticket_id, deadline_of(item, self.deadline))
@@ -315,7 +325,7 @@ class ReplyMirror:
             chat, thread, message = moved
         await self._record(Delivery(item.delivery_id, item.ticket_id, chat, thread,
                                     int(message["message_id"]), datetime.now(UTC)))
-        if isinstance(item, ReplyPart):
+        if isinstance(item, ReplyPart | FilePart):
             self.stats.sent += 1
             SENT.inc()
         elif isinstance(item, AgentNotice):
@@ -372,11 +382,16 @@ class ReplyMirror:
         self._finished(key, note)
 
     async def _send(self, key: ThreadKey, chat: int, thread: int | None,
-                    text: str) -> dict[str, Any]:
+                    text: str, file: FileSend | None = None) -> dict[str, Any]:
         """``sendMessage`` (a closed topic reopened first), the send settled in the scheduler's
-        windows when Telegram answers."""
-        return await self.topics.send(chat, thread, text,
-                                      lambda: self.scheduler.settle(key, self.clock()))
+        windows when Telegram answers; ``file``: ``sendDocument``/``sendPhoto`` instead."""
+        def settle() -> None:
+            self.scheduler.settle(key, self.clock())
+
+        if file is None or file.method == "sendMessage":
+            return await self.topics.send(chat, thread, text, settle)
+        return await self.topics.send(chat, thread, text, settle, method=file.method,
+                                      content=file.content)
 
     async def _recreate(self, key: ThreadKey, ticket_id: str, deadline: datetime) -> None:
         """A new topic for a deleted one: link it, queue the note before the reply (the head

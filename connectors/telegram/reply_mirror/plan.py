@@ -4,7 +4,9 @@ An ``AgentReplied`` that telecase must send (``sent_by_telecase``) becomes the r
 (:func:`render_reply`) in parts of at most :data:`MESSAGE_MAX` characters (:func:`split_text`);
 an ``AgentCommandRefused`` from Telegram becomes a notice to the agent
 (:mod:`connectors.telegram.agent_notices`); each ``notify_telegram`` action of an
-``SlaEscalated`` becomes a notice to the action's chat. Every part has a ledger key
+``SlaEscalated`` becomes a notice to the action's chat; an ``AgentFileShared`` (an agent's File
+on the Case) becomes a :class:`FilePart` (the file, captioned with the agent's name and the
+file's; :func:`too_big_text` when it cannot travel). Every part has a ledger key
 (:func:`delivery_id`, :func:`notice_id`), a destination and a dead-letter key. A
 :class:`HistoryNote` is the mirror's own message at the top of a recreated topic.
 """
@@ -20,6 +22,7 @@ from connectors.telegram.reply_scheduler import ThreadKey
 from streams.runtime.bus import Record
 from streams.schema.events import (
     AgentCommandRefused,
+    AgentFileShared,
     AgentReplied,
     SlaEscalated,
     TicketEvent,
@@ -31,15 +34,12 @@ MESSAGE_MAX = 4096
 """``sendMessage`` takes at most 4096 characters of text."""
 
 
-@dataclass(frozen=True)
-class ReplyPart:
-    """One part of an agent's reply (``part``: which, for a reply too long for one message;
-    ``delivery_id`` is per part)."""
+class _ThreadMessage:
+    """What an agent's reply and File have in common: the ticket's thread, the event id as
+    the ledger key (``/2``, ``/3``... for later parts) and as the dead letter's key."""
 
-    event: AgentReplied
-    origin: Record
-    text: str = ""
-    part: int = 0
+    event: AgentReplied | AgentFileShared
+    part: int
 
     @property
     def delivery_id(self) -> str:
@@ -58,6 +58,17 @@ class ReplyPart:
     def letter_key(self) -> str:
         """The dead letter's key: the event id."""
         return self.event.event_id
+
+
+@dataclass(frozen=True)
+class ReplyPart(_ThreadMessage):
+    """One part of an agent's reply (``part``: which, for a reply too long for one message;
+    ``delivery_id`` is per part)."""
+
+    event: AgentReplied
+    origin: Record
+    text: str = ""
+    part: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,16 @@ class NoticePart:
 
 
 @dataclass(frozen=True)
+class FilePart(_ThreadMessage):
+    """An agent's File for the ticket's thread; ``text`` is its caption."""
+
+    event: AgentFileShared
+    origin: Record
+    text: str
+    part: int = 0
+
+
+@dataclass(frozen=True)
 class HistoryNote:
     """The note at the top of a recreated topic (the mirror's own; no ledger entry)."""
 
@@ -98,7 +119,7 @@ class HistoryNote:
     text: str
 
 
-Message = ReplyPart | NoticePart | AgentNotice
+Message = ReplyPart | NoticePart | AgentNotice | FilePart
 """What the log asks the mirror to send."""
 Item = Message | HistoryNote
 """What the mirror queues: a message, or a note of its own."""
@@ -113,6 +134,24 @@ def render_reply(event: AgentReplied) -> str:
     """The text the customer sees: the agent's name (when known), then the reply, plain."""
     name = event.agent.display_name
     return f"{name}:\n{event.text}" if name else event.text
+
+
+CAPTION_MAX = 1024
+"""A ``sendDocument``/``sendPhoto`` caption takes at most 1024 characters."""
+
+
+def file_caption(event: AgentFileShared) -> str:
+    """The agent's name (when known) and the file's."""
+    name = event.agent.display_name
+    return (f"{name}: {event.file_name}" if name else event.file_name)[:CAPTION_MAX]
+
+
+def too_big_text(event: AgentFileShared) -> str:
+    """What the customer gets instead of a file that cannot be sent into Telegram (too big, or
+    a link File): its name, and where it is."""
+    size = f" ({event.file_size / (1024 * 1024):.1f} MB)" if event.file_size else ""
+    return (f"{file_caption(event)}{size}\nThis file cannot be sent here; it is kept with "
+            f"your case, and we can share it another way.")
 
 
 def split_text(text: str, limit: int = MESSAGE_MAX) -> list[str]:
@@ -157,6 +196,8 @@ def messages(event: TicketEvent, origin: Record,
     if isinstance(event, AgentCommandRefused) and event.via == "telegram":
         return [AgentNotice(event, origin, text, part)
                 for part, text in enumerate(split_text(agent_notice_text(event)))]
+    if isinstance(event, AgentFileShared):
+        return [FilePart(event, origin, file_caption(event))]
     if isinstance(event, SlaEscalated):
         return [NoticePart(event, origin, index, action.chat_id, text, part)
                 for index, action in enumerate(event.actions)
@@ -181,6 +222,7 @@ def deadline_of(item: Message, deadline: Callable[[AgentReplied], datetime]) -> 
     return item.event.occurred_at
 
 
-__all__ = ["MESSAGE_MAX", "HistoryNote", "Item", "Message", "NoticePart", "ReplyPart",
-           "deadline_of", "delivery_id", "history_note", "messages", "notice_id",
-           "occurred_at", "render_reply", "split_text", "topic_subject"]
+__all__ = ["CAPTION_MAX", "MESSAGE_MAX", "FilePart", "HistoryNote", "Item", "Message",
+           "NoticePart", "ReplyPart", "deadline_of", "delivery_id", "file_caption",
+           "history_note", "messages", "notice_id",
+           "occurred_at", "render_reply", "split_text", "too_big_text", "topic_subject"]

@@ -92,10 +92,13 @@ class TopicRecovery:
         return chat, thread
 
     async def send(self, chat: int, thread: int | None, text: str,
-                   settle: Callable[[], None]) -> dict[str, Any]:
+                   settle: Callable[[], None], *, method: str = "sendMessage",
+                   content: dict[str, Any] | None = None) -> dict[str, Any]:
         """``sendMessage``, a topic reopened first (and again when Telegram says it is
         closed); :class:`TopicGone` when the topic was deleted. ``settle`` runs when each
-        ``sendMessage`` answers (the scheduler counts the send from then)."""
+        ``sendMessage`` answers (the scheduler counts the send from then). ``method`` and
+        ``content`` (its parameters instead of ``text``): another send, e.g.
+        ``sendDocument``."""
         refused: NotEnoughRights | None = None
         if thread is not None and chat < 0:  # a private chat's topic (chat > 0): no reopening
             try:
@@ -105,8 +108,9 @@ class TopicRecovery:
         for _ in range(REOPEN_TRIES):
             try:
                 try:
-                    message = await self.api.call("sendMessage", chat_id=chat,
-                                                  message_thread_id=thread, text=text)
+                    message = await self.api.call(
+                        method, chat_id=chat, message_thread_id=thread,
+                        **(content if content is not None else {"text": text}))
                 finally:
                     settle()
                 return dict(message)
@@ -120,7 +124,7 @@ class TopicRecovery:
                 if thread is None:
                     raise
                 raise TopicGone from exc
-        raise TransientError("sendMessage: the topic closed again after each reopening")
+        raise TransientError(f"{method}: the topic closed again after each reopening")
 
     async def _reopen(self, chat: int, thread: int) -> None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from connectors.salesforce.version_data import SalesforceFileDownloads
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
 from streams.runtime.embedded.log import EmbeddedLog
 from tests.adapters.salesforce import test_change_poller as base
@@ -49,3 +50,10 @@ async def test_telecase_own_files_and_files_on_other_records_are_not_read(
     await add_file(driver, case["ContactId"])  # an agent's file on the Contact, not the Case
     assert await poller(sf, sim, log).poll_once() == 0
     assert await changes(log) == []
+
+
+async def test_the_files_bytes_download_from_version_data(
+        sf: Any, driver: SalesforceDriver) -> None:
+    case = await opened_case(sf, driver)
+    version = await add_file(driver, case["Id"])
+    assert await SalesforceFileDownloads(sf).version_data(version["Id"]) == PDF
