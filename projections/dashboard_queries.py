@@ -17,7 +17,9 @@ queues they lead or manage and their own, an admin all). The same rule for the o
 
 The board lists open tickets: breached ones first (longest breached first), then by the
 nearest deadline (``projections.sla_deadlines``), then those with no running deadline (paused,
-no SLA), oldest first.
+no SLA), oldest first. A ticket the team opened and the customer has not written in yet
+(outreach, a topic an agent or the bot opened) is ``outreach``: waiting for the customer (no
+customer message, and no customer yet or an agent spoke first).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class BoardTicket:
     resolution_breached_at: datetime | None
     escalation_level: int
     deadlines: Deadlines
+    outreach: bool = False
+    """Opened by the team; the customer has not written yet (:func:`waiting_for_customer`)."""
 
     @property
     def breached_at(self) -> datetime | None:
@@ -100,6 +104,7 @@ class BoardTicket:
             "resolution_breached_at": _iso(self.resolution_breached_at),
             "breached": self.breached, "breached_at": _iso(self.breached_at),
             "due_at": _iso(self.due_at), "escalation_level": self.escalation_level,
+            "outreach": self.outreach,
         }
 
 
@@ -118,7 +123,8 @@ def board(conn: Connection, viewer: Viewer, book: DeadlineBook | None, *,
                    cases.c.queue, cases.c.agent_id, cases.c.opened_at,
                    cases.c.first_response_at, cases.c.first_response_breached_at,
                    cases.c.resolution_breached_at, cases.c.escalation_level,
-                   cases.c.last_seq).where(cases.c.status == "open")
+                   cases.c.last_seq, cases.c.message_count, cases.c.agent_reply_count,
+                   cases.c.customer_telegram_id).where(cases.c.status == "open")
     condition = may_see_ticket(viewer)
     if condition is not None:
         query = query.where(condition)
@@ -140,7 +146,17 @@ def _ticket(row: Mapping[Any, Any], deadlines: Deadlines) -> BoardTicket:
         first_response_at=_utc(row["first_response_at"]),
         first_response_breached_at=_utc(row["first_response_breached_at"]),
         resolution_breached_at=_utc(row["resolution_breached_at"]),
-        escalation_level=row["escalation_level"] or 0, deadlines=deadlines)
+        escalation_level=row["escalation_level"] or 0, deadlines=deadlines,
+        outreach=waiting_for_customer(row))
+
+
+def waiting_for_customer(row: Mapping[Any, Any]) -> bool:
+    """An outreach ticket the customer has not answered: no customer message yet, and either
+    no customer (a topic an agent, an anonymous admin or the bot opened) or the team spoke
+    first (``telecase ticket open``). Manual tickets never wait for a Telegram customer."""
+    if row["channel"] == "manual" or row["message_count"]:
+        return False
+    return row["customer_telegram_id"] is None or bool(row["agent_reply_count"])
 
 
 # ----------------------------------------------------------------------------- trends

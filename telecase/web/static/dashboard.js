@@ -56,6 +56,10 @@
       return {rank: 0, key: since || Date.parse(t.opened_at), cls: "breached", sla: "breached",
               text: (since ? `breached ${fmtDuration((at - since) / 1000)} ago` : "breached") + next};
     }
+    if (t.outreach) {  // the team opened it; nothing is owed until the customer writes
+      return {rank: 2, key: Date.parse(t.opened_at), cls: "outreach", sla: "outreach",
+              text: "waiting for the customer"};
+    }
     if (due !== null && due <= at) {
       return {rank: 0, key: due, cls: "overdue", sla: t.sla_state || "running",
               text: `overdue by ${fmtDuration((at - due) / 1000)}`};
