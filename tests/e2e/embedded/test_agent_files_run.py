@@ -1,0 +1,61 @@
+"""An agent's File on the Case reaches the customer's topic, on the embedded runtime against
+both simulators (issue 16 item 6): added in Salesforce, polled, sent with sendDocument (the
+bytes from the Case's ContentVersion), once, also across a restart."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
+from tests.e2e.kafka.conftest import SalesforceThread
+from tests.infra import wait_for
+
+PRICES = b"%PDF-1.4\n" + b"price line\n" * 40
+
+
+def _run(dep: EmbeddedDeployment, telegram: SimulatorThread,
+         salesforce: SalesforceThread) -> None:
+    dep.run("run", TELECASE_TELEGRAM_API_BASE=telegram.base_url,
+            TELECASE_SALESFORCE_POLL_INTERVAL="0.5", **salesforce.env())
+
+
+def test_an_agents_file_on_the_case_reaches_the_topic_once(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
+    salesforce = SalesforceThread(tmp_path / "sf-certs")
+    try:
+        _run(embedded, telegram, salesforce)
+        telegram.bot_api("setWebhook", url=embedded.webhook_url,
+                         secret_token=embedded.webhook_secret)
+
+        async def talk(tg: Any) -> dict[str, Any]:
+            ann = await tg.create_user("Ann", username="ann")
+            forum = await tg.create_forum("Sales")
+            topic = await tg.open_topic(forum["id"], ann["id"], "Price list please")
+            await tg.write(forum["id"], ann["id"], "Can you send the price list?",
+                           topic.thread_id)
+            return {"forum": forum["id"], "thread": topic.thread_id}
+
+        where = telegram.drive(talk)
+        [case] = wait_for(lambda: salesforce.records("Case"), 30, what="the Case")
+        salesforce.act(lambda d: d.create("ContentVersion", {
+            "PathOnClient": "prices.pdf", "FirstPublishLocationId": case["Id"],
+            "VersionData": base64.b64encode(PRICES).decode()}))
+
+        def files_sent() -> list[dict[str, Any]]:
+            return [m for m in telegram.drive(lambda tg: tg.sent_messages(where["forum"]))
+                    if m.get("file")]
+
+        [sent] = wait_for(files_sent, 30, what="the agent's File in the topic")
+        assert sent["message_thread_id"] == where["thread"]
+        assert sent["file"]["kind"] == "document"
+        assert sent["message"]["document"]["file_name"] == "prices.pdf"
+        assert sent["text"].endswith("prices.pdf")
+        embedded.stop_all()  # a restart: the poller and the mirror resume, nothing twice
+        _run(embedded, telegram, salesforce)
+        time.sleep(3)
+        assert len(files_sent()) == 1
+    finally:
+        salesforce.close()
