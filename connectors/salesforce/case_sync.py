@@ -12,7 +12,9 @@ What each event writes (a retried batch, a restarted consumer or a replayed log 
 a second record: upserts on an external id where the object takes custom fields, the write
 ledger and its marker where it does not):
 
-- the customer of ``ticket.opened`` → a person (:mod:`~connectors.salesforce.people`).
+- the customer of ``ticket.opened`` → a person (:mod:`~connectors.salesforce.people`). A
+  Telegram ticket opened with no customer (a topic the team opened) is held back, all its
+  events, until its first customer message names one (:mod:`~connectors.salesforce.holds`).
 - a ``ticket.opened`` carrying a bot intake form's answers (``intake``) → a **Lead**, matched
   the same way (the form's phone number helps): a Lead found is updated with the answers, none
   found creates one by upsert on ``Telegram_User_Id__c`` whatever ``customer_object`` says;

@@ -85,29 +85,24 @@ actions = st.lists(st.tuples(
 
 def history(plan: list[Action], creators: list[int]) -> list[dict[str, Any]]:
     s = Script(CHAT)
-    date = 1_700_000_000
-    threads, updates, written = [], [], []
-    for i, creator in enumerate(creators):
-        created = s.create_topic(PEOPLE[creator], f"Topic {i}", date + i)
-        threads.append(created["message"]["message_id"])
-        updates.append(created)
-    for kind, who, which, topic in plan:
-        date += 7
-        thread = threads[topic % len(threads)]
-        if kind in ("write", "plain"):
-            u = s.write(PEOPLE[who], f"m{len(updates)}", date,
-                        thread if kind == "write" else None)
-            written.append(u)
-        elif kind == "edit" and written:
-            u = s.edit(written[which % len(written)], f"e{len(updates)}", date)
-        elif kind == "rename":
-            u = s.service(PEOPLE[who], thread, date, "forum_topic_edited", f"name{which}")
-        elif kind in ("close", "reopen"):
-            u = s.service(PEOPLE[who], thread, date,
-                          "forum_topic_closed" if kind == "close" else "forum_topic_reopened")
-        else:
-            continue
-        updates.append(u)
+    threads = [s.create_topic(PEOPLE[c], f"Topic {i}", 1_700_000_000 + i)
+               for i, c in enumerate(creators)]
+    updates, written = list(threads), []
+    for step, (kind, who, which, topic) in enumerate(plan, start=1):
+        date, sender = 1_700_000_000 + 7 * step, PEOPLE[who]
+        thread = threads[topic % len(threads)]["message"]["message_id"]
+        services = {"rename": ("forum_topic_edited", f"name{which}"),
+                    "close": ("forum_topic_closed", None),
+                    "reopen": ("forum_topic_reopened", None)}
+        if kind in services:
+            updates.append(s.service(sender, thread, date, *services[kind]))
+        elif kind == "edit":
+            if written:
+                updates.append(s.edit(written[which % len(written)], f"e{step}", date))
+        else:  # a message in the topic, or in the chat outside its topics
+            written.append(s.write(sender, f"m{step}", date,
+                                   thread if kind == "write" else None))
+            updates.append(written[-1])
     return updates
 
 
