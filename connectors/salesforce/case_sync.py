@@ -50,7 +50,8 @@ ledger and its marker where it does not):
   the first agent reply and the closing complete the Case's First Response and Resolution
   milestones (:mod:`~connectors.salesforce.milestones`).
 - ``customer.message_edited``, ``salesforce.case_linked``, ``case.status_changed``,
-  ``case.owner_changed``, ``sla.started``/``warning``/``breached``/``met``,
+  ``case.owner_changed``, ``agent.file_shared`` (the File is on the Case already),
+  ``sla.started``/``warning``/``breached``/``met``,
   ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
   only feed the SLA clock and the desk); see :data:`IGNORED`. ``knowledge.requested`` and
   ``agent_command.refused`` are the agent-tools runner's (``connectors.salesforce.knowledge``:
@@ -129,6 +130,7 @@ from connectors.salesforce.results import CaseLink, SyncResult
 from streams.schema.events import (
     INTAKE_FORM_EVENTS,
     AgentCommandRefused,
+    AgentFileShared,
     AgentReplied,
     CaseOwnerChanged,
     CaseStatusChanged,
@@ -154,7 +156,7 @@ __all__ = ["EVENT_ID", "IGNORED", "RESERVED_CASE_FIELDS", "SUBJECT_MAX", "TICKET
 IGNORED: tuple[type, ...] = (CustomerMessageEdited, SalesforceCaseLinked, CaseStatusChanged,
                              CaseOwnerChanged, SlaStarted, SlaWarning, SlaBreached, SlaMet,
                              TicketRouted, *INTAKE_FORM_EVENTS, IntakeTopicOpened,
-                             KnowledgeRequested, AgentCommandRefused)
+                             KnowledgeRequested, AgentCommandRefused, AgentFileShared)
 """Events the sync skips on purpose (the others in ``EVENT_TYPES`` are written)."""
 
 
