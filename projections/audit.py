@@ -31,6 +31,7 @@ from projections.cases import Offset
 from projections.tables import audit_trail
 from streams.schema.events import (
     AgentCommandRefused,
+    AgentFileShared,
     AgentReplied,
     CaseOwnerChanged,
     CaseStatusChanged,
@@ -170,6 +171,8 @@ def describe(event: TicketEvent) -> str:
                 return (f"{who} sent Knowledge article \"{event.article.title}\" "
                         f"({event.article.knowledge_article_id}) from {event.via.capitalize()}")
             return f"{who} replied in {event.via.capitalize()}"
+        case AgentFileShared():
+            return f"{_agent_name(event)} shared a File from Salesforce: {event.file_name}"
         case KnowledgeRequested():
             return (f'{_agent_name(event)} searched Knowledge for "{event.query}" from '
                     f"{event.via.capitalize()}")
@@ -249,7 +252,8 @@ def _field(key: str) -> str:
     return key.replace("_", " ")
 
 
-def _agent_name(event: AgentReplied | KnowledgeRequested | AgentCommandRefused) -> str:
+def _agent_name(event: AgentReplied | KnowledgeRequested | AgentCommandRefused
+                | AgentFileShared) -> str:
     return str(event.agent.display_name or event.agent.salesforce_user_id
                or event.agent.telegram_user_id or "an agent")
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from projections.audit import describe
 from streams.core.ticket import ApplySalesforceChange, DecisionError, decide
 from streams.schema.events import AgentFileShared, decode_event, encode_event
 from streams.schema.salesforce import SalesforceChange
@@ -43,3 +44,9 @@ def test_a_case_file_without_a_version_is_refused() -> None:
     state, tid, _ = opened_topic()
     with pytest.raises(DecisionError, match="without file_version_id"):
         decide(ApplySalesforceChange(shared(tid, file_version_id=None), NOW), state)
+
+
+def test_the_audit_trail_names_the_agent_and_the_file() -> None:
+    state, tid, _ = opened_topic()
+    _, [event] = apply(state, shared(tid))
+    assert describe(event) == "Alex Agent shared a File from Salesforce: prices.pdf"
