@@ -22,7 +22,8 @@
   the worker re-links the ticket. An announcement lost to a crash is repeated at the next
   start (:meth:`TopicRecovery.load`; the ledger marks it announced).
 - A topic of a private chat with the bot (Bot API 9.3, a positive ``chat_id``) is sent to with
-  its ``message_thread_id`` and never reopened first (reopening is for forums).
+  its ``message_thread_id`` and never reopened first (reopening is for forums); when the user
+  deleted it, the message goes to the private chat itself (a bot makes no topics there).
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ class TopicRecovery:
             except TopicDeleted as exc:
                 if thread is None:
                     raise
+                if chat > 0:  # a private chat's deleted topic: the chat itself, no new topic
+                    thread = None
+                    continue
                 raise TopicGone from exc
         raise TransientError(f"{method}: the topic closed again after each reopening")
 
