@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
-from tests.e2e.kafka.conftest import SalesforceThread
+from tests.e2e.kafka.conftest import BOT_TOKEN, SalesforceThread
 from tests.infra import wait_for
 
 PRICES = b"%PDF-1.4\n" + b"price line\n" * 40
@@ -53,6 +55,8 @@ def test_an_agents_file_on_the_case_reaches_the_topic_once(
         assert sent["file"]["kind"] == "document"
         assert sent["message"]["document"]["file_name"] == "prices.pdf"
         assert sent["text"].endswith("prices.pdf")
+        path = telegram.bot_api("getFile", file_id=sent["file"]["file_id"])["file_path"]
+        assert httpx.get(f"{telegram.base_url}/file/bot{BOT_TOKEN}/{path}").content == PRICES
         embedded.stop_all()  # a restart: the poller and the mirror resume, nothing twice
         _run(embedded, telegram, salesforce)
         time.sleep(3)
