@@ -119,13 +119,18 @@ def configure(level: str = "info", *, fmt: LogFormat = "json",
         handler.setFormatter(_formatter(fmt))
         root.handlers = [handler]
         root.setLevel(max(numeric, logging.WARNING))
+    # The processors go into structlog's existing list, in place: a logger cached under an
+    # earlier configuration shares that list, so it follows a reconfiguration (and
+    # ``structlog.testing.capture_logs``, which swaps the list's contents) like a new one.
+    processors = structlog.get_config()["processors"]
+    processors[:] = [structlog.processors.add_log_level,
+                     structlog.stdlib.add_logger_name,
+                     _TIMESTAMP,
+                     _tap,
+                     structlog.processors.format_exc_info,
+                     _renderer(fmt)]
     structlog.configure(
-        processors=[structlog.processors.add_log_level,
-                    structlog.stdlib.add_logger_name,
-                    _TIMESTAMP,
-                    _tap,
-                    structlog.processors.format_exc_info,
-                    _renderer(fmt)],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_sink_logger,
         cache_logger_on_first_use=True)
