@@ -34,6 +34,7 @@ from connectors.telegram.reply_mirror.plan import (
     Item,
     Message,
     ReplyPart,
+    closes_topic,
     deadline_of,
     history_note,
     messages,
@@ -179,6 +180,8 @@ class ReplyMirror:
             items += planned
             if subject is not None:
                 subjects[event.ticket_id] = subject
+            if closes_topic(event):
+                self.topics.forget_open()
         if subjects:
             await self.topics.remember(subjects)
         done = await asyncio.to_thread(self.ledger.delivered,

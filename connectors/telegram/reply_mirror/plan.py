@@ -25,8 +25,10 @@ from streams.schema.events import (
     AgentFileShared,
     AgentReplied,
     SlaEscalated,
+    TicketClosed,
     TicketEvent,
     TicketOpened,
+    TopicClosed,
     TopicRenamed,
 )
 
@@ -215,6 +217,12 @@ def topic_subject(event: TicketEvent) -> str | None:
     return None
 
 
+def closes_topic(event: TicketEvent) -> bool:
+    """Whether ``event`` says a ticket's topic was (or may have been) closed in Telegram, so
+    the mirror no longer knows it open and reopens it before its next send there."""
+    return isinstance(event, TopicClosed | TicketClosed)
+
+
 def deadline_of(item: Message, deadline: Callable[[AgentReplied], datetime]) -> datetime:
     """A reply's deadline comes from ``deadline``; a notice's is its event's time."""
     if isinstance(item, ReplyPart):
@@ -223,6 +231,6 @@ def deadline_of(item: Message, deadline: Callable[[AgentReplied], datetime]) -> 
 
 
 __all__ = ["CAPTION_MAX", "MESSAGE_MAX", "FilePart", "HistoryNote", "Item", "Message",
-           "NoticePart", "ReplyPart", "deadline_of", "delivery_id", "file_caption",
+           "NoticePart", "ReplyPart", "closes_topic", "deadline_of", "delivery_id", "file_caption",
            "history_note", "messages", "notice_id",
            "occurred_at", "render_reply", "split_text", "too_big_text", "topic_subject"]

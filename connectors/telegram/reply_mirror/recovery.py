@@ -71,6 +71,15 @@ class TopicRecovery:
         """``(chat, old thread) -> new thread`` for every recreated topic."""
         self.subjects: dict[str, str] = {}
         """The ticket's topic name, per ticket, as read from the log."""
+        self.known_open: set[tuple[int, int]] = set()
+        """Forum topics this mirror reopened or found open (``TOPIC_NOT_MODIFIED``) and has
+        read no close of since: a send there needs no reopening first. Emptied by
+        :meth:`forget_open` whenever the log says some topic closed."""
+
+    def forget_open(self) -> None:
+        """Some topic closed (read from the log): every topic is reopened before its next
+        send again. Closes are rare beside replies, so one extra call per topic after one."""
+        self.known_open.clear()
 
     async def load(self) -> None:
         """The ledger's re-links; announce those not yet announced."""
@@ -95,13 +104,16 @@ class TopicRecovery:
     async def send(self, chat: int, thread: int | None, text: str,
                    settle: Callable[[], None], *, method: str = "sendMessage",
                    content: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``sendMessage``, a topic reopened first (and again when Telegram says it is
-        closed); :class:`TopicGone` when the topic was deleted. ``settle`` runs when each
-        ``sendMessage`` answers (the scheduler counts the send from then). ``method`` and
-        ``content`` (its parameters instead of ``text``): another send, e.g.
-        ``sendDocument``."""
+        """``sendMessage``, a forum topic reopened first unless known open (and again when
+        Telegram says it is closed); :class:`TopicGone` when the topic was deleted.
+        ``settle`` runs when each ``sendMessage`` answers (the scheduler counts the send from
+        then). ``method`` and ``content`` (its parameters instead of ``text``): another send,
+        e.g. ``sendDocument``."""
         refused: NotEnoughRights | None = None
-        if thread is not None and chat < 0:  # a private chat's topic (chat > 0): no reopening
+        # A private chat's topic (chat > 0) is never reopened. A forum topic is, unless this
+        # mirror knows it open: an admin's message to a closed topic is accepted and the topic
+        # stays closed, so the customer could not answer.
+        if thread is not None and chat < 0 and (chat, thread) not in self.known_open:
             try:
                 await self._reopen(chat, thread)
             except NotEnoughRights as exc:  # not the bot's topic to reopen: the send decides
@@ -136,7 +148,9 @@ class TopicRecovery:
         except TopicDeleted as exc:
             raise TopicGone from exc
         except TopicNotModified:
-            return  # someone reopened it meanwhile
+            self.known_open.add((chat, thread))
+            return  # it was open
+        self.known_open.add((chat, thread))
         self.stats.reopened += 1
         REOPENED.inc()
         log.info("mirror.topic_reopened", chat_id=chat, thread_id=thread)

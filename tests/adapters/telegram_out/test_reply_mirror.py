@@ -13,6 +13,7 @@ from connectors.telegram.reply_mirror import Limits, history_note, split_text
 from simulators.telegram import RateLimits
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import TopicRecreated
+from streams.schema.events import Actor, SourceRef, TopicClosed
 from tests.adapters.telegram_out.conftest import T0, Harness, harness, opened, replied
 
 
@@ -120,6 +121,34 @@ async def test_a_closed_topic_is_reopened_then_answered(h: Harness, forum: dict[
     assert topic["closed"] is False
     assert [m["message_thread_id"] for m in await h.sent()] == [thread]
     assert mirror.stats.reopened == 1
+
+
+async def test_a_topic_known_open_is_not_reopened_again_until_a_close_is_read(
+        h: Harness, forum: dict[str, Any], ann: dict[str, Any]) -> None:
+    """One reopenForumTopic learns that a topic is open; later replies there go straight out
+    (no second Bot API call per reply) until the log says some topic closed."""
+    thread = await _topic(h, forum, ann)
+    ticket = f"tg:{forum['id']}:t{thread}"
+    await h.append(*[replied(ticket, n, f"reply {n}", forum["id"], thread) for n in (3, 4, 5)])
+    mirror = h.start()
+    await h.wait(lambda: mirror.stats.sent == 3)
+
+    async def reopens() -> int:
+        return sum(1 for c in await h.tg.calls() if c["method"] == "reopenForumTopic")
+
+    assert await reopens() == 1
+    await h.tg.close_topic(forum["id"], thread, ann["id"])
+    closed_at = T0 + timedelta(seconds=6)
+    await h.append(TopicClosed(
+        event_id=f"{ticket}#6", ticket_id=ticket, seq=6, occurred_at=closed_at,
+        recorded_at=closed_at, source=SourceRef(kind="telegram", chat_id=forum["id"],
+                                                message_id=900),
+        actor=Actor(kind="customer", id=str(ann["id"])), message_id=900),
+        replied(ticket, 7, "after the close", forum["id"], thread))
+    await h.wait(lambda: mirror.stats.sent == 4)
+    [topic] = await h.tg.topics(forum["id"])
+    assert topic["closed"] is False  # reopened before the reply, so the customer can answer
+    assert await reopens() == 2 and mirror.stats.reopened == 1
 
 
 async def test_a_deleted_topic_is_recreated_linked_noted_then_answered(
