@@ -23,7 +23,12 @@ from simulators.salesforce.store import Record, Store
 from simulators.salesforce.timefmt import SimClock
 from simulators.salesforce.tooling import Tooling
 
-MIN_VERSION = 20.0
+MIN_VERSION = 31.0
+"""The oldest API version an org still serves: 21.0 through 30.0 are retired and unavailable as
+of Summer '25, 7.0 through 20.0 as of Summer '22, and "if you request any resource or use an
+operation from a retired API version, REST API returns the 410:GONE error code" (REST API
+Developer Guide, "API End-of-Life Policy",
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/api_rest_eol.htm)."""
 SCHEMAS = frozenset({"telecase", "standard"})
 """``telecase``: telecase's custom fields pre-created and any ``__c`` accepted (the default
 for now); ``standard``: only Salesforce's standard schema, everything else created at runtime
@@ -107,6 +112,14 @@ class Org:
                 "Title": title, "UrlName": url_name, "Summary": summary,
                 "PublishStatus": "Online", "Language": "en_US"}, self.agent_user_id,
                 gated=False)
+
+    def retired(self, version: str) -> bool:
+        """Whether ``version`` names a retired API version (below :data:`MIN_VERSION`)."""
+        try:
+            number = float(version)
+        except ValueError:
+            return False
+        return 7.0 <= number < MIN_VERSION and version.count(".") == 1
 
     def supports(self, version: str) -> bool:
         """Whether ``/services/data/v<version>`` exists on this org."""

@@ -309,6 +309,11 @@ class SalesforceSimulator:
         segments = [unquote(s) for s in raw]
         version_segment = segments[0] if segments else ""
         version = version_segment[1:]
+        if version_segment.startswith("v") and self.org.retired(version):
+            # 410 GONE for a retired version (org.MIN_VERSION cites the page); the body's
+            # errorCode and text are a best guess: the page names only the status
+            return _json(410, [{"errorCode": "GONE",
+                                "message": f"API version {version} is retired"}])
         if not version_segment.startswith("v") or not self.org.supports(version):
             return _json(404, not_found().body())
         try:

@@ -102,3 +102,16 @@ async def test_unable_to_lock_row(sf: Salesforce, driver: SalesforceDriver) -> N
         await call(sf.CaseComment.create, {"ParentId": case_id, "CommentBody": "x"})
     assert await call(sf.Case.update, case_id, {"Status": "Working"}) == 204
     assert (await driver.faults())["lock_failures"] == 0
+
+
+async def test_a_retired_api_version_is_gone_and_an_unknown_one_not_found(
+        sf: Salesforce, sim: SalesforceSimulator) -> None:
+    """21.0 through 30.0 are retired (410 GONE); a version the org does not have yet: 404."""
+    async with httpx.AsyncClient(verify=client_context(sim.ca_file), trust_env=False) as http:
+        auth = {"Authorization": f"Bearer {sf.session_id}"}
+        answers = {v: (await http.get(f"{sim.base_url}/services/data/v{v}/limits",
+                                      headers=auth)).status_code
+                   for v in ("30.0", "31.0", "68.0", "69.0")}
+        listed = (await http.get(f"{sim.base_url}/services/data")).json()
+    assert answers == {"30.0": 410, "31.0": 200, "68.0": 200, "69.0": 404}
+    assert listed[0]["version"] == "31.0" and listed[-1]["version"] == "68.0"
