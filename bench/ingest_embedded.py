@@ -1,157 +1,171 @@
-"""``telecase bench ingest --runtime embedded``: the same measurements on the embedded log.
+"""``telecase bench ingest --runtime embedded``: the real ``telecase run`` driven from outside.
 
-Everything telecase does runs in this one process and one event loop (so on one core): the
-webhook endpoint appending to the SQLite log, the embedded worker and the projector into SQLite.
-The HTTP clients playing Telegram run in a separate process (``bench.loadgen``). Figures:
+Three processes besides the bench's own:
 
-- ``webhook_updates_per_s``: N updates POSTed (64 concurrent clients) and durable in the log;
-- ``worker_updates_per_s``: the worker folding those N updates into ticket events;
-- ``projection_events_per_s``: the projector applying the events to ``cases``;
-- ``end_to_end_updates_per_s``: all three at once, from the first POST to the last row;
-- ``latency_ms``: p50/p99 from webhook acceptance to the committed row at a paced rate.
+- ``telecase run`` in webhook mode, as an operator starts it (its own data directory, SQLite
+  projections, no Salesforce): the webhook, the worker, the projector, the dead-letter gauge,
+  the reply mirror and the intake messenger all run, built by :mod:`telecase.roles.embedded`;
+- the Telegram Bot API simulator (flood limits off) that the mirror and the intake call;
+- :mod:`bench.telegram_sender`, which delivers as Telegram does: per-chat sequential, many
+  chats at once over at most ``connections`` connections, retried until answered 200, with
+  full forum-topic updates (:class:`bench.traffic.DeskTraffic`).
+
+The offered rate steps through ``rates``, ``seconds`` each, on fresh chats; between steps the
+bench waits until the worker and projector have caught up (``drained_s``). Each step reports
+the acceptance rate, the delivery delay (an update coming due to its 200) p50/p99/max, retries,
+the CPU seconds ``telecase run`` used per second of the step, and the consumers' lag when the
+step's sending ended. ``sustained_updates_per_s`` is the highest offered rate whose delivery
+delay p99 stayed within ``p99_budget_ms`` with every update acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import statistics
+import os
+import sqlite3
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-from sqlalchemy import func, select
-
-from bench.ingest import BOT_ID, SECRET
-from bench.traffic import ForumTraffic, post_ticket
-from connectors.raw_log import BusRawLog
-from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
-from projections.bus_runner import BusProjector
-from projections.db import create_schema, make_engine
-from projections.tables import cases
-from streams.runtime.embedded.log import EmbeddedLog
-from streams.runtime.embedded.worker import EmbeddedWorker
-from streams.runtime.topics import TopicNames
+BOT_TOKEN = "7000000001:AAE-bench-token"
+SECRET = "bench-secret"
+WORKER_GROUP = "telecase-worker"
 
 
-async def _stage(data: Path, name: str) -> tuple[EmbeddedLog, Any, TopicNames, str,
-                                                  web.AppRunner]:
-    log = await EmbeddedLog.open(data / f"{name}.sqlite")
-    engine = make_engine(f"sqlite:///{data / f'{name}-projections.sqlite'}")
-    create_schema(engine)
-    names = TopicNames()
-    app = create_webhook_app(BusRawLog(log, names.telegram_updates), bot_id=BOT_ID,
-                             secret=SECRET)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return log, engine, names, f"http://127.0.0.1:{port}/telegram", runner
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-async def _load(url: str, updates_file: Path) -> float:
-    """POST the file's updates from a separate process; seconds taken."""
+def _env(data: Path, port: int, api_base: str, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TELECASE_") and k != "DATABASE_URL"}
+    env.update({"TELECASE_DATA_DIR": str(data), "TELECASE_TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+                "TELECASE_TELEGRAM_WEBHOOK_SECRET": SECRET,
+                "TELECASE_TELEGRAM_API_BASE": api_base, "TELECASE_WEBHOOK_HOST": "127.0.0.1",
+                "TELECASE_WEBHOOK_PORT": str(port), "TELECASE_LOG_LEVEL": "warning",
+                **extra})
+    return env
+
+
+async def _start_simulator(cwd: Path) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.loadgen", url, SECRET, str(updates_file),
-        stdout=asyncio.subprocess.PIPE)
-    out, _ = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError("load generator failed")
-    return float(out.decode().strip())
+        sys.executable, "-m", "simulators.telegram", "--port", "0", "--token", BOT_TOKEN,
+        "--no-rate-limits", stdout=asyncio.subprocess.PIPE, cwd=cwd)
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    return proc, line.decode().strip()
 
 
-async def _until(predicate: Any, timeout: float = 600) -> float:
-    deadline = time.perf_counter() + timeout
-    while not predicate():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("benchmark stage did not finish")
-        await asyncio.sleep(0.01)
-    return time.perf_counter()
+async def _port_open(port: int, timeout: float, proc: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.returncode is not None:
+            raise RuntimeError("telecase run exited at start")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+    raise TimeoutError("telecase run did not open its webhook port")
 
 
-def _messages(engine: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.coalesce(func.sum(cases.c.message_count), 0)))
-                   .scalar_one())
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its live child processes (a front process too)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
 
 
-async def run_embedded_bench(*, updates: int, rate: int, chats: int) -> dict[str, Any]:
+def _lag(log_file: Path) -> dict[str, int]:
+    """Each consumer group's records not yet consumed, summed over topics and partitions."""
+    db = sqlite3.connect(f"file:{log_file}?mode=ro", uri=True, timeout=10)
+    try:
+        ends = {(t, p): e for t, p, e in db.execute(
+            "SELECT topic, partition, MAX(offset) + 1 FROM records GROUP BY topic, partition")}
+        lag: dict[str, int] = {}
+        for grp, topic, part, nxt in db.execute("SELECT grp, topic, partition, next_offset "
+                                                "FROM positions"):
+            lag[grp] = lag.get(grp, 0) + max(0, ends.get((topic, part), 0) - nxt)
+        return lag
+    finally:
+        db.close()
+
+
+async def _drained(log_file: Path, timeout: float) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if not any(_lag(log_file).values()):
+            return round(time.perf_counter() - start, 2)
+        await asyncio.sleep(0.2)
+    return float("inf")
+
+
+async def _step(url: str, rate: int, seconds: float, chats: int, connections: int,
+                step: int, pid: int, log_file: Path, cwd: Path) -> dict[str, Any]:
+    cpu_before, t0 = _cpu_seconds(pid), time.perf_counter()
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.telegram_sender", url, SECRET, "--rate", str(rate),
+        "--seconds", str(seconds), "--chats", str(chats), "--connections", str(connections),
+        "--chat-base", str(-1003000000000 - step * 100_000),
+        "--start-update", str(1 + step * 10_000_000), stdout=asyncio.subprocess.PIPE, cwd=cwd)
+    out, _ = await sender.communicate()
+    if sender.returncode != 0:
+        raise RuntimeError("the sender failed")
+    took = time.perf_counter() - t0
+    figures: dict[str, Any] = json.loads(out)
+    figures["telecase_cpu_per_s"] = round((_cpu_seconds(pid) - cpu_before) / took, 2)
+    figures["lag_at_end"] = _lag(log_file)
+    figures["drained_s"] = await _drained(log_file, 300)
+    return figures
+
+
+async def run_embedded_bench(*, rates: list[int], seconds: float, chats: int,
+                             connections: int, p99_budget_ms: float = 250.0,
+                             env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Step ``telecase run`` through the offered ``rates``; ``env`` adds settings."""
     with tempfile.TemporaryDirectory(prefix="telecase-bench-") as tmp:
-        data = Path(tmp)
-        per_topic = max(1, updates // chats - 1)
-        batch = ForumTraffic().topic_messages(chats, per_topic)
-
-        # stage by stage: webhook, then worker, then projector
-        log, engine, names, url, runner = await _stage(data, "staged")
-        updates_file = data / "updates.json"
-        updates_file.write_text(json.dumps(batch))
-        webhook_s = await _load(url, updates_file)
-        stop = asyncio.Event()
-        worker = EmbeddedWorker(log, names)
-        start = time.perf_counter()
-        task = asyncio.create_task(worker.run(stop))
-        worker_done = await _until(lambda: worker.folded >= len(batch))
-        events = await log.end_offset(names.ticket_events, 0)
-        projector = BusProjector(log, engine, names)
-        start_p = time.perf_counter()
-        ptask = asyncio.create_task(projector.run(stop))
-        projection_done = await _until(lambda: projector.applied >= events)
-        stop.set()
-        await asyncio.gather(task, ptask)
-        await runner.cleanup()
-        await log.close()
-        engine.dispose()
-
-        # all at once, then paced latency
-        log, engine, names, url, runner = await _stage(data, "live")
-        stop = asyncio.Event()
-        loops = [asyncio.create_task(EmbeddedWorker(log, names).run(stop)),
-                 asyncio.create_task(BusProjector(log, engine, names).run(stop))]
-        e2e_start = time.perf_counter()
-        load_s = await _load(url, updates_file)
-        expected = chats * per_topic
-        e2e_done = await _until(lambda: _messages(engine) >= expected)
-        paced_from = datetime.now(UTC)
-        fresh = ForumTraffic(chat_id=-1003000000000).fresh_tickets(0)
-        import aiohttp
-        total = int(rate * 5)
-        async with aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as session:
-            pending = []
-            t0 = time.perf_counter()
-            for i in range(total):
-                delay = t0 + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                pending.append(asyncio.create_task(post_ticket(session, url, next(fresh))))
-            for resp in await asyncio.gather(*pending):
-                resp.release()
-        await _until(lambda: _messages(engine) >= expected + total, 120)
-        with engine.connect() as conn:
-            rows = conn.execute(select(cases.c.projected_at, cases.c.last_event_recorded_at)
-                                .where(cases.c.last_event_recorded_at >= paced_from)).all()
-        latencies = sorted((p - r).total_seconds() * 1000 for p, r in rows)
-        stop.set()
-        await asyncio.gather(*loops)
-        await runner.cleanup()
-        await log.close()
-        engine.dispose()
-
-    return {
-        "runtime": "embedded", "updates": len(batch), "topics": chats, "ticket_events": events,
-        "webhook_updates_per_s": round(len(batch) / webhook_s),
-        "worker_updates_per_s": round(len(batch) / (worker_done - start)),
-        "projection_events_per_s": round(events / (projection_done - start_p)),
-        "end_to_end_updates_per_s": round(len(batch) / (e2e_done - e2e_start)),
-        "end_to_end_webhook_updates_per_s": round(len(batch) / load_s),
-        "latency_ms": {
-            "rate_per_s": rate, "samples": len(latencies),
-            "p50": round(statistics.median(latencies), 1) if latencies else None,
-            "p99": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1)
-            if latencies else None,
-        },
-    }
+        data, port = Path(tmp) / "data", _free_port()
+        simulator, api_base = await _start_simulator(Path(tmp))
+        run = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "telecase", "run", "--no-demo",
+            env=_env(data, port, api_base, env or {}), cwd=tmp,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        steps: list[dict[str, Any]] = []
+        try:
+            await _port_open(port, 60, run)
+            url = f"http://127.0.0.1:{port}/telegram"
+            for i, rate in enumerate(rates):
+                steps.append(await _step(url, rate, seconds, chats, connections, i, run.pid,
+                                         data / "log.sqlite", Path(tmp)))
+        finally:
+            if run.returncode is None:
+                run.terminate()
+            _, err = await run.communicate()
+            simulator.terminate()
+            await simulator.wait()
+        if run.returncode not in (0, -15):
+            raise RuntimeError(f"telecase run failed: {err.decode()[-2000:]}")
+    within = [s["offered_per_s"] for s in steps
+              if s["acknowledged"] == s["offered"]
+              and (s["delivery_delay_ms"]["p99"] or 0) <= p99_budget_ms]
+    return {"runtime": "embedded", "load": os.getloadavg()[0], "cores": os.cpu_count(),
+            "p99_budget_ms": p99_budget_ms, "steps": steps,
+            "sustained_updates_per_s": max(within, default=0)}

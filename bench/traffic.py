@@ -70,3 +70,61 @@ async def post_ticket(session: aiohttp.ClientSession, url: str,
     created, said = ticket
     (await session.post(url, json=created)).release()
     return await session.post(url, json=said)
+
+
+_TEXT = "Hi @acme_sales, about https://acme.example/pricing for 25 seats: #quote please, urgent"
+_ENTITIES = [{"type": kind, "offset": _TEXT.index(part), "length": len(part)}  # ASCII: UTF-16
+             for kind, part in (("mention", "@acme_sales"), ("url", "https://acme.example/pricing"),
+                                ("hashtag", "#quote"), ("bold", "urgent"))]
+
+
+class DeskTraffic:
+    """Customers writing to a busy desk, each update as full as the Bot API sends it: ``from``
+    (with ``language_code``, ``is_premium``), ``chat`` (a forum supergroup with a username),
+    ``message_thread_id``, ``is_topic_message``, ``reply_to_message`` (the topic's creation, as
+    Telegram attaches it), text with ``entities`` (a mention, a URL, a hashtag, bold).
+
+    ``chats`` forum supergroups with ``topics`` topics each; :meth:`next_update` is the given
+    chat's next update, in its order: the first messages of a chat open its topics, the rest
+    write in them by turns. Update ids grow across all chats, as one bot's do.
+    """
+
+
+    def __init__(self, chats: int, topics: int = 4, chat_base: int = -1003000000000,
+                 start_update: int = 1) -> None:
+        self.topics = topics
+        self._update_ids = itertools.count(start_update)
+        self._chats = [{"id": chat_base - n, "type": "supergroup", "title": f"Acme desk {n}",
+                        "username": f"acme_desk_{n}", "is_forum": True} for n in range(chats)]
+        self._next_message = [2] * chats  # 1 is the General topic's id
+        self._created: list[list[dict[str, Any]]] = [[] for _ in range(chats)]
+        self._written = [0] * chats
+        self.date = 1_790_000_000
+
+    def _customer(self, chat: int, topic: int) -> dict[str, Any]:
+        n = chat * self.topics + topic
+        return {"id": 700_000_000 + n, "is_bot": False, "first_name": f"Prospect {n}",
+                "last_name": "Doe", "username": f"prospect_{n}", "language_code": "en",
+                "is_premium": n % 3 == 0}
+
+    def next_update(self, chat: int) -> dict[str, Any]:
+        mid = self._next_message[chat]
+        self._next_message[chat] += 1
+        created = self._created[chat]
+        base = {"message_id": mid, "is_topic_message": True, "date": self.date,
+                "chat": self._chats[chat]}
+        if len(created) < self.topics:
+            topic = len(created)
+            msg = {**base, "message_thread_id": mid, "from": self._customer(chat, topic),
+                   "forum_topic_created": {"name": f"Inquiry {chat}-{topic}",
+                                           "icon_color": 7322096}}
+            created.append(msg)
+        else:
+            topic = self._written[chat] % self.topics
+            self._written[chat] += 1
+            opening = created[topic]
+            text = f"{_TEXT} (message {self._written[chat]})"
+            msg = {**base, "message_thread_id": opening["message_id"],
+                   "from": self._customer(chat, topic), "reply_to_message": opening,
+                   "text": text, "entities": _ENTITIES}
+        return {"update_id": next(self._update_ids), "message": msg}

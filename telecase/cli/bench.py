@@ -20,13 +20,22 @@ def bench_ingest(
     rate: int = typer.Option(1_000, help="paced rate (updates/s) for the latency run"),
     chats: int = typer.Option(200, help="distinct forum topics the updates spread over"),
     runtime: str = typer.Option("kafka", help="kafka (the configured cluster and database) "
-                                              "or embedded (SQLite, in this process)"),
+                                              "or embedded (a real `telecase run`)"),
+    rates: str = typer.Option("500,1000,1500,2000,2500,3000", help="embedded: offered "
+                              "rates (updates/s) stepped through, comma list"),
+    seconds: float = typer.Option(10.0, help="embedded: seconds each rate is offered"),
+    connections: int = typer.Option(100, help="embedded: the sender's connections "
+                                    "(setWebhook's max_connections)"),
 ) -> None:
-    """Drive simulated updates through webhook → log → worker → projection; print JSON."""
+    """Drive simulated updates through webhook → log → worker → projection; print JSON.
+    Embedded: Telegram-like delivery (per chat sequential, ``--chats`` forum chats) into a
+    real ``telecase run``, stepping the offered rate up (``--rates``)."""
     if RuntimeKind.parse(runtime) is RuntimeKind.EMBEDDED:
         from bench.ingest_embedded import run_embedded_bench
         logs.configure("warning")
-        result = asyncio.run(run_embedded_bench(updates=updates, rate=rate, chats=chats))
+        result = asyncio.run(run_embedded_bench(
+            rates=[int(r) for r in rates.split(",")], seconds=seconds, chats=chats,
+            connections=connections))
     else:
         from bench.ingest import run_ingest_bench
         result = asyncio.run(run_ingest_bench(configure(), updates=updates, rate=rate,
