@@ -15,7 +15,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -181,6 +188,18 @@ class Settings(BaseSettings):
     salesforce_poll_max_backoff: float = Field(300.0, gt=0)
     salesforce_sync_max_backoff: float = Field(60.0, gt=0)
     """The longest wait between retries while Salesforce is down or over its daily limit."""
+    salesforce_limit_conserve_at: float = Field(0.80, gt=0, le=1)
+    """Share of the org's daily API allocation (all clients, ``Sforce-Limit-Info``) from which
+    telecase conserves: batches linger longer and the change poller polls less often
+    (``connectors.salesforce.limit_guard``)."""
+    salesforce_limit_essential_at: float = Field(0.95, gt=0, le=1)
+    """Share from which telecase also stops non-essential calls (reconciliation, Knowledge
+    search, outreach look-ups) and alerts; customers' messages and agents' replies go on."""
+    salesforce_limit_slowdown: float = Field(4.0, ge=1)
+    """How much longer batches linger and polls wait while conserving."""
+    salesforce_limits_interval: float = Field(300.0, ge=0)
+    """Read ``/limits`` at start and whenever no response header has updated the usage for
+    this many seconds (0: never; the headers alone)."""
 
     telegram_out_per_chat_per_second: int = Field(1, ge=1)
     telegram_out_per_group_per_minute: int = Field(20, ge=1)
@@ -297,6 +316,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in v.split(",") if part.strip()]
         if isinstance(v, int):
             return [v]
+        return v
+
+    @field_validator("salesforce_limit_essential_at")
+    @classmethod
+    def _limit_thresholds(cls, v: float, info: ValidationInfo) -> float:
+        conserve = info.data.get("salesforce_limit_conserve_at")
+        if conserve is not None and v < conserve:
+            raise ValueError("must be at least TELECASE_SALESFORCE_LIMIT_CONSERVE_AT")
         return v
 
     @field_validator("default_phone_region")

@@ -37,6 +37,9 @@ its own (the greatest ``SystemModstamp`` it has read, by Salesforce's clock, nev
   window, so a restarted poller neither skips nor repeats. An empty tail: now minus
   ``lookback``. A crash between append and the next poll can only re-emit (same ``change_id``;
   the worker dedupes).
+- **Pace.** ``interval`` seconds between polls, times ``pace()``: the limit guard's factor,
+  above 1 while the org's daily API allocation runs low (``connectors.salesforce.limit_guard``).
+  Reading agents' replies is essential: the poller slows down, it never stops for the guard.
 - **Errors.** :class:`~connectors.errors.TransientError` (an outage, the daily limit, a locked
   row, an unreachable host, a login that failed, :mod:`connectors.salesforce.api`) keeps the
   watermark and
@@ -234,7 +237,11 @@ class ChangePoller:
                  integration_username: str | None = None,
                  watermarks: WatermarkStore | None = None, interval: float = 30.0,
                  overlap: float = 60.0, lookback: float = 86400.0, max_backoff: float = 300.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 pace: Callable[[], float] = lambda: 1.0) -> None:
+        """``pace``: the factor on ``interval`` before each next poll (the limit guard's
+        :meth:`~connectors.salesforce.limit_guard.LimitGuard.poll_factor`: polls slow down
+        while the org's daily API allocation runs low)."""
         if integration_user_id is None and integration_username is None:
             raise ValueError("give integration_user_id or integration_username: the poller "
                              "must recognise telecase's own writes")
@@ -243,7 +250,7 @@ class ChangePoller:
         self.integration_username = integration_username
         self.interval, self.max_backoff = interval, max_backoff
         self.overlap, self.lookback = timedelta(seconds=overlap), timedelta(seconds=lookback)
-        self.clock = clock
+        self.clock, self.pace = clock, pace
         self.position: PollerPosition | None = None
         self.emitted = 0
 
@@ -255,7 +262,7 @@ class ChangePoller:
         while not stop.is_set():
             try:
                 await self.poll_once()
-                delay, attempt = self.interval, 0
+                delay, attempt = self.interval * self.pace(), 0
             except TransientError as exc:
                 ERRORS.labels("transient").inc()
                 attempt += 1

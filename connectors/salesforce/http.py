@@ -10,11 +10,16 @@ the given base URL instead (what a hosts-file entry would do), and the session t
 given CA. The login answer names the instance, so data calls then go there directly.
 ``telecase.bootstrap.salesforce`` applies it when ``TELECASE_SALESFORCE_LOGIN_URL`` is set;
 tests use it to point simple-salesforce at the simulator.
+
+:func:`watch_limit_info` hands the ``Sforce-Limit-Info`` header of every answer the session
+receives (whichever component made the call) to a callback: the process's
+:class:`~connectors.salesforce.limit_guard.LimitGuard`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -24,6 +29,8 @@ from requests.adapters import HTTPAdapter
 #: (SOAP ``login()``, and the OAuth token endpoint of the JWT bearer, client credentials and
 #: username-password flows), whatever the domain: login, test or a My Domain.
 LOGIN_PATHS = ("/services/Soap/u/", "/services/oauth2/")
+LIMIT_INFO = "Sforce-Limit-Info"
+SessionT = TypeVar("SessionT", bound=requests.Session)
 
 
 class LoginRedirectAdapter(HTTPAdapter):
@@ -53,4 +60,18 @@ def redirect_logins(session: requests.Session, base_url: str,
     if ca_file is not None:
         session.verify = ca_file
     session.mount("https://", LoginRedirectAdapter(base_url))
+    return session
+
+
+def watch_limit_info(session: SessionT, observe: Callable[[str], object]) -> SessionT:
+    """Set up ``session`` (and return it) to pass the ``Sforce-Limit-Info`` value of every
+    answer that carries one to ``observe`` (a response hook: simple-salesforce sends every
+    call through ``session.request``)."""
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        value = response.headers.get(LIMIT_INFO)
+        if value:
+            observe(value)
+
+    session.hooks["response"].append(hook)
     return session

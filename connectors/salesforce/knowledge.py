@@ -37,6 +37,12 @@ and its crash recovery (:mod:`connectors.salesforce.comments`, key: the event id
 Case is found by ``Telecase_Ticket_Id__c``; a Case the outbound sync has not created yet is
 waited for (retried like an outage) for a while, then the event is dead-lettered.
 
+Knowledge search is not essential: with a ``guard``
+(:class:`~connectors.salesforce.limit_guard.LimitGuard`) that holds ``knowledge`` calls (the
+org's daily API allocation nearly used up), a batch holding a search waits (retried like an
+outage, nothing committed) until the guard allows searches again; the agent's ``/kb`` is
+answered late, never wrongly "nothing found".
+
 Errors: :class:`~connectors.errors.TransientError` keeps the batch and retries it after a
 backoff; a search Salesforce refuses counts as "nothing found" (the agent is told); any other
 refusal dead-letters that event with Salesforce's error and the rest of the batch goes on.
@@ -60,6 +66,7 @@ from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.api import SimpleSalesforceApi, Writer, record_error, waiting_policy
 from connectors.salesforce.comments import MemoryWriteLedger, Note, NoteWriter, WriteLedger
+from connectors.salesforce.limit_guard import LimitGuard
 from connectors.salesforce.results import SyncResult
 from streams.core.templates import Template, TemplateCatalog, name_of
 from streams.runtime.bus import Bus, Outgoing, Record
@@ -176,16 +183,17 @@ class AgentToolsRunner:
     def __init__(self, bus: Bus, names: TopicNames, api: AgentToolsApi, results: RawLog, *,
                  config: KnowledgeConfig | None = None, batch_max: int = 200,
                  max_backoff: float = 60.0, case_wait_attempts: int = 8,
-                 ledger: WriteLedger | None = None) -> None:
+                 ledger: WriteLedger | None = None, guard: LimitGuard | None = None) -> None:
         """``results``: where search results go (``salesforce.changes``); ``ledger``: where
-        the CaseComments written are recorded (default: in memory)."""
+        the CaseComments written are recorded (default: in memory); ``guard``: the limit
+        guard that may hold searches."""
         self.bus, self.names, self.api, self.results = bus, names, api, results
         self.notes = NoteWriter(api, Writer(api, time.sleep),
                                 ledger if ledger is not None else MemoryWriteLedger(),
                                 sobject="CaseComment", body_field="CommentBody")
         self.config = config or KnowledgeConfig()
         self.batch_max, self.max_backoff = batch_max, max_backoff
-        self.case_wait_attempts = case_wait_attempts
+        self.case_wait_attempts, self.guard = case_wait_attempts, guard
         self.case_ids: dict[str, str] = {}
         self.handled = 0
 
@@ -242,6 +250,8 @@ class AgentToolsRunner:
         batch redoes it all (a search made twice is appended twice, with one ``search_id``:
         the worker takes the first)."""
         work.rejected.clear()
+        if work.searches and self.guard is not None:
+            self.guard.hold("knowledge", retry_after=self.max_backoff)
         found = [self._search(e) for e in work.searches]
         if not work.needs_cases:
             return found

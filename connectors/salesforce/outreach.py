@@ -10,6 +10,12 @@ next :meth:`find` and (b) makes the Case the one the outbound sync upserts for t
 the ticket is linked to the agent's Case and no second Case is made. The Case's Subject names
 the topic; its Description is the agent's first message. A Case whose person has no Telegram
 id is left alone (counted in :attr:`OutreachCases.skipped`).
+
+These look-ups are not essential: with a ``guard``
+(:class:`~connectors.salesforce.limit_guard.LimitGuard`), they come :meth:`OutreachCases.pace`
+times less often while the org's daily API allocation runs low, and :meth:`OutreachCases.find`
+finds nothing (calls nothing) once the guard holds non-essential calls; the agent's Case
+waits, marked, for the next look.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.salesforce.api import SalesforceApi, soql_quote
+from connectors.salesforce.limit_guard import LimitGuard
 
 TICKET_FIELD = "Telecase_Ticket_Id__c"
 ORIGIN = "Telegram"
@@ -37,12 +44,19 @@ class OutreachCase:
 
 
 class OutreachCases:
-    def __init__(self, api: SalesforceApi) -> None:
-        self.api = api
+    def __init__(self, api: SalesforceApi, guard: LimitGuard | None = None) -> None:
+        self.api, self.guard = api, guard
         self.skipped: set[str] = set()
 
+    def pace(self) -> float:
+        """The factor on the time between looks (the guard's poll factor)."""
+        return 1.0 if self.guard is None else self.guard.poll_factor()
+
     def find(self) -> list[OutreachCase]:
-        """The Cases marked for Telegram and not yet claimed, oldest first."""
+        """The Cases marked for Telegram and not yet claimed, oldest first (none while the
+        guard holds outreach)."""
+        if self.guard is not None and not self.guard.allows("outreach"):
+            return []
         [cases] = self.api.query_many([
             f"SELECT Id, Subject, Description, ContactId, Telecase_Lead__c, OwnerId FROM Case "
             f"WHERE Origin = '{ORIGIN}' AND {TICKET_FIELD} = null "

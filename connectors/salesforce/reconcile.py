@@ -42,6 +42,12 @@ With a Telegram bot configured, each open forum ticket's topic is compared too
 and recorded, a deleted one is recorded; those corrections go to ``telegram.updates``. A
 ``--dry-run`` does not probe Telegram: the only way to read a topic's state is the call that
 repairs it.
+
+Reconciliation is not essential: with a ``guard``
+(:class:`~connectors.salesforce.limit_guard.LimitGuard`) that holds ``reconcile`` calls (the
+org's daily API allocation nearly used up), a round reads nothing from Salesforce and its
+report says Salesforce was not compared (``field_history`` ``None``, ``held`` true); Telegram
+is compared as usual.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ from connectors.salesforce.case_drift import (
     last_change,
 )
 from connectors.salesforce.change_poller import id15, parse_datetime
+from connectors.salesforce.limit_guard import LimitGuard
 from connectors.telegram.topic_check import TopicFinding, TopicProbe
 from streams.core.ticket import TicketState, evolve_ticket
 from streams.runtime.bus import Bus
@@ -129,6 +136,8 @@ class Report:
     """Whether Salesforce's CaseHistory was read (``None``: Salesforce not compared)."""
     appended: set[str] = field(default_factory=set)
     """``change_id``/``check_id`` of the corrections appended."""
+    held: bool = False
+    """Salesforce was not read: the limit guard holds non-essential calls."""
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -366,8 +375,9 @@ class Reconciler:
                  raw_log: Any | None, *, dry_run: bool = False,
                  topics: TopicProbe | None = None, topic_log: Any | None = None,
                  integration_user_id: str | None = None,
-                 integration_username: str | None = None) -> None:
-        self.bus, self.events_topic, self.api = bus, events_topic, api
+                 integration_username: str | None = None,
+                 guard: LimitGuard | None = None) -> None:
+        self.bus, self.events_topic, self.api, self.guard = bus, events_topic, api, guard
         self.raw_log, self.dry_run = raw_log, dry_run
         self.topics, self.topic_log = topics, topic_log
         self.integration_user_id = integration_user_id
@@ -379,7 +389,9 @@ class Reconciler:
     async def run_once(self) -> Report:
         now = datetime.now(UTC)
         salesforce = None
-        if self.api is not None:  # Salesforce first: its telecase writes are in the log then
+        held = self.api is not None and self.guard is not None \
+            and not self.guard.allows("reconcile")
+        if self.api is not None and not held:  # Salesforce first: its writes are in the log
             salesforce = await asyncio.to_thread(self._read_salesforce, self.api)
         tickets = fold_tickets(await read_events(self.bus, self.events_topic))
         if salesforce is not None:
@@ -387,7 +399,7 @@ class Reconciler:
             report = compare(tickets, cases, now, history=history, integration_users=me)
         else:
             report = Report(tickets=len(tickets))
-        report.dry_run = self.dry_run
+        report.dry_run, report.held = self.dry_run, held
         report.drifts = [self._not_again(d) for d in report.drifts]
         if self.topics is not None and not self.dry_run and self.topic_log is not None:
             report.topics, findings = await self.topics.check_all(
@@ -444,7 +456,8 @@ class Reconciler:
                 report = await self.run_once()
                 (log.info if report.drifts else log.debug)(
                     "reconcile.round", tickets=report.tickets, cases=report.cases,
-                    topics=report.topics, drifts=report.counts(), corrected=report.corrected)
+                    topics=report.topics, drifts=report.counts(), corrected=report.corrected,
+                    salesforce_held=report.held)
                 for drift in report.drifts:
                     log.info("reconcile.drift", ticket_id=drift.ticket_id, kind=drift.kind,
                              corrected=report.was_corrected(drift), detail=drift.detail)

@@ -29,7 +29,7 @@ from connectors.salesforce.knowledge import (
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog, TemplateSyntaxError
 from streams.runtime.bus import Bus
 from streams.runtime.topics import TopicNames
-from telecase.bootstrap.salesforce import connect
+from telecase.bootstrap.salesforce import connect, limit_guard
 from telecase.settings import Settings, SettingsError
 
 log = structlog.get_logger("telecase.templates")
@@ -89,7 +89,8 @@ async def agent_tools_runner(settings: Settings, bus: Bus, names: TopicNames,
                              sobject=settings.knowledge_object,
                              article_url=settings.knowledge_article_url)
     return AgentToolsRunner(bus, names, await agent_tools_api(settings), results,
-                            config=config, max_backoff=settings.salesforce_sync_max_backoff)
+                            config=config, max_backoff=settings.salesforce_sync_max_backoff,
+                            guard=limit_guard(settings))
 
 
 async def templates(settings: Settings) -> TemplateCatalog:

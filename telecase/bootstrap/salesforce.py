@@ -1,12 +1,16 @@
 """Building the Salesforce client (simple-salesforce) and the sync from settings.
 
 Every client sends its requests through a :class:`~connectors.api_calls.MeteredSession`, so
-each Salesforce call telecase makes is counted in ``telecase_salesforce_api_calls_total``.
+each Salesforce call telecase makes is counted in ``telecase_salesforce_api_calls_total``, and
+whose answers' ``Sforce-Limit-Info`` feed the process's one
+:class:`~connectors.salesforce.limit_guard.LimitGuard` per org (:func:`limit_guard`; its
+``/limits`` reads: :func:`watch_api_limits`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,8 @@ from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
 from connectors.salesforce.comments import SqlWriteLedger
 from connectors.salesforce.files import CaseFiles, FilePolicy, SqlFileLedger
-from connectors.salesforce.http import redirect_logins
+from connectors.salesforce.http import redirect_logins, watch_limit_info
+from connectors.salesforce.limit_guard import LimitGuard, watch_limits
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.files import TelegramFiles
 from connectors.telegram.ledger import make_ledger_engine
@@ -50,7 +55,36 @@ def http_session(settings: Settings) -> MeteredSession:
     session = MeteredSession()
     if settings.salesforce_login_url:
         redirect_logins(session, settings.salesforce_login_url, settings.salesforce_ca_file)
-    return session
+    return watch_limit_info(session, limit_guard(settings).observe)
+
+
+_GUARDS: dict[tuple[str, str], LimitGuard] = {}
+_GUARDS_LOCK = threading.Lock()
+
+
+def limit_guard(settings: Settings) -> LimitGuard:
+    """The process's limit guard for the org these settings log in to (one per org: every
+    client of it shares the org's allocation), with the thresholds the settings give."""
+    key = (settings.salesforce_domain, settings.salesforce_login_url or "")
+    with _GUARDS_LOCK:
+        guard = _GUARDS.get(key)
+        if guard is None:
+            guard = _GUARDS[key] = LimitGuard(
+                conserve_at=settings.salesforce_limit_conserve_at,
+                essential_at=settings.salesforce_limit_essential_at,
+                slowdown=settings.salesforce_limit_slowdown)
+        return guard
+
+
+async def watch_api_limits(settings: Settings, stop: asyncio.Event) -> None:
+    """Keep :func:`limit_guard` informed from ``/limits`` when the headers fall silent
+    (``salesforce_limits_interval``; 0: the headers alone), until ``stop``."""
+    if settings.salesforce_limits_interval <= 0:
+        await stop.wait()  # a loop of the process: it ends when the process stops
+        return
+    client = await connect(settings)
+    await watch_limits(limit_guard(settings), client.limits,
+                       settings.salesforce_limits_interval, stop)
 
 
 _NEEDS = {
@@ -178,7 +212,8 @@ async def change_poller(settings: Settings, raw_log: RawLog, bus: Bus,
         watermarks=LogWatermarks(bus, names.salesforce_changes, overlap=overlap),
         interval=settings.salesforce_poll_interval, overlap=overlap,
         lookback=settings.salesforce_poll_lookback,
-        max_backoff=settings.salesforce_poll_max_backoff)
+        max_backoff=settings.salesforce_poll_max_backoff,
+        pace=limit_guard(settings).poll_factor)
 
 
 async def integration_user_id(settings: Settings, client: Any) -> str | None:

@@ -25,7 +25,7 @@ from connectors.telegram.bot_api import BotApi
 from streams.runtime.bus import Bus, Outgoing
 from streams.runtime.topics import TopicNames
 from streams.schema.ticket_requests import TicketRequest
-from telecase.bootstrap.salesforce import connect
+from telecase.bootstrap.salesforce import connect, limit_guard
 from telecase.ops.ticket import TicketRequestError, outreach_request, ticket_id_of
 from telecase.settings import Settings
 
@@ -65,13 +65,13 @@ async def watch_salesforce_outreach(settings: Settings, cases: OutreachCases, ap
                     await asyncio.sleep(1.0)
             log.info("outreach.opened", case_id=case.case_id, ticket_id=ticket)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+            await asyncio.wait_for(stop.wait(), every * cases.pace())
 
 
 async def salesforce_outreach(settings: Settings, bus: Bus, names: TopicNames,
                               stop: asyncio.Event) -> None:
     """:func:`watch_salesforce_outreach` as the settings say (the composition root's)."""
-    cases = OutreachCases(SimpleSalesforceApi(await connect(settings)))
+    cases = OutreachCases(SimpleSalesforceApi(await connect(settings)), limit_guard(settings))
     api = BotApi(settings.require_token(), settings.telegram_api_base)
 
     async def send(request: TicketRequest) -> object:

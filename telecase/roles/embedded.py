@@ -63,7 +63,14 @@ from telecase.bootstrap.runtime import (
     projection_engine,
     topic_names,
 )
-from telecase.bootstrap.salesforce import case_files, case_sync, change_poller, connect
+from telecase.bootstrap.salesforce import (
+    case_files,
+    case_sync,
+    change_poller,
+    connect,
+    limit_guard,
+    watch_api_limits,
+)
 from telecase.demo import policy as demo_policy
 from telecase.demo import screen, simulated
 from telecase.demo import world as demo_world
@@ -202,6 +209,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
+            loops.append(asyncio.create_task(watch_api_limits(sf_settings, stop),
+                                             name="salesforce-limits"))
             if sf_settings.has_telegram_credentials:  # customers' files onto the Case
                 attacher, close_files = await case_files(sf_settings)
                 after_loops.append(close_files)
@@ -226,7 +235,8 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                     rt.log, rt.names.ticket_events,
                     SalesforceChangeApi(await connect(sf_settings)), changes,
                     integration_user_id=sf_settings.salesforce_integration_user_id,
-                    integration_username=sf_settings.salesforce_username)
+                    integration_username=sf_settings.salesforce_username,
+                    guard=limit_guard(sf_settings))
                 loops.append(asyncio.create_task(
                     reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
         if demo or settings.dashboard_port is not None:  # the dashboard, on the projections

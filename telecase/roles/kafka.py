@@ -162,7 +162,7 @@ async def salesforce_connector(settings: Settings) -> None:
     changes (appending to ``salesforce.changes``)."""
     from connectors.salesforce.sync_runner import SyncRunner
     from telecase.bootstrap.agent_tools import agent_tools_runner
-    from telecase.bootstrap.salesforce import case_sync, change_poller
+    from telecase.bootstrap.salesforce import case_sync, change_poller, watch_api_limits
 
     _metrics(settings)
     sync = await case_sync(settings)
@@ -173,7 +173,8 @@ async def salesforce_connector(settings: Settings) -> None:
                             max_backoff=settings.salesforce_sync_max_backoff)
         poller = await change_poller(settings, changes, bus, names)
         tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, ...
-        loops = [runner.run, poller.run, tools.run]
+        loops = [runner.run, poller.run, tools.run,
+                 lambda stop: watch_api_limits(settings, stop)]  # the limit guard's /limits
         if settings.has_telegram_credentials:  # customers' files onto the Case
             from connectors.salesforce.files_runner import FilesRunner
             from telecase.bootstrap.salesforce import case_files
@@ -182,11 +183,12 @@ async def salesforce_connector(settings: Settings) -> None:
         if settings.reconcile_interval > 0:
             from connectors.salesforce.change_poller import SalesforceChangeApi
             from connectors.salesforce.reconcile import Reconciler
-            from telecase.bootstrap.salesforce import connect
+            from telecase.bootstrap.salesforce import connect, limit_guard
             reconciler = Reconciler(bus, names.ticket_events,
                                     SalesforceChangeApi(await connect(settings)), changes,
                                     integration_user_id=settings.salesforce_integration_user_id,
-                                    integration_username=settings.salesforce_username)
+                                    integration_username=settings.salesforce_username,
+                                    guard=limit_guard(settings))
             loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
         if settings.outreach_chat_id is not None and settings.has_telegram_credentials:
             from telecase.ops.salesforce_outreach import salesforce_outreach
