@@ -1,38 +1,56 @@
 """``telecase bench ingest``: updates through webhook → Kafka → worker → projection.
 
-Runs against the Kafka cluster and database in the settings, in topics and a consumer group of
-its own (a fresh ``bench<id>.`` prefix), and prints JSON:
+Runs against the Kafka cluster and the PostgreSQL server in the settings, in topics and consumer
+groups of its own (a fresh ``bench<id>.`` prefix) and two scratch databases (created, dropped
+afterwards: :func:`bench.pg_settings.scratch_database`), and prints JSON:
 
 - ``webhook_updates_per_s``: N updates POSTed to the webhook endpoint (in this process, 64
   concurrent clients) and made durable in ``telegram.updates``;
-- ``worker_events_per_s`` / ``worker_updates_per_s``: one worker folding the N raw updates into
-  ``ticket.events`` (Kafka record timestamps of the first and last event written);
-- ``projection_events_per_s``: the projector applying those events to the ``cases`` table;
-- ``baseline_consume_produce_per_s``: a bare aiokafka loop consuming the same raw topic and
-  producing each record to another topic, measured in the same run, and the ratio to it;
-- ``latency_ms``: p50/p99 from webhook acceptance to the case row's commit, with updates paced
-  at ``rate`` per second (each update opens a new ticket, so each row times one update).
+- ``worker_events_per_s`` / ``worker_updates_per_s``: one worker process folding the N raw
+  updates into ``ticket.events`` while a projector process projects them (Kafka record
+  timestamps of the first and last event written);
+- ``bare_loop_events_per_s``: a bare consume+produce loop (:mod:`bench.bare_loop`) in the
+  worker's place under the same conditions: its own process, the same raw topic and partitions,
+  producing the very events the worker wrote for each record to a topic a projector projects
+  into the same (empty) tables; timed the same way. ``worker_vs_bare_loop`` is the ratio of
+  the two rates, from the same run (target >= 0.5);
+- ``projection_events_per_s``: the projector applying the worker's events, first to last
+  committed row as seen by polling;
+- ``latency_ms``: end to end, from the moment a customer's message is POSTed to the webhook to
+  the moment its case row is committed and visible (a thread polls ``cases`` every
+  ``POLL_S`` seconds and times each row by the poll that first saw it, so a figure is late by at
+  most one poll interval), with updates paced at ``rate`` per second (each ticket is two updates:
+  its topic's creation, then the message, sent after the creation was accepted, per chat in
+  order as Telegram does);
+- ``postgres``: the server's durability settings as the bench's sessions saw them, and
+  warnings (:mod:`bench.pg_settings`); every session, the projector's too, runs with
+  ``synchronous_commit=on``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import pickle
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import func, select
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import Engine, func, select
 
 from bench.loadgen import post_all
-from bench.traffic import ForumTraffic, post_ticket
+from bench.pg_settings import durability, scratch_database
+from bench.traffic import FORUM_BASE, ForumTraffic
 from connectors.raw_log import KafkaRawLog
 from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
 from projections.db import create_schema, make_engine
@@ -41,19 +59,23 @@ from streams.runtime.kafka.admin import ensure_topics
 from streams.runtime.topics import TopicNames
 
 if TYPE_CHECKING:  # telecase runs the benches (`telecase bench`) and passes its settings in
+    from aiokafka.structs import ConsumerRecord
+
     from telecase.settings import Settings
 
 SECRET = "bench-secret"
 BOT_ID = 7000000001
+POLL_S = 0.005
+LATENCY_SECONDS = 10.0
 
 
-async def _timestamps(bootstrap: str, topic: str) -> tuple[float, float, int]:
-    """First and last record timestamps (seconds) and the record count of a topic."""
+async def _records(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of a topic (read until it stays quiet)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=f"bench-ts-{uuid.uuid4()}",
                                 max_poll_records=5000)
     await consumer.start()
-    first, last, count = float("inf"), 0.0, 0
+    out: list[ConsumerRecord[bytes, bytes]] = []
     try:
         idle = 0
         while idle < 3:
@@ -63,52 +85,52 @@ async def _timestamps(bootstrap: str, topic: str) -> tuple[float, float, int]:
                 continue
             idle = 0
             for records in batch.values():
-                for r in records:
-                    first, last = min(first, r.timestamp / 1000), max(last, r.timestamp / 1000)
-                    count += 1
+                out.extend(records)
     finally:
         await consumer.stop()
-    return first, last, count
+    return out
 
 
-async def _baseline(bootstrap: str, source: str, target: str, expected: int) -> float:
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=f"bench-base-{uuid.uuid4()}",
-                                max_poll_records=2000)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    await consumer.start()
-    await producer.start()
-    try:
-        done, start = 0, None
-        while done < expected:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if start is None and batch:
-                start = time.perf_counter()
-            futures = [await producer.send(target, r.value, key=r.key)
-                       for records in batch.values() for r in records]
-            for f in futures:
-                await f
-            done += len(futures)
-            await consumer.commit()
-        return expected / (time.perf_counter() - (start or time.perf_counter()))
-    finally:
-        await consumer.stop()
-        await producer.stop()
+def _span(records: list[ConsumerRecord[bytes, bytes]]) -> float:
+    """Seconds between a topic's first and last record timestamps."""
+    stamps = [float(r.timestamp) / 1000 for r in records]
+    return max(max(stamps) - min(stamps), 1e-6)
+
+
+def _payloads(raw: list[ConsumerRecord[bytes, bytes]], events: list[ConsumerRecord[bytes, bytes]],
+              ) -> dict[tuple[int, int], list[tuple[bytes, bytes]]]:
+    """The events the worker wrote for each raw record (matched by Telegram ``update_id``)."""
+    by_update: dict[int | None, list[tuple[bytes, bytes]]] = {}
+    update_id = None
+    for e in sorted(events, key=lambda r: (r.partition, r.offset)):
+        # an event without one (an SLA clock's) came from the update before it
+        update_id = json.loads(e.value)["source"].get("update_id") or update_id
+        by_update.setdefault(update_id, []).append((e.key or b"", e.value or b""))
+    return {(r.partition, r.offset): by_update.get(json.loads(r.value)["update"]["update_id"],
+                                                   [])
+            for r in raw}
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "telecase", *args], env={**os.environ, **env},
+    return subprocess.Popen([sys.executable, *args], env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def _wait_rows(engine: Any, expected_messages: int, timeout: float) -> list[float]:
+def _stop(*procs: subprocess.Popen[bytes]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(30)
+
+
+async def _wait_rows(engine: Engine, expected_messages: int, timeout: float) -> list[float]:
     """Poll the cases table; returns the times at which progress was first and last seen."""
     seen: list[float] = []
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         with engine.connect() as conn:
-            total = conn.execute(select(func.coalesce(func.sum(cases.c.message_count), 0)))
-            total = int(total.scalar_one())
+            total = int(conn.execute(select(
+                func.coalesce(func.sum(cases.c.message_count), 0))).scalar_one())
         if total and not seen:
             seen.append(time.perf_counter())
         if total >= expected_messages:
@@ -118,16 +140,105 @@ async def _wait_rows(engine: Any, expected_messages: int, timeout: float) -> lis
     raise TimeoutError(f"projection incomplete after {timeout}s")
 
 
+class _RowWatch:
+    """A thread polling ``cases`` for the rows of forum topics with a message projected: the
+    ``perf_counter`` of the poll that first saw each (``thread_id -> seconds``)."""
+
+    def __init__(self, engine: Engine, chat_id: int) -> None:
+        self.engine, self.chat_id = engine, chat_id
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _RowWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        high = None  # projected_at of the newest batch seen: a later commit is at least that
+        with self.engine.connect() as conn:
+            while not self._stop.is_set():
+                query = select(cases.c.thread_id, cases.c.projected_at).where(
+                    cases.c.chat_id == self.chat_id, cases.c.message_count >= 1)
+                if high is not None:
+                    query = query.where(cases.c.projected_at >= high)
+                asked = time.perf_counter()
+                rows = conn.execute(query).all()
+                conn.rollback()
+                for thread_id, projected_at in rows:
+                    self.seen.setdefault(thread_id, asked)
+                    high = projected_at if high is None else max(high, projected_at)
+                self._stop.wait(POLL_S)
+
+
+async def _paced(url: str, tickets: Iterator[tuple[dict[str, Any], dict[str, Any]]],
+                 rate: int, seconds: float) -> dict[int, float]:
+    """Fresh tickets, two updates each, ``rate`` updates per second in all; when each ticket's
+    message was POSTed (``thread_id -> perf_counter``)."""
+    sent: dict[int, float] = {}
+    start = time.perf_counter()
+
+    async def one(slot: int, ticket: tuple[dict[str, Any], dict[str, Any]],
+                  session: aiohttp.ClientSession) -> None:
+        await asyncio.sleep(max(0.0, start + slot / rate - time.perf_counter()))
+        created, said = ticket
+        (await session.post(url, json=created)).release()
+        await asyncio.sleep(max(0.0, start + (slot + 1) / rate - time.perf_counter()))
+        sent[created["message"]["message_id"]] = time.perf_counter()
+        response = await session.post(url, json=said)
+        response.release()
+        if response.status != 200:
+            raise RuntimeError(f"webhook answered {response.status}")
+
+    async with aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as session:
+        await asyncio.gather(*(one(slot, next(tickets), session)
+                               for slot in range(0, int(rate * seconds), 2)))
+    return sent
+
+
+def _percentiles(lat: list[float]) -> dict[str, Any]:
+    lat = sorted(lat)
+    return {"samples": len(lat),
+            "p50": round(statistics.median(lat), 1) if lat else None,
+            "p99": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
+            "max": round(lat[-1], 1) if lat else None}
+
+
+async def _latency(engine: Engine, url: str, traffic: ForumTraffic, first: int, rate: int,
+                   ) -> dict[str, Any]:
+    with _RowWatch(engine, FORUM_BASE) as watch:
+        sent = await _paced(url, traffic.fresh_tickets(first), rate, LATENCY_SECONDS)
+        deadline = time.perf_counter() + 120
+        while not set(sent) <= set(watch.seen) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+    missing = set(sent) - set(watch.seen)
+    if missing:
+        raise TimeoutError(f"{len(missing)} paced tickets never reached the cases table")
+    return {"rate_updates_per_s": rate, "poll_ms": POLL_S * 1000,
+            **_percentiles([(watch.seen[t] - s) * 1000 for t, s in sent.items()])}
+
+
 async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
                            chats: int) -> dict[str, Any]:
+    with scratch_database(settings.projection_url("kafka")) as worker_db, \
+            scratch_database(settings.projection_url("kafka")) as loop_db:
+        return await _run(settings, worker_db, loop_db, updates=updates, rate=rate, chats=chats)
+
+
+async def _run(settings: Settings, worker_db: str, loop_db: str, *, updates: int, rate: int,
+               chats: int) -> dict[str, Any]:
     bootstrap = settings.kafka_bootstrap_servers
     names = TopicNames(f"bench{uuid.uuid4().hex[:8]}.")
+    loop_names = TopicNames(f"{names.prefix}loop.")
     await ensure_topics(bootstrap, names, partitions=settings.topic_partitions)
-    engine = make_engine(settings.projection_url("kafka"))
+    await ensure_topics(bootstrap, loop_names, partitions=settings.topic_partitions)
+    engine = make_engine(worker_db)
     create_schema(engine)
-    with engine.begin() as conn:
-        conn.execute(cases.delete())
-        conn.exec_driver_sql("DELETE FROM projector_checkpoints")
+    postgres = durability(engine)
 
     raw_log = KafkaRawLog(bootstrap, names.telegram_updates)
     await raw_log.start()
@@ -145,69 +256,65 @@ async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
     webhook_s = await post_all(url, SECRET, batch)
     expected_messages = chats * per_topic
 
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "TELECASE_DATABASE_URL": settings.projection_url("kafka"),
-           "TELECASE_TOPIC_PREFIX": names.prefix,
-           "TELECASE_TOPIC_PARTITIONS": str(settings.topic_partitions),
-           "TELECASE_WORKER_APP_ID": f"{names.prefix}worker",
-           "TELECASE_PROJECTOR_GROUP_ID": f"{names.prefix}projector",
-           "TELECASE_DATA_DIR": os.path.join(settings.data_dir, "bench"),
-           "TELECASE_LOG_LEVEL": "warning"}
-    baseline = await _baseline(bootstrap, names.telegram_updates, f"{names.prefix}baseline",
-                               len(batch))
-    worker = _spawn(["worker"], env)
-    projector = _spawn(["projector"], env)
+    def env(of: TopicNames, db_url: str) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "TELECASE_DATABASE_URL": db_url,
+                "TELECASE_TOPIC_PREFIX": of.prefix,
+                "TELECASE_TOPIC_PARTITIONS": str(settings.topic_partitions),
+                "TELECASE_WORKER_APP_ID": f"{of.prefix}worker",
+                "TELECASE_PROJECTOR_GROUP_ID": f"{of.prefix}projector",
+                "TELECASE_DATA_DIR": os.path.join(settings.data_dir, "bench"),
+                "TELECASE_LOG_LEVEL": "warning"}
+
+    worker = _spawn(["-m", "telecase", "worker"], env(names, worker_db))
+    projector = _spawn(["-m", "telecase", "projector"], env(names, worker_db))
     try:
         progress = await _wait_rows(engine, expected_messages, timeout=600)
-        first, last, events = await _timestamps(bootstrap, names.ticket_events)
-        worker_s = max(last - first, 1e-6)
+        events = await _records(bootstrap, names.ticket_events)
+        raw = await _records(bootstrap, names.telegram_updates)
+        worker_s = _span(events)
         projection_s = max(progress[-1] - progress[0], 1e-6)
-
-        # latency at a paced rate, workers warm
-        paced = traffic.fresh_tickets(chats + 1)
-        paced_from = datetime.now(UTC)
-        sent = 0
-        duration = 5.0
-        start = time.perf_counter()
-        async with aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as session:
-            pending = []
-            total = int(rate * duration)
-            while sent < total:
-                due = start + sent / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                pending.append(asyncio.create_task(post_ticket(session, url, next(paced))))
-                sent += 1
-            responses = await asyncio.gather(*pending)
-            for r in responses:
-                r.release()
-        await _wait_rows(engine, expected_messages + sent, timeout=120)
-        with engine.connect() as conn:
-            rows = conn.execute(select(cases.c.projected_at, cases.c.last_event_recorded_at)
-                                .where(cases.c.last_event_recorded_at >= paced_from)).all()
-        lat = sorted((p - r).total_seconds() * 1000 for p, r in rows)
+        latency = await _latency(engine, url, traffic, chats + 1, rate)
     finally:
-        for proc in (worker, projector):
-            proc.terminate()
-            proc.wait(30)
+        _stop(worker, projector)
         await runner.cleanup()
         await raw_log.stop()
         engine.dispose()
 
-    worker_rate = events / worker_s
+    # The bare loop in the worker's place: same raw records, same events out, a projector on
+    # them into a database as empty as the worker's was.
+    payloads = _payloads(raw, events)
+    expected_events = sum(len(v) for v in payloads.values())
+    engine = make_engine(loop_db)
+    create_schema(engine)
+    with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as f:
+        pickle.dump(payloads, f)
+    try:
+        loop = _spawn(["-m", "bench.bare_loop", bootstrap, names.telegram_updates,
+                       loop_names.ticket_events, f"{loop_names.prefix}bare",
+                       f.name, str(expected_events)], {})
+        loop_projector = _spawn(["-m", "telecase", "projector"], env(loop_names, loop_db))
+        try:
+            await _wait_rows(engine, expected_messages, timeout=600)
+            loop_s = _span(await _records(bootstrap, loop_names.ticket_events))
+        finally:
+            _stop(loop, loop_projector)
+    finally:
+        os.unlink(f.name)
+        engine.dispose()
+
+    worker_rate = len(events) / worker_s
+    loop_rate = expected_events / loop_s
     return {
-        "runtime": "kafka", "updates": len(batch), "topics": chats, "ticket_events": events,
+        "runtime": "kafka", "updates": len(batch), "topics": chats,
+        "ticket_events": len(events), "bare_loop_events": expected_events,
         "partitions": settings.topic_partitions,
         "webhook_updates_per_s": round(len(batch) / webhook_s),
         "worker_updates_per_s": round(len(batch) / worker_s),
         "worker_events_per_s": round(worker_rate),
-        "projection_events_per_s": round(events / projection_s),
-        "baseline_consume_produce_per_s": round(baseline),
-        "worker_vs_baseline": round(len(batch) / worker_s / baseline, 3),
-        "latency_ms": {
-            "rate_per_s": rate, "samples": len(lat),
-            "p50": round(statistics.median(lat), 1) if lat else None,
-            "p99": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
-        },
+        "projection_events_per_s": round(len(events) / projection_s),
+        "bare_loop_events_per_s": round(loop_rate),
+        "worker_vs_bare_loop": round(worker_rate / loop_rate, 3),
+        "latency_ms": latency,
+        "postgres": postgres,
     }

@@ -11,28 +11,32 @@ rebuild was this process's CPU (Python: the projectors' folds and the driver), t
 the database's work and waiting for it.
 
 It runs :func:`projections.replay.replay` into ``telecase_rebuild`` and swaps, in a scratch
-database of its own on the given server (created, and dropped afterwards), then times a raw
-``COPY ... FROM STDIN`` (psycopg ``cursor.copy``) of the very rows the rebuild produced into
-scratch tables: ``copy_rows_per_s``, and ``rebuild_vs_copy`` (how many times longer the rebuild
-took than the COPY of its rows). JSON fields:
+database of its own on the given server (:func:`bench.pg_settings.scratch_database`: created,
+dropped afterwards, every session with ``synchronous_commit=on``), then times the baseline: a
+bulk ``COPY ... FROM STDIN`` (psycopg ``cursor.copy``, the rows written in 1 MiB chunks as
+``COPY ... TO STDOUT`` gave them) of the very rows the rebuild produced into empty tables defined
+like the projection tables (``LIKE ... INCLUDING ALL``: their keys and indexes), all in ONE
+transaction: ``copy_rows_per_s``, and ``rebuild_vs_copy`` (how many times longer the rebuild took
+than the COPY of its rows). JSON fields:
 
 - ``events``, ``tickets``, ``rebuild_seconds``, ``events_per_s`` (target >= 50,000),
   ``rebuild_client_cpu_seconds``;
 - ``rows`` (per table), ``copy_seconds``, ``copy_rows_per_s``, ``rebuild_vs_copy``;
-- ``generate_seconds``, ``decode_events_per_s``, ``batch``, ``projections``.
+- ``generate_seconds``, ``decode_events_per_s``, ``batch``, ``projections``;
+- ``postgres``: the server's durability settings and warnings (:mod:`bench.pg_settings`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from bench.pg_settings import durability, scratch_database
 from projections.cases import Offset
 from projections.decode import decode
 from projections.replay import Fetched, RebuildTarget, choose, rebuild_engine, replay
@@ -64,6 +68,7 @@ WAVE = 1000
 QUEUES = ("sales", "support", "billing")
 AGENTS = tuple(f"agent-{i:02d}" for i in range(20))
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+COPY_CHUNK = 1 << 20
 
 
 def _templates() -> list[TicketEvent]:
@@ -200,50 +205,40 @@ def _decode_rate(events: list[tuple[Offset, TicketEvent]], sample: int = 20_000)
     return len(payloads) / (time.perf_counter() - started)
 
 
-def _scratch_database(server_url: str) -> tuple[sa.Engine, str]:
-    url = sa.make_url(server_url)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    if not url.drivername.startswith("postgresql"):
-        raise ValueError(f"bench replay needs PostgreSQL, not {url.drivername}")
-    name = f"telecase_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    return admin, url.set(database=name).render_as_string(hide_password=False)
-
-
-def _select_list(table: sa.Table) -> str:
-    """Every column, JSON as its text (what COPY's text format takes)."""
-    return ", ".join(f'"{c.name}"::text' if isinstance(c.type, sa.JSON) else f'"{c.name}"'
-                     for c in table.columns)
-
-
 def _copy(engine: sa.Engine, tables: list[sa.Table]) -> tuple[dict[str, int], float]:
-    """COPY the rows of ``tables`` into empty look-alikes; rows per table and seconds (the
-    rows are read first: only the COPY is timed)."""
-    rows: dict[str, list[tuple[Any, ...]]] = {}
+    """Bulk COPY the rows of ``tables`` into empty tables defined like them (``LIKE ...
+    INCLUDING ALL``: the same columns, keys and indexes), all in one transaction; rows per
+    table and seconds. The rows are first read out with ``COPY ... TO STDOUT`` (untimed), and
+    written back as they came, in large chunks: the database's own bulk path, no Python per
+    row."""
+    dumps: dict[str, bytes] = {}
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         for table in tables:
-            cur.execute(f'SELECT {_select_list(table)} FROM "{table.name}"')
-            rows[table.name] = list(cur.fetchall())
-            cur.execute(f'CREATE TABLE "copy_{table.name}" (LIKE "{table.name}" '
-                        "INCLUDING DEFAULTS INCLUDING INDEXES)")
+            data = bytearray()
+            with cur.copy(f'COPY "{table.name}" TO STDOUT') as out:
+                for chunk in out:
+                    data += chunk
+            dumps[table.name] = bytes(data)
+            cur.execute(f'CREATE TABLE "copy_{table.name}" (LIKE "{table.name}" INCLUDING ALL)')
         raw.commit()
         started = time.perf_counter()
         for table in tables:
-            columns = ", ".join(f'"{c.name}"' for c in table.columns)
-            with cur.copy(
-                    f'COPY "copy_{table.name}" ({columns}) FROM STDIN') as copy:
-                for row in rows[table.name]:
-                    copy.write_row(row)
+            dump = dumps[table.name]
+            with cur.copy(f'COPY "copy_{table.name}" FROM STDIN') as into:
+                for at in range(0, len(dump), COPY_CHUNK):
+                    into.write(dump[at:at + COPY_CHUNK])
         raw.commit()
         seconds = time.perf_counter() - started
+        rows = {}
+        for table in tables:
+            cur.execute(f'SELECT count(*) FROM "copy_{table.name}"')
+            rows[table.name] = int(cur.fetchone()[0])  # type: ignore[index]
+        raw.commit()
     finally:
         raw.close()
-    return {name: len(r) for name, r in rows.items()}, seconds
+    return rows, seconds
 
 
 def run(server_url: str, *, events: int, batch: int = 10_000) -> dict[str, Any]:
@@ -251,11 +246,10 @@ def run(server_url: str, *, events: int, batch: int = 10_000) -> dict[str, Any]:
     generated = make_events(events)
     generate_seconds = time.perf_counter() - started
     decode_rate = _decode_rate(generated)
-    admin, url = _scratch_database(server_url)
-    name = sa.make_url(url).database
-    try:
+    with scratch_database(server_url) as url:
         engine = rebuild_engine(url)
         try:
+            postgres = durability(engine)
             specs = choose(None)
             target = RebuildTarget(engine, specs, TOPIC)
             cpu = time.process_time()
@@ -264,10 +258,6 @@ def run(server_url: str, *, events: int, batch: int = 10_000) -> dict[str, Any]:
             rows, copy_seconds = _copy(engine, [t for s in specs for t in s.tables])
         finally:
             engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     copied = sum(rows.values())
     return {
         "events": len(generated),
@@ -286,4 +276,5 @@ def run(server_url: str, *, events: int, batch: int = 10_000) -> dict[str, Any]:
         "rebuild_vs_copy": round(result.seconds / copy_seconds, 1) if copy_seconds else None,
         "generate_seconds": round(generate_seconds, 3),
         "decode_events_per_s": round(decode_rate),
+        "postgres": postgres,
     }

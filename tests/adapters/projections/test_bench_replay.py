@@ -1,5 +1,5 @@
 """``telecase bench replay``: its events are valid ticket lives, and a small run reports every
-figure (rebuild beside a raw COPY of the rows it produced)."""
+figure (rebuild beside a bulk COPY of the rows it produced, in one transaction)."""
 
 from __future__ import annotations
 
@@ -38,3 +38,4 @@ def test_a_small_run_reports_rebuild_and_copy_figures(pg_server: str) -> None:
                   "rebuild_vs_copy", "decode_events_per_s", "rebuild_client_cpu_seconds"):
         assert result[field] > 0, field
     assert result["target_events_per_s"] == 50_000
+    assert result["postgres"]["settings"]["synchronous_commit"] == "on"

@@ -43,7 +43,10 @@ def test_bench_ingest_reports_its_figures(kafka_bootstrap: str, pg_server: str,
     figures = json.loads(done.stdout)
     assert figures["ticket_events"] == figures["updates"] == 2000
     for key in ("webhook_updates_per_s", "worker_updates_per_s", "projection_events_per_s",
-                "baseline_consume_produce_per_s"):
+                "bare_loop_events_per_s", "worker_vs_bare_loop"):
         assert figures[key] > 0, key
+    assert set(figures["postgres"]["settings"]) == {"fsync", "synchronous_commit",
+                                                    "full_page_writes", "wal_level"}
+    assert figures["postgres"]["settings"]["synchronous_commit"] == "on"
     assert figures["latency_ms"]["samples"] == 1000
     assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
