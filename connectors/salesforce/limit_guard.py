@@ -180,7 +180,7 @@ class LimitGuard:
         LEVEL.set(int(after))
         if after != before:
             (log.warning if after > before else log.info)(
-                "salesforce.api_limit.level", level=str(after), was=str(before),
+                "salesforce.api_limit.level", guard_level=str(after), was=str(before),
                 used=usage.used, max=usage.max, ratio=round(usage.ratio, 4), source=source)
 
     def _threshold(self, level: Level) -> float:

@@ -85,7 +85,7 @@ def test_each_level_change_is_logged_once() -> None:
     with structlog.testing.capture_logs() as logs:
         for used in (100, 810, 820, 830, 960, 970, 940, 920, 500, 400):
             guard.observe(f"api-usage={used}/1000")
-    changes = [(e["log_level"], e["was"], e["level"]) for e in logs
+    changes = [(e["log_level"], e["was"], e["guard_level"]) for e in logs
                if e["event"] == "salesforce.api_limit.level"]
     assert changes == [("warning", "normal", "conserve"),
                        ("warning", "conserve", "essential_only"),
