@@ -40,18 +40,19 @@ never run them on an update.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from connectors.errors import PermanentError, TransientError
+from connectors.salesforce.folding import HEAVY_MAX, Fold
 from streams.runtime.retry import RetryPolicy
 
 COLLECTION_MAX = 200
 QUERY_KEYS_MAX = 100
 """Values per SOQL ``IN`` list: keeps each query well under the URI limits."""
-COMPOSITE_MAX = 25
 AUTO_ASSIGN = "Sforce-Auto-Assign"
 LOCK_ATTEMPTS = 3
 
@@ -121,6 +122,40 @@ class SimpleSalesforceApi:
     def __init__(self, sf: Any, login: Callable[[], Any] | None = None) -> None:
         self.sf = pin_headers(sf)
         self.login = login
+        self._fold: Fold | None = None
+
+    @contextlib.contextmanager
+    def folding(self) -> Iterator[Fold]:
+        """Collection writes made meanwhile are planned into one Composite call instead of
+        sent (:mod:`connectors.salesforce.folding`); send it with :meth:`send_fold`."""
+        self._fold = Fold(getattr(self.sf, "sf_version", "59.0"))
+        try:
+            yield self._fold
+        finally:
+            self._fold = None
+
+    def send_fold(self, fold: Fold) -> bool:
+        """Send ``fold`` as one Composite call (nothing planned: no call). ``False``: it was
+        refused or rolled back, nothing was written; transient failures raise."""
+        if fold.refused is not None:
+            return False
+        if not fold.subrequests:
+            return True
+        try:
+            reply = self._call("restful", "composite", method="POST", json=fold.body(),
+                               headers=_assign(False))
+        except PermanentError as exc:
+            fold.refuse(str(exc))
+            return False
+        return fold.settle(reply["compositeResponse"], self._rows)
+
+    def _rows(self, page: dict[str, Any]) -> list[dict[str, Any]]:
+        """A query answer's rows, the further pages read too."""
+        rows = list(page["records"])
+        while not page.get("done", True):
+            page = self._call("query_more", page["nextRecordsUrl"], identifier_is_url=True)
+            rows.extend(page["records"])
+        return rows
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         from simple_salesforce.exceptions import SalesforceExpiredSession
@@ -141,9 +176,10 @@ class SimpleSalesforceApi:
         return list(self._call("query_all", soql)["records"])
 
     def query_many(self, soqls: list[str]) -> list[list[dict[str, Any]]]:
-        """Run up to 25 queries in one composite call (one API call)."""
+        """Run up to five queries in one composite call (one API call; see
+        :data:`HEAVY_MAX`)."""
         answers: list[list[dict[str, Any]]] = []
-        for group in chunks(soqls, COMPOSITE_MAX):
+        for group in chunks(soqls, HEAVY_MAX):
             version = getattr(self.sf, "sf_version", "59.0")
             body = {"allOrNone": False, "compositeRequest": [
                 {"method": "GET", "referenceId": f"q{i}",
@@ -153,30 +189,42 @@ class SimpleSalesforceApi:
             for sub in reply["compositeResponse"]:
                 if sub["httpStatusCode"] >= 400:
                     raise refusal(sub["httpStatusCode"], sub["body"])
-                page = sub["body"]
-                rows = list(page["records"])
-                while not page.get("done", True):
-                    page = self._call("query_more", page["nextRecordsUrl"],
-                                      identifier_is_url=True)
-                    rows.extend(page["records"])
-                answers.append(rows)
+                answers.append(self._rows(sub["body"]))
         return answers
+
+    def _planned(self, method: str, path: str, sobject: str, records: list[dict[str, Any]],
+                 auto_assign: bool) -> list[dict[str, Any]] | None:
+        """The provisional answers when a fold is open (else ``None``: send now)."""
+        if self._fold is None:
+            return None
+        if auto_assign:
+            self._fold.refuse("a create asks for the assignment rules")
+        return self._fold.collection(method, path, _collection(sobject, records), len(records))
 
     def upsert_collection(self, sobject: str, external_id_field: str,
                           records: list[dict[str, Any]], *,
                           auto_assign: bool = False) -> list[dict[str, Any]]:
-        return list(self._call("restful", f"composite/sobjects/{sobject}/{external_id_field}",
-                               method="PATCH", json=_collection(sobject, records),
+        path = f"composite/sobjects/{sobject}/{external_id_field}"
+        planned = self._planned("PATCH", path, sobject, records, auto_assign)
+        if planned is not None:
+            return planned
+        return list(self._call("restful", path, method="PATCH", json=_collection(sobject, records),
                                headers=_assign(auto_assign)) or [])
 
     def update_collection(self, sobject: str,
                           records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        planned = self._planned("PATCH", "composite/sobjects", sobject, records, False)
+        if planned is not None:
+            return planned
         return list(self._call("restful", "composite/sobjects", method="PATCH",
                                json=_collection(sobject, records),
                                headers=_assign(False)) or [])
 
     def create_collection(self, sobject: str, records: list[dict[str, Any]], *,
                           auto_assign: bool = False) -> list[dict[str, Any]]:
+        planned = self._planned("POST", "composite/sobjects", sobject, records, auto_assign)
+        if planned is not None:
+            return planned
         return list(self._call("restful", "composite/sobjects", method="POST",
                                json=_collection(sobject, records),
                                headers=_assign(auto_assign)) or [])

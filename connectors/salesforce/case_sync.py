@@ -79,10 +79,19 @@ Assignment rules (``assign_on_create``, ``TELECASE_SALESFORCE_ASSIGNMENT_RULES_O
 every update carries ``Sforce-Auto-Assign: FALSE``; new Cases, Contacts and Leads run the org's
 assignment rules only when this is set (leave it off when telecase's desk assigns).
 
-Cost: a batch needs about eight API calls whatever its size (one composite call matching
-people, claim and create collections, one Case collection, one query for Case ids and
-CaseNumbers, one collection for messages, one query and one collection for comments; 200
-records a collection), so calls per message fall as volume rises. Ids learned are kept.
+Cost: a batch needs two API calls whatever its size, up to a few hundred messages. First one
+composite call of queries (:meth:`CaseSync._read`): the candidates of the people the batch
+names and the Cases not known yet. Then one Composite call holding every write
+(:mod:`~connectors.salesforce.folding`): claims and creates of people, the Case collections
+(a new person named by reference, ``@{w0[3].id}``), the query for the new Cases' CaseNumbers,
+and the Task collection (a new Case named by reference), ``allOrNone``, so Salesforce applies
+all of it or none. When it cannot be one call (more than five collections and queries, as in
+a batch of more than about 400 messages; assignment rules on creation; FeedItems, written
+through the ledger after it) or Salesforce refused any of it, the batch is written step by
+step as before, which finds the record Salesforce refuses: a collection per object and
+segment round, a query for CaseNumbers, one for messages, one query and one collection for
+comments (200 records a collection). Ids learned are kept, so a batch naming only known
+tickets needs the write call alone.
 
 The link back: :attr:`SyncResult.linked` holds, per ticket whose ``ticket.opened`` was synced
 in the batch, the Case Id, CaseNumber and the Contact or Lead id (:class:`CaseLink`).
@@ -99,6 +108,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import structlog
 
 from connectors.salesforce.api import SalesforceApi, SimpleSalesforceApi, Writer
 from connectors.salesforce.case_writes import (
@@ -116,12 +129,14 @@ from connectors.salesforce.comments import (
     WriteLedger,
     integration_user,
 )
+from connectors.salesforce.folding import Fold, provisional
 from connectors.salesforce.holds import CustomerHold
 from connectors.salesforce.milestones import Milestones
 from connectors.salesforce.people import (
     CustomerObject,
     People,
     Person,
+    candidates_from,
     display_name,
     normalize_phone,
     same_phone,
@@ -158,6 +173,8 @@ IGNORED: tuple[type, ...] = (CustomerMessageEdited, SalesforceCaseLinked, CaseSt
                              TicketRouted, *INTAKE_FORM_EVENTS, IntakeTopicOpened,
                              KnowledgeRequested, AgentCommandRefused, AgentFileShared)
 """Events the sync skips on purpose (the others in ``EVENT_TYPES`` are written)."""
+log = structlog.get_logger("telecase.salesforce.sync")
+K = TypeVar("K", int, str)
 
 
 class CaseSync:
@@ -204,23 +221,78 @@ class CaseSync:
         self.hold = CustomerHold()  # tickets with no customer yet (connectors.salesforce.holds)
 
     def apply(self, events: Sequence[TicketEvent]) -> SyncResult:
-        result = SyncResult()
         events = self.hold.take(events)
-        self.people.sync(events, result)
-        opened = self.cases.cases(events, result)
         replies = [e for e in events if isinstance(e, AgentReplied) and e.via == "telegram"]
         messages = [e for e in events if isinstance(e, CustomerMessageReceived)]
         escalations = [e for e in events if isinstance(e, SlaEscalated)
                        and any(a.do == "post_case_comment" for a in e.actions)]
-        self.cases.details({e.ticket_id for e in [*messages, *replies, *escalations]}
-                           | opened.keys())
-        for ticket, created in opened.items():
-            self.cases.link(ticket, created, events, result)
-        self.cases.messages(messages, result)
+        candidates = self._read(events, {e.ticket_id for e in [*messages, *replies,
+                                                                *escalations]})
+        foldable = isinstance(self.api, SimpleSalesforceApi) and not self.cases.assign_on_create
+        result = self._folded(events, messages, candidates) if foldable else None
+        if result is None:  # step by step: each write its own call
+            result = SyncResult()
+            self.people.sync(events, result, candidates)
+            opened = self.cases.cases(events, result)
+            self.cases.details(opened.keys())
+            for ticket, answer in opened.items():
+                self.cases.link(ticket, bool(answer.get("created")), events, result)
+            self.cases.messages(messages, result)
         if self.milestones is not None:
             self.cases.details({e.ticket_id for e in events})
             self.milestones.apply(events, self.cases.case_ids, result)
         self.comments.write(self._comment_notes(replies, escalations, result), result)
+        return result
+
+    def _read(self, events: Sequence[TicketEvent],
+              tickets: set[str]) -> list[dict[str, Any]] | None:
+        """One call for what the writes need to know first: the people the batch may name
+        (their candidates, returned) and the Cases of ``tickets`` not known yet."""
+        wanted = list(self.people.wanted(events).values())
+        people = self.people.candidate_queries(wanted) if wanted else []
+        cases = self.cases.detail_queries(tickets)
+        answers = self.api.query_many(people + cases) if people or cases else []
+        for rows in answers[len(people):]:
+            self.cases.learn(rows)
+        return candidates_from(people, answers[:len(people)]) if wanted else None
+
+    def _folded(self, events: Sequence[TicketEvent], messages: list[CustomerMessageReceived],
+                candidates: list[dict[str, Any]] | None) -> SyncResult | None:
+        """People, Cases, the Cases' numbers and Tasks in one Composite call
+        (:mod:`connectors.salesforce.folding`); ``None`` when that call could not be made or
+        was rolled back: nothing was written, and what was learned meanwhile is forgotten."""
+        assert isinstance(self.api, SimpleSalesforceApi)
+        result = SyncResult()
+        tickets = {e.ticket_id for e in events}
+        people = set(self.people.wanted(events))
+        report = self.cases.report_state(tickets)
+        tasks = self.cases.message_object == "Task"
+        with self.api.folding() as fold:
+            self.people.sync(events, result, candidates)
+            opened = self.cases.cases(events, result)
+            for soql in self.cases.detail_queries(opened.keys()):
+                fold.query(soql, self.cases.learn)
+            if tasks:
+                self.cases.messages(messages, result)
+        sent = self.api.send_fold(fold)
+        _settle(self.people.known, people, fold, sent)
+        _settle(self.cases.callers.known, tickets, fold, sent)
+        for ticket in tickets & self.cases.case_ids.keys():
+            if provisional(self.cases.case_ids[ticket]):
+                if sent:
+                    self.cases.case_ids[ticket] = fold.real(self.cases.case_ids[ticket])
+                else:
+                    del self.cases.case_ids[ticket]
+        if not sent:
+            self.cases.restore_report(report)
+            if fold.subrequests:
+                log.info("salesforce.sync.unfolded", reason=fold.refused or "rolled back",
+                         subrequests=len(fold.subrequests))
+            return None
+        for ticket, answer in opened.items():
+            self.cases.link(ticket, bool(answer.get("created")), events, result)
+        if not tasks:
+            self.cases.messages(messages, result)
         return result
 
     def _comment_notes(self, replies: list[AgentReplied], escalations: list[SlaEscalated],
@@ -254,3 +326,15 @@ class CaseSync:
                                   action.text, e.occurred_at,
                                   {"IsPublished": bool(action.public)}))
         return notes
+
+
+def _settle(known: dict[K, Person], keys: set[K], fold: Fold, sent: bool) -> None:
+    """People learned provisionally in ``fold``: their real Ids when it was ``sent``, else
+    forgotten."""
+    for key in keys & known.keys():
+        if provisional(known[key].id):
+            found = fold.ids.get(known[key].id) if sent else None
+            if found is None:
+                del known[key]
+            else:
+                known[key] = replace(known[key], id=found)

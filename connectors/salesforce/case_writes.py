@@ -21,6 +21,7 @@ fields) or a Case feed post (FeedItem, which takes none: written once through
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from connectors.salesforce.api import (
 from connectors.salesforce.callers import Callers, caller_case_fields
 from connectors.salesforce.case_report import ReportFold
 from connectors.salesforce.comments import Note, NoteWriter
+from connectors.salesforce.folding import provisional
 from connectors.salesforce.people import People
 from connectors.salesforce.results import CaseLink, SyncResult
 from streams.core.intake import summary as intake_summary
@@ -92,15 +94,16 @@ class CaseWrites:
 
     # -- Cases ---------------------------------------------------------------------------
 
-    def cases(self, events: Sequence[TicketEvent], result: SyncResult) -> dict[str, bool]:
-        """Upsert the Cases the batch changes, segment round by segment round;
-        ``{ticket: created}`` for opened tickets."""
+    def cases(self, events: Sequence[TicketEvent],
+              result: SyncResult) -> dict[str, dict[str, Any]]:
+        """Upsert the Cases the batch changes, segment round by segment round; for opened
+        tickets, Salesforce's answer to the opening write (``created``: the Case is new)."""
         self.callers.sync(events, result)  # manual tickets' callers' Contacts
         segments = self._segments(events, result)
         opened = {e.ticket_id for e in events if isinstance(e, TicketOpened)}
         if self.assign_on_create:
             self.details(opened)  # which opened tickets already have a Case
-        created: dict[str, bool] = {}
+        created: dict[str, dict[str, Any]] = {}
         rounds = max((len(s) for s in segments.values()), default=0)
         for k in range(rounds):
             writes = [segs[k] for segs in segments.values() if len(segs) > k]
@@ -124,7 +127,7 @@ class CaseWrites:
                 if w.report is not None and self.report is not None:
                     self.report.confirm(w.ticket, w.report)
                 if w.kind == "case" and w.key == w.ticket and w.ticket in opened:
-                    created[w.ticket] = bool(answer.get("created"))
+                    created[w.ticket] = answer
         return created
 
     def _upsert(self, writes: list[_CaseWrite], *,
@@ -201,17 +204,44 @@ class CaseWrites:
 
     def details(self, tickets: Iterable[str]) -> None:
         """Learn the Id and CaseNumber of Cases this sync has not seen yet (one call)."""
+        soqls = self.detail_queries(tickets)
+        for rows in self.api.query_many(soqls) if soqls else []:
+            self.learn(rows)
+
+    def detail_queries(self, tickets: Iterable[str]) -> list[str]:
+        """The queries :meth:`details` runs (none when every Case is known)."""
         missing = sorted(t for t in tickets
-                         if t not in self.case_ids or t not in self.case_numbers)
-        if not missing:
+                         if t not in self.case_ids or t not in self.case_numbers
+                         or provisional(self.case_ids[t]))
+        return ["SELECT Id, CaseNumber, Telecase_Ticket_Id__c FROM Case WHERE "
+                f"Telecase_Ticket_Id__c IN ({','.join(soql_quote(t) for t in chunk)})"
+                for chunk in chunks(missing, QUERY_KEYS_MAX)]
+
+    def learn(self, rows: list[dict[str, Any]]) -> None:
+        """Remember the Ids and CaseNumbers of a :meth:`detail_queries` answer."""
+        for row in rows:
+            self.case_ids[row["Telecase_Ticket_Id__c"]] = row["Id"]
+            self.case_numbers[row["Telecase_Ticket_Id__c"]] = row["CaseNumber"]
+
+    def report_state(self, tickets: Iterable[str]) -> dict[str, tuple[Any, Any]]:
+        """What the report fold holds for ``tickets`` (:meth:`restore_report` puts it back
+        when a folded write was rolled back)."""
+        if self.report is None:
+            return {}
+        return {t: (copy.deepcopy(self.report.reports.get(t)),
+                    dict(self.report.written[t]) if t in self.report.written else None)
+                for t in tickets}
+
+    def restore_report(self, state: dict[str, tuple[Any, Any]]) -> None:
+        if self.report is None:
             return
-        soqls = ["SELECT Id, CaseNumber, Telecase_Ticket_Id__c FROM Case WHERE "
-                 f"Telecase_Ticket_Id__c IN ({','.join(soql_quote(t) for t in chunk)})"
-                 for chunk in chunks(missing, QUERY_KEYS_MAX)]
-        for rows in self.api.query_many(soqls):
-            for row in rows:
-                self.case_ids[row["Telecase_Ticket_Id__c"]] = row["Id"]
-                self.case_numbers[row["Telecase_Ticket_Id__c"]] = row["CaseNumber"]
+        for ticket, (report, written) in state.items():
+            for table, value in ((self.report.reports, report),
+                                 (self.report.written, written)):
+                if value is None:
+                    table.pop(ticket, None)
+                else:
+                    table[ticket] = value
 
     def link(self, ticket: str, created: bool, events: Sequence[TicketEvent],
              result: SyncResult) -> None:

@@ -117,30 +117,14 @@ class People:
         self.assign_on_create = assign_on_create
         self.known: dict[int, Person] = {}
 
-    def sync(self, events: Sequence[TicketEvent], result: SyncResult) -> None:
-        wanted: dict[int, _Wanted] = {}
-        for e in events:
-            if isinstance(e, TicketCustomerLinked):  # a manual ticket's caller, on Telegram
-                if e.customer.telegram_user_id not in self.known:
-                    wanted.setdefault(e.customer.telegram_user_id,
-                                      _Wanted(e.customer, e.event_id, e.phone))
-                continue
-            if not isinstance(e, TicketOpened) or e.customer is None:
-                continue
-            uid = e.customer.telegram_user_id
-            if e.intake is not None:  # matched again: the Lead takes the newest answers
-                wanted[uid] = _Wanted(e.customer, e.event_id, normalize_phone(e.intake.phone),
-                                      e.intake)
-            elif uid not in self.known:
-                wanted.setdefault(uid, _Wanted(e.customer, e.event_id))
+    def sync(self, events: Sequence[TicketEvent], result: SyncResult,
+             candidates: list[dict[str, Any]] | None = None) -> None:
+        """Find or create the batch's people. ``candidates``: what :meth:`candidate_queries`
+        found, when the caller ran them already (else they are run here)."""
+        wanted = self.wanted(events)
         if not wanted:
             return
-        for e in events:  # a phone shared anywhere in the batch helps matching
-            for who in _customers(e):
-                if who.telegram_user_id in wanted and wanted[who.telegram_user_id].phone is None:
-                    wanted[who.telegram_user_id].phone = normalize_phone(
-                        getattr(who, "phone", None))
-        rows = self._candidates(list(wanted.values()))
+        rows = candidates if candidates is not None else self._candidates(list(wanted.values()))
         claimed: set[str] = set()
         claims: dict[str, list[tuple[str, dict[str, Any]]]] = {"Contact": [], "Lead": []}
         creates: dict[str, list[tuple[str, dict[str, Any]]]] = {"Contact": [], "Lead": []}
@@ -171,8 +155,34 @@ class People:
                                                   auto_assign=self.assign_on_create),
                         keys, result)
 
-    def _candidates(self, wanted: list[_Wanted]) -> list[dict[str, Any]]:
-        """Contacts, then unconverted Leads, that any of ``wanted`` may be (oldest first)."""
+    def wanted(self, events: Sequence[TicketEvent]) -> dict[int, _Wanted]:
+        """The people the batch needs matched, by Telegram user id."""
+        wanted: dict[int, _Wanted] = {}
+        for e in events:
+            if isinstance(e, TicketCustomerLinked):  # a manual ticket's caller, on Telegram
+                if e.customer.telegram_user_id not in self.known:
+                    wanted.setdefault(e.customer.telegram_user_id,
+                                      _Wanted(e.customer, e.event_id, e.phone))
+                continue
+            if not isinstance(e, TicketOpened) or e.customer is None:
+                continue
+            uid = e.customer.telegram_user_id
+            if e.intake is not None:  # matched again: the Lead takes the newest answers
+                wanted[uid] = _Wanted(e.customer, e.event_id, normalize_phone(e.intake.phone),
+                                      e.intake)
+            elif uid not in self.known:
+                wanted.setdefault(uid, _Wanted(e.customer, e.event_id))
+        if not wanted:
+            return wanted
+        for e in events:  # a phone shared anywhere in the batch helps matching
+            for who in customers_of(e):
+                if who.telegram_user_id in wanted and wanted[who.telegram_user_id].phone is None:
+                    wanted[who.telegram_user_id].phone = normalize_phone(
+                        getattr(who, "phone", None))
+        return wanted
+
+    def candidate_queries(self, wanted: list[_Wanted]) -> list[str]:
+        """The queries finding the Contacts and Leads any of ``wanted`` may be."""
         soqls = []
         for chunk in chunks(wanted, QUERY_KEYS_MAX):
             ids = ",".join(soql_quote(str(w.customer.telegram_user_id)) for w in chunk)
@@ -187,16 +197,12 @@ class People:
             for sobject, extra in (("Contact", ""), ("Lead", "IsConverted = false AND ")):
                 soqls.append(f"SELECT Id, {TG_ID}, {TG_USERNAME}, Phone, MobilePhone FROM "
                              f"{sobject} WHERE {extra}({where}) ORDER BY CreatedDate")
-        answers = self.api.query_many(soqls)
-        contacts = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Contact " in s
-                    for r in rows]
-        leads = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Lead " in s
-                 for r in rows]
-        for row in contacts:
-            row.setdefault("attributes", {})["type"] = "Contact"
-        for row in leads:
-            row.setdefault("attributes", {})["type"] = "Lead"
-        return contacts + leads
+        return soqls
+
+    def _candidates(self, wanted: list[_Wanted]) -> list[dict[str, Any]]:
+        soqls = self.candidate_queries(wanted)
+        return candidates_from(soqls, self.api.query_many(soqls))
+
 
     def _new_person(self, uid: int, want: _Wanted, sobject: str) -> dict[str, Any]:
         """A new Contact or Lead named as the module docstring says."""
@@ -239,7 +245,7 @@ class People:
                 result.rejected.append((event_id, record_error(answer)[1]))
 
 
-def _customers(event: TicketEvent) -> list[Customer]:
+def customers_of(event: TicketEvent) -> list[Customer]:
     if isinstance(event, TicketOpened):
         return [event.customer] if event.customer is not None else []
     sender = getattr(event, "sender", None)
@@ -265,3 +271,18 @@ def _match(uid: int, want: _Wanted, rows: list[dict[str, Any]],
             if str(row.get(TG_USERNAME) or "").lower() == name:
                 return row, "username"
     return None, ""
+
+
+def candidates_from(soqls: list[str], answers: list[list[dict[str, Any]]],
+                    ) -> list[dict[str, Any]]:
+    """Contacts, then unconverted Leads (oldest first), from :meth:`People.candidate_queries`'
+    answers."""
+    contacts = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Contact " in s
+                for r in rows]
+    leads = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Lead " in s
+             for r in rows]
+    for row in contacts:
+        row.setdefault("attributes", {})["type"] = "Contact"
+    for row in leads:
+        row.setdefault("attributes", {})["type"] = "Lead"
+    return contacts + leads
