@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     """On a first start (nothing in ``salesforce.changes`` yet), how far back to read."""
     salesforce_poll_max_backoff: float = Field(300.0, gt=0)
     salesforce_sync_max_backoff: float = Field(60.0, gt=0)
+    salesforce_sync_linger: float = Field(1.5, ge=0, le=10)
+    """Seconds a sync batch may wait to grow before it is written (adaptive: only while
+    records keep arriving; ``connectors.salesforce.linger``); 0: never. Fewer API calls per
+    message at low rates; it delays the Case, never a reply, and stays far below any SLA."""
     """The longest wait between retries while Salesforce is down or over its daily limit."""
     salesforce_limit_conserve_at: float = Field(0.80, gt=0, le=1)
     """Share of the org's daily API allocation (all clients, ``Sforce-Limit-Info``) from which

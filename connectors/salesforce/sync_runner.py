@@ -42,6 +42,11 @@ What can go wrong, and what the runner does (one stage, ``salesforce``, in every
   at a time, and the event that fails alone is dead-lettered with reason ``sync_failed``, its
   origin and the traceback; the sync goes on with the next.
 
+Batching: a batch lingers a little while it grows, by time as well as size
+(:mod:`connectors.salesforce.linger`: at most ``linger`` seconds from its oldest record's
+append, never when the rate says it would not grow), so that at a low rate many messages
+share the batch's two API calls; a limit guard's ``widen`` stretches the bound and the size.
+
 Retries of the sync's dead letters (``telecase deadletter retry``) come as requests on the
 dead-letter topic, which the runner follows with a group of its own and answers by re-syncing
 the ticket from the log (:mod:`connectors.salesforce.resync`).
@@ -59,6 +64,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -69,6 +75,7 @@ from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.api import waiting_policy
 from connectors.salesforce.case_sync import CaseLink, CaseSync, SyncResult
+from connectors.salesforce.linger import Linger, unwidened
 from connectors.salesforce.resync import (
     RESYNC_GROUP,
     ResyncRequest,
@@ -126,12 +133,16 @@ class _Poison:
 
 class SyncRunner:
     def __init__(self, bus: Bus, names: TopicNames, sync: CaseSync, *, batch_max: int = 500,
-                 max_backoff: float = 60.0, links: RawLog | None = None) -> None:
+                 max_backoff: float = 60.0, links: RawLog | None = None,
+                 linger: float = 0.0, widen: Callable[[], float] = unwidened) -> None:
         """``links``: where ``case_linked`` records go (``salesforce.changes``); ``None``: no
-        link-back."""
+        link-back. ``linger``: how long a batch may wait to grow, seconds (0: never;
+        :mod:`connectors.salesforce.linger`); ``widen``: a limit guard's factor on that bound
+        and on ``batch_max`` (1.0: none)."""
         self.bus, self.names, self.sync = bus, names, sync
         self.batch_max, self.max_backoff = batch_max, max_backoff
         self.links = links
+        self.linger = Linger(linger, batch_max, widen=widen)
         self.synced = 0
         self._one_at_a_time = asyncio.Lock()
         """A re-sync and a batch never write at the same time (see ``resync``)."""
@@ -155,6 +166,7 @@ class SyncRunner:
         positions = await self.bus.committed(GROUP, topic)
 
         async def handle(partition: int, records: list[Record]) -> bool:
+            await self.linger.grow(self.bus, topic, partition, records, stop)
             async with self._one_at_a_time:
                 if not await self._apply(records, stop):
                     return False  # stopping while Salesforce was failing: the batch stays

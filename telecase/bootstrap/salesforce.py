@@ -33,6 +33,7 @@ from connectors.salesforce.comments import SqlWriteLedger
 from connectors.salesforce.files import CaseFiles, FilePolicy, SqlFileLedger
 from connectors.salesforce.http import redirect_logins, watch_limit_info
 from connectors.salesforce.limit_guard import LimitGuard, watch_limits
+from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.files import TelegramFiles
 from connectors.telegram.ledger import make_ledger_engine
@@ -170,6 +171,16 @@ async def case_sync(settings: Settings) -> CaseSync:
                     ledger=await asyncio.to_thread(write_ledger, settings),
                     integration_user_id=settings.salesforce_integration_user_id,
                     integration_username=settings.salesforce_username)
+
+
+async def sync_runner(settings: Settings, bus: Bus, names: TopicNames,
+                      links: RawLog | None) -> SyncRunner:
+    """The sync of ``ticket.events`` (:func:`case_sync`): a batch lingers up to
+    ``TELECASE_SALESFORCE_SYNC_LINGER`` seconds while it grows, longer (and grows larger) when
+    the org is near its daily limit (:func:`limit_guard`'s ``widen``)."""
+    return SyncRunner(bus, names, await case_sync(settings), links=links,
+                      max_backoff=settings.salesforce_sync_max_backoff,
+                      linger=settings.salesforce_sync_linger, widen=limit_guard(settings).widen)
 
 
 def _entitlements(settings: Settings) -> dict[str, str]:

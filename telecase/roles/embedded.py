@@ -65,12 +65,12 @@ from telecase.bootstrap.runtime import (
 )
 from telecase.bootstrap.salesforce import (
     case_files,
-    case_sync,
     change_poller,
     connect,
     limit_guard,
     watch_api_limits,
 )
+from telecase.bootstrap.salesforce import sync_runner as salesforce_sync
 from telecase.demo import policy as demo_policy
 from telecase.demo import screen, simulated
 from telecase.demo import world as demo_world
@@ -203,9 +203,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                 drain_inbox(rt.log, rt.names, Path(settings.data_dir), stop), name="desk-inbox"))
         if sf_settings.has_salesforce_credentials:
             changes = BusRawLog(rt.log, rt.names.salesforce_changes)
-            sync_runner = SyncRunner(rt.log, rt.names, await case_sync(sf_settings),
-                                     links=changes,
-                                     max_backoff=settings.salesforce_sync_max_backoff)
+            sync_runner = await salesforce_sync(sf_settings, rt.log, rt.names, changes)
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))

@@ -160,17 +160,14 @@ async def salesforce_connector(settings: Settings) -> None:
     """The Salesforce side on Kafka: the sync (a consumer of ``ticket.events`` with its own
     group, linking Cases back into ``salesforce.changes``) and the poller for agents'
     changes (appending to ``salesforce.changes``)."""
-    from connectors.salesforce.sync_runner import SyncRunner
     from telecase.bootstrap.agent_tools import agent_tools_runner
-    from telecase.bootstrap.salesforce import case_sync, change_poller, watch_api_limits
+    from telecase.bootstrap.salesforce import change_poller, sync_runner, watch_api_limits
 
     _metrics(settings)
-    sync = await case_sync(settings)
     async with open_runtime(settings, KAFKA) as rt:
         bus, names = rt.bus, rt.names
         changes = rt.raw_log(names.salesforce_changes)
-        runner = SyncRunner(bus, names, sync, links=changes,
-                            max_backoff=settings.salesforce_sync_max_backoff)
+        runner = await sync_runner(settings, bus, names, changes)
         poller = await change_poller(settings, changes, bus, names)
         tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, ...
         loops = [runner.run, poller.run, tools.run,
