@@ -7,6 +7,18 @@ Writing it would make a Case with no Contact or Lead, so the sync holds such a t
 out ahead of it, the opening carrying that message's sender as the customer, so the person,
 the Case and its messages are written together. Manual tickets (channel ``manual``) have a
 caller instead of a customer and are never held.
+
+The hold lives in memory, and it is rebuilt after a restart with no operator step: the
+sync's position moved past the held events (nothing was refused), so a restarted sync would
+see the ticket's first customer message with no Case to write it on. The sync runner
+(:mod:`connectors.salesforce.sync_runner`) therefore looks, before a batch, for the tickets
+it writes events of that neither open in the batch, nor are held, nor have a Case in
+Salesforce (one query, only for tickets it has not seen since it started); for those it reads
+their earlier events from the log (:func:`connectors.salesforce.resync.history`) and
+:meth:`CustomerHold.restore` holds again the ones still waiting for a customer. Cost: nothing
+while the sync runs; after a restart, one Case query per batch naming tickets not seen yet,
+and one read of the partition up to the batch for the tickets with no Case (each ticket is
+looked up once).
 """
 
 from __future__ import annotations
@@ -48,6 +60,15 @@ class CustomerHold:
             else:
                 waiting.append(event)
         return out
+
+    def restore(self, history: Sequence[TicketEvent]) -> set[str]:
+        """Hold again the tickets of ``history`` (their earlier events, oldest first, as the
+        log holds them) that still wait for a customer at its end; their ids."""
+        replay = CustomerHold()
+        replay.take(history)
+        for ticket, events in replay.held.items():
+            self.held.setdefault(ticket, events)
+        return set(replay.held)
 
 
 def _named(event: TicketEvent, first: CustomerMessageReceived) -> TicketEvent:

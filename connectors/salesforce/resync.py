@@ -30,7 +30,7 @@ Cost: one read of the ticket's partition of ``ticket.events`` per request.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -102,18 +102,37 @@ def ticket_of(payload: bytes) -> str | None:
 async def ticket_records(bus: Bus, request: ResyncRequest) -> list[Record]:
     """The records of ``request``'s ticket in its partition, up to the end offset now."""
     end = (await bus.end_offsets(request.topic, [request.partition])).get(request.partition, 0)
+    return await history(bus, request.topic, request.partition, {request.ticket_id}, end)
+
+
+async def history(bus: Bus, topic: str, partition: int, tickets: Collection[str],
+                  end: int) -> list[Record]:
+    """The records of ``tickets`` in ``partition`` of ``topic`` before offset ``end``, in
+    order (also how a restarted sync finds the tickets its hold held:
+    :mod:`connectors.salesforce.holds`)."""
     found: list[Record] = []
     position = 0
-    wanted = request.ticket_id.encode()
+    wanted = {t.encode() for t in tickets}
     while position < end:
-        page = await bus.read(request.topic, request.partition, position,
-                              min(_PAGE, end - position), wait=1.0)
+        page = await bus.read(topic, partition, position, min(_PAGE, end - position),
+                              wait=1.0)
         if not page:
             break
         found.extend(r for r in page if r.offset < end and (
-            r.key == wanted or (r.key is None and ticket_of(r.value) == request.ticket_id)))
+            r.key in wanted or (r.key is None and ticket_of(r.value) in tickets)))
         position = page[-1].offset + 1
     return found
+
+
+def decoded(records: Sequence[Record]) -> list[TicketEvent]:
+    """The ticket events of ``records`` (undecodable ones left out)."""
+    events: list[TicketEvent] = []
+    for r in records:
+        try:
+            events.append(decode_event(r.value))
+        except (UnknownEventError, ValueError):
+            continue
+    return events
 
 
 def current_view(records: Sequence[Record]) -> list[Record]:

@@ -42,6 +42,10 @@ What can go wrong, and what the runner does (one stage, ``salesforce``, in every
   at a time, and the event that fails alone is dead-lettered with reason ``sync_failed``, its
   origin and the traceback; the sync goes on with the next.
 
+A restarted sync rebuilds its hold of the tickets that wait for a customer (held in memory:
+:mod:`connectors.salesforce.holds`) from the log before a batch that names them, so their
+first customer message finds its Case made, with no operator step.
+
 Batching: a batch lingers a little while it grows, by time as well as size
 (:mod:`connectors.salesforce.linger`: at most ``linger`` seconds from its oldest record's
 append, never when the rate says it would not grow), so that at a low rate many messages
@@ -74,12 +78,14 @@ from prometheus_client import Counter
 from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.api import waiting_policy
-from connectors.salesforce.case_sync import CaseLink, CaseSync, SyncResult
+from connectors.salesforce.case_sync import IGNORED, CaseLink, CaseSync, SyncResult
 from connectors.salesforce.linger import Linger, unwidened
 from connectors.salesforce.resync import (
     RESYNC_GROUP,
     ResyncRequest,
     current_view,
+    decoded,
+    history,
     ticket_records,
 )
 from streams.runtime.bus import Bus, Outgoing, Record
@@ -89,7 +95,7 @@ from streams.runtime.quarantine import dead_letter, describe, format_traceback, 
 from streams.runtime.retry import retry_after_of
 from streams.runtime.topics import TopicNames
 from streams.schema.deadletter import DeadLetter
-from streams.schema.events import TicketEvent, UnknownEventError, decode_event
+from streams.schema.events import TicketEvent, TicketOpened, UnknownEventError, decode_event
 from streams.schema.salesforce import SalesforceChange
 
 GROUP = "salesforce-sync"
@@ -146,6 +152,10 @@ class SyncRunner:
         self.synced = 0
         self._one_at_a_time = asyncio.Lock()
         """A re-sync and a batch never write at the same time (see ``resync``)."""
+        self._seen: set[str] = set()
+        """Tickets looked up for a hold to restore since the start (each once)."""
+        self._batch: Record | None = None
+        """The first record of the batch being applied (where the log is read up to)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """The sync of ``ticket.events`` and, beside it, the re-sync requests."""
@@ -204,6 +214,7 @@ class SyncRunner:
         return True
 
     async def _apply(self, records: list[Record], stop: asyncio.Event) -> bool:
+        self._batch = records[0] if records else None
         events: list[TicketEvent] = []
         origin: dict[str, Record] = {}
         for rec in records:
@@ -292,6 +303,7 @@ class SyncRunner:
         attempt = 0
         while True:
             try:
+                await self._restore_holds(events)
                 return await asyncio.to_thread(self.sync.apply, events)
             except TransientError as exc:
                 reason, retry_after = getattr(exc, "reason", "other"), retry_after_of(exc)
@@ -325,6 +337,26 @@ class SyncRunner:
             if stop.is_set():
                 return None
 
+    async def _restore_holds(self, events: list[TicketEvent]) -> None:
+        """Hold again the tickets of ``events`` that waited for a customer when the sync
+        restarted (:mod:`connectors.salesforce.holds`): tickets written here, not opened in
+        the batch, not held, not looked up before, with no Case in Salesforce, whose events
+        before the batch (read from the log) still wait for a customer."""
+        batch, hold, cases = self._batch, self.sync.hold, self.sync.cases
+        opened = {e.ticket_id for e in events if isinstance(e, TicketOpened)}
+        tickets = ({e.ticket_id for e in events if not isinstance(e, IGNORED)} - opened
+                   - hold.held.keys() - cases.case_ids.keys() - self._seen)
+        if batch is None or not tickets:
+            return
+        await asyncio.to_thread(cases.details, tickets)
+        caseless = tickets - cases.case_ids.keys()
+        if caseless:
+            earlier = await history(self.bus, batch.topic, batch.partition, caseless,
+                                    batch.offset)
+            restored = hold.restore(decoded(earlier))
+            if restored:
+                log.info("salesforce.sync.hold_restored", tickets=sorted(restored))
+        self._seen |= tickets
 
     # -- link-back ---------------------------------------------------------------------------
 

@@ -28,6 +28,25 @@ def _start(embedded: EmbeddedDeployment, telegram: SimulatorThread,
                      secret_token=embedded.webhook_secret)
 
 
+def team_forum(telegram: SimulatorThread) -> tuple[dict[str, Any], ...]:
+    """An agent (Alex), a customer (Ann) and the team's forum."""
+    async def people(tg: Any) -> tuple[dict[str, Any], ...]:
+        return (await tg.create_user("Alex", username="alex_sales"),
+                await tg.create_user("Ann", username="ann"), await tg.create_forum("Sales"))
+    return telegram.drive(people)
+
+
+def open_by_hand(telegram: SimulatorThread, forum: dict[str, Any],
+                 agent: dict[str, Any]) -> int:
+    """The agent opens a topic for Ann and writes in it; its thread id."""
+    async def opening(tg: Any) -> int:
+        topic = await tg.open_topic(forum["id"], agent["id"], "Your renewal, Ann")
+        await tg.write(forum["id"], agent["id"], "Hi Ann, your renewal is due.",
+                       topic.thread_id)
+        return int(topic.thread_id)
+    return telegram.drive(opening)
+
+
 def _row(embedded: EmbeddedDeployment, ticket_id: str, **want: Any) -> dict[str, Any] | None:
     return next((r for r in embedded.cases() if r["ticket_id"] == ticket_id
                  and all(r[k] == v for k, v in want.items())), None)
@@ -37,19 +56,10 @@ def test_a_topic_an_agent_opens_waits_for_its_customer(
         embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
     salesforce = SalesforceThread(tmp_path / "sf-certs")
     try:
-        async def people(tg: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-            return (await tg.create_user("Alex", username="alex_sales"),
-                    await tg.create_user("Ann", username="ann"),
-                    await tg.create_forum("Sales"))
-        agent, ann, forum = telegram.drive(people)
+        agent, ann, forum = team_forum(telegram)
         _start(embedded, telegram, salesforce, TELECASE_TELEGRAM_AGENT_IDS=str(agent["id"]))
 
-        async def open_by_hand(tg: Any) -> int:
-            topic = await tg.open_topic(forum["id"], agent["id"], "Your renewal, Ann")
-            await tg.write(forum["id"], agent["id"], "Hi Ann, your renewal is due.",
-                           topic.thread_id)
-            return int(topic.thread_id)
-        thread = telegram.drive(open_by_hand)
+        thread = open_by_hand(telegram, forum, agent)
         ticket = f"tg:{forum['id']}:t{thread}"
         row = wait_for(lambda: _row(embedded, ticket, agent_reply_count=1), 30,
                        what="the agent's topic as a ticket with the agent's message")
