@@ -32,6 +32,7 @@ and nothing is lost because the state never runs ahead of the log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -51,6 +52,7 @@ from streams.core.ticket import ThreadState
 from streams.runtime.bus import Outgoing
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.kafka.bus import KafkaBus, kafka_partition
+from streams.runtime.kafka.stall import CatchUp, StallWatch
 from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
 from streams.runtime.quarantine import dead_letter, isolate, retry_infrastructure
 from streams.runtime.state_codec import dump_thread, load_thread
@@ -86,26 +88,36 @@ class _GapReader:
         self.bootstrap_servers = bootstrap_servers
         self._consumer: AIOKafkaConsumer | None = None
 
-    async def read(self, topic: str, partition: int, start: int, end: int) -> list[RawRecord]:
-        """Records with ``start <= offset < end`` (fewer if retention already deleted some)."""
+    async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
                                               enable_auto_commit=False, group_id=None,
                                               auto_offset_reset="earliest",
                                               max_partition_fetch_bytes=16 * 1024 * 1024)
             await self._consumer.start()
+        return self._consumer
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[RawRecord]:
+        """Records with ``start <= offset < end`` (fewer if retention already deleted some)."""
+        consumer = await self._started()
         tp = TopicPartition(topic, partition)
-        self._consumer.assign([tp])
-        self._consumer.seek(tp, start)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
         out: list[RawRecord] = []
         while True:
-            if await self._consumer.position(tp) >= end:
+            if await consumer.position(tp) >= end:
                 return out
-            fetched = await self._consumer.getmany(tp, timeout_ms=1000)
+            fetched = await consumer.getmany(tp, timeout_ms=1000)
             for rec in fetched.get(tp, []):
                 if rec.offset >= end:
                     return out
                 out.append(RawRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value))
+
+    async def ends(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The end offset (one past the last record) of each partition, asked of the broker."""
+        consumer = await self._started()
+        got = await consumer.end_offsets([TopicPartition(t, p) for t, p in partitions])
+        return {(tp.topic, tp.partition): int(end) for tp, end in got.items()}
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -119,7 +131,7 @@ class WorkerConfig:
     app_id: str = "telecase-worker"
     partitions: int = 4
     replication_factor: int = 1
-    batch_max: int = 500
+    batch_max: int = 2000
     batch_within: float = 0.01
     datadir: str | None = None
     topic_prefix: str = ""
@@ -141,6 +153,9 @@ class WorkerConfig:
     """Which chats open tickets (``streams.core.pilot``)."""
     templates: TemplateCatalog = NO_TEMPLATES
     """The response templates agents' ``/t <name>`` may use (``streams.core.agent_tools``)."""
+    stall_after: float = 30.0
+    """Seconds a held partition may have records waiting with no progress before the worker
+    reads them back and folds them itself (:mod:`streams.runtime.kafka.stall`)."""
 
 
 class _DecodedCache:
@@ -260,11 +275,18 @@ def create_app(config: WorkerConfig) -> faust.App:
             out.append(RawRecord(msg.topic, msg.partition, msg.offset, msg.key, event.value))
             owed[tp] = msg.offset + 1
         return out
+    folding = asyncio.Lock()  # the agent's batches and the stall catch-up, one at a time
+
 
     async def fold_batch(batch: list[Any]) -> None:
         """The batch's records folded, or a failing one dead-lettered alone; the broker
         unreachable is retried, never fatal (:mod:`streams.runtime.quarantine`)."""
-        records = await retry_infrastructure(lambda: in_order(batch), stage=folder.consumer)
+        async with folding:
+            records = await retry_infrastructure(lambda: in_order(batch),
+                                                 stage=folder.consumer)
+            await fold_in_order(records)
+
+    async def fold_in_order(records: Sequence[RawRecord]) -> None:
         await isolate(records, fold_records, quarantine, stage=folder.consumer,
                       origin=lambda rec: rec)
 
@@ -378,6 +400,20 @@ def create_app(config: WorkerConfig) -> faust.App:
         lag.report({tp: n for tp, n in held.items() if tp[0] in source_topics})
 
     app.timer(interval=LAG_INTERVAL)(report_lag)
+
+    def owed_at(partition: tuple[str, int]) -> int | None:
+        raw = threads.data.get(position_key(*partition))
+        return int(raw) if raw is not None else None
+
+    catch_up = CatchUp(
+        watch=StallWatch(config.stall_after), lock=folding,
+        held=lambda: [(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()
+                      if tp.topic in source_topics],
+        owed=owed_at, ends=gaps.ends, read=gaps.read, fold=fold_in_order,
+        ready=lambda: (sink.started and not getattr(app, "rebalancing", False)
+                       and not getattr(app, "in_recovery", False)),
+        clock=time.monotonic)
+    app.timer(interval=max(1.0, config.stall_after / 6))(catch_up.check)
 
     @app.agent(sources, name="fold-updates")
     async def fold_updates(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
