@@ -5,12 +5,21 @@ A Salesforce simulator (HTTPS, in this process), an embedded log, and the real
 :class:`~connectors.salesforce.case_sync.CaseSync` through unmodified simple-salesforce.
 Ticket events are appended to ``ticket.events`` at a steady rate of customer messages
 (``new_ticket_share`` of them open a ticket, with a ``ticket.opened`` first; the rest land on
-tickets already open), for ``seconds`` at each rate. Per rate:
+tickets already open), for ``seconds`` at each rate. The runner batches as ``telecase run``
+does: a batch lingers up to ``linger`` seconds while it grows (default
+``TELECASE_SALESFORCE_SYNC_LINGER``'s, :mod:`connectors.salesforce.linger`), and its writes go
+to Salesforce folded into one Composite call (:mod:`connectors.salesforce.folding`). Each rate
+has a fresh runner and log (the arrival rate it lingers by is learned anew). Per rate:
 
 - ``api_calls_per_message``: Salesforce API calls counted by the simulator's per-org
   counter, divided by the customer messages synced (logins are not API calls);
+- ``projected_daily_calls`` (with ``messages_per_day``): ``api_calls_per_message``
+  times ``messages_per_day``, and ``share_of_daily_allocation_pct``: that against the org's daily
+  allocation (``daily_allocation``, the simulated org's: 100,000 by default, an Enterprise
+  Edition org's base before its per-licence calls; shared with every other integration and
+  the agents' own UI);
 - ``sync_latency_ms``: p50/p99/max from appending an event to the log until Salesforce accepted
-  the batch holding it (``CaseSync.apply`` returned);
+  the batch holding it (``CaseSync.apply`` returned), the linger included;
 - ``messages``, ``tickets``, ``rejected``, ``achieved_rate``.
 
 Then (unless ``replies`` is 0) ``reply_delivery``: agent replies from Salesforce to Telegram
@@ -51,6 +60,7 @@ from typing import Any
 from connectors.raw_log import BusRawLog
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi, SyncResult
 from connectors.salesforce.change_poller import ChangePoller, LogWatermarks, SalesforceChangeApi
+from connectors.salesforce.linger import DEFAULT_LINGER
 from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.ledger import DeliveryLedger
@@ -81,6 +91,8 @@ TICK = 0.01
 WATCH = 0.02  # how often the reply phase looks at what the bot sent
 TG_TOKEN = "7000000003:bench-salesforce"
 OVERLAP = 60.0  # the poller's re-read window (TELECASE_SALESFORCE_POLL_OVERLAP's default)
+DAILY_ALLOCATION = 100_000
+"""An Enterprise Edition org's daily API calls before the 1,000 per licence."""
 _MARK = re.compile(r"\[c(\d+)\]")
 
 
@@ -140,7 +152,7 @@ class _Traffic:
 
 async def _one_rate(sim: SalesforceSimulator, driver: SalesforceDriver, data: Path,
                     rate: float, seconds: float, new_ticket_share: float,
-                    batch_max: int) -> dict[str, Any]:
+                    batch_max: int, linger: float) -> dict[str, Any]:
     from simple_salesforce.api import Salesforce
     session = requests_session(sim.base_url, sim.ca_file)
     log = await EmbeddedLog.open(data / f"rate-{rate:g}.sqlite")
@@ -149,7 +161,8 @@ async def _one_rate(sim: SalesforceSimulator, driver: SalesforceDriver, data: Pa
                                      security_token=sim.security_token, session=session)
         sync = _TimedSync(SimpleSalesforceApi(sf))
         names = TopicNames()
-        runner = SyncRunner(log, names, sync, batch_max=batch_max, max_backoff=1.0)
+        runner = SyncRunner(log, names, sync, batch_max=batch_max, max_backoff=1.0,
+                            linger=linger)
         traffic = _Traffic(f"r{rate:g}", new_ticket_share, seed=int(rate))
         appended: dict[str, float] = {}
         calls_before = await driver.api_calls()
@@ -386,6 +399,8 @@ def _percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 async def measure(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.0, *,
                   new_ticket_share: float = 0.1, batch_max: int = 500,
+                  linger: float = DEFAULT_LINGER, messages_per_day: int | None = None,
+                  daily_allocation: int = DAILY_ALLOCATION,
                   data_dir: Path | None = None, replies: int = 40, reply_tickets: int = 10,
                   reply_rate: float = 2.0, poll_interval: float = 1.0,
                   reply_timeout: float = 60.0) -> dict[str, Any]:
@@ -393,13 +408,23 @@ async def measure(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.
     with tempfile.TemporaryDirectory(prefix="telecase-bench-sf-") as tmp:
         data = Path(data_dir or tmp)
         data.mkdir(parents=True, exist_ok=True)
-        async with SalesforceSimulator(cert_dir=data / "certs") as sim, \
+        async with SalesforceSimulator(cert_dir=data / "certs",
+                                       daily_api_limit=daily_allocation) as sim, \
                 SalesforceDriver(sim.base_url, sim.ca_file) as driver:
             results = [await _one_rate(sim, driver, data, rate, seconds, new_ticket_share,
-                                       batch_max) for rate in rates]
+                                       batch_max, linger) for rate in rates]
+            allocation = int((await driver.api_usage())["max"])
+        if messages_per_day is not None:
+            for r in results:
+                daily = round(r["api_calls_per_message"] * messages_per_day)
+                r["projected_daily_calls"] = daily
+                r["share_of_daily_allocation_pct"] = round(100.0 * daily / allocation, 2)
         out: dict[str, Any] = {"seconds_per_rate": seconds,
                                "new_ticket_share": new_ticket_share,
-                               "batch_max": batch_max, "rates": results}
+                               "batch_max": batch_max, "linger_s": linger,
+                               **({"messages_per_day": messages_per_day}
+                                  if messages_per_day is not None else {}),
+                               "daily_allocation": allocation, "rates": results}
         if replies > 0:
             out["reply_delivery"] = await _reply_phase(
                 data, replies=replies, tickets=max(1, min(reply_tickets, replies)),
@@ -409,17 +434,23 @@ async def measure(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.
 
 def run(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.0, *,
         new_ticket_share: float = 0.1, batch_max: int = 500,
-        data_dir: Path | None = None, replies: int = 40, reply_tickets: int = 10,
+        linger: float = DEFAULT_LINGER, messages_per_day: int | None = None,
+        daily_allocation: int = DAILY_ALLOCATION, data_dir: Path | None = None,
+        replies: int = 40, reply_tickets: int = 10,
         reply_rate: float = 2.0, poll_interval: float = 1.0,
         reply_timeout: float = 60.0) -> dict[str, Any]:
     """Feed ``rates`` customer messages per second for ``seconds`` each through the sync and
     the simulator; API calls per message and sync latency per rate. Then, unless ``replies``
     is 0, post ``replies`` agent comments (``reply_rate`` a second over ``reply_tickets``
     Cases) and time each one's way to Telegram with the change poller polling every
-    ``poll_interval`` seconds (``reply_timeout``: how long to wait for the last). A JSON-able
-    dict."""
+    ``poll_interval`` seconds (``reply_timeout``: how long to wait for the last). With
+    ``messages_per_day``, each rate's projected daily calls against ``daily_allocation``. A
+    JSON-able dict."""
     return asyncio.run(measure(rates, seconds, new_ticket_share=new_ticket_share,
-                               batch_max=batch_max, data_dir=data_dir, replies=replies,
+                               batch_max=batch_max, linger=linger,
+                               messages_per_day=messages_per_day,
+                               daily_allocation=daily_allocation, data_dir=data_dir,
+                               replies=replies,
                                reply_tickets=reply_tickets, reply_rate=reply_rate,
                                poll_interval=poll_interval, reply_timeout=reply_timeout))
 

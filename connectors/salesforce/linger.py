@@ -34,6 +34,8 @@ import structlog
 
 from streams.runtime.bus import Bus, Record
 
+DEFAULT_LINGER = 1.5
+"""Seconds: ``TELECASE_SALESFORCE_SYNC_LINGER``'s default."""
 MAX_LINGER = 10.0
 """Seconds: no setting or widening lingers longer (far below any first-response SLA)."""
 RATE_WINDOW = 10.0

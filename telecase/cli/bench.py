@@ -52,13 +52,19 @@ def bench_salesforce(
     poll_interval: float = typer.Option(1.0, "--poll-interval", min=0.01,
                                         help="seconds between the change poller's polls in "
                                              "the reply phase (it dominates reply latency)"),
+    messages_per_day: int | None = typer.Option(
+        None, "--messages-per-day", min=0, help="also print each rate's projected daily API "
+        "calls (calls per message x N) next to the org's daily allocation"),
+    daily_allocation: int = typer.Option(100_000, "--daily-allocation", min=1,
+                                         help="the simulated org's daily API calls"),
 ) -> None:
     """Salesforce API calls per inbound message and sync latency at each rate, then agent
     reply delivery latency (Salesforce → Telegram); print JSON."""
     from bench.salesforce import run as run_bench
     logs.configure("warning")
     result = run_bench(rates=tuple(int(r) for r in rates.split(",")), seconds=seconds,
-                       replies=replies, poll_interval=poll_interval)
+                       replies=replies, poll_interval=poll_interval,
+                       messages_per_day=messages_per_day, daily_allocation=daily_allocation)
     echo_json(result, indent=2)
 
 
