@@ -2,7 +2,10 @@
 
 The deadlines themselves live in the tickets' states (the Faust table, the embedded store);
 this is only an index over them, rebuilt from the stored states whenever the worker gains a
-partition (or starts), so it can be lost at any moment. The worker's ticker asks
+partition (or starts), so it can be lost at any moment. A restart rebuilds it from the stored
+bytes without decoding them (:meth:`TimerBook.build_stored`: each stored state's deadline
+summary, :func:`~streams.runtime.state_codec.stored_deadlines`); only the threads that come
+due are decoded, when a tick fires them. The worker's ticker asks
 :meth:`TimerBook.wants_tick` each interval and appends a :class:`~streams.schema.commands.Tick`
 to a partition of ``ticket.commands`` when something there is due (or its index is not built
 yet); folding that tick asks :meth:`TimerBook.pop_due` which threads to fire, and the states
@@ -12,13 +15,16 @@ stored afterwards are scheduled again with :meth:`TimerBook.schedule`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from prometheus_client import Gauge
 
+from streams.core.intake import IntakeRules
 from streams.core.service_level import next_due
 from streams.core.ticket import ThreadState
 from streams.runtime.bus import partition_for
+from streams.runtime.state_codec import NO_DEADLINE, stored_deadlines
 from streams.sla.timers import TimerIndex
 
 TIMERS = Gauge("telecase_sla_timer_threads", "Threads with a pending SLA timer, by partition",
@@ -29,6 +35,18 @@ or lost with a worker that died)."""
 
 
 Partitioner = Callable[[bytes, int], int]
+
+
+class TimedFolder(Protocol):
+    """What :meth:`TimerBook.for_folder` reads of an ``UpdateFolder``."""
+
+    @property
+    def sla_policy(self) -> object | None: ...
+    @property
+    def intake(self) -> IntakeRules | None: ...
+
+    def timer_due(self, state: ThreadState) -> datetime | None: ...
+
 DueOf = Callable[[ThreadState], datetime | None]
 """When a thread next wants a tick: SLA timers (``next_due``, the default), and intake form
 timeouts with them (``UpdateFolder.timer_due``)."""
@@ -42,11 +60,28 @@ def partition_of(thread_key: str, partitions: int,
 
 
 class TimerBook:
+    """``due`` says when a decoded state wants a tick; ``sla`` and ``form_timeout`` say the same
+    of a stored state's deadline summary (:meth:`build_stored`), and must agree with ``due``:
+    the SLA deadline counts when ``sla``, an open intake form's last activity plus
+    ``form_timeout`` when that is given (:meth:`for_folder` sets all three from a folder)."""
+
     def __init__(self, partitions: int, partitioner: Partitioner = partition_for,
-                 due: DueOf = next_due) -> None:
+                 due: DueOf = next_due, *, sla: bool = True,
+                 form_timeout: timedelta | None = None) -> None:
         self.partitions, self.partitioner, self.due = partitions, partitioner, due
+        self.sla = sla
+        self.form_timeout_us = (None if form_timeout is None
+                                else form_timeout // timedelta(microseconds=1))
         self.indexes: dict[int, TimerIndex[str]] = {}
         self.ticks_in_flight: dict[int, float] = {}
+
+    @classmethod
+    def for_folder(cls, folder: TimedFolder, partitions: int,
+                   partitioner: Partitioner = partition_for) -> TimerBook:
+        """The book of a worker folding with ``folder`` (an ``UpdateFolder``)."""
+        return cls(partitions, partitioner, due=folder.timer_due,
+                   sla=folder.sla_policy is not None,
+                   form_timeout=None if folder.intake is None else folder.intake.timeout)
 
     def partition_of(self, thread_key: str) -> int:
         return partition_of(thread_key, self.partitions, self.partitioner)
@@ -59,6 +94,36 @@ class TimerBook:
         self.indexes[partition] = TimerIndex((s.thread_key, self.due(s)) for s in states
                                              if s.alias_of is None)
         TIMERS.labels(str(partition)).set(len(self.indexes[partition]))
+
+    def stored_due(self, data: bytes) -> float | None:
+        """When a stored state wants a tick (epoch seconds), from its deadline summary: the
+        same instant as ``due`` of the decoded state."""
+        sla_us, form_us = stored_deadlines(data)
+        if not self.sla:
+            sla_us = NO_DEADLINE
+        if form_us != NO_DEADLINE and self.form_timeout_us is not None:
+            form_us += self.form_timeout_us
+            sla_us = form_us if sla_us == NO_DEADLINE else min(sla_us, form_us)
+        return None if sla_us == NO_DEADLINE else sla_us / 1e6
+
+    def build_stored(self, stored: Iterable[tuple[str, bytes]],
+                     partitions: Iterable[int] = ()) -> dict[int, int]:
+        """Index ``partitions`` (those of the states given, and any others named: empty) from
+        stored states ``(thread_key, bytes)``, in one pass and without decoding them (see
+        :meth:`stored_due`); a partition already built is left as it is. How many threads each
+        partition indexed."""
+        entries: dict[int, list[tuple[str, float | None]]] = {p: [] for p in partitions}
+        stored_due, partition_of_key = self.stored_due, self.partition_of
+        for key, data in stored:
+            entries.setdefault(partition_of_key(key), []).append((key, stored_due(data)))
+        counts: dict[int, int] = {}
+        for partition, dues in entries.items():
+            if partition in self.indexes:
+                continue
+            index = self.indexes[partition] = TimerIndex(dues)
+            counts[partition] = len(index)
+            TIMERS.labels(str(partition)).set(len(index))
+        return counts
 
     def invalidate(self) -> None:
         """Forget every index (partitions moved): each is rebuilt at its next tick."""

@@ -100,13 +100,10 @@ class EmbeddedWorker:
     async def _build_timers(self) -> None:
         """Index every stored thread's next SLA deadline, by partition."""
         partitions = await self.log.partitions(self.names.ticket_commands)
-        book = TimerBook(partitions, due=self.folder.timer_due)
-        by_partition: dict[int, list[ThreadState]] = {p: [] for p in range(partitions)}
-        for key, raw in await self.log.scan_states(STATE_SPACE):
-            thread_key = key.decode()
-            by_partition[book.partition_of(thread_key)].append(load_thread(raw))
-        for p, states in by_partition.items():
-            book.build(p, states)
+        book = TimerBook.for_folder(self.folder, partitions)
+        book.build_stored(((key.decode(), raw)
+                           for key, raw in await self.log.scan_states(STATE_SPACE)),
+                          range(partitions))  # from the deadline summaries: nothing decoded
         self.timers = book
         log.info("worker.timers_indexed", threads=sum(len(i) for i in book.indexes.values()))
 

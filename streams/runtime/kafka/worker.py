@@ -131,7 +131,7 @@ class WorkerConfig:
     app_id: str = "telecase-worker"
     partitions: int = 4
     replication_factor: int = 1
-    batch_max: int = 2000
+    batch_max: int = 500
     batch_within: float = 0.01
     datadir: str | None = None
     topic_prefix: str = ""
@@ -200,13 +200,12 @@ class _BatchStore:
         if self.timers is not None and not self.timers.built(partition):
             # The first tick since this worker got the partition (its table is recovered by
             # now: Faust feeds the agent only after recovery): index what the table holds.
-            keys = [k for k in list(self.cache.table.data)
-                    if not k.startswith(b"\x00")
-                    and self.timers.partition_of(k.decode()) == partition]
-            states = [s for k in keys if (s := self.cache.get(k)) is not None]
-            self.timers.build(partition, states)
-            log.info("partition %d: indexed %d threads with SLA timers", partition,
-                     len(self.timers.indexes[partition]))
+            # From the stored bytes' deadline summaries (nothing decoded), in one pass for
+            # every partition the table holds that has no index yet.
+            stored = [(k.decode(), v) for k, v in list(self.cache.table.data.items())
+                      if not k.startswith(b"\x00")]
+            for p, count in self.timers.build_stored(stored, [partition]).items():
+                log.info("partition %d: indexed %d threads with SLA timers", p, count)
         return due_threads(self.timers, self.pending, self.popped, partition, at)
 
 
@@ -244,7 +243,7 @@ def create_app(config: WorkerConfig) -> faust.App:
                         value_type=bytes)
     folder = UpdateFolder(frozenset(config.agent_ids), config.sla_policy, config.templates,
                           intake=config.intake, pilot=config.pilot)
-    timers = (TimerBook(config.partitions, kafka_partition, due=folder.timer_due)
+    timers = (TimerBook.for_folder(folder, config.partitions, kafka_partition)
               if folder.needs_timers else None)
     cache = _DecodedCache(threads)
     changelog = threads.changelog_topic.get_topic_name()
@@ -275,8 +274,8 @@ def create_app(config: WorkerConfig) -> faust.App:
             out.append(RawRecord(msg.topic, msg.partition, msg.offset, msg.key, event.value))
             owed[tp] = msg.offset + 1
         return out
-    folding = asyncio.Lock()  # the agent's batches and the stall catch-up, one at a time
 
+    folding = asyncio.Lock()  # the agent's batches and the stall catch-up, one at a time
 
     async def fold_batch(batch: list[Any]) -> None:
         """The batch's records folded, or a failing one dead-lettered alone; the broker

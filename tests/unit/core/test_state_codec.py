@@ -1,0 +1,163 @@
+"""Stored thread states: every version decodes to the state it was written from, and a worker's
+timer index built from the stored bytes' deadline summaries (nothing decoded) is the index it
+built from the decoded states."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
+
+from bench.timers import POLICY as TWO_TIMERS
+from streams.core.intake import IntakeRules
+from streams.core.intake_form import IntakeState
+from streams.core.ticket import ThreadState, TicketState
+from streams.runtime.fold import Position, UpdateFolder
+from streams.runtime.state_codec import (
+    NO_DEADLINE,
+    StoredStateError,
+    dump_thread,
+    load_thread,
+    stored_deadlines,
+)
+from streams.runtime.timers import TimerBook
+from streams.schema.envelope import RawTelegramUpdate
+from streams.sla.policy import SlaPolicy
+
+POLICY = SlaPolicy.from_toml(TWO_TIMERS)
+_V1: TypeAdapter[ThreadState] = TypeAdapter(ThreadState)
+
+
+def dump_v1(state: ThreadState) -> bytes:
+    """The encoding written before v2: the state's JSON, every field spelled out."""
+    return _V1.dump_json(state)
+
+
+def _opened() -> ThreadState:
+    """A private chat's thread with one ticket and its SLA clocks, as the real fold leaves it."""
+    class Store(dict[str, ThreadState]):
+        def due_threads(self, partition: int, at: datetime) -> list[str]:
+            return []
+
+    update = {"update_id": 1, "message": {
+        "message_id": 1, "date": 1_790_000_000, "from": {"id": 5, "is_bot": False,
+                                                         "first_name": "Ann"},
+        "chat": {"id": 5, "type": "private", "first_name": "Ann"}, "text": "Hello"}}
+    raw = RawTelegramUpdate(bot_id=7000000001, source="webhook",
+                            received_at=datetime.fromtimestamp(1_790_000_000, UTC),
+                            update=update).to_bytes()
+    folded = UpdateFolder(sla_policy=POLICY).fold(
+        raw, Store(), Position("telegram.updates", 0, 0, None), datetime.now(UTC))
+    assert folded.thread is not None and folded.thread.tickets[0].sla is not None
+    return folded.thread
+
+
+BASE = _opened()
+instants = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2090, 1, 1),
+                        timezones=st.just(UTC))
+texts = st.text(max_size=12)
+
+
+@st.composite
+def tickets(draw: st.DrawFn, number: int) -> TicketState:
+    base = BASE.tickets[0]
+    assert base.sla is not None
+    sla = draw(st.one_of(st.none(), st.builds(
+        lambda next_at, as_of, fired: replace(base.sla, next_at=next_at, as_of=as_of,
+                                              fired=fired),
+        st.none() | instants, instants, st.lists(texts, max_size=3).map(tuple))))
+    return replace(
+        base, ticket_id=f"{base.ticket_id[:-1]}{number}", sla=sla,
+        status=draw(st.sampled_from(["open", "closed"])), outbound=draw(st.booleans()),
+        opened_at=draw(instants), seq=draw(st.integers(0, 10**6)),
+        subject=draw(texts), last_message_at=draw(st.none() | instants),
+        messages=draw(st.dictionaries(st.integers(0, 10**9), st.integers(0, 10**9),
+                                      max_size=4)),
+        agent_messages=draw(st.frozensets(st.integers(0, 10**9), max_size=3)),
+        comments=draw(st.frozensets(texts, max_size=3)),
+        case_id=draw(st.none() | texts), first_response_at=draw(st.none() | instants))
+
+
+forms = st.builds(
+    IntakeState, form_id=texts, number=st.integers(0, 99),
+    customer=st.just(BASE.tickets[0].customer),
+    status=st.sampled_from(["open", "abandoned", "completed"]),
+    answers=st.dictionaries(texts, texts, max_size=3), started_at=st.none() | instants,
+    last_activity_at=st.none() | instants)
+
+
+@st.composite
+def thread_states(draw: st.DrawFn) -> ThreadState:
+    count = draw(st.integers(0, 3))
+    return replace(
+        BASE, thread_key=draw(st.sampled_from(["5:p", "6:p", "-1009:t4", "-1009:t5"])),
+        tickets=tuple(draw(tickets(n + 1)) for n in range(count)),
+        recent_updates=tuple(draw(st.lists(st.integers(0, 10**9), max_size=3))),
+        alias_of=draw(st.none() | st.just("-1009:t3")), intake=draw(st.none() | forms))
+
+
+many = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@many
+@given(thread_states())
+def test_a_state_decodes_to_itself_from_v2_and_from_v1(state: ThreadState) -> None:
+    assert load_thread(dump_thread(state)) == state
+    assert load_thread(dump_v1(state)) == state
+
+
+@many
+@given(thread_states())
+def test_the_summary_reads_the_same_from_v2_and_v1(state: ThreadState) -> None:
+    assert stored_deadlines(dump_thread(state)) == stored_deadlines(dump_v1(state))
+
+
+FOLDERS = {
+    "sla": UpdateFolder(sla_policy=POLICY),
+    "forms": UpdateFolder(intake=IntakeRules(timeout=timedelta(minutes=7, microseconds=3))),
+    "both": UpdateFolder(sla_policy=POLICY, intake=IntakeRules()),
+}
+
+
+@pytest.mark.parametrize("folder", FOLDERS.values(), ids=FOLDERS.keys())
+def test_the_index_from_stored_bytes_is_the_index_from_decoded_states(
+        folder: UpdateFolder) -> None:
+    @many
+    @given(st.lists(thread_states(), max_size=12), st.integers(1, 4), st.booleans())
+    def check(states: list[ThreadState], partitions: int, old: bool) -> None:
+        stored = {s.thread_key: (dump_v1 if old else dump_thread)(s) for s in states}
+        decoded = {key: load_thread(raw) for key, raw in stored.items()}  # last one per key
+        by_states = TimerBook.for_folder(folder, partitions)
+        for p in range(partitions):
+            by_states.build(p, [s for s in decoded.values()
+                                if by_states.partition_of(s.thread_key) == p])
+        by_bytes = TimerBook.for_folder(folder, partitions)
+        by_bytes.build_stored(stored.items(), range(partitions))
+        assert by_bytes.indexes.keys() == by_states.indexes.keys()
+        for p, index in by_states.indexes.items():
+            assert len(by_bytes.indexes[p]) == len(index)
+            for key in stored:
+                assert by_bytes.indexes[p].due_of(key) == index.due_of(key)
+
+    check()
+
+
+def test_an_alias_thread_has_no_deadline() -> None:
+    state = ThreadState(thread_key="1:t5", alias_of="1:t4")
+    assert stored_deadlines(dump_thread(state)) == (NO_DEADLINE, NO_DEADLINE)
+
+
+def test_bytes_of_no_known_version_are_refused() -> None:
+    with pytest.raises(StoredStateError):
+        load_thread(b"\x07garbage")
+
+
+def test_a_built_partition_is_not_rebuilt() -> None:
+    book = TimerBook.for_folder(FOLDERS["sla"], 1)
+    book.build(0, [])
+    assert book.build_stored([], [0]) == {}
+    assert len(book.indexes[0]) == 0
