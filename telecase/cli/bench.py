@@ -90,9 +90,10 @@ def bench_timers(
     tickets: int = typer.Option(1_000_000, min=1, help="open tickets, two live timers each"),
     rate: int = typer.Option(2_000, min=1, help="timers coming due per second"),
     seconds: float = typer.Option(10.0, min=0.1, help="how long timers come due at --rate"),
-    live: int = typer.Option(0, min=0, help="also measure the worker's own restart path "
-                             "(stored states decoded, indexed, fired into encoded events) on "
-                             "this many tickets"),
+    live: int = typer.Option(0, min=0, help="also measure the worker's whole restart path "
+                             "on this many tickets (index built from the stored states, a tick "
+                             "folded: the due ones decoded and fired, events and states "
+                             "encoded), and the stored states' memory"),
 ) -> None:
     """SLA timers on one worker: memory for --tickets open tickets, firing lateness at --rate,
     and catching up after a restart with every timer overdue; print JSON."""

@@ -11,5 +11,10 @@ def test_every_overdue_ticket_fires_once_on_the_worker_path() -> None:
     assert result["tickets"] == 200
     assert restart["overdue_timers"] == 200
     assert restart["events_fired"] == 200  # one first-response breach each, nothing else
-    assert restart["total_s"] >= restart["decode_s"]
+    assert restart["states_written"] == 200
+    assert restart["still_pending"] == 200  # each resolution deadline, indexed again
+    assert restart["total_s"] >= restart["fire_s"]
     assert result["stored_bytes_per_thread"] > 0
+    memory = result["memory"]
+    assert memory["stored_state_objects_bytes_per_thread"] > result["stored_bytes_per_thread"]
+    assert memory["index_bytes_per_thread"] > 0
