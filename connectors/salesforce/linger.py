@@ -9,7 +9,7 @@ from the same partition until
 - the batch holds ``batch_max`` records, or
 - its oldest record has waited ``bound`` seconds since it was appended to the log (a record
   that already waited in the log, a backlog after a restart, waits no longer), or
-- the rate of records the sync has seen lately (records per second over the last
+- the rate of records the sync has seen lately (:class:`ArrivalRate`, over the last
   :data:`RATE_WINDOW` seconds) says fewer than one more record would arrive before that
   deadline: at a trickle, lingering would only add latency, so a lone record goes at once.
 
@@ -51,19 +51,16 @@ def unwidened() -> float:
 
 
 class ArrivalRate:
-    """Records per second over the last :data:`RATE_WINDOW` seconds (over the time since the
-    first record, at least one second, until that much has passed)."""
+    """Records per second over the last :data:`RATE_WINDOW` seconds: the records seen after
+    the oldest of them, over the time since it (one record alone: no rate yet)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._seen: collections.deque[tuple[float, int]] = collections.deque()
         self._total = 0
-        self._since: float | None = None
 
     def add(self, count: int) -> None:
         now = self.clock()
-        if self._since is None:
-            self._since = now
         if count:
             self._seen.append((now, count))
             self._total += count
@@ -72,9 +69,9 @@ class ArrivalRate:
     def per_second(self) -> float:
         now = self.clock()
         self._expire(now)
-        if self._since is None:
+        if not self._seen or now <= self._seen[0][0]:
             return 0.0
-        return self._total / max(1.0, min(RATE_WINDOW, now - self._since))
+        return (self._total - self._seen[0][1]) / (now - self._seen[0][0])
 
     def _expire(self, now: float) -> None:
         while self._seen and now - self._seen[0][0] > RATE_WINDOW:
