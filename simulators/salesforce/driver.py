@@ -215,6 +215,12 @@ class SalesforceDriver:
                                                   {"name": name, "milestones": milestones})
         return answer
 
+    async def notifications(self) -> list[dict[str, Any]]:
+        """The custom notifications the org sent (``customNotificationAction``), oldest first:
+        ``{type_id, recipient_ids, delivered_to, title, body, target_id, ...}``."""
+        answer: list[dict[str, Any]] = await self._call("GET", "notifications")
+        return answer
+
     async def set_case_field_history(self, enabled: bool) -> None:
         """Turn field history tracking of the Case's Status and Owner on or off."""
         await self._call("POST", "field_history", {"enabled": enabled})

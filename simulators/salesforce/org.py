@@ -17,6 +17,7 @@ from simulators.salesforce.auth import Auth, Credentials
 from simulators.salesforce.cursors import Cursors
 from simulators.salesforce.faults import Faults
 from simulators.salesforce.limits import ApiLimits
+from simulators.salesforce.notifications import Notifications
 from simulators.salesforce.request_log import RequestLog
 from simulators.salesforce.schema import build_types
 from simulators.salesforce.store import Record, Store
@@ -88,6 +89,7 @@ class Org:
                            types=build_types(standard=strict), strict=strict)
         self.store.case_field_history = case_field_history
         self.tooling = Tooling(self.store, self.clock)
+        self.notifications = Notifications(self.store)
         self.limits = ApiLimits(self.clock, daily_api_limit)
         self.cursors = Cursors(self.clock)
         self.org_id = ids.IdFactory(start=3_000_000).new("00D")

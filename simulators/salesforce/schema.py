@@ -376,6 +376,7 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
     }
     specs.update(_permission_objects())
     specs.update(_entitlement_objects())
+    specs.update(_notification_objects())
     # Object Reference, Case: EntitlementId, "ID of the entitlement"
     specs["Case"][1].append(_ref("EntitlementId", ("Entitlement",), "Entitlement"))
     types: dict[str, SObjectType] = {}
@@ -420,6 +421,22 @@ def _permission_objects() -> dict[str, tuple[str, list[Field], str]]:
             _ref("PermissionSetId", parent, "PermissionSet", required=True,
                  updateable=False)], "Id"),
     }
+
+
+def _notification_objects() -> dict[str, tuple[str, list[Field], str]]:
+    """CustomNotificationType (Object Reference / Tooling API, "CustomNotificationType", API
+    47.0+ / 46.0+: ``CustomNotifTypeName`` unique, 80; ``DeveloperName``; ``MasterLabel``;
+    ``Description`` 255; ``Desktop``/``Mobile`` defaulted false): what the custom notification
+    action sends (``notifications``)."""
+    return {"CustomNotificationType": ("0ML", [
+        Field("CustomNotifTypeName", "string", required=True, unique=True, length=80),
+        Field("DeveloperName", "string", required=True, unique=True, length=80),
+        Field("MasterLabel", "string", required=True, length=80),
+        Field("Description", "textarea", length=255),
+        Field("Desktop", "boolean", default=False), Field("Mobile", "boolean", default=False),
+        Field("Language", "picklist", default="en_US"),
+        Field("NamespacePrefix", "string", createable=False, updateable=False)],
+        "CustomNotifTypeName")}
 
 
 def _entitlement_objects() -> dict[str, tuple[str, list[Field], str]]:

@@ -43,6 +43,7 @@ POST     /sim/assignment_rule             owner_id (null: no active rule) -> the
 POST     /sim/soap_login                  enabled -> whether SOAP login() is enabled
 POST     /sim/entitlement_process         name, milestones ({MilestoneType name: minutes})
                                           -> {id, milestone_types} (see ``entitlements``)
+GET      /sim/notifications               -> custom notifications sent (see ``notifications``)
 POST     /sim/field_history               enabled -> whether Case field history (Status,
                                           Owner: CaseHistory rows) is tracked
 POST     /sim/page_size                   size (null: back to 2000 / the request's header)
@@ -62,6 +63,7 @@ from aiohttp import web
 
 from simulators.salesforce import entitlements, ids
 from simulators.salesforce.errors import ApiError
+from simulators.salesforce.notifications import sent_json
 from simulators.salesforce.org import Org
 from simulators.salesforce.rest_api import record_json
 from simulators.salesforce.store import Record
@@ -342,6 +344,11 @@ def entitlement_process(org: Org, p: Params, m: dict[str, str]) -> Any:
     entitlements.define_process(org.store, process.id, {
         types[name]: int(minutes) for name, minutes in p["milestones"].items()})
     return {"id": process.id, "milestone_types": types}
+
+
+@route("GET", "/sim/notifications")
+def notifications_sent(org: Org, p: Params, m: dict[str, str]) -> Any:
+    return [sent_json(n) for n in org.notifications.sent]
 
 
 @route("POST", "/sim/field_history")
