@@ -1,6 +1,7 @@
 """Composite (``/composite``) and sObject Collections (``/composite/sobjects``).
 
-**Composite** runs up to 25 subrequests in order, in one transaction, counted as one API call.
+**Composite** runs up to 25 subrequests in order, in one transaction, counted as one API call;
+at most five of them may be sObject Collections or queries (else 400 ``LIMIT_EXCEEDED``).
 A subrequest is ``{"method","url","referenceId","body"}``; its ``url`` is a full
 ``/services/data/vXX.X/...`` path to an sObject or query resource (or a collection). Later
 subrequests may use ``@{ref.field}`` / ``@{ref.records[0].Id}`` in their URL or body to take a
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     from simulators.salesforce.org import Org
 
 MAX_SUBREQUESTS = 25
+MAX_HEAVY = 5
+"""Of those, sObject Collections and query subrequests: "You can have up to 25 subrequests
+in a single call. Up to 5 of these subrequests can be sObject Collections or query
+operations, including Query and QueryAll requests." (REST API Developer Guide, Composite,
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite.htm).
+The error's text is a best guess, spelled like the 25-subrequest one."""
 MAX_RECORDS = 200
 ROLLED_BACK = ("The transaction was rolled back since another operation in the same "
                "transaction failed.")
@@ -68,6 +75,10 @@ def composite(org: Org, req: ApiRequest, _: dict[str, str]) -> ApiResponse:
         raise ApiError(400, "LIMIT_EXCEEDED", "Limit Exceeded: A composite request can have "
                        f"at most {MAX_SUBREQUESTS} subrequests")
     _validate(subrequests)
+    heavy = sum(_heavy(sub["url"]) for sub in subrequests)
+    if heavy > MAX_HEAVY:
+        raise ApiError(400, "LIMIT_EXCEEDED", "Limit Exceeded: A composite request can have "
+                       f"at most {MAX_HEAVY} sObject Collections or query subrequests")
     all_or_none = bool(body.get("allOrNone", False))
     depth = org.store.begin()
     answers: list[dict[str, Any]] = []
@@ -116,6 +127,14 @@ def _validate(subrequests: list[Any]) -> None:
         if sub.get("method") not in _METHODS or not isinstance(sub.get("url"), str):
             raise ApiError(400, "INVALID_INPUT", f"Subrequest {reference_id} needs a method "
                            "(GET, POST, PATCH, PUT, DELETE) and a url")
+
+
+def _heavy(url: str) -> bool:
+    """Whether a subrequest is a query (Query, QueryAll, and their next pages) or an sObject
+    Collections request (see :data:`MAX_HEAVY`)."""
+    rest = urlsplit(url).path.split("/")[4:]
+    head = [s.lower() for s in rest[:2] if s]
+    return bool(head) and (head[0] in ("query", "queryall") or head == ["composite", "sobjects"])
 
 
 def _halted(reference_id: str) -> dict[str, Any]:

@@ -135,3 +135,18 @@ async def test_collections_take_at_most_200_records(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as failure:
         await call(sf.restful, "composite/sobjects", method="POST", json={"records": records})
     assert failure.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+
+
+async def test_composite_takes_at_most_five_collections_and_queries(
+        sf: Salesforce, driver: SalesforceDriver) -> None:
+    query = {"method": "GET", "url": f"{V}/query?q=SELECT+Id+FROM+Case"}
+    create = {"method": "POST", "url": f"{V}/composite/sobjects",
+              "body": {"records": [{"attributes": {"type": "Contact"}, "LastName": "Lee"}]}}
+    five = [{**sub, "referenceId": f"r{i}"} for i, sub in enumerate([query] * 3 + [create] * 2)]
+    answers = await _composite(sf, five, False)
+    assert [a["httpStatusCode"] for a in answers] == [200] * 5
+    row = {"method": "GET", "url": f"{V}/sobjects/Contact/describe", "referenceId": "d"}
+    assert len(await _composite(sf, [*five, row], False)) == 6  # other kinds do not count
+    with pytest.raises(SalesforceMalformedRequest, match="LIMIT_EXCEEDED"):
+        await _composite(sf, [*five, {**query, "referenceId": "r5"}], False)
+
