@@ -12,9 +12,18 @@ Decisions, written down (the what-if in ``streams.sla.replay`` follows the same 
 - **Starting.** Tier rules read the ticket's first message, so a ticket's clocks start at its
   first event after ``ticket.opened`` (in a private chat or the General topic, the message that
   opened it; in a forum topic, the first message after the topic's creation), running from the
-  opening instant. A forum topic with no message within :data:`START_GRACE` of its opening
-  starts with an empty first message at the first tick after that. The start is an
-  ``sla.started`` event naming the tier and the rule that chose it.
+  opening instant. A forum topic with no message within :data:`START_GRACE` of telecase
+  *receiving* its opening (``TicketState.received_at``, the opening's ``recorded_at``: the
+  envelope's arrival) starts with an empty first message at the first tick after that, so a
+  topic Telegram redelivers late (after an outage) still waits the grace for its first message
+  instead of starting empty at the next tick. The start is an ``sla.started`` event naming the
+  tier and the rule that chose it.
+- **From when the deadlines run: arrival when late.** The clocks run from the opening's date
+  (the customer's wait) when telecase received it within
+  :data:`~streams.sla.replay.ARRIVAL_SKEW` (30 s: delivery and clock skew), else from its
+  arrival (:func:`~streams.sla.replay.clock_start`): a helpdesk measures from when the request
+  reached it, and a redelivery hours late must not breach before an agent could have seen it.
+  The same holds for an outreach ticket's start (its customer's first answer).
 - **Firing.** After the events of one command, everything due up to the latest event's
   ``occurred_at`` fires (a met target at once; a deadline the event came after, too); a tick
   fires everything due up to its ``at``. Each signal is an event stamped with the instant it
@@ -52,7 +61,7 @@ from streams.schema.events import (
 from streams.sla import clock
 from streams.sla.clock import SlaState
 from streams.sla.policy import SlaPolicy, TicketFacts
-from streams.sla.replay import sla_facts
+from streams.sla.replay import clock_start, sla_facts
 from streams.sla.signals import (
     Escalation,
     FirstResponseBreached,
@@ -68,7 +77,8 @@ from streams.sla.snapshot import SlaSnapshot
 __all__ = ["START_GRACE", "fire_due", "next_due", "track"]
 
 START_GRACE = timedelta(seconds=60)
-"""How long a forum ticket waits for its first message before its clocks start without one."""
+"""How long a forum ticket waits for its first message before its clocks start without one,
+counted from when telecase received its opening."""
 
 _ACTOR = Actor(kind="system", display_name="telecase SLA clock")
 
@@ -94,7 +104,8 @@ def track(state: ThreadState, events: list[TicketEvent], policy: SlaPolicy,
                     continue  # outreach: no clock until the customer answers
                 text = event.text if isinstance(event, CustomerMessageReceived) else ""
                 sla = _start(ticket, policy, text,
-                             event.occurred_at if ticket.outbound else None)
+                             clock_start(event.occurred_at, event.recorded_at)
+                             if ticket.outbound else None)
                 started.append(ticket.ticket_id)
             else:
                 sla = ticket.sla.thaw(ticket.ticket_id, policy)
@@ -129,7 +140,7 @@ def fire_due(state: ThreadState, now: datetime, policy: SlaPolicy,
         if ticket.sla is not None:
             sla = ticket.sla.thaw(ticket.ticket_id, policy)
         elif (ticket.status == "open" and not ticket.outbound
-              and ticket.opened_at + START_GRACE <= now):
+              and _arrival(ticket) + START_GRACE <= now):
             sla = _start(ticket, policy, "")
             emitted.append(_started(ticket, sla, ticket.seq + 1, recorded_at, source))
         else:
@@ -153,7 +164,7 @@ def next_due(state: ThreadState) -> datetime | None:
         if ticket.sla is not None:
             at = ticket.sla.next_at
         elif ticket.status == "open" and not ticket.outbound:
-            at = ticket.opened_at + START_GRACE
+            at = _arrival(ticket) + START_GRACE
         else:
             continue
         if at is not None and (soonest is None or at < soonest):
@@ -181,14 +192,21 @@ def _facts(event: TicketEvent) -> list[clock.Fact] | None:
     return sla_facts(event)
 
 
+def _arrival(ticket: TicketState) -> datetime:
+    """When telecase received the ticket's opening (its date in states stored before that
+    was kept)."""
+    return ticket.received_at or ticket.opened_at
+
+
 def _start(ticket: TicketState, policy: SlaPolicy, first_message: str,
            since: datetime | None = None) -> SlaState:
-    """The clocks, running from the opening (``since``: from the customer's first answer to
-    an outreach ticket)."""
+    """The clocks, running from the opening, or its arrival when late (``since``: from the
+    customer's first answer to an outreach ticket)."""
     facts = TicketFacts(ticket_id=ticket.ticket_id, channel=ticket.channel,
                         chat_id=ticket.chat_id, subject=ticket.subject,
                         first_message=first_message, **policy_facts(ticket.intake))
-    return clock.start(facts, policy, since or ticket.opened_at)
+    return clock.start(facts, policy,
+                       since or clock_start(ticket.opened_at, ticket.received_at))
 
 
 def _store(state: ThreadState, ticket: TicketState, sla: SlaState,

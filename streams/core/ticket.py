@@ -216,6 +216,10 @@ class TicketState:
     (``streams.core.service_level``)."""
     requests: frozenset[str] = frozenset()
     """Ids of the requests taken in (``streams.core.requests``; dedupe)."""
+    received_at: datetime | None = None
+    """When telecase received what opened the ticket (its ``ticket.opened``'s
+    ``recorded_at``): the SLA start grace counts from it (``streams.core.service_level``).
+    ``None`` in states stored before it was kept: ``opened_at`` stands in."""
 
     @property
     def message_count(self) -> int:
@@ -759,7 +763,8 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
             thread_id=event.thread_id, seq=event.seq, status="open", status_message_id=0,
             subject=event.subject, subject_message_id=event.subject_message_id,
             customer=event.customer, customer_message_id=event.customer_message_id,
-            opened_at=event.occurred_at, last_message_at=None, intake=event.intake)
+            opened_at=event.occurred_at, last_message_at=None, intake=event.intake,
+            received_at=event.recorded_at)
     assert ticket is not None
     changes: dict[str, object] = {"seq": event.seq}
     if event.occurred_at < ticket.opened_at:

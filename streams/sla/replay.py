@@ -20,7 +20,8 @@ Decisions, written down:
   look at the first message, so a ticket is *started* at its next event: when that is a
   ``CustomerMessageReceived`` its text is the first message, otherwise the first message is
   empty (a ticket with no later event starts at the end of the replay). The clock always starts
-  at the ``TicketOpened`` instant, and signals are stamped with the instant they became true,
+  at the ``TicketOpened`` instant (or its arrival, when it reached telecase late:
+  :func:`clock_start`), and signals are stamped with the instant they became true,
   so the deferral changes no count; only the desk learns of the ticket at its next event.
 - **Time.** Each ticket's events are taken in ``seq`` order (duplicates, same ``event_id``,
   once) at their ``occurred_at``, raised to the latest instant earlier events of the same
@@ -41,7 +42,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from streams.assignment import commands as desk_cmd
@@ -81,12 +82,27 @@ from streams.sla.signals import (
     SlaSignal,
 )
 
-__all__ = ["AssignmentSummary", "Comparison", "SimulationReport", "TicketOutcome", "compare",
-           "desk_commands", "escalation_commands", "route_ticket", "simulate",
-           "sla_facts", "sla_ticket_facts"]
+__all__ = ["ARRIVAL_SKEW", "AssignmentSummary", "Comparison", "SimulationReport",
+           "TicketOutcome", "clock_start", "compare", "desk_commands", "escalation_commands",
+           "route_ticket", "simulate", "sla_facts", "sla_ticket_facts"]
 
 
 # ----------------------------------------------------------------------------- the mapping
+
+
+ARRIVAL_SKEW = timedelta(seconds=30)
+"""How much later than its date a message may reach telecase and still start the clocks at its
+date (:func:`clock_start`)."""
+
+
+def clock_start(date: datetime, received_at: datetime | None) -> datetime:
+    """When a ticket's clocks start, given the date of what started them and when telecase
+    received it: the date, unless it arrived more than :data:`ARRIVAL_SKEW` later (a late
+    redelivery, an outage of the webhook), then its arrival: a helpdesk measures from when
+    the request reached it (``streams.core.service_level``)."""
+    if received_at is not None and received_at - date > ARRIVAL_SKEW:
+        return received_at
+    return date
 
 
 def sla_ticket_facts(opened: ev.TicketOpened, first_message: str = "") -> TicketFacts:
@@ -330,7 +346,7 @@ class _Replay:
 
     def begin(self, opened: ev.TicketOpened, first_message: str, at: datetime) -> None:
         state = start(sla_ticket_facts(opened, first_message), self.sla_policy,
-                      opened.occurred_at)
+                      clock_start(opened.occurred_at, opened.recorded_at))
         self.clocks[opened.ticket_id] = state
         self.signals[opened.ticket_id] = []
         self.schedule(opened.ticket_id)
