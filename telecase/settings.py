@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     set-webhook`` by hand)."""
     webhook_max_connections: int = Field(40, ge=1, le=100)
     """``setWebhook``'s ``max_connections``: simultaneous HTTPS connections Telegram opens."""
+    webhook_front_process: bool = True
+    """Embedded runtime: serve the webhook from a process of its own (HTTP, the update check and
+    the acknowledging fsync on another core, into a spool the main process moves into the log;
+    :mod:`streams.runtime.embedded.spool`). ``false``: in the main process."""
 
     salesforce_auth: Literal["jwt", "client_credentials", "password"] | None = None
     """The OAuth flow (see README "Salesforce org setup"). Unset: ``jwt`` with a private key

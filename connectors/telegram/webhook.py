@@ -133,3 +133,16 @@ def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str =
     app.router.add_post(path, receive)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+async def serve_webhook(raw_log: RawLog, *, bot_id: int, secret: str, host: str, port: int,
+                        path: str = "/telegram", max_body_bytes: int = 1_000_000,
+                        body_timeout: float = 10.0) -> web.AppRunner:
+    """The webhook application listening on ``host:port``; ``cleanup()`` the runner to stop
+    (requests in flight are answered first)."""
+    app = create_webhook_app(raw_log, bot_id=bot_id, secret=secret, path=path,
+                             max_body_bytes=max_body_bytes, body_timeout=body_timeout)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

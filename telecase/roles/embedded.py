@@ -40,7 +40,7 @@ from connectors.telegram import webhook_admin
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.polling import LongPoller
 from connectors.telegram.topic_check import TopicProbe
-from connectors.telegram.webhook import create_webhook_app
+from connectors.telegram.webhook import serve_webhook
 from projections.bus_runner import BusProjector
 from projections.db import create_schema
 from projections.tables import cases
@@ -82,6 +82,7 @@ from telecase.ops.salesforce_outreach import salesforce_outreach
 from telecase.ops.silence import watch_from_settings
 from telecase.ops.ticket import drain_ticket_inbox
 from telecase.roles import tally
+from telecase.roles.embedded_front import start_front
 from telecase.settings import RuntimeKind, Settings, SettingsError
 from telecase.web.metrics import serve_metrics
 
@@ -144,14 +145,10 @@ def _free_port() -> int:
 
 async def _serve_webhook(rt: Runtime, settings: Settings, *, bot_id: int, secret: str,
                          host: str, port: int) -> web.AppRunner:
-    app = create_webhook_app(BusRawLog(rt.log, rt.names.telegram_updates), bot_id=bot_id,
-                             secret=secret, path=settings.webhook_path,
-                             max_body_bytes=settings.webhook_max_body_bytes,
-                             body_timeout=settings.webhook_body_timeout_seconds)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await serve_webhook(BusRawLog(rt.log, rt.names.telegram_updates), bot_id=bot_id,
+                               secret=secret, host=host, port=port, path=settings.webhook_path,
+                               max_body_bytes=settings.webhook_max_body_bytes,
+                               body_timeout=settings.webhook_body_timeout_seconds)
 
 
 def _install_signals(stop: asyncio.Event) -> None:
@@ -303,7 +300,14 @@ async def run(settings: Settings, *, demo: bool, duration: float,
 
 async def _live(rt: Runtime, settings: Settings, stop: asyncio.Event, duration: float,
                 inbound: list[Any], supervise: Callable[[asyncio.Task[None]], None]) -> None:
-    if settings.telegram_mode == "webhook":
+    if settings.telegram_mode == "webhook" and settings.webhook_front_process:
+        settings.require_webhook_secret()  # served by telecase.roles.embedded_front
+        door = await start_front(rt.log, rt.names.telegram_updates, Path(settings.data_dir),
+                                 supervise)
+        inbound.append(door.cleanup)
+        log.info("run.webhook.listening", port=settings.webhook_port, process=door.process.pid)
+        await webhook_admin.prepare_inbound(settings)
+    elif settings.telegram_mode == "webhook":
         runner = await _serve_webhook(rt, settings, bot_id=settings.bot_id,
                                       secret=settings.require_webhook_secret(),
                                       host=settings.webhook_host, port=settings.webhook_port)

@@ -1,0 +1,164 @@
+"""The webhook front (its own process) and its spool: a 200 means the update is committed
+(``synchronous=FULL``) in the spool; concurrent requests share commits; a ``kill -9`` of the
+front loses no acknowledged update, and the mover carries each into the log exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from connectors.raw_log import BusRawLog
+from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
+from streams.runtime.embedded.log import EmbeddedLog
+from streams.runtime.embedded.spool import SpoolMover, open_spool, spool_files
+from tests.e2e.kafka.conftest import free_port
+
+SECRET = "front-secret"
+TOPIC = "telegram.updates"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def update(n: int) -> dict[str, Any]:
+    return {"update_id": n, "message": {
+        "message_id": n, "date": 1, "text": f"m{n}", "chat": {"id": 5 + n % 7, "type": "private"},
+        "from": {"id": 5 + n % 7, "is_bot": False, "first_name": "A"}}}
+
+
+def spooled_ids(spool: Path) -> list[int]:
+    """What another connection sees committed in the spool."""
+    db = sqlite3.connect(spool)
+    try:
+        values = [bytes(v) for (v,) in db.execute("SELECT value FROM records ORDER BY offset")]
+    finally:
+        db.close()
+    return [json.loads(v)["update"]["update_id"] for v in values]
+
+
+async def logged_ids(log: EmbeddedLog) -> list[int]:
+    records = await log.read(TOPIC, 0, 0, 1_000_000)
+    return [json.loads(r.value)["update"]["update_id"] for r in records]
+
+
+async def test_concurrent_requests_share_commits_and_each_200_is_committed_first(
+        tmp_path: Path) -> None:
+    spool_path = tmp_path / "spool.sqlite"
+    spool = await open_spool(spool_path)
+    assert spool.commit_in_thread
+    commits = 0
+    original = spool._commit
+
+    def counting(batch: Any) -> Any:
+        nonlocal commits
+        commits += 1
+        return original(batch)
+
+    spool._commit = counting  # type: ignore[method-assign]
+    app = create_webhook_app(BusRawLog(spool, TOPIC), bot_id=7, secret=SECRET)
+    acknowledged: list[int] = []
+    async with TestClient(TestServer(app)) as client:
+        async def post(n: int) -> None:
+            resp = await client.post("/telegram", json=update(n),
+                                     headers={SECRET_HEADER: SECRET})
+            assert resp.status == 200
+            # answered: another connection sees it committed already
+            assert n in spooled_ids(spool_path)
+            acknowledged.append(n)
+
+        await asyncio.gather(*(post(n) for n in range(1, 201)))
+    assert sorted(acknowledged) == list(range(1, 201))
+    assert commits < 200  # grouped: one commit served several requests
+    assert spool._writer_db is not None
+    assert spool._writer_db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    await spool.close()
+
+
+async def test_the_mover_carries_each_update_into_the_log_once_across_restarts(
+        tmp_path: Path) -> None:
+    spool_path, log_path = tmp_path / "spool.sqlite", tmp_path / "log.sqlite"
+    spool = await open_spool(spool_path)
+    await BusRawLog(spool, TOPIC).append([_Envelope(n) for n in range(1, 51)])
+    log = await EmbeddedLog.open(log_path)
+    first = SpoolMover(log, spool_path, TOPIC, batch_max=20, prune_every=0.0)
+    assert await first.move_once() == 20
+    first._close()  # a crash after a move: the position is in the log with it
+    await BusRawLog(spool, TOPIC).append([_Envelope(n) for n in range(51, 61)])
+    await spool.close()  # the front stopped (or died)
+    second = SpoolMover(log, spool_path, TOPIC, batch_max=20)
+    assert await second.recover() == 40
+    assert not any(f.exists() for f in spool_files(spool_path))
+    assert await logged_ids(log) == list(range(1, 61))
+    await log.close()
+
+
+async def test_recovery_refuses_a_spool_another_front_holds(tmp_path: Path) -> None:
+    spool_path = tmp_path / "spool.sqlite"
+    spool = await open_spool(spool_path)
+    log = await EmbeddedLog.open(tmp_path / "log.sqlite")
+    with pytest.raises(Exception, match="in use by another webhook front"):
+        await SpoolMover(log, spool_path, TOPIC).recover()
+    await spool.close()
+    await log.close()
+
+
+class _Envelope:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def routing_key(self) -> str:
+        return f"chat:{self.n % 3}"
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"update": update(self.n)}).encode()
+
+
+async def test_kill_9_of_the_front_loses_no_acknowledged_update(tmp_path: Path) -> None:
+    """The front process under concurrent load, SIGKILLed: every update it answered 200 is
+    in the log once after recovery (and an unanswered one may be there too: Telegram retries
+    it, and the worker's idempotency absorbs the second copy)."""
+    port, spool_path = free_port(), tmp_path / "data" / "webhook-spool.sqlite"
+    spool_path.parent.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELECASE_")}
+    env.update({"TELECASE_TELEGRAM_BOT_TOKEN": "7000000001:AAE-test", "TELECASE_LOG_LEVEL":
+                "warning", "TELECASE_TELEGRAM_WEBHOOK_SECRET": SECRET,
+                "TELECASE_WEBHOOK_HOST": "127.0.0.1", "TELECASE_WEBHOOK_PORT": str(port)})
+    front = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "telecase.roles.embedded_front", "--spool", str(spool_path),
+        "--parent", str(os.getpid()), env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE)
+    assert front.stdout is not None
+    assert (await asyncio.wait_for(front.stdout.readline(), 60)).strip() == b"ready"
+    acknowledged: list[int] = []
+    url = f"http://127.0.0.1:{port}/telegram"
+    async with aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as session:
+        async def chat(first: int) -> None:
+            for n in range(first, first + 10_000, 20):  # one chat's updates, in turn
+                try:
+                    async with session.post(url, json=update(n)) as resp:
+                        if resp.status != 200:
+                            return
+                except aiohttp.ClientError:
+                    return
+                acknowledged.append(n)
+
+        senders = [asyncio.create_task(chat(first)) for first in range(20)]
+        while len(acknowledged) < 300:
+            await asyncio.sleep(0.01)
+        front.send_signal(signal.SIGKILL)
+        await front.wait()
+        await asyncio.gather(*senders)
+    log = await EmbeddedLog.open(tmp_path / "data" / "log.sqlite")
+    await SpoolMover(log, spool_path, TOPIC).recover()
+    counts = Counter(await logged_ids(log))
+    assert set(acknowledged) <= set(counts)
+    assert max(counts.values()) == 1
+    await log.close()
