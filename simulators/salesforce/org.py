@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from simulators.salesforce import ids, security
+from simulators.salesforce import ids, sales, security
 from simulators.salesforce.auth import Auth, Credentials
 from simulators.salesforce.cursors import Cursors
 from simulators.salesforce.faults import Faults
@@ -99,6 +99,7 @@ class Org:
         self.instance_url = ""
         self.integration_user_id = self._seed_integration_user()
         self.agent_user_id = self.create_user("Alex", "Agent", "agent@telecase.sim").id
+        sales.seed(self.store, self.integration_user_id)
         if jwt_certificate is not None:
             self.auth.register_jwt_key(self.login.consumer_key, jwt_certificate)
         if client_credentials:

@@ -377,6 +377,9 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
     specs.update(_permission_objects())
     specs.update(_entitlement_objects())
     specs.update(_notification_objects())
+    from simulators.salesforce import sales  # declares its objects with this module's Field
+    specs.update(sales.objects())
+    specs["Lead"][1].extend(sales.lead_fields())
     # Object Reference, Case: EntitlementId, "ID of the entitlement"
     specs["Case"][1].append(_ref("EntitlementId", ("Entitlement",), "Entitlement"))
     types: dict[str, SObjectType] = {}

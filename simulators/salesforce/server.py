@@ -36,6 +36,7 @@ from simulators.salesforce import (
     composite,
     replication,
     rest_api,
+    sales,
     security,
     sim_api,
     soap,
@@ -173,6 +174,7 @@ class SalesforceSimulator:
         sim_api.add_routes(app, self.org)
         app.router.add_route("POST", "/services/oauth2/token", self._token)
         app.router.add_route("POST", "/services/Soap/u/{version}", self._soap_login)
+        app.router.add_route("POST", "/services/Soap/u/{version}/{org_id}", self._soap_call)
         app.router.add_route("*", "/services/data", self._versions)
         app.router.add_route("*", "/services/data/", self._versions)
         app.router.add_route("*", "/services/data/{tail:.+}", self._rest)
@@ -247,6 +249,8 @@ class SalesforceSimulator:
         return _json(200, answer)
 
     async def _soap_login(self, request: web.Request) -> web.StreamResponse:
+        if sales.session_of(await request.read()):  # a call in a session, not a login
+            return await self._soap_call(request)
         blocked = await self._faults("auth")
         if blocked is not None:
             return blocked
@@ -259,6 +263,23 @@ class SalesforceSimulator:
             status, xml = soap.login(self.org.auth, await request.read(), version=version,
                                      instance_url=self.base_url, user_name=user_name,
                                      user_email=user_email)
+        code, message = soap.fault_of(xml) if status != 200 else (None, None)
+        self._log(request, status, None, code, message)
+        return web.Response(status=status, text=xml, content_type="text/xml", charset="utf-8")
+
+    async def _soap_call(self, request: web.Request) -> web.StreamResponse:
+        """A SOAP call on the login's ``serverUrl`` with the session in its ``SessionHeader``:
+        ``convertLead()`` (``sales``); an unknown session answers ``INVALID_SESSION_ID``."""
+        blocked = await self._faults("api")
+        if blocked is not None:
+            return blocked
+        payload = await request.read()
+        try:
+            user_id = self.org.auth.authenticate(f"Bearer {sales.session_of(payload)}")
+        except ApiError as exc:
+            status, xml = 500, sales.fault(exc.error_code, exc.message)
+        else:
+            status, xml = sales.convert_lead(self.org.store, payload, user_id)
         code, message = soap.fault_of(xml) if status != 200 else (None, None)
         self._log(request, status, None, code, message)
         return web.Response(status=status, text=xml, content_type="text/xml", charset="utf-8")

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators.salesforce import content, entitlements, ids, security
+from simulators.salesforce import content, entitlements, ids, sales, security
 from simulators.salesforce.errors import (
     ApiError,
     duplicate_value,
@@ -472,5 +472,7 @@ class Store:
             fields["IsClosed"] = fields.get("Status") in CLOSED_TASK_STATUSES
         elif kind.name == "CaseMilestone":
             entitlements.derive(fields, self.clock.now())
+        elif kind.name == "Opportunity":
+            sales.derive(fields)
         elif kind.name == "Group" and not fields.get("DeveloperName"):
             fields["DeveloperName"] = re.sub(r"\W+", "_", str(fields.get("Name", ""))).strip("_")

@@ -137,7 +137,7 @@ async def test_query_all_includes_deleted_records(sf: Salesforce) -> None:
     ("SELECT Id FROM Case GROUP BY Status", "MALFORMED_QUERY", "unexpected token: GROUP"),
     ("SELECT Id FROM Case WHERE Status = 'New", "MALFORMED_QUERY", "unexpected token: '"),
     ("SELECT Nope FROM Case", "INVALID_FIELD", "No such column 'Nope' on entity 'Case'"),
-    ("SELECT Id FROM Account", "INVALID_TYPE", "sObject type 'Account' is not supported"),
+    ("SELECT Id FROM Campaign", "INVALID_TYPE", "sObject type 'Campaign' is not supported"),
     ("SELECT Boss.Name FROM Case", "INVALID_FIELD", "Didn't understand relationship 'Boss'"),
     ("SELECT Id FROM Case WHERE CreatedDate > '2026-01-01T00:00:00Z'", "INVALID_FIELD",
      "must be of type dateTime and should not be enclosed in quotes"),

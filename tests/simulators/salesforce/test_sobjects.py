@@ -84,7 +84,7 @@ async def test_unknown_record_and_object(sf: Salesforce) -> None:
         await call(sf.Case.get, "500Dn0000000000AAA")
     assert failure.value.content[0]["errorCode"] == "NOT_FOUND"
     with pytest.raises(SalesforceResourceNotFound):
-        await call(sf.Opportunity.create, {"Name": "x"})
+        await call(sf.Campaign.create, {"Name": "x"})
 
 
 async def test_deleting_a_case_deletes_its_comments(sf: Salesforce) -> None:

@@ -1,0 +1,317 @@
+"""Deals (issue 17 item 4): a qualified ticket also becomes an Opportunity, whose stage
+follows the ticket.
+
+**When** (:class:`DealRule`). A ticket qualifies when its bot intake form's deal size is at
+least ``min_deal_size`` (``TELECASE_SALESFORCE_OPPORTUNITY_MIN_DEAL_SIZE``), or when the desk
+routes it to one of ``queues`` (``TELECASE_SALESFORCE_OPPORTUNITY_QUEUES``, e.g. ``deals``).
+Nothing else makes an Opportunity, and the whole feature is off unless
+``TELECASE_SALESFORCE_OPPORTUNITIES`` is on.
+
+**Which Account** (the customer's, read from the ticket's Case, which the Case sync writes;
+until it exists the batch waits, :class:`CasePending`):
+
+- the Case's Contact → its ``AccountId`` (none: the Opportunity has no Account);
+- the Case's Lead (``Telecase_Lead__c``) → the Lead is **converted**: Salesforce's
+  ``convertLead()`` makes its Account and Contact (as the org's lead conversion settings and
+  field mappings say) and marks the Lead converted. The REST API has no conversion resource;
+  the call is the SOAP API's ``convertLead()``
+  (https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_convertlead.htm),
+  sent with the REST session (an OAuth access token is a SOAP session id) to
+  ``/services/Soap/u/<version>`` (:class:`LeadConverter`). Creating an Account and a
+  Contact by hand would leave the Lead unconverted, and ``IsConverted`` cannot be written
+  (it is read-only); Apex ``Database.convertLead`` would need code deployed in the org. The
+  conversion asks for no Opportunity (``doNotCreateOpportunity``): telecase upserts its own,
+  so a retry can never make a second one. ``convertedStatus`` is
+  ``TELECASE_SALESFORCE_LEAD_CONVERTED_STATUS``, else the org's first LeadStatus with
+  ``IsConverted``. A Lead already converted (a retry, or a salesperson did it) is not
+  converted again: its ``ConvertedAccountId`` and ``ConvertedContactId`` are used.
+
+**One Opportunity per ticket.** It is upserted on ``Telecase_Ticket_Id__c``
+(``PATCH /sobjects/Opportunity/Telecase_Ticket_Id__c/<ticket>``, in collections), so restarts,
+retries and replays find the same record. A new one gets ``Name`` (the Case's subject, or the
+intake's company), ``StageName``, ``CloseDate`` (today + ``close_in_days``; Salesforce
+requires all three), ``AccountId``, ``ContactId``, ``Amount`` (the deal size) and
+``LeadSource``; an existing one only its stage.
+
+**Stage** (:class:`StageMap`, documented in the README): opened → ``Qualification``, the
+first agent reply (not outreach) → ``Needs Analysis``, closed →
+``TELECASE_SALESFORCE_OPPORTUNITY_CLOSED_STAGE`` (default ``Closed Won``), reopened → back to
+the replied (or opened) stage. The stage is written when the ticket's step changes, never
+read back: a salesperson's later move stands until the ticket's next step.
+
+The fold is per ticket and in memory; a ticket this instance has not seen qualify (it
+qualified before a restart) is looked up in Salesforce when one of its steps arrives: an
+Opportunity found is followed, none means the ticket is no deal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+import structlog
+
+from connectors.errors import PermanentError, TransientError
+from connectors.salesforce.api import (
+    QUERY_KEYS_MAX,
+    SalesforceApi,
+    Writer,
+    chunks,
+    record_error,
+    soql_quote,
+)
+from connectors.salesforce.results import SyncResult
+from streams.schema.events import (
+    AgentReplied,
+    CaseStatusChanged,
+    TicketClosed,
+    TicketEvent,
+    TicketOpened,
+    TicketRouted,
+    TopicClosed,
+    TopicReopened,
+)
+
+log = structlog.get_logger(__name__)
+
+TICKET_ID = "Telecase_Ticket_Id__c"
+CASE_LEAD = "Telecase_Lead__c"
+OPENED, REPLIED, CLOSED = "opened", "replied", "closed"
+
+
+class CasePending(TransientError):
+    """A qualified ticket's Case does not exist yet (the Case sync has not written it)."""
+
+
+@dataclass(frozen=True)
+class DealRule:
+    """When a ticket is a deal."""
+
+    min_deal_size: Decimal | None = None
+    queues: frozenset[str] = frozenset()
+
+    def by_intake(self, deal_size: Decimal | None) -> bool:
+        return (self.min_deal_size is not None and deal_size is not None
+                and deal_size >= self.min_deal_size)
+
+
+@dataclass(frozen=True)
+class StageMap:
+    """The Opportunity stage of each ticket step (values of the org's StageName)."""
+
+    opened: str = "Qualification"
+    replied: str = "Needs Analysis"
+    closed: str = "Closed Won"
+
+    def of(self, step: str) -> str:
+        return {OPENED: self.opened, REPLIED: self.replied, CLOSED: self.closed}[step]
+
+
+@dataclass
+class Deal:
+    """One ticket, as far as deals go."""
+
+    qualified: bool = False
+    step: str = OPENED
+    replied: bool = False
+    amount: Decimal | None = None
+    company: str | None = None
+    written_step: str | None = None
+    """The step whose stage Salesforce holds (``None``: no Opportunity known)."""
+    opened_here: bool = False
+    """This instance folded the ticket's opening (so it saw whether the intake qualifies)."""
+    checked: bool = False
+    """Salesforce was asked whether the ticket has an Opportunity."""
+    last_seq: int = -1
+
+    def fold(self, event: TicketEvent, rule: DealRule) -> None:
+        if event.seq <= self.last_seq:
+            return
+        self.last_seq = event.seq
+        if isinstance(event, TicketOpened):
+            self.opened_here = True
+            if event.intake is not None:
+                self.amount, self.company = event.intake.deal_size, event.intake.company
+                self.qualified = self.qualified or rule.by_intake(event.intake.deal_size)
+        elif isinstance(event, TicketRouted) and event.queue in rule.queues:
+            self.qualified = True
+        elif isinstance(event, AgentReplied) and event.via != "outreach":
+            self.replied = True
+            if self.step != CLOSED:
+                self.step = REPLIED
+        elif isinstance(event, TicketClosed | TopicClosed) or (
+                isinstance(event, CaseStatusChanged) and event.is_closed):
+            self.step = CLOSED
+        elif isinstance(event, TopicReopened) or (
+                isinstance(event, CaseStatusChanged) and not event.is_closed
+                and self.step == CLOSED):
+            self.step = REPLIED if self.replied else OPENED
+
+
+class Converter(Protocol):
+    def convert(self, lead_id: str, status: str) -> tuple[str, str]:
+        """Convert a Lead (no Opportunity): ``(account id, contact id)``."""
+        ...
+
+
+@dataclass
+class Opportunities:
+    """Upserts the Opportunities of a batch's qualified tickets."""
+
+    api: SalesforceApi
+    writer: Writer
+    converter: Converter
+    rule: DealRule = DealRule()
+    stages: StageMap = StageMap()
+    close_in_days: int = 30
+    lead_source: str | None = "Telegram"
+    converted_status: str | None = None
+    deals: dict[str, Deal] = field(default_factory=dict)
+
+    def apply(self, events: Sequence[TicketEvent], result: SyncResult) -> None:
+        """Fold ``events``; write what changed. Raises :class:`CasePending` (nothing
+        remembered as written) when a qualified ticket's Case is not in Salesforce yet."""
+        last: dict[str, TicketEvent] = {}
+        for e in events:
+            if not e.type.startswith("intake."):
+                self.deals.setdefault(e.ticket_id, Deal()).fold(e, self.rule)
+                last[e.ticket_id] = e
+        deals = {t: self.deals[t] for t in last}
+        unsure = sorted(t for t, d in deals.items() if d.written_step is None
+                        and (d.qualified or not (d.opened_here or d.checked)))
+        existing = self._existing(unsure) if unsure else set()
+        for ticket in unsure:
+            deals[ticket].checked = True
+            deals[ticket].qualified = deals[ticket].qualified or ticket in existing
+        due = {t: d for t, d in deals.items() if d.qualified and d.step != d.written_step}
+        new = sorted(t for t, d in due.items() if d.written_step is None and t not in existing)
+        cases = self._cases(new) if new else {}
+        rows: list[tuple[str, dict[str, Any]]] = []
+        for ticket, deal in due.items():
+            fields: dict[str, Any] = {TICKET_ID: ticket,
+                                      "StageName": self.stages.of(deal.step)}
+            if ticket in cases:
+                fields.update(self._new_fields(deal, cases[ticket], last[ticket]))
+            rows.append((ticket, fields))
+        for ticket, answer in self.writer.send("Opportunity", rows, TICKET_ID).items():
+            deal = self.deals[ticket]
+            if answer.get("success"):
+                deal.written_step = deal.step
+                log.info("salesforce.opportunity.written", ticket_id=ticket,
+                         opportunity_id=answer.get("id"), created=answer.get("created"),
+                         step=deal.step)
+            else:
+                result.rejected.append((last[ticket].event_id, record_error(answer)[1]))
+
+    def _existing(self, tickets: list[str]) -> set[str]:
+        """The tickets that have an Opportunity already."""
+        soqls = [f"SELECT {TICKET_ID} FROM Opportunity WHERE {TICKET_ID} IN "
+                 f"({','.join(soql_quote(t) for t in group)})"
+                 for group in chunks(tickets, QUERY_KEYS_MAX)]
+        return {row[TICKET_ID] for rows in self.api.query_many(soqls) for row in rows}
+
+    def _cases(self, tickets: list[str]) -> dict[str, dict[str, Any]]:
+        """Each new deal's Case with its customer's Account and Contact (Leads converted)."""
+        soqls = [f"SELECT Id, Subject, ContactId, Contact.AccountId, {CASE_LEAD}, {TICKET_ID} "
+                 f"FROM Case WHERE {TICKET_ID} IN ({','.join(soql_quote(t) for t in group)})"
+                 for group in chunks(tickets, QUERY_KEYS_MAX)]
+        cases = {row[TICKET_ID]: row for rows in self.api.query_many(soqls) for row in rows}
+        missing = [t for t in tickets if t not in cases]
+        if missing:
+            raise CasePending(f"salesforce: no Case yet for {len(missing)} deal tickets")
+        leads = sorted({c[CASE_LEAD] for c in cases.values()
+                        if not c.get("ContactId") and c.get(CASE_LEAD)})
+        converted = self._converted(leads) if leads else {}
+        for case in cases.values():
+            contact = case.get("Contact") or {}
+            account, contact_id = contact.get("AccountId"), case.get("ContactId")
+            if not contact_id and case.get(CASE_LEAD) in converted:
+                account, contact_id = converted[case[CASE_LEAD]]
+            case["_account"], case["_contact"] = account, contact_id
+        return cases
+
+    def _converted(self, leads: list[str]) -> dict[str, tuple[str, str]]:
+        """Lead -> (Account, Contact), converting the Leads not converted yet."""
+        soql = ("SELECT Id, IsConverted, ConvertedAccountId, ConvertedContactId FROM Lead "
+                f"WHERE Id IN ({','.join(soql_quote(lead) for lead in leads)})")
+        out: dict[str, tuple[str, str]] = {}
+        for row in self.api.query_many([soql])[0]:
+            if row.get("IsConverted"):
+                out[row["Id"]] = (row["ConvertedAccountId"], row["ConvertedContactId"])
+            else:
+                out[row["Id"]] = self.converter.convert(row["Id"], self._status())
+                log.info("salesforce.lead.converted", lead_id=row["Id"],
+                         account_id=out[row["Id"]][0])
+        return out
+
+    def _status(self) -> str:
+        if self.converted_status is None:
+            rows = self.api.query_many(["SELECT MasterLabel FROM LeadStatus WHERE "
+                                        "IsConverted = true ORDER BY SortOrder LIMIT 1"])[0]
+            if not rows:
+                raise PermanentError("salesforce: the org has no converted LeadStatus")
+            self.converted_status = str(rows[0]["MasterLabel"])
+        return self.converted_status
+
+    def _new_fields(self, deal: Deal, case: dict[str, Any],
+                    event: TicketEvent) -> dict[str, Any]:
+        name = case.get("Subject") or deal.company or f"Telegram deal {event.ticket_id}"
+        fields: dict[str, Any] = {
+            "Name": str(name)[:120],
+            "CloseDate": (event.occurred_at + timedelta(days=self.close_in_days))
+            .date().isoformat(),
+            "AccountId": case["_account"], "ContactId": case["_contact"]}
+        if deal.amount is not None:
+            fields["Amount"] = float(deal.amount)
+        if self.lead_source:
+            fields["LeadSource"] = self.lead_source
+        return fields
+
+
+class LeadConverter:
+    """SOAP ``convertLead()`` over a logged-in simple-salesforce client's session."""
+
+    def __init__(self, sf: Any) -> None:
+        self.sf = sf
+
+    def convert(self, lead_id: str, status: str) -> tuple[str, str]:
+        sf = self.sf
+        url = f"https://{sf.sf_instance}/services/Soap/u/{sf.sf_version}"
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:urn="urn:partner.soap.sforce.com"><soapenv:Header><urn:SessionHeader>'
+            f"<urn:sessionId>{escape(sf.session_id)}</urn:sessionId></urn:SessionHeader>"
+            "</soapenv:Header><soapenv:Body><urn:convertLead><urn:leadConverts>"
+            f"<urn:convertedStatus>{escape(status)}</urn:convertedStatus>"
+            "<urn:doNotCreateOpportunity>true</urn:doNotCreateOpportunity>"
+            f"<urn:leadId>{escape(lead_id)}</urn:leadId>"
+            "<urn:overwriteLeadSource>false</urn:overwriteLeadSource>"
+            "<urn:sendNotificationEmail>false</urn:sendNotificationEmail>"
+            "</urn:leadConverts></urn:convertLead></soapenv:Body></soapenv:Envelope>")
+        try:
+            answer = sf.session.post(url, data=body.encode(), timeout=60, headers={
+                "Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "convertLead"})
+        except OSError as exc:
+            raise TransientError(f"salesforce unreachable: {type(exc).__name__}") from exc
+        if answer.status_code >= 500 and b"Fault" not in answer.content:
+            raise TransientError(f"salesforce unavailable: {answer.status_code}")
+        found = _values(answer.content)
+        if found.get("success") != "true":
+            reason = found.get("exceptionCode") or found.get("statusCode") or "refused"
+            raise PermanentError(f"salesforce refused convertLead: {reason}: "
+                                 f"{found.get('message') or found.get('exceptionMessage')}")
+        return found["accountId"], found["contactId"]
+
+
+def _values(xml: bytes) -> dict[str, str]:
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return {}
+    return {e.tag.rsplit("}", 1)[-1]: e.text or "" for e in root.iter()}
