@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,15 @@ def open_by_hand(telegram: SimulatorThread, forum: dict[str, Any],
     return telegram.drive(opening)
 
 
-def _row(embedded: EmbeddedDeployment, ticket_id: str, **want: Any) -> dict[str, Any] | None:
-    return next((r for r in embedded.cases() if r["ticket_id"] == ticket_id
+def row_of(cases: Callable[[], list[dict[str, Any]]], ticket_id: str,
+           **want: Any) -> dict[str, Any] | None:
+    """The projected ticket ``ticket_id`` once it has the values ``want``."""
+    return next((r for r in cases() if r["ticket_id"] == ticket_id
                  and all(r[k] == v for k, v in want.items())), None)
+
+
+def _row(embedded: EmbeddedDeployment, ticket_id: str, **want: Any) -> dict[str, Any] | None:
+    return row_of(embedded.cases, ticket_id, **want)
 
 
 def test_a_topic_an_agent_opens_waits_for_its_customer(
@@ -86,37 +93,47 @@ def test_a_topic_an_agent_opens_waits_for_its_customer(
         salesforce.close()
 
 
+def private_topics_scenario(telegram: SimulatorThread, salesforce: SalesforceThread,
+                            webhook_url: str, webhook_secret: str,
+                            cases: Callable[[], list[dict[str, Any]]]) -> None:
+    """Ann writes in two topics of her private chat with the bot: two tickets
+    ``tg:<chat>:pt<thread>``; an agent's CaseComment on one goes into that topic."""
+    async def setup(tg: Any) -> tuple[dict[str, Any], int, int]:
+        await tg.set_private_topics()
+        ann = await tg.create_user("Ann", username="ann")
+        await tg.create_private_chat(ann["id"])
+        return ann, (await tg.open_topic(ann["id"], ann["id"], "Billing")).thread_id, \
+            (await tg.open_topic(ann["id"], ann["id"], "Setup")).thread_id
+    ann, billing, setup = telegram.drive(setup)
+    telegram.bot_api("setWebhook", url=webhook_url, secret_token=webhook_secret)
+    telegram.drive(lambda tg: tg.write(ann["id"], ann["id"], "Where is my invoice?", billing))
+    telegram.drive(lambda tg: tg.write(ann["id"], ann["id"], "How do I install?", setup))
+    for thread, subject in ((billing, "Billing"), (setup, "Setup")):
+        row = wait_for(lambda t=thread: row_of(cases, f"tg:{ann['id']}:pt{t}",
+                                               message_count=1), 30,
+                       what=f"the {subject} topic's ticket")
+        assert (row["subject"], row["thread_id"]) == (subject, thread)
+    case = wait_for(lambda: next((c for c in salesforce.records("Case")
+                                  if c["Telecase_Ticket_Id__c"]
+                                  == f"tg:{ann['id']}:pt{billing}"), None), 60,
+                    what="the Billing ticket's Case")
+    agent = salesforce.act(lambda d: d.create_user("Dana Agent"))
+    salesforce.act(lambda d: d.post_case_comment(case["Id"], "Sent it again just now.",
+                                                 user_id=agent["Id"]))
+
+    def sent() -> list[dict[str, Any]]:
+        return [m for m in telegram.drive(lambda tg: tg.sent_messages(ann["id"]))
+                if "Sent it again just now." in (m.get("text") or "")]
+    [reply] = wait_for(sent, 60, what="the agent's reply in Ann's Billing topic")
+    assert (reply["message_thread_id"], reply["is_topic_message"]) == (billing, True)
+
+
 def test_each_private_topic_is_a_ticket_and_replies_go_into_it(
         embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
     salesforce = SalesforceThread(tmp_path / "sf-certs")
     try:
-        async def setup(tg: Any) -> tuple[dict[str, Any], int, int]:
-            await tg.set_private_topics()
-            ann = await tg.create_user("Ann", username="ann")
-            await tg.create_private_chat(ann["id"])
-            return ann, (await tg.open_topic(ann["id"], ann["id"], "Billing")).thread_id, \
-                (await tg.open_topic(ann["id"], ann["id"], "Setup")).thread_id
-        ann, billing, setup = telegram.drive(setup)
         _start(embedded, telegram, salesforce)
-        telegram.drive(lambda tg: tg.write(ann["id"], ann["id"], "Where is my invoice?",
-                                           billing))
-        telegram.drive(lambda tg: tg.write(ann["id"], ann["id"], "How do I install?", setup))
-        for thread, subject in ((billing, "Billing"), (setup, "Setup")):
-            row = wait_for(lambda t=thread: _row(embedded, f"tg:{ann['id']}:pt{t}",
-                                                 message_count=1), 30,
-                           what=f"the {subject} topic's ticket")
-            assert (row["subject"], row["thread_id"]) == (subject, thread)
-        case = wait_for(lambda: next((c for c in salesforce.records("Case")
-                                      if c["Telecase_Ticket_Id__c"]
-                                      == f"tg:{ann['id']}:pt{billing}"), None), 60,
-                        what="the Billing ticket's Case")
-        agent = salesforce.act(lambda d: d.create_user("Dana Agent"))
-        salesforce.act(lambda d: d.post_case_comment(case["Id"], "Sent it again just now.",
-                                                     user_id=agent["Id"]))
-        def sent() -> list[dict[str, Any]]:
-            return [m for m in telegram.drive(lambda tg: tg.sent_messages(ann["id"]))
-                    if "Sent it again just now." in (m.get("text") or "")]
-        [reply] = wait_for(sent, 60, what="the agent's reply in Ann's Billing topic")
-        assert (reply["message_thread_id"], reply["is_topic_message"]) == (billing, True)
+        private_topics_scenario(telegram, salesforce, embedded.webhook_url,
+                                embedded.webhook_secret, embedded.cases)
     finally:
         salesforce.close()
