@@ -11,6 +11,7 @@ leaves a setting alone; for the settings whose empty value the README documents
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -181,6 +182,30 @@ class Settings(BaseSettings):
     """Keep the Case's reportable fields (first response, resolution, SLA state, breaches,
     escalation level, channel, pilot group: ``connectors.salesforce.case_report``) current.
     Turn it on once ``telecase salesforce setup`` created them."""
+    salesforce_opportunities: bool = False
+    """Deals: a qualified ticket also becomes an Opportunity whose stage follows the ticket
+    (``connectors.salesforce.opportunities``; README "Opportunities"). Turn it on once
+    ``telecase salesforce setup`` created Opportunity ``Telecase_Ticket_Id__c``."""
+    salesforce_opportunity_min_deal_size: Decimal | None = Field(None, ge=0)
+    """A ticket whose intake form's deal size is at least this is a deal (unset: none is)."""
+    salesforce_opportunity_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=list)
+    """A ticket the desk routes to one of these queues is a deal (comma-separated)."""
+    salesforce_opportunity_stage_opened: str = "Qualification"
+    salesforce_opportunity_stage_replied: str = "Needs Analysis"
+    salesforce_opportunity_stage_closed: str = "Closed Won"
+    """The Opportunity's stage (a StageName value of the org) when the ticket is opened, when
+    an agent first replies, and when it is closed."""
+    salesforce_opportunity_close_days: int = Field(30, ge=0)
+    """A new Opportunity's CloseDate: the day it qualified plus this many days."""
+    salesforce_lead_converted_status: str | None = None
+    """The Lead status a converted Lead gets (unset: the org's first converted LeadStatus)."""
+
+    @field_validator("salesforce_opportunity_queues", mode="before")
+    @classmethod
+    def _queue_list(cls, v: object) -> object:
+        return [q.strip() for q in v.split(",") if q.strip()] if isinstance(v, str) else v
+
     salesforce_integration_user_id: str | None = None
     """The user telecase writes as (default: looked up by ``salesforce_username``); changes it
     made are never read back as agents' changes."""

@@ -28,6 +28,16 @@ field-level security, the picklist values, the API requests left today, the logi
 4. and its ``PermissionSetAssignment`` (``AssigneeId``, ``PermissionSetId``) to the
    integration user (Object Reference, PermissionSetAssignment,
    https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-permissionsetassignment.html).
+5. the custom notification type of the deadline notifications
+   (:mod:`connectors.salesforce.notifications`): found with ``SELECT Id FROM
+   CustomNotificationType WHERE DeveloperName = ...`` (a standard object from API 47.0), made
+   with Tooling API ``POST tooling/sobjects/CustomNotificationType`` (``DeveloperName``,
+   ``MasterLabel``, ``CustomNotifTypeName`` unique, at most 80 characters, ``Desktop`` and
+   ``Mobile`` channels; Tooling API, CustomNotificationType, API 46.0+,
+   https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_customnotificationtype.htm).
+   Sending one through the REST API also needs the integration user's "Send Custom
+   Notifications" permission in orgs made from Winter '21 (Actions Developer Guide, "Custom
+   Notification Actions"): the admin grants it (README).
 
 The caller needs "Customize Application" and "Manage Users" (or "Assign Permission Sets")
 for setup, and "View Setup and Configuration" to query CustomField and the permission objects.
@@ -53,6 +63,9 @@ from connectors.salesforce.org_schema import (
 )
 
 SETUP = "run telecase salesforce setup"
+NOTIFICATION_TYPE = "Telecase_SLA_Deadline"
+"""The default ``DeveloperName`` of the deadline notifications' type
+(``TELECASE_SALESFORCE_NOTIFICATION_TYPE``)."""
 LOW_API_SHARE = 0.1
 """Below this share of the daily API requests left, the limits line is a warning."""
 
@@ -281,7 +294,8 @@ def auth_line(flow: str) -> Line:
     return Line("auth", flow, Status.OK, "OAuth 2.0")
 
 
-def check(api: OrgApi, *, flow: str) -> Checklist:
+def check(api: OrgApi, *, flow: str,
+          notification_type: str = NOTIFICATION_TYPE) -> Checklist:
     """The checklist for the org ``api`` is logged in to, as that user."""
     result = Checklist([auth_line(flow)])
     described: dict[str, dict[str, Any] | None] = {}
@@ -312,8 +326,28 @@ def check(api: OrgApi, *, flow: str) -> Checklist:
                                          rows.get(spec.qualified)))
     for pick in PICKLIST_VALUES:
         result.lines.append(_picklist_line(pick, described.get(pick.sobject)))
+    result.lines.append(_notification_line(api, notification_type))
     result.lines.append(_limits_line(api))
     return result
+
+
+def _notification_type_id(api: OrgApi, developer_name: str) -> str | None:
+    rows = api.query("SELECT Id FROM CustomNotificationType WHERE DeveloperName = "
+                     f"{soql_quote(developer_name)}")
+    return str(rows[0]["Id"]) if rows else None
+
+
+def _notification_line(api: OrgApi, developer_name: str) -> Line:
+    """A warning when missing: deadline notifications are optional (off by default)."""
+    try:
+        found = _notification_type_id(api, developer_name)
+    except OrgSetupError as exc:
+        return Line("notification type", developer_name, Status.WARN, str(exc),
+                    "needed only for TELECASE_SALESFORCE_NOTIFICATIONS")
+    if found is not None:
+        return Line("notification type", developer_name, Status.OK, found)
+    return Line("notification type", developer_name, Status.WARN, "not found",
+                f"{SETUP} (needed only for TELECASE_SALESFORCE_NOTIFICATIONS)")
 
 
 # -- setup ------------------------------------------------------------------------------------
@@ -346,7 +380,8 @@ class SetupResult:
                 "conflicts": [c.as_json() for c in self.conflicts]}
 
 
-def setup(api: OrgApi, *, user_id: str, dry_run: bool = False) -> SetupResult:
+def setup(api: OrgApi, *, user_id: str, dry_run: bool = False,
+          notification_type: str = NOTIFICATION_TYPE) -> SetupResult:
     """Create what :func:`check` would find missing; ``user_id`` gets the permission set."""
     result = SetupResult(dry_run=dry_run)
     _setup_fields(api, result)
@@ -355,7 +390,20 @@ def setup(api: OrgApi, *, user_id: str, dry_run: bool = False) -> SetupResult:
     permission_set = _setup_permission_set(api, result)
     _setup_field_permissions(api, permission_set, result)
     _setup_assignment(api, permission_set, user_id, result)
+    _setup_notification_type(api, notification_type, result)
     return result
+
+
+def _setup_notification_type(api: OrgApi, developer_name: str, result: SetupResult) -> None:
+    if _notification_type_id(api, developer_name) is not None:
+        return
+    result.steps.append(Step("create notification type", developer_name,
+                             "desktop and mobile"))
+    if not result.dry_run:
+        api.tooling_create("CustomNotificationType", {
+            "DeveloperName": developer_name, "MasterLabel": "telecase SLA deadline",
+            "CustomNotifTypeName": "telecase SLA deadline", "Desktop": True, "Mobile": True,
+            "Description": "A Telegram ticket's SLA deadline is near, passed or escalated"})
 
 
 def _setup_fields(api: OrgApi, result: SetupResult) -> None:

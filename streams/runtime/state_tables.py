@@ -4,7 +4,8 @@ Those tables are state, not derived data (a projection can be rebuilt from the l
 cannot): the reply mirror's delivery ledger (``connectors.telegram.ledger``), the intake
 messenger's topics (``connectors.telegram.intake_topics``), the Salesforce write ledger
 (``connectors.salesforce.comments``), the customer-file ledger
-(``connectors.salesforce.files``) and the Kafka desk store
+(``connectors.salesforce.files``), the deadline-notification ledger
+(``connectors.salesforce.notifications``) and the Kafka desk store
 (``streams.runtime.kafka.desk_store``). Their revisions live in ``state_migrations/``, one
 Alembic branch per owner (:data:`BRANCHES`), so each owner migrates its own tables in whatever
 database it was given:
@@ -40,9 +41,9 @@ STATE_MIGRATIONS = Path(__file__).resolve().parent / "state_migrations"
 VERSION_TABLE = "telecase_state_version"
 
 Branch = Literal["telegram_ledger", "intake_topics", "salesforce_ledger", "desk_store",
-                 "salesforce_files"]
+                 "salesforce_files", "salesforce_notifications"]
 BRANCHES: tuple[Branch, ...] = ("telegram_ledger", "intake_topics", "salesforce_ledger",
-                                "desk_store", "salesforce_files")
+                                "desk_store", "salesforce_files", "salesforce_notifications")
 
 _MIGRATION_LOCK = 0x7374_6174_6573
 """PostgreSQL advisory lock key held while migrating ("states"), so processes starting

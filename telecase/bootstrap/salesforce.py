@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import structlog
 
 from connectors.api_calls import MeteredSession
 from connectors.raw_log import RawLog
+from connectors.salesforce.api import Writer
 from connectors.salesforce.auth import (
     AuthFlow,
     Credentials,
@@ -33,6 +35,13 @@ from connectors.salesforce.comments import SqlWriteLedger
 from connectors.salesforce.files import CaseFiles, FilePolicy, SqlFileLedger
 from connectors.salesforce.http import redirect_logins, watch_limit_info
 from connectors.salesforce.limit_guard import LimitGuard, watch_limits
+from connectors.salesforce.opportunities import (
+    DealRule,
+    LeadConverter,
+    Opportunities,
+    StageMap,
+)
+from connectors.salesforce.opportunities_runner import OpportunitiesRunner
 from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.files import TelegramFiles
@@ -255,3 +264,23 @@ async def case_files(settings: Settings) -> tuple[CaseFiles, Callable[[], Awaita
                         kinds=frozenset(settings.files_kinds))
     return CaseFiles(SimpleSalesforceApi(await connect(settings)), source, ledger,
                      policy=policy), close
+
+
+async def opportunities_runner(settings: Settings, bus: Bus,
+                               names: TopicNames) -> OpportunitiesRunner:
+    """Deals (``TELECASE_SALESFORCE_OPPORTUNITIES``): the Opportunities of qualified tickets
+    (:mod:`connectors.salesforce.opportunities`), a consumer of ``ticket.events``."""
+    client = await connect(settings)
+    api = SimpleSalesforceApi(client)
+    deals = Opportunities(
+        api, Writer(api, time.sleep), LeadConverter(client),
+        rule=DealRule(settings.salesforce_opportunity_min_deal_size,
+                      frozenset(settings.salesforce_opportunity_queues)),
+        stages=StageMap(settings.salesforce_opportunity_stage_opened,
+                        settings.salesforce_opportunity_stage_replied,
+                        settings.salesforce_opportunity_stage_closed),
+        close_in_days=settings.salesforce_opportunity_close_days,
+        lead_source=settings.salesforce_lead_source,
+        converted_status=settings.salesforce_lead_converted_status)
+    return OpportunitiesRunner(bus, names, deals,
+                               max_backoff=settings.salesforce_sync_max_backoff)

@@ -69,7 +69,8 @@ async def run_check(settings: Settings) -> Checklist:
     api, token_user = await _org(settings)
     flow = settings.salesforce_auth_flow or "?"
     try:
-        result = await asyncio.to_thread(check, api, flow=flow)
+        result = await asyncio.to_thread(check, api, flow=flow,
+                                         notification_type=settings.salesforce_notification_type)
         user = await asyncio.to_thread(integration_user, api, settings, None, token_user)
     except OrgSetupError as exc:
         raise CommandError(f"Salesforce refused the check: {exc}") from None
@@ -87,7 +88,8 @@ async def run_setup(settings: Settings, *, dry_run: bool,
         if user.status is not Status.OK:
             raise CommandError(f"the integration user: {user.detail} ({user.item}): "
                                f"{user.fix}")
-        return await asyncio.to_thread(setup, api, user_id=user.item, dry_run=dry_run)
+        return await asyncio.to_thread(setup, api, user_id=user.item, dry_run=dry_run,
+                                       notification_type=settings.salesforce_notification_type)
     except OrgSetupError as exc:
         raise CommandError(f"Salesforce refused a setup step: {exc}") from None
 

@@ -68,6 +68,7 @@ from telecase.bootstrap.salesforce import (
     change_poller,
     connect,
     limit_guard,
+    opportunities_runner,
     watch_api_limits,
 )
 from telecase.bootstrap.salesforce import sync_runner as salesforce_sync
@@ -211,6 +212,9 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                 after_loops.append(close_files)
                 loops.append(asyncio.create_task(FilesRunner(rt.log, rt.names, attacher).run(
                     stop), name="salesforce-files"))
+            if settings.salesforce_opportunities:  # deals: qualified tickets' Opportunities
+                deals = await opportunities_runner(sf_settings, rt.log, rt.names)
+                loops.append(asyncio.create_task(deals.run(stop), name="salesforce-deals"))
             if settings.outreach_chat_id is not None and settings.has_telegram_credentials:
                 loops.append(asyncio.create_task(salesforce_outreach(  # Cases for Telegram
                     sf_settings, rt.log, rt.names, stop), name="salesforce-outreach"))

@@ -18,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from connectors.salesforce import comments, files
+from connectors.salesforce import comments, files, notifications
 from connectors.telegram import intake_topics, ledger
 from projections.db import create_schema, make_engine
 from streams.runtime.kafka import desk_store
@@ -38,7 +38,8 @@ OWNERS: dict[Branch, sa.MetaData] = {"telegram_ledger": ledger.metadata,
                                      "intake_topics": intake_topics.metadata,
                                      "salesforce_ledger": comments.metadata,
                                      "desk_store": desk_store.metadata,
-                                     "salesforce_files": files.metadata}
+                                     "salesforce_files": files.metadata,
+                                     "salesforce_notifications": notifications.metadata}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
