@@ -204,6 +204,18 @@ CUSTOM_FIELDS += (
                     "private chat"),
 )
 
+CUSTOM_FIELDS += (  # deals (issue 17 item 4; connectors.salesforce.opportunities)
+    CustomFieldSpec("Opportunity", "Telecase_Ticket_Id__c", _ID, 64, True, True,
+                    "the telecase ticket a deal came from: the Opportunity's upsert key, so "
+                    "a ticket makes one Opportunity"),
+)
+OBJECTS += (
+    ObjectUse("Opportunity", True, "deals: a qualified ticket's Opportunity "
+              "(TELECASE_SALESFORCE_OPPORTUNITIES)", optional=True),
+    ObjectUse("Account", False, "the Opportunity's Account (the Contact's, or the converted "
+              "Lead's)", optional=True),
+)
+
 PICKLIST_VALUES: tuple[PicklistValue, ...] = (
     PicklistValue("Case", "Origin", "CaseOrigin", "Telegram",
                   "telecase's Cases carry Origin Telegram"),
