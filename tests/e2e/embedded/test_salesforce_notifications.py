@@ -1,0 +1,54 @@
+"""Deadline notifications in Salesforce (issue 17 item 2) in ``telecase run``: a ticket's
+warning, breach and escalation each ring the Case owner's bell once, through the simulated
+org's ``customNotificationAction``, across a ``kill -9`` and restart right after the breach's."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
+from tests.e2e.kafka.conftest import SalesforceThread
+from tests.e2e.kafka.test_sla_timers_kafka import POLICY, write_in_private_chats
+from tests.infra import wait_for
+
+
+def kinds(salesforce: SalesforceThread) -> Counter[str]:
+    sent: list[dict[str, Any]] = salesforce.act(lambda driver: driver.notifications())
+    return Counter(n["title"].split(" - ")[0].split(":")[0] for n in sent)
+
+
+def test_a_breach_notifies_the_case_owner_once_across_a_restart(
+        embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
+    salesforce = SalesforceThread(tmp_path / "sf-certs")
+    try:
+        salesforce.act(lambda driver: driver.create("CustomNotificationType", {
+            "DeveloperName": "Telecase_SLA_Deadline", "MasterLabel": "SLA deadline",
+            "CustomNotifTypeName": "SLA deadline", "Desktop": True}))
+        policy = tmp_path / "policy.toml"
+        policy.write_text(POLICY)
+        env = {"TELECASE_POLICY_FILE": str(policy), "TELECASE_SLA_TICK_INTERVAL": "0.2",
+               "TELECASE_SALESFORCE_NOTIFICATIONS": "true",
+               "TELECASE_TELEGRAM_API_BASE": telegram.base_url, **salesforce.env()}
+        first = embedded.run("run1", **env)
+        telegram.bot_api("setWebhook", url=embedded.webhook_url,
+                         secret_token=embedded.webhook_secret)
+        write_in_private_chats(telegram, 1)
+        wait_for(lambda: kinds(salesforce)["SLA breached"] == 1, 60,
+                 what="the breach's notification")
+        first.kill()  # SIGKILL: maybe before the notifier committed its position
+
+        embedded.run("run2", **env)
+        wait_for(lambda: kinds(salesforce)["SLA escalation level 1 (queue_manager)"] == 1, 60,
+                 what="the escalation's notification after the restart")
+        time.sleep(2)  # a repeated notification would show up now
+        assert kinds(salesforce) == {"SLA warning": 1, "SLA breached": 1,
+                                     "SLA escalation level 1 (queue_manager)": 1}
+        [case] = salesforce.records("Case")
+        sent = salesforce.act(lambda driver: driver.notifications())
+        assert all(n["recipient_ids"] == [case["OwnerId"]] and n["target_id"] == case["Id"]
+                   for n in sent)
+    finally:
+        salesforce.close()
