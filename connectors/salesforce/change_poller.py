@@ -28,8 +28,9 @@ its own (the greatest ``SystemModstamp`` it has read, by Salesforce's clock, nev
 - **Files** (issue 16): a third query reads new ContentVersions by ``SystemModstamp`` (not the
   integration user's: telecase's own attachments), then their ContentDocumentLinks (a link
   query must filter on ``ContentDocumentId`` or ``LinkedEntityId``) and which linked records
-  are telecase Cases; each (version, Case) is a ``case_file`` change. Limitation: an existing
-  File shared onto a Case later (a new link, no new version) is not seen.
+  are telecase Cases; each (version, Case) is a ``case_file`` change. An existing File shared
+  onto an open Case later (a new link, no new version) is read by its link, on the same
+  watermark (:mod:`connectors.salesforce.file_shares`).
 - **Progress is durable before it counts.** The watermark moves past a page only after that
   page's records are appended (``RawLog.append`` returns when the log has them). On start it is
   recovered from the tail of ``salesforce.changes`` (:class:`LogWatermarks`): the newest
@@ -73,6 +74,7 @@ from connectors.errors import PermanentError, TransientError
 from connectors.raw_log import RawLog
 from connectors.salesforce.api import SimpleSalesforceApi, waiting_policy
 from connectors.salesforce.comments import has_marker
+from connectors.salesforce.file_shares import shared_on_cases
 from streams.core.agent_tools import is_command
 from streams.runtime.bus import Bus, BusError
 from streams.runtime.retry import retry_after_of
@@ -104,8 +106,8 @@ FILE_SOQL = (
     "SELECT Id, ContentDocumentId, Title, FileExtension, FileType, ContentSize, CreatedById, "
     "CreatedBy.Name, CreatedDate, SystemModstamp FROM ContentVersion "
     "WHERE SystemModstamp >= {since} AND IsLatest = true ORDER BY SystemModstamp ASC, Id ASC")
-LINK_SOQL = ("SELECT ContentDocumentId, LinkedEntityId FROM ContentDocumentLink "
-             "WHERE ContentDocumentId IN ({ids})")
+LINK_SOQL = ("SELECT ContentDocumentId, LinkedEntityId, SystemModstamp "
+             "FROM ContentDocumentLink WHERE ContentDocumentId IN ({ids})")
 FILE_CASE_SOQL = ("SELECT Id, CaseNumber, Telecase_Ticket_Id__c FROM Case "
                   "WHERE Id IN ({ids}) AND Telecase_Ticket_Id__c != null")
 READ_ATTEMPTS = 5
@@ -327,6 +329,9 @@ class ChangePoller:
             if page.get("done", True) or not next_url:
                 break
             page = await asyncio.to_thread(self.api.query_next, next_url)
+        if query == "case_file":  # Files shared from existing documents: new links only
+            appended += await self._page(query, position, await shared_on_cases(
+                self._query_all, _soql_datetime(since)))
         position.forget_before(min(position.watermarks.get(q, since) for q in QUERIES)
                                - self.overlap)
         return appended
@@ -380,18 +385,19 @@ class ChangePoller:
             return rows
         links = await self._query_all(LINK_SOQL.format(ids=_id_list(
             {str(r["ContentDocumentId"]) for r in agents if r.get("ContentDocumentId")})))
-        linked: dict[str, list[str]] = {}
+        linked: dict[str, list[tuple[str, Any]]] = {}  # document -> (record, shared at)
         for link in links:
             linked.setdefault(str(link["ContentDocumentId"]), []).append(
-                str(link["LinkedEntityId"]))
-        entity_ids = {e for ids in linked.values() for e in ids if e.startswith("500")}
+                (str(link["LinkedEntityId"]), link.get("SystemModstamp")))
+        entity_ids = {e for ids in linked.values() for e, _ in ids if e.startswith("500")}
         cases = {id15(str(c["Id"])): c for c in await self._query_all(
             FILE_CASE_SOQL.format(ids=_id_list(entity_ids)))} if entity_ids else {}
         out: list[dict[str, Any]] = []
         for row in rows:
-            on = [cases[id15(e)] for e in linked.get(str(row.get("ContentDocumentId")), [])
-                  if id15(e) in cases] if row in agents else []
-            out.extend([{**row, "Case": case} for case in on] or [{**row, "Case": None}])
+            shares = linked.get(str(row.get("ContentDocumentId")), []) if row in agents else []
+            on = [(cases[id15(e)], at) for e, at in shares if id15(e) in cases]
+            out.extend([{**row, "Case": case, "SharedAt": at} for case, at in on]
+                       or [{**row, "Case": None}])
         return out
 
     async def _query_all(self, soql: str) -> list[dict[str, Any]]:
@@ -461,7 +467,7 @@ def _file(row: dict[str, Any], observed: datetime, stamp: datetime) -> Salesforc
         change="case_file", change_id=f"file:{row['Id']}:{case['Id']}",
         ticket_id=case["Telecase_Ticket_Id__c"], case_id=case["Id"],
         case_number=case.get("CaseNumber"), observed_at=observed,
-        occurred_at=parse_datetime(row.get("CreatedDate")) or stamp,
+        occurred_at=parse_datetime(row.get("SharedAt") or row.get("CreatedDate")) or stamp,
         actor_id=row.get("CreatedById"), actor_name=(row.get("CreatedBy") or {}).get("Name"),
         record={k: v for k, v in row.items() if k != "Case"}, **file)
 

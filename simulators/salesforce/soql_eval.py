@@ -12,7 +12,14 @@ Semantics follow SOQL where they differ from SQL:
   date literal, a boolean with ``TRUE``/``FALSE``, text with a quoted string (else
   ``INVALID_FIELD`` "value of filter criterion ... must be of type ...");
 - a parent reached through a relationship (``Owner.Name``) is a nested object with its own
-  ``attributes``, or ``null`` when the reference is empty.
+  ``attributes``, or ``null`` when the reference is empty;
+- a query on ContentDocumentLink must filter on ``Id``, ``ContentDocumentId`` or
+  ``LinkedEntityId`` (``=`` one id, or ``IN`` ids) in its top-level ``AND``, else
+  ``MALFORMED_QUERY`` "Implementation restriction": the Object Reference's ContentDocumentLink
+  page
+  (https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-contentdocumentlink.html)
+  allows a query without such a filter only with the Query All Files permission (API 59.0 and
+  later, needs View All Data), which the simulated integration user does not have.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulators.salesforce import ids
+from simulators.salesforce.errors import malformed_query
 from simulators.salesforce.schema import ANY, Field, SObjectType, find_type
 from simulators.salesforce.soql_parse import (
     Compare,
@@ -41,6 +49,25 @@ from simulators.salesforce.timefmt import parse_datetime
 _EXPECTED = {"datetime": ("datetime", "dateTime"), "date": ("date", "date"),
              "boolean": ("boolean", "boolean"), "int": ("number", "number"),
              "double": ("number", "number")}
+LINK_RESTRICTION = ("Implementation restriction: ContentDocumentLink requires a filter by a "
+                    "single Id on ContentDocumentId or LinkedEntityId using the equals operator "
+                    "or multiple Id's using the IN operator.")
+_LINK_KEYS = frozenset({"id", "contentdocumentid", "linkedentityid"})
+
+
+def _filters_by_id(where: Condition | None) -> bool:
+    """``where`` (or a term of its top-level ``AND``) picks ContentDocumentLinks by id."""
+    terms = where.terms if isinstance(where, Junction) and where.op == "AND" else (where,)
+    return any(_by_key(t) for t in terms)
+
+
+def _by_key(term: Condition | None) -> bool:
+    """``term`` is ``<key> = id`` or ``<key> IN (ids)``."""
+    picks = ((isinstance(term, Compare) and term.op == "=")
+             or (isinstance(term, InList) and not term.negated))
+    path = term.path if isinstance(term, Compare | InList) else None
+    return picks and path is not None and len(path.parts) == 1 \
+        and path.parts[0].lower() in _LINK_KEYS
 
 
 @dataclass(frozen=True)
@@ -79,6 +106,8 @@ class _Run:
         self.order = [(item, self.resolve(item.path)) for item in query.order]
         if query.where is not None:
             self.check(query.where)
+        if kind.name == "ContentDocumentLink" and not _filters_by_id(query.where):
+            raise malformed_query(LINK_RESTRICTION)
 
     # -- checking ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 from connectors.salesforce.version_data import SalesforceFileDownloads
 from simulators.salesforce import SalesforceDriver, SalesforceSimulator
 from streams.runtime.embedded.log import EmbeddedLog
+from streams.schema.salesforce import SalesforceChange
 from tests.adapters.salesforce import test_change_poller as base
 from tests.adapters.salesforce.test_change_poller import TICKET, changes, opened_case, poller
 
@@ -25,6 +26,18 @@ async def add_file(driver: SalesforceDriver, case_id: str, name: str = "prices.p
         "FirstPublishLocationId": case_id}, **kw)
 
 
+async def the_case_file(log: EmbeddedLog, version: dict[str, Any],
+                        case: dict[str, Any]) -> SalesforceChange:
+    """The one record in the log: ``version`` on ``case``, keyed by the ticket's chat."""
+    [(key, change)] = await changes(log)
+    assert key == b"chat:-100"
+    assert (change.change, change.ticket_id, change.case_id) == ("case_file", TICKET,
+                                                                 case["Id"])
+    assert change.change_id == f"file:{version['Id']}:{case['Id']}"
+    assert change.file_version_id == version["Id"]
+    return change
+
+
 async def test_an_agents_file_on_a_case_becomes_one_case_file_record(
         sf: Any, sim: SalesforceSimulator, driver: SalesforceDriver, log: EmbeddedLog) -> None:
     case = await opened_case(sf, driver)
@@ -32,13 +45,9 @@ async def test_an_agents_file_on_a_case_becomes_one_case_file_record(
     first = poller(sf, sim, log)
     assert await first.poll_once() == 1
     assert await first.poll_once() == 0  # the overlap re-read repeats nothing
-    [(key, change)] = await changes(log)
-    assert key == b"chat:-100"
-    assert (change.change, change.ticket_id, change.case_id) == ("case_file", TICKET,
-                                                                 case["Id"])
-    assert change.change_id == f"file:{version['Id']}:{case['Id']}"
-    assert (change.file_version_id, change.file_title, change.file_type, change.file_size) \
-        == (version["Id"], "prices", "PDF", len(PDF))
+    change = await the_case_file(log, version, case)
+    assert (change.file_title, change.file_type, change.file_size) == ("prices", "PDF",
+                                                                       len(PDF))
     assert (change.actor_id, change.actor_name) == (sim.agent_user_id, "Alex Agent")
     assert await poller(sf, sim, log).poll_once() == 0  # a restart resumes from the log
 

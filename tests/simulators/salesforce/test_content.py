@@ -43,3 +43,22 @@ async def test_a_link_file_and_the_fields_a_version_needs(sf: Salesforce) -> Non
                                               "FirstPublishLocationId": case["id"]})
     with pytest.raises(SalesforceMalformedRequest, match="INVALID_FIELD"):
         await call(sf.ContentVersion.create, {"PathOnClient": "x.pdf", "VersionData": "**"})
+
+
+async def test_a_link_query_must_pick_links_by_id(sf: Salesforce) -> None:
+    """The Object Reference: without Query All Files, a ContentDocumentLink query filters on
+    Id, ContentDocumentId or LinkedEntityId (``=`` or ``IN``)."""
+    case = await call(sf.Case.create, {"Subject": "Quote"})
+    await call(sf.ContentVersion.create, {
+        "PathOnClient": "quote.pdf", "FirstPublishLocationId": case["id"],
+        "VersionData": base64.b64encode(PDF).decode()})
+    for where in ("", " WHERE ShareType = 'V'",
+                  f" WHERE LinkedEntityId != '{case['id']}'",
+                  f" WHERE LinkedEntityId NOT IN ('{case['id']}')",
+                  f" WHERE LinkedEntityId = '{case['id']}' OR ShareType = 'V'"):
+        with pytest.raises(SalesforceMalformedRequest, match="Implementation restriction"):
+            await call(sf.query, f"SELECT Id FROM ContentDocumentLink{where}")
+    for where in (f"LinkedEntityId IN ('{case['id']}')",
+                  f"ShareType = 'V' AND LinkedEntityId = '{case['id']}'"):
+        found = await call(sf.query, f"SELECT Id FROM ContentDocumentLink WHERE {where}")
+        assert found["totalSize"] == 1
