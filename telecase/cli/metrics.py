@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import typer
 
@@ -26,9 +26,9 @@ ROWS = (("tickets", "tickets opened"), ("responded", "answered"),
         ("escalated", "escalated (level 1+)"), ("breached", "SLA breached"))
 
 
-def _day(text: str) -> datetime:
+def _day(text: str) -> date:
     try:
-        return datetime.combine(date.fromisoformat(text), time(), UTC)
+        return date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
@@ -45,25 +45,25 @@ def metrics_compare(
 ) -> None:
     """Volume, first response, resolution and escalations: baseline against the period from
     --after."""
-    from projections.metrics_compare import Period, compare
+    from projections.metrics_compare import compare, comparison_json, periods
     from telecase.cli.audit_trail import projections
 
-    start, rollout = _day(before), _day(after)
-    if start >= rollout:
-        raise typer.BadParameter("--before must be earlier than --after")
-    end = _day(until) if until else rollout + (rollout - start)
+    try:
+        before_period, after_period = periods(_day(before), _day(after),
+                                              _day(until) if until else None)
+    except ValueError as exc:
+        raise typer.BadParameter(" ".join(f"--{w}" if w in ("before", "after", "until")
+                                          else w for w in str(exc).split())) from None
     settings = configure()
-    periods = Period(start, rollout), Period(rollout, end)
     with projections(settings, chosen_runtime(settings, runtime)) as engine, \
             engine.connect() as conn:
-        old, new = compare(conn, *periods, pilot=pilot)
+        old, new = compare(conn, before_period, after_period, pilot=pilot)
     if as_json:
-        json.dump({"before": {"start": start.isoformat(), "end": rollout.isoformat(),
-                              **old.as_dict()},
-                   "after": {"start": rollout.isoformat(), "end": end.isoformat(),
-                             **new.as_dict()}, "pilot": pilot}, sys.stdout, indent=2)
+        json.dump(comparison_json(before_period, after_period, old, new, pilot), sys.stdout,
+                  indent=2)
         sys.stdout.write("\n")
         return
+    start, rollout, end = before_period.start, after_period.start, after_period.end
     width = max(len(label) for _, label in ROWS)
     print(f"{'':{width}}  {start.date()}..{(rollout - timedelta(days=1)).date()}"
           f"  {rollout.date()}..{(end - timedelta(days=1)).date()}")

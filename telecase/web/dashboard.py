@@ -13,6 +13,10 @@ Routes:
   from ``telecase/web/static`` (nothing comes from a CDN: it works offline);
 - ``GET /dashboard/api/{me,board,trends,workloads}``: JSON, with the session cookie or
   ``Authorization: Bearer <key>``; ``401`` without. ``trends?days=N`` (1-90, default 14);
+- ``GET /dashboard/api/compare?before=DAY&after=DAY[&until=DAY][&pilot=CHAT]``: the
+  baseline against the period from ``after`` (``telecase metrics compare``'s figures and
+  JSON, ``projections.metrics_compare``), over the tickets the viewer may see; ``400`` for
+  days that are no period;
 - ``POST /dashboard/api/tickets``: the "open ticket" form (outreach or manual,
   ``telecase.ops.ticket``), for team leads and admins, same origin only; ``{"result": ...}``,
   ``400`` with the reason for a form that cannot be a ticket, ``403`` for other roles;
@@ -42,7 +46,7 @@ import html
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -54,8 +58,9 @@ from prometheus_client import Counter
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from projections.audit_queries import Viewer
+from projections.audit_queries import Viewer, may_see_ticket
 from projections.dashboard_queries import board, trends, workloads
+from projections.metrics_compare import compare, comparison_json, periods
 from projections.sla_deadlines import DeadlineBook
 from streams.assignment.desk import DeskState
 from streams.assignment.policy import AssignmentPolicy
@@ -76,6 +81,7 @@ BOARD_POLL_SECONDS = 5
 DEFAULT_DAYS, MAX_DAYS = 14, 90
 STATIC = Path(__file__).resolve().with_name("static")
 _STATIC_FILES = {"dashboard.js": "text/javascript", "charts.js": "text/javascript",
+                 "compare.js": "text/javascript",
                  "dashboard.css": "text/css", "icon.svg": "image/svg+xml"}
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -255,6 +261,20 @@ def create_dashboard_app(engine: Engine, keys: Callable[[], KeyRing], *,
         loads = await read(lambda conn: workloads(conn, viewer, assignment_policy, state))
         return _private({"agents": [load.as_json() for load in loads]})
 
+    async def compare_answer(request: web.Request) -> web.Response:
+        viewer = request[VIEWER]
+        query = request.query
+        try:
+            until = _date(query["until"]) if query.get("until") else None
+            before, after = periods(_date(query.get("before")), _date(query.get("after")),
+                                    until)
+            pilot = int(query["pilot"]) if query.get("pilot") else None
+        except ValueError as exc:
+            raise _Refusal(400, "bad_request", str(exc)) from None
+        old, new = await read(lambda conn: compare(conn, before, after, pilot,
+                                                   where=may_see_ticket(viewer)))
+        return _private(comparison_json(before, after, old, new, pilot))
+
     async def ticket_answer(request: web.Request) -> web.Response:
         """The "open ticket" form: team leads and admins; same origin only (a cookie)."""
         viewer = request[VIEWER]
@@ -293,6 +313,7 @@ def create_dashboard_app(engine: Engine, keys: Callable[[], KeyRing], *,
     app.router.add_get("/dashboard/api/board", board_answer)
     app.router.add_get("/dashboard/api/trends", trends_answer)
     app.router.add_get("/dashboard/api/workloads", workloads_answer)
+    app.router.add_get("/dashboard/api/compare", compare_answer)
     app.router.add_post("/dashboard/api/tickets", ticket_answer)
     return app
 
@@ -342,6 +363,16 @@ def _same_origin(request: web.Request) -> bool:
 def _route(request: web.Request) -> str | None:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else None
+
+
+def _date(text: str | None) -> date:
+    """A UTC day (``YYYY-MM-DD``); ``ValueError`` naming what is wrong."""
+    if not text:
+        raise ValueError("before and after are required (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _days(text: str | None) -> int:
