@@ -14,8 +14,11 @@ The offered rate steps through ``rates``, ``seconds`` each, on fresh chats; betw
 bench waits until the worker and projector have caught up (``drained_s``). Each step reports
 the acceptance rate, the delivery delay (an update coming due to its 200) p50/p99/max, retries,
 the CPU seconds ``telecase run`` used per second of the step, and the consumers' lag when the
-step's sending ended. ``sustained_updates_per_s`` is the highest offered rate whose delivery
-delay p99 stayed within ``p99_budget_ms`` with every update acknowledged.
+step's sending ended, and the CPU milliseconds per update of the main process and of the
+webhook front process (when it runs in its own) until the pipeline drained.
+``sustained_updates_per_s`` is the highest offered rate whose delivery delay p99 stayed within
+``p99_budget_ms`` with every update acknowledged. The machine's load average is printed with
+the figures: the sender shares the machine.
 """
 
 from __future__ import annotations
@@ -77,21 +80,21 @@ async def _port_open(port: int, timeout: float, proc: asyncio.subprocess.Process
     raise TimeoutError("telecase run did not open its webhook port")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and its live child processes (a front process too)."""
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU seconds of ``pid``, and of its live child processes (the front)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
+    totals = [0.0, 0.0]
+    pids = [(pid, 0)]
     while pids:
-        current = pids.pop()
+        current, which = pids.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            totals[which] += (int(fields[11]) + int(fields[12])) / ticks
             for task in Path(f"/proc/{current}/task").iterdir():
-                pids += [int(c) for c in (task / "children").read_text().split()]
+                pids += [(int(c), 1) for c in (task / "children").read_text().split()]
         except (OSError, ValueError):
             continue
-    return total
+    return totals[0], totals[1]
 
 
 def _lag(log_file: Path) -> dict[str, int]:
@@ -131,9 +134,14 @@ async def _step(url: str, rate: int, seconds: float, chats: int, connections: in
         raise RuntimeError("the sender failed")
     took = time.perf_counter() - t0
     figures: dict[str, Any] = json.loads(out)
-    figures["telecase_cpu_per_s"] = round((_cpu_seconds(pid) - cpu_before) / took, 2)
     figures["lag_at_end"] = _lag(log_file)
     figures["drained_s"] = await _drained(log_file, 300)
+    main, front = (after - before for after, before in zip(_cpu_seconds(pid), cpu_before,
+                                                              strict=True))
+    figures["telecase_cpu_per_s"] = round((main + front) / took, 2)
+    # CPU per update, until the pipeline drained: what a core's capacity is divided by
+    figures["cpu_ms_per_update"] = {"main": round(main * 1000 / figures["offered"], 3),
+                                    "front": round(front * 1000 / figures["offered"], 3)}
     return figures
 
 

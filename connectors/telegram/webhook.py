@@ -39,6 +39,7 @@ from streams.schema.envelope import EncodedUpdate
 from streams.schema.update_check import UpdateRefused, check_body
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_OK = b'{"ok": true}'
 log = structlog.get_logger("telecase.telegram.webhook")
 
 
@@ -61,6 +62,11 @@ async def _read_body(request: web.Request, max_bytes: int, timeout: float) -> by
     seconds (a client that trickles a byte at a time is cut off too)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise _BodyRefused(413, "too_large", "body too large")
+    if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
+        body = request.content.read_nowait()
+        if len(body) > max_bytes:
+            raise _BodyRefused(413, "too_large", "body too large")
+        return body
     chunks: list[bytes] = []
     size = 0
     try:
@@ -94,6 +100,7 @@ def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str =
     if not secret:
         raise ValueError("a webhook secret is required (Telegram's secret_token)")
     expected = secret.encode()
+    accepted = ACCEPTED.labels("webhook")
 
     async def receive(request: web.Request) -> web.StreamResponse:
         given = request.headers.get(SECRET_HEADER)
@@ -122,9 +129,9 @@ def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str =
             log.error("webhook.log_unavailable", update_id=update["update_id"],
                       error=type(exc).__name__)
             return web.json_response({"ok": False, "error": "log unavailable"}, status=503)
-        ACCEPTED.labels("webhook").inc()
+        accepted.inc()
         log.debug("webhook.accepted", update_id=update["update_id"])
-        return web.json_response({"ok": True})
+        return web.Response(body=_OK, content_type="application/json")
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})

@@ -26,6 +26,9 @@ def bench_ingest(
     seconds: float = typer.Option(10.0, help="embedded: seconds each rate is offered"),
     connections: int = typer.Option(100, help="embedded: the sender's connections "
                                     "(setWebhook's max_connections)"),
+    front_process: bool = typer.Option(True, "--front-process/--no-front-process",
+                                       help="embedded: the webhook in its own process "
+                                            "(TELECASE_WEBHOOK_FRONT_PROCESS)"),
 ) -> None:
     """Drive simulated updates through webhook → log → worker → projection; print JSON.
     Embedded: Telegram-like delivery (per chat sequential, ``--chats`` forum chats) into a
@@ -35,7 +38,8 @@ def bench_ingest(
         logs.configure("warning")
         result = asyncio.run(run_embedded_bench(
             rates=[int(r) for r in rates.split(",")], seconds=seconds, chats=chats,
-            connections=connections))
+            connections=connections,
+            env={"TELECASE_WEBHOOK_FRONT_PROCESS": str(front_process).lower()}))
     else:
         from bench.ingest import run_ingest_bench
         result = asyncio.run(run_ingest_bench(configure(), updates=updates, rate=rate,
