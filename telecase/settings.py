@@ -182,6 +182,18 @@ class Settings(BaseSettings):
     """Keep the Case's reportable fields (first response, resolution, SLA state, breaches,
     escalation level, channel, pilot group: ``connectors.salesforce.case_report``) current.
     Turn it on once ``telecase salesforce setup`` created them."""
+    salesforce_notifications: bool = False
+    """Deadline notifications in Salesforce: a warned, breached or escalated ticket's Case
+    owner (and at escalation level 2 the queue's team lead) gets a custom notification
+    (``connectors.salesforce.notifications``). Turn it on once ``telecase salesforce setup``
+    created the notification type."""
+    salesforce_notification_type: str = "Telecase_SLA_Deadline"
+    """The CustomNotificationType's ``DeveloperName`` (made by ``telecase salesforce setup``)."""
+    sla_clock_of_record: Literal["telecase", "salesforce"] = "telecase"
+    """Whose SLA clock counts: ``telecase`` (Salesforce's Case Milestones follow it) or
+    ``salesforce`` (``telecase reconcile`` reads the milestones' ``TargetDate``,
+    ``IsViolated`` and ``CompletionDate`` back and reports where telecase's deadlines
+    disagree; ``connectors.salesforce.deadline_check``)."""
     salesforce_opportunities: bool = False
     """Deals: a qualified ticket also becomes an Opportunity whose stage follows the ticket
     (``connectors.salesforce.opportunities``; README "Opportunities"). Turn it on once

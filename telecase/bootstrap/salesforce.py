@@ -35,6 +35,13 @@ from connectors.salesforce.comments import SqlWriteLedger
 from connectors.salesforce.files import CaseFiles, FilePolicy, SqlFileLedger
 from connectors.salesforce.http import redirect_logins, watch_limit_info
 from connectors.salesforce.limit_guard import LimitGuard, watch_limits
+from connectors.salesforce.notifications import (
+    DeadlineNotifier,
+    NotificationPolicy,
+    NotificationsRunner,
+    SimpleNotificationApi,
+    SqlNotificationLedger,
+)
 from connectors.salesforce.opportunities import (
     DealRule,
     LeadConverter,
@@ -284,3 +291,20 @@ async def opportunities_runner(settings: Settings, bus: Bus,
         converted_status=settings.salesforce_lead_converted_status)
     return OpportunitiesRunner(bus, names, deals,
                                max_backoff=settings.salesforce_sync_max_backoff)
+
+
+async def deadline_notifications(settings: Settings, bus: Bus,
+                                 names: TopicNames) -> NotificationsRunner:
+    """The deadline notifications (:mod:`connectors.salesforce.notifications`,
+    ``TELECASE_SALESFORCE_NOTIFICATIONS``): their ledger in the write ledger's database, the
+    team leads from the assignment policy's queues (``team_lead``: an agent's User Id)."""
+    ledger = SqlNotificationLedger(make_ledger_engine(write_ledger_url(settings)))
+    await asyncio.to_thread(ledger.create)
+    assignment = load_policies(settings.policy_file).assignment
+    leads = {} if assignment is None else {
+        queue_id: str(assignment.agents[queue.team_lead].salesforce_user_id)
+        for queue_id, queue in assignment.queues.items() if queue.team_lead is not None}
+    notifier = DeadlineNotifier(
+        SimpleNotificationApi(await connect(settings)), ledger,
+        NotificationPolicy(type_name=settings.salesforce_notification_type, team_leads=leads))
+    return NotificationsRunner(bus, names, notifier)

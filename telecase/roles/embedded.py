@@ -67,6 +67,7 @@ from telecase.bootstrap.salesforce import (
     case_files,
     change_poller,
     connect,
+    deadline_notifications,
     limit_guard,
     opportunities_runner,
     watch_api_limits,
@@ -212,6 +213,9 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                 after_loops.append(close_files)
                 loops.append(asyncio.create_task(FilesRunner(rt.log, rt.names, attacher).run(
                     stop), name="salesforce-files"))
+            if settings.salesforce_notifications:  # deadline notifications in Salesforce
+                bells = await deadline_notifications(sf_settings, rt.log, rt.names)
+                loops.append(asyncio.create_task(bells.run(stop), name="salesforce-bells"))
             if settings.salesforce_opportunities:  # deals: qualified tickets' Opportunities
                 deals = await opportunities_runner(sf_settings, rt.log, rt.names)
                 loops.append(asyncio.create_task(deals.run(stop), name="salesforce-deals"))

@@ -177,6 +177,9 @@ async def salesforce_connector(settings: Settings) -> None:
             from telecase.bootstrap.salesforce import case_files
             files, _close = await case_files(settings)  # its clients live as long as the process
             loops.append(FilesRunner(bus, names, files).run)
+        if settings.salesforce_notifications:  # deadline notifications in Salesforce
+            from telecase.bootstrap.salesforce import deadline_notifications
+            loops.append((await deadline_notifications(settings, bus, names)).run)
         if settings.salesforce_opportunities:  # deals: qualified tickets' Opportunities
             from telecase.bootstrap.salesforce import opportunities_runner
             loops.append((await opportunities_runner(settings, bus, names)).run)
