@@ -43,6 +43,12 @@ and recorded, a deleted one is recorded; those corrections go to ``telegram.upda
 ``--dry-run`` does not probe Telegram: the only way to read a topic's state is the call that
 repairs it.
 
+With Salesforce as the clock of record (``milestones``: a :class:`MilestoneCheck`,
+``TELECASE_SLA_CLOCK_OF_RECORD=salesforce``), the Cases' milestones are read too and where
+their ``TargetDate``, ``IsViolated`` and ``CompletionDate`` disagree with the log's deadlines
+(:mod:`connectors.salesforce.deadline_check`) the report says so (``milestone_breach``,
+``milestone_target``, ``milestone_completion``); nothing is corrected.
+
 Reconciliation is not essential: with a ``guard``
 (:class:`~connectors.salesforce.limit_guard.LimitGuard`) that holds ``reconcile`` calls (the
 org's daily API allocation nearly used up), a round reads nothing from Salesforce and its
@@ -56,7 +62,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import structlog
@@ -75,6 +81,13 @@ from connectors.salesforce.case_drift import (
     last_change,
 )
 from connectors.salesforce.change_poller import id15, parse_datetime
+from connectors.salesforce.deadline_check import (
+    TOLERANCE,
+    MilestoneFact,
+    disagreements,
+    log_deadlines,
+    read_milestones,
+)
 from connectors.salesforce.limit_guard import LimitGuard
 from connectors.telegram.topic_check import TopicFinding, TopicProbe
 from streams.core.ticket import TicketState, evolve_ticket
@@ -82,6 +95,7 @@ from streams.runtime.bus import Bus
 from streams.schema.envelope import TopicChecked
 from streams.schema.events import SalesforceCaseLinked, TicketEvent, TicketOpened, decode_event
 from streams.schema.salesforce import SalesforceChange
+from streams.sla.policy import SlaPolicy
 
 log = structlog.get_logger("telecase.reconcile")
 DRIFTS = Counter("telecase_reconcile_drifts_total", "Drifts found by reconciliation", ["kind"])
@@ -90,7 +104,8 @@ CORRECTIONS = Counter("telecase_reconcile_corrections_total",
 
 DriftKind = Literal["case_unlinked", "owner_changed", "status_changed", "salesforce_behind",
                     "case_missing", "unknown_ticket", "topic_closed", "topic_missing",
-                    "chat_unreachable", "topic_unchecked"]
+                    "chat_unreachable", "topic_unchecked", "milestone_breach",
+                    "milestone_target", "milestone_completion"]
 CASE_QUERY = ("SELECT Id, CaseNumber, Telecase_Ticket_Id__c, Status, IsClosed, OwnerId, "
               "SystemModstamp, LastModifiedById, CreatedById, CreatedDate FROM Case "
               "WHERE Telecase_Ticket_Id__c != null")
@@ -98,6 +113,16 @@ CASE_QUERY = ("SELECT Id, CaseNumber, Telecase_Ticket_Id__c, Status, IsClosed, O
 
 class CaseReader(Protocol):
     def query_all(self, soql: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class MilestoneCheck:
+    """Compare the Cases' milestones with the log's deadlines (Salesforce's clock of record):
+    ``policy`` replays running clocks to their deadline instants (``None``: only breached
+    clocks have one)."""
+
+    policy: SlaPolicy | None = None
+    tolerance: timedelta = TOLERANCE
 
 
 @dataclass
@@ -376,8 +401,10 @@ class Reconciler:
                  topics: TopicProbe | None = None, topic_log: Any | None = None,
                  integration_user_id: str | None = None,
                  integration_username: str | None = None,
-                 guard: LimitGuard | None = None) -> None:
+                 guard: LimitGuard | None = None,
+                 milestones: MilestoneCheck | None = None) -> None:
         self.bus, self.events_topic, self.api, self.guard = bus, events_topic, api, guard
+        self.milestones = milestones
         self.raw_log, self.dry_run = raw_log, dry_run
         self.topics, self.topic_log = topics, topic_log
         self.integration_user_id = integration_user_id
@@ -393,10 +420,14 @@ class Reconciler:
             and not self.guard.allows("reconcile")
         if self.api is not None and not held:  # Salesforce first: its writes are in the log
             salesforce = await asyncio.to_thread(self._read_salesforce, self.api)
-        tickets = fold_tickets(await read_events(self.bus, self.events_topic))
+        events = await read_events(self.bus, self.events_topic)
+        tickets = fold_tickets(events)
         if salesforce is not None:
             cases, history, me = salesforce
             report = compare(tickets, cases, now, history=history, integration_users=me)
+            if self.milestones is not None and self.api is not None:
+                facts = await asyncio.to_thread(read_milestones, self.api, cases)
+                report.drifts.extend(self._milestone_drifts(events, facts, now))
         else:
             report = Report(tickets=len(tickets))
         report.dry_run, report.held = self.dry_run, held
@@ -419,6 +450,16 @@ class Reconciler:
                 report.appended.update(r.check_id for r in to_telegram)
             self._appended |= report.appended
         return report
+
+    def _milestone_drifts(self, events: list[TicketEvent], facts: list[MilestoneFact],
+                          now: datetime) -> list[Drift]:
+        check = self.milestones or MilestoneCheck()
+        found = disagreements(log_deadlines(events, check.policy), facts, now,
+                              tolerance=check.tolerance)
+        for d in found:
+            DRIFTS.labels(d.kind).inc()
+        return [Drift(d.ticket_id, d.kind, d.log_value, d.remote_value, d.detail)
+                for d in found]
 
     def _not_again(self, drift: Drift) -> Drift:
         if drift.correction is None or _key(drift.correction) not in self._appended:

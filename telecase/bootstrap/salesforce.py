@@ -49,6 +49,7 @@ from connectors.salesforce.opportunities import (
     StageMap,
 )
 from connectors.salesforce.opportunities_runner import OpportunitiesRunner
+from connectors.salesforce.reconcile import MilestoneCheck
 from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
 from connectors.telegram.files import TelegramFiles
@@ -308,3 +309,11 @@ async def deadline_notifications(settings: Settings, bus: Bus,
         SimpleNotificationApi(await connect(settings)), ledger,
         NotificationPolicy(type_name=settings.salesforce_notification_type, team_leads=leads))
     return NotificationsRunner(bus, names, notifier)
+
+
+def milestone_check(settings: Settings) -> MilestoneCheck | None:
+    """With ``TELECASE_SLA_CLOCK_OF_RECORD=salesforce``, reconciliation compares the Cases'
+    milestones with the log's deadlines (the SLA policy replays running clocks)."""
+    if settings.sla_clock_of_record != "salesforce":
+        return None
+    return MilestoneCheck(policy=load_policies(settings.policy_file).sla)

@@ -28,7 +28,7 @@ from connectors.telegram.bot_api import BotApi
 from connectors.telegram.topic_check import TopicProbe
 from streams.runtime.embedded.log import LogUnavailableError
 from telecase.bootstrap.runtime import open_bus, topic_names
-from telecase.bootstrap.salesforce import connect
+from telecase.bootstrap.salesforce import connect, milestone_check
 from telecase.settings import RuntimeKind, Settings, SettingsError
 
 
@@ -101,7 +101,8 @@ async def run(settings: Settings, *, runtime: RuntimeKind | str, dry_run: bool,
         reconciler = Reconciler(
             bus, names.ticket_events, api, raw_log, dry_run=dry_run, topics=topics,
             topic_log=topic_log, integration_user_id=settings.salesforce_integration_user_id,
-            integration_username=settings.salesforce_username)
+            integration_username=settings.salesforce_username,
+            milestones=milestone_check(settings))
         if every <= 0:
             report = await reconciler.run_once()
             return report

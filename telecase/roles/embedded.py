@@ -69,6 +69,7 @@ from telecase.bootstrap.salesforce import (
     connect,
     deadline_notifications,
     limit_guard,
+    milestone_check,
     opportunities_runner,
     watch_api_limits,
 )
@@ -239,7 +240,7 @@ async def run(settings: Settings, *, demo: bool, duration: float,
                     SalesforceChangeApi(await connect(sf_settings)), changes,
                     integration_user_id=sf_settings.salesforce_integration_user_id,
                     integration_username=sf_settings.salesforce_username,
-                    guard=limit_guard(sf_settings))
+                    guard=limit_guard(sf_settings), milestones=milestone_check(sf_settings))
                 loops.append(asyncio.create_task(
                     reconciler.run(stop, settings.reconcile_interval), name="reconcile"))
         if demo or settings.dashboard_port is not None:  # the dashboard, on the projections

@@ -186,12 +186,13 @@ async def salesforce_connector(settings: Settings) -> None:
         if settings.reconcile_interval > 0:
             from connectors.salesforce.change_poller import SalesforceChangeApi
             from connectors.salesforce.reconcile import Reconciler
-            from telecase.bootstrap.salesforce import connect, limit_guard
+            from telecase.bootstrap.salesforce import connect, limit_guard, milestone_check
             reconciler = Reconciler(bus, names.ticket_events,
                                     SalesforceChangeApi(await connect(settings)), changes,
                                     integration_user_id=settings.salesforce_integration_user_id,
                                     integration_username=settings.salesforce_username,
-                                    guard=limit_guard(settings))
+                                    guard=limit_guard(settings),
+                                    milestones=milestone_check(settings))
             loops.append(lambda stop: reconciler.run(stop, settings.reconcile_interval))
         if settings.outreach_chat_id is not None and settings.has_telegram_credentials:
             from telecase.ops.salesforce_outreach import salesforce_outreach
