@@ -12,15 +12,22 @@ from typing import Any
 
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import parse_datetime
-from connectors.salesforce.deadline_check import LogDeadline, MilestoneFact, disagreements
+from connectors.salesforce.deadline_check import (
+    LogDeadline,
+    MilestoneFact,
+    disagreements,
+    log_deadlines,
+)
 from connectors.salesforce.reconcile import MilestoneCheck, Reconciler
 from simulators.salesforce import SalesforceDriver
 from streams.runtime.bus import Outgoing
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.topics import TopicNames
-from streams.schema.events import TicketEvent, encode_event
-from tests.adapters.salesforce.test_case_report import scenario
-from tests.adapters.salesforce.test_case_sync import NOW
+from streams.schema.events import SlaStarted, TicketEvent, encode_event
+from streams.sla.policy import SlaPolicy
+from tests.adapters.salesforce.test_case_report import TICKET, at, scenario
+from tests.adapters.salesforce.test_case_sync import NOW, conversation, customer
+from tests.e2e.kafka.test_sla_timers_kafka import POLICY
 
 NAMES = TopicNames()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -87,3 +94,15 @@ def test_each_kind_of_disagreement_beyond_the_tolerance() -> None:
     # a target passing right now is not a disagreement yet
     assert [d.kind for d in disagreements(log, differ[:1], T0 + timedelta(minutes=5))] == [
         "milestone_target"]
+
+
+def test_a_running_clock_has_its_deadline_from_the_policy() -> None:
+    started = SlaStarted(event_id=f"{TICKET}#3", ticket_id=TICKET, seq=3, tier="fast",
+                         team="desk", rule=None, reason="default",
+                         first_response_target=timedelta(seconds=8),
+                         resolution_target=timedelta(hours=1), next_due_at=None, **at(0))
+    events = [*conversation(TICKET, customer(11, "ann"), 1), started]
+    deadlines = log_deadlines(events, SlaPolicy.from_toml(POLICY))
+    assert deadlines[(TICKET, "first_response")].due_at == NOW + timedelta(seconds=8)
+    assert deadlines[(TICKET, "resolution")].due_at == NOW + timedelta(hours=1)
+    assert log_deadlines(events, None)[(TICKET, "first_response")].due_at is None
