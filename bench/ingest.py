@@ -17,11 +17,12 @@ afterwards: :func:`bench.pg_settings.scratch_database`), and prints JSON:
 - ``projection_events_per_s``: the projector applying the worker's events, first to last
   committed row as seen by polling;
 - ``latency_ms``: end to end, from the moment a customer's message is POSTed to the webhook to
-  the moment its case row is committed and visible (a thread polls ``cases`` every
-  ``POLL_S`` seconds and times each row by the poll that first saw it, so a figure is late by at
-  most one poll interval), with updates paced at ``rate`` per second (each ticket is two updates:
-  its topic's creation, then the message, sent after the creation was accepted, per chat in
-  order as Telegram does);
+  the moment its case row is committed and visible (polled every ``poll_ms``, so a figure is
+  late by at most one poll interval), with updates paced at ``rate`` per second by a client in
+  a process of its own (:mod:`bench.paced`: each ticket is two updates, its topic's creation,
+  then the message, per chat in order as Telegram delivers), the worker and projector warm;
+  ``stages`` splits it: the webhook's acceptance, and the ticket event's append by the worker
+  (its Kafka record timestamp), each from the same POST;
 - ``postgres``: the server's durability settings as the bench's sessions saw them, and
   warnings (:mod:`bench.pg_settings`); every session, the projector's too, runs with
   ``synchronous_commit=on``.
@@ -37,22 +38,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Engine, func, select
 
 from bench.loadgen import post_all
 from bench.pg_settings import durability, scratch_database
-from bench.traffic import FORUM_BASE, ForumTraffic
+from bench.traffic import ForumTraffic
 from connectors.raw_log import KafkaRawLog
-from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
+from connectors.telegram.webhook import create_webhook_app
 from projections.db import create_schema, make_engine
 from projections.tables import cases
 from streams.runtime.kafka.admin import ensure_topics
@@ -65,7 +63,6 @@ if TYPE_CHECKING:  # telecase runs the benches (`telecase bench`) and passes its
 
 SECRET = "bench-secret"
 BOT_ID = 7000000001
-POLL_S = 0.005
 LATENCY_SECONDS = 10.0
 
 
@@ -140,66 +137,6 @@ async def _wait_rows(engine: Engine, expected_messages: int, timeout: float) -> 
     raise TimeoutError(f"projection incomplete after {timeout}s")
 
 
-class _RowWatch:
-    """A thread polling ``cases`` for the rows of forum topics with a message projected: the
-    ``perf_counter`` of the poll that first saw each (``thread_id -> seconds``)."""
-
-    def __init__(self, engine: Engine, chat_id: int) -> None:
-        self.engine, self.chat_id = engine, chat_id
-        self.seen: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> _RowWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        high = None  # projected_at of the newest batch seen: a later commit is at least that
-        with self.engine.connect() as conn:
-            while not self._stop.is_set():
-                query = select(cases.c.thread_id, cases.c.projected_at).where(
-                    cases.c.chat_id == self.chat_id, cases.c.message_count >= 1)
-                if high is not None:
-                    query = query.where(cases.c.projected_at >= high)
-                asked = time.perf_counter()
-                rows = conn.execute(query).all()
-                conn.rollback()
-                for thread_id, projected_at in rows:
-                    self.seen.setdefault(thread_id, asked)
-                    high = projected_at if high is None else max(high, projected_at)
-                self._stop.wait(POLL_S)
-
-
-async def _paced(url: str, tickets: Iterator[tuple[dict[str, Any], dict[str, Any]]],
-                 rate: int, seconds: float) -> dict[int, float]:
-    """Fresh tickets, two updates each, ``rate`` updates per second in all; when each ticket's
-    message was POSTed (``thread_id -> perf_counter``)."""
-    sent: dict[int, float] = {}
-    start = time.perf_counter()
-
-    async def one(slot: int, ticket: tuple[dict[str, Any], dict[str, Any]],
-                  session: aiohttp.ClientSession) -> None:
-        await asyncio.sleep(max(0.0, start + slot / rate - time.perf_counter()))
-        created, said = ticket
-        (await session.post(url, json=created)).release()
-        await asyncio.sleep(max(0.0, start + (slot + 1) / rate - time.perf_counter()))
-        sent[created["message"]["message_id"]] = time.perf_counter()
-        response = await session.post(url, json=said)
-        response.release()
-        if response.status != 200:
-            raise RuntimeError(f"webhook answered {response.status}")
-
-    async with aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as session:
-        await asyncio.gather(*(one(slot, next(tickets), session)
-                               for slot in range(0, int(rate * seconds), 2)))
-    return sent
-
-
 def _percentiles(lat: list[float]) -> dict[str, Any]:
     lat = sorted(lat)
     return {"samples": len(lat),
@@ -208,18 +145,38 @@ def _percentiles(lat: list[float]) -> dict[str, Any]:
             "max": round(lat[-1], 1) if lat else None}
 
 
-async def _latency(engine: Engine, url: str, traffic: ForumTraffic, first: int, rate: int,
+async def _latency(url: str, db_url: str, rate: int, bootstrap: str, events_topic: str,
                    ) -> dict[str, Any]:
-    with _RowWatch(engine, FORUM_BASE) as watch:
-        sent = await _paced(url, traffic.fresh_tickets(first), rate, LATENCY_SECONDS)
-        deadline = time.perf_counter() + 120
-        while not set(sent) <= set(watch.seen) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.1)
-    missing = set(sent) - set(watch.seen)
-    if missing:
-        raise TimeoutError(f"{len(missing)} paced tickets never reached the cases table")
-    return {"rate_updates_per_s": rate, "poll_ms": POLL_S * 1000,
-            **_percentiles([(watch.seen[t] - s) * 1000 for t, s in sent.items()])}
+    """End to end (POST to committed row), and the two stages before it: accepted by the
+    webhook, and its ticket event appended by the worker (the record's Kafka timestamp). The
+    client and the row watch run in a process of their own (:mod:`bench.paced`), so this
+    one serves only the webhook."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "paced.json")
+        driver = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.paced", url, SECRET, db_url, str(rate),
+            str(LATENCY_SECONDS), out)
+        if await driver.wait() != 0:
+            raise RuntimeError(f"bench.paced exited with {driver.returncode}")
+        with open(out) as f:
+            paced = json.load(f)
+    sent = {int(k): v for k, v in paced["sent"].items()}
+    updates = {int(k): v for k, v in paced["updates"].items()}
+    wall_minus_perf = time.time() - time.perf_counter()  # perf_counter: CLOCK_MONOTONIC
+    appended: dict[int, float] = {}
+    for r in await _records(bootstrap, events_topic):
+        thread_id = updates.get(json.loads(r.value or b"{}")["source"].get("update_id"))
+        if thread_id is not None:
+            appended.setdefault(thread_id, r.timestamp / 1000 - wall_minus_perf)
+
+    def since_sent(at: dict[int, float]) -> dict[str, Any]:
+        return _percentiles([(at[k] - t) * 1000 for k, t in sent.items() if k in at])
+
+    return {"rate_updates_per_s": rate, "poll_ms": paced["poll_ms"],
+            **since_sent({int(k): v for k, v in paced["seen"].items()}),
+            "stages": {"webhook_accepted": since_sent(
+                           {int(k): v for k, v in paced["accepted"].items()}),
+                       "event_appended": since_sent(appended)}}
 
 
 async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
@@ -274,7 +231,7 @@ async def _run(settings: Settings, worker_db: str, loop_db: str, *, updates: int
         raw = await _records(bootstrap, names.telegram_updates)
         worker_s = _span(events)
         projection_s = max(progress[-1] - progress[0], 1e-6)
-        latency = await _latency(engine, url, traffic, chats + 1, rate)
+        latency = await _latency(url, worker_db, rate, bootstrap, names.ticket_events)
     finally:
         _stop(worker, projector)
         await runner.cleanup()

@@ -1,0 +1,140 @@
+"""The paced client of ``telecase bench ingest``'s latency run, in a process of its own so
+that neither it nor its row watch shares the webhook's core:
+``python -m bench.paced URL SECRET DATABASE_URL RATE SECONDS OUT``.
+
+It opens fresh tickets in a forum of its own (:data:`CHAT_ID`), two updates each (the topic's
+creation, then the customer's message, sent once the creation was accepted: per chat in order,
+as Telegram delivers), ``RATE`` updates per second in all for ``SECONDS``, while a thread polls
+the ``cases`` table every :data:`POLL_S` seconds for the rows of those topics with their message
+projected. It writes JSON to ``OUT``, every time a ``time.perf_counter()`` (CLOCK_MONOTONIC, the
+same clock in every process of the host), by thread id: ``sent`` (the message's POST began),
+``accepted`` (the webhook answered), ``seen`` (the first poll that found its committed row
+began: committed at most one poll interval earlier), and ``updates`` (the message's
+``update_id -> thread_id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from sqlalchemy import Engine, create_engine, select
+
+from bench.traffic import FORUM_BASE, ForumTraffic
+from projections.tables import cases
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CHAT_ID = FORUM_BASE - 1
+"""A forum no other phase of the bench writes to."""
+POLL_S = 0.005
+MAX_CONNECTIONS = 40
+"""Concurrent webhook requests, as Telegram's default ``max_connections`` (setWebhook)."""
+
+
+class RowWatch:
+    """A thread polling ``cases`` for the rows of a forum's topics with a message projected:
+    the ``perf_counter`` of the poll that first saw each (``thread_id -> seconds``)."""
+
+    def __init__(self, engine: Engine, chat_id: int) -> None:
+        self.engine, self.chat_id = engine, chat_id
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RowWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        high = None  # projected_at of the newest batch seen: a later commit is at least that
+        with self.engine.connect() as conn:
+            while not self._stop.is_set():
+                query = select(cases.c.thread_id, cases.c.projected_at).where(
+                    cases.c.chat_id == self.chat_id, cases.c.message_count >= 1)
+                if high is not None:
+                    query = query.where(cases.c.projected_at >= high)
+                asked = time.perf_counter()
+                rows = conn.execute(query).all()
+                conn.rollback()
+                for thread_id, projected_at in rows:
+                    self.seen.setdefault(thread_id, asked)
+                    high = projected_at if high is None else max(high, projected_at)
+                self._stop.wait(POLL_S)
+
+
+@dataclass
+class Paced:
+    sent: dict[int, float] = field(default_factory=dict)
+    accepted: dict[int, float] = field(default_factory=dict)
+    updates: dict[int, int] = field(default_factory=dict)
+
+
+async def send_paced(url: str, secret: str,
+                     tickets: Iterator[tuple[dict[str, Any], dict[str, Any]]],
+                     rate: int, seconds: float) -> Paced:
+    """Fresh tickets, two updates each, ``rate`` updates per second in all."""
+    paced = Paced()
+    start = time.perf_counter()
+
+    async def one(slot: int, ticket: tuple[dict[str, Any], dict[str, Any]],
+                  session: aiohttp.ClientSession) -> None:
+        await asyncio.sleep(max(0.0, start + slot / rate - time.perf_counter()))
+        created, said = ticket
+        (await session.post(url, json=created)).release()
+        await asyncio.sleep(max(0.0, start + (slot + 1) / rate - time.perf_counter()))
+        thread_id = created["message"]["message_id"]
+        paced.updates[said["update_id"]] = thread_id
+        paced.sent[thread_id] = time.perf_counter()
+        response = await session.post(url, json=said)
+        paced.accepted[thread_id] = time.perf_counter()
+        response.release()
+        if response.status != 200:
+            raise RuntimeError(f"webhook answered {response.status}")
+
+    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+    async with aiohttp.ClientSession(headers={SECRET_HEADER: secret},
+                                     connector=connector) as session:
+        await asyncio.gather(*(one(slot, next(tickets), session)
+                               for slot in range(0, int(rate * seconds), 2)))
+    return paced
+
+
+async def drive(url: str, secret: str, engine: Engine, rate: int, seconds: float,
+                ) -> dict[str, Any]:
+    traffic = ForumTraffic(chat_id=CHAT_ID, start_update=10**9)
+    with RowWatch(engine, CHAT_ID) as watch:
+        paced = await send_paced(url, secret, traffic.fresh_tickets(0), rate, seconds)
+        deadline = time.perf_counter() + 120
+        while not set(paced.sent) <= set(watch.seen) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+    missing = set(paced.sent) - set(watch.seen)
+    if missing:
+        raise TimeoutError(f"{len(missing)} paced tickets never reached the cases table")
+    return {"sent": paced.sent, "accepted": paced.accepted, "updates": paced.updates,
+            "seen": watch.seen, "poll_ms": POLL_S * 1000}
+
+
+def main() -> None:
+    url, secret, db_url, rate, seconds, out = sys.argv[1:7]
+    engine = create_engine(db_url)
+    try:
+        result = asyncio.run(drive(url, secret, engine, int(rate), float(seconds)))
+    finally:
+        engine.dispose()
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()
