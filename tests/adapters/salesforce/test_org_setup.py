@@ -116,6 +116,9 @@ async def test_setup_then_check_passes_and_a_second_setup_changes_nothing(
                                         ParentId=permission_set["Id"])) == len(CUSTOM_FIELDS)
         assert len(await driver.records("PermissionSetAssignment",
                                         AssigneeId=org.integration_user_id)) == 1
+        [kind] = await driver.records("CustomNotificationType",
+                                      DeveloperName="Telecase_SLA_Deadline")
+        assert kind["Desktop"] and kind["Mobile"]  # the deadline notifications' type
 
 
 async def test_a_field_with_the_wrong_flags_is_named_and_left_alone(
