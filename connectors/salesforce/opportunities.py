@@ -24,7 +24,10 @@ until it exists the batch waits, :class:`CasePending`):
   so a retry can never make a second one. ``convertedStatus`` is
   ``TELECASE_SALESFORCE_LEAD_CONVERTED_STATUS``, else the org's first LeadStatus with
   ``IsConverted``. A Lead already converted (a retry, or a salesperson did it) is not
-  converted again: its ``ConvertedAccountId`` and ``ConvertedContactId`` are used.
+  converted again: its ``ConvertedAccountId`` and ``ConvertedContactId`` are used. A Lead
+  Salesforce will not convert (a validation rule, a status that is no converted one:
+  :class:`ConversionRefused`) holds back only its own deal (refused, tried again at the
+  ticket's next step); an expired session or a locked row is transient.
 
 **One Opportunity per ticket.** It is upserted on ``Telecase_Ticket_Id__c``
 (``PATCH /sobjects/Opportunity/Telecase_Ticket_Id__c/<ticket>``, in collections), so restarts,
@@ -86,6 +89,16 @@ OPENED, REPLIED, CLOSED = "opened", "replied", "closed"
 
 class CasePending(TransientError):
     """A qualified ticket's Case does not exist yet (the Case sync has not written it)."""
+
+
+class ConversionRefused(PermanentError):
+    """Salesforce refused to convert one Lead (its ``LeadConvertResult`` has ``errors``: a
+    validation rule, a status that is no converted one...); the other Leads go on."""
+
+
+_TRANSIENT_FAULTS = {"INVALID_SESSION_ID", "UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED",
+                     "SERVER_UNAVAILABLE"}
+"""SOAP faults that a later try cures (the session: the retry's REST call logs in again)."""
 
 
 @dataclass(frozen=True)
@@ -190,9 +203,13 @@ class Opportunities:
             deals[ticket].qualified = deals[ticket].qualified or ticket in existing
         due = {t: d for t, d in deals.items() if d.qualified and d.step != d.written_step}
         new = sorted(t for t, d in due.items() if d.written_step is None and t not in existing)
-        cases = self._cases(new) if new else {}
+        cases, refused = self._cases(new) if new else ({}, {})
+        for ticket, reason in refused.items():
+            result.rejected.append((last[ticket].event_id, reason))
         rows: list[tuple[str, dict[str, Any]]] = []
         for ticket, deal in due.items():
+            if ticket in refused:
+                continue  # tried again at the ticket's next step
             fields: dict[str, Any] = {TICKET_ID: ticket,
                                       "StageName": self.stages.of(deal.step)}
             if ticket in cases:
@@ -215,8 +232,9 @@ class Opportunities:
                  for group in chunks(tickets, QUERY_KEYS_MAX)]
         return {row[TICKET_ID] for rows in self.api.query_many(soqls) for row in rows}
 
-    def _cases(self, tickets: list[str]) -> dict[str, dict[str, Any]]:
-        """Each new deal's Case with its customer's Account and Contact (Leads converted)."""
+    def _cases(self, tickets: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """Each new deal's Case with its customer's Account and Contact (Leads converted),
+        and the tickets whose Lead Salesforce refused to convert (with the reason)."""
         soqls = [f"SELECT Id, Subject, ContactId, Contact.AccountId, {CASE_LEAD}, {TICKET_ID} "
                  f"FROM Case WHERE {TICKET_ID} IN ({','.join(soql_quote(t) for t in group)})"
                  for group in chunks(tickets, QUERY_KEYS_MAX)]
@@ -226,28 +244,36 @@ class Opportunities:
             raise CasePending(f"salesforce: no Case yet for {len(missing)} deal tickets")
         leads = sorted({c[CASE_LEAD] for c in cases.values()
                         if not c.get("ContactId") and c.get(CASE_LEAD)})
-        converted = self._converted(leads) if leads else {}
+        converted, refused = self._converted(leads) if leads else ({}, {})
         for case in cases.values():
             contact = case.get("Contact") or {}
             account, contact_id = contact.get("AccountId"), case.get("ContactId")
             if not contact_id and case.get(CASE_LEAD) in converted:
                 account, contact_id = converted[case[CASE_LEAD]]
             case["_account"], case["_contact"] = account, contact_id
-        return cases
+        return cases, {t: refused[c[CASE_LEAD]] for t, c in cases.items()
+                       if not c.get("ContactId") and c.get(CASE_LEAD) in refused}
 
-    def _converted(self, leads: list[str]) -> dict[str, tuple[str, str]]:
-        """Lead -> (Account, Contact), converting the Leads not converted yet."""
+    def _converted(self, leads: list[str],
+                   ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+        """Lead -> (Account, Contact), converting the Leads not converted yet; and the Leads
+        Salesforce refused to convert -> its reason."""
         soql = ("SELECT Id, IsConverted, ConvertedAccountId, ConvertedContactId FROM Lead "
                 f"WHERE Id IN ({','.join(soql_quote(lead) for lead in leads)})")
         out: dict[str, tuple[str, str]] = {}
+        refused: dict[str, str] = {}
         for row in self.api.query_many([soql])[0]:
             if row.get("IsConverted"):
                 out[row["Id"]] = (row["ConvertedAccountId"], row["ConvertedContactId"])
-            else:
+                continue
+            try:
                 out[row["Id"]] = self.converter.convert(row["Id"], self._status())
-                log.info("salesforce.lead.converted", lead_id=row["Id"],
-                         account_id=out[row["Id"]][0])
-        return out
+            except ConversionRefused as exc:
+                refused[row["Id"]] = str(exc)
+                continue
+            log.info("salesforce.lead.converted", lead_id=row["Id"],
+                     account_id=out[row["Id"]][0])
+        return out, refused
 
     def _status(self) -> str:
         if self.converted_status is None:
@@ -302,11 +328,15 @@ class LeadConverter:
         if answer.status_code >= 500 and b"Fault" not in answer.content:
             raise TransientError(f"salesforce unavailable: {answer.status_code}")
         found = _values(answer.content)
-        if found.get("success") != "true":
-            reason = found.get("exceptionCode") or found.get("statusCode") or "refused"
-            raise PermanentError(f"salesforce refused convertLead: {reason}: "
-                                 f"{found.get('message') or found.get('exceptionMessage')}")
-        return found["accountId"], found["contactId"]
+        if found.get("success") == "true":
+            return found["accountId"], found["contactId"]
+        fault = found.get("exceptionCode") or found.get("faultcode", "").removeprefix("sf:")
+        if fault in _TRANSIENT_FAULTS:
+            raise TransientError(f"salesforce: convertLead: {fault}")
+        if fault or "statusCode" not in found:  # the call itself was refused
+            raise PermanentError(f"salesforce refused convertLead: {fault or answer.status_code}"
+                                 f": {found.get('exceptionMessage') or found.get('faultstring')}")
+        raise ConversionRefused(f"{found['statusCode']}: {found.get('message', '')}")
 
 
 def _values(xml: bytes) -> dict[str, str]:

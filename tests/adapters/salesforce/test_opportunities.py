@@ -163,3 +163,26 @@ async def test_a_stage_the_org_does_not_offer_is_refused_per_record(
     assert [(key, reason.split(":")[0]) for key, reason in result.rejected] == [
         ("tg:53:p:1#1", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")]
     assert await driver.records("Opportunity") == []
+
+
+async def test_a_lead_salesforce_will_not_convert_holds_only_its_own_deal(
+        sf: Any, driver: SalesforceDriver) -> None:
+    opening = intake_ticket("tg:54:p:1", 54)
+    routed_ticket = "tg:-100:t5"
+    other = conversation(routed_ticket, customer(12, "bo"), 0)
+    await asyncio.to_thread(CaseSync(SimpleSalesforceApi(sf)).apply, [*opening, *other])
+    routed = TicketRouted(queue="deals", rule="deals", reason="rule",
+                          **later(routed_ticket, 2, 1))
+    target = deals(sf, converted_status="Working - Contacted")  # not a converted status
+    result = await apply(target, [*opening, *other, routed])
+    assert [(key, reason.split(":")[0]) for key, reason in result.rejected] == [
+        ("tg:54:p:1#1", "INVALID_STATUS")]
+    assert [o["Telecase_Ticket_Id__c"] for o in await driver.records("Opportunity")] == [
+        routed_ticket]
+    assert not (await driver.records("Lead"))[0]["IsConverted"]
+
+    target.converted_status = "Closed - Converted"  # the admin fixed the setting
+    await apply(target, [replied("tg:54:p:1", 2)])  # the deal's next step tries again
+    deal = next(o for o in await driver.records("Opportunity")
+                if o["Telecase_Ticket_Id__c"] == "tg:54:p:1")
+    assert deal["StageName"] == "Needs Analysis" and deal["AccountId"]

@@ -3,11 +3,13 @@ what the real API refuses, the upsert on the ticket id, and SOAP ``convertLead()
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connectors.errors import PermanentError
+from connectors.errors import PermanentError, TransientError
 from connectors.salesforce.opportunities import LeadConverter
 from tests.simulators.salesforce.conftest import call
 
@@ -77,3 +79,12 @@ async def test_convert_lead_needs_a_converted_status(sf: Salesforce) -> None:
     statuses = (await call(sf.query, "SELECT MasterLabel FROM LeadStatus WHERE "
                                      "IsConverted = true"))["records"]
     assert [s["MasterLabel"] for s in statuses] == ["Closed - Converted"]
+
+
+async def test_convert_lead_with_an_unknown_session_is_transient(sf: Salesforce) -> None:
+    lead = await call(sf.Lead.create, {"LastName": "Lee", "Company": "Acme"})
+    stale = SimpleNamespace(sf_instance=sf.sf_instance, sf_version=sf.sf_version,
+                            session=sf.session, session_id="00D000000000000!expired")
+    with pytest.raises(TransientError, match="INVALID_SESSION_ID"):
+        await call(LeadConverter(stale).convert, lead["id"], "Closed - Converted")
+    assert (await call(sf.Lead.get, lead["id"]))["IsConverted"] is False
