@@ -99,6 +99,8 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
 
 def _lag(log_file: Path) -> dict[str, int]:
     """Each consumer group's records not yet consumed, summed over topics and partitions."""
+    if not log_file.exists():  # the door alone: no log
+        return {}
     db = sqlite3.connect(f"file:{log_file}?mode=ro", uri=True, timeout=10)
     try:
         ends = {(t, p): e for t, p, e in db.execute(
@@ -145,17 +147,30 @@ async def _step(url: str, rate: int, seconds: float, chats: int, connections: in
     return figures
 
 
+async def _start_telecase(tmp: Path, port: int, api_base: str, env: dict[str, str],
+                          door_only: bool) -> asyncio.subprocess.Process:
+    """``telecase run``; ``door_only``: just its webhook front process (no pipeline)."""
+    data = tmp / "data"
+    data.mkdir()
+    args = (["-m", "telecase.roles.embedded_front", "--spool",
+             str(data / "webhook-spool.sqlite"), "--parent", str(os.getpid())] if door_only
+            else ["-m", "telecase", "run", "--no-demo"])
+    with (tmp / "telecase.err").open("wb") as err:  # a pipe left unread could fill and block
+        return await asyncio.create_subprocess_exec(
+            sys.executable, *args, env=_env(data, port, api_base, env), cwd=tmp,
+            stdout=asyncio.subprocess.DEVNULL, stderr=err)
+
+
 async def run_embedded_bench(*, rates: list[int], seconds: float, chats: int,
                              connections: int, p99_budget_ms: float = 250.0,
-                             env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Step ``telecase run`` through the offered ``rates``; ``env`` adds settings."""
+                             env: dict[str, str] | None = None,
+                             door_only: bool = False) -> dict[str, Any]:
+    """Step ``telecase run`` through the offered ``rates``; ``env`` adds settings.
+    ``door_only``: only the webhook front process, to see the door's own capacity."""
     with tempfile.TemporaryDirectory(prefix="telecase-bench-") as tmp:
         data, port = Path(tmp) / "data", _free_port()
         simulator, api_base = await _start_simulator(Path(tmp))
-        run = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "telecase", "run", "--no-demo",
-            env=_env(data, port, api_base, env or {}), cwd=tmp,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        run = await _start_telecase(Path(tmp), port, api_base, env or {}, door_only)
         steps: list[dict[str, Any]] = []
         try:
             await _port_open(port, 60, run)
@@ -166,14 +181,19 @@ async def run_embedded_bench(*, rates: list[int], seconds: float, chats: int,
         finally:
             if run.returncode is None:
                 run.terminate()
-            _, err = await run.communicate()
+            await run.wait()
             simulator.terminate()
             await simulator.wait()
+            err = (Path(tmp) / "telecase.err").read_text(errors="replace")[-2000:]
         if run.returncode not in (0, -15):
-            raise RuntimeError(f"telecase run failed: {err.decode()[-2000:]}")
+            raise RuntimeError(f"telecase run failed: {err}")
+    if door_only:  # the measured process is the front itself
+        for step in steps:
+            step["cpu_ms_per_update"] = {"front": step["cpu_ms_per_update"]["main"]}
     within = [s["offered_per_s"] for s in steps
               if s["acknowledged"] == s["offered"]
               and (s["delivery_delay_ms"]["p99"] or 0) <= p99_budget_ms]
-    return {"runtime": "embedded", "load": os.getloadavg()[0], "cores": os.cpu_count(),
+    return {"runtime": "embedded", "door_only": door_only, "load": os.getloadavg()[0],
+            "cores": os.cpu_count(),
             "p99_budget_ms": p99_budget_ms, "steps": steps,
             "sustained_updates_per_s": max(within, default=0)}

@@ -29,6 +29,8 @@ def bench_ingest(
     front_process: bool = typer.Option(True, "--front-process/--no-front-process",
                                        help="embedded: the webhook in its own process "
                                             "(TELECASE_WEBHOOK_FRONT_PROCESS)"),
+    door_only: bool = typer.Option(False, "--door-only", help="embedded: only the webhook "
+                                   "front process (its spool), without the pipeline"),
 ) -> None:
     """Drive simulated updates through webhook → log → worker → projection; print JSON.
     Embedded: Telegram-like delivery (per chat sequential, ``--chats`` forum chats) into a
@@ -39,7 +41,8 @@ def bench_ingest(
         result = asyncio.run(run_embedded_bench(
             rates=[int(r) for r in rates.split(",")], seconds=seconds, chats=chats,
             connections=connections,
-            env={"TELECASE_WEBHOOK_FRONT_PROCESS": str(front_process).lower()}))
+            env={"TELECASE_WEBHOOK_FRONT_PROCESS": str(front_process).lower()},
+            door_only=door_only))
     else:
         from bench.ingest import run_ingest_bench
         result = asyncio.run(run_ingest_bench(configure(), updates=updates, rate=rate,
