@@ -29,6 +29,12 @@ from streams.sla.timers import TimerIndex
 
 TIMERS = Gauge("telecase_sla_timer_threads", "Threads with a pending SLA timer, by partition",
                ["partition"])
+TICK_MAX_DUE = 50_000
+"""At most this many of a partition's due threads fire in one tick; the rest wait in the
+partition's backlog, in due order, for the next ticks (sent while a backlog remains). A restart
+after a long downtime (a million overdue timers) so fires in batches the worker writes one at
+a time, instead of holding every fired state and event in memory at once, and the updates
+arriving meanwhile are folded between them."""
 TICK_RESEND_AFTER = 30.0
 """Seconds after which a tick not yet folded is sent again (the first may be behind a backlog,
 or lost with a worker that died)."""
@@ -73,6 +79,8 @@ class TimerBook:
         self.form_timeout_us = (None if form_timeout is None
                                 else form_timeout // timedelta(microseconds=1))
         self.indexes: dict[int, TimerIndex[str]] = {}
+        self.backlogs: dict[int, list[str]] = {}
+        """Per partition, due threads popped from its index and not yet handed to a tick."""
         self.ticks_in_flight: dict[int, float] = {}
 
     @classmethod
@@ -128,6 +136,7 @@ class TimerBook:
     def invalidate(self) -> None:
         """Forget every index (partitions moved): each is rebuilt at its next tick."""
         self.indexes.clear()
+        self.backlogs.clear()
         self.ticks_in_flight.clear()
 
     def schedule(self, states: Iterable[ThreadState]) -> None:
@@ -137,8 +146,24 @@ class TimerBook:
                 index.schedule(state.thread_key, self.due(state))
 
     def pop_due(self, partition: int, at: datetime) -> list[str]:
+        """The threads of ``partition`` due by ``at``, earliest first, at most
+        :data:`TICK_MAX_DUE` (the others stay in the partition's backlog)."""
         index = self.indexes.get(partition)
-        return [] if index is None else index.pop_due(at)
+        if index is None:
+            return []
+        backlog = self.backlogs.get(partition)
+        due = index.pop_due(at)
+        if backlog:
+            due = backlog + due
+        if len(due) <= TICK_MAX_DUE:
+            self.backlogs.pop(partition, None)
+            return due
+        self.backlogs[partition] = due[TICK_MAX_DUE:]
+        return due[:TICK_MAX_DUE]
+
+    def backlog(self, partition: int) -> int:
+        """How many due threads of ``partition`` wait for the next ticks."""
+        return len(self.backlogs.get(partition, ()))
 
     def wants_tick(self, partition: int, now: float) -> bool:
         """Whether to append a tick for ``partition`` now (epoch seconds)."""
@@ -147,9 +172,9 @@ class TimerBook:
             return False
         index = self.indexes.get(partition)
         if index is not None:
-            TIMERS.labels(str(partition)).set(len(index))
+            TIMERS.labels(str(partition)).set(len(index) + self.backlog(partition))
             due = index.next_due()
-            if due is None or due > now:
+            if (due is None or due > now) and not self.backlog(partition):
                 return False
         self.ticks_in_flight[partition] = now
         return True
@@ -164,7 +189,7 @@ def due_threads(timers: TimerBook | None, pending: dict[str, ThreadState], poppe
     again after the batch) and those decided earlier in the batch that are due too."""
     if timers is None:
         return []
-    due = timers.pop_due(partition, at)
+    due = list(dict.fromkeys(timers.pop_due(partition, at)))  # a backlog's thread due again
     popped += due
     seen = set(due)
     for key, state in pending.items():

@@ -1,0 +1,55 @@
+"""A worker's timer book hands a tick at most ``TICK_MAX_DUE`` due threads, earliest first,
+and keeps asking for ticks until its backlog is empty: a restart with more timers overdue than
+that fires them over several ticks, none lost or doubled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streams.core.ticket import ThreadState
+from streams.runtime import timers
+from streams.runtime.timers import TimerBook, due_threads
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def book_with(overdue: int, monkeypatch: pytest.MonkeyPatch) -> TimerBook:
+    monkeypatch.setattr(timers, "TICK_MAX_DUE", 3)
+    deadlines = {f"{n}:p": START + timedelta(seconds=n) for n in range(overdue)}
+    book = TimerBook(1, due=lambda state: deadlines.get(state.thread_key))
+    book.build(0, [ThreadState(thread_key=key) for key in deadlines])
+    return book
+
+
+def test_a_backlog_fires_over_several_ticks_in_due_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    book = book_with(7, monkeypatch)
+    at = START + timedelta(hours=1)
+    handed: list[list[str]] = []
+    while book.wants_tick(0, at.timestamp()):
+        handed.append(due_threads(book, {}, [], 0, at))
+        book.tick_folded(0)
+    assert handed == [["0:p", "1:p", "2:p"], ["3:p", "4:p", "5:p"], ["6:p"]]
+    assert book.backlog(0) == 0
+
+
+def test_a_thread_due_again_while_in_the_backlog_is_handed_once_per_tick(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    book = book_with(4, monkeypatch)
+    at = START + timedelta(hours=1)
+    assert book.pop_due(0, at) == ["0:p", "1:p", "2:p"]
+    book.indexes[0].schedule("3:p", START)  # a message moved it while it waited
+    popped: list[str] = []
+    assert due_threads(book, {}, popped, 0, at) == ["3:p"]
+    assert popped == ["3:p"]
+    assert book.backlog(0) == 0 and not book.wants_tick(0, at.timestamp())
+
+
+def test_moving_partitions_forgets_the_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    book = book_with(5, monkeypatch)
+    book.pop_due(0, START + timedelta(hours=1))
+    assert book.backlog(0) == 2
+    book.invalidate()
+    assert book.backlog(0) == 0 and not book.built(0)
