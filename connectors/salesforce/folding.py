@@ -14,7 +14,8 @@ Composite request with ``allOrNone`` true and ``collateSubrequests`` false (subr
 order, in one transaction; the outer ``allOrNone`` also applies to every sObject Collections
 subrequest: "allOrNone Parameters in Composite and Collections Requests",
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_allornone.htm).
-When every record was accepted, the provisional answers are filled in place with Salesforce's
+(A fold of one collection is sent as that collection request: the same one call.) When every
+record was accepted, the provisional answers are filled in place with Salesforce's
 (``id``, ``created``) and :attr:`Fold.ids` maps each reference to the real Id. When anything
 failed, Salesforce rolled the whole call back, nothing was written, and the caller forgets
 what it learned provisionally and writes the batch the step-by-step way, which narrows a

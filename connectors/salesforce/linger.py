@@ -11,7 +11,10 @@ from the same partition until
   that already waited in the log, a backlog after a restart, waits no longer), or
 - the rate of records the sync has seen lately (:class:`ArrivalRate`, over the last
   :data:`RATE_WINDOW` seconds) says fewer than one more record would arrive before that
-  deadline: at a trickle, lingering would only add latency, so a lone record goes at once.
+  deadline: at a trickle, lingering would only add latency, so a lone record goes after a
+  short probe (:data:`PROBE`, 0.25 s) for a second one. A record arriving during the probe
+  (the rest of a conversation that just began, a sync just started) makes the batch grow on
+  as the rate says, so events that arrive together are written together.
 
 ``bound`` is ``TELECASE_SALESFORCE_SYNC_LINGER`` (default 1.5 s: a sync latency p99 under
 2 s). It is meant to stay far below the shortest first-response SLA (minutes): a linger
@@ -42,6 +45,9 @@ RATE_WINDOW = 10.0
 """Seconds of history the arrival rate is measured over."""
 POLL = 0.25
 """Longest wait of one read while lingering (the deadline is checked between reads)."""
+PROBE = 0.25
+"""Seconds a batch that has not grown waits for a second record when the rate alone would
+not linger (a conversation's first events, a sync that just started)."""
 
 log = structlog.get_logger("telecase.salesforce.sync")
 
@@ -114,10 +120,16 @@ class Linger:
         if bound <= 0 or not records or len(records) >= size:
             return
         waited = max(0.0, self.wall() - records[0].timestamp)
-        deadline = self.clock() + max(0.0, min(bound, bound - waited))
+        start = self.clock()
+        deadline = start + max(0.0, min(bound, bound - waited))
+        probe = min(deadline, start + PROBE)
+        read = len(records)
         while not stop.is_set() and len(records) < size:
-            left = deadline - self.clock()
-            if left <= 0 or self.rate.per_second() * left < 1.0:
+            now = self.clock()
+            left = deadline - now
+            if left <= 0:
+                return
+            if self.rate.per_second() * left < 1.0 and (len(records) > read or now >= probe):
                 return
             more = await bus.read(topic, partition, records[-1].offset + 1,
                                   size - len(records), wait=min(left, POLL))
