@@ -4,9 +4,10 @@ Nobody can reach the real Salesforce from tests, the demo or benchmarks, so tele
 this instead: :class:`SalesforceSimulator` serves the logins (SOAP ``login()``, OAuth
 password, JWT bearer and client credentials grants), the Tooling API an admin's setup uses,
 the sObject rows and external-id upserts, SOQL query with paging, composite and sObject
-Collections, the daily API limit and its header, with the real answers and error arrays, to
-the unmodified ``simple-salesforce`` client; an option (``schema="standard"``) makes it an org
-as a new admin finds it, refusing what a real org refuses;
+Collections, Lead conversion (SOAP ``convertLead()``), the daily API limit and its header,
+with the real answers and error arrays, to the unmodified ``simple-salesforce`` client; an
+option (``schema="standard"``) makes it an org as a new admin finds it, refusing what a real
+org refuses;
 :class:`SalesforceDriver` plays the agents on the Salesforce side and disturbs the org.
 
 Modules::
@@ -32,6 +33,7 @@ Modules::
     request_log every call answered, the refused ones with their error
     jwt_bearer  JWT bearer assertion checks (RS256 with cryptography)
     soap        the SOAP login() call
+    sales       Account, Opportunity, LeadStatus, SOAP convertLead()
     limits      daily API allocation, Sforce-Limit-Info
     faults      outages, latency, UNABLE_TO_LOCK_ROW
     tls         local CA and server certificate

@@ -1,11 +1,12 @@
 """The sObjects the simulator knows, as data: fields, types, references, external ids.
 
-Sixteen objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and
+These objects are simulated: Case, Contact, Lead, Task, FeedItem, CaseComment, User and
 Group; CaseHistory (read-only, written by Case writes: ``history``); QuickText (canned
 responses); Lightning Knowledge's article versions (``Knowledge__kav``, the default
 ``Knowledge`` prefix), their master articles (``KnowledgeArticle``) and the Case-to-article
 links (``CaseArticle``); and the records that grant field-level security (``PermissionSet``,
-``FieldPermissions``, ``PermissionSetAssignment``).
+``FieldPermissions``, ``PermissionSetAssignment``); the entitlement objects (``entitlements``)
+and the sales objects, Account, Opportunity and LeadStatus (declared in ``sales``).
 Each has the standard fields telecase is likely to touch plus the audit fields every record
 has (``Id``, ``IsDeleted``, ``CreatedDate``, ``CreatedById``, ``LastModifiedDate``,
 ``LastModifiedById``, ``SystemModstamp``). Field names are case-insensitive, as in the real
@@ -21,14 +22,14 @@ Two schemas (``build_types(standard=)``). The ``telecase`` one (the default for 
 fields (``..__c``) exist on demand, any ``__c`` name is accepted on any object and is usable
 as an external id (the first spelling seen becomes the canonical one); the ones telecase
 relies on are declared up front as unique external ids: ``Telegram_User_Id__c`` (Contact,
-Lead), ``Telecase_Ticket_Id__c`` (Case) and ``Telecase_Event_Id__c`` (Task, FeedItem,
+Lead), ``Telecase_Ticket_Id__c`` (Case, Opportunity) and ``Telecase_Event_Id__c`` (Task, FeedItem,
 CaseComment). The ``standard`` one: only Salesforce's standard fields; custom fields exist once
 created through the Tooling API (``tooling``), never on the objects in
 :data:`NOT_CUSTOMIZABLE`; Case ``Origin`` is restricted. Text fields carry their lengths from
 the Field Reference (``describe`` shows them; the standard org enforces them).
 
 A reference field names the objects it may point at; ``*`` means "any object" (a polymorphic
-``WhatId`` or ``ParentId``). References to objects that are not simulated (Account ``001``...)
+``WhatId`` or ``ParentId``). References to objects that are not simulated (Profile ``00e``...)
 are accepted when well formed and resolve to ``null`` in relationship queries.
 """
 
@@ -43,7 +44,7 @@ ANY = "*"
 
 # Key prefixes of objects that exist in every org but are not simulated; references to them
 # are accepted (well-formed ids), never resolved.
-FOREIGN_PREFIXES = {"001": "Account", "006": "Opportunity", "00e": "Profile", "00D": "Organization"}
+FOREIGN_PREFIXES = {"00e": "Profile", "00D": "Organization"}
 
 
 @dataclass(frozen=True)
