@@ -6,8 +6,9 @@ As the documentation describes them:
 - **Opportunity** (Object Reference, "Opportunity",
   https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunity.htm):
   ``Name`` (120), ``StageName`` ("Required. Current stage of this record"), ``CloseDate``
-  ("Required. Date when the opportunity is expected to close"), ``AccountId``, ``ContactId``,
-  ``Amount``, ``LeadSource``, ``Description``; ``IsClosed`` and ``IsWon`` follow the stage
+  ("Required. Date when the opportunity is expected to close"), ``AccountId``, ``ContactId``
+  (the primary contact: set on create only, an update of it is refused), ``Amount``,
+  ``LeadSource``, ``Description``; ``IsClosed`` and ``IsWon`` follow the stage
   (read-only, from the stage's OpportunityStage row). An insert without a required field is
   refused with ``REQUIRED_FIELD_MISSING`` (the store's check). The stage's values are the
   org's OpportunityStage rows (Object Reference, "OpportunityStage"); a new org's are
@@ -71,7 +72,8 @@ def objects() -> dict[str, tuple[str, list[Field], str]]:
             Field("StageName", "picklist", required=True, picklist_values=STAGES,
                   restricted=True),
             Field("CloseDate", "date", required=True),
-            ref("AccountId", "Account", "Account"), ref("ContactId", "Contact", "Contact"),
+            ref("AccountId", "Account", "Account"),
+            ref("ContactId", "Contact", "Contact", updateable=False),
             Field("Amount", "double"), Field("Probability", "double"),
             Field("Description", "textarea", length=32000), Field("LeadSource", "picklist"),
             Field("Type", "picklist"), Field("NextStep", "string", length=255),

@@ -88,3 +88,12 @@ async def test_convert_lead_with_an_unknown_session_is_transient(sf: Salesforce)
     with pytest.raises(TransientError, match="INVALID_SESSION_ID"):
         await call(LeadConverter(stale).convert, lead["id"], "Closed - Converted")
     assert (await call(sf.Lead.get, lead["id"]))["IsConverted"] is False
+
+
+async def test_the_primary_contact_is_set_on_create_only(sf: Salesforce) -> None:
+    contact = await call(sf.Contact.create, {"LastName": "Lee"})
+    created = await call(sf.Opportunity.create, {**DEAL, "ContactId": contact["id"]})
+    assert (await call(sf.Opportunity.get, created["id"]))["ContactId"] == contact["id"]
+    with pytest.raises(SalesforceMalformedRequest) as failure:
+        await call(sf.Opportunity.update, created["id"], {"ContactId": contact["id"]})
+    assert failure.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
