@@ -131,7 +131,11 @@ class WorkerConfig:
     app_id: str = "telecase-worker"
     partitions: int = 4
     replication_factor: int = 1
-    batch_max: int = 500
+    batch_max: int = 2000
+    """Records folded per batch at most (a backlog's; live traffic's batches are what
+    ``batch_within`` gathers). Each batch dumps a changed thread's state and appends it to
+    the changelog once, and waits for two acknowledgements: 2,000 measured about 8% less
+    worker CPU per update than 500 on a backlog (issue 19's profile)."""
     batch_within: float = 0.01
     datadir: str | None = None
     topic_prefix: str = ""
