@@ -35,6 +35,7 @@ from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.embedded.spool import SpoolMover, open_spool
 from telecase import logs
 from telecase.errors import TelecaseError
+from telecase.roles import front_metrics
 from telecase.settings import Settings, load_settings
 
 log = structlog.get_logger("telecase.run.front")
@@ -72,8 +73,10 @@ async def _serve(settings: Settings, spool_path: Path, parent: int) -> None:
         while not stop.is_set() and os.getppid() == parent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
+            await front_metrics.publish(spool)
     finally:
         await runner.cleanup()  # requests in flight are answered first
+        await front_metrics.publish(spool)
         await spool.close()
 
 
@@ -101,10 +104,15 @@ class FrontDoor:
         self.process, self.mover = process, mover
         self._moving, self._moved_all = moving, moved_all
         self.stopping = False
+        self.counters = front_metrics.CounterRelay(mover.spool)
 
     async def watch(self) -> None:
-        """Returns when the front stops; raises when it stopped on its own."""
-        code = await self.process.wait()
+        """Relays the front's counters until it stops; raises when it stopped on its own."""
+        exited = asyncio.ensure_future(self.process.wait())
+        while not exited.done():
+            await asyncio.wait({exited}, timeout=1.0)
+            self.counters.relay()
+        code = exited.result()
         if not self.stopping:
             raise FrontError(f"the webhook front process exited ({code})")
 
@@ -117,6 +125,7 @@ class FrontDoor:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+        self.counters.relay()  # what the front published last
         self._moved_all.set()
         await self._moving
 

@@ -162,3 +162,32 @@ async def test_kill_9_of_the_front_loses_no_acknowledged_update(tmp_path: Path) 
     assert set(acknowledged) <= set(counts)
     assert max(counts.values()) == 1
     await log.close()
+
+
+async def test_the_fronts_counters_reach_the_main_process_once(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    from telecase.roles.front_metrics import SPACE, CounterRelay
+
+    def accepted() -> float:
+        return REGISTRY.get_sample_value("telecase_telegram_updates_accepted_total",
+                                         {"mode": "webhook"}) or 0.0
+
+    spool_path = tmp_path / "spool.sqlite"
+    spool = await open_spool(spool_path)
+    key = json.dumps(["telecase_telegram_updates_accepted", {"mode": "webhook"}],
+                     sort_keys=True).encode()
+
+    async def published(value: float) -> None:  # as the front process publishes its own
+        await spool.transact(lambda db: spool.put_states_in(db, SPACE,
+                                                            [(key, repr(value).encode())]))
+
+    relay, before = CounterRelay(spool_path), accepted()
+    await published(5.0)
+    relay.relay()
+    relay.relay()
+    assert accepted() == before + 5
+    await published(12.0)
+    relay.relay()
+    assert accepted() == before + 12
+    await spool.close()
