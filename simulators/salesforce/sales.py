@@ -1,5 +1,5 @@
 """Sales objects (issue 17 item 4): Account, Opportunity, LeadStatus, the Lead's conversion
-fields, and the SOAP API's ``convertLead()``.
+fields (declared in ``schema``), and the SOAP API's ``convertLead()``.
 
 As the documentation describes them:
 
@@ -12,7 +12,7 @@ As the documentation describes them:
   (read-only, from the stage's OpportunityStage row). An insert without a required field is
   refused with ``REQUIRED_FIELD_MISSING`` (the store's check). The stage's values are the
   org's OpportunityStage rows (Object Reference, "OpportunityStage"); a new org's are
-  :data:`STAGES`, and a value outside them is refused with
+  :data:`~simulators.salesforce.schema.OPPORTUNITY_STAGES`, and a value outside them is refused with
   ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`` ("StageName: bad value for restricted picklist
   field: X").
 - **Account**: ``Name`` required (255).
@@ -40,66 +40,14 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from simulators.salesforce.errors import ApiError
-from simulators.salesforce.schema import Field
+from simulators.salesforce.schema import OPPORTUNITY_STAGES as STAGES
 
-STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition",
-          "Id. Decision Makers", "Perception Analysis", "Proposal/Price Quote",
-          "Negotiation/Review", "Closed Won", "Closed Lost")
-"""A new org's opportunity stages (OpportunityStage), in order."""
 CLOSED_STAGES = {"Closed Won": True, "Closed Lost": False}
 """Closed stages: whether each is won."""
 LEAD_STATUSES = (("Open - Not Contacted", False), ("Working - Contacted", False),
                  ("Closed - Converted", True), ("Closed - Not Converted", False))
 """A new org's lead statuses: (value, IsConverted)."""
 _COPIED = ("FirstName", "LastName", "Phone", "MobilePhone", "Email", "Telegram_User_Id__c")
-
-
-def objects() -> dict[str, tuple[str, list[Field], str]]:
-    """Account, Opportunity and LeadStatus (``schema.build_types`` adds them)."""
-    def ref(name: str, target: str, relationship: str, **kw: Any) -> Field:
-        return Field(name, "reference", reference_to=(target,), relationship=relationship,
-                     **kw)
-
-    owner = Field("OwnerId", "reference", reference_to=("User",), relationship="Owner")
-    return {
-        "Account": ("001", [
-            Field("Name", "string", required=True, length=255),
-            Field("Type", "picklist"), Field("Industry", "picklist"),
-            Field("Phone", "phone", length=40), Field("Description", "textarea", length=32000),
-            owner], "Name"),
-        "Opportunity": ("006", [
-            Field("Name", "string", required=True, length=120),
-            Field("StageName", "picklist", required=True, picklist_values=STAGES,
-                  restricted=True),
-            Field("CloseDate", "date", required=True),
-            ref("AccountId", "Account", "Account"),
-            ref("ContactId", "Contact", "Contact", updateable=False),
-            Field("Amount", "double"), Field("Probability", "double"),
-            Field("Description", "textarea", length=32000), Field("LeadSource", "picklist"),
-            Field("Type", "picklist"), Field("NextStep", "string", length=255),
-            Field("IsClosed", "boolean", createable=False, updateable=False, default=False),
-            Field("IsWon", "boolean", createable=False, updateable=False, default=False),
-            owner, Field("Telecase_Ticket_Id__c", "string", external_id=True, unique=True)],
-            "Name"),
-        "LeadStatus": ("01J", [
-            Field("MasterLabel", "string", required=True), Field("ApiName", "string"),
-            Field("IsConverted", "boolean", default=False),
-            Field("IsDefault", "boolean", default=False), Field("SortOrder", "int")],
-            "MasterLabel"),
-    }
-
-
-def lead_fields() -> list[Field]:
-    """The Lead's conversion fields (read-only: only ``convertLead()`` sets them)."""
-    def fixed(name: str, kind: str, target: str = "") -> Field:
-        return Field(name, kind, createable=False, updateable=False,
-                     reference_to=(target,) if target else (),
-                     relationship=name.removesuffix("Id") if target else None)
-
-    return [fixed("ConvertedAccountId", "reference", "Account"),
-            fixed("ConvertedContactId", "reference", "Contact"),
-            fixed("ConvertedOpportunityId", "reference", "Opportunity"),
-            fixed("ConvertedDate", "date")]
 
 
 def seed(store: Any, user_id: str) -> None:

@@ -46,6 +46,11 @@ ANY = "*"
 # are accepted (well-formed ids), never resolved.
 FOREIGN_PREFIXES = {"00e": "Profile", "00D": "Organization"}
 
+OPPORTUNITY_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition",
+                      "Id. Decision Makers", "Perception Analysis", "Proposal/Price Quote",
+                      "Negotiation/Review", "Closed Won", "Closed Lost")
+"""A new org's opportunity stages (OpportunityStage), in order."""
+
 
 @dataclass(frozen=True)
 class Field:
@@ -378,9 +383,8 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
     specs.update(_permission_objects())
     specs.update(_entitlement_objects())
     specs.update(_notification_objects())
-    from simulators.salesforce import sales  # declares its objects with this module's Field
-    specs.update(sales.objects())
-    specs["Lead"][1].extend(sales.lead_fields())
+    specs.update(_sales_objects())
+    specs["Lead"][1].extend(_lead_conversion_fields())
     # Object Reference, Case: EntitlementId, "ID of the entitlement"
     specs["Case"][1].append(_ref("EntitlementId", ("Entitlement",), "Entitlement"))
     types: dict[str, SObjectType] = {}
@@ -399,6 +403,54 @@ def build_types(*, standard: bool = False) -> dict[str, SObjectType]:
         # (StandardValueSet CaseOrigin, see ``tooling``) before telecase may write it.
         types["Case"].restrict_picklist("Origin")
     return types
+
+
+def _sales_objects() -> dict[str, tuple[str, list[Field], str]]:
+    """Account, Opportunity and LeadStatus (``simulators.salesforce.sales`` describes them)."""
+    def ref(name: str, target: str, relationship: str, **kw: Any) -> Field:
+        return Field(name, "reference", reference_to=(target,), relationship=relationship,
+                     **kw)
+
+    owner = Field("OwnerId", "reference", reference_to=("User",), relationship="Owner")
+    return {
+        "Account": ("001", [
+            Field("Name", "string", required=True, length=255),
+            Field("Type", "picklist"), Field("Industry", "picklist"),
+            Field("Phone", "phone", length=40), Field("Description", "textarea", length=32000),
+            owner], "Name"),
+        "Opportunity": ("006", [
+            Field("Name", "string", required=True, length=120),
+            Field("StageName", "picklist", required=True, picklist_values=OPPORTUNITY_STAGES,
+                  restricted=True),
+            Field("CloseDate", "date", required=True),
+            ref("AccountId", "Account", "Account"),
+            ref("ContactId", "Contact", "Contact", updateable=False),
+            Field("Amount", "double"), Field("Probability", "double"),
+            Field("Description", "textarea", length=32000), Field("LeadSource", "picklist"),
+            Field("Type", "picklist"), Field("NextStep", "string", length=255),
+            Field("IsClosed", "boolean", createable=False, updateable=False, default=False),
+            Field("IsWon", "boolean", createable=False, updateable=False, default=False),
+            owner, Field("Telecase_Ticket_Id__c", "string", external_id=True, unique=True)],
+            "Name"),
+        "LeadStatus": ("01J", [
+            Field("MasterLabel", "string", required=True), Field("ApiName", "string"),
+            Field("IsConverted", "boolean", default=False),
+            Field("IsDefault", "boolean", default=False), Field("SortOrder", "int")],
+            "MasterLabel"),
+    }
+
+
+def _lead_conversion_fields() -> list[Field]:
+    """The Lead's conversion fields (read-only: only ``convertLead()`` sets them)."""
+    def fixed(name: str, kind: str, target: str = "") -> Field:
+        return Field(name, kind, createable=False, updateable=False,
+                     reference_to=(target,) if target else (),
+                     relationship=name.removesuffix("Id") if target else None)
+
+    return [fixed("ConvertedAccountId", "reference", "Account"),
+            fixed("ConvertedContactId", "reference", "Contact"),
+            fixed("ConvertedOpportunityId", "reference", "Opportunity"),
+            fixed("ConvertedDate", "date")]
 
 
 def _permission_objects() -> dict[str, tuple[str, list[Field], str]]:
