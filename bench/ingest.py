@@ -21,8 +21,11 @@ afterwards: :func:`bench.pg_settings.scratch_database`), and prints JSON:
   late by at most one poll interval), with updates paced at ``rate`` per second by a client in
   a process of its own (:mod:`bench.paced`: each ticket is two updates, its topic's creation,
   then the message, per chat in order as Telegram delivers), the worker and projector warm;
-  ``stages`` splits it: the webhook's acceptance, and the ticket event's append by the worker
-  (its Kafka record timestamp), each from the same POST;
+  ``stages`` splits it: the webhook's acceptance, the ticket event's append by the worker (its
+  Kafka record timestamp), and the projector beginning the batch that wrote the row (the
+  row's ``projected_at``), each from the same POST; ``cpu_ms_per_update``: the CPU the worker,
+  the projector and this process (the webhook) used during the run, per update sent (counted
+  until the last row was seen, so idle time after is included);
 - ``postgres``: the server's durability settings as the bench's sessions saw them, and
   warnings (:mod:`bench.pg_settings`); every session, the projector's too, runs with
   ``synchronous_commit=on``.
@@ -34,6 +37,7 @@ import asyncio
 import json
 import os
 import pickle
+import resource
 import statistics
 import subprocess
 import sys
@@ -145,12 +149,26 @@ def _percentiles(lat: list[float]) -> dict[str, Any]:
             "max": round(lat[-1], 1) if lat else None}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a live process has used (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _bench_cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
 async def _latency(url: str, db_url: str, rate: int, bootstrap: str, events_topic: str,
-                   ) -> dict[str, Any]:
+                   processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, Any]:
     """End to end (POST to committed row), and the two stages before it: accepted by the
     webhook, and its ticket event appended by the worker (the record's Kafka timestamp). The
     client and the row watch run in a process of their own (:mod:`bench.paced`), so this
     one serves only the webhook."""
+    cpu = {name: _cpu_seconds(proc.pid) for name, proc in processes.items()}
+    cpu["webhook"] = _bench_cpu_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "paced.json")
         driver = await asyncio.create_subprocess_exec(
@@ -158,6 +176,8 @@ async def _latency(url: str, db_url: str, rate: int, bootstrap: str, events_topi
             str(LATENCY_SECONDS), out)
         if await driver.wait() != 0:
             raise RuntimeError(f"bench.paced exited with {driver.returncode}")
+        cpu = {name: _cpu_seconds(proc.pid) - cpu[name] for name, proc in processes.items()
+               } | {"webhook": _bench_cpu_seconds() - cpu["webhook"]}
         with open(out) as f:
             paced = json.load(f)
     sent = {int(k): v for k, v in paced["sent"].items()}
@@ -172,11 +192,16 @@ async def _latency(url: str, db_url: str, rate: int, bootstrap: str, events_topi
     def since_sent(at: dict[int, float]) -> dict[str, Any]:
         return _percentiles([(at[k] - t) * 1000 for k, t in sent.items() if k in at])
 
+    sent_updates = 2 * len(sent)
     return {"rate_updates_per_s": rate, "poll_ms": paced["poll_ms"],
+            "cpu_ms_per_update": {name: round(seconds * 1000 / sent_updates, 3)
+                                  for name, seconds in cpu.items()},
             **since_sent({int(k): v for k, v in paced["seen"].items()}),
             "stages": {"webhook_accepted": since_sent(
                            {int(k): v for k, v in paced["accepted"].items()}),
-                       "event_appended": since_sent(appended)}}
+                       "event_appended": since_sent(appended),
+                       "projection_begun": since_sent(
+                           {int(k): v for k, v in paced["projection_begun"].items()})}}
 
 
 async def run_ingest_bench(settings: Settings, *, updates: int, rate: int,
@@ -231,7 +256,8 @@ async def _run(settings: Settings, worker_db: str, loop_db: str, *, updates: int
         raw = await _records(bootstrap, names.telegram_updates)
         worker_s = _span(events)
         projection_s = max(progress[-1] - progress[0], 1e-6)
-        latency = await _latency(url, worker_db, rate, bootstrap, names.ticket_events)
+        latency = await _latency(url, worker_db, rate, bootstrap, names.ticket_events,
+                                 {"worker": worker, "projector": projector})
     finally:
         _stop(worker, projector)
         await runner.cleanup()

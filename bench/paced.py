@@ -9,8 +9,9 @@ the ``cases`` table every :data:`POLL_S` seconds for the rows of those topics wi
 projected. It writes JSON to ``OUT``, every time a ``time.perf_counter()`` (CLOCK_MONOTONIC, the
 same clock in every process of the host), by thread id: ``sent`` (the message's POST began),
 ``accepted`` (the webhook answered), ``seen`` (the first poll that found its committed row
-began: committed at most one poll interval earlier), and ``updates`` (the message's
-``update_id -> thread_id``).
+began: committed at most one poll interval earlier), ``projection_begun`` (the row's
+``projected_at``: when the projector began the batch that wrote it), and ``updates`` (the
+message's ``update_id -> thread_id``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class RowWatch:
     def __init__(self, engine: Engine, chat_id: int) -> None:
         self.engine, self.chat_id = engine, chat_id
         self.seen: dict[int, float] = {}
+        self.begun: dict[int, float] = {}
+        """When the projector began the batch that wrote each row (its ``projected_at``)."""
+        self._wall_minus_perf = time.time() - time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -68,7 +72,10 @@ class RowWatch:
                 rows = conn.execute(query).all()
                 conn.rollback()
                 for thread_id, projected_at in rows:
-                    self.seen.setdefault(thread_id, asked)
+                    if thread_id not in self.seen:
+                        self.seen[thread_id] = asked
+                        self.begun[thread_id] = (projected_at.timestamp()
+                                                 - self._wall_minus_perf)
                     high = projected_at if high is None else max(high, projected_at)
                 self._stop.wait(POLL_S)
 
@@ -122,7 +129,7 @@ async def drive(url: str, secret: str, engine: Engine, rate: int, seconds: float
     if missing:
         raise TimeoutError(f"{len(missing)} paced tickets never reached the cases table")
     return {"sent": paced.sent, "accepted": paced.accepted, "updates": paced.updates,
-            "seen": watch.seen, "poll_ms": POLL_S * 1000}
+            "seen": watch.seen, "projection_begun": watch.begun, "poll_ms": POLL_S * 1000}
 
 
 def main() -> None:
