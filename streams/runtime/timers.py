@@ -33,8 +33,9 @@ TICK_MAX_DUE = 50_000
 """At most this many of a partition's due threads fire in one tick; the rest wait in the
 partition's backlog, in due order, for the next ticks (sent while a backlog remains). A restart
 after a long downtime (a million overdue timers) so fires in batches the worker writes one at
-a time, instead of holding every fired state and event in memory at once, and the updates
-arriving meanwhile are folded between them."""
+a time, instead of holding every fired state and event in memory at once (about 5.7 KB a
+thread until its batch is written: some 290 MB for a full tick, 5.7 GB for a million), and the
+updates arriving meanwhile are folded between them (``bench timers --live``)."""
 TICK_RESEND_AFTER = 30.0
 """Seconds after which a tick not yet folded is sent again (the first may be behind a backlog,
 or lost with a worker that died)."""
