@@ -141,10 +141,13 @@ class KafkaBus:
     async def append(self, topic: str, records: Sequence[Outgoing]) -> list[int]:
         return await self.append_all([(topic, r) for r in records])
 
-    async def append_all(self, records: Sequence[tuple[str, Outgoing]]) -> list[int]:
+    async def append_all(self, records: Sequence[tuple[str, Outgoing]], *,
+                         batch_from: int = BATCH_THRESHOLD) -> list[int]:
         """Append records of several topics at once; returns when the broker acknowledged
         all of them, with each one's offset. A bulk append builds one record batch per
-        partition: an order of magnitude cheaper per record than one send each."""
+        partition: an order of magnitude cheaper per record than one send each.
+        ``batch_from``: from how many records for one partition (a sole sequential writer
+        such as the worker, whose appends never race each other's, passes 1)."""
         assert self._producer is not None, "start() first"
         producer = self._producer
         groups: dict[tuple[str, int], list[Outgoing]] = {}
@@ -157,7 +160,7 @@ class KafkaBus:
             group.append(r)
         sent: list[tuple[tuple[str, int], int, asyncio.Future[Any]]] = []
         for (topic, partition), group in groups.items():
-            if len(group) < BATCH_THRESHOLD:
+            if len(group) < batch_from:
                 # A few records (a webhook's update): the producer's own accumulator joins
                 # them with concurrent callers' records. A batch of our own would wait for the
                 # partition's previous batch to drain, and many concurrent small batches run

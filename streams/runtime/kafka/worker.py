@@ -51,6 +51,7 @@ from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.core.ticket import ThreadState
 from streams.runtime.bus import Outgoing
 from streams.runtime.fold import Folded, Position, UpdateFolder
+from streams.runtime.gc_pause import gc_paused
 from streams.runtime.kafka.bus import KafkaBus, kafka_partition
 from streams.runtime.kafka.stall import CatchUp, StallWatch
 from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
@@ -300,7 +301,8 @@ def create_app(config: WorkerConfig) -> faust.App:
     async def fold_records(batch: Sequence[RawRecord], poisoned: Folded | None = None) -> None:
         store = _BatchStore(cache, timers)
         try:
-            await fold_and_append(batch, store, poisoned)
+            with gc_paused():  # the batch's objects live until it is written
+                await fold_and_append(batch, store, poisoned)
         except BaseException:
             if timers is not None:  # the timers it took out go back in
                 timers.schedule(s for k in store.popped if (s := cache.get(k.encode())))
@@ -333,7 +335,7 @@ def create_app(config: WorkerConfig) -> faust.App:
                 r.key or b"", r.value,
                 partition=kafka_partition(r.key or b"", config.partitions)))
                 for r in folded.forwards)
-        await sink.append_all(records)
+        await sink.append_all(records, batch_from=1)
         count_appended(e for _, folded in results for e in folded.events)
         # One state per thread per batch: its final one, appended to the table's changelog
         # (to the partition of the last event that changed it, as Faust itself would) through
@@ -353,7 +355,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         positions = {position_key(t, p): (p, str(o).encode())
                      for (t, p), o in next_offset.items()}
         rows.extend(Outgoing(pkey, raw, partition=p) for pkey, (p, raw) in positions.items())
-        await sink.append(changelog, rows)
+        await sink.append_all([(changelog, row) for row in rows], batch_from=1)
         for thread_key in last_change:
             raw = encoded[thread_key.encode()]
             threads.data[thread_key.encode()] = raw
