@@ -16,12 +16,13 @@ after a downtime past every first-response deadline:
 3. ``encode``: each tick's events encoded for ``ticket.events``, the new states encoded and
    stored, and the index told their next deadlines (what the workers do after a batch).
 
-Nothing is sent anywhere (the log's I/O is not this bench's). The cyclic garbage collector runs
-as it does in a worker. Figures: seconds per step and in all, microseconds per ticket, the total
-extrapolated to 1,000,000 tickets on one core (the path is linear in the tickets), and memory:
-the stored states (payload bytes, and the Python objects that hold them with their keys), the
-index, and the process's peak RSS growth over the restart (a tick's new states and events are
-all in memory until its batch is written), also per ticket and extrapolated to 1,000,000.
+Nothing is sent anywhere (the log's I/O is not this bench's). The cyclic garbage collector is
+paused during each tick's batch, as the workers pause it (:mod:`streams.runtime.gc_pause`).
+Figures: seconds per step and in all, microseconds per ticket, the total extrapolated to
+1,000,000 tickets on one core (the path is linear in the tickets), and memory: the stored states
+(payload bytes, and the Python objects that hold them with their keys), the index, and the
+process's peak RSS growth over the restart (a tick's new states and events are all in memory
+until its batch is written), also per ticket and extrapolated to 1,000,000.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 from bench.timers import POLICY
 from streams.core.ticket import ThreadState
 from streams.runtime.fold import Position, UpdateFolder
+from streams.runtime.gc_pause import gc_paused
 from streams.runtime.state_codec import dump_thread, load_thread
 from streams.runtime.timers import TimerBook, due_threads
 from streams.schema.commands import Tick
@@ -152,25 +154,27 @@ def run(tickets: int = 100_000) -> dict[str, Any]:
     fired_events = encoded_bytes = written = ticks = 0
     while ticks == 0 or timers.backlog(0):  # one batch per tick, as the worker folds them
         ticks += 1
-        batch_started = time.perf_counter()
-        store = _Restarted(stored, timers)
-        folded = folder.fold(tick, store, Position("ticket.commands", 0, ticks, "tick"), now)
-        batch_fired = time.perf_counter()
-        events = [encode_event(e) for e in folded.events]
-        for state in folded.states:
-            if state is not None:
-                store.pending[state.thread_key] = state
-        for key, state in store.pending.items():
-            stored[key] = dump_thread(state)
-        timers.schedule(store.pending.values())
-        timers.schedule(s for k in store.popped if k not in store.pending
-                        and (s := store.get(k)) is not None)
-        fire_s += batch_fired - batch_started
-        encode_s += time.perf_counter() - batch_fired
-        fired_events += len(folded.events)
-        encoded_bytes += sum(map(len, events))
-        written += len(store.pending)
-        del events, folded, store
+        with gc_paused():  # as the workers fold a batch
+            batch_started = time.perf_counter()
+            store = _Restarted(stored, timers)
+            where = Position("ticket.commands", 0, ticks, "tick")
+            folded = folder.fold(tick, store, where, now)
+            batch_fired = time.perf_counter()
+            events = [encode_event(e) for e in folded.events]
+            for state in folded.states:
+                if state is not None:
+                    store.pending[state.thread_key] = state
+            for key, state in store.pending.items():
+                stored[key] = dump_thread(state)
+            timers.schedule(store.pending.values())
+            timers.schedule(s for k in store.popped if k not in store.pending
+                            and (s := store.get(k)) is not None)
+            fire_s += batch_fired - batch_started
+            encode_s += time.perf_counter() - batch_fired
+            fired_events += len(folded.events)
+            encoded_bytes += sum(map(len, events))
+            written += len(store.pending)
+            del events, folded, store
     finished = time.perf_counter()
     peak = _status_kb("VmHWM") if peak_reset else None
     total = finished - started

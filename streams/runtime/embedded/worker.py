@@ -30,6 +30,7 @@ from streams.core.ticket import ThreadState
 from streams.runtime.bus import Outgoing, Record
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.fold import Folded, Position, UpdateFolder
+from streams.runtime.gc_pause import gc_paused
 from streams.runtime.lag import consume, count_appended
 from streams.runtime.quarantine import dead_letter, isolate
 from streams.runtime.state_codec import dump_thread, load_thread
@@ -133,8 +134,9 @@ class EmbeddedWorker:
             results.append(Folded(dead_letter=dead_letter(rec, self.folder.consumer,
                                                           "worker_failed", poison, now)))
         try:
-            await self._fold_and_commit(partition, records if poison is None else [],
-                                        results, pending, store, now, records)
+            with gc_paused():  # the batch's objects live until it is written
+                await self._fold_and_commit(partition, records if poison is None else [],
+                                            results, pending, store, now, records)
         except BaseException:
             if self.timers is not None:  # the timers it took out go back in
                 self.timers.schedule(s for k in store.popped
