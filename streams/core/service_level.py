@@ -38,8 +38,8 @@ Decisions, written down (the what-if in ``streams.sla.replay`` follows the same 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from streams.core.intake import is_form_id, policy_facts
 from streams.core.ticket import ThreadState, TicketState
@@ -212,9 +212,26 @@ def _start(ticket: TicketState, policy: SlaPolicy, first_message: str,
 def _store(state: ThreadState, ticket: TicketState, sla: SlaState,
            emitted: list[TicketEvent]) -> ThreadState:
     seq = emitted[-1].seq if emitted else ticket.seq
-    updated = replace(ticket, sla=SlaSnapshot.freeze(sla), seq=seq)
-    return replace(state, tickets=tuple(updated if t.ticket_id == ticket.ticket_id else t
-                                        for t in state.tickets))
+    updated = _copy(ticket, sla=SlaSnapshot.freeze(sla), seq=seq)
+    return _copy(state, tickets=tuple(updated if t.ticket_id == ticket.ticket_id else t
+                                      for t in state.tickets))
+
+
+_Frozen = TypeVar("_Frozen", TicketState, ThreadState)
+
+
+def _copy(frozen: _Frozen, **changes: object) -> _Frozen:
+    """``dataclasses.replace(frozen, **changes)`` without its ``__init__`` call, about seven
+    times faster (a tick stores the clocks of every thread it fires: ``replace`` was some 40% of
+    ``fire_due``; issue 19). Equal to it for these states: plain frozen dataclasses with no
+    ``__post_init__``, no ``InitVar`` and every field in ``__init__``, so ``__init__`` would
+    only set each attribute to the value copied here."""
+    assert changes.keys() <= vars(frozen).keys(), "not a field of the state"
+    copied = object.__new__(type(frozen))
+    fields = vars(copied)
+    fields.update(vars(frozen))
+    fields.update(changes)
+    return copied
 
 
 def _envelope(ticket: TicketState, seq: int, at: datetime, recorded_at: datetime,
