@@ -95,6 +95,7 @@ async def deliver(args: argparse.Namespace) -> dict[str, Any]:
                               "mean": round(statistics.fmean(delays) * 1000, 1)
                               if delays else None},
         "sender_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        **({"delays_ms": [round(d * 1000, 2) for d in delays]} if args.raw else {}),
     }
 
 
@@ -110,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chat-base", type=int, default=-1003000000000)
     parser.add_argument("--start-update", type=int, default=1)
     parser.add_argument("--retry-delay", type=float, default=0.2)
+    parser.add_argument("--raw", action="store_true", help="also print every delay (ms)")
     return parser.parse_args(argv)
 
 

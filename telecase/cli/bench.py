@@ -31,6 +31,8 @@ def bench_ingest(
                                             "(TELECASE_WEBHOOK_FRONT_PROCESS)"),
     door_only: bool = typer.Option(False, "--door-only", help="embedded: only the webhook "
                                    "front process (its spool), without the pipeline"),
+    senders: int = typer.Option(2, min=1, help="embedded: sender processes sharing the "
+                                "chats, rate and connections"),
 ) -> None:
     """Drive simulated updates through webhook → log → worker → projection; print JSON.
     Embedded: Telegram-like delivery (per chat sequential, ``--chats`` forum chats) into a
@@ -42,7 +44,7 @@ def bench_ingest(
             rates=[int(r) for r in rates.split(",")], seconds=seconds, chats=chats,
             connections=connections,
             env={"TELECASE_WEBHOOK_FRONT_PROCESS": str(front_process).lower()},
-            door_only=door_only))
+            door_only=door_only, senders=senders))
     else:
         from bench.ingest import run_ingest_bench
         result = asyncio.run(run_ingest_bench(configure(), updates=updates, rate=rate,
