@@ -131,7 +131,8 @@ async def _send(url: str, rate: int, seconds: float, chats: int, connections: in
     procs = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.telegram_sender", url, SECRET, "--rate",
         str(rate / senders), "--seconds", str(seconds), "--chats", str(chats // senders),
-        "--connections", str(max(1, connections // senders)), "--raw",
+        "--connections", str(max(1, connections // senders)),
+        "--raw", str(cwd / f"delays-{n}.json"),
         "--chat-base", str(-1003000000000 - step * 100_000 - n * 10_000),
         "--start-update", str(1 + step * 10_000_000 + n * 1_000_000),
         stdout=asyncio.subprocess.PIPE, cwd=cwd) for n in range(senders)]
@@ -141,7 +142,8 @@ async def _send(url: str, rate: int, seconds: float, chats: int, connections: in
         if proc.returncode != 0:
             raise RuntimeError("a sender failed")
         parts.append(json.loads(out))
-    delays = sorted(d for part in parts for d in part.pop("delays_ms"))
+    delays = sorted(d for n in range(senders)
+                    for d in json.loads((cwd / f"delays-{n}.json").read_text()))
 
     def pct(share: float) -> float | None:
         return delays[min(len(delays) - 1, int(len(delays) * share))] if delays else None

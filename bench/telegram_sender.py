@@ -22,6 +22,7 @@ import json
 import resource
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -50,7 +51,7 @@ def _percentile(ordered: list[float], share: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000, 1)
 
 
-async def deliver(args: argparse.Namespace) -> dict[str, Any]:
+async def deliver(args: argparse.Namespace) -> tuple[dict[str, Any], list[float]]:
     per_chat = _schedule(args)
     delays: list[float] = []
     retries = 0
@@ -95,8 +96,7 @@ async def deliver(args: argparse.Namespace) -> dict[str, Any]:
                               "mean": round(statistics.fmean(delays) * 1000, 1)
                               if delays else None},
         "sender_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        **({"delays_ms": [round(d * 1000, 2) for d in delays]} if args.raw else {}),
-    }
+    }, delays
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -111,7 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chat-base", type=int, default=-1003000000000)
     parser.add_argument("--start-update", type=int, default=1)
     parser.add_argument("--retry-delay", type=float, default=0.2)
-    parser.add_argument("--raw", action="store_true", help="also print every delay (ms)")
+    parser.add_argument("--raw", type=Path, help="write every delay (ms), a JSON list, here")
     return parser.parse_args(argv)
 
 
@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    print(json.dumps(runner(deliver(args))))
+    figures, delays = runner(deliver(args))
+    if args.raw is not None:
+        args.raw.write_text(json.dumps([round(d * 1000, 2) for d in delays]))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
