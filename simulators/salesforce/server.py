@@ -108,6 +108,11 @@ class SalesforceSimulator:
         self._temp: tempfile.TemporaryDirectory[str] | None = None
         self._certs: CertificatePaths | None = None
         self._runner: web.AppRunner | None = None
+        self.on_write: Callable[[], None] | None = None
+        """Called after every request that may have changed the org (any method but GET and
+        HEAD that was answered), before the answer goes out: an embedding program that keeps
+        the org on disk does so before the client hears of the change, as a real org stores
+        a record before it answers (no answered write is lost with the process)."""
 
     # -- where and who -------------------------------------------------------------------
 
@@ -170,7 +175,8 @@ class SalesforceSimulator:
 
     def app(self) -> web.Application:
         """The aiohttp application (for embedding in another server or an aiohttp test)."""
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=16 * 1024 * 1024,
+                              middlewares=[self._after_write])
         sim_api.add_routes(app, self.org)
         app.router.add_route("POST", "/services/oauth2/token", self._token)
         app.router.add_route("POST", "/services/Soap/u/{version}", self._soap_login)
@@ -182,6 +188,13 @@ class SalesforceSimulator:
         app.router.add_route("*", "/services/oauth2/userinfo", self._userinfo)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
+
+    @web.middleware
+    async def _after_write(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        if self.on_write is not None and request.method not in ("GET", "HEAD"):
+            self.on_write()
+        return response
 
     async def start(self) -> None:
         """Bind and serve; ``port=0`` picks a free port (see :attr:`base_url`)."""

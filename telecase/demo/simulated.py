@@ -90,6 +90,11 @@ async def start_org(settings: Settings, closers: list[Closer],
     where a demo agent answers now and then, and settings that log in to it (polling for
     agents' changes every 2 s, to be seen quickly)."""
     sim = SalesforceSimulator(cert_dir=Path(settings.data_dir) / "salesforce-simulator")
+    if world is not None:
+        # the org is on disk before an answer tells telecase of a change, as a real org's
+        # data is: a demo killed right after a Case was made finds that Case after a restart
+        kept = world
+        sim.on_write = lambda: demo_world.save(settings.data_dir, kept)
     world = world or demo_world.DemoWorld()
     if world.salesforce is not None:
         sim.org = world.salesforce

@@ -84,3 +84,18 @@ async def test_get_updated_and_deleted(sf: Salesforce, driver: SalesforceDriver)
     removed = await call(cases.deleted, start - timedelta(minutes=1), end)
     assert [r["id"] for r in removed["deletedRecords"]] == [gone]
     assert set(removed) == {"deletedRecords", "earliestDateAvailable", "latestDateCovered"}
+
+
+async def test_an_embedding_program_hears_of_each_change_before_its_answer(
+        sf: Salesforce, sim: SalesforceSimulator) -> None:
+    """``on_write`` runs once per changing request, before the client has its answer (a demo
+    keeps the org on disk there); reads do not call it."""
+    seen: list[int] = []
+    sim.on_write = lambda: seen.append(len(sim.org.store.all("Case")))
+    case_id = (await call(sf.Case.create, {"Subject": "kept"}))["id"]
+    assert seen == [1]  # the Case existed when the hook ran, before create() returned
+    await call(sf.query, f"SELECT Id FROM Case WHERE Id = '{case_id}'")
+    await call(sf.Case.get, case_id)
+    assert seen == [1]
+    await call(sf.Case.update, case_id, {"Subject": "changed"})
+    assert seen == [1, 1]
