@@ -3,10 +3,11 @@ and messages and the simulated Salesforce org's records, in ``<data dir>/demo-wo
 
 ``telecase run --demo`` loads it before the simulators start and saves it every few seconds, at
 the end, and whenever the simulated org changed, before it answers the request that changed it
-(a real org never forgets a Case it confirmed), so a restarted demo continues the same chats, Cases and agents the log already
-knows (an org started empty would hand out the same Ids and CaseNumbers again, and agents'
-replies would go to chats that no longer exist). ``telecase run --demo --fresh`` starts over:
-the data directory's log, projections and world are removed first.
+(a real org never forgets a Case it confirmed), so a restarted demo continues the same chats,
+Cases and agents the log already knows (an org started empty would hand out the same Ids and
+CaseNumbers again, and agents' replies would go to chats that no longer exist).
+``telecase run --demo --fresh`` starts over: the data directory's log, projections and world
+are removed first.
 
 The file is Python's pickle of the simulators' own objects, written by this program into the
 data directory it owns; it is never read from anywhere else. A file that cannot be read is
