@@ -22,7 +22,8 @@ short text File naming the file, its size and the message, so the agent knows it
 **Once:** a ledger (:class:`SqlFileLedger`, table ``salesforce_files``, Alembic branch
 ``salesforce_files`` of :mod:`streams.runtime.state_tables`) maps each file's key (ticket id
 and ``file_unique_id``: the same file sent twice to one ticket is one File) to the
-ContentVersion Id, written right after Salesforce answers. A redelivered or replayed event
+ContentVersion Id, written right after Salesforce answers (the shape every ledgered runner
+shares, :mod:`connectors.salesforce.ledgered`). A redelivered or replayed event
 finds its key and writes nothing. The remaining window: a crash between Salesforce's answer
 and the ledger row writes that one file again.
 
@@ -42,13 +43,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table
 
 from connectors.errors import PermanentError, TransientError
 from connectors.salesforce.api import SalesforceApi, record_error, soql_quote
+from connectors.salesforce.ledgered import Ledger, MemoryLedger, SqlLedger
 from connectors.telegram.files import DOWNLOAD_MAX_BYTES, Fetched
-from streams.runtime.state_tables import migrate_state
 from streams.schema.events import Attachment, CustomerMessageReceived, TicketEvent
 
 log = structlog.get_logger(__name__)
@@ -67,28 +67,9 @@ class FileSource(Protocol):
     async def fetch(self, file_id: str, max_bytes: int = DOWNLOAD_MAX_BYTES) -> Fetched: ...
 
 
-class FileLedger(Protocol):
-    def find(self, keys: Sequence[str]) -> dict[str, str]:
-        """``{key: ContentVersion Id}`` for the files already attached."""
-        ...
-
-    def record(self, key: str, record_id: str, how: str) -> None:
-        """Remember that ``key`` is on its Case as ``record_id`` (``copied``/``linked``)."""
-        ...
-
-
-class MemoryFileLedger:
-    """A ledger for one process (tests)."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, str] = {}
-
-    def find(self, keys: Sequence[str]) -> dict[str, str]:
-        return {k: self.ids[k] for k in keys if k in self.ids}
-
-    def record(self, key: str, record_id: str, how: str) -> None:
-        self.ids.setdefault(key, record_id)
-
+FileLedger = Ledger
+"""Keys: :func:`file_key`; record id: the ContentVersion; how: ``copied`` or ``linked``."""
+MemoryFileLedger = MemoryLedger
 
 metadata = MetaData()
 file_records = Table(
@@ -100,29 +81,11 @@ file_records = Table(
 )
 
 
-class SqlFileLedger:
+class SqlFileLedger(SqlLedger):
     """The ledger in its own table on ``engine``; :meth:`create` migrates it."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def create(self) -> None:
-        migrate_state(self.engine, "salesforce_files")
-
-    def find(self, keys: Sequence[str]) -> dict[str, str]:
-        if not keys:
-            return {}
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(file_records.c.key, file_records.c.record_id)
-                                .where(file_records.c.key.in_(list(keys))))
-            return {r.key: r.record_id for r in rows}
-
-    def record(self, key: str, record_id: str, how: str) -> None:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        with self.engine.begin() as conn:
-            conn.execute(dialect.insert(file_records).values(
-                key=key, record_id=record_id, how=how, written_at=datetime.now(UTC))
-                .on_conflict_do_nothing(index_elements=["key"]))
+        super().__init__(engine, file_records, "salesforce_files")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ The notification type is the CustomNotificationType ``telecase salesforce setup`
 
 **Once:** a ledger (:class:`SqlNotificationLedger`, table ``salesforce_notifications``,
 Alembic branch ``salesforce_notifications`` of :mod:`streams.runtime.state_tables`, in the
-write ledger's database) records each SLA event's id once Salesforce answered, sent or
+write ledger's database; the shape every ledgered runner shares,
+:mod:`connectors.salesforce.ledgered`) records each SLA event's id once Salesforce answered, sent or
 refused; a redelivered or replayed event finds it and sends nothing. The remaining window: a
 crash between Salesforce's answer and the ledger row sends that one notification again.
 
@@ -38,7 +39,6 @@ Errors (:mod:`connectors.errors`)::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,15 +46,13 @@ from typing import Any, Protocol
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table
 
 from connectors.errors import PermanentError, TransientError
 from connectors.salesforce.api import SimpleSalesforceApi, soql_quote
+from connectors.salesforce.ledgered import Ledger, LedgeredRunner, MemoryLedger, SqlLedger
 from connectors.salesforce.resync import decoded, history
 from streams.runtime.bus import Bus, Record
-from streams.runtime.lag import consume
-from streams.runtime.state_tables import migrate_state
 from streams.runtime.topics import TopicNames
 from streams.schema.events import (
     SlaBreached,
@@ -89,28 +87,9 @@ class NotificationTypeMissing(TransientError):
 
 # -- the ledger ------------------------------------------------------------------------------
 
-class NotificationLedger(Protocol):
-    def find(self, keys: Sequence[str]) -> set[str]:
-        """The keys (SLA event ids) already handed to Salesforce."""
-        ...
-
-    def record(self, key: str, case_id: str, outcome: str) -> None:
-        """Remember ``key`` (``outcome``: ``sent`` or ``refused``)."""
-        ...
-
-
-class MemoryNotificationLedger:
-    """A ledger for one process (tests)."""
-
-    def __init__(self) -> None:
-        self.outcomes: dict[str, str] = {}
-
-    def find(self, keys: Sequence[str]) -> set[str]:
-        return {k for k in keys if k in self.outcomes}
-
-    def record(self, key: str, case_id: str, outcome: str) -> None:
-        self.outcomes.setdefault(key, outcome)
-
+NotificationLedger = Ledger
+"""Keys: SLA event ids; record id: the Case; how: ``sent`` or ``refused``."""
+MemoryNotificationLedger = MemoryLedger
 
 metadata = MetaData()
 notification_records = Table(
@@ -122,28 +101,11 @@ notification_records = Table(
 )
 
 
-class SqlNotificationLedger:
+class SqlNotificationLedger(SqlLedger):
     """The ledger in its own table on ``engine``; :meth:`create` migrates it."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def create(self) -> None:
-        migrate_state(self.engine, "salesforce_notifications")
-
-    def find(self, keys: Sequence[str]) -> set[str]:
-        if not keys:
-            return set()
-        with self.engine.connect() as conn:
-            return set(conn.execute(select(notification_records.c.key).where(
-                notification_records.c.key.in_(list(keys)))).scalars())
-
-    def record(self, key: str, case_id: str, outcome: str) -> None:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        with self.engine.begin() as conn:
-            conn.execute(dialect.insert(notification_records).values(
-                key=key, case_id=case_id, outcome=outcome, sent_at=datetime.now(UTC))
-                .on_conflict_do_nothing(index_elements=["key"]))
+        super().__init__(engine, notification_records, "salesforce_notifications")
 
 
 # -- Salesforce ------------------------------------------------------------------------------
@@ -295,50 +257,26 @@ class DeadlineNotifier:
 
 # -- the consumer ----------------------------------------------------------------------------
 
-class NotificationsRunner:
+class NotificationsRunner(LedgeredRunner):
     """:class:`DeadlineNotifier` as a consumer of ``ticket.events`` (group
-    ``salesforce-notifications``); the position is committed once a batch's notifications
-    are handed over. A transient fault retries the batch after a backoff (doubling up to
-    ``max_backoff``); a request Salesforce refuses as a whole is logged as an ERROR and the
-    batch passed over."""
+    ``salesforce-notifications``; the loop: :mod:`connectors.salesforce.ledgered`); the
+    position is committed once a batch's notifications are handed over. A bell is essential
+    work: the limit guard never holds it."""
 
     def __init__(self, bus: Bus, names: TopicNames, notifier: DeadlineNotifier, *,
                  max_backoff: float = 60.0, first_backoff: float = 0.5) -> None:
-        self.bus, self.names, self.notifier = bus, names, notifier
-        self.max_backoff, self.first_backoff = max_backoff, first_backoff
-        self.sent = 0
+        super().__init__(bus, names, self._notify, group=GROUP, stage="notifications",
+                         before=self._queues, max_backoff=max_backoff,
+                         first_backoff=first_backoff)
+        self.notifier = notifier
 
-    async def run(self, stop: asyncio.Event) -> None:
-        topic = self.names.ticket_events
-        positions = await self.bus.committed(GROUP, topic)
+    async def _queues(self, partition: int, records: list[Record],
+                      events: list[TicketEvent]) -> None:
+        """Read the queues of escalated tickets this instance has not seen routed."""
+        lost = self.notifier.needs_queue(events)
+        if lost:
+            self.notifier.learn(decoded(await history(
+                self.bus, self.names.ticket_events, partition, lost, records[0].offset)))
 
-        async def handle(partition: int, records: list[Record]) -> bool:
-            events = decoded(records)
-            lost = self.notifier.needs_queue(events)
-            if lost:
-                self.notifier.learn(decoded(await history(
-                    self.bus, topic, partition, lost, records[0].offset)))
-            if not await self._notify(events, stop):
-                return False
-            await self.bus.commit(GROUP, topic, {partition: records[-1].offset + 1})
-            return True
-
-        await consume(self.bus, topic, positions, handle, stop, group=GROUP, batch_max=100)
-
-    async def _notify(self, events: list[TicketEvent], stop: asyncio.Event) -> bool:
-        delay = self.first_backoff
-        while not stop.is_set():
-            try:
-                self.sent += len(await self.notifier.notify(events))
-                return True
-            except PermanentError as exc:
-                log.error("salesforce.notifications.failed", error=str(exc),
-                          events=len(events), advice="run `telecase salesforce check`")
-                return True
-            except TransientError as exc:
-                log.warning("salesforce.notifications.waiting", error=str(exc),
-                            retry_in=delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, self.max_backoff)
-        return False
+    async def _notify(self, events: list[TicketEvent]) -> int:
+        return len(await self.notifier.notify(events))

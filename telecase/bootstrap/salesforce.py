@@ -277,7 +277,8 @@ async def case_files(settings: Settings) -> tuple[CaseFiles, Callable[[], Awaita
 async def opportunities_runner(settings: Settings, bus: Bus,
                                names: TopicNames) -> OpportunitiesRunner:
     """Deals (``TELECASE_SALESFORCE_OPPORTUNITIES``): the Opportunities of qualified tickets
-    (:mod:`connectors.salesforce.opportunities`), a consumer of ``ticket.events``."""
+    (:mod:`connectors.salesforce.opportunities`), a consumer of ``ticket.events`` that the
+    limit guard slows down and, at ``essential_only``, holds."""
     client = await connect(settings)
     api = SimpleSalesforceApi(client)
     deals = Opportunities(
@@ -290,7 +291,8 @@ async def opportunities_runner(settings: Settings, bus: Bus,
         close_in_days=settings.salesforce_opportunity_close_days,
         lead_source=settings.salesforce_lead_source,
         converted_status=settings.salesforce_lead_converted_status)
-    return OpportunitiesRunner(bus, names, deals,
+    return OpportunitiesRunner(bus, names, deals, guard=limit_guard(settings),
+                               linger=settings.salesforce_sync_linger,
                                max_backoff=settings.salesforce_sync_max_backoff)
 
 
