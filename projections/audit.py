@@ -50,6 +50,7 @@ from streams.schema.events import (
     SlaEscalated,
     SlaMet,
     SlaStarted,
+    SlaTargetAdopted,
     SlaWarning,
     TicketAssigned,
     TicketClosed,
@@ -206,6 +207,9 @@ def describe(event: TicketEvent) -> str:
             return f"SLA {event.clock} met {'on time' if event.on_time else 'late'}"
         case SlaEscalated():
             return f"escalated to level {event.level} ({event.escalate_to})"
+        case SlaTargetAdopted():
+            return (f"SLA {event.clock} target set by Salesforce's milestone: due "
+                    f"{event.target_at.isoformat()}")
         case TicketRouted():
             return f"routed to queue {event.queue}"
         case TicketAssigned():
@@ -267,7 +271,7 @@ def _duration(value: timedelta) -> str:
 
 
 _REASONED = frozenset({TicketClosed, SlaStarted, SlaWarning, SlaBreached, SlaMet, SlaEscalated,
-                       TicketRouted, TicketAssigned})
+                       SlaTargetAdopted, TicketRouted, TicketAssigned})
 _WRITTEN = frozenset({CustomerMessageReceived, CustomerMessageEdited, AgentReplied})
 # Event classes have no subclasses: ``type(event)`` is tested, cheaper than ``isinstance`` of
 # a pydantic model (see ``projections.workloads.closes``).

@@ -29,6 +29,7 @@ from streams.schema.events import (
     SlaEscalated,
     SlaMet,
     SlaStarted,
+    SlaTargetAdopted,
     SlaWarning,
     TicketAssigned,
     TicketClosed,
@@ -138,6 +139,8 @@ def apply_event(row: dict[str, Any] | None, event: TicketEvent) -> dict[str, Any
             row["owner_id"] = event.salesforce_user_id
     elif isinstance(event, SlaStarted):
         row.update(sla_tier=event.tier, sla_state="running", sla_next_due_at=event.next_due_at)
+    elif isinstance(event, SlaTargetAdopted):  # Salesforce's milestone moved the deadlines
+        row["sla_next_due_at"] = event.next_due_at
     elif isinstance(event, SlaWarning):
         if row["sla_state"] in (None, "running", "met"):
             row["sla_state"] = "warned"

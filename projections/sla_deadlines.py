@@ -57,7 +57,8 @@ class Deadlines:
 NO_DEADLINES = Deadlines()
 
 _NO_CLOCK = frozenset({"ticket.opened", "sla.started", "sla.warning", "sla.breached", "sla.met",
-                       "sla.escalated", "ticket.routed", "ticket.assigned"})
+                       "sla.escalated", "sla.target_adopted", "ticket.routed",
+                       "ticket.assigned"})
 """Event types that neither start nor move the clocks (``service_level._NO_CLOCK_EVENTS``)."""
 
 ROW_COLUMNS = ("ticket_id", "seq", "event_type", "occurred_at", "after", "body", "state")

@@ -61,7 +61,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -259,28 +259,8 @@ class ChangePoller:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop``; transient failures back off and retry, a permanent one
         raises."""
-        policy = waiting_policy(self.max_backoff)
-        attempt = 0
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-                delay, attempt = self.interval * self.pace(), 0
-            except TransientError as exc:
-                ERRORS.labels("transient").inc()
-                attempt += 1
-                delay = policy.wait(attempt, retry_after_of(exc))
-                log.warning("salesforce.changes.retry", delay=delay, error=str(exc))
-            except PermanentError as exc:
-                ERRORS.labels("permanent").inc()
-                log.error("salesforce.changes.failed", error=str(exc))
-                raise
-            except Exception as exc:  # the log or a bug: keep the connector up, say so loudly
-                ERRORS.labels("unexpected").inc()
-                attempt += 1
-                delay = policy.wait(attempt)
-                log.exception("salesforce.changes.error", delay=delay, error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+        await run_polls(self.poll_once, stop, interval=self.interval, pace=self.pace,
+                        max_backoff=self.max_backoff, name="salesforce.changes", errors=ERRORS)
 
     async def poll_once(self) -> int:
         """Both queries, every page; returns how many changes were appended."""
@@ -422,6 +402,37 @@ class ChangePoller:
         elif id15(row.get("LastModifiedById")) == self.integration_user_id:
             return "echo"
         return None
+
+
+async def run_polls(poll_once: Callable[[], Awaitable[object]], stop: asyncio.Event, *,
+                    interval: float, pace: Callable[[], float], max_backoff: float, name: str,
+                    errors: Counter) -> None:
+    """Call ``poll_once`` every ``interval`` x ``pace()`` seconds until ``stop``: a
+    :class:`~connectors.errors.TransientError` (or an unexpected fault: the log, a bug) backs
+    off and retries, a :class:`~connectors.errors.PermanentError` raises. Logged as
+    ``<name>.retry``/``.error``/``.failed``, counted in ``errors`` by kind."""
+    policy = waiting_policy(max_backoff)
+    attempt = 0
+    while not stop.is_set():
+        try:
+            await poll_once()
+            delay, attempt = interval * pace(), 0
+        except TransientError as exc:
+            errors.labels("transient").inc()
+            attempt += 1
+            delay = policy.wait(attempt, retry_after_of(exc))
+            log.warning(f"{name}.retry", delay=delay, error=str(exc))
+        except PermanentError as exc:
+            errors.labels("permanent").inc()
+            log.error(f"{name}.failed", error=str(exc))
+            raise
+        except Exception as exc:  # the log or a bug: keep the connector up, say so loudly
+            errors.labels("unexpected").inc()
+            attempt += 1
+            delay = policy.wait(attempt)
+            log.exception(f"{name}.error", delay=delay, error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
 
 
 # -- records -----------------------------------------------------------------------------------

@@ -24,7 +24,10 @@ and their minutes are metadata in Salesforce (EntitlementProcess ``milestones``:
 (:meth:`~simulators.salesforce.driver.SalesforceDriver.define_entitlement_process`).
 Business hours are not modelled: targets are calendar minutes.
 ``IsCompleted`` follows ``CompletionDate``; ``IsViolated`` is true once the target passed
-without completion, or when the completion came after the target.
+without completion, or when the completion came after the target. An open milestone's
+``IsViolated`` is worked out again whenever CaseMilestones are queried (:func:`as_of`), as the
+org's own flag turns true when the target passes, with no write to the record (the Object
+Reference lists ``IsViolated`` as "Defaulted on create, Filter" only: no client sets it).
 """
 
 from __future__ import annotations
@@ -61,6 +64,13 @@ def on_case_write(store: Any, case: Any, before: dict[str, Any] | None,
             "CaseId": case.id, "MilestoneTypeId": type_id, "StartDate": start,
             "TargetDate": format_datetime(started + minutes * 60),
             "TargetResponseInMins": minutes}, user_id, gated=False)
+
+
+def as_of(milestones: list[dict[str, Any]], now: float) -> None:
+    """Open milestones' ``IsViolated`` at ``now`` (a query reads them as they are then)."""
+    for fields in milestones:
+        if fields.get("CompletionDate") is None:
+            derive(fields, now)
 
 
 def derive(fields: dict[str, Any], now: float) -> None:

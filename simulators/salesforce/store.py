@@ -133,7 +133,10 @@ class Store:
     def all(self, sobject: str, *, include_deleted: bool = False) -> list[Record]:
         kind = self.sobject(sobject)
         records = (self._records[i] for i in self._order[kind.name])
-        return [r for r in records if include_deleted or not r.deleted]
+        found = [r for r in records if include_deleted or not r.deleted]
+        if kind.name == "CaseMilestone":  # IsViolated turns true as time passes
+            entitlements.as_of([r.fields for r in found], self.clock.now())
+        return found
 
     def find(self, sobject: str, field_name: str, value: Any) -> list[Record]:
         """Live records whose ``field_name`` equals ``value`` (compared as text), oldest

@@ -32,17 +32,25 @@ Decisions, written down (the what-if in ``streams.sla.replay`` follows the same 
   so nothing is owed until the customer answers. The clocks start at the customer's first
   message, running from that message (no start grace); the agent's opening message and
   anything before the answer move nothing.
+- **Salesforce's targets** (``TELECASE_SLA_CLOCK_OF_RECORD=salesforce``): a
+  ``salesforce.milestone`` record (:func:`adopt_target`) whose target differs from what the
+  clock follows becomes ``sla.target_adopted`` and the clock's deadlines follow it
+  (:func:`~streams.sla.clock.adopt`); what that makes due fires in the same decision. A clock
+  that stopped for good (the first response given, the ticket closed) or has not started
+  takes nothing: telecase completes those milestones itself. A ticket or clock telecase does
+  not know is refused (:class:`~streams.core.ticket.DecisionError`).
 - **A policy that appears later** starts the clocks of tickets already open at their next event
   or tick, from their opening: a long-open ticket breaches at once, which is the truth.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from streams.core.intake import is_form_id, policy_facts
-from streams.core.ticket import ThreadState, TicketState
+from streams.core.ticket import DecisionError, ThreadState, TicketState
 from streams.schema.events import (
     Actor,
     CustomerMessageReceived,
@@ -51,6 +59,7 @@ from streams.schema.events import (
     SlaEscalated,
     SlaMet,
     SlaStarted,
+    SlaTargetAdopted,
     SlaWarning,
     SourceRef,
     TicketAssigned,
@@ -58,8 +67,9 @@ from streams.schema.events import (
     TicketOpened,
     TicketRouted,
 )
+from streams.schema.milestones import SalesforceMilestone
 from streams.sla import clock
-from streams.sla.clock import SlaState
+from streams.sla.clock import SalesforceTarget, SlaState
 from streams.sla.policy import SlaPolicy, TicketFacts
 from streams.sla.replay import clock_start, sla_facts
 from streams.sla.signals import (
@@ -74,7 +84,8 @@ from streams.sla.signals import (
 )
 from streams.sla.snapshot import SlaSnapshot
 
-__all__ = ["START_GRACE", "fire_due", "next_due", "track"]
+__all__ = ["START_GRACE", "AdoptMilestoneTarget", "adopt_target", "fire_due", "next_due",
+           "track"]
 
 START_GRACE = timedelta(seconds=60)
 """How long a forum ticket waits for its first message before its clocks start without one,
@@ -172,11 +183,70 @@ def next_due(state: ThreadState) -> datetime | None:
     return soonest
 
 
+@dataclass(frozen=True)
+class AdoptMilestoneTarget:
+    """Follow a CaseMilestone Salesforce reported (Salesforce the clock of record)."""
+
+    record: SalesforceMilestone
+    received_at: datetime
+
+
+_CLOCKS = ("first_response", "resolution")
+
+
+def adopt_target(command: AdoptMilestoneTarget, state: ThreadState, policy: SlaPolicy
+                 ) -> tuple[list[TicketEvent], ThreadState]:
+    """``sla.target_adopted`` and the signals it makes due, and the state after them; nothing
+    when the clock already follows this target (or cannot follow any: see the module)."""
+    record = command.record
+    ticket = state.ticket(record.ticket_id)
+    if ticket is None:
+        raise DecisionError(f"salesforce milestone for unknown ticket {record.ticket_id}")
+    if record.clock not in _CLOCKS:
+        raise DecisionError(f"salesforce milestone {record.milestone_type!r} "
+                            f"({record.milestone_id}) names no SLA clock: {record.clock!r}")
+    if ticket.sla is None:
+        return [], state
+    sla = ticket.sla.thaw(ticket.ticket_id, policy)
+    first = record.clock == "first_response"
+    if sla.closed or (first and sla.first_response_at is not None):
+        return [], state
+    signal = f"{record.clock}_breached"
+    target = SalesforceTarget(record.clock, record.target_at, record.violated)
+    terms = sla.terms
+    known = next((t for t in getattr(terms, "targets", ()) if t.clock == record.clock), None)
+    fired = signal in sla.fired
+    if known is not None and known.target_at == target.target_at and (
+            known.violated == target.violated or fired):
+        return [], state  # already followed (a re-read, a restarted reader)
+    previous = clock.breach_at(sla, record.clock)
+    at = record.observed_at
+    adopted = clock.adopt(sla, target, at)
+    budget = adopted.terms.first_response if first else adopted.terms.resolution
+    source = SourceRef(kind="salesforce", change_id=f"milestone:{record.milestone_id}:"
+                       f"{record.target_at.isoformat()}:{int(record.violated)}")
+    fired_state, signals = clock.fire(adopted, adopted.as_of)
+    name = record.clock.replace("_", " ")
+    why = (f"Salesforce is the clock of record: the {name} milestone "
+           f"{record.milestone_type!r} is due {record.target_at.isoformat()}"
+           f"{' and violated' if record.violated else ''}; telecase's deadline was "
+           f"{previous.isoformat() if previous else 'none (the clock was stopped)'}"
+           + (" (its breach already fired)" if fired else ""))
+    emitted: list[TicketEvent] = [SlaTargetAdopted.model_validate({
+        **_envelope(ticket, ticket.seq + 1, adopted.as_of, command.received_at, source),
+        "clock": record.clock, "signal": signal, "milestone_id": record.milestone_id,
+        "target_at": record.target_at, "violated": record.violated,
+        "previous_due_at": previous, "target": budget, "next_due_at": fired_state.next_at,
+        "reason": why})]
+    emitted += _signal_events(ticket, signals, ticket.seq + 1, command.received_at, source)
+    return emitted, _store(state, ticket, fired_state, emitted)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
 _NO_CLOCK_EVENTS = (TicketOpened, SlaStarted, SlaWarning, SlaBreached, SlaMet, SlaEscalated,
-                    TicketRouted, TicketAssigned)
+                    SlaTargetAdopted, TicketRouted, TicketAssigned)
 
 
 def _facts(event: TicketEvent) -> list[clock.Fact] | None:

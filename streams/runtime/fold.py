@@ -56,6 +56,7 @@ from streams.core.ticket import (
 )
 from streams.runtime.agent_tool_metrics import count as count_agent_tools
 from streams.runtime.bus import Outgoing
+from streams.runtime.milestone_fold import fold_milestone, parse_milestone
 from streams.runtime.phone_fold import file_manual_ticket, fold_phone_shared, phone_forwards
 from streams.runtime.quarantine import describe, format_traceback, is_infrastructure
 from streams.schema.commands import Assignment, Tick
@@ -287,6 +288,8 @@ class UpdateFolder:
             return self._decide(command_of(record), state, payload, where, now)
         if kind in INTAKE_RECORD_KINDS:
             return self._fold_intake(kind, payload, store, where, now)
+        if kind == "salesforce.milestone":  # Salesforce the SLA clock of record (issue 17)
+            return self._milestone(payload, store, where, now)
         if kind in ("salesforce.change", "telecase.topic_recreated"):
             model = SalesforceChange if kind == "salesforce.change" else TopicRecreated
             try:
@@ -342,6 +345,22 @@ class UpdateFolder:
                 states.append(new_state)
         SLA_TICKS.labels("fired" if events else "idle").inc()
         return Folded(events=events, others=tuple(states))
+
+    def _milestone(self, payload: bytes, store: ThreadStore, where: Position,
+                   now: datetime) -> Folded:
+        if self.sla_policy is None:
+            return Folded(skipped="no_sla_policy")
+        try:
+            record, key = parse_milestone(payload)
+        except ValueError as exc:
+            return self._dead("invalid_milestone", exc, payload, where, now)
+        try:
+            events, thread = fold_milestone(record, key, store.get, self.sla_policy)
+        except DecisionError as exc:
+            return self._dead("decision_error", exc, payload, where, now)
+        _count_sla(events)
+        UPDATES_FOLDED.labels("events" if events else "duplicate").inc()
+        return Folded(events=events, thread=thread)
 
     def _relay(self, routed: Routed, update_id: int, received_at: datetime,
                store: ThreadStore) -> Folded:

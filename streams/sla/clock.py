@@ -72,9 +72,10 @@ from streams.sla.signals import (
     SlaSignal,
 )
 
-__all__ = ["AgentReplied", "Closed", "CustomerWrote", "Fact", "Reopened", "SlaState",
-           "StatusChanged", "Stopwatch", "TicketFacts", "Timer", "due", "fire", "mask_of",
-           "observe", "policy_keys", "start"]
+__all__ = ["AdoptedTerms", "AgentReplied", "Closed", "CustomerWrote", "Fact", "Reopened",
+           "SalesforceTarget", "SlaState", "StatusChanged", "Stopwatch", "TicketFacts", "Timer",
+           "adopt", "adopted_terms", "breach_at", "due", "fire", "mask_of", "observe",
+           "policy_keys", "start"]
 
 
 # ----------------------------------------------------------------------------- facts
@@ -325,8 +326,11 @@ def _make_plan(terms: SlaTerms) -> _Plan:
 
     idle = (None if terms.level3 is None
             else _Deadline(terms.level3.idle_for, _ESC3, "escalation:3", bits["escalation:3"]))
+    warnings, texts = _texts(terms)
+    if isinstance(terms, AdoptedTerms):
+        _name_salesforce(terms, warnings, texts)
     return _Plan(deadlines(first), deadlines(second), idle, bits,
-                 terms.calendar.is_always_open, *_texts(terms), {})
+                 terms.calendar.is_always_open, warnings, texts, {})
 
 
 def _texts(terms: SlaTerms) -> tuple[dict[str, tuple[float, str]], dict[str, str]]:
@@ -377,6 +381,130 @@ def _held_mask(plan: _Plan, held: tuple[Timer, ...]) -> int:
     for timer in held:
         mask |= plan.bits.get(timer.key, 0)
     return mask
+
+
+# ----------------------------------------------------------------------------- Salesforce's targets
+
+
+class SalesforceTarget(NamedTuple):
+    """A CaseMilestone's target adopted for one clock (Salesforce the clock of record)."""
+
+    clock: str
+    """``first_response`` or ``resolution``."""
+    target_at: datetime
+    """The milestone's ``TargetDate``."""
+    violated: bool
+    """Its ``IsViolated`` when read."""
+
+
+@dataclass(frozen=True, eq=False)
+class AdoptedTerms(SlaTerms):
+    """A tier's terms with the targets Salesforce gave one ticket: the adopted clocks'
+    budgets (``first_response``, ``resolution``) are the business time from the clock's start
+    to the milestone's ``TargetDate``, so every deadline of the clock (warnings at their
+    fractions, the breach, the escalation past it) follows from that target as it follows
+    from the tier's own; ``base`` is the tier's terms, ``targets`` what Salesforce said."""
+
+    base: SlaTerms
+    targets: tuple[SalesforceTarget, ...]
+
+
+_ADOPTED: WeakKeyDictionary[SlaTerms, dict[tuple[Any, ...], AdoptedTerms]] = WeakKeyDictionary()
+_ADOPTED_MAX = 4096
+"""Adopted terms remembered per tier's terms (a stored state thawed again finds its terms and
+their plan), before the memo is cleared."""
+
+
+def adopted_terms(base: SlaTerms, first_response: timedelta | None,
+                  resolution: timedelta | None,
+                  targets: tuple[SalesforceTarget, ...]) -> SlaTerms:
+    """``base`` with the budgets Salesforce's targets set (``None``: the tier's own)."""
+    if first_response is None and resolution is None:
+        return base
+    memo = _ADOPTED.setdefault(base, {})
+    key = (first_response, resolution, targets)
+    terms = memo.get(key)
+    if terms is None:
+        if len(memo) >= _ADOPTED_MAX:
+            memo.clear()
+        fields = {f: getattr(base, f) for f in SlaTerms.__dataclass_fields__}
+        fields["first_response"] = (base.first_response if first_response is None
+                                    else first_response)
+        fields["resolution"] = base.resolution if resolution is None else resolution
+        terms = memo[key] = AdoptedTerms(**fields, base=base, targets=targets)
+    return terms
+
+
+def _name_salesforce(terms: AdoptedTerms, warnings: dict[str, tuple[float, str]],
+                     texts: dict[str, str]) -> None:
+    """The reasons of an adopted clock's signals say whose target it is."""
+    for target in terms.targets:
+        name = ("first-response target" if target.clock == "first_response"
+                else "resolution target")
+        said = f"{name} (Salesforce's milestone, due {target.target_at.isoformat()})"
+        prefix = "first_response" if target.clock == "first_response" else "resolution"
+        for key, (threshold, text) in warnings.items():
+            if key.startswith(prefix):
+                warnings[key] = (threshold, text.replace(name, said))
+        for key in (("fr_breached", "escalation:1") if prefix == "first_response"
+                    else ("res_breached", "escalation:2")):
+            if key in texts:
+                texts[key] = texts[key].replace(name, said)
+
+
+def breach_at(state: SlaState, clock_name: str) -> datetime | None:
+    """When ``clock_name``'s breach falls due as the state stands (``None``: the clock is
+    stopped, or its breach fired)."""
+    plan = _plan(state.terms)
+    key = f"{clock_name}_breached"
+    if plan.bits[key] & state.fired_mask:
+        return None
+    held = next((t.at for t in state.held if t.key == key), None)
+    if held is not None:
+        return held
+    watch = state.first_response if clock_name == "first_response" else state.resolution
+    budget = (state.terms.first_response if clock_name == "first_response"
+              else state.terms.resolution)
+    return watch.when(state.terms.calendar, budget)
+
+
+def adopt(state: SlaState, target: SalesforceTarget, at: datetime) -> SlaState:
+    """The state after Salesforce's milestone said ``target`` (read at ``at``): the clock's
+    budget becomes its reading at ``target_at`` (its reading now when the target has passed,
+    or the milestone is violated), so while it runs its breach falls due at ``target_at``.
+    Deadlines of the clock that the new budget puts at or before ``at`` and that have not
+    fired are due at ``at`` (a breach Salesforce already counts fires now, once); fired
+    signals stay fired (a later target never fires one again)."""
+    at = _utc(at)
+    if at < state.as_of:
+        at = state.as_of
+    target = target._replace(target_at=_utc(target.target_at))
+    terms = state.terms
+    calendar = terms.calendar
+    first = target.clock == "first_response"
+    watch = state.first_response if first else state.resolution
+    reading = watch.reading(calendar, at)
+    due_at = target.target_at if not target.violated else min(target.target_at, at)
+    budget = reading + calendar.elapsed(at, due_at) if due_at > at else reading
+    base = terms.base if isinstance(terms, AdoptedTerms) else terms
+    kept = tuple(t for t in terms.targets if t.clock != target.clock) \
+        if isinstance(terms, AdoptedTerms) else ()
+    targets = tuple(sorted((*kept, target)))
+    budgets = {t.clock: (terms.first_response if t.clock == "first_response"
+                         else terms.resolution) for t in kept}
+    budgets[target.clock] = budget
+    new_terms = adopted_terms(base, budgets.get("first_response"), budgets.get("resolution"),
+                              targets)
+    plan = _plan(new_terms)
+    taken = state.fired_mask | _held_mask(plan, state.held)
+    passed = tuple(Timer(at, d.rank, d.key)
+                   for d in (plan.first_response if first else plan.resolution)
+                   if not d.bit & taken and d.budget <= reading)
+    held = (*state.held, *passed)
+    _, next_at = _scan(plan, calendar, state.first_response, state.resolution,
+                       None if plan.idle is None else _idle_from(state), held,
+                       state.fired_mask, None)
+    return state._replace(terms=new_terms, as_of=at, held=held, next_at=next_at)
 
 
 # ----------------------------------------------------------------------------- the functions

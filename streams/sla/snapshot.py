@@ -8,14 +8,27 @@ thaw (a threshold added, a level removed) still reads it right: a key the new te
 is dropped, and a deadline the new terms add is pending from then on. A tier that no longer
 exists falls back to the policy's default tier (a team no longer paired with it, to the tier's
 own team).
+
+Targets adopted from Salesforce's milestones (:func:`~streams.sla.clock.adopt`) are kept as
+the budgets they set and the targets themselves; a snapshot stored before they existed has
+neither, and thaws as it always did.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from streams.sla.clock import SlaState, Stopwatch, Timer, mask_of, policy_keys
+from streams.sla.clock import (
+    AdoptedTerms,
+    SalesforceTarget,
+    SlaState,
+    Stopwatch,
+    Timer,
+    adopted_terms,
+    mask_of,
+    policy_keys,
+)
 from streams.sla.policy import SlaPolicy
 
 
@@ -38,20 +51,36 @@ class SlaSnapshot:
     held: tuple[Timer, ...]
     fired: tuple[str, ...]
     next_at: datetime | None
+    first_response_target: timedelta | None = None
+    """The first-response budget Salesforce's milestone set (``None``: the tier's)."""
+    resolution_target: timedelta | None = None
+    salesforce_targets: tuple[SalesforceTarget, ...] = ()
+    """The milestones' targets adopted (``streams.sla.clock.adopt``)."""
 
     @classmethod
     def freeze(cls, state: SlaState) -> SlaSnapshot:
-        return cls(state.terms.tier, state.terms.team, state.tier_reason, state.rule,
+        terms = state.terms
+        first = resolution = None
+        targets: tuple[SalesforceTarget, ...] = ()
+        if isinstance(terms, AdoptedTerms):
+            targets = terms.targets
+            adopted = {t.clock for t in targets}
+            first = terms.first_response if "first_response" in adopted else None
+            resolution = terms.resolution if "resolution" in adopted else None
+        return cls(terms.tier, terms.team, state.tier_reason, state.rule,
                    state.started_at, state.as_of, state.last_activity_at, state.first_response,
                    state.resolution, state.first_response_at, state.waiting_on_customer,
                    state.status, state.closed, state.closures, state.held, policy_keys(state),
-                   state.next_at)
+                   state.next_at, first, resolution, targets)
 
     def thaw(self, ticket_id: str, policy: SlaPolicy) -> SlaState:
         try:
             terms = policy.terms(self.tier, self.team)
         except KeyError:
             terms = policy.terms(self.tier if self.tier in policy.tiers else policy.default_tier)
+        if self.salesforce_targets:
+            terms = adopted_terms(terms, self.first_response_target, self.resolution_target,
+                                  self.salesforce_targets)
         return SlaState(ticket_id, terms, self.tier_reason, self.rule, self.started_at,
                         self.as_of, self.last_activity_at, self.first_response, self.resolution,
                         self.first_response_at, self.waiting_on_customer, self.status,

@@ -101,6 +101,7 @@ from streams.schema.events.sla import (
     SlaEvent,
     SlaMet,
     SlaStarted,
+    SlaTargetAdopted,
     SlaWarning,
 )
 
@@ -148,6 +149,7 @@ __all__ = [
     "SlaEvent",
     "SlaMet",
     "SlaStarted",
+    "SlaTargetAdopted",
     "SlaWarning",
     "SourceRef",
     "TemplateRef",

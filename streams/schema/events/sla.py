@@ -93,5 +93,34 @@ class SlaEscalated(SlaSignalBase):
     actions: tuple[EscalationAction, ...]
 
 
-SlaEvent: TypeAlias = SlaStarted | SlaWarning | SlaBreached | SlaMet | SlaEscalated
+class SlaTargetAdopted(EventBase):
+    """Salesforce is the clock of record (``TELECASE_SLA_CLOCK_OF_RECORD=salesforce``) and its
+    CaseMilestone for one of the ticket's clocks names a target telecase did not have: from
+    now on the clock's deadline (``signal``, the breach) is Salesforce's ``TargetDate``, its
+    warnings and escalation scaled to the new target (``streams.sla.clock.adopt``).
+    ``occurred_at``: when telecase read the milestone."""
+
+    type: Literal["sla.target_adopted"] = "sla.target_adopted"
+    version: Literal[1] = 1
+    clock: SlaClock
+    signal: str
+    """The signal whose deadline is now Salesforce's (``first_response_breached``,
+    ``resolution_breached``)."""
+    milestone_id: str
+    """The CaseMilestone's Id."""
+    target_at: datetime
+    """Salesforce's ``TargetDate`` (the breach instant while the clock runs)."""
+    violated: bool
+    """Salesforce's ``IsViolated`` when read."""
+    previous_due_at: datetime | None
+    """telecase's deadline for the signal before (``None``: the clock was stopped)."""
+    target: timedelta
+    """The target now on the clock (business time from its start to ``target_at``)."""
+    next_due_at: datetime | None
+    """The ticket's next SLA instant after the adoption."""
+    reason: str
+
+
+SlaEvent: TypeAlias = (SlaStarted | SlaWarning | SlaBreached | SlaMet | SlaEscalated
+                       | SlaTargetAdopted)
 """This family's events: one of the members of :data:`~streams.schema.events.TicketEvent`."""
