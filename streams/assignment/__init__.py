@@ -22,6 +22,7 @@ from streams.assignment.commands import (
     Reassign,
     RouteTicket,
     TicketClosed,
+    TicketReopened,
 )
 from streams.assignment.decisions import (
     AgentAvailabilitySet,
@@ -32,6 +33,7 @@ from streams.assignment.decisions import (
     TicketOwnedExternally,
     TicketQueued,
     TicketReleased,
+    TicketReturned,
     TicketRouted,
     TicketUnassigned,
 )
@@ -61,6 +63,8 @@ __all__ = [
     "TicketOwnedExternally",
     "TicketQueued",
     "TicketReleased",
+    "TicketReopened",
+    "TicketReturned",
     "TicketRouted",
     "TicketUnassigned",
     "UnknownAgent",

@@ -38,6 +38,17 @@ class TicketClosed:
 
 
 @dataclass(frozen=True)
+class TicketReopened:
+    """A closed ticket is open again (its topic reopened, its Case set back to an open status)."""
+
+    ticket_id: str
+    at: datetime
+
+    def __post_init__(self) -> None:
+        _aware("at", self.at)
+
+
+@dataclass(frozen=True)
 class AgentAvailabilityChanged:
     agent_id: str
     availability: Availability
@@ -95,7 +106,7 @@ class PolicyChanged:
         _aware("at", self.at)
 
 
-Command = (RouteTicket | TicketClosed | AgentAvailabilityChanged | Claim | Reassign
-           | OwnerChangedInSalesforce | PolicyChanged)
+Command = (RouteTicket | TicketClosed | TicketReopened | AgentAvailabilityChanged | Claim
+           | Reassign | OwnerChangedInSalesforce | PolicyChanged)
 
 

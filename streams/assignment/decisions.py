@@ -73,6 +73,19 @@ class TicketReleased:
 
 
 @dataclass(frozen=True)
+class TicketReturned:
+    """A closed ticket reopened: it is back on the desk with whoever held it at its closing (an
+    agent, beyond capacity if need be, or an owner outside the desk); with neither, it waits."""
+
+    ticket_id: str
+    queue: str
+    agent_id: str | None
+    external_owner: str | None
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class AgentAvailabilitySet:
     agent_id: str
     availability: Availability
@@ -91,6 +104,7 @@ class ReassignmentBlocked:
 
 
 Decision = (TicketRouted | TicketQueued | TicketAssigned | TicketUnassigned
-            | TicketOwnedExternally | TicketReleased | AgentAvailabilitySet | ReassignmentBlocked)
+            | TicketOwnedExternally | TicketReleased | TicketReturned | AgentAvailabilitySet
+            | ReassignmentBlocked)
 
 

@@ -33,8 +33,19 @@ The rules it keeps:
 - A command naming a ticket never routed (claim, reassign, owner change) or an agent not in the
   policy cannot be decided and raises (:class:`UnknownTicket`, :class:`UnknownAgent`).
 
-Closed ticket ids are remembered (``DeskState.closed``) so a late redelivered route is ignored.
-State is copied on write: a decision costs O(open tickets), fine for a desk of thousands.
+- A closed ticket that reopens (its topic reopened, its Case set back to an open status) comes
+  back to whoever held it at its closing (``TicketReturned``): its agent, even beyond capacity or
+  away (continuity: they know the conversation; an escalation moves it if it is not answered),
+  or its owner outside the desk. A ticket held by nobody, or by an agent the policy no longer
+  lists, waits and is handed out like any waiting ticket. Reopening an open ticket yields
+  nothing.
+
+Closed ticket ids are remembered (``DeskState.closed``) so a late redelivered route is ignored,
+and the seats of the last :data:`RELEASED_KEPT` closed tickets (``DeskState.released``) so a
+reopened one comes back to its holder; an older ticket that reopens is not on the desk again
+(logged by the desk worker: an owner change or a claim brings nothing back either, as it was
+never routed again). State is copied on write: a decision costs O(open tickets), fine for a desk
+of thousands.
 """
 
 from __future__ import annotations
@@ -54,6 +65,7 @@ from streams.assignment.commands import (
     Reassign,
     RouteTicket,
     TicketClosed,
+    TicketReopened,
 )
 from streams.assignment.decisions import (
     AgentAvailabilitySet,
@@ -64,6 +76,7 @@ from streams.assignment.decisions import (
     TicketOwnedExternally,
     TicketQueued,
     TicketReleased,
+    TicketReturned,
     TicketRouted,
     TicketUnassigned,
 )
@@ -75,6 +88,8 @@ from streams.assignment.policy import (
 )
 
 BY_STRATEGY: frozenset[AssignmentSource] = frozenset({"policy", "next_agent"})
+RELEASED_KEPT = 5000
+"""How many closed tickets' seats the desk keeps, newest first, to seat them again on reopening."""
 _NO_DEADLINE = datetime.max.replace(tzinfo=UTC)
 
 
@@ -117,6 +132,9 @@ class DeskState:
     """Queue -> the agent its strategy assigned last (round-robin continues after them)."""
     closed: frozenset[str] = frozenset()
     arrivals: int = 0
+    released: Mapping[str, TicketSeat] = field(default_factory=dict)
+    """The last :data:`RELEASED_KEPT` closed tickets' seats as they were at closing, oldest
+    first."""
 
     def load(self, agent_id: str) -> int:
         seat = self.agents.get(agent_id)
@@ -144,6 +162,8 @@ def decide(state: DeskState, command: Command, policy: AssignmentPolicy) -> list
             desk.route(command)
         case TicketClosed():
             desk.close(command.ticket_id)
+        case TicketReopened():
+            desk.reopen(command.ticket_id)
         case AgentAvailabilityChanged():
             desk.set_availability(command.agent_id, command.availability)
         case Claim():
@@ -207,6 +227,22 @@ class _Desk:
         held = f"; frees {seat.agent_id!r}" if seat.agent_id else ""
         self.emit(TicketReleased(ticket_id, seat.agent_id, f"ticket closed{held}", self.at))
 
+    def reopen(self, ticket_id: str) -> None:
+        seat = self.state.released.get(ticket_id)
+        if ticket_id not in self.state.closed or seat is None:
+            return
+        agent_id, owner = seat.agent_id, seat.external_owner
+        if agent_id is not None and agent_id not in self.policy.agents:
+            why = f"ticket reopened; {agent_id!r}, who held it, is no longer in the policy: waits"
+            agent_id = None
+        elif agent_id is not None:
+            why = self.despite(agent_id, f"ticket reopened: back to {agent_id!r}, who held it")
+        elif owner is not None:
+            why = f"ticket reopened: back to its owner {owner}, outside the desk"
+        else:
+            why = "ticket reopened; nobody held it: waits"
+        self.emit(TicketReturned(ticket_id, seat.queue, agent_id, owner, why, self.at))
+
     def set_availability(self, agent_id: str, status: Availability) -> None:
         self.agent(agent_id)
         before = availability(self.policy, self.state, agent_id)
@@ -222,6 +258,13 @@ class _Desk:
         seat = self.ticket(ticket_id)
         if seat is None or seat.agent_id == agent_id:
             return
+        reason = self.despite(agent_id, why)
+        self.unassign(ticket_id, seat, f"{why}: moved to {agent_id!r}")
+        self.emit(TicketAssigned(ticket_id, agent_id, seat.queue, source, reason, self.at))
+
+    def despite(self, agent_id: str, why: str) -> str:
+        """``why``, and what the policy would not have allowed: the agent's availability, their
+        capacity (a human's move and a reopening are respected whatever they are)."""
         notes = [why]
         status = availability(self.policy, self.state, agent_id)
         if status != "available":
@@ -229,9 +272,7 @@ class _Desk:
         if self.state.load(agent_id) >= self.policy.agents[agent_id].capacity:
             notes.append(f"beyond capacity ({load_line(self.policy, self.state, agent_id)} "
                          "before it)")
-        self.unassign(ticket_id, seat, f"{why}: moved to {agent_id!r}")
-        self.emit(TicketAssigned(ticket_id, agent_id, seat.queue, source, "; ".join(notes),
-                                 self.at))
+        return "; ".join(notes)
 
     def reassign_next(self, ticket_id: str, why: str) -> None:
         seat = self.ticket(ticket_id)
@@ -326,8 +367,23 @@ def evolve(state: DeskState, decision: Decision) -> DeskState:
             agents = state.agents if closing is None else _drop(state.agents, closing.agent_id,
                                                                 decision.ticket_id)
             tickets = {tid: t for tid, t in state.tickets.items() if tid != decision.ticket_id}
-            return replace(state, agents=agents, tickets=tickets,
+            released = dict(state.released)
+            if closing is not None:
+                released.pop(decision.ticket_id, None)
+                released[decision.ticket_id] = closing
+                for old in list(released)[:max(0, len(released) - RELEASED_KEPT)]:
+                    del released[old]
+            return replace(state, agents=agents, tickets=tickets, released=released,
                            closed=state.closed | {decision.ticket_id})
+        case TicketReturned():
+            back = replace(state.released[decision.ticket_id], agent_id=decision.agent_id,
+                           external_owner=decision.external_owner)
+            agents = (state.agents if decision.agent_id is None
+                      else _add(state.agents, decision.agent_id, decision.ticket_id))
+            released = {t: s for t, s in state.released.items() if t != decision.ticket_id}
+            return replace(state, agents=agents, released=released,
+                           tickets={**state.tickets, decision.ticket_id: back},
+                           closed=state.closed - {decision.ticket_id})
         case AgentAvailabilitySet():
             seat = state.agents.get(decision.agent_id, AgentSeat())
             seat = replace(seat, availability=decision.availability)

@@ -54,8 +54,10 @@ by a :class:`DeskStore`, after the batch's Assignment records were appended:
   the chat's partition, and the last one wins.)
 
 On start, when tickets are waiting, the desk decides ``PolicyChanged`` once, so capacity added
-by an edited policy is used at once. The desk has no reopening: a ticket closed on the desk
-stays closed (as in the what-if).
+by an edited policy is used at once. A closed ticket that reopens (``topic.reopened``, or
+``case.status_changed`` to an open status) comes back to whoever held it at its closing
+(:mod:`streams.assignment.desk`), recorded as ``assigned`` to them, which the ticket worker
+records only where it differs from the ticket.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ from streams.assignment.decisions import (
     TicketOwnedExternally,
     TicketQueued,
     TicketReleased,
+    TicketReturned,
     TicketRouted,
     TicketUnassigned,
 )
@@ -251,6 +254,19 @@ def assignment_records(decisions: Sequence[Decision], policy: AssignmentPolicy,
                 out.append(Assignment(ticket_id=d.ticket_id, chat_id=chat_of(d.ticket_id),
                                       action="assigned", salesforce_user_id=d.salesforce_user_id,
                                       assigned_by="salesforce", **base))
+            case TicketReturned(agent_id=str(agent_id)):
+                user = policy.agents[agent_id].salesforce_user_id
+                out.append(Assignment(ticket_id=d.ticket_id, chat_id=chat_of(d.ticket_id),
+                                      action="assigned", queue=d.queue, agent_id=agent_id,
+                                      salesforce_user_id=user, assigned_by="policy", **base))
+            case TicketReturned(external_owner=str(owner)):
+                out.append(Assignment(ticket_id=d.ticket_id, chat_id=chat_of(d.ticket_id),
+                                      action="assigned", salesforce_user_id=owner,
+                                      assigned_by="salesforce", **base))
+            case TicketReturned():
+                if not _new_owner_follows(decisions, n - first, d.ticket_id):
+                    out.append(Assignment(ticket_id=d.ticket_id, chat_id=chat_of(d.ticket_id),
+                                          action="unassigned", queue=d.queue, **base))
             case TicketReleased() | AgentAvailabilitySet() | ReassignmentBlocked():
                 pass
     return out
@@ -412,7 +428,7 @@ class DeskWorker:
         batch.desk = fold(batch.desk, decisions)
         batch.records += records
         for d in decisions:
-            if isinstance(d, AgentAvailabilitySet | ReassignmentBlocked):
+            if isinstance(d, AgentAvailabilitySet | ReassignmentBlocked | TicketReturned):
                 log.info("desk.decision", kind=type(d).__name__, reason=d.reason,
                          origin=origin)
             elif isinstance(d, TicketReleased):  # every closing: the log has it already

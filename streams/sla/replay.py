@@ -50,6 +50,7 @@ from streams.assignment.decisions import (
     ReassignmentBlocked,
     TicketAssigned,
     TicketOwnedExternally,
+    TicketReturned,
     TicketRouted,
     TicketUnassigned,
 )
@@ -153,6 +154,8 @@ def desk_commands(event: ev.TicketEvent, at: datetime) -> list[desk_cmd.Command]
     match event:
         case ev.TopicClosed() | ev.TicketClosed() | ev.CaseStatusChanged(is_closed=True):
             return [desk_cmd.TicketClosed(event.ticket_id, at)]
+        case ev.TopicReopened() | ev.CaseStatusChanged(is_closed=False):
+            return [desk_cmd.TicketReopened(event.ticket_id, at)]
         case ev.CaseOwnerChanged(owner_id=owner_id):
             return [desk_cmd.OwnerChangedInSalesforce(event.ticket_id, owner_id, at)]
     return []
@@ -374,6 +377,10 @@ class _Replay:
                 case TicketOwnedExternally():
                     self.owner[d.ticket_id] = None
                     self.external[d.ticket_id] = d.salesforce_user_id
+                case TicketReturned():
+                    self.owner[d.ticket_id] = d.agent_id
+                    if d.external_owner is not None:
+                        self.external[d.ticket_id] = d.external_owner
                 case ReassignmentBlocked():
                     self.blocked += 1
 

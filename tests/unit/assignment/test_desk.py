@@ -22,13 +22,17 @@ from streams.assignment import (
     TicketOwnedExternally,
     TicketQueued,
     TicketReleased,
+    TicketReopened,
+    TicketReturned,
     TicketRouted,
     TicketUnassigned,
     UnknownAgent,
     UnknownTicket,
     decide,
     evolve,
+    fold,
 )
+from streams.assignment.desk import RELEASED_KEPT
 from tests.unit.assignment.helpers import agent, assigned, at, owners, policy, route, run, sf_id
 
 THREE = policy({"ann": agent(1, ["sales"]), "bob": agent(2, ["sales"]),
@@ -236,6 +240,59 @@ def test_salesforce_owner_unknown_is_recorded_external_and_frees_capacity() -> N
     assert decide(state, OwnerChangedInSalesforce("t1", "00G000000000001AAA", at(3)), p) == []
     _, out = run(p, [Claim("t1", "ann", at(4))], state)
     assert assigned(out) == [("t1", "ann")]
+
+
+def test_a_reopened_ticket_goes_back_to_its_agent_even_beyond_capacity() -> None:
+    p = policy({"ann": agent(1, ["sales"], capacity=1), "bob": agent(2, ["sales"], capacity=1)})
+    state, _ = run(p, [route("t1"), route("t2", 1), TicketClosed("t1", at(2)), route("t3", 3)])
+    assert owners(state) == {"t2": "bob", "t3": "ann"}
+    state, out = run(p, [TicketReopened("t1", at(4))], state)
+    assert out == [TicketReturned("t1", "sales", "ann", None,
+                                  "ticket reopened: back to 'ann', who held it; beyond capacity "
+                                  "(1/1 open before it)", at(4))]
+    assert state.load("ann") == 2 and "t1" not in state.closed
+    assert decide(state, TicketReopened("t1", at(5)), p) == []  # open already
+    _, out = run(p, [route("t4", 6)], state)
+    assert out[-1] == TicketQueued("t4", "sales", out[-1].reason, at(6))
+    state, out = run(p, [TicketClosed("t1", at(7))], state)
+    assert state.load("ann") == 1 and "t1" in state.closed
+
+
+def test_a_reopened_ticket_of_an_agent_gone_from_the_policy_waits_and_is_handed_out() -> None:
+    before = policy({"ann": agent(1, ["sales"]), "bob": agent(2, ["sales"])})
+    state, _ = run(before, [route("t1"), TicketClosed("t1", at(1))])
+    after = policy({"bob": agent(2, ["sales"])})
+    state, out = run(after, [TicketReopened("t1", at(2))], state)
+    assert out[0] == TicketReturned(
+        "t1", "sales", None, None,
+        "ticket reopened; 'ann', who held it, is no longer in the policy: waits", at(2))
+    assert assigned(out) == [("t1", "bob")]
+    assert state.load("bob") == 1
+
+
+def test_a_reopened_ticket_owned_outside_the_desk_stays_outside() -> None:
+    p = policy({"ann": agent(1, ["sales"], capacity=1)})
+    state, _ = run(p, [route("t1"), OwnerChangedInSalesforce("t1", "00G000000000001", at(1)),
+                       TicketClosed("t1", at(2))])
+    state, out = run(p, [TicketReopened("t1", at(3))], state)
+    assert out == [TicketReturned("t1", "sales", None, "00G000000000001",
+                                  "ticket reopened: back to its owner 00G000000000001, outside "
+                                  "the desk", at(3))]
+    assert state.tickets["t1"].external_owner == "00G000000000001"
+    assert state.load("ann") == 0 and state.waiting() == []
+
+
+def test_reopening_a_ticket_the_desk_no_longer_remembers_yields_nothing() -> None:
+    p = policy({"ann": agent(1, ["sales"], capacity=10_000)})
+    state, _ = run(p, [route("t0"), TicketClosed("t0", at(1))])
+    assert "t0" in state.released
+    for n in range(1, RELEASED_KEPT + 1):  # as many later closings as the desk keeps
+        state = fold(state, decide(state, route(f"t{n}", 2), p))
+        state = fold(state, decide(state, TicketClosed(f"t{n}", at(2)), p))
+    assert len(state.released) == RELEASED_KEPT and "t0" not in state.released
+    assert decide(state, TicketReopened("t0", at(3)), p) == []
+    _, out = run(p, [TicketReopened(f"t{RELEASED_KEPT}", at(3))], state)
+    assert [type(d) for d in out] == [TicketReturned]
 
 
 def test_redelivered_commands_yield_nothing() -> None:

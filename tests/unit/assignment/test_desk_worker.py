@@ -275,6 +275,29 @@ async def test_at_capacity_a_ticket_waits_and_is_assigned_when_a_ticket_closes(
     assert desk.worker.snapshot.desk.waiting() == []
 
 
+async def test_a_reopened_ticket_is_back_in_its_agents_load_and_recorded_as_theirs(
+        desk: Desk) -> None:
+    await desk.start_ticket(T1, 0)
+    await desk.start_ticket(T2, 1)
+    await desk.settle()
+    await desk.closed(T1, 2)
+    await desk.start_ticket(T3, 3)  # ann's seat, freed by the closing, goes to T3
+    await desk.settle()
+    assert await desk.owners() == [(T1, "assigned", "ann"), (T2, "assigned", "bob"),
+                                   (T3, "assigned", "ann")]
+    await desk.event(ev.TopicReopened, T1, 4, message_id=4 * 60 + 9)
+    await desk.settle()
+    back = (await desk.assignments())[-1]
+    assert (back.ticket_id, back.action, back.agent_id, back.salesforce_user_id) == (
+        T1, "assigned", "ann", ANN)
+    assert "reopened" in back.reason and "beyond capacity" in back.reason
+    held = desk.worker.snapshot.desk
+    assert held.load("ann") == 2 and T1 in held.tickets and T1 not in held.closed
+    await desk.closed(T1, 5)
+    await desk.settle()
+    assert desk.worker.snapshot.desk.load("ann") == 1
+
+
 async def test_claims_reassignments_and_availability_from_people_are_respected(
         desk: Desk) -> None:
     await desk.start_ticket(T1, 0)

@@ -4,7 +4,8 @@
   skills); tickets an agent holds by the policy's choice never exceed their capacity;
 - no ticket waits while some agent could take it, and an agent handed a ticket had no better
   (nearer-deadline) waiting ticket it could have taken instead;
-- agents' loads agree with tickets' owners; closed tickets hold no seat;
+- agents' loads agree with tickets' owners; closed tickets hold no seat; a reopened ticket is
+  back with whoever held it at its closing;
 - every command, delivered again right away, decides nothing.
 """
 
@@ -29,6 +30,9 @@ from streams.assignment import (
     RouteTicket,
     TicketAssigned,
     TicketClosed,
+    TicketReleased,
+    TicketReopened,
+    TicketReturned,
     UnknownTicket,
     decide,
     evolve,
@@ -65,7 +69,8 @@ auto_specs = st.one_of(
 manual_specs = st.one_of(
     st.tuples(st.just("claim"), index, who),
     st.tuples(st.just("reassign"), index, st.none() | who),
-    st.tuples(st.just("salesforce"), index, st.sampled_from([*AGENTS, "external"])))
+    st.tuples(st.just("salesforce"), index, st.sampled_from([*AGENTS, "external"])),
+    st.tuples(st.just("reopen"), index))
 
 
 def commands(specs: list[tuple[Any, ...]]) -> list[Command]:
@@ -84,6 +89,8 @@ def commands(specs: list[tuple[Any, ...]]) -> list[Command]:
             out.append(route(tid, minute))
         elif kind == "close":
             out.append(TicketClosed(tid, when))
+        elif kind == "reopen":
+            out.append(TicketReopened(tid, when))
         elif kind == "availability":
             out.append(AgentAvailabilityChanged(args[0], args[1], when))
         elif kind == "claim":
@@ -118,6 +125,7 @@ def check_run(specs: list[tuple[Any, ...]]) -> None:
     status = {aid: a.availability for aid, a in p.agents.items()}
     by_policy: dict[str, str] = {}  # ticket -> agent, when the policy chose them
     routed: set[str] = set()
+    held_at_closing: dict[str, tuple[str | None, str | None]] = {}
     for cmd in commands(specs):
         if isinstance(cmd, RouteTicket):
             if cmd.ticket_id in routed:
@@ -132,6 +140,12 @@ def check_run(specs: list[tuple[Any, ...]]) -> None:
             status[cmd.agent_id] = cmd.availability
         before = state
         for d in decisions:
+            if isinstance(d, TicketReleased):
+                seat = state.tickets[d.ticket_id]
+                held_at_closing[d.ticket_id] = (seat.agent_id, seat.external_owner)
+            if isinstance(d, TicketReturned):
+                assert isinstance(cmd, TicketReopened) and d.ticket_id in state.closed
+                assert (d.agent_id, d.external_owner) == held_at_closing[d.ticket_id], d
             if isinstance(d, TicketAssigned):
                 by_policy.pop(d.ticket_id, None)
                 if d.source in BY_STRATEGY:

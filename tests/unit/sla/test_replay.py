@@ -266,5 +266,7 @@ def test_the_mapping_for_the_live_worker() -> None:
     assert sla_facts(reopened) == [clock.Reopened()]
     assert sla_facts(renamed) == []
     assert desk_commands(closed, at(1)) == [desk.TicketClosed("t", at(1))]
-    assert desk_commands(working, at(2)) == []
+    assert desk_commands(working, at(2)) == [desk.TicketReopened("t", at(2))]
+    assert desk_commands(reopened, at(4)) == [desk.TicketReopened("t", at(4))]
+    assert desk_commands(renamed, at(6)) == []
     assert desk_commands(owner, at(5)) == [desk.OwnerChangedInSalesforce("t", ANN, at(5))]
