@@ -191,9 +191,14 @@ class Settings(BaseSettings):
     """The CustomNotificationType's ``DeveloperName`` (made by ``telecase salesforce setup``)."""
     sla_clock_of_record: Literal["telecase", "salesforce"] = "telecase"
     """Whose SLA clock counts: ``telecase`` (Salesforce's Case Milestones follow it) or
-    ``salesforce`` (``telecase reconcile`` reads the milestones' ``TargetDate``,
-    ``IsViolated`` and ``CompletionDate`` back and reports where telecase's deadlines
-    disagree; ``connectors.salesforce.deadline_check``)."""
+    ``salesforce``: the open milestones' ``TargetDate`` and ``IsViolated`` are read back every
+    ``salesforce_milestone_interval`` seconds (``connectors.salesforce.milestone_reader``),
+    each new target is logged (``sla.target_adopted``) and the ticket's warnings, breach and
+    escalation follow it (``streams.sla.clock.adopt``); ``telecase reconcile`` reports where
+    the two still disagree (``connectors.salesforce.deadline_check``)."""
+    salesforce_milestone_interval: float = Field(60.0, gt=0)
+    """Seconds between reads of the open Case Milestones (one API call a round) when
+    Salesforce is the SLA clock of record; longer while the org's API usage is high."""
     salesforce_opportunities: bool = False
     """Deals: a qualified ticket also becomes an Opportunity whose stage follows the ticket
     (``connectors.salesforce.opportunities``; README "Opportunities"). Turn it on once

@@ -35,6 +35,7 @@ from connectors.salesforce.comments import SqlWriteLedger
 from connectors.salesforce.files import CaseFiles, FilePolicy, SqlFileLedger
 from connectors.salesforce.http import redirect_logins, watch_limit_info
 from connectors.salesforce.limit_guard import LimitGuard, watch_limits
+from connectors.salesforce.milestone_reader import LogMilestones, MilestoneReader
 from connectors.salesforce.notifications import (
     DeadlineNotifier,
     NotificationPolicy,
@@ -242,6 +243,22 @@ async def change_poller(settings: Settings, raw_log: RawLog, bus: Bus,
         lookback=settings.salesforce_poll_lookback,
         max_backoff=settings.salesforce_poll_max_backoff,
         pace=limit_guard(settings).poll_factor)
+
+
+async def milestone_reader(settings: Settings, raw_log: RawLog, bus: Bus,
+                           names: TopicNames) -> MilestoneReader | None:
+    """With ``TELECASE_SLA_CLOCK_OF_RECORD=salesforce``, the reader of the open Case
+    Milestones, appending their new targets to ``salesforce.changes`` (``None`` otherwise:
+    Salesforce's milestones follow telecase's clock)."""
+    if settings.sla_clock_of_record != "salesforce":
+        return None
+    guard = limit_guard(settings)
+    return MilestoneReader(
+        SalesforceChangeApi(await connect(settings)), raw_log,
+        known=LogMilestones(bus, names.salesforce_changes),
+        interval=settings.salesforce_milestone_interval,
+        max_backoff=settings.salesforce_poll_max_backoff, pace=guard.poll_factor,
+        level=guard.level)
 
 
 async def integration_user_id(settings: Settings, client: Any) -> str | None:

@@ -70,6 +70,7 @@ from telecase.bootstrap.salesforce import (
     deadline_notifications,
     limit_guard,
     milestone_check,
+    milestone_reader,
     opportunities_runner,
     watch_api_limits,
 )
@@ -207,6 +208,9 @@ async def run(settings: Settings, *, demo: bool, duration: float,
             poller = await change_poller(sf_settings, changes, rt.log, rt.names)
             loops.append(asyncio.create_task(sync_runner.run(stop), name="salesforce-sync"))
             loops.append(asyncio.create_task(poller.run(stop), name="salesforce-changes"))
+            reader = await milestone_reader(sf_settings, changes, rt.log, rt.names)
+            if reader is not None:  # Salesforce the SLA clock of record: its milestones
+                loops.append(asyncio.create_task(reader.run(stop), name="salesforce-milestones"))
             loops.append(asyncio.create_task(watch_api_limits(sf_settings, stop),
                                              name="salesforce-limits"))
             if sf_settings.has_telegram_credentials:  # customers' files onto the Case

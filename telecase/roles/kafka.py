@@ -161,7 +161,12 @@ async def salesforce_connector(settings: Settings) -> None:
     group, linking Cases back into ``salesforce.changes``) and the poller for agents'
     changes (appending to ``salesforce.changes``)."""
     from telecase.bootstrap.agent_tools import agent_tools_runner
-    from telecase.bootstrap.salesforce import change_poller, sync_runner, watch_api_limits
+    from telecase.bootstrap.salesforce import (
+        change_poller,
+        milestone_reader,
+        sync_runner,
+        watch_api_limits,
+    )
 
     _metrics(settings)
     async with open_runtime(settings, KAFKA) as rt:
@@ -172,6 +177,9 @@ async def salesforce_connector(settings: Settings) -> None:
         tools = await agent_tools_runner(settings, bus, names, changes)  # Knowledge, ...
         loops = [runner.run, poller.run, tools.run,
                  lambda stop: watch_api_limits(settings, stop)]  # the limit guard's /limits
+        reader = await milestone_reader(settings, changes, bus, names)
+        if reader is not None:  # Salesforce the SLA clock of record: its milestones
+            loops.append(reader.run)
         if settings.has_telegram_credentials:  # customers' files onto the Case
             from connectors.salesforce.files_runner import FilesRunner
             from telecase.bootstrap.salesforce import case_files
