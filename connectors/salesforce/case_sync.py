@@ -65,8 +65,9 @@ Telegram is a sales channel and unknown people belong in the lead funnel (assign
 qualification, conversion): they become Leads (``Company`` "[not provided]", ``LeadSource``
 from ``lead_source``), and the Case points at the Lead through a custom lookup
 ``Telecase_Lead__c`` (``case_lead_field``), because standard Salesforce offers none. Either
-way an existing Contact or Lead is reused, never duplicated. Lead conversion should map
-``Telegram_User_Id__c``/``Telegram_Username__c`` to the Contact so the person is found again.
+way an existing Contact or Lead is reused, never duplicated. Once a Lead is converted, the
+person is the Contact it became (:mod:`~connectors.salesforce.people`, "Converted Leads"):
+found through the Lead's ``ConvertedContactId`` whatever the org's lead field mapping copies.
 Task ``WhoId`` is set only for a Contact (Salesforce refuses a ``WhatId`` next to a Lead
 ``WhoId``, and the Case link matters more).
 
@@ -133,6 +134,7 @@ from connectors.salesforce.folding import Fold, provisional
 from connectors.salesforce.holds import CustomerHold
 from connectors.salesforce.milestones import Milestones
 from connectors.salesforce.people import (
+    Conversions,
     CustomerObject,
     People,
     Person,
@@ -188,7 +190,9 @@ class CaseSync:
     ``report_fields``: keep the Case's reportable fields current
     (:mod:`~connectors.salesforce.case_report`; the org needs them: ``telecase salesforce
     setup``); ``entitlements``: SLA tier -> Entitlement name or Id, whose milestones telecase
-    completes (:mod:`~connectors.salesforce.milestones`)."""
+    completes (:mod:`~connectors.salesforce.milestones`); ``conversions``: the Leads the
+    deals convert in this process, whose Contacts replace them
+    (:mod:`~connectors.salesforce.people`)."""
 
     def __init__(self, api: SalesforceApi, *, customer_object: CustomerObject = "Contact",
                  message_object: MessageObject = "Task",
@@ -198,6 +202,7 @@ class CaseSync:
                  ledger: WriteLedger | None = None,
                  integration_user_id: str | None = None,
                  integration_username: str | None = None,
+                 conversions: Conversions | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if customer_object not in ("Contact", "Lead"):
             raise ValueError("customer_object is 'Contact' or 'Lead'")
@@ -208,7 +213,8 @@ class CaseSync:
         ledger = ledger if ledger is not None else MemoryWriteLedger()
         me = integration_user(api, integration_user_id, integration_username)
         self.people = People(api, writer, customer_object=customer_object,
-                             lead_source=lead_source, assign_on_create=assign_on_create)
+                             lead_source=lead_source, assign_on_create=assign_on_create,
+                             conversions=conversions)
         self.comments = NoteWriter(api, writer, ledger, sobject="CaseComment",
                                    body_field="CommentBody", integration_user=me)
         feed = NoteWriter(api, writer, ledger, sobject="FeedItem", body_field="Body",
@@ -221,6 +227,7 @@ class CaseSync:
         self.hold = CustomerHold()  # tickets with no customer yet (connectors.salesforce.holds)
 
     def apply(self, events: Sequence[TicketEvent]) -> SyncResult:
+        self.people.follow()  # Leads converted meanwhile are their Contacts now
         events = self.hold.take(events)
         replies = [e for e in events if isinstance(e, AgentReplied) and e.via == "telegram"]
         messages = [e for e in events if isinstance(e, CustomerMessageReceived)]

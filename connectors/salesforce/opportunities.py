@@ -29,6 +29,15 @@ until it exists the batch waits, :class:`CasePending`):
   :class:`ConversionRefused`) holds back only its own deal (refused, tried again at the
   ticket's next step); an expired session or a locked row is transient.
 
+  **After the conversion the Case points at the customer's new records**: its ``ContactId``
+  and ``AccountId`` are set to the ``LeadConvertResult``'s ``contactId`` and ``accountId``
+  (upsert on the ticket id, before the Opportunity), and the Case sync's people matching is
+  told (:class:`~connectors.salesforce.people.Conversions`), so the customer's later messages
+  and tickets name the Contact and no Lead is made or updated again. A Case still without a
+  Contact whose Lead is converted already (a salesperson did it, or a crash came between the
+  conversion and the Case) is pointed the same way. The ``Telecase_Lead__c`` lookup stays: it
+  tells which Lead the customer came in as.
+
 **One Opportunity per ticket.** It is upserted on ``Telecase_Ticket_Id__c``
 (``PATCH /sobjects/Opportunity/Telecase_Ticket_Id__c/<ticket>``, in collections), so restarts,
 retries and replays find the same record. A new one gets ``Name`` (the Case's subject, or the
@@ -68,6 +77,7 @@ from connectors.salesforce.api import (
     record_error,
     soql_quote,
 )
+from connectors.salesforce.people import Conversions
 from connectors.salesforce.results import SyncResult
 from streams.schema.events import (
     AgentReplied,
@@ -184,6 +194,8 @@ class Opportunities:
     close_in_days: int = 30
     lead_source: str | None = "Telegram"
     converted_status: str | None = None
+    conversions: Conversions | None = None
+    """Where the Leads converted here are told to the Case sync's people matching."""
     deals: dict[str, Deal] = field(default_factory=dict)
 
     def apply(self, events: Sequence[TicketEvent], result: SyncResult) -> None:
@@ -245,14 +257,21 @@ class Opportunities:
         leads = sorted({c[CASE_LEAD] for c in cases.values()
                         if not c.get("ContactId") and c.get(CASE_LEAD)})
         converted, refused = self._converted(leads) if leads else ({}, {})
-        for case in cases.values():
+        repoint: list[tuple[str, dict[str, Any]]] = []
+        for ticket, case in cases.items():
             contact = case.get("Contact") or {}
             account, contact_id = contact.get("AccountId"), case.get("ContactId")
             if not contact_id and case.get(CASE_LEAD) in converted:
                 account, contact_id = converted[case[CASE_LEAD]]
+                repoint.append((ticket, {TICKET_ID: ticket, "ContactId": contact_id,
+                                         "AccountId": account}))
             case["_account"], case["_contact"] = account, contact_id
-        return cases, {t: refused[c[CASE_LEAD]] for t, c in cases.items()
-                       if not c.get("ContactId") and c.get(CASE_LEAD) in refused}
+        refusals = {t: refused[c[CASE_LEAD]] for t, c in cases.items()
+                    if not c.get("ContactId") and c.get(CASE_LEAD) in refused}
+        for ticket, answer in self.writer.send("Case", repoint, TICKET_ID).items():
+            if not answer.get("success"):  # the Opportunity waits: tried again next step
+                refusals[ticket] = "the Case of the converted Lead: " + record_error(answer)[1]
+        return cases, refusals
 
     def _converted(self, leads: list[str],
                    ) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
@@ -265,14 +284,16 @@ class Opportunities:
         for row in self.api.query_many([soql])[0]:
             if row.get("IsConverted"):
                 out[row["Id"]] = (row["ConvertedAccountId"], row["ConvertedContactId"])
-                continue
-            try:
-                out[row["Id"]] = self.converter.convert(row["Id"], self._status())
-            except ConversionRefused as exc:
-                refused[row["Id"]] = str(exc)
-                continue
-            log.info("salesforce.lead.converted", lead_id=row["Id"],
-                     account_id=out[row["Id"]][0])
+            else:
+                try:
+                    out[row["Id"]] = self.converter.convert(row["Id"], self._status())
+                except ConversionRefused as exc:
+                    refused[row["Id"]] = str(exc)
+                    continue
+                log.info("salesforce.lead.converted", lead_id=row["Id"],
+                         account_id=out[row["Id"]][0], contact_id=out[row["Id"]][1])
+            if self.conversions is not None:
+                self.conversions.add(row["Id"], out[row["Id"]][1])
         return out, refused
 
     def _status(self) -> str:

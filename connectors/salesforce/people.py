@@ -7,8 +7,23 @@ see :func:`same_phone`), then ``Telegram_Username__c``. A record found by phone 
 claimed by writing the Telegram id onto it (only records without a Telegram id are candidates:
 a different id is a different person); when none is found, the configured ``customer_object``
 is created by upsert on ``Telegram_User_Id__c``. A Contact is preferred over a Lead at the
-same key; converted Leads are skipped. A bot intake form's answers make the person a Lead (see
+same key. A bot intake form's answers make the person a Lead (see
 :mod:`connectors.salesforce.case_sync`).
+
+**Converted Leads** (``convertLead()``, by telecase's deals,
+:mod:`connectors.salesforce.opportunities`, or by a salesperson): the person is the Contact the
+Lead became from then on. A converted Lead found by any key stands for its
+``ConvertedContactId`` (Object Reference, Lead: ``IsConverted``, ``ConvertedContactId``),
+ranked after the Contacts found and before the unconverted Leads; found by phone or username,
+that Contact is claimed (its Telegram id written), so it is found directly afterwards, whatever
+the org's lead field mapping copied. A converted Lead is never updated (Salesforce refuses:
+``CANNOT_UPDATE_CONVERTED_LEAD``) and never recreated. A person remembered as a Lead is matched
+again at each new ticket (a salesperson may have converted it meanwhile), and the Leads this
+process converted (:class:`Conversions`, shared with the deals) replace the Lead in
+:attr:`People.known` at the next batch, so the customer's later Cases name the Contact
+(``ContactId``) and their messages' Tasks its ``WhoId``. A message's sender the sync does not
+know (it restarted since the ticket opened) is looked up by Telegram id in the same read, never
+created.
 
 Names. Salesforce requires ``LastName`` on Contact and Lead (80 characters; ``FirstName`` 40).
 Telegram gives a required ``first_name``, an optional ``last_name`` and an optional
@@ -42,6 +57,7 @@ from connectors.salesforce.results import SyncResult
 from streams.core.phones import e164
 from streams.schema.events import (
     Customer,
+    CustomerMessageReceived,
     IntakeAnswers,
     TicketCustomerLinked,
     TicketEvent,
@@ -55,6 +71,7 @@ LEAD_COMPANY = "[not provided]"
 LEAD_PRODUCT, LEAD_REGION, LEAD_DEAL_SIZE = ("Telecase_Product_Interest__c",
                                             "Telecase_Region__c", "Telecase_Deal_Size__c")
 LAST_NAME_MAX, FIRST_NAME_MAX = 80, 40
+UNMATCHED_MAX = 10_000
 
 
 def normalize_phone(raw: str | None) -> str | None:
@@ -103,6 +120,28 @@ class _Wanted:
     phone: str | None = None
     intake: IntakeAnswers | None = None
     """The bot intake form's answers: the person is (or becomes) a Lead holding them."""
+    look_only: bool = False
+    """A message's sender not known (a restarted sync): found by Telegram id or not at all,
+    never claimed nor created (the ticket's opening does that)."""
+
+
+class Conversions:
+    """The Leads this process converted: Lead id -> the Contact it became. Shared by the
+    deals (which convert) and the Case sync's :class:`People` (which follow); at most
+    ``most`` remembered (the oldest forgotten: a restart finds them in Salesforce anyway)."""
+
+    def __init__(self, most: int = 10_000) -> None:
+        self.most = most
+        self.contacts: dict[str, str] = {}
+        self.version = 0
+
+    def add(self, lead_id: str, contact_id: str) -> None:
+        if self.contacts.get(lead_id) == contact_id:
+            return
+        self.contacts[lead_id] = contact_id
+        while len(self.contacts) > self.most:
+            del self.contacts[next(iter(self.contacts))]
+        self.version += 1
 
 
 class People:
@@ -111,11 +150,28 @@ class People:
 
     def __init__(self, api: SalesforceApi, writer: Writer, *,
                  customer_object: CustomerObject = "Contact", lead_source: str | None = None,
-                 assign_on_create: bool = False) -> None:
+                 assign_on_create: bool = False,
+                 conversions: Conversions | None = None) -> None:
         self.api, self.writer = api, writer
         self.customer_object, self.lead_source = customer_object, lead_source
         self.assign_on_create = assign_on_create
         self.known: dict[int, Person] = {}
+        self.conversions = conversions
+        self._followed = -1
+        self._unmatched: dict[int, None] = {}
+        """Message senders looked up and not found (the oldest forgotten past
+        :data:`UNMATCHED_MAX`)."""
+
+    def follow(self) -> None:
+        """Replace the Leads known to be converted (:class:`Conversions`) by their Contacts."""
+        conversions = self.conversions
+        if conversions is None or conversions.version == self._followed:
+            return
+        self._followed = conversions.version
+        for uid, person in list(self.known.items()):
+            contact = conversions.contacts.get(person.id) if person.sobject == "Lead" else None
+            if contact is not None:
+                self.known[uid] = Person("Contact", contact)
 
     def sync(self, events: Sequence[TicketEvent], result: SyncResult,
              candidates: list[dict[str, Any]] | None = None) -> None:
@@ -131,6 +187,14 @@ class People:
         keys: dict[str, int] = {}
         for uid, want in wanted.items():
             found, by = _match(uid, want, rows, claimed)
+            if want.look_only:
+                if found is not None and by == "telegram id":
+                    self.known[uid] = Person(found["attributes"]["type"], found["Id"])
+                else:
+                    self._unmatched[uid] = None
+                    while len(self._unmatched) > UNMATCHED_MAX:
+                        del self._unmatched[next(iter(self._unmatched))]
+                continue
             keys[want.event_id] = uid
             sobject = found["attributes"]["type"] if found is not None else None
             answers = (self._lead_fields(want.intake)
@@ -160,7 +224,7 @@ class People:
         wanted: dict[int, _Wanted] = {}
         for e in events:
             if isinstance(e, TicketCustomerLinked):  # a manual ticket's caller, on Telegram
-                if e.customer.telegram_user_id not in self.known:
+                if self._unsure(e.customer.telegram_user_id):
                     wanted.setdefault(e.customer.telegram_user_id,
                                       _Wanted(e.customer, e.event_id, e.phone))
                 continue
@@ -170,8 +234,13 @@ class People:
             if e.intake is not None:  # matched again: the Lead takes the newest answers
                 wanted[uid] = _Wanted(e.customer, e.event_id, normalize_phone(e.intake.phone),
                                       e.intake)
-            elif uid not in self.known:
+            elif self._unsure(uid):
                 wanted.setdefault(uid, _Wanted(e.customer, e.event_id))
+        for e in events:
+            if isinstance(e, CustomerMessageReceived):
+                uid = e.sender.telegram_user_id
+                if uid not in self.known and uid not in self._unmatched:
+                    wanted.setdefault(uid, _Wanted(e.sender, e.event_id, look_only=True))
         if not wanted:
             return wanted
         for e in events:  # a phone shared anywhere in the batch helps matching
@@ -180,6 +249,12 @@ class People:
                     wanted[who.telegram_user_id].phone = normalize_phone(
                         getattr(who, "phone", None))
         return wanted
+
+    def _unsure(self, uid: int) -> bool:
+        """Whether a new ticket's customer needs matching: unknown, or known as a Lead (it
+        may have been converted since)."""
+        person = self.known.get(uid)
+        return person is None or person.sobject == "Lead"
 
     def candidate_queries(self, wanted: list[_Wanted]) -> list[str]:
         """The queries finding the Contacts and Leads any of ``wanted`` may be."""
@@ -194,9 +269,9 @@ class People:
                 terms += [f"Phone LIKE {soql_quote(phone_pattern(phone))}",
                           f"MobilePhone LIKE {soql_quote(phone_pattern(phone))}"]
             where = " OR ".join(terms)
-            for sobject, extra in (("Contact", ""), ("Lead", "IsConverted = false AND ")):
-                soqls.append(f"SELECT Id, {TG_ID}, {TG_USERNAME}, Phone, MobilePhone FROM "
-                             f"{sobject} WHERE {extra}({where}) ORDER BY CreatedDate")
+            for sobject, extra in (("Contact", ""), ("Lead", ", IsConverted, ConvertedContactId")):
+                soqls.append(f"SELECT Id, {TG_ID}, {TG_USERNAME}, Phone, MobilePhone{extra} "
+                             f"FROM {sobject} WHERE {where} ORDER BY CreatedDate")
         return soqls
 
     def _candidates(self, wanted: list[_Wanted]) -> list[dict[str, Any]]:
@@ -275,14 +350,21 @@ def _match(uid: int, want: _Wanted, rows: list[dict[str, Any]],
 
 def candidates_from(soqls: list[str], answers: list[list[dict[str, Any]]],
                     ) -> list[dict[str, Any]]:
-    """Contacts, then unconverted Leads (oldest first), from :meth:`People.candidate_queries`'
-    answers."""
+    """Contacts, then the Contacts converted Leads became, then unconverted Leads (oldest
+    first), from :meth:`People.candidate_queries`' answers."""
     contacts = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Contact " in s
                 for r in rows]
     leads = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Lead " in s
              for r in rows]
     for row in contacts:
         row.setdefault("attributes", {})["type"] = "Contact"
+    became = []
+    seen = {c["Id"] for c in contacts}
     for row in leads:
         row.setdefault("attributes", {})["type"] = "Lead"
-    return contacts + leads
+        contact = row.get("ConvertedContactId") if row.get("IsConverted") else None
+        if contact and contact not in seen:
+            became.append({**row, "Id": contact, "attributes": {"type": "Contact"},
+                           "converted_lead": row["Id"]})
+    unconverted = [r for r in leads if not r.get("IsConverted")]
+    return contacts + became + unconverted

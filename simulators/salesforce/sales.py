@@ -27,8 +27,10 @@ As the documentation describes them:
   ``opportunityName``); the answer's ``LeadConvertResult`` carries ``accountId``,
   ``contactId``, ``opportunityId``, ``leadId``, ``success`` and ``errors``. The Lead becomes
   ``IsConverted`` with ``ConvertedAccountId``, ``ConvertedContactId``,
-  ``ConvertedOpportunityId`` and ``ConvertedDate``; converting it again is refused
-  (``CANNOT_UPDATE_CONVERTED_LEAD``); a status that is not a converted one is refused
+  ``ConvertedOpportunityId`` and ``ConvertedDate``; converting it again, updating it, or
+  naming it as a Task's or Event's ``WhoId`` is refused (``CANNOT_UPDATE_CONVERTED_LEAD``
+  "cannot reference converted lead", :func:`refuse_converted`; a converted Lead is read-only
+  in Salesforce); a status that is not a converted one is refused
   (``INVALID_STATUS``). The new Contact copies the Lead's name, phone, email and
   ``Telegram_User_Id__c`` (the lead field mapping an admin sets up for it).
 """
@@ -63,6 +65,18 @@ def derive(fields: dict[str, Any]) -> None:
     stage = fields.get("StageName")
     fields["IsClosed"] = stage in CLOSED_STAGES
     fields["IsWon"] = CLOSED_STAGES.get(str(stage), False)
+
+
+def refuse_converted(store: Any, sobject: str, record: Any, values: dict[str, Any]) -> None:
+    """A converted Lead is read-only, and an activity may not name one as its ``WhoId``:
+    ``CANNOT_UPDATE_CONVERTED_LEAD`` "cannot reference converted lead" (the error Salesforce
+    answers in both cases). ``record``: the record being updated (``None``: created)."""
+    if record is not None and sobject == "Lead" and record.fields.get("IsConverted"):
+        raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+    who = values.get("WhoId") if sobject in ("Task", "Event") else None
+    lead = store.by_id(str(who)) if who else None
+    if lead is not None and lead.sobject == "Lead" and lead.fields.get("IsConverted"):
+        raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
 
 
 def convert_lead(store: Any, payload: bytes, user_id: str) -> tuple[int, str]:

@@ -175,6 +175,8 @@ class Store:
             self.gate(None)
         values = prepare(kind, body, creating=True, types=self.types, lookup=self.lookup,
                          check_lengths=self.strict)
+        if gated:
+            sales.refuse_converted(self, kind.name, None, values)
         assigned = gated and self._assign(kind, values)
         for name, one in kind.fields.items():
             if name not in values and one.default is not None:
@@ -224,6 +226,8 @@ class Store:
             self.gate(record.id)
         values = prepare(kind, body, creating=False, types=self.types, lookup=self.lookup,
                          check_lengths=self.strict)
+        if gated:
+            sales.refuse_converted(self, kind.name, record, values)
         assigned = gated and self._assign(kind, values)
         cleared = [n for n, v in values.items() if v is None and kind.fields[n].required]
         if cleared:

@@ -50,6 +50,7 @@ from connectors.salesforce.opportunities import (
     StageMap,
 )
 from connectors.salesforce.opportunities_runner import OpportunitiesRunner
+from connectors.salesforce.people import Conversions
 from connectors.salesforce.reconcile import MilestoneCheck
 from connectors.salesforce.sync_runner import SyncRunner
 from connectors.telegram.bot_api import BotApi
@@ -93,6 +94,16 @@ def limit_guard(settings: Settings) -> LimitGuard:
                 essential_at=settings.salesforce_limit_essential_at,
                 slowdown=settings.salesforce_limit_slowdown)
         return guard
+
+
+_CONVERSIONS: dict[tuple[str, str], Conversions] = {}
+
+
+def lead_conversions(settings: Settings) -> Conversions:
+    """The Leads the process's deals convert, which its Case sync follows (one per org)."""
+    key = (settings.salesforce_domain, settings.salesforce_login_url or "")
+    with _GUARDS_LOCK:
+        return _CONVERSIONS.setdefault(key, Conversions())
 
 
 async def watch_api_limits(settings: Settings, stop: asyncio.Event) -> None:
@@ -188,7 +199,8 @@ async def case_sync(settings: Settings) -> CaseSync:
                     entitlements=_entitlements(settings),
                     ledger=await asyncio.to_thread(write_ledger, settings),
                     integration_user_id=settings.salesforce_integration_user_id,
-                    integration_username=settings.salesforce_username)
+                    integration_username=settings.salesforce_username,
+                    conversions=lead_conversions(settings))
 
 
 async def sync_runner(settings: Settings, bus: Bus, names: TopicNames,
@@ -307,7 +319,8 @@ async def opportunities_runner(settings: Settings, bus: Bus,
                         settings.salesforce_opportunity_stage_closed),
         close_in_days=settings.salesforce_opportunity_close_days,
         lead_source=settings.salesforce_lead_source,
-        converted_status=settings.salesforce_lead_converted_status)
+        converted_status=settings.salesforce_lead_converted_status,
+        conversions=lead_conversions(settings))
     return OpportunitiesRunner(bus, names, deals, guard=limit_guard(settings),
                                linger=settings.salesforce_sync_linger,
                                max_backoff=settings.salesforce_sync_max_backoff)

@@ -1,9 +1,10 @@
 """Deals end to end (issue 17 item 4): ``telecase run`` with
 ``TELECASE_SALESFORCE_OPPORTUNITIES`` between the Telegram and Salesforce simulators. A
 bot intake form whose deal size passes the threshold converts its Lead and yields exactly
-one Opportunity at ``Qualification``; after a restart, the agent's answer moves that same
-Opportunity to ``Needs Analysis`` (nothing doubled: one Opportunity, one Account, the Lead
-converted once)."""
+one Opportunity at ``Qualification``, the Case then pointing at the Contact and Account the
+Lead became; after a restart, the agent's answer moves that same Opportunity to ``Needs
+Analysis``, and Ann's later message attaches to the Contact (nothing doubled: one
+Opportunity, one Account, one Contact, the Lead converted once and never recreated)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ def test_a_qualified_intake_form_yields_one_opportunity_across_a_restart(
         assert deal["Name"] == "Acme Corp: Widgets (Ann Lee)"
         ticket = deal["Telecase_Ticket_Id__c"]
         assert ticket.startswith(f"tg:{ann['id']}:p:")
+        [case] = wait_for(lambda: [c for c in salesforce.records("Case")
+                                   if c["ContactId"] == lead["ConvertedContactId"]], 30,
+                          what="the Case pointing at the Contact the Lead became")
+        assert case["AccountId"] == lead["ConvertedAccountId"]
 
         events = embedded.names.ticket_events
         wait_for(lambda: embedded.position(GROUP, events) == len(embedded.read_topic(events)),
@@ -84,6 +89,14 @@ def test_a_qualified_intake_form_yields_one_opportunity_across_a_restart(
                  30, what="the deals runner caught up again")
         assert [d["Telecase_Ticket_Id__c"] for d in salesforce.records("Opportunity")] == [
             ticket]
+
+        # Ann writes again: her message attaches to the Contact, no Lead is made or updated
+        telegram.drive(lambda tg: tg.write(ann["id"], ann["id"], "Any discount for 200?"))
+        [task] = wait_for(lambda: [t for t in salesforce.records("Task")
+                                   if t["Description"] == "Any discount for 200?"], 60,
+                          what="Ann's later message on the Case")
+        assert task["WhoId"] == lead["ConvertedContactId"]
+        assert len(salesforce.records("Lead")) == 1
         assert len(salesforce.records("Account")) == 1
         assert len(salesforce.records("Contact")) == 1
         assert embedded.read_topic(embedded.names.dead_letters) == []
