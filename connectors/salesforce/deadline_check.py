@@ -25,8 +25,12 @@ paused) or a tier the policy no longer chooses has none.
 - ``milestone_completion``: telecase met the target but the milestone is open, or completed
   at another instant.
 
-Reported, not corrected, and not recorded in the log: telecase's warnings and escalations
-keep following telecase's clock (following Salesforce's instead is not built).
+Reported, not corrected. The clocks themselves follow Salesforce's targets through the log:
+the milestone reader (:mod:`connectors.salesforce.milestone_reader`) writes each new target to
+``salesforce.changes`` and the worker records it (``sla.target_adopted``), so the deadlines
+replayed here include the targets adopted; what is left to report is what the reader has not
+seen yet (a target changed since its last round), completions, and breaches the two count
+differently.
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ from streams.schema.events import (
     SlaClock,
     SlaMet,
     SlaStarted,
+    SlaTargetAdopted,
     TicketEvent,
     TicketOpened,
 )
 from streams.sla import clock
+from streams.sla.clock import SalesforceTarget
 from streams.sla.policy import SlaPolicy
 from streams.sla.replay import sla_facts, sla_ticket_facts
 
@@ -154,6 +160,9 @@ def _running_deadlines(events: list[TicketEvent], started: SlaStarted, policy: S
     for e in events:
         if e.seq <= opened.seq or e.occurred_at < started.occurred_at:
             continue
+        if isinstance(e, SlaTargetAdopted):  # Salesforce's target, as the worker adopted it
+            state = clock.adopt(state, SalesforceTarget(e.clock, e.target_at, e.violated),
+                                e.occurred_at)
         for fact in sla_facts(e):
             state = clock.observe(state, fact, e.occurred_at)
     calendar, terms = state.terms.calendar, state.terms

@@ -17,9 +17,10 @@ The policy maps each SLA tier to an Entitlement (``[sla.tiers.<name>] entitlemen
 An Entitlement named but not found, or a Case without the milestone, writes nothing (a
 WARNING names it). Completing twice is harmless: only open milestones are queried.
 telecase's clock is the clock of record by default: Salesforce's milestones follow it. With
-``TELECASE_SLA_CLOCK_OF_RECORD=salesforce``, reconciliation reads ``TargetDate``,
-``IsViolated`` and ``CompletionDate`` back and reports disagreements
-(:mod:`connectors.salesforce.deadline_check`).
+``TELECASE_SLA_CLOCK_OF_RECORD=salesforce`` the open milestones' ``TargetDate`` and
+``IsViolated`` are read back (:mod:`connectors.salesforce.milestone_reader`) and telecase's
+clocks follow them (``sla.target_adopted``); the milestones are still completed here, and
+reconciliation reports what disagrees (:mod:`connectors.salesforce.deadline_check`).
 """
 
 from __future__ import annotations

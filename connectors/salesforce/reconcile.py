@@ -47,7 +47,10 @@ With Salesforce as the clock of record (``milestones``: a :class:`MilestoneCheck
 ``TELECASE_SLA_CLOCK_OF_RECORD=salesforce``), the Cases' milestones are read too and where
 their ``TargetDate``, ``IsViolated`` and ``CompletionDate`` disagree with the log's deadlines
 (:mod:`connectors.salesforce.deadline_check`) the report says so (``milestone_breach``,
-``milestone_target``, ``milestone_completion``); nothing is corrected.
+``milestone_target``, ``milestone_completion``); nothing is corrected here: the clocks follow
+Salesforce's targets through the log already (the milestone reader,
+:mod:`connectors.salesforce.milestone_reader`, and ``sla.target_adopted``), so the report
+shows what that has not caught up with.
 
 Reconciliation is not essential: with a ``guard``
 (:class:`~connectors.salesforce.limit_guard.LimitGuard`) that holds ``reconcile`` calls (the

@@ -23,7 +23,7 @@ from simulators.salesforce import SalesforceDriver
 from streams.runtime.bus import Outgoing
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.topics import TopicNames
-from streams.schema.events import SlaStarted, TicketEvent, encode_event
+from streams.schema.events import SlaStarted, SlaTargetAdopted, TicketEvent, encode_event
 from streams.sla.policy import SlaPolicy
 from tests.adapters.salesforce.test_case_report import TICKET, at, scenario
 from tests.adapters.salesforce.test_case_sync import NOW, conversation, customer
@@ -106,3 +106,22 @@ def test_a_running_clock_has_its_deadline_from_the_policy() -> None:
     assert deadlines[(TICKET, "first_response")].due_at == NOW + timedelta(seconds=8)
     assert deadlines[(TICKET, "resolution")].due_at == NOW + timedelta(hours=1)
     assert log_deadlines(events, None)[(TICKET, "first_response")].due_at is None
+
+
+def test_a_target_adopted_from_salesforce_is_the_logs_deadline() -> None:
+    started = SlaStarted(event_id=f"{TICKET}#3", ticket_id=TICKET, seq=3, tier="fast",
+                         team="desk", rule=None, reason="default",
+                         first_response_target=timedelta(seconds=8),
+                         resolution_target=timedelta(hours=1), next_due_at=None, **at(0))
+    target = NOW + timedelta(seconds=5)
+    adopted = SlaTargetAdopted(
+        event_id=f"{TICKET}#4", ticket_id=TICKET, seq=4, clock="first_response",
+        signal="first_response_breached", milestone_id="5oT000000000001AAA", target_at=target,
+        violated=False, previous_due_at=NOW + timedelta(seconds=8),
+        target=timedelta(seconds=5), next_due_at=None, reason="Salesforce's", **at(0.02))
+    events = [*conversation(TICKET, customer(11, "ann"), 1), started, adopted]
+    deadlines = log_deadlines(events, SlaPolicy.from_toml(POLICY))
+    assert deadlines[(TICKET, "first_response")].due_at == target
+    assert deadlines[(TICKET, "resolution")].due_at == NOW + timedelta(hours=1)
+    agree = [MilestoneFact(TICKET, "first_response", target, False, None)]
+    assert disagreements(deadlines, agree, NOW) == []
