@@ -18,15 +18,17 @@ the fields of :data:`REPORT_FIELDS` whenever one of them changes:
 - ``Telecase_Pilot_Group__c``: the Telegram group the ticket came from (its chat id; the
   pilot rollout enables groups by chat id, ``TELECASE_PILOT_CHATS``), empty for a private chat.
 
-The fold is per ticket and in memory (one sync instance, one consumer). Seconds need the
-opening: a ticket whose ``ticket.opened`` this instance has not seen (it started after it)
+The fold is per ticket and in memory (one sync instance, one consumer), bounded: a closed
+ticket's state is pruned once its final report is written (:class:`ReportFold`). Seconds need
+the opening: a ticket whose ``ticket.opened`` this instance has not seen (it started after it)
 gets the fields its own events carry (SLA state, breaches, escalation level, the response
-timestamp) and no seconds until a resync of the ticket from the log
-(:mod:`connectors.salesforce.resync`) replays its whole history.
+timestamp) and no seconds until it is reopened (its history is then read from the log) or a
+resync of the ticket from the log (:mod:`connectors.salesforce.resync`) replays it.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -128,29 +130,41 @@ class Report:
             PILOT_GROUP: self.pilot_group}
 
 
-class ReportFold:
-    """Per ticket :class:`Report`; :meth:`changes` gives the fields a batch changed."""
+CLOSED_MAX = 10_000
+"""Closed tickets whose state :class:`ReportFold` keeps after pruning (the most recent)."""
 
-    def __init__(self) -> None:
+
+class ReportFold:
+    """Per ticket :class:`Report`; :meth:`changes` gives the fields a batch changed.
+
+    **Bounded.** A ticket closed whose final report Salesforce confirmed is pruned: its
+    state leaves :attr:`reports` and :attr:`written` for :attr:`closed`, which keeps the last
+    ``closed_max`` of them (oldest forgotten first). A reopened ticket found there is revived
+    as it was. One forgotten (or never seen: the instance started after its opening) and
+    reopened is rebuilt from the log first: the sync runner reads its history
+    (:meth:`unknown`, :meth:`rebuild`), so its fields are right again (the resolution cleared,
+    the first response kept, the resolution of the next closing counted from the opening).
+    So the fold holds the open tickets and at most ``closed_max`` closed ones."""
+
+    def __init__(self, closed_max: int = CLOSED_MAX) -> None:
         self.reports: dict[str, Report] = {}
         self.written: dict[str, dict[str, Any]] = {}
+        self.closed: OrderedDict[str, Report] = OrderedDict()
+        self.closed_max = closed_max
 
     def changes(self, events: list[TicketEvent]) -> dict[str, tuple[str, dict[str, Any]]]:
         """``{ticket: (key, fields)}``: the fields that differ from what was last written,
         with the id of the ticket's last event of the batch (what a refusal dead-letters)."""
         last: dict[str, str] = {}
         for e in events:
-            report = self.reports.setdefault(e.ticket_id, Report())
+            report = self.reports.get(e.ticket_id) or self._revive(e.ticket_id)
             before = replace(report)
             report.fold(e)
             if replace(report, last_seq=before.last_seq) != before:
                 last[e.ticket_id] = e.event_id
         out: dict[str, tuple[str, dict[str, Any]]] = {}
         for ticket, key in last.items():
-            report = self.reports[ticket]
-            now = report.case_fields()
-            if report.opened_at is None:  # opened before this instance: never clear a field
-                now = {k: v for k, v in now.items() if v not in (None, False, 0)}
+            now = _fields(self.reports[ticket])
             old = self.written.get(ticket, {})
             diff = {k: v for k, v in now.items() if old.get(k, _UNSET) != v}
             if diff:
@@ -158,8 +172,54 @@ class ReportFold:
         return out
 
     def confirm(self, ticket: str, sent: dict[str, Any]) -> None:
-        """Salesforce accepted ``sent`` for ``ticket``."""
-        self.written.setdefault(ticket, {}).update(sent)
+        """Salesforce accepted ``sent`` for ``ticket``; a closed ticket whose fields are all
+        written is pruned."""
+        written = self.written.setdefault(ticket, {})
+        written.update(sent)
+        report = self.reports.get(ticket)
+        if report is not None and report.closed_at is not None and all(
+                written.get(k, _UNSET) == v for k, v in _fields(report).items()):
+            del self.reports[ticket], self.written[ticket]
+            self.closed[ticket] = report
+            self.closed.move_to_end(ticket)
+            while len(self.closed) > self.closed_max:
+                self.closed.popitem(last=False)
+
+    def unknown(self, events: list[TicketEvent]) -> set[str]:
+        """Tickets reopened in ``events`` whose state this fold does not hold (forgotten, or
+        opened before this instance): :meth:`rebuild` them from their history first."""
+        return {e.ticket_id for e in events if _reopens(e) and e.ticket_id not in self.reports
+                and e.ticket_id not in self.closed}
+
+    def rebuild(self, history: list[TicketEvent]) -> None:
+        """Fold the tickets' earlier events, as written already (their last report was)."""
+        for e in history:
+            self.reports.setdefault(e.ticket_id, Report()).fold(e)
+        for ticket in {e.ticket_id for e in history}:
+            self.written[ticket] = _fields(self.reports[ticket])
+
+    def _revive(self, ticket: str) -> Report:
+        report = self.closed.pop(ticket, None)
+        if report is None:
+            report = Report()
+        else:
+            self.written[ticket] = _fields(report)
+        self.reports[ticket] = report
+        return report
+
+
+def _fields(report: Report) -> dict[str, Any]:
+    """The fields to hold for ``report``: opened before this instance, only those it knows
+    (a field is never cleared for want of the opening)."""
+    now = report.case_fields()
+    if report.opened_at is None:
+        now = {k: v for k, v in now.items() if v not in (None, False, 0)}
+    return now
+
+
+def _reopens(event: TicketEvent) -> bool:
+    return isinstance(event, TopicReopened) or (
+        isinstance(event, CaseStatusChanged) and not event.is_closed)
 
 
 _UNSET = object()

@@ -236,6 +236,7 @@ class CaseWrites:
         if self.report is None:
             return
         for ticket, (report, written) in state.items():
+            self.report.closed.pop(ticket, None)  # pruned by the writes undone
             for table, value in ((self.report.reports, report),
                                  (self.report.written, written)):
                 if value is None:

@@ -304,6 +304,7 @@ class SyncRunner:
         while True:
             try:
                 await self._restore_holds(events)
+                await self._restore_reports(events)
                 return await asyncio.to_thread(self.sync.apply, events)
             except TransientError as exc:
                 reason, retry_after = getattr(exc, "reason", "other"), retry_after_of(exc)
@@ -357,6 +358,28 @@ class SyncRunner:
             if restored:
                 log.info("salesforce.sync.hold_restored", tickets=sorted(restored))
         self._seen |= tickets
+
+    async def _restore_reports(self, events: list[TicketEvent]) -> None:
+        """Rebuild from the log the reportable state of tickets reopened in ``events`` that
+        the report fold no longer (or never) held (closed tickets are pruned:
+        :class:`~connectors.salesforce.case_report.ReportFold`)."""
+        report = self.sync.cases.report
+        tickets = report.unknown(events) if report is not None else set()
+        if report is None or not tickets:
+            return
+        batch: object = self._batch  # the batch's records (or its first record)
+        records = batch if isinstance(batch, list) else [batch]
+        first: dict[int, Record] = {}
+        for rec in records:
+            if isinstance(rec, Record):
+                first.setdefault(rec.partition, rec)
+        earlier: list[TicketEvent] = []
+        for rec in first.values():  # before the batch's first record on each partition
+            earlier += decoded(await history(self.bus, rec.topic, rec.partition, tickets,
+                                             rec.offset))
+        report.rebuild(earlier)
+        log.info("salesforce.sync.report_rebuilt", tickets=sorted(tickets),
+                 events=len(earlier))
 
     # -- link-back ---------------------------------------------------------------------------
 
