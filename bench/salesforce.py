@@ -3,7 +3,8 @@
 A Salesforce simulator (HTTPS, in this process), an embedded log, and the real
 :class:`~connectors.salesforce.sync_runner.SyncRunner` driving
 :class:`~connectors.salesforce.case_sync.CaseSync` through unmodified simple-salesforce.
-Ticket events are appended to ``ticket.events`` at a steady rate of customer messages
+Ticket events are appended to ``ticket.events`` (``partitions`` partitions, keyed by ticket
+as the workers key them) at a steady rate of customer messages
 (``new_ticket_share`` of them open a ticket, with a ``ticket.opened`` first; the rest land on
 tickets already open), for ``seconds`` at each rate. The runner batches as ``telecase run``
 does: a batch lingers up to ``linger`` seconds while it grows (default
@@ -92,6 +93,9 @@ WATCH = 0.02  # how often the reply phase looks at what the bot sent
 TG_TOKEN = "7000000003:bench-salesforce"
 OVERLAP = 60.0  # the poller's re-read window (TELECASE_SALESFORCE_POLL_OVERLAP's default)
 DAILY_ALLOCATION = 100_000
+PARTITIONS = 4
+"""``ticket.events`` partitions: a Kafka deployment's (``KafkaBus``'s default), so the figures
+hold where the sync reads several partitions (it batches across them)."""
 """An Enterprise Edition org's daily API calls before the 1,000 per licence."""
 _MARK = re.compile(r"\[c(\d+)\]")
 
@@ -152,10 +156,10 @@ class _Traffic:
 
 async def _one_rate(sim: SalesforceSimulator, driver: SalesforceDriver, data: Path,
                     rate: float, seconds: float, new_ticket_share: float,
-                    batch_max: int, linger: float) -> dict[str, Any]:
+                    batch_max: int, linger: float, partitions: int) -> dict[str, Any]:
     from simple_salesforce.api import Salesforce
     session = requests_session(sim.base_url, sim.ca_file)
-    log = await EmbeddedLog.open(data / f"rate-{rate:g}.sqlite")
+    log = await EmbeddedLog.open(data / f"rate-{rate:g}.sqlite", default_partitions=partitions)
     try:
         sf = await asyncio.to_thread(Salesforce, username=sim.username, password=sim.password,
                                      security_token=sim.security_token, session=session)
@@ -403,7 +407,7 @@ async def measure(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.
                   daily_allocation: int = DAILY_ALLOCATION,
                   data_dir: Path | None = None, replies: int = 40, reply_tickets: int = 10,
                   reply_rate: float = 2.0, poll_interval: float = 1.0,
-                  reply_timeout: float = 60.0) -> dict[str, Any]:
+                  reply_timeout: float = 60.0, partitions: int = PARTITIONS) -> dict[str, Any]:
     """Run the benchmark on the running event loop (see :func:`run`)."""
     with tempfile.TemporaryDirectory(prefix="telecase-bench-sf-") as tmp:
         data = Path(data_dir or tmp)
@@ -412,7 +416,7 @@ async def measure(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.
                                        daily_api_limit=daily_allocation) as sim, \
                 SalesforceDriver(sim.base_url, sim.ca_file) as driver:
             results = [await _one_rate(sim, driver, data, rate, seconds, new_ticket_share,
-                                       batch_max, linger) for rate in rates]
+                                       batch_max, linger, partitions) for rate in rates]
             allocation = int((await driver.api_usage())["max"])
         if messages_per_day is not None:
             for r in results:
@@ -422,6 +426,7 @@ async def measure(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.
         out: dict[str, Any] = {"seconds_per_rate": seconds,
                                "new_ticket_share": new_ticket_share,
                                "batch_max": batch_max, "linger_s": linger,
+                               "ticket_events_partitions": partitions,
                                **({"messages_per_day": messages_per_day}
                                   if messages_per_day is not None else {}),
                                "daily_allocation": allocation, "rates": results}
@@ -438,7 +443,7 @@ def run(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.0, *,
         daily_allocation: int = DAILY_ALLOCATION, data_dir: Path | None = None,
         replies: int = 40, reply_tickets: int = 10,
         reply_rate: float = 2.0, poll_interval: float = 1.0,
-        reply_timeout: float = 60.0) -> dict[str, Any]:
+        reply_timeout: float = 60.0, partitions: int = PARTITIONS) -> dict[str, Any]:
     """Feed ``rates`` customer messages per second for ``seconds`` each through the sync and
     the simulator; API calls per message and sync latency per rate. Then, unless ``replies``
     is 0, post ``replies`` agent comments (``reply_rate`` a second over ``reply_tickets``
@@ -452,7 +457,8 @@ def run(rates: Sequence[float] = (10, 100, 1000), seconds: float = 10.0, *,
                                daily_allocation=daily_allocation, data_dir=data_dir,
                                replies=replies,
                                reply_tickets=reply_tickets, reply_rate=reply_rate,
-                               poll_interval=poll_interval, reply_timeout=reply_timeout))
+                               poll_interval=poll_interval, reply_timeout=reply_timeout,
+                               partitions=partitions))
 
 
 if __name__ == "__main__":  # python -m bench.salesforce

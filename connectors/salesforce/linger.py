@@ -3,8 +3,9 @@
 A batch costs the sync about two API calls whatever its size
 (:mod:`connectors.salesforce.case_sync`), so at a low rate, where every record would be a batch
 of its own, calls per message are highest. Before applying a batch, the sync runner
-(:mod:`connectors.salesforce.sync_runner`) lets it grow (:meth:`Linger.grow`): it reads on
-from the same partition until
+(:mod:`connectors.salesforce.sync_runner`) lets it grow (:meth:`Linger.grow_any`): it reads on
+from every partition of the topic (a batch is read from all of them at once, so the topic's
+partition count does not multiply the calls) until
 
 - the batch holds ``batch_max`` records, or
 - its oldest record has waited ``bound`` seconds since it was appended to the log (a record
@@ -31,11 +32,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
-from streams.runtime.bus import Bus, Record
+from streams.runtime.bus import Bus, Record, next_positions
 
 DEFAULT_LINGER = 1.5
 """Seconds: ``TELECASE_SALESFORCE_SYNC_LINGER``'s default."""
@@ -115,11 +116,31 @@ class Linger:
         """Extend ``records`` (in place: the consumer's position follows its last record) with
         what arrives on ``partition`` until the batch is full, its oldest record has waited
         the bound, or the rate says it would not grow."""
+        async def more(limit: int, wait: float) -> list[Record]:
+            return await bus.read(topic, partition, records[-1].offset + 1, limit, wait=wait)
+
+        await self._grow(records, more, stop)
+
+    async def grow_any(self, bus: Bus, topic: str, positions: Mapping[int, int],
+                       records: list[Record], stop: asyncio.Event) -> None:
+        """:meth:`grow` for a batch read from every partition of ``topic`` at once
+        (:func:`streams.runtime.bus.consume_merged`): it grows with what arrives on any of
+        them, each read on after its last record in the batch, else from ``positions`` (the
+        consumer's, before the batch)."""
+        async def more(limit: int, wait: float) -> list[Record]:
+            offsets = {**positions, **next_positions(records)}
+            return await bus.read_any(topic, offsets, limit, wait=wait)
+
+        await self._grow(records, more, stop)
+
+    async def _grow(self, records: list[Record],
+                    more: Callable[[int, float], Awaitable[list[Record]]],
+                    stop: asyncio.Event) -> None:
         self.rate.add(len(records))
         bound, size = self.limits()
         if bound <= 0 or not records or len(records) >= size:
             return
-        waited = max(0.0, self.wall() - records[0].timestamp)
+        waited = max(0.0, self.wall() - min(r.timestamp for r in records))
         start = self.clock()
         deadline = start + max(0.0, min(bound, bound - waited))
         probe = min(deadline, start + PROBE)
@@ -131,7 +152,6 @@ class Linger:
                 return
             if self.rate.per_second() * left < 1.0 and (len(records) > read or now >= probe):
                 return
-            more = await bus.read(topic, partition, records[-1].offset + 1,
-                                  size - len(records), wait=min(left, POLL))
-            self.rate.add(len(more))
-            records.extend(more)
+            arrived = await more(size - len(records), min(left, POLL))
+            self.rate.add(len(arrived))
+            records.extend(arrived)

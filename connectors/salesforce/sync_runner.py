@@ -88,9 +88,9 @@ from connectors.salesforce.resync import (
     history,
     ticket_records,
 )
-from streams.runtime.bus import Bus, Outgoing, Record
+from streams.runtime.bus import Bus, Outgoing, Record, next_positions
 from streams.runtime.fold import DEAD_LETTERS
-from streams.runtime.lag import consume
+from streams.runtime.lag import consume, consume_all
 from streams.runtime.quarantine import dead_letter, describe, format_traceback, is_infrastructure
 from streams.runtime.retry import retry_after_of
 from streams.runtime.topics import TopicNames
@@ -154,7 +154,7 @@ class SyncRunner:
         """A re-sync and a batch never write at the same time (see ``resync``)."""
         self._seen: set[str] = set()
         """Tickets looked up for a hold to restore since the start (each once)."""
-        self._batch: Record | None = None
+        self._batch: list[Record] = []
         """The first record of the batch being applied (where the log is read up to)."""
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -175,16 +175,16 @@ class SyncRunner:
         topic = self.names.ticket_events
         positions = await self.bus.committed(GROUP, topic)
 
-        async def handle(partition: int, records: list[Record]) -> bool:
-            await self.linger.grow(self.bus, topic, partition, records, stop)
+        async def handle(records: list[Record]) -> bool:
+            await self.linger.grow_any(self.bus, topic, positions, records, stop)
             async with self._one_at_a_time:
                 if not await self._apply(records, stop):
                     return False  # stopping while Salesforce was failing: the batch stays
-            await self.bus.commit(GROUP, topic, {partition: records[-1].offset + 1})
+            await self.bus.commit(GROUP, topic, next_positions(records))
             return True
 
-        await consume(self.bus, topic, positions, handle, stop, group=GROUP,
-                      batch_max=self.batch_max)
+        await consume_all(self.bus, topic, positions, handle, stop, group=GROUP,
+                          batch_max=self.batch_max)
 
     async def _follow_requests(self, stop: asyncio.Event) -> None:
         topic = self.names.dead_letters
@@ -214,7 +214,7 @@ class SyncRunner:
         return True
 
     async def _apply(self, records: list[Record], stop: asyncio.Event) -> bool:
-        self._batch = records[0] if records else None
+        self._batch = records
         events: list[TicketEvent] = []
         origin: dict[str, Record] = {}
         for rec in records:
@@ -347,13 +347,21 @@ class SyncRunner:
         opened = {e.ticket_id for e in events if isinstance(e, TicketOpened)}
         tickets = ({e.ticket_id for e in events if not isinstance(e, IGNORED)} - opened
                    - hold.held.keys() - cases.case_ids.keys() - self._seen)
-        if batch is None or not tickets:
+        if not batch or not tickets:
             return
         await asyncio.to_thread(cases.details, tickets)
         caseless = tickets - cases.case_ids.keys()
         if caseless:
-            earlier = await history(self.bus, batch.topic, batch.partition, caseless,
-                                    batch.offset)
+            # a ticket's records (keyed by its id) are all on one partition: read the history
+            # of the partitions holding these tickets, before the batch's first record there
+            first: dict[int, Record] = {}
+            for rec in batch:
+                first.setdefault(rec.partition, rec)
+            keys = {t.encode() for t in caseless}
+            earlier: list[Record] = []
+            for p in sorted({rec.partition for rec in batch if rec.key in keys}):
+                rec = first[p]
+                earlier += await history(self.bus, rec.topic, p, caseless, rec.offset)
             restored = hold.restore(decoded(earlier))
             if restored:
                 log.info("salesforce.sync.hold_restored", tickets=sorted(restored))

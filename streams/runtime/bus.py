@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +55,13 @@ class Bus(Protocol):
         """Records from ``offset`` on; waits up to ``wait`` seconds when there are none."""
         ...
 
+    async def read_any(self, topic: str, offsets: Mapping[int, int], limit: int,
+                       wait: float = 0.0) -> list[Record]:
+        """Records of any of ``offsets``' partitions, each from its offset on: at most
+        ``limit`` in all, each partition's in order, partition after partition; waits up to
+        ``wait`` seconds when none has any."""
+        ...
+
     async def end_offset(self, topic: str, partition: int) -> int: ...
 
     async def end_offsets(self, topic: str, partitions: Sequence[int] | None = None,
@@ -81,6 +88,7 @@ def partition_for(key: bytes | None, partitions: int) -> int:
 
 
 BatchHandler = Callable[[int, list[Record]], Awaitable[bool]]
+MergedHandler = Callable[[list[Record]], Awaitable[bool]]
 
 
 async def consume(bus: Bus, topic: str, positions: dict[int, int], handle: BatchHandler,
@@ -108,3 +116,31 @@ async def consume(bus: Bus, topic: str, positions: dict[int, int], handle: Batch
                 await asyncio.sleep(linger)
         if idle and partitions > 1:
             await asyncio.sleep(0.05)
+
+
+async def consume_merged(bus: Bus, topic: str, positions: dict[int, int], handle: MergedHandler,
+                         stop: asyncio.Event, *, batch_max: int) -> None:
+    """Feed ``handle(records)`` batches of ``topic`` read from every partition at once
+    (:meth:`Bus.read_any`): for a consumer whose cost is per batch whatever its partitions
+    (the Salesforce sync: about two API calls a batch), so a topic's partition count does not
+    multiply it. Each partition's records stay in order; the handler may extend the list in
+    place (with each partition's next records) before it makes its effects and positions
+    durable, and returns ``False`` to stop (the batch counts as not handled). ``positions``
+    is updated in place after each handled batch, from the records the list then holds."""
+    partitions = await bus.partitions(topic)
+    while not stop.is_set():
+        offsets = {p: positions.get(p, 0) for p in range(partitions)}
+        records = await bus.read_any(topic, offsets, batch_max, wait=0.2)
+        if not records:
+            continue
+        if not await handle(records):
+            return
+        positions.update(next_positions(records))
+
+
+def next_positions(records: Sequence[Record]) -> dict[int, int]:
+    """``partition -> the offset after its last record`` in ``records``."""
+    out: dict[int, int] = {}
+    for rec in records:
+        out[rec.partition] = max(out.get(rec.partition, 0), rec.offset + 1)
+    return out

@@ -29,13 +29,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
 
-from streams.runtime.bus import BatchHandler, Bus
+from streams.runtime.bus import BatchHandler, Bus, MergedHandler, consume_merged
 from streams.runtime.bus import consume as consume_bus
 from streams.schema.events import TicketEvent
 
@@ -103,13 +103,28 @@ async def consume(bus: Bus, topic: str, positions: dict[int, int], handle: Batch
                   linger_from: int = 8, interval: float = LAG_INTERVAL) -> None:
     """:func:`streams.runtime.bus.consume`, reporting ``group``'s lag on ``topic`` meanwhile (the
     ends from the log, the positions from the dict ``consume`` advances)."""
+    await _reporting(consume_bus(bus, topic, positions, handle, stop, batch_max=batch_max,
+                                 linger=linger, linger_from=linger_from),
+                     bus, topic, positions, group, interval)
+
+
+async def consume_all(bus: Bus, topic: str, positions: dict[int, int], handle: MergedHandler,
+                      stop: asyncio.Event, *, group: str, batch_max: int,
+                      interval: float = LAG_INTERVAL) -> None:
+    """:func:`streams.runtime.bus.consume_merged` (batches across partitions), reporting
+    ``group``'s lag on ``topic`` meanwhile."""
+    await _reporting(consume_merged(bus, topic, positions, handle, stop, batch_max=batch_max),
+                     bus, topic, positions, group, interval)
+
+
+async def _reporting(consuming: Coroutine[Any, Any, None], bus: Bus, topic: str,
+                     positions: dict[int, int], group: str, interval: float) -> None:
     report = LagReport(group)
     done = asyncio.Event()
     watcher = asyncio.create_task(_watch(bus, topic, positions, report, done, interval),
                                   name=f"lag:{group}:{topic}")
     try:
-        await consume_bus(bus, topic, positions, handle, stop, batch_max=batch_max,
-                          linger=linger, linger_from=linger_from)
+        await consuming
     finally:
         done.set()
         try:  # a side task stuck on the log is cancelled, not waited for

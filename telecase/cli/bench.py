@@ -66,6 +66,8 @@ def bench_salesforce(
         "calls (calls per message x N) next to the org's daily allocation"),
     daily_allocation: int = typer.Option(100_000, "--daily-allocation", min=1,
                                          help="the simulated org's daily API calls"),
+    partitions: int = typer.Option(4, min=1, help="ticket.events partitions (a Kafka "
+                                                  "deployment's default: 4)"),
 ) -> None:
     """Salesforce API calls per inbound message and sync latency at each rate, then agent
     reply delivery latency (Salesforce → Telegram); print JSON."""
@@ -73,7 +75,8 @@ def bench_salesforce(
     logs.configure("warning")
     result = run_bench(rates=tuple(int(r) for r in rates.split(",")), seconds=seconds,
                        replies=replies, poll_interval=poll_interval,
-                       messages_per_day=messages_per_day, daily_allocation=daily_allocation)
+                       messages_per_day=messages_per_day, daily_allocation=daily_allocation,
+                       partitions=partitions)
     echo_json(result, indent=2)
 
 

@@ -169,3 +169,41 @@ async def test_read_waits_for_new_records(opener: Opener) -> None:
     await bus.append(name, [Outgoing(None, b"second", partition=0)])
     records = await asyncio.wait_for(waiting, 10)
     assert [r.value for r in records] == [b"second"]
+
+
+async def test_read_any_reads_every_partition_in_order_from_its_own_offset(
+        opener: Opener) -> None:
+    bus = await opener()
+    name = topic()
+    for p in range(4):
+        await bus.append(name, [Outgoing(None, b"%d:%d" % (p, i), partition=p)
+                                for i in range(5)])
+    offsets = {0: 3, 1: 0, 2: 5, 3: 4}  # partition 2 is read to its end
+    seen: list[Any] = []
+    for _ in range(20):  # a broker may hand partitions over in several fetches
+        records = await bus.read_any(name, offsets, 100, wait=1.0)
+        seen += records
+        for r in records:
+            offsets[r.partition] = r.offset + 1
+        if len(seen) >= 2 + 5 + 1:
+            break
+    got = {p: [r.value for r in seen if r.partition == p] for p in range(4)}
+    assert got == {0: [b"0:3", b"0:4"], 1: [b"1:%d" % i for i in range(5)], 2: [],
+                   3: [b"3:4"]}
+    assert all(r.offset == int(r.value.split(b":")[1]) for r in seen)
+    assert await bus.read_any(name, offsets, 100, wait=0.2) == []
+
+
+async def test_read_any_returns_at_most_limit_and_waits_for_any_partition(
+        opener: Opener) -> None:
+    bus = await opener()
+    name = topic()
+    await bus.append(name, [Outgoing(None, b"x", partition=p) for p in range(4)
+                            for _ in range(10)])
+    assert 1 <= len(await bus.read_any(name, {p: 0 for p in range(4)}, 7, wait=1.0)) <= 7
+    ends = {p: 10 for p in range(4)}
+    waiting = asyncio.create_task(bus.read_any(name, ends, 10, wait=10.0))
+    await asyncio.sleep(0.3)
+    await bus.append(name, [Outgoing(None, b"late", partition=2)])
+    records = await asyncio.wait_for(waiting, 10)
+    assert [(r.partition, r.offset, r.value) for r in records] == [(2, 10, b"late")]

@@ -24,7 +24,7 @@ import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -311,6 +311,29 @@ class EmbeddedLog:
                 except TimeoutError:
                     return []
         return self._read(topic, partition, offset, limit)
+
+    async def read_any(self, topic: str, offsets: Mapping[int, int], limit: int,
+                       wait: float = 0.0) -> list[Record]:
+        def ready() -> bool:
+            return any(self._next.get((topic, p), 0) > o for p, o in offsets.items())
+
+        if wait > 0 and not ready():
+            async with self._appended:
+                try:
+                    await asyncio.wait_for(self._appended.wait_for(ready), wait)
+                except TimeoutError:
+                    return []
+        out: list[Record] = []
+        share = max(1, -(-limit // max(1, len(offsets))))  # each partition its share first,
+        for p, o in sorted(offsets.items()):              # then the rest to whoever has more
+            out += self._read(topic, p, o, min(share, limit - len(out)))
+        for p in sorted(offsets):
+            if len(out) >= limit:
+                break
+            got = [r.offset for r in out if r.partition == p]
+            if len(got) == share:
+                out += self._read(topic, p, got[-1] + 1, limit - len(out))
+        return sorted(out, key=lambda r: r.partition)  # stable: each partition's in order
 
     def _read(self, topic: str, partition: int, offset: int, limit: int) -> list[Record]:
         db = self._reader_db

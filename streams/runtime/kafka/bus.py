@@ -17,7 +17,7 @@ waits its retry backoff (:func:`pace_metadata_retries`) instead of trying again 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -217,6 +217,20 @@ class KafkaBus:
                                                max_records=limit)
         return [Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
                 for r in batch.get(tp, [])]
+
+    async def read_any(self, topic: str, offsets: Mapping[int, int], limit: int,
+                       wait: float = 0.0) -> list[Record]:
+        tps = {TopicPartition(topic, p): o for p, o in offsets.items()}
+        async with self._read_lock:
+            if self._reader is None:
+                self._reader = await self._consumer()
+            self._reader.assign(list(tps))
+            for tp, offset in tps.items():
+                self._reader.seek(tp, offset)
+            batch = await self._reader.getmany(*tps, timeout_ms=int(max(wait, 0.5) * 1000),
+                                               max_records=limit)
+        return [Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000)
+                for tp in sorted(batch, key=lambda tp: tp.partition) for r in batch[tp]]
 
     async def _group(self, group: str) -> AIOKafkaConsumer:
         if group not in self._groups:

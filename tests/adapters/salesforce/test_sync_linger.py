@@ -16,7 +16,7 @@ from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.linger import MAX_LINGER, PROBE, ArrivalRate, Linger
 from connectors.salesforce.sync_runner import GROUP, SyncRunner
 from simulators.salesforce import SalesforceDriver
-from streams.runtime.bus import Outgoing, Record
+from streams.runtime.bus import Outgoing, Record, partition_for
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.topics import TopicNames
 from streams.schema.events import CustomerMessageReceived, encode_event
@@ -175,6 +175,42 @@ async def test_twenty_messages_a_second_cost_at_most_a_fifth_of_a_call_each(
         stop.set()
         await task
         await log.close()
+
+
+async def test_a_batch_spans_partitions_so_their_count_does_not_multiply_the_calls(
+        sf: Any, driver: SalesforceDriver, tmp_path: Path) -> None:
+    log = await EmbeddedLog.open(tmp_path / "log.sqlite", default_partitions=4)
+    names = TopicNames()
+    runner = SyncRunner(log, names, CaseSync(SimpleSalesforceApi(sf)), max_backoff=0.2,
+                        linger=1.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        talks = [conversation(f"tg:-100:t{950 + n}", customer(950 + n), 7) for n in range(8)]
+        events = [e for round_ in zip(*talks, strict=True) for e in round_]  # interleaved
+        spread = {partition_for(e.ticket_id.encode(), 4) for e in events}
+        assert len(spread) >= 3, spread  # the conversations land on most partitions
+        messages = sum(isinstance(e, CustomerMessageReceived) for e in events)
+        before = await driver.api_calls()
+        for e in events:  # 64 events, 20 a second, across the partitions
+            await log.append(names.ticket_events, [Outgoing(e.ticket_id.encode(),
+                                                            encode_event(e))])
+            await asyncio.sleep(0.05)
+        ends = await log.end_offsets(names.ticket_events)
+        await wait_until(lambda: _at(log, names, ends), timeout=10)
+        calls = await driver.api_calls() - before
+        assert len(await driver.records("Task")) == messages == 56
+        assert len(await driver.records("Case")) == 8
+        assert calls / messages <= 0.2, calls
+    finally:
+        stop.set()
+        await task
+        await log.close()
+
+
+async def _at(log: EmbeddedLog, names: TopicNames, ends: dict[int, int]) -> bool:
+    committed = await log.committed(GROUP, names.ticket_events)
+    return {p: e for p, e in ends.items() if e} == committed
 
 
 async def _committed(log: EmbeddedLog, names: TopicNames, n: int) -> bool:
