@@ -33,7 +33,15 @@ Errors (:mod:`connectors.errors`)::
 
     TransientError
     ├── CaseNotYet                 the ticket's Case is not in Salesforce yet
-    └── NotificationTypeMissing    no CustomNotificationType with that DeveloperName
+    ├── NotificationTypeMissing    no CustomNotificationType with that DeveloperName
+    └── PermissionMissing          the integration user lacks "Send Custom Notifications"
+
+**The permission:** in orgs created from Winter '21 the user calling the action needs the
+"Send Custom Notifications" user permission (Actions Developer Guide, above); ``telecase
+salesforce setup`` grants it in telecase's permission set and ``telecase salesforce check``
+reports it. Salesforce refusing the request for want of it (``INSUFFICIENT_ACCESS``, the whole
+request) makes the batch wait, as a missing type does, so the bells ring once an admin grants
+it (those older than ``max_age`` by then are not sent).
 """
 
 from __future__ import annotations
@@ -85,6 +93,11 @@ class NotificationTypeMissing(TransientError):
     """No CustomNotificationType has the configured DeveloperName."""
 
 
+class PermissionMissing(TransientError):
+    """The integration user may not send custom notifications (the org refused the action
+    with ``INSUFFICIENT_ACCESS``: no "Send Custom Notifications" permission)."""
+
+
 # -- the ledger ------------------------------------------------------------------------------
 
 NotificationLedger = Ledger
@@ -129,6 +142,11 @@ class SimpleNotificationApi(SimpleSalesforceApi):
             if isinstance(content, list) and content and isinstance(content[0], dict) \
                     and "isSuccess" in content[0]:
                 return content
+            if "INSUFFICIENT_ACCESS" in str(exc):
+                raise PermissionMissing(
+                    "the integration user lacks the Send Custom Notifications permission: run "
+                    "`telecase salesforce setup` (or grant it; `telecase salesforce check`)",
+                    retry_after=60) from exc
             raise
 
 

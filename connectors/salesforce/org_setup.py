@@ -36,8 +36,12 @@ field-level security, the picklist values, the API requests left today, the logi
    ``Mobile`` channels; Tooling API, CustomNotificationType, API 46.0+,
    https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_customnotificationtype.htm).
    Sending one through the REST API also needs the integration user's "Send Custom
-   Notifications" permission in orgs made from Winter '21 (Actions Developer Guide, "Custom
-   Notification Actions"): the admin grants it (README).
+   Notifications" user permission in orgs made from Winter '21 (Actions Developer Guide,
+   "Custom Notification Actions": "the Send Custom Notifications user permission is required
+   to trigger the Send Custom Notification action in ... REST API calls"): setup sets it in
+   telecase's permission set (``PermissionsSendCustomNotifications``), and check, given the
+   integration user, tells whether any of its permission sets grants it (a problem with
+   ``TELECASE_SALESFORCE_NOTIFICATIONS`` on, a warning otherwise).
 
 The caller needs "Customize Application" and "Manage Users" (or "Assign Permission Sets")
 for setup, and "View Setup and Configuration" to query CustomField and the permission objects.
@@ -66,6 +70,9 @@ SETUP = "run telecase salesforce setup"
 NOTIFICATION_TYPE = "Telecase_SLA_Deadline"
 """The default ``DeveloperName`` of the deadline notifications' type
 (``TELECASE_SALESFORCE_NOTIFICATION_TYPE``)."""
+SEND_NOTIFICATIONS = "PermissionsSendCustomNotifications"
+"""PermissionSet's field for the "Send Custom Notifications" user permission (its user
+permissions are fields named ``Permissions<Name>``)."""
 LOW_API_SHARE = 0.1
 """Below this share of the daily API requests left, the limits line is a warning."""
 
@@ -294,9 +301,11 @@ def auth_line(flow: str) -> Line:
     return Line("auth", flow, Status.OK, "OAuth 2.0")
 
 
-def check(api: OrgApi, *, flow: str,
-          notification_type: str = NOTIFICATION_TYPE) -> Checklist:
-    """The checklist for the org ``api`` is logged in to, as that user."""
+def check(api: OrgApi, *, flow: str, notification_type: str = NOTIFICATION_TYPE,
+          user_id: str | None = None, notifications: bool = False) -> Checklist:
+    """The checklist for the org ``api`` is logged in to, as that user; with ``user_id``
+    (the integration user), whether it may send custom notifications (a problem when
+    ``notifications`` are on, else a warning)."""
     result = Checklist([auth_line(flow)])
     described: dict[str, dict[str, Any] | None] = {}
     for use in OBJECTS:
@@ -327,8 +336,38 @@ def check(api: OrgApi, *, flow: str,
     for pick in PICKLIST_VALUES:
         result.lines.append(_picklist_line(pick, described.get(pick.sobject)))
     result.lines.append(_notification_line(api, notification_type))
+    if user_id is not None:
+        result.lines.append(_send_permission_line(api, user_id, notifications))
     result.lines.append(_limits_line(api))
     return result
+
+
+def may_send_notifications(api: OrgApi, user_id: str) -> bool:
+    """Whether a permission set assigned to ``user_id`` (its profile's included: Salesforce
+    lists it among the assignments) grants "Send Custom Notifications"."""
+    sets = [str(r["PermissionSetId"]) for r in api.query(
+        "SELECT PermissionSetId FROM PermissionSetAssignment WHERE AssigneeId = "
+        f"{soql_quote(user_id)}")]
+    return bool(sets) and bool(api.query(
+        f"SELECT Id FROM PermissionSet WHERE {SEND_NOTIFICATIONS} = true AND Id IN "
+        f"({','.join(soql_quote(s) for s in sets)})"))
+
+
+def _send_permission_line(api: OrgApi, user_id: str, needed: bool) -> Line:
+    item = "Send Custom Notifications"
+    try:
+        granted = may_send_notifications(api, user_id)
+    except OrgSetupError as exc:
+        return Line("permission", item, Status.WARN, f"cannot tell: {exc}",
+                    "run check with an admin's login")
+    if granted:
+        return Line("permission", item, Status.OK, f"user {user_id}")
+    return Line("permission", item, Status.WRONG if needed else Status.WARN,
+                f"user {user_id} lacks it: Salesforce refuses its deadline notifications "
+                "(customNotificationAction)",
+                f"{SETUP} (grants it in {PERMISSION_SET}), or Setup > Permission Sets > "
+                "System Permissions > Send Custom Notifications"
+                + ("" if needed else " (needed only for TELECASE_SALESFORCE_NOTIFICATIONS)"))
 
 
 def _notification_type_id(api: OrgApi, developer_name: str) -> str | None:
@@ -388,6 +427,7 @@ def setup(api: OrgApi, *, user_id: str, dry_run: bool = False,
     for pick in PICKLIST_VALUES:
         _setup_picklist(api, pick, result)
     permission_set = _setup_permission_set(api, result)
+    _setup_send_permission(api, permission_set, result)
     _setup_field_permissions(api, permission_set, result)
     _setup_assignment(api, permission_set, user_id, result)
     _setup_notification_type(api, notification_type, result)
@@ -448,6 +488,20 @@ def _setup_permission_set(api: OrgApi, result: SetupResult) -> str | None:
     return api.create("PermissionSet", {
         "Name": PERMISSION_SET, "Label": PERMISSION_SET.replace("_", " "),
         "Description": "telecase's integration user: read and edit telecase's custom fields"})
+
+
+def _setup_send_permission(api: OrgApi, permission_set: str | None,
+                           result: SetupResult) -> None:
+    """"Send Custom Notifications" in telecase's permission set (the deadline
+    notifications' action needs it in orgs made from Winter '21)."""
+    if permission_set is not None and api.query(
+            f"SELECT Id FROM PermissionSet WHERE Id = {soql_quote(permission_set)} "
+            f"AND {SEND_NOTIFICATIONS} = true"):
+        return
+    result.steps.append(Step("grant user permission", "Send Custom Notifications",
+                             f"in {PERMISSION_SET}"))
+    if not result.dry_run and permission_set is not None:
+        api.update("PermissionSet", permission_set, {SEND_NOTIFICATIONS: True})
 
 
 def _setup_field_permissions(api: OrgApi, permission_set: str | None,

@@ -40,6 +40,18 @@ of refused inputs are a best guess (the guide documents none). Account teams and
 are not enabled in the simulated org, so Account and Opportunity ids are refused like any id
 that is not a User, a Group or a Queue. What was sent is kept in :attr:`Notifications.sent`
 (``GET /sim/notifications``).
+
+**The "Send Custom Notifications" user permission** (the same guide: "In orgs created in
+Winter '21 or later, the Send Custom Notifications user permission is required to trigger the
+Send Custom Notification action in flows that run in user context, REST API calls, and Apex
+callouts"): a ``standard``-schema org is a new org, so the calling user needs a permission set
+assigned with ``PermissionsSendCustomNotifications`` (PermissionSet's user permission fields
+are named ``Permissions<Name>``; this one's name is a best guess from that pattern). Without
+it the whole request is refused: HTTP 403, the REST API's status for "the logged-in user does
+not have appropriate permissions", with the REST error envelope ``[{"errorCode":
+"INSUFFICIENT_ACCESS", "message": ...}]`` (code and text a best guess: the guide documents no
+answer). A ``telecase``-schema org is one set up for telecase (``telecase salesforce setup``
+grants it), where every user has it, as every custom field is visible there.
 """
 
 from __future__ import annotations
@@ -189,8 +201,26 @@ def describe_action(org: Org, req: ApiRequest, _: dict[str, str]) -> ApiResponse
                                  one("targetPageRef", "STRING", False)]})
 
 
+PERMISSION = "PermissionsSendCustomNotifications"
+NO_PERMISSION = ("You don't have permission to send custom notifications. Ask your "
+                 "administrator for the Send Custom Notifications permission.")  # best guess
+
+
+def may_send(org: Org, user_id: str) -> bool:
+    """Whether ``user_id`` has the Send Custom Notifications permission (see the module)."""
+    if not org.strict:
+        return True
+    store = org.store
+    sets = {a.fields.get("PermissionSetId") for a in store.all("PermissionSetAssignment")
+            if a.fields.get("AssigneeId") == user_id}
+    return any(p.id in sets and p.fields.get(PERMISSION) for p in store.all("PermissionSet"))
+
+
 @resource("POST", "actions/standard/customNotificationAction")
 def send_notifications(org: Org, req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    if not may_send(org, req.user_id):
+        return ApiResponse(403, [{"errorCode": "INSUFFICIENT_ACCESS",
+                                  "message": NO_PERMISSION}])
     inputs = req.json_object().get("inputs")
     if not isinstance(inputs, list) or not inputs:
         return ApiResponse(400, [{"errorCode": "JSON_PARSER_ERROR",  # text: best guess

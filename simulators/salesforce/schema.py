@@ -465,7 +465,10 @@ def _permission_objects() -> dict[str, tuple[str, list[Field], str]]:
             _sized("Name", 80, required=True, unique=True), _sized("Label", 80, required=True),
             _sized("Description", 255, "textarea"),
             Field("IsOwnedByProfile", "boolean", createable=False, updateable=False,
-                  default=False)], "Name"),
+                  default=False),
+            # a user permission (PermissionSet's Permissions<Name> fields): the one the
+            # custom notification action needs (simulators.salesforce.notifications)
+            Field("PermissionsSendCustomNotifications", "boolean", default=False)], "Name"),
         "FieldPermissions": ("01k", [
             _ref("ParentId", parent, "Parent", required=True, updateable=False),
             _sized("SobjectType", 40, required=True, updateable=False),

@@ -69,9 +69,11 @@ async def run_check(settings: Settings) -> Checklist:
     api, token_user = await _org(settings)
     flow = settings.salesforce_auth_flow or "?"
     try:
-        result = await asyncio.to_thread(check, api, flow=flow,
-                                         notification_type=settings.salesforce_notification_type)
         user = await asyncio.to_thread(integration_user, api, settings, None, token_user)
+        result = await asyncio.to_thread(
+            check, api, flow=flow, notification_type=settings.salesforce_notification_type,
+            user_id=user.item if user.status is Status.OK else None,
+            notifications=settings.salesforce_notifications)
     except OrgSetupError as exc:
         raise CommandError(f"Salesforce refused the check: {exc}") from None
     result.lines.insert(1, user)

@@ -77,7 +77,7 @@ async def test_check_on_an_empty_strict_org_lists_every_missing_piece(
     assert all(line.fix for line in result.problems())
     kinds = {line.kind for line in result.lines}
     assert kinds == {"auth", "user", "object", "field", "access", "picklist", "limits",
-                     "notification type"}
+                     "notification type", "permission"}
     assert {line.item for line in result.lines if line.kind == "object"} == {
         use.name for use in OBJECTS}
     [limits] = [line for line in result.lines if line.kind == "limits"]
