@@ -39,3 +39,27 @@ def test_tier_state_breaches_escalation_and_agent_are_projected(tmp_path: Path) 
         "support", "bo", "005000000000009AAA")
     assert row["last_seq"] == len(w.log)
     engine.dispose()
+
+
+def test_a_target_adopted_from_salesforce_moves_the_next_due_and_is_audited(
+        tmp_path: Path) -> None:
+    from projections.audit import describe
+    from tests.unit.core.test_milestone_targets import milestone
+
+    w = Worker()
+    w.feed(private_message())
+    w.feed(milestone(START + timedelta(minutes=4), START + timedelta(minutes=1)),
+           "salesforce.changes")
+    adopted = w.log[-1]
+    assert describe(adopted) == (f"SLA first_response target set by Salesforce's milestone: "
+                                 f"due {(START + timedelta(minutes=4)).isoformat()}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    create_schema(engine)
+    with engine.begin() as conn:
+        apply_batch(conn, [(Offset("ticket.events", 0, i), e) for i, e in enumerate(w.log)],
+                    START)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(cases)).mappings().one()
+    assert row["sla_next_due_at"].replace(tzinfo=None) == (  # 50% of the 4-minute target
+        START + timedelta(minutes=2)).replace(tzinfo=None)
+    engine.dispose()
