@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.salesforce.change_poller import parse_datetime
+from streams.schema.events import TicketEvent
 from tests.e2e.embedded.conftest import EmbeddedDeployment, SimulatorThread
 from tests.e2e.kafka.conftest import SalesforceThread
 from tests.e2e.kafka.test_sla_timers_kafka import write_in_private_chats
@@ -66,6 +67,32 @@ def run(embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path,
     return salesforce, int(leads["id"])
 
 
+def follows_salesforce(events: list[TicketEvent], salesforce: SalesforceThread,
+                       telegram: SimulatorThread, leads: int) -> None:
+    """The ticket's clocks adopted both milestones' targets and its first-response signals
+    came on Salesforce's, each once; the escalation's notice went to the leads' chat."""
+    targets = {m["TargetResponseInMins"]: parse_datetime(m["TargetDate"])
+               for m in salesforce.records("CaseMilestone")}
+    target = targets[1]
+    opened = events[0].occurred_at
+    adopted = [e for e in events if e.type == "sla.target_adopted"]
+    # both clocks follow their milestones (the resolution's differs by the Case's lag)
+    assert sorted((e.clock, e.target_at, e.previous_due_at) for e in adopted) == [  # type: ignore[union-attr]
+        ("first_response", target, opened + timedelta(minutes=10)),
+        ("resolution", targets[480], opened + timedelta(hours=8))]
+    signals = {e.signal: e.occurred_at for e in events  # type: ignore[union-attr]
+               if e.type in ("sla.warning", "sla.breached", "sla.escalated")}
+    assert target is not None and signals["first_response_breached"] == target
+    budget = target - opened
+    assert signals["escalation:1"] == target + budget / 10
+    # 50% of Salesforce's target, or at once if it had passed when the target was adopted
+    assert signals["first_response_warning:0.5"] == max(opened + budget / 2,
+                                                        min(e.occurred_at for e in adopted))
+    assert len([e for e in events if e.type == "sla.breached"]) == 1
+    notices = telegram.drive(lambda tg: tg.sent_messages(leads))
+    assert len(notices) == 1 and "Salesforce's milestone" in notices[0]["text"]
+
+
 def test_the_breach_and_the_escalation_come_at_salesforces_target(
         embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
     salesforce, leads = run(embedded, telegram, tmp_path, "salesforce")
@@ -76,26 +103,7 @@ def test_the_breach_and_the_escalation_come_at_salesforces_target(
         wait_for(escalated, 90, what="the escalation on Salesforce's target")
         time.sleep(2)  # a second breach or adoption would show up now
         [events] = ticket_log(embedded).values()
-        targets = {m["TargetResponseInMins"]: parse_datetime(m["TargetDate"])
-                   for m in salesforce.records("CaseMilestone")}
-        target = targets[1]
-        opened = events[0].occurred_at
-        adopted = [e for e in events if e.type == "sla.target_adopted"]
-        # both clocks follow their milestones (the resolution's differs by the Case's lag)
-        assert sorted((e.clock, e.target_at, e.previous_due_at) for e in adopted) == [  # type: ignore[union-attr]
-            ("first_response", target, opened + timedelta(minutes=10)),
-            ("resolution", targets[480], opened + timedelta(hours=8))]
-        signals = {e.signal: e.occurred_at for e in events  # type: ignore[union-attr]
-                   if e.type in ("sla.warning", "sla.breached", "sla.escalated")}
-        assert target is not None and signals["first_response_breached"] == target
-        budget = target - opened
-        assert signals["escalation:1"] == target + budget / 10
-        # 50% of Salesforce's target, or at once if it had passed when the target was adopted
-        assert signals["first_response_warning:0.5"] == max(opened + budget / 2,
-                                                            min(e.occurred_at for e in adopted))
-        assert len([e for e in events if e.type == "sla.breached"]) == 1
-        notices = telegram.drive(lambda tg: tg.sent_messages(leads))
-        assert len(notices) == 1 and "Salesforce's milestone" in notices[0]["text"]
+        follows_salesforce(events, salesforce, telegram, leads)
     finally:
         salesforce.close()
 
