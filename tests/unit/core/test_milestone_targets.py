@@ -166,17 +166,20 @@ def test_adopting_targets_never_fires_a_signal_twice(
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(min_value=1, max_value=120), st.integers(min_value=1, max_value=120),
-       st.integers(min_value=0, max_value=200))
-def test_a_later_target_means_a_later_breach(a: int, b: int, read_s: int) -> None:
+       st.integers(min_value=0, max_value=200), st.booleans())
+def test_a_later_target_means_a_later_breach(a: int, b: int, read_s: int,
+                                             violated: bool) -> None:
     """Read ``read_s`` seconds after the opening, a target in the future breaches exactly at
-    it; one already passed (or violated) breaches when read."""
+    it; one already passed, or a violated milestone, breaches when read."""
+    read = START + timedelta(seconds=read_s)
+
     def breach_for(target_s: int) -> datetime:
         w = opened()
-        read = START + timedelta(seconds=read_s)
-        w.feed(milestone(START + timedelta(seconds=target_s), read), "salesforce.changes")
+        target = START + timedelta(seconds=target_s)
+        w.feed(milestone(target, read, violated=violated), "salesforce.changes")
         w.tick(START + timedelta(hours=3))
         [at] = breaches(w)
-        assert at == max(START + timedelta(seconds=target_s), read)
+        assert at == (read if violated or target <= read else target)
         return at
     low, high = sorted((a, b))
     assert breach_for(low) <= breach_for(high)
