@@ -33,6 +33,11 @@ of the reasons are worked out once per tier and team and shared by its tickets. 
 has passed is history: a later fact (a pause, a reply) does not move or cancel it, so a breach
 that happened while nobody called ``fire`` is still reported.
 
+With Salesforce as the clock of record, :func:`adopt` takes a CaseMilestone's target for one
+clock: the clock's budget becomes its reading at the milestone's ``TargetDate`` (the state's
+terms become :class:`AdoptedTerms`), so every deadline of that clock follows the target as it
+follows the tier's; what the new target puts in the past and has not fired is due at once.
+
 Facts must be observed in time order; a fact stamped before something the state already knows
 (an earlier fact, or a signal already fired) is taken as happening at that later instant, so
 nothing fired is ever contradicted.
