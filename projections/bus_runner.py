@@ -70,16 +70,31 @@ async def project(records: Sequence[Any], *, bus: Bus, names: TopicNames, engine
     """Project records of ``ticket.events`` (they need ``topic``, ``partition``, ``offset``,
     ``key`` and ``value``); how many events the ``cases`` projection applied. Dead letters
     are durable before the checkpoints that pass them."""
-    now = datetime.now(UTC)
-    batch, letters = decode_records(records, DEAD_LETTER_CONSUMER, now)
+    items = await prepare(records, bus=bus, names=names, stop=stop)
+    return await write(items, bus=bus, names=names, engine=engine, stop=stop)
+
+
+async def prepare(records: Sequence[Any], *, bus: Bus, names: TopicNames,
+                  stop: asyncio.Event | None = None) -> list[_Item]:
+    """The first half of :func:`project`: records decoded, the undecodable ones durably
+    dead-lettered. A runner may prepare a batch while the one before it is written."""
+    batch, letters = decode_records(records, DEAD_LETTER_CONSUMER, datetime.now(UTC))
     if letters:
         await retry_infrastructure(lambda: _dead_letters(bus, names, letters),
                                    stage=DEAD_LETTER_CONSUMER, stop=stop)
+    return list(zip(records, batch, strict=True))
+
+
+async def write(items: Sequence[_Item], *, bus: Bus, names: TopicNames, engine: Engine,
+                stop: asyncio.Event | None = None) -> int:
+    """The second half of :func:`project`: prepared records applied in one transaction (the
+    rows stamped ``projected_at`` now), or one by one with the failing one quarantined."""
+    now = datetime.now(UTC)
     applied = 0
 
-    async def write(items: Sequence[_Item]) -> None:
+    async def apply(part: Sequence[_Item]) -> None:
         nonlocal applied
-        applied += await asyncio.to_thread(_write, engine, [p for _, p in items], now)
+        applied += await asyncio.to_thread(_write, engine, [p for _, p in part], now)
 
     async def quarantine(item: _Item, exc: Exception) -> None:
         record, (pos, _) = item
@@ -87,7 +102,7 @@ async def project(records: Sequence[Any], *, bus: Bus, names: TopicNames, engine
         await _dead_letters(bus, names, [letter])
         await asyncio.to_thread(_write, engine, [(pos, None)], now)  # checkpoints past it
 
-    await isolate(list(zip(records, batch, strict=True)), write, quarantine,
+    await isolate(list(items), apply, quarantine,
                   stage=DEAD_LETTER_CONSUMER, origin=lambda item: item[0], stop=stop)
     return applied
 
