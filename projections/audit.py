@@ -271,7 +271,7 @@ def _duration(value: timedelta) -> str:
 
 
 _REASONED = frozenset({TicketClosed, SlaStarted, SlaWarning, SlaBreached, SlaMet, SlaEscalated,
-                       SlaTargetAdopted, TicketRouted, TicketAssigned})
+                       TicketRouted, TicketAssigned})
 _WRITTEN = frozenset({CustomerMessageReceived, CustomerMessageEdited, AgentReplied})
 # Event classes have no subclasses: ``type(event)`` is tested, cheaper than ``isinstance`` of
 # a pydantic model (see ``projections.workloads.closes``).
@@ -307,12 +307,30 @@ def _values(pos: Offset, event: TicketEvent, before: dict[str, Any],
     if kind is TicketAssigned and event.salesforce_user_id is None:  # type: ignore[union-attr]
         fields = ("agent_id", "queue")
     actor = event.actor
+    if kind is SlaTargetAdopted:  # the deadline it moved (the board replays it)
+        return _adopted(pos, event, after)  # type: ignore[arg-type]
     return [
         event.event_id, event.ticket_id, event.seq, event.type, actor.kind, actor.id,
         actor.display_name, describe(event), _reason(event),
         ({f: before[f] for f in fields} if fields and kind is not TicketOpened else None),
         {f: after[f] for f in fields} if fields else None,
         after["agent_id"], after["queue"], _body(event), event.occurred_at, event.recorded_at,
+        pos.topic, pos.partition, pos.offset, after,
+    ]
+
+
+def _adopted(pos: Offset, event: SlaTargetAdopted, after: dict[str, Any]) -> list[Any]:
+    """An ``sla.target_adopted`` row: ``before`` telecase's deadline for the clock, ``after``
+    Salesforce's target as the clock adopted it (``projections.sla_deadlines`` replays it)."""
+    previous = event.previous_due_at
+    actor = event.actor
+    return [
+        event.event_id, event.ticket_id, event.seq, event.type, actor.kind, actor.id,
+        actor.display_name, describe(event), event.reason,
+        {"sla_clock": event.clock, "due_at": previous.isoformat() if previous else None},
+        {"sla_clock": event.clock, "target_at": event.target_at.isoformat(),
+         "violated": event.violated},
+        after["agent_id"], after["queue"], None, event.occurred_at, event.recorded_at,
         pos.topic, pos.partition, pos.offset, after,
     ]
 

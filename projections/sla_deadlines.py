@@ -20,6 +20,9 @@ Decisions, written down:
   no deadlines.
 - **Facts** are read from the rows as ``streams.sla.replay.sla_facts`` reads events (a Case
   status change: its ``after`` state says the status and whether it closed the ticket).
+- **Salesforce's targets**: an ``sla.target_adopted`` row (its ``after``: the clock, the
+  milestone's target, whether it was violated) is adopted as the worker adopted it
+  (:func:`~streams.sla.clock.adopt`).
 - **No deadline** for a clock that is stopped: the first response was given, the resolution is
   paused (waiting on the customer, a pause status) or the ticket is closed. A clock's deadline
   that has passed is still given (the board shows it overdue until ``sla.breached`` lands).
@@ -40,7 +43,14 @@ from sqlalchemy import Connection, select
 
 from projections.tables import audit_trail
 from streams.sla import clock
-from streams.sla.clock import AgentReplied, Closed, CustomerWrote, Reopened, StatusChanged
+from streams.sla.clock import (
+    AgentReplied,
+    Closed,
+    CustomerWrote,
+    Reopened,
+    SalesforceTarget,
+    StatusChanged,
+)
 from streams.sla.policy import SlaPolicy, TicketFacts
 
 
@@ -114,6 +124,8 @@ def deadlines(rows: Sequence[Mapping[Any, Any]], policy: SlaPolicy, *, channel: 
         # only ``fire``'s shortcut, and observe recomputes it from scratch when it is unset.
         state = state._replace(terms=terms, next_at=None)
     for row in rows[first:]:
+        if row["event_type"] == "sla.target_adopted":  # Salesforce's target (audit ``after``)
+            state = _adopt(state, row)
         for fact in facts_of(row) or ():
             state = clock.observe(state, fact, _utc(row["occurred_at"]))
     terms = state.terms
@@ -200,6 +212,14 @@ def _audit_rows(conn: Connection, tickets: Mapping[str, OpenTicket],
             if row["seq"] <= tickets[row["ticket_id"]].last_seq:
                 out.setdefault(row["ticket_id"], []).append(row)
     return out
+
+
+def _adopt(state: clock.SlaState, row: Mapping[Any, Any]) -> clock.SlaState:
+    after = row["after"] or {}
+    target = SalesforceTarget(str(after.get("sla_clock")),
+                              datetime.fromisoformat(str(after.get("target_at"))),
+                              bool(after.get("violated")))
+    return clock.adopt(state, target, _utc(row["occurred_at"]))
 
 
 def _utc(instant: datetime) -> datetime:

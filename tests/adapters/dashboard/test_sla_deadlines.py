@@ -249,3 +249,17 @@ def test_audit_rows_give_the_clock_the_facts_their_events_give_it() -> None:
         state = row["state"]
         expected = None if event.type in _NO_CLOCK else sla_facts(event)
         assert facts_of(row) == expected, event.type
+
+
+def test_a_target_adopted_from_salesforce_is_the_boards_deadline(engine: Engine) -> None:
+    from tests.unit.core.test_milestone_targets import milestone
+
+    desk, book = Desk(engine), DeadlineBook(POLICY)
+    desk.customer_writes("A question about your plans")  # standard: 10m / 1h
+    target = START + timedelta(minutes=4)
+    desk.worker.feed(milestone(target, START + timedelta(minutes=1)), "salesforce.changes")
+    ticket = desk.board(book)
+    assert ticket.deadlines.first_response_due_at == target
+    assert ticket.deadlines.resolution_due_at == START + timedelta(hours=1)
+    assert "first_response_breached" not in desk.tick(target - timedelta(microseconds=1))
+    assert "first_response_breached" in desk.tick(target)
