@@ -51,8 +51,8 @@ ledger and its marker where it does not):
   milestones (:mod:`~connectors.salesforce.milestones`).
 - ``customer.message_edited``, ``salesforce.case_linked``, ``case.status_changed``,
   ``case.owner_changed``, ``agent.file_shared`` (the File is on the Case already),
-  ``sla.started``/``warning``/``breached``/``met``,
-  ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
+  ``sla.started``/``warning``/``breached``/``met``, ``sla.target_adopted`` (Salesforce's
+  own milestone target), ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
   only feed the SLA clock and the desk); see :data:`IGNORED`. ``knowledge.requested`` and
   ``agent_command.refused`` are the agent-tools runner's (``connectors.salesforce.knowledge``:
   it also links articles and notes what a Salesforce command sent); a command's
@@ -160,6 +160,7 @@ from streams.schema.events import (
     SlaEscalated,
     SlaMet,
     SlaStarted,
+    SlaTargetAdopted,
     SlaWarning,
     TicketEvent,
     TicketRouted,
@@ -172,7 +173,7 @@ __all__ = ["EVENT_ID", "IGNORED", "RESERVED_CASE_FIELDS", "SUBJECT_MAX", "TICKET
 
 IGNORED: tuple[type, ...] = (CustomerMessageEdited, SalesforceCaseLinked, CaseStatusChanged,
                              CaseOwnerChanged, SlaStarted, SlaWarning, SlaBreached, SlaMet,
-                             TicketRouted, *INTAKE_FORM_EVENTS, IntakeTopicOpened,
+                             SlaTargetAdopted, TicketRouted, *INTAKE_FORM_EVENTS, IntakeTopicOpened,
                              KnowledgeRequested, AgentCommandRefused, AgentFileShared)
 """Events the sync skips on purpose (the others in ``EVENT_TYPES`` are written)."""
 log = structlog.get_logger("telecase.salesforce.sync")
