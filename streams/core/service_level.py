@@ -227,11 +227,12 @@ def adopt_target(command: AdoptMilestoneTarget, state: ThreadState, policy: SlaP
                        f"{record.target_at.isoformat()}:{int(record.violated)}")
     fired_state, signals = clock.fire(adopted, adopted.as_of)
     name = record.clock.replace("_", " ")
+    was = ("its breach already fired" if fired
+           else f"telecase's deadline was {previous.isoformat()}" if previous
+           else "telecase's clock was paused")
     why = (f"Salesforce is the clock of record: the {name} milestone "
            f"{record.milestone_type!r} is due {record.target_at.isoformat()}"
-           f"{' and violated' if record.violated else ''}; telecase's deadline was "
-           f"{previous.isoformat() if previous else 'none (the clock was stopped)'}"
-           + (" (its breach already fired)" if fired else ""))
+           f"{' and violated' if record.violated else ''}; {was}")
     emitted: list[TicketEvent] = [SlaTargetAdopted.model_validate({
         **_envelope(ticket, ticket.seq + 1, adopted.as_of, command.received_at, source),
         "clock": record.clock, "signal": signal, "milestone_id": record.milestone_id,

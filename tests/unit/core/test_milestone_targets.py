@@ -48,6 +48,10 @@ def test_an_earlier_target_moves_the_breach_and_the_warning_with_it() -> None:
     assert isinstance(adopted, SlaTargetAdopted)
     assert adopted.previous_due_at == FR_DUE and adopted.target == timedelta(minutes=4)
     assert adopted.signal == "first_response_breached"
+    assert adopted.reason == (
+        "Salesforce is the clock of record: the first response milestone 'First Response' is "
+        f"due {(START + timedelta(minutes=4)).isoformat()}; telecase's deadline was "
+        f"{FR_DUE.isoformat()}")
     assert adopted.next_due_at == START + timedelta(minutes=2)  # 50% of the new target
     w.tick(START + timedelta(minutes=5))
     assert ("first_response_warning:0.5" in {k for _, k, _ in w.signals()})
