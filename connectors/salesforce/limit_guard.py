@@ -34,7 +34,9 @@ level               share                   what telecase does
                     (default 0.80)          change poller polls less often (:meth:`poll_factor`)
 ``essential_only``  from ``essential_at``   also no non-essential calls (:meth:`allows`):
                     (default 0.95)          reconciliation, Knowledge search, outreach
-                                            look-ups, Opportunities (they wait)
+                                            look-ups, Opportunities (they wait), the
+                                            CaseMilestone read (telecase's own deadlines
+                                            stand meanwhile)
 ==================  ======================  ==============================================
 
 Essential calls always continue: customers' messages and replies written onto the Case, and the
@@ -79,10 +81,11 @@ LEVEL = Gauge("telecase_salesforce_api_guard_level", "The limit guard's level: 0
 HELD = Counter("telecase_salesforce_api_calls_held_total", "Non-essential Salesforce work "
                "the limit guard held back", ["kind"])
 
-CallKind = Literal["essential", "reconcile", "knowledge", "outreach", "opportunities"]
+CallKind = Literal["essential", "reconcile", "knowledge", "outreach", "opportunities",
+                   "milestones"]
 """What a call is for; every kind but ``essential`` stops at ``essential_only``."""
 NON_ESSENTIAL: frozenset[str] = frozenset({"reconcile", "knowledge", "outreach",
-                                           "opportunities"})
+                                           "opportunities", "milestones"})
 _API_USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
 
 

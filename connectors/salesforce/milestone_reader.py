@@ -27,8 +27,10 @@ watermark). Completed milestones are not read: telecase completes them itself
   so a restart writes nothing again; a milestone older than the tail read is written once more,
   which the worker recognises (the clock already follows that target: no event).
 - **The limit guard**: polls slow down with it (``poll_factor``); at ``essential_only`` a round
-  is skipped (``telecase_salesforce_milestone_reads_total{outcome="held"}``): telecase's own
-  deadlines stand meanwhile, the ones it last adopted included.
+  is skipped (``allows``: the guard's ``allows("milestones")``, counted in
+  ``telecase_salesforce_api_calls_held_total{kind="milestones"}`` and
+  ``telecase_salesforce_milestone_reads_total{outcome="held"}``): telecase's own deadlines
+  stand meanwhile, the ones it last adopted included.
 - **Errors**: as the change poller's (:mod:`connectors.salesforce.change_poller`): transient
   faults back off and retry, a permanent one (no access to CaseMilestone, Entitlement
   Management off) ends :meth:`MilestoneReader.run`.
@@ -55,7 +57,6 @@ from pydantic import ValidationError
 from connectors.raw_log import RawLog
 from connectors.salesforce.api import soql_quote
 from connectors.salesforce.change_poller import ChangeQueries, parse_datetime, run_polls
-from connectors.salesforce.limit_guard import Level
 from connectors.salesforce.milestones import MilestoneNames
 from streams.runtime.bus import Bus
 from streams.schema.milestones import SalesforceMilestone
@@ -114,13 +115,13 @@ class MilestoneReader:
                  names: MilestoneNames | None = None, known: LogMilestones | None = None,
                  interval: float = 60.0, max_backoff: float = 300.0,
                  pace: Callable[[], float] = lambda: 1.0,
-                 level: Callable[[], Level] = lambda: Level.NORMAL,
+                 allows: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.time) -> None:
         self.api, self.raw_log, self.known = api, raw_log, known
         names = names or MilestoneNames()
         self.clocks = {names.first_response: "first_response", names.resolution: "resolution"}
         self.interval, self.max_backoff = interval, max_backoff
-        self.pace, self.level, self.clock = pace, level, clock
+        self.pace, self.allows, self.clock = pace, allows, clock
         self.said: dict[str, Said] | None = None
         self.soql = MILESTONE_SOQL.format(names=", ".join(soql_quote(n)
                                                          for n in sorted(self.clocks)))
@@ -132,7 +133,7 @@ class MilestoneReader:
 
     async def read_once(self) -> int:
         """One round; returns how many milestones were written."""
-        if self.level() is Level.ESSENTIAL_ONLY:
+        if not self.allows():
             READS.labels("held").inc()
             return 0
         if self.said is None:

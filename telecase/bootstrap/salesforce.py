@@ -270,7 +270,7 @@ async def milestone_reader(settings: Settings, raw_log: RawLog, bus: Bus,
         known=LogMilestones(bus, names.salesforce_changes),
         interval=settings.salesforce_milestone_interval,
         max_backoff=settings.salesforce_poll_max_backoff, pace=guard.poll_factor,
-        level=guard.level)
+        allows=lambda: guard.allows("milestones"))
 
 
 async def integration_user_id(settings: Settings, client: Any) -> str | None:

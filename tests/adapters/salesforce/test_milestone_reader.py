@@ -13,7 +13,7 @@ from typing import Any
 from connectors.raw_log import BusRawLog, RawEnvelope
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.change_poller import SalesforceChangeApi, parse_datetime
-from connectors.salesforce.limit_guard import Level
+from connectors.salesforce.limit_guard import LimitGuard
 from connectors.salesforce.milestone_reader import LogMilestones, MilestoneReader
 from simulators.salesforce import SalesforceDriver
 from streams.runtime.embedded.log import EmbeddedLog
@@ -118,8 +118,9 @@ async def test_the_limit_guard_holds_a_round_at_essential_only(
         sf: Any, driver: SalesforceDriver) -> None:
     await org_with_milestones(sf, driver, 1)
     api, out = Counting(sf), Collected()
-    level = [Level.ESSENTIAL_ONLY]
-    reader = MilestoneReader(api, out, level=lambda: level[0])
+    guard = LimitGuard()
+    guard.record(96, 100, "header")
+    reader = MilestoneReader(api, out, allows=lambda: guard.allows("milestones"))
     assert await reader.read_once() == 0 and api.calls == 0
-    level[0] = Level.CONSERVE
+    guard.record(85, 100, "header")  # conserve: slower, not held
     assert await reader.read_once() == 2 and api.calls == 1
