@@ -19,19 +19,32 @@ from tests.infra import wait_for
 GROUP = "salesforce-opportunities"
 
 
+async def deal_people(tg: Any) -> tuple[dict[str, Any], ...]:
+    """The sales team's forum, its agent, and Ann, a prospect in a private chat."""
+    team = await tg.create_forum("Sales team")
+    agent = await tg.create_user("Alex", username="alex_sales")
+    ann = await tg.create_user("Ann", username="ann", phone="+1 555 0100", last_name="Lee")
+    await tg.create_private_chat(ann["id"])
+    return team, agent, ann
+
+
+def fill_a_qualified_form(telegram: SimulatorThread, ann: dict[str, Any]) -> None:
+    """Ann fills the bot's intake form: Acme Corp, Widgets, EMEA, 120k, her phone."""
+    customer = Customer(telegram, ann)
+    customer.says("/start", expect="full name")
+    customer.says("Ann Lee", expect="company")
+    customer.says("Acme Corp", expect="product")
+    customer.says("Widgets", expect="region")
+    customer.presses("EMEA", expect="budget")
+    customer.says("120k", expect="phone number")
+    customer.presses(SHARE, expect="Thank you, Ann!")
+
+
 def test_a_qualified_intake_form_yields_one_opportunity_across_a_restart(
         embedded: EmbeddedDeployment, telegram: SimulatorThread, tmp_path: Path) -> None:
     salesforce = SalesforceThread(tmp_path / "sf-certs")
     policy = tmp_path / "policy.toml"
     policy.write_text(POLICY)
-
-    async def people(tg: Any) -> tuple[dict[str, Any], ...]:
-        team = await tg.create_forum("Sales team")
-        agent = await tg.create_user("Alex", username="alex_sales")
-        ann = await tg.create_user("Ann", username="ann", phone="+1 555 0100",
-                                   last_name="Lee")
-        await tg.create_private_chat(ann["id"])
-        return team, agent, ann
 
     def start() -> None:
         embedded.run("run", **{
@@ -44,17 +57,10 @@ def test_a_qualified_intake_form_yields_one_opportunity_across_a_restart(
                          secret_token=embedded.webhook_secret)
 
     try:
-        team, agent, ann = telegram.drive(people)
+        team, agent, ann = telegram.drive(deal_people)
         embedded.agent_ids = str(agent["id"])
         start()
-        customer = Customer(telegram, ann)
-        customer.says("/start", expect="full name")
-        customer.says("Ann Lee", expect="company")
-        customer.says("Acme Corp", expect="product")
-        customer.says("Widgets", expect="region")
-        customer.presses("EMEA", expect="budget")
-        customer.says("120k", expect="phone number")
-        customer.presses(SHARE, expect="Thank you, Ann!")
+        fill_a_qualified_form(telegram, ann)
 
         [deal] = wait_for(lambda: salesforce.records("Opportunity"), 90,
                           what="the Opportunity")
