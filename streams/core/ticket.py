@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from streams.core.agent_files import file_shared
 from streams.core.agent_tools import (
@@ -734,6 +734,9 @@ def _ts(unix: int) -> datetime:
 # ----------------------------------------------------------------------------- evolve
 
 
+_State = TypeVar("_State", "TicketState", "ThreadState")
+
+
 def evolve(state: ThreadState, event: TicketEvent) -> ThreadState:
     """Fold one event into the thread's state."""
     recent = state.recent_updates
@@ -753,7 +756,7 @@ def evolve(state: ThreadState, event: TicketEvent) -> ThreadState:
         tickets = (*state.tickets, updated)
     else:
         tickets = tuple(updated if t.ticket_id == event.ticket_id else t for t in state.tickets)
-    return replace(state, tickets=tickets, recent_updates=recent)
+    return _replaced(state, {"tickets": tickets, "recent_updates": recent})
 
 
 def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState:
@@ -828,7 +831,22 @@ def evolve_ticket(ticket: TicketState | None, event: TicketEvent) -> TicketState
         changes.update(agent_id=event.agent_id, assigned_owner=event.salesforce_user_id,
                        queue=event.queue)
     changes.update(_customer_change(ticket, event))
-    return replace(ticket, **changes)  # type: ignore[arg-type]
+    return _replaced(ticket, changes)
+
+
+def _replaced(state: _State, changes: dict[str, object]) -> _State:
+    """``dataclasses.replace(state, **changes)`` for the two states every event changes, some
+    ten times faster: a copy of the instance's fields with ``changes`` over them, without
+    going through ``__init__`` field by field (neither class has ``__post_init__`` or
+    ``__slots__``). Issue 19: ``replace`` was a fifth of the fold's CPU."""
+    unknown = changes.keys() - state.__dataclass_fields__.keys()
+    if unknown:
+        raise TypeError(f"{type(state).__name__} has no field {sorted(unknown)}")
+    copy = object.__new__(type(state))
+    fields = copy.__dict__
+    fields.update(state.__dict__)
+    fields.update(changes)
+    return copy
 
 
 def _customer_change(ticket: TicketState, event: TicketEvent) -> dict[str, object]:
