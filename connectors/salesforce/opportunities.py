@@ -51,14 +51,18 @@ first agent reply (not outreach) → ``Needs Analysis``, closed →
 the replied (or opened) stage. The stage is written when the ticket's step changes, never
 read back: a salesperson's later move stands until the ticket's next step.
 
-The fold is per ticket and in memory; a ticket this instance has not seen qualify (it
-qualified before a restart) is looked up in Salesforce when one of its steps arrives: an
-Opportunity found is followed, none means the ticket is no deal.
+The fold is per ticket and in memory, bounded: a closed ticket whose closed stage is written
+(or that is no deal) leaves it for the last :data:`CLOSED_MAX` closed ones. A ticket this
+instance has not seen qualify (it qualified before a restart, or was forgotten since it
+closed) is looked up in Salesforce when one of its steps arrives: an Opportunity found is
+followed, none means the ticket is no deal (a forgotten deal reopened goes back to the
+opened stage: the reply before its closing is not read back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -95,6 +99,8 @@ log = structlog.get_logger(__name__)
 TICKET_ID = "Telecase_Ticket_Id__c"
 CASE_LEAD = "Telecase_Lead__c"
 OPENED, REPLIED, CLOSED = "opened", "replied", "closed"
+CLOSED_MAX = 10_000
+"""Settled closed tickets the deals keep (the most recent), beside the open ones."""
 
 
 class CasePending(TransientError):
@@ -197,6 +203,11 @@ class Opportunities:
     conversions: Conversions | None = None
     """Where the Leads converted here are told to the Case sync's people matching."""
     deals: dict[str, Deal] = field(default_factory=dict)
+    """The open tickets (and the closed ones not settled yet)."""
+    closed: OrderedDict[str, Deal] = field(default_factory=OrderedDict)
+    """Closed tickets, settled (their closed stage written, or no deal): the last
+    ``closed_max``, so a ticket reopened soon picks up where it was."""
+    closed_max: int = CLOSED_MAX
 
     def apply(self, events: Sequence[TicketEvent], result: SyncResult) -> None:
         """Fold ``events``; write what changed. Raises :class:`CasePending` (nothing
@@ -204,7 +215,10 @@ class Opportunities:
         last: dict[str, TicketEvent] = {}
         for e in events:
             if not e.type.startswith("intake."):
-                self.deals.setdefault(e.ticket_id, Deal()).fold(e, self.rule)
+                deal = self.deals.get(e.ticket_id)
+                if deal is None:
+                    deal = self.deals[e.ticket_id] = self.closed.pop(e.ticket_id, Deal())
+                deal.fold(e, self.rule)
                 last[e.ticket_id] = e
         deals = {t: self.deals[t] for t in last}
         unsure = sorted(t for t, d in deals.items() if d.written_step is None
@@ -236,6 +250,18 @@ class Opportunities:
                          step=deal.step)
             else:
                 result.rejected.append((last[ticket].event_id, record_error(answer)[1]))
+        self._prune(last)
+
+    def _prune(self, tickets: Iterable[str]) -> None:
+        """Move the settled closed tickets out of :attr:`deals` (bounded, see
+        :attr:`closed`): one forgotten and reopened is looked up in Salesforce again."""
+        for ticket in tickets:
+            deal = self.deals[ticket]
+            if deal.step == CLOSED and (deal.written_step == CLOSED or not deal.qualified):
+                self.closed[ticket] = self.deals.pop(ticket)
+                self.closed.move_to_end(ticket)
+                while len(self.closed) > self.closed_max:
+                    self.closed.popitem(last=False)
 
     def _existing(self, tickets: list[str]) -> set[str]:
         """The tickets that have an Opportunity already."""
