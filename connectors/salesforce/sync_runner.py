@@ -375,12 +375,9 @@ class SyncRunner:
         tickets = report.unknown(events) if report is not None else set()
         if report is None or not tickets:
             return
-        batch: object = self._batch  # the batch's records (or its first record)
-        records = batch if isinstance(batch, list) else [batch]
         first: dict[int, Record] = {}
-        for rec in records:
-            if isinstance(rec, Record):
-                first.setdefault(rec.partition, rec)
+        for rec in self._batch:
+            first.setdefault(rec.partition, rec)
         earlier: list[TicketEvent] = []
         for rec in first.values():  # before the batch's first record on each partition
             earlier += decoded(await history(self.bus, rec.topic, rec.partition, tickets,
