@@ -14,7 +14,16 @@ after a downtime past every first-response deadline:
    each stored state decoded when the fold asks for it), one batch per tick until none is
    left;
 3. ``encode``: each tick's events encoded for ``ticket.events``, the new states encoded and
-   stored, and the index told their next deadlines (what the workers do after a batch).
+   stored, and the index told their next deadlines from the encoded states' summaries
+   (``TimerBook.schedule_stored``: what the workers do after a batch).
+
+With ``processes`` > 1 the tickets are split by partition (Kafka's partitioner over that many
+partitions) between as many forked worker processes, each holding its partition's stored
+states, as the Kafka runtime's workers share a topic's partitions; all start at once, and the
+restart lasts until the last is done (its ``index``/``fire``/``encode`` figures are the slowest
+process's, ``cpu_s`` is all of theirs). The bench's processes share the machine with whatever
+else runs: ``load_average_1m`` is the 1-minute load before and after the restart, and
+``cpu_s`` the CPU time it took, a figure less swayed by a busy machine than the seconds.
 
 Nothing is sent anywhere (the log's I/O is not this bench's). The cyclic garbage collector is
 paused during each tick's batch, as the workers pause it (:mod:`streams.runtime.gc_pause`).
@@ -28,19 +37,25 @@ until its batch is written), also per ticket and extrapolated to 1,000,000.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
 from bench.timers import POLICY
 from streams.core.ticket import ThreadState
+from streams.runtime.bus import partition_for
 from streams.runtime.fold import Position, UpdateFolder
 from streams.runtime.gc_pause import gc_paused
+from streams.runtime.kafka.bus import kafka_partition
 from streams.runtime.state_codec import dump_thread, load_thread
-from streams.runtime.timers import TimerBook, due_threads
+from streams.runtime.timers import Partitioner, TimerBook, due_threads, partition_of
 from streams.schema.commands import Tick
 from streams.schema.envelope import RawTelegramUpdate
 from streams.schema.events import encode_event
@@ -123,7 +138,97 @@ def _held_bytes(stored: dict[str, bytes]) -> int:
             + sum(map(sys.getsizeof, stored)))
 
 
-def run(tickets: int = 100_000) -> dict[str, Any]:
+def _restart(folder: UpdateFolder, stored: dict[str, bytes], partitions: int,
+             partition: int, now: datetime, partitioner: Partitioner) -> dict[str, Any]:
+    """The worker's restart path for ``partition`` (of ``partitions``), whose stored states
+    are ``stored``: the index built, every due timer fired one tick at a time, each tick's
+    events and states encoded and the states stored and scheduled as the workers do."""
+    rss_before = _status_kb("VmRSS")
+    peak_reset = _reset_peak_rss()
+    tick = Tick(partition=partition, at=now).to_bytes()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    timers = TimerBook.for_folder(folder, partitions, partitioner)
+    timers.build_stored(stored.items(), [partition])
+    indexed = time.perf_counter()
+    fire_s = encode_s = 0.0
+    fired_events = encoded_bytes = written = ticks = 0
+    while ticks == 0 or timers.backlog(partition):  # one batch per tick, as the worker folds
+        ticks += 1
+        with gc_paused():  # as the workers fold a batch
+            batch_started = time.perf_counter()
+            store = _Restarted(stored, timers)
+            where = Position("ticket.commands", partition, ticks, "tick")
+            folded = folder.fold(tick, store, where, now)
+            batch_fired = time.perf_counter()
+            events = [encode_event(e) for e in folded.events]
+            for state in folded.states:
+                if state is not None:
+                    store.pending[state.thread_key] = state
+            dumped = []
+            for key, state in store.pending.items():
+                stored[key] = raw = dump_thread(state)
+                dumped.append((key, raw))
+            timers.schedule_stored(dumped)
+            timers.schedule(s for k in store.popped if k not in store.pending
+                            and (s := store.get(k)) is not None)
+            fire_s += batch_fired - batch_started
+            encode_s += time.perf_counter() - batch_fired
+            fired_events += len(folded.events)
+            encoded_bytes += sum(map(len, events))
+            written += len(store.pending)
+            del events, folded, store, dumped
+    finished, cpu = time.perf_counter(), time.process_time() - cpu_started
+    peak = _status_kb("VmHWM") if peak_reset else None
+    return {"tickets": len(stored), "events_fired": fired_events,
+            "events_encoded_bytes": encoded_bytes, "states_written": written,
+            "still_pending": len(timers.indexes[partition]), "ticks": ticks,
+            "index_s": indexed - started, "fire_s": fire_s, "encode_s": encode_s,
+            "total_s": finished - started, "cpu_s": cpu,
+            "rss_before_kb": rss_before,
+            "peak_growth_kb": (None if peak is None or rss_before is None
+                               else peak - rss_before)}
+
+
+def _restart_in_child(folder: UpdateFolder, stored: dict[str, bytes], partitions: int,
+                      partition: int, now: datetime, ready: Queue[Any], go: Event,
+                      results: Queue[Any]) -> None:
+    gc.collect()
+    ready.put(partition)
+    go.wait()
+    results.put(_restart(folder, stored, partitions, partition, now, kafka_partition))
+
+
+def _restart_split(folder: UpdateFolder, stored: dict[str, bytes], processes: int,
+                   now: datetime) -> tuple[float, list[dict[str, Any]]]:
+    """The restart split over ``processes`` worker processes, one partition of
+    ``processes`` each (Kafka's partitioner, as the Kafka runtime's workers share a topic's
+    partitions), all started at once: the seconds until the last is done, and each one's
+    figures."""
+    parts: list[dict[str, bytes]] = [{} for _ in range(processes)]
+    for key, data in stored.items():
+        parts[partition_of(key, processes, kafka_partition)][key] = data
+    fork = get_context("fork")
+    ready: Queue[Any] = fork.Queue()
+    results: Queue[Any] = fork.Queue()
+    go = fork.Event()
+    children = [fork.Process(target=_restart_in_child, args=(
+        folder, parts[p], processes, p, now, ready, go, results)) for p in range(processes)]
+    for child in children:
+        child.start()
+    for _ in children:
+        ready.get()
+    started = time.perf_counter()
+    go.set()
+    figures = [results.get() for _ in children]
+    elapsed = time.perf_counter() - started
+    for child in children:
+        child.join()
+    return elapsed, figures
+
+
+def run(tickets: int = 100_000, processes: int = 1) -> dict[str, Any]:
+    """``processes`` > 1: the firing split over that many worker processes (see
+    :func:`_restart_split`); the stored states are opened and measured in this one."""
     policy = SlaPolicy.from_toml(POLICY)
     folder = UpdateFolder(sla_policy=policy)
     opened = int(time.time()) - 3 * 3600
@@ -134,7 +239,6 @@ def run(tickets: int = 100_000) -> dict[str, Any]:
     held = _held_bytes(stored)
     gc.collect()
     now = datetime.fromtimestamp(opened, UTC) + timedelta(hours=2, minutes=1)
-    tick = Tick(partition=0, at=now).to_bytes()
 
     tracemalloc.start()  # the index's own bytes, on a book built only for that
     sized = TimerBook.for_folder(folder, 1)
@@ -144,46 +248,30 @@ def run(tickets: int = 100_000) -> dict[str, Any]:
     del sized
     gc.collect()
 
-    rss_before = _status_kb("VmRSS")
-    peak_reset = _reset_peak_rss()
-    started = time.perf_counter()
-    timers = TimerBook.for_folder(folder, 1)
-    timers.build_stored(stored.items(), [0])
-    indexed = time.perf_counter()
-    fire_s = encode_s = 0.0
-    fired_events = encoded_bytes = written = ticks = 0
-    while ticks == 0 or timers.backlog(0):  # one batch per tick, as the worker folds them
-        ticks += 1
-        with gc_paused():  # as the workers fold a batch
-            batch_started = time.perf_counter()
-            store = _Restarted(stored, timers)
-            where = Position("ticket.commands", 0, ticks, "tick")
-            folded = folder.fold(tick, store, where, now)
-            batch_fired = time.perf_counter()
-            events = [encode_event(e) for e in folded.events]
-            for state in folded.states:
-                if state is not None:
-                    store.pending[state.thread_key] = state
-            for key, state in store.pending.items():
-                stored[key] = dump_thread(state)
-            timers.schedule(store.pending.values())
-            timers.schedule(s for k in store.popped if k not in store.pending
-                            and (s := store.get(k)) is not None)
-            fire_s += batch_fired - batch_started
-            encode_s += time.perf_counter() - batch_fired
-            fired_events += len(folded.events)
-            encoded_bytes += sum(map(len, events))
-            written += len(store.pending)
-            del events, folded, store
-    finished = time.perf_counter()
-    peak = _status_kb("VmHWM") if peak_reset else None
-    total = finished - started
-    still_pending = len(timers.indexes[0])
+    load_before = os.getloadavg()
+    if processes == 1:
+        one = _restart(folder, stored, 1, 0, now, partition_for)
+        total, figures = one["total_s"], [one]
+    else:
+        total, figures = _restart_split(folder, stored, processes, now)
+    load_after = os.getloadavg()
+    growths = [f["peak_growth_kb"] for f in figures]
+    growth = None if None in growths else sum(growths)
+    rss_before = figures[0]["rss_before_kb"] if processes == 1 else _status_kb("VmRSS")
     per_ticket_bytes = (held + index_bytes) / tickets
+
+    def summed(name: str) -> int:
+        return int(sum(f[name] for f in figures))
+
+    def slowest(name: str) -> float:
+        return round(float(max(f[name] for f in figures)), 2)
+
     return {
         "tickets": tickets,
+        "processes": processes,
         "policy": "as `telecase bench timers`: first response 2h, resolution 8h, 24/7",
         "setup_s": round(setup_s, 2),
+        "load_average_1m": [round(load_before[0], 2), round(load_after[0], 2)],
         "stored_bytes_per_thread": round(payload / tickets),
         "memory": {
             "stored_states_mb": round(held / 2**20, 1),
@@ -191,21 +279,22 @@ def run(tickets: int = 100_000) -> dict[str, Any]:
             "index_bytes_per_thread": round(index_bytes / tickets),
             "stored_and_index_1m_tickets_mb": round(per_ticket_bytes * 1_000_000 / 2**20),
             "rss_before_restart_mb": None if rss_before is None else round(rss_before / 1024),
-            "restart_peak_rss_growth_mb": (None if peak is None or rss_before is None
-                                           else round((peak - rss_before) / 1024)),
+            "restart_peak_rss_growth_mb": None if growth is None else round(growth / 1024),
         },
         "restart": {
             "overdue_timers": tickets,
-            "events_fired": fired_events,
-            "events_encoded_bytes": encoded_bytes,
-            "states_written": written,
-            "still_pending": still_pending,
-            "ticks": ticks,
-            "index_s": round(indexed - started, 2),
-            "fire_s": round(fire_s, 2),
-            "encode_s": round(encode_s, 2),
+            "events_fired": summed("events_fired"),
+            "events_encoded_bytes": summed("events_encoded_bytes"),
+            "states_written": summed("states_written"),
+            "still_pending": summed("still_pending"),
+            "ticks": summed("ticks"),
+            "index_s": slowest("index_s"),
+            "fire_s": slowest("fire_s"),
+            "encode_s": slowest("encode_s"),
             "total_s": round(total, 2),
+            "cpu_s": round(sum(f["cpu_s"] for f in figures), 2),
             "us_per_ticket": round(total / tickets * 1e6, 1),
+            "cpu_us_per_ticket": round(sum(f["cpu_s"] for f in figures) / tickets * 1e6, 1),
             "extrapolated_1m_tickets_s": round(total / tickets * 1_000_000, 1),
             "target_s": 10,
         },

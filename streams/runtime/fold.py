@@ -12,6 +12,7 @@ and ``seq``) instead of losing them; consumers drop them by ``seq``.
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,8 +89,10 @@ log = structlog.get_logger("telecase.worker")
 
 
 def _count_sla(events: list[TicketEvent]) -> None:
-    for event in events:
-        SLA_EVENTS.labels(event.type).inc()
+    """One increment per type (a tick fires up to 50,000 events: ``labels`` per event was
+    some 4% of a restart's firing)."""
+    for kind, count in collections.Counter(e.type for e in events).items():
+        SLA_EVENTS.labels(kind).inc(count)
 
 
 class _ParsedEnvelope(BaseModel):
@@ -326,6 +329,7 @@ class UpdateFolder:
             return Folded(skipped="no_sla_policy")
         source = SourceRef(kind="clock", tick_at=tick.at)
         events: list[TicketEvent] = []
+        sla_events: list[TicketEvent] = []
         states: list[ThreadState] = []
         for key in store.due_threads(where.partition, tick.at):
             state = store.get(key)
@@ -338,11 +342,12 @@ class UpdateFolder:
             if self.sla_policy is not None:
                 sla_fired, new_state = fire_due(new_state, tick.at, self.sla_policy, tick.at,
                                                 source)
-                _count_sla(sla_fired)
+                sla_events += sla_fired
                 fired += sla_fired
             if new_state is not state:
                 events += fired
                 states.append(new_state)
+        _count_sla(sla_events)
         SLA_TICKS.labels("fired" if events else "idle").inc()
         return Folded(events=events, others=tuple(states))
 

@@ -9,7 +9,8 @@ due are decoded, when a tick fires them. The worker's ticker asks
 :meth:`TimerBook.wants_tick` each interval and appends a :class:`~streams.schema.commands.Tick`
 to a partition of ``ticket.commands`` when something there is due (or its index is not built
 yet); folding that tick asks :meth:`TimerBook.pop_due` which threads to fire, and the states
-stored afterwards are scheduled again with :meth:`TimerBook.schedule`.
+stored afterwards are scheduled again from their encoded bytes' summaries
+(:meth:`TimerBook.schedule_stored`; :meth:`TimerBook.schedule` for decoded states).
 """
 
 from __future__ import annotations
@@ -141,10 +142,26 @@ class TimerBook:
         self.ticks_in_flight.clear()
 
     def schedule(self, states: Iterable[ThreadState]) -> None:
+        """Index each state's next due time (an alias thread has none, as in :meth:`build`)."""
         for state in states:
             index = self.indexes.get(self.partition_of(state.thread_key))
             if index is not None:
-                index.schedule(state.thread_key, self.due(state))
+                index.schedule(state.thread_key,
+                               None if state.alias_of is not None else self.due(state))
+
+    def schedule_stored(self, stored: Iterable[tuple[str, bytes]]) -> None:
+        """:meth:`schedule` of states just encoded for the store, ``(thread_key, bytes)``,
+        from their deadline summaries (:meth:`stored_due`: the same due times, without
+        computing ``due`` of each state again, which
+        :func:`~streams.runtime.state_codec.dump_thread` just did)."""
+        by_partition: dict[int, list[tuple[str, float | None]]] = {}
+        stored_due, partition_of_key = self.stored_due, self.partition_of
+        for key, data in stored:
+            by_partition.setdefault(partition_of_key(key), []).append((key, stored_due(data)))
+        for partition, dues in by_partition.items():
+            index = self.indexes.get(partition)
+            if index is not None:
+                index.schedule_many(dues)
 
     def pop_due(self, partition: int, at: datetime) -> list[str]:
         """The threads of ``partition`` due by ``at``, earliest first, at most

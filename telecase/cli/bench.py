@@ -106,6 +106,9 @@ def bench_timers(
                              "on this many tickets (index built from the stored states, a tick "
                              "folded: the due ones decoded and fired, events and states "
                              "encoded), and the stored states' memory"),
+    processes: int = typer.Option(1, min=1, help="with --live: the restart split over this "
+                                  "many worker processes, a partition each (Kafka's "
+                                  "partitioner)"),
 ) -> None:
     """SLA timers on one worker: memory for --tickets open tickets, firing lateness at --rate,
     and catching up after a restart with every timer overdue; print JSON."""
@@ -113,7 +116,7 @@ def bench_timers(
     result = run_bench(tickets=tickets, rate=rate, seconds=seconds)
     if live:
         from bench.timers_live import run as run_live
-        result["worker_restart"] = run_live(live)
+        result["worker_restart"] = run_live(live, processes)
     echo_json(result, indent=2)
 
 

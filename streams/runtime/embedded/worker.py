@@ -177,7 +177,7 @@ class EmbeddedWorker:
         await self.log.transact(write)
         count_appended(e for f in results for e in f.events)
         if self.timers is not None:
-            self.timers.schedule(pending.values())
+            self.timers.schedule_stored((k.decode(), raw) for k, raw in states)
             self.timers.schedule(s for k in store.popped if k not in pending
                                  and (s := self._state(k)) is not None)
             if records[0].topic == self.names.ticket_commands:

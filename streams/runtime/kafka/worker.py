@@ -363,7 +363,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         for pkey, (_, raw) in positions.items():
             threads.data[pkey] = raw
         if timers is not None:
-            timers.schedule(store.pending[k] for k in last_change)
+            timers.schedule_stored((k, encoded[k.encode()]) for k in last_change)
             timers.schedule(s for k in store.popped if k not in last_change
                             and (s := store.get(k)) is not None)
             for rec, _ in results:

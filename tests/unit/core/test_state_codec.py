@@ -146,6 +146,28 @@ def test_the_index_from_stored_bytes_is_the_index_from_decoded_states(
     check()
 
 
+@pytest.mark.parametrize("folder", FOLDERS.values(), ids=FOLDERS.keys())
+def test_scheduling_from_stored_bytes_is_scheduling_the_states(folder: UpdateFolder) -> None:
+    @many
+    @given(st.lists(thread_states(), max_size=12), st.lists(thread_states(), max_size=12),
+           st.integers(1, 4))
+    def check(first: list[ThreadState], then: list[ThreadState], partitions: int) -> None:
+        by_states = TimerBook.for_folder(folder, partitions)
+        by_bytes = TimerBook.for_folder(folder, partitions)
+        for book in (by_states, by_bytes):
+            book.build_stored(((s.thread_key, dump_thread(s)) for s in first),
+                              range(partitions))
+        by_states.schedule(then)
+        by_bytes.schedule_stored((s.thread_key, dump_thread(s)) for s in then)
+        for p, index in by_states.indexes.items():
+            assert len(by_bytes.indexes[p]) == len(index)
+            for state in first + then:
+                assert by_bytes.indexes[p].due_of(state.thread_key) == index.due_of(
+                    state.thread_key)
+
+    check()
+
+
 def test_an_alias_thread_has_no_deadline() -> None:
     state = ThreadState(thread_key="1:t5", alias_of="1:t4")
     assert stored_deadlines(dump_thread(state)) == (NO_DEADLINE, NO_DEADLINE)

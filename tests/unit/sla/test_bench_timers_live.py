@@ -18,3 +18,14 @@ def test_every_overdue_ticket_fires_once_on_the_worker_path() -> None:
     memory = result["memory"]
     assert memory["stored_state_objects_bytes_per_thread"] > result["stored_bytes_per_thread"]
     assert memory["index_bytes_per_thread"] > 0
+
+
+def test_split_over_processes_every_ticket_fires_once() -> None:
+    result = run(200, processes=2)
+    restart = result["restart"]
+    assert result["processes"] == 2
+    assert restart["events_fired"] == 200
+    assert restart["states_written"] == 200
+    assert restart["still_pending"] == 200
+    assert restart["ticks"] >= 2  # a tick per process
+    assert restart["cpu_s"] > 0
