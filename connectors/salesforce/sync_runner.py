@@ -352,17 +352,7 @@ class SyncRunner:
         await asyncio.to_thread(cases.details, tickets)
         caseless = tickets - cases.case_ids.keys()
         if caseless:
-            # a ticket's records (keyed by its id) are all on one partition: read the history
-            # of the partitions holding these tickets, before the batch's first record there
-            first: dict[int, Record] = {}
-            for rec in batch:
-                first.setdefault(rec.partition, rec)
-            keys = {t.encode() for t in caseless}
-            earlier: list[Record] = []
-            for p in sorted({rec.partition for rec in batch if rec.key in keys}):
-                rec = first[p]
-                earlier += await history(self.bus, rec.topic, p, caseless, rec.offset)
-            restored = hold.restore(decoded(earlier))
+            restored = hold.restore(await self._before_batch(caseless))
             if restored:
                 log.info("salesforce.sync.hold_restored", tickets=sorted(restored))
         self._seen |= tickets
@@ -375,16 +365,25 @@ class SyncRunner:
         tickets = report.unknown(events) if report is not None else set()
         if report is None or not tickets:
             return
-        first: dict[int, Record] = {}
-        for rec in self._batch:
-            first.setdefault(rec.partition, rec)
-        earlier: list[TicketEvent] = []
-        for rec in first.values():  # before the batch's first record on each partition
-            earlier += decoded(await history(self.bus, rec.topic, rec.partition, tickets,
-                                             rec.offset))
+        earlier = await self._before_batch(tickets)
         report.rebuild(earlier)
         log.info("salesforce.sync.report_rebuilt", tickets=sorted(tickets),
                  events=len(earlier))
+
+    async def _before_batch(self, tickets: set[str]) -> list[TicketEvent]:
+        """The events of ``tickets`` in the log before the batch being applied. A ticket's
+        records are all on one partition: only the partitions where the batch holds them (or
+        records without a key) are read, each up to the batch's first record there."""
+        first: dict[int, Record] = {}
+        for rec in self._batch:
+            first.setdefault(rec.partition, rec)
+        keys = {t.encode() for t in tickets}
+        earlier: list[Record] = []
+        for p in sorted({rec.partition for rec in self._batch
+                         if rec.key is None or rec.key in keys}):
+            rec = first[p]
+            earlier += await history(self.bus, rec.topic, p, tickets, rec.offset)
+        return decoded(earlier)
 
     # -- link-back ---------------------------------------------------------------------------
 
