@@ -25,7 +25,10 @@ watermark). Completed milestones are not read: telecase completes them itself
   what the reader last wrote for it is passed over. What it last wrote is recovered at start
   from the tail of ``salesforce.changes`` (:class:`LogMilestones`, the log itself: no ledger),
   so a restart writes nothing again; a milestone older than the tail read is written once more,
-  which the worker recognises (the clock already follows that target: no event).
+  which the worker recognises (the clock already follows that target: no event). Only the
+  milestones open in the last round are remembered (a completed one, or one of a closed Case,
+  is forgotten, so the memory follows the open Cases, not every Case ever read); one seen
+  again (its Case reopened) is written once more, and the worker passes over it the same way.
 - **The limit guard**: polls slow down with it (``poll_factor``); at ``essential_only`` a round
   is skipped (``allows``: the guard's ``allows("milestones")``, counted in
   ``telecase_salesforce_api_calls_held_total{kind="milestones"}`` and
@@ -151,6 +154,8 @@ class MilestoneReader:
             for m in changed:
                 self.said[m.milestone_id] = (m.target_at, m.violated)
             log.info("salesforce.milestones.written", count=len(changed))
+        open_now = {str(row["Id"]) for row in rows}  # every page read: the whole open set
+        self.said = {k: v for k, v in self.said.items() if k in open_now}
         MILESTONES.labels("written").inc(len(changed))
         return len(changed)
 

@@ -98,6 +98,27 @@ async def test_completed_milestones_and_closed_cases_are_not_read(
     assert await MilestoneReader(SalesforceChangeApi(sf), Collected()).read_once() == 0
 
 
+async def test_the_reader_remembers_only_the_milestones_still_open(
+        sf: Any, driver: SalesforceDriver) -> None:
+    """Its memory follows the open Cases: a completed milestone, or one of a closed Case, is
+    forgotten (not kept for every Case ever read)."""
+    [ticket] = await org_with_milestones(sf, driver, 1)
+    reader = MilestoneReader(SalesforceChangeApi(sf), Collected())
+    assert await reader.read_once() == 2 and reader.said is not None
+    assert len(reader.said) == 2
+    [fr] = (await asyncio.to_thread(
+        sf.query, "SELECT Id FROM CaseMilestone WHERE MilestoneType.Name = 'First Response'"
+    ))["records"]
+    await asyncio.to_thread(sf.CaseMilestone.update, fr["Id"],
+                            {"CompletionDate": await driver.now()})
+    assert await reader.read_once() == 0
+    assert fr["Id"] not in reader.said and len(reader.said) == 1
+    case = (await asyncio.to_thread(
+        sf.query, f"SELECT Id FROM Case WHERE Telecase_Ticket_Id__c = '{ticket}'"))["records"][0]
+    await asyncio.to_thread(sf.Case.update, case["Id"], {"Status": "Closed"})
+    assert await reader.read_once() == 0 and reader.said == {}
+
+
 async def test_a_restarted_reader_writes_nothing_it_wrote_before(
         sf: Any, driver: SalesforceDriver, tmp_path: Path) -> None:
     await org_with_milestones(sf, driver, 2)
