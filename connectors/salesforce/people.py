@@ -72,6 +72,9 @@ LEAD_PRODUCT, LEAD_REGION, LEAD_DEAL_SIZE = ("Telecase_Product_Interest__c",
                                             "Telecase_Region__c", "Telecase_Deal_Size__c")
 LAST_NAME_MAX, FIRST_NAME_MAX = 80, 40
 UNMATCHED_MAX = 10_000
+LAST_RESORT = "converted_lead_last_resort"
+"""Marks a candidate standing for a Contact that was also found itself: the converted Lead's
+Telegram id finds it only when none of the Contact's own keys did (it is then claimed)."""
 
 
 def normalize_phone(raw: str | None) -> str | None:
@@ -188,7 +191,7 @@ class People:
         for uid, want in wanted.items():
             found, by = _match(uid, want, rows, claimed)
             if want.look_only:
-                if found is not None and by == "telegram id":
+                if found is not None and by in ("telegram id", "converted lead"):
                     self.known[uid] = Person(found["attributes"]["type"], found["Id"])
                 else:
                     self._unmatched[uid] = None
@@ -332,7 +335,7 @@ def _match(uid: int, want: _Wanted, rows: list[dict[str, Any]],
     """The record ``uid`` is, and the key that found it: Telegram id, phone, username.
     ``rows`` hold Contacts before Leads, oldest first, so the first hit is preferred."""
     for row in rows:
-        if str(row.get(TG_ID) or "") == str(uid):
+        if str(row.get(TG_ID) or "") == str(uid) and not row.get(LAST_RESORT):
             return row, "telegram id"
     free = [r for r in rows if not r.get(TG_ID) and r["Id"] not in claimed]
     if want.phone:
@@ -345,26 +348,37 @@ def _match(uid: int, want: _Wanted, rows: list[dict[str, Any]],
         for row in free:
             if str(row.get(TG_USERNAME) or "").lower() == name:
                 return row, "username"
+    for row in rows:  # a found Contact no key of its own matched, that uid's Lead became
+        if row.get(LAST_RESORT) and str(row.get(TG_ID) or "") == str(uid) \
+                and row["Id"] not in claimed:
+            return row, "converted lead"
     return None, ""
 
 
 def candidates_from(soqls: list[str], answers: list[list[dict[str, Any]]],
                     ) -> list[dict[str, Any]]:
     """Contacts, then the Contacts converted Leads became, then unconverted Leads (oldest
-    first), from :meth:`People.candidate_queries`' answers."""
+    first), from :meth:`People.candidate_queries`' answers; last, for a Contact found itself
+    that holds no Telegram id, the converted Lead standing for it (:data:`LAST_RESORT`: its
+    Telegram id finds the Contact when none of the Contact's own keys matched)."""
     contacts = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Contact " in s
                 for r in rows]
     leads = [r for rows, s in zip(answers, soqls, strict=True) if " FROM Lead " in s
              for r in rows]
     for row in contacts:
         row.setdefault("attributes", {})["type"] = "Contact"
-    became = []
-    seen = {c["Id"] for c in contacts}
+    became, found_too = [], []
+    seen = {c["Id"]: c for c in contacts}
     for row in leads:
         row.setdefault("attributes", {})["type"] = "Lead"
         contact = row.get("ConvertedContactId") if row.get("IsConverted") else None
-        if contact and contact not in seen:
-            became.append({**row, "Id": contact, "attributes": {"type": "Contact"},
-                           "converted_lead": row["Id"]})
+        if contact:
+            stand_in = {**row, "Id": contact, "attributes": {"type": "Contact"},
+                        "converted_lead": row["Id"]}
+            if contact not in seen:
+                became.append(stand_in)
+                seen[contact] = stand_in
+            elif not seen[contact].get(TG_ID):  # found too (by its keys, or another's),
+                found_too.append({**stand_in, LAST_RESORT: True})  # and nobody's yet
     unconverted = [r for r in leads if not r.get("IsConverted")]
-    return contacts + became + unconverted
+    return contacts + became + unconverted + found_too

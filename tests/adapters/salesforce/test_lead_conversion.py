@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from connectors.salesforce.api import Writer
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.opportunities import LeadConverter, Opportunities
-from connectors.salesforce.people import Conversions
+from connectors.salesforce.people import Conversions, _match, _Wanted, candidates_from
 from connectors.salesforce.results import SyncResult
 from simulators.salesforce import SalesforceDriver
 from streams.schema.events import Customer, CustomerMessageReceived, TicketEvent
@@ -140,3 +140,22 @@ async def test_a_restarted_sync_attaches_the_next_message_to_the_contact(
                                                              first_name="Bob")})
     assert (await apply(restarted, [stranger])).rejected == []  # looked up, never created
     assert len(await driver.records("Contact")) == 1 and len(await driver.records("Lead")) == 1
+
+
+def test_a_converted_lead_finds_its_contact_even_when_the_contact_was_found_too() -> None:
+    """The batch's query found the Contact the Lead became through another customer's key
+    (a shared office phone), and the org's mapping copied no Telegram id onto it: the
+    converted Lead's Telegram id still finds that Contact, and no second Contact is made."""
+    soqls = ["SELECT Id FROM Contact WHERE x", "SELECT Id FROM Lead WHERE x"]
+    contact = {"Id": "003A", "Telegram_User_Id__c": None, "Telegram_Username__c": None,
+               "Phone": "+1 555 0199", "MobilePhone": None}
+    lead = {"Id": "00QA", "Telegram_User_Id__c": "50", "Telegram_Username__c": "ann",
+            "Phone": None, "MobilePhone": None, "IsConverted": True,
+            "ConvertedContactId": "003A"}
+    rows = candidates_from(soqls, [[contact], [lead]])
+    found, by = _match(50, _Wanted(ANN, "e1"), rows, set())
+    assert found is not None and (found["Id"], found["attributes"]["type"], by) == (
+        "003A", "Contact", "converted lead")  # claimed: its Telegram id is written onto it
+    assert _match(50, _Wanted(ANN, "e1"), rows, {"003A"}) == (None, "")
+    theirs = candidates_from(soqls, [[{**contact, "Telegram_User_Id__c": "77"}], [lead]])
+    assert _match(50, _Wanted(ANN, "e1"), theirs, set()) == (None, "")  # someone else's
