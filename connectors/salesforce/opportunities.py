@@ -56,7 +56,9 @@ The fold is per ticket and in memory, bounded: a closed ticket whose closed stag
 instance has not seen qualify (it qualified before a restart, or was forgotten since it
 closed) is looked up in Salesforce when one of its steps arrives: an Opportunity found is
 followed, none means the ticket is no deal (a forgotten deal reopened goes back to the
-opened stage: the reply before its closing is not read back).
+opened stage: the reply before its closing is not read back). Its other events (an owner
+change, an edit, an SLA signal) say nothing of its step, so they write nothing: a closed
+deal's stage is not taken back to the opened one.
 """
 
 from __future__ import annotations
@@ -156,6 +158,10 @@ class Deal:
     """This instance folded the ticket's opening (so it saw whether the intake qualifies)."""
     checked: bool = False
     """Salesforce was asked whether the ticket has an Opportunity."""
+    stepped: bool = False
+    """The ticket's step is known: its opening, its routing, a reply, a closing or a reopening
+    was folded here. A ticket known only from other events (an owner change or an edit after
+    a restart, or after it was forgotten) has no step to write: its stage stands."""
     last_seq: int = -1
 
     def fold(self, event: TicketEvent, rule: DealRule) -> None:
@@ -163,23 +169,24 @@ class Deal:
             return
         self.last_seq = event.seq
         if isinstance(event, TicketOpened):
-            self.opened_here = True
+            self.opened_here = self.stepped = True
             if event.intake is not None:
                 self.amount, self.company = event.intake.deal_size, event.intake.company
                 self.qualified = self.qualified or rule.by_intake(event.intake.deal_size)
         elif isinstance(event, TicketRouted) and event.queue in rule.queues:
-            self.qualified = True
+            self.qualified = self.stepped = True  # routed at its opening
         elif isinstance(event, AgentReplied) and event.via != "outreach":
-            self.replied = True
+            self.replied = self.stepped = True
             if self.step != CLOSED:
                 self.step = REPLIED
         elif isinstance(event, TicketClosed | TopicClosed) or (
                 isinstance(event, CaseStatusChanged) and event.is_closed):
-            self.step = CLOSED
+            self.step, self.stepped = CLOSED, True
         elif isinstance(event, TopicReopened) or (
                 isinstance(event, CaseStatusChanged) and not event.is_closed
                 and self.step == CLOSED):
             self.step = REPLIED if self.replied else OPENED
+            self.stepped = True
 
 
 class Converter(Protocol):
@@ -220,7 +227,7 @@ class Opportunities:
                     deal = self.deals[e.ticket_id] = self.closed.pop(e.ticket_id, Deal())
                 deal.fold(e, self.rule)
                 last[e.ticket_id] = e
-        deals = {t: self.deals[t] for t in last}
+        deals = {t: d for t in last if (d := self.deals[t]).stepped}
         unsure = sorted(t for t, d in deals.items() if d.written_step is None
                         and (d.qualified or not (d.opened_here or d.checked)))
         existing = self._existing(unsure) if unsure else set()
@@ -257,7 +264,9 @@ class Opportunities:
         :attr:`closed`): one forgotten and reopened is looked up in Salesforce again."""
         for ticket in tickets:
             deal = self.deals[ticket]
-            if deal.step == CLOSED and (deal.written_step == CLOSED or not deal.qualified):
+            if not deal.stepped:  # nothing to write, nothing worth keeping
+                del self.deals[ticket]
+            elif deal.step == CLOSED and (deal.written_step == CLOSED or not deal.qualified):
                 self.closed[ticket] = self.deals.pop(ticket)
                 self.closed.move_to_end(ticket)
                 while len(self.closed) > self.closed_max:

@@ -12,10 +12,16 @@ import pytest
 
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from simulators.salesforce import SalesforceDriver
-from streams.schema.events import TicketEvent, TopicReopened
+from streams.schema.events import CaseOwnerChanged, TicketEvent, TopicReopened
 from tests.adapters.salesforce.test_case_sync import conversation, customer
 from tests.adapters.salesforce.test_case_sync_intake import intake_ticket
-from tests.adapters.salesforce.test_opportunities import apply, closed, deals, later, replied
+from tests.adapters.salesforce.test_opportunities import (
+    apply,
+    closed,
+    deals,
+    later,
+    replied,
+)
 
 DEAL = "tg:50:p:1"
 
@@ -56,3 +62,28 @@ async def test_a_reopened_deal_is_followed_after_pruning(
     assert DEAL in target.deals and len(await driver.records("Opportunity")) == 1
     await apply(target, [closed(DEAL, 5)])
     assert await stages(driver) == ["Closed Won"]
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["forgotten", "restarted"])
+async def test_an_event_that_is_no_step_leaves_a_closed_deals_stage_alone(
+        sf: Any, driver: SalesforceDriver, fresh: bool) -> None:
+    """An owner change on the closed Case (or any event that says nothing of the ticket's
+    step) reaching an instance that no longer holds the deal, or never did, writes nothing:
+    before, the deal started over at the opened stage and took Closed Won back to
+    Qualification."""
+    opening = intake_ticket(DEAL, 50)
+    await asyncio.to_thread(CaseSync(SimpleSalesforceApi(sf)).apply, opening)
+    target = deals(sf, closed_max=0)
+    steps: list[list[TicketEvent]] = [opening, [replied(DEAL, 2)], [closed(DEAL, 3)]]
+    for events in steps:
+        assert (await apply(target, events)).rejected == []
+    assert await stages(driver) == ["Closed Won"]
+    if fresh:
+        target = deals(sf)
+    owner = CaseOwnerChanged(owner_id="005000000000009AAA", owner_name="Bo",
+                             previous_owner_id=None, **later(DEAL, 4, 90))
+    assert (await apply(target, [owner])).rejected == []
+    assert await stages(driver) == ["Closed Won"]
+    assert DEAL not in target.deals  # nothing kept for it either
+    await apply(target, [TopicReopened(message_id=99, **later(DEAL, 5, 95))])
+    assert await stages(driver) == ["Qualification"]  # a step: followed again
