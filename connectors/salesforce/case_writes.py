@@ -223,22 +223,26 @@ class CaseWrites:
             self.case_ids[row["Telecase_Ticket_Id__c"]] = row["Id"]
             self.case_numbers[row["Telecase_Ticket_Id__c"]] = row["CaseNumber"]
 
-    def report_state(self, tickets: Iterable[str]) -> dict[str, tuple[Any, Any]]:
-        """What the report fold holds for ``tickets`` (:meth:`restore_report` puts it back
-        when a folded write was rolled back)."""
+    def report_state(self, tickets: Iterable[str]) -> dict[str, tuple[Any, Any, Any]]:
+        """What the report fold holds for ``tickets``, a pruned closed ticket's state included
+        (:meth:`restore_report` puts it back when a folded write was rolled back)."""
         if self.report is None:
             return {}
-        return {t: (copy.deepcopy(self.report.reports.get(t)),
-                    dict(self.report.written[t]) if t in self.report.written else None)
+        fold = self.report
+        return {t: (copy.deepcopy(fold.reports.get(t)),
+                    dict(fold.written[t]) if t in fold.written else None,
+                    copy.deepcopy(fold.closed.get(t)))
                 for t in tickets}
 
-    def restore_report(self, state: dict[str, tuple[Any, Any]]) -> None:
+    def restore_report(self, state: dict[str, tuple[Any, Any, Any]]) -> None:
+        """The report fold as :meth:`report_state` saw it: a ticket pruned before is pruned
+        again (a revival undone), one pruned by the writes undone is not."""
         if self.report is None:
             return
-        for ticket, (report, written) in state.items():
-            self.report.closed.pop(ticket, None)  # pruned by the writes undone
+        for ticket, (report, written, closed) in state.items():
             for table, value in ((self.report.reports, report),
-                                 (self.report.written, written)):
+                                 (self.report.written, written),
+                                 (self.report.closed, closed)):
                 if value is None:
                     table.pop(ticket, None)
                 else:

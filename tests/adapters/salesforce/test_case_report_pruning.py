@@ -105,3 +105,21 @@ async def test_a_reopened_ticket_gets_the_right_fields_after_pruning(
         stop.set()
         await task
         await log.close()
+
+
+async def test_a_pruned_ticket_survives_a_folded_write_rolled_back(
+        sf: Any, driver: SalesforceDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reopening of a pruned ticket whose one-call (Composite) write is refused or rolled
+    back is written step by step in the same apply, from the state it had: the resolution
+    cleared, not left at the first closing's because the ticket was forgotten meanwhile."""
+    sync = CaseSync(SimpleSalesforceApi(sf), report_fields=True)
+    fold = sync.cases.report
+    assert fold is not None
+    assert (await asyncio.to_thread(sync.apply, scenario())).rejected == []
+    assert TICKET in fold.closed and TICKET not in fold.reports
+    monkeypatch.setattr(sync.api, "send_fold", lambda _fold: False)  # refused: not sent
+    assert (await asyncio.to_thread(sync.apply, [reopened(10, 160)])).rejected == []
+    [row] = await driver.records("Case")
+    got = on_case(row)
+    assert got["Telecase_Resolution_Seconds__c"] is None  # open again: not resolved
+    assert got["Telecase_First_Response_Seconds__c"] == 750
