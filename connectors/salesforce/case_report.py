@@ -156,8 +156,10 @@ class ReportFold:
         """``{ticket: (key, fields)}``: the fields that differ from what was last written,
         with the id of the ticket's last event of the batch (what a refusal dead-letters)."""
         last: dict[str, str] = {}
+        touched: set[str] = set()
         for e in events:
             report = self.reports.get(e.ticket_id) or self._revive(e.ticket_id)
+            touched.add(e.ticket_id)
             before = replace(report)
             report.fold(e)
             if replace(report, last_seq=before.last_seq) != before:
@@ -169,17 +171,28 @@ class ReportFold:
             diff = {k: v for k, v in now.items() if old.get(k, _UNSET) != v}
             if diff:
                 out[ticket] = (key, diff)
+        for ticket in touched - out.keys():  # nothing to write: nothing new to hold either
+            if replace(self.reports[ticket], last_seq=-1) == Report():
+                del self.reports[ticket]  # an event of a ticket it knows nothing of
+                self.written.pop(ticket, None)
+            else:
+                self._settle(ticket)
         return out
 
     def confirm(self, ticket: str, sent: dict[str, Any]) -> None:
         """Salesforce accepted ``sent`` for ``ticket``; a closed ticket whose fields are all
         written is pruned."""
-        written = self.written.setdefault(ticket, {})
-        written.update(sent)
+        self.written.setdefault(ticket, {}).update(sent)
+        self._settle(ticket)
+
+    def _settle(self, ticket: str) -> None:
+        """Prune ``ticket`` if it is closed and Salesforce holds all its fields."""
+        written = self.written.get(ticket, {})
         report = self.reports.get(ticket)
         if report is not None and report.closed_at is not None and all(
                 written.get(k, _UNSET) == v for k, v in _fields(report).items()):
-            del self.reports[ticket], self.written[ticket]
+            del self.reports[ticket]
+            self.written.pop(ticket, None)
             self.closed[ticket] = report
             self.closed.move_to_end(ticket)
             while len(self.closed) > self.closed_max:

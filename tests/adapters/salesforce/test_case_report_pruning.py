@@ -13,13 +13,20 @@ from typing import Any
 
 import pytest
 
+from connectors.salesforce.case_report import ReportFold
 from connectors.salesforce.case_sync import CaseSync, SimpleSalesforceApi
 from connectors.salesforce.sync_runner import GROUP, SyncRunner
 from simulators.salesforce import SalesforceDriver
 from streams.runtime.bus import Outgoing
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.topics import TopicNames
-from streams.schema.events import TicketEvent, TopicClosed, TopicReopened, encode_event
+from streams.schema.events import (
+    CaseOwnerChanged,
+    TicketEvent,
+    TopicClosed,
+    TopicReopened,
+    encode_event,
+)
 from tests.adapters.salesforce.test_case_report import TICKET, at, on_case, scenario
 from tests.adapters.salesforce.test_case_sync import conversation, customer
 from tests.infra import wait_until
@@ -123,3 +130,23 @@ async def test_a_pruned_ticket_survives_a_folded_write_rolled_back(
     got = on_case(row)
     assert got["Telecase_Resolution_Seconds__c"] is None  # open again: not resolved
     assert got["Telecase_First_Response_Seconds__c"] == 750
+
+
+def test_events_that_change_no_field_do_not_grow_the_fold() -> None:
+    """An event that moves no reportable field (an owner change, an edit) of a ticket the
+    fold does not hold (forgotten, or never seen) adds nothing to it, and a kept closed ticket
+    it revives goes back among the closed: the fold holds only what it must."""
+    fold = ReportFold(closed_max=1)
+    events = scenario()
+    for e in fold.changes(events).items():
+        fold.confirm(e[0], e[1][1])
+    assert TICKET in fold.closed and fold.reports == {}
+    owner = CaseOwnerChanged(event_id=f"{TICKET}#10", ticket_id=TICKET, seq=10,
+                             owner_id="005000000000009AAA", owner_name="Bo",
+                             previous_owner_id=None, **at(170))
+    assert fold.changes([owner]) == {}
+    assert fold.reports == {} and fold.written == {} and list(fold.closed) == [TICKET]
+    stranger = owner.model_copy(update={"ticket_id": "tg:-100:t77",
+                                        "event_id": "tg:-100:t77#4", "seq": 4})
+    assert fold.changes([stranger]) == {}
+    assert fold.reports == {} and fold.written == {} and list(fold.closed) == [TICKET]
