@@ -53,6 +53,7 @@ from streams.runtime.bus import Outgoing
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.gc_pause import gc_paused
 from streams.runtime.kafka.bus import KafkaBus, kafka_partition
+from streams.runtime.kafka.eager import use_eager_transport
 from streams.runtime.kafka.stall import CatchUp, StallWatch
 from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
 from streams.runtime.quarantine import dead_letter, isolate, retry_infrastructure
@@ -234,6 +235,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         broker_heartbeat_interval=max(0.5, config.session_timeout / 6),
         stream_buffer_maxsize=65536,
     )
+    use_eager_transport(app)  # Faust's consumer, handing each record over without 4 tasks
     raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                               "key_serializer": "raw", "value_serializer": "raw"}
     names = TopicNames(config.topic_prefix)
