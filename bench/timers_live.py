@@ -195,7 +195,11 @@ def _restart_in_child(folder: UpdateFolder, stored: dict[str, bytes], partitions
     gc.collect()
     ready.put(partition)
     go.wait()
-    results.put(_restart(folder, stored, partitions, partition, now, kafka_partition))
+    try:
+        results.put(_restart(folder, stored, partitions, partition, now, kafka_partition))
+    except BaseException as exc:  # the parent waits for a result from every process
+        results.put(f"partition {partition}: {exc!r}")
+        raise
 
 
 def _restart_split(folder: UpdateFolder, stored: dict[str, bytes], processes: int,
@@ -223,6 +227,9 @@ def _restart_split(folder: UpdateFolder, stored: dict[str, bytes], processes: in
     elapsed = time.perf_counter() - started
     for child in children:
         child.join()
+    failed = [f for f in figures if isinstance(f, str)]
+    if failed:
+        raise RuntimeError(f"a worker process failed: {'; '.join(failed)}")
     return elapsed, figures
 
 
