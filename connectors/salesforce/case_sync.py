@@ -51,12 +51,12 @@ ledger and its marker where it does not):
   milestones (:mod:`~connectors.salesforce.milestones`).
 - ``customer.message_edited``, ``salesforce.case_linked``, ``case.status_changed``,
   ``case.owner_changed``, ``agent.file_shared`` (the File is on the Case already),
-  ``sla.started``/``warning``/``breached``/``met``, ``sla.target_adopted`` (Salesforce's
-  own milestone target), ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored yet, or they
-  only feed the SLA clock and the desk); see :data:`IGNORED`. ``knowledge.requested`` and
-  ``agent_command.refused`` are the agent-tools runner's (``connectors.salesforce.knowledge``:
-  it also links articles and notes what a Salesforce command sent); a command's
-  ``agent.replied`` from Telegram is written here like any reply from Telegram.
+  ``sla.started``/``warning``/``breached``/``met``, ``sla.target_adopted`` (Salesforce's own
+  milestone target), ``ticket.routed``: nothing (they came from Salesforce, edits are not mirrored
+  yet, or they only feed the SLA clock and the desk); see :data:`IGNORED`. ``knowledge.requested``
+  and ``agent_command.refused`` are the agent-tools runner's (``connectors.salesforce.knowledge``:
+  it also links articles and notes what a Salesforce command sent); a command's ``agent.replied``
+  from Telegram is written here like any reply from Telegram.
 
 Contact or Lead (``customer_object``). Default ``"Contact"``: a Case is a service record and
 its standard link to the person is ``Case.ContactId`` (a lookup to Contact only; Case has no
