@@ -52,17 +52,32 @@ class _Started:
                     return stop.value
 
 
+def run_first(coros: tuple[Any, ...]) -> WaitResults | _Started:
+    """Run ``coros[0]`` (a coroutine) to its first suspension. Finished there: its
+    :class:`WaitResults`, the rivals (``coros[1:]``, not started) closed, so none is left
+    never awaited (a ``RuntimeWarning`` each, and work for the warnings machinery, on every
+    record). Suspended: the awaitable that drives it on, for ``wait_first``."""
+    first = coros[0]
+    try:
+        yielded = first.send(None)
+    except StopIteration as done:  # finished without suspending: the usual case
+        for rival in coros[1:]:
+            if isinstance(rival, Coroutine):
+                rival.close()
+        return WaitResults([first], [done.value], False)
+    return _Started(first, yielded)
+
+
 class EagerConsumer(faust_aiokafka.Consumer):
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         first = coros[0] if coros else None
         if (not isinstance(first, Coroutine) or timeout is not None
                 or self._stopped.is_set() or self._crashed.is_set()):
             return await super().wait_first(*coros, timeout=timeout)
-        try:
-            yielded = first.send(None)
-        except StopIteration as done:  # finished without suspending: the usual case
-            return WaitResults([first], [done.value], False)
-        return await super().wait_first(_Started(first, yielded), *coros[1:])
+        ran = run_first(coros)
+        if isinstance(ran, WaitResults):
+            return ran
+        return await super().wait_first(ran, *coros[1:])
 
 
 class EagerTransport(faust_aiokafka.Transport):
