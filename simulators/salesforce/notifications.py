@@ -41,7 +41,9 @@ are not enabled in the simulated org, so Account and Opportunity ids are refused
 that is not a User, a Group or a Queue. What was sent is kept in :attr:`Notifications.sent`
 (``GET /sim/notifications``).
 
-**The "Send Custom Notifications" user permission** (the same guide: "In orgs created in
+**The "Send Custom Notifications" user permission** (the same guide,
+https://developer.salesforce.com/docs/atlas.en-us.api_action.meta/api_action/actions_obj_custom_notification.htm:
+"In orgs created in
 Winter '21 or later, the Send Custom Notifications user permission is required to trigger the
 Send Custom Notification action in flows that run in user context, REST API calls, and Apex
 callouts"): a ``standard``-schema org is a new org, so the calling user needs a permission set

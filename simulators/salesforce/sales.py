@@ -28,9 +28,9 @@ As the documentation describes them:
   ``contactId``, ``opportunityId``, ``leadId``, ``success`` and ``errors``. The Lead becomes
   ``IsConverted`` with ``ConvertedAccountId``, ``ConvertedContactId``,
   ``ConvertedOpportunityId`` and ``ConvertedDate``; converting it again, updating it, or
-  naming it as a Task's or Event's ``WhoId`` is refused (``CANNOT_UPDATE_CONVERTED_LEAD``
-  "cannot reference converted lead", :func:`refuse_converted`; a converted Lead is read-only
-  in Salesforce); a status that is not a converted one is refused
+  writing its id into any lookup (a Task's ``WhoId``, a custom lookup) is refused
+  (``CANNOT_UPDATE_CONVERTED_LEAD`` "cannot reference converted lead", :func:`refuse_converted`:
+  Salesforce Help article 000384333); a status that is not a converted one is refused
   (``INVALID_STATUS``). The new Contact copies the Lead's name, phone, email and
   ``Telegram_User_Id__c`` (the lead field mapping an admin sets up for it).
 """
@@ -67,16 +67,27 @@ def derive(fields: dict[str, Any]) -> None:
     fields["IsWon"] = CLOSED_STAGES.get(str(stage), False)
 
 
-def refuse_converted(store: Any, sobject: str, record: Any, values: dict[str, Any]) -> None:
-    """A converted Lead is read-only, and an activity may not name one as its ``WhoId``:
-    ``CANNOT_UPDATE_CONVERTED_LEAD`` "cannot reference converted lead" (the error Salesforce
-    answers in both cases). ``record``: the record being updated (``None``: created)."""
-    if record is not None and sobject == "Lead" and record.fields.get("IsConverted"):
+def refuse_converted(store: Any, kind: Any, record: Any, values: dict[str, Any]) -> None:
+    """A converted Lead is read-only, and no record may reference it: updating it, or writing
+    its id into a lookup (a Task's or Event's ``WhoId``, a ``LinkedEntityId``), is
+    ``CANNOT_UPDATE_CONVERTED_LEAD`` "cannot reference converted lead". Salesforce Help,
+    "CANNOT_UPDATE_CONVERTED_LEAD" (article 000384333,
+    https://help.salesforce.com/s/articleView?id=000384333&type=1): the error "indicates that
+    you are trying to modify or update a lead that has been converted, or you are trying to
+    reference the lead ID after it has been converted"; after conversion only
+    ``ConvertedAccountId`` and ``ConvertedContactId`` may be referenced. A text field holding
+    the id (as ``Case.Telecase_Lead__c`` does: Salesforce offers no custom lookup to Lead)
+    references nothing. ``record``: the record being updated (``None``: created)."""
+    if record is not None and kind.name == "Lead" and record.fields.get("IsConverted"):
         raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
-    who = values.get("WhoId") if sobject in ("Task", "Event") else None
-    lead = store.by_id(str(who)) if who else None
-    if lead is not None and lead.sobject == "Lead" and lead.fields.get("IsConverted"):
-        raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+    for name, value in values.items():
+        field = kind.fields.get(name)
+        if field is None or field.type != "reference" or not value:
+            continue
+        lead = store.by_id(str(value))
+        if lead is not None and lead.sobject == "Lead" and lead.fields.get("IsConverted"):
+            raise ApiError(400, "CANNOT_UPDATE_CONVERTED_LEAD",
+                           "cannot reference converted lead")
 
 
 def convert_lead(store: Any, payload: bytes, user_id: str) -> tuple[int, str]:

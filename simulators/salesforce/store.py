@@ -128,15 +128,20 @@ class Store:
             raise not_found()
         if record.deleted:
             raise entity_deleted()
-        return record
+        return self._as_of(kind, [record])[0]
+
+    def _as_of(self, kind: SObjectType, records: list[Record]) -> list[Record]:
+        """``records`` as they read now: fields that change with time alone (a
+        CaseMilestone's ``IsViolated`` once its target passed) worked out again, for a query
+        and a retrieve alike."""
+        if kind.name == "CaseMilestone":
+            entitlements.as_of([r.fields for r in records], self.clock.now())
+        return records
 
     def all(self, sobject: str, *, include_deleted: bool = False) -> list[Record]:
         kind = self.sobject(sobject)
         records = (self._records[i] for i in self._order[kind.name])
-        found = [r for r in records if include_deleted or not r.deleted]
-        if kind.name == "CaseMilestone":  # IsViolated turns true as time passes
-            entitlements.as_of([r.fields for r in found], self.clock.now())
-        return found
+        return self._as_of(kind, [r for r in records if include_deleted or not r.deleted])
 
     def find(self, sobject: str, field_name: str, value: Any) -> list[Record]:
         """Live records whose ``field_name`` equals ``value`` (compared as text), oldest
@@ -176,7 +181,7 @@ class Store:
         values = prepare(kind, body, creating=True, types=self.types, lookup=self.lookup,
                          check_lengths=self.strict)
         if gated:
-            sales.refuse_converted(self, kind.name, None, values)
+            sales.refuse_converted(self, kind, None, values)
         assigned = gated and self._assign(kind, values)
         for name, one in kind.fields.items():
             if name not in values and one.default is not None:
@@ -227,7 +232,7 @@ class Store:
         values = prepare(kind, body, creating=False, types=self.types, lookup=self.lookup,
                          check_lengths=self.strict)
         if gated:
-            sales.refuse_converted(self, kind.name, record, values)
+            sales.refuse_converted(self, kind, record, values)
         assigned = gated and self._assign(kind, values)
         cleared = [n for n, v in values.items() if v is None and kind.fields[n].required]
         if cleared:

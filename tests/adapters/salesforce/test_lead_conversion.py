@@ -123,6 +123,12 @@ async def test_the_org_refuses_to_update_or_reference_a_converted_lead(
     with pytest.raises(SalesforceMalformedRequest) as caught:
         await call(sf.Task.create, {"Subject": "Call", "WhoId": lead["Id"]})
     assert refusal(caught.value) == "CANNOT_UPDATE_CONVERTED_LEAD"
+    task = await call(sf.Task.create, {"Subject": "Call"})
+    with pytest.raises(SalesforceMalformedRequest) as caught:  # on update too
+        await call(sf.Task.update, task["id"], {"WhoId": lead["Id"]})
+    assert refusal(caught.value) == "CANNOT_UPDATE_CONVERTED_LEAD"
+    # Telecase_Lead__c is text (Salesforce has no custom lookup to Lead): no reference, kept
+    await call(sf.Case.create, {"Subject": "Again", "Telecase_Lead__c": lead["Id"]})
     assert (await driver.record("Lead", lead["Id"]))["Company"] == "Acme Corp"
 
 

@@ -64,3 +64,20 @@ async def test_the_first_response_in_telegram_completes_the_case_milestone(
     again = CaseSync(SimpleSalesforceApi(sf), entitlements={"enterprise": entitlement["Id"]})
     assert (await asyncio.to_thread(again.apply, events)).rejected == []
     assert await driver.records("CaseMilestone") == before
+
+
+async def test_an_open_milestone_is_violated_once_its_target_passes_read_either_way(
+        sf: Any, driver: SalesforceDriver) -> None:
+    process = await driver.define_entitlement_process("Enterprise SLA", {"First Response": 15})
+    entitlement = await driver.create("Entitlement", {"Name": "Enterprise Support",
+                                                      "SlaProcessId": process["id"]})
+    case = await driver.create("Case", {"Subject": "Pricing",
+                                        "EntitlementId": entitlement["Id"]})
+    [milestone] = await driver.records("CaseMilestone")
+    assert milestone["CaseId"] == case["Id"] and milestone["IsViolated"] is False
+    await driver.advance_clock(16 * 60)  # no write: the target passes with time alone
+    queried = (await asyncio.to_thread(
+        sf.query, f"SELECT IsViolated FROM CaseMilestone WHERE Id = '{milestone['Id']}'"))
+    assert queried["records"][0]["IsViolated"] is True
+    retrieved = await asyncio.to_thread(sf.CaseMilestone.get, milestone["Id"])
+    assert retrieved["IsViolated"] is True
