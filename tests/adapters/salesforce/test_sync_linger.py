@@ -8,7 +8,9 @@ most 0.2 API calls per message with the sync latency within the bound."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -146,15 +148,28 @@ def test_widen_stretches_the_bound_and_the_size_within_the_cap() -> None:
     assert Linger(1.5, 500, widen=broken).limits() == (1.5, 500)
 
 
-async def test_twenty_messages_a_second_cost_at_most_a_fifth_of_a_call_each(
-        sf: Any, driver: SalesforceDriver, tmp_path: Path) -> None:
-    log = await EmbeddedLog.open(tmp_path / "log.sqlite")
+@contextlib.asynccontextmanager
+async def _running_sync(sf: Any, tmp_path: Path,
+                        partitions: int) -> AsyncIterator[tuple[EmbeddedLog, TopicNames]]:
+    """A SyncRunner lingering up to 1 s on a fresh embedded log, running until the block
+    ends."""
+    log = await EmbeddedLog.open(tmp_path / "log.sqlite", default_partitions=partitions)
     names = TopicNames()
     runner = SyncRunner(log, names, CaseSync(SimpleSalesforceApi(sf)), max_backoff=0.2,
                         linger=1.0)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
+        yield log, names
+    finally:
+        stop.set()
+        await task
+        await log.close()
+
+
+async def test_twenty_messages_a_second_cost_at_most_a_fifth_of_a_call_each(
+        sf: Any, driver: SalesforceDriver, tmp_path: Path) -> None:
+    async with _running_sync(sf, tmp_path, partitions=1) as (log, names):
         events = [e for n in range(4) for e in conversation(f"tg:-100:t{900 + n}",
                                                              customer(900 + n), 15)]
         messages = sum(isinstance(e, CustomerMessageReceived) for e in events)
@@ -171,21 +186,11 @@ async def test_twenty_messages_a_second_cost_at_most_a_fifth_of_a_call_each(
         assert len(await driver.records("Task")) == messages == 60
         assert calls / messages <= 0.2, calls
         assert done - appended[-1] <= 1.0 + 0.5  # the last one waited no longer than the bound
-    finally:
-        stop.set()
-        await task
-        await log.close()
 
 
 async def test_a_batch_spans_partitions_so_their_count_does_not_multiply_the_calls(
         sf: Any, driver: SalesforceDriver, tmp_path: Path) -> None:
-    log = await EmbeddedLog.open(tmp_path / "log.sqlite", default_partitions=4)
-    names = TopicNames()
-    runner = SyncRunner(log, names, CaseSync(SimpleSalesforceApi(sf)), max_backoff=0.2,
-                        linger=1.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    try:
+    async with _running_sync(sf, tmp_path, partitions=4) as (log, names):
         talks = [conversation(f"tg:-100:t{950 + n}", customer(950 + n), 7) for n in range(8)]
         events = [e for round_ in zip(*talks, strict=True) for e in round_]  # interleaved
         spread = {partition_for(e.ticket_id.encode(), 4) for e in events}
@@ -202,10 +207,6 @@ async def test_a_batch_spans_partitions_so_their_count_does_not_multiply_the_cal
         assert len(await driver.records("Task")) == messages == 56
         assert len(await driver.records("Case")) == 8
         assert calls / messages <= 0.2, calls
-    finally:
-        stop.set()
-        await task
-        await log.close()
 
 
 async def _at(log: EmbeddedLog, names: TopicNames, ends: dict[int, int]) -> bool:
