@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,13 +24,7 @@ def test_tier_state_breaches_escalation_and_agent_are_projected(tmp_path: Path) 
                       reason="round robin", at=START).to_bytes(), "ticket.commands")
     w.tick(START + timedelta(minutes=4))  # urgent tier: warning 1m, breach 2m, level 1 at 3m
     w.feed(agent_comment(tid, START + timedelta(minutes=5)), "salesforce.changes")
-    engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
-    create_schema(engine)
-    with engine.begin() as conn:
-        apply_batch(conn, [(Offset("ticket.events", 0, i), e) for i, e in enumerate(w.log)],
-                    START)
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(cases)).mappings().one()
+    row = _case_row(w, tmp_path)
     assert (row["sla_tier"], row["sla_state"], row["escalation_level"]) == (
         "urgent", "breached", 1)
     assert row["first_response_breached_at"].replace(tzinfo=None) == (
@@ -38,7 +33,6 @@ def test_tier_state_breaches_escalation_and_agent_are_projected(tmp_path: Path) 
     assert (row["queue"], row["agent_id"], row["owner_id"]) == (
         "support", "bo", "005000000000009AAA")
     assert row["last_seq"] == len(w.log)
-    engine.dispose()
 
 
 def test_a_target_adopted_from_salesforce_moves_the_next_due_and_is_audited(
@@ -53,13 +47,20 @@ def test_a_target_adopted_from_salesforce_moves_the_next_due_and_is_audited(
     adopted = w.log[-1]
     assert describe(adopted) == (f"SLA first_response target set by Salesforce's milestone: "
                                  f"due {(START + timedelta(minutes=4)).isoformat()}")
-    engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
-    create_schema(engine)
-    with engine.begin() as conn:
-        apply_batch(conn, [(Offset("ticket.events", 0, i), e) for i, e in enumerate(w.log)],
-                    START)
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(cases)).mappings().one()
+    row = _case_row(w, tmp_path)
     assert row["sla_next_due_at"].replace(tzinfo=None) == (  # 50% of the 4-minute target
         START + timedelta(minutes=2)).replace(tzinfo=None)
-    engine.dispose()
+
+
+def _case_row(w: Worker, tmp_path: Path) -> Any:
+    """The ``cases`` row the worker's log projects to (one ticket)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    try:
+        create_schema(engine)
+        with engine.begin() as conn:
+            apply_batch(conn, [(Offset("ticket.events", 0, i), e)
+                               for i, e in enumerate(w.log)], START)
+        with engine.connect() as conn:
+            return conn.execute(sa.select(cases)).mappings().one()
+    finally:
+        engine.dispose()
