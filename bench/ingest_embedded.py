@@ -8,7 +8,8 @@ Three processes besides the bench's own:
 - the Telegram Bot API simulator (flood limits off) that the mirror and the intake call;
 - :mod:`bench.telegram_sender`, which delivers as Telegram does: per-chat sequential, many
   chats at once over at most ``connections`` connections, retried until answered 200, with
-  full forum-topic updates (:class:`bench.traffic.DeskTraffic`).
+  full forum-topic updates (:class:`bench.traffic.DeskTraffic`); a lean HTTP client, since
+  Telegram sends from elsewhere but this stand-in shares the machine.
 
 The offered rate steps through ``rates``, ``seconds`` each, on fresh chats; between steps the
 bench waits until the worker and projector have caught up (``drained_s``). Each step reports
@@ -18,7 +19,9 @@ step's sending ended, and the CPU milliseconds per update of the main process an
 webhook front process (when it runs in its own) until the pipeline drained.
 ``sustained_updates_per_s`` is the highest offered rate whose delivery delay p99 stayed within
 ``p99_budget_ms`` with every update acknowledged. The machine's load average is printed with
-the figures: the sender shares the machine.
+the figures, and so is what the sender took from it: ``sender_cpu_ms_per_update``, its CPU
+per acknowledged update while delivering (``sender_cpu_s``: its processes' whole CPU time,
+start-up and building the requests included).
 """
 
 from __future__ import annotations
@@ -126,8 +129,7 @@ async def _drained(log_file: Path, timeout: float) -> float:
 async def _send(url: str, rate: int, seconds: float, chats: int, connections: int,
                 step: int, senders: int, cwd: Path) -> dict[str, Any]:
     """``senders`` sender processes, each with its share of the chats, the rate and the
-    connections (one Python process cannot offer much more than 2,000 requests a second
-    itself); their figures merged."""
+    connections; their figures merged."""
     procs = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.telegram_sender", url, SECRET, "--rate",
         str(rate / senders), "--seconds", str(seconds), "--chats", str(chats // senders),
@@ -157,7 +159,10 @@ async def _send(url: str, rate: int, seconds: float, chats: int, connections: in
             "delivery_delay_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0),
                                   "mean": round(sum(delays) / len(delays), 1)
                                   if delays else None},
-            "sender_cpu_s": round(sum(p["sender_cpu_s"] for p in parts), 2)}
+            "sender_cpu_s": round(sum(p["sender_cpu_s"] for p in parts), 2),
+            "sender_cpu_ms_per_update": round(
+                sum(p["sender_delivering_cpu_s"] for p in parts) * 1000
+                / max(1, sum(p["acknowledged"] for p in parts)), 4)}
 
 
 async def _step(url: str, rate: int, seconds: float, chats: int, connections: int,
