@@ -227,15 +227,28 @@ def policy_keys(state: SlaState) -> tuple[str, ...]:
     """The policy deadlines ``state`` has fired, by key: what :func:`mask_of` turns back into a
     ``fired_mask`` for the same (or a changed) tier."""
     plan = _plan(state.terms)
-    return tuple(key for key, bit in plan.bits.items() if bit & state.fired_mask)
+    fired_mask = state.fired_mask
+    keys = plan.keys.get(fired_mask)
+    if keys is None:
+        if len(plan.keys) >= _REASONS:
+            plan.keys.clear()
+        keys = plan.keys[fired_mask] = tuple(key for key, bit in plan.bits.items()
+                                             if bit & fired_mask)
+    return keys
 
 
 def mask_of(terms: SlaTerms, keys: tuple[str, ...]) -> int:
     """The ``fired_mask`` of ``terms`` for the keys fired (keys it has no deadline for drop)."""
-    bits = _plan(terms).bits
-    mask = 0
-    for key in keys:
-        mask |= bits.get(key, 0)
+    plan = _plan(terms)
+    mask = plan.masks.get(keys)
+    if mask is None:
+        bits = plan.bits
+        mask = 0
+        for key in keys:
+            mask |= bits.get(key, 0)
+        if len(plan.masks) >= _REASONS:
+            plan.masks.clear()
+        plan.masks[keys] = mask
     return mask
 
 
@@ -296,15 +309,29 @@ class _Plan:
     reasons: dict[tuple[str, str], str]
     """(key, tier reason) -> the whole reason of a signal whose text is fixed: built on first
     use, then shared by every ticket of the tier (bounded, see ``_REASONS``)."""
+    keys: dict[int, tuple[str, ...]]
+    """``fired_mask`` -> :func:`policy_keys` of it, memoised (a snapshot is frozen at every
+    firing and every fact; bounded, see ``_REASONS``)."""
+    masks: dict[tuple[str, ...], int]
+    """Fired keys -> :func:`mask_of` them, memoised (a stored snapshot is thawed at every
+    tick and fact that reaches it; bounded, see ``_REASONS``)."""
 
 
 _PLANS: WeakKeyDictionary[SlaTerms, _Plan] = WeakKeyDictionary()
+_LAST_PLAN: list[tuple[SlaTerms, _Plan]] = []
+"""The terms last planned and their plan (held strongly: one terms object outlives its
+policy a while): a worker's tickets mostly share one tier's terms, and looking them up in
+``_PLANS`` makes a weak reference each time (its ``get`` was some 2% of a restart's
+firing)."""
 
 
 def _plan(terms: SlaTerms) -> _Plan:
+    if _LAST_PLAN and _LAST_PLAN[0][0] is terms:
+        return _LAST_PLAN[0][1]
     plan = _PLANS.get(terms)
     if plan is None:
         plan = _PLANS[terms] = _make_plan(terms)
+    _LAST_PLAN[:] = [(terms, plan)]
     return plan
 
 
@@ -335,7 +362,7 @@ def _make_plan(terms: SlaTerms) -> _Plan:
     if isinstance(terms, AdoptedTerms):
         _name_salesforce(terms, warnings, texts)
     return _Plan(deadlines(first), deadlines(second), idle, bits,
-                 terms.calendar.is_always_open, warnings, texts, {})
+                 terms.calendar.is_always_open, warnings, texts, {}, {}, {})
 
 
 def _texts(terms: SlaTerms) -> tuple[dict[str, tuple[float, str]], dict[str, str]]:
@@ -806,8 +833,9 @@ def _signal(state: SlaState, plan: _Plan, timer: Timer) -> SlaSignal:
 
 
 _REASONS = 4096
-"""Fixed reasons memoised per plan before the memo is cleared (tier reasons that quote a deal
-size can be many)."""
+"""Entries a plan's memo holds before it is cleared: fixed reasons (tier reasons that quote a
+deal size can be many), fired keys by mask and masks by fired keys (stored snapshots written
+under other policies can name any keys)."""
 
 
 def _reason(plan: _Plan, key: str, text: str, tier_reason: str) -> str:

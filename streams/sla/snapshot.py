@@ -67,11 +67,22 @@ class SlaSnapshot:
             adopted = {t.clock for t in targets}
             first = terms.first_response if "first_response" in adopted else None
             resolution = terms.resolution if "resolution" in adopted else None
-        return cls(terms.tier, terms.team, state.tier_reason, state.rule,
-                   state.started_at, state.as_of, state.last_activity_at, state.first_response,
-                   state.resolution, state.first_response_at, state.waiting_on_customer,
-                   state.status, state.closed, state.closures, state.held, policy_keys(state),
-                   state.next_at, first, resolution, targets)
+        # ``cls(...)`` without its ``__init__``'s one ``object.__setattr__`` per field (a
+        # plain frozen dataclass: no ``__post_init__``, no slots; a test holds it to that):
+        # a snapshot is frozen at every firing and fact, and the call was some 5% of a
+        # restart's firing (issue 19).
+        snapshot = object.__new__(cls)
+        snapshot.__dict__.update({
+            "tier": terms.tier, "team": terms.team, "tier_reason": state.tier_reason,
+            "rule": state.rule, "started_at": state.started_at, "as_of": state.as_of,
+            "last_activity_at": state.last_activity_at, "first_response": state.first_response,
+            "resolution": state.resolution, "first_response_at": state.first_response_at,
+            "waiting_on_customer": state.waiting_on_customer, "status": state.status,
+            "closed": state.closed, "closures": state.closures, "held": state.held,
+            "fired": policy_keys(state), "next_at": state.next_at,
+            "first_response_target": first, "resolution_target": resolution,
+            "salesforce_targets": targets})
+        return snapshot
 
     def thaw(self, ticket_id: str, policy: SlaPolicy) -> SlaState:
         try:

@@ -1,0 +1,110 @@
+"""The SLA core's shortcuts equal the plain computations they replace (issue 19): a snapshot
+frozen without ``__init__``, fired keys and masks memoised per plan, the last plan remembered."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.sla.clock import (
+    AdoptedTerms,
+    Fact,
+    SalesforceTarget,
+    SlaState,
+    _plan,
+    adopt,
+    fire,
+    mask_of,
+    observe,
+    policy_keys,
+)
+from streams.sla.snapshot import SlaSnapshot
+from tests.unit.sla.test_clock import MIN, POLICY, T0, steps, ticket
+
+
+def _plain_keys(state: SlaState) -> tuple[str, ...]:
+    return tuple(key for key, bit in _plan(state.terms).bits.items() if bit & state.fired_mask)
+
+
+def _plain_freeze(state: SlaState, adopted: SlaSnapshot) -> SlaSnapshot:
+    """The snapshot by its ``__init__``, the adopted targets' fields taken from ``adopted``
+    (worked out before the shortcut, as they were)."""
+    terms = state.terms
+    return SlaSnapshot(terms.tier, terms.team, state.tier_reason, state.rule, state.started_at,
+                       state.as_of, state.last_activity_at, state.first_response,
+                       state.resolution, state.first_response_at, state.waiting_on_customer,
+                       state.status, state.closed, state.closures, state.held,
+                       _plain_keys(state), state.next_at, adopted.first_response_target,
+                       adopted.resolution_target, adopted.salesforce_targets)
+
+
+def _states(plan: list[tuple[int, Fact]], chat_id: int, adopted: bool) -> list[SlaState]:
+    """Every state a ticket passes through: after each fact and each firing."""
+    state, at = ticket(chat_id), T0
+    if adopted:
+        state = adopt(state, SalesforceTarget("first_response", T0 + 7 * MIN, False), T0)
+    states = [state]
+    for gap, fact in plan:
+        at += gap * MIN
+        state, _ = fire(state, at)
+        states.append(state)
+        state = observe(state, fact, at)
+        states.append(state)
+    states.append(fire(state, at + timedelta(days=60))[0])
+    return states
+
+
+def test_a_snapshot_is_a_plain_frozen_dataclass_that_init_only_sets() -> None:
+    assert SlaSnapshot.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert not hasattr(SlaSnapshot, "__post_init__")
+    assert not hasattr(SlaSnapshot, "__slots__")
+    assert all(f.init for f in dataclasses.fields(SlaSnapshot))
+
+
+@settings(max_examples=150, deadline=None)
+@given(plan=steps, chat_id=st.sampled_from([1, 2]), adopted=st.booleans())
+def test_freezing_equals_the_plain_constructor_and_thaws_back(
+        plan: list[tuple[int, Fact]], chat_id: int, adopted: bool) -> None:
+    for state in _states(plan, chat_id, adopted):
+        frozen = SlaSnapshot.freeze(state)
+        plain = _plain_freeze(state, frozen)
+        assert frozen == plain
+        assert list(vars(frozen)) == list(vars(plain))  # the fields, in their order
+        assert policy_keys(state) == _plain_keys(state)
+        assert bool(frozen.salesforce_targets) == isinstance(state.terms, AdoptedTerms)
+        thawed = frozen.thaw(state.ticket_id, POLICY)
+        assert thawed.fired_mask == state.fired_mask
+        assert thawed._replace(terms=state.terms) == state
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        frozen.closed = True  # type: ignore[misc]
+
+
+_KEYS = ["first_response_warning:0.8", "first_response_breached", "escalation:1",
+         "resolution_warning:0.8", "resolution_breached", "escalation:2", "escalation:3",
+         "no_such_deadline", "first_response_warning:0.5"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_KEYS), max_size=6).map(tuple), min_size=1,
+                max_size=8), st.sampled_from(["fast", "office"]))
+def test_masks_memoised_equal_the_plain_fold_over_the_keys(
+        fired: list[tuple[str, ...]], tier: str) -> None:
+    terms = POLICY.terms(tier)
+    bits = _plan(terms).bits
+    for keys in fired + fired:  # each twice: computed, then remembered
+        plain = 0
+        for key in keys:
+            plain |= bits.get(key, 0)
+        assert mask_of(terms, keys) == plain
+
+
+def test_the_last_plan_remembered_is_that_of_the_terms_asked_for() -> None:
+    fast, office = POLICY.terms("fast"), POLICY.terms("office")
+    plans = [_plan(terms) for terms in (fast, office, fast, fast, office)]
+    assert plans[0] is plans[2] is plans[3] and plans[1] is plans[4]
+    assert plans[0] is not plans[1]
+    assert plans[0].first_response[-1].budget == fast.first_response * 1.5
+    assert plans[1].first_response[-1].budget == office.first_response * 1.5
