@@ -358,7 +358,7 @@ def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],
     ids = sorted({e.ticket_id for _, e in batch if e is not None})
     known = _last_states(conn, ids)
     return bulk.insert(conn, audit_trail, COLUMNS, _rows(batch, known),
-                       lambda stmt: stmt.on_conflict_do_nothing(index_elements=["event_id"]),
+                       bulk.OnConflict(("event_id",)),
                        new=True, size=len(batch))  # new: past every ticket's last row
 
 

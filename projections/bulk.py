@@ -1,9 +1,9 @@
-"""Writing many projection rows at once: one code path, a fast lane on PostgreSQL.
+"""Writing many projection rows at once: one code path, a fast lane per database.
 
 Every projector writes its rows through :func:`insert`: ``INSERT`` of ``rows`` (sequences in
-``columns`` order) into a table, with whatever ``ON CONFLICT`` clause the caller adds
-(``finish``, given the dialect's insert statement). The statement is the same on every
-database; only how the rows reach it differs:
+``columns`` order) into a table, with what :class:`OnConflict` says to do with a row whose key
+is there already. The statement is the same on every database; only how the rows reach it
+differs:
 
 - PostgreSQL, from :data:`STAGE_MIN_ROWS` rows up: the rows are streamed with ``COPY ... FROM
   STDIN`` (psycopg, binary format, encoded in C) into a temporary table of the transaction
@@ -14,15 +14,22 @@ database; only how the rows reach it differs:
   skips what its tickets' last rows cover) are copied straight into the table instead, under a
   savepoint; a unique violation there (another instance wrote them first) rolls the savepoint
   back and takes the staged way, whose ``ON CONFLICT`` absorbs it.
-- Otherwise (SQLite, or a handful of rows): SQLAlchemy's ``executemany`` of the same statement.
+- SQLite: the statement SQLAlchemy would run is compiled once per table, columns, conflict
+  clause and schema translation (kept in :data:`_compiled`), and the rows go to the driver's
+  ``executemany`` as tuples (``Connection.exec_driver_sql``), each value through its column
+  type's own bind processor (``TypeEngine.bind_processor``: a ``DateTime`` becomes SQLite's
+  text, a ``Boolean`` an integer), the values SQLAlchemy's ``executemany`` would send, without
+  its work per row (a parameter dictionary made, read back and processed for every row).
+- Otherwise (PostgreSQL, a handful of rows): SQLAlchemy's ``executemany`` of the statement.
 
 JSON columns take their value already encoded (``str``, :func:`dumps`), so a value is encoded
 once whatever the path (an ``executemany`` would otherwise run it through the column type's
 serializer, and psycopg through its own adapter). ``None`` given to a JSON column is stored as
 the JSON ``null`` text, as SQLAlchemy's ``JSON`` type stores it (``none_as_null=False``), so
 rows written before and after this module agree. Every path runs in the caller's transaction
-and names its table through the ``Table`` object (or, for the direct ``COPY``, through the
-connection's ``schema_translate_map``), so a rebuild into another schema works the same.
+and names its table through the ``Table`` object (or, for the direct ``COPY`` and the SQLite
+lane, through the connection's ``schema_translate_map``), so a rebuild into another schema
+works the same.
 """
 
 from __future__ import annotations
@@ -67,8 +74,29 @@ STAGE_MIN_ROWS = 200
 fast and creates no temporary table)."""
 
 DialectInsert = postgresql.Insert | sqlite.Insert
-Finish = Callable[[DialectInsert], Insert]
-"""Adds the ``ON CONFLICT`` clause to a dialect's ``INSERT``."""
+
+
+@dataclass(frozen=True)
+class OnConflict:
+    """What an insert does with a row whose key (``keys``, a unique index; none: any) is there
+    already: nothing, or, with ``update``, set those columns to the new row's, only where the
+    stored row's ``newer`` column (when given) is lower than the new row's. Data, not a
+    callable, so the SQLite lane can keep the statement it compiled for it."""
+
+    keys: tuple[str, ...] = ()
+    update: tuple[str, ...] = ()
+    newer: str | None = None
+
+    def finish(self, stmt: DialectInsert) -> Insert:
+        """``stmt`` with this ``ON CONFLICT`` clause."""
+        if not self.update:
+            return stmt.on_conflict_do_nothing(index_elements=list(self.keys) or None)
+        excluded = stmt.excluded
+        newer = (None if self.newer is None
+                 else stmt.table.c[self.newer] < excluded[self.newer])
+        return stmt.on_conflict_do_update(index_elements=list(self.keys),
+                                          set_={c: excluded[c] for c in self.update},
+                                          where=newer)
 
 
 def _refuse(value: Any) -> Any:
@@ -106,45 +134,116 @@ def among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any],
 
 
 def insert(conn: Connection, table: Table, columns: Sequence[str],
-           rows: Iterable[Sequence[Any]], finish: Finish | None = None, *,
+           rows: Iterable[Sequence[Any]], on_conflict: OnConflict | None = None, *,
            new: bool = False, size: int = 0) -> int:
-    """Insert ``rows`` into ``table`` (``finish`` adds the ``ON CONFLICT`` clause), in the
-    caller's transaction; returns how many rows there were. JSON columns take encoded text
-    (:func:`dumps`).
+    """Insert ``rows`` into ``table`` (``on_conflict``: what a row whose key is there does), in
+    the caller's transaction; returns how many rows there were. JSON columns take encoded
+    text (:func:`dumps`).
 
     ``new``: the caller has left out the rows the table already has, so a conflict can only
     come from another writer racing it. PostgreSQL then copies the rows straight into the
-    table, under a savepoint, and goes the staged way with ``finish`` only if that meets a
-    unique violation. ``rows`` may then be an iterator that makes them as they are sent, with
+    table, under a savepoint, and goes the staged way with ``on_conflict`` only if that meets
+    a unique violation. ``rows`` may then be an iterator that makes them as they are sent, with
     ``size`` saying about how many there will be: the server stores the first ones while the
     caller makes the next."""
+    postgres = conn.dialect.name == "postgresql"
     if not isinstance(rows, Sequence):
         made: list[Sequence[Any]] = []
-        if new and size >= STAGE_MIN_ROWS and conn.dialect.name == "postgresql":
+        if new and size >= STAGE_MIN_ROWS and postgres:
             if _copy_new(conn, table, columns, _keeping(rows, made)):
                 return len(made)
             new = False  # a racing writer: the staged way
         rows = made + list(rows)  # (the rest, when the copy stopped early)
     if not rows:
         return 0
+    if conn.dialect.name == "sqlite":
+        return _executemany_sqlite(conn, table, columns, rows, on_conflict)
     stmt = dialect_insert(conn, table)
-    postgres = conn.dialect.name == "postgresql"
     if postgres and len(rows) >= STAGE_MIN_ROWS:
         if new and _copy_new(conn, table, columns, rows):
             return len(rows)
         stage = _stage(conn, table, columns, rows)
         stmt = stmt.from_select(list(columns), select(*stage.c))
-        conn.execute(finish(stmt) if finish else stmt)
+        conn.execute(on_conflict.finish(stmt) if on_conflict else stmt)
         return len(rows)
-    encoded: dict[str, Any] = {  # the text goes in as it is (PostgreSQL: cast to json)
-        c: (cast(bindparam(c, type_=Text()), table.c[c].type) if postgres
+    return _executemany(conn, table, columns, rows, on_conflict)
+
+
+def _executemany(conn: Connection, table: Table, columns: Sequence[str],
+                 rows: Sequence[Sequence[Any]], on_conflict: OnConflict | None) -> int:
+    """SQLAlchemy's ``executemany`` of the statement, a parameter dictionary per row."""
+    conn.execute(_statement(conn.dialect, table, columns, on_conflict),
+                 [dict(zip(columns, row, strict=True)) for row in rows])
+    return len(rows)
+
+
+def _statement(dialect: Dialect, table: Table, columns: Sequence[str],
+               on_conflict: OnConflict | None) -> Insert:
+    """The ``INSERT`` an ``executemany`` of ``columns`` runs: JSON values go in as the text
+    they are (PostgreSQL: cast to json)."""
+    stmt: Insert = (postgresql.insert(table) if dialect.name == "postgresql"
+                    else sqlite.insert(table))
+    encoded: dict[str, Any] = {
+        c: (cast(bindparam(c, type_=Text()), table.c[c].type) if dialect.name == "postgresql"
             else bindparam(c, type_=Text()))
         for c in columns if isinstance(table.c[c].type, JSON)}
     if encoded:
         stmt = stmt.values(encoded)
-    conn.execute(finish(stmt) if finish else stmt,
-                 [dict(zip(columns, row, strict=True)) for row in rows])
+    return on_conflict.finish(stmt) if on_conflict else stmt  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """An ``INSERT`` compiled for the SQLite lane."""
+
+    sql: str
+    order: tuple[int, ...] | None
+    """The row's indexes in the statement's parameter order (``None``: the row's own)."""
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """``(parameter position, bind processor)`` of the parameters whose type has one."""
+
+
+_compiled: dict[tuple[Any, ...], _Compiled] = {}
+
+
+def _executemany_sqlite(conn: Connection, table: Table, columns: Sequence[str],
+                        rows: Sequence[Sequence[Any]], on_conflict: OnConflict | None) -> int:
+    """:func:`_executemany`'s statement and values, compiled once and sent as tuples."""
+    translate = conn.get_execution_options().get("schema_translate_map")
+    key = (table, tuple(columns), on_conflict,
+           frozenset(translate.items()) if translate else None)
+    found = _compiled.get(key)
+    if found is None:
+        found = _compiled[key] = _compile(conn.dialect, table, columns, on_conflict, translate)
+    order, processors = found.order, found.processors
+    if order is None and not processors:
+        params = [tuple(row) for row in rows]
+    else:
+        params = []
+        for row in rows:
+            values = list(row) if order is None else [row[i] for i in order]
+            for i, process in processors:
+                values[i] = process(values[i])
+            params.append(tuple(values))
+    conn.exec_driver_sql(found.sql, params)
     return len(rows)
+
+
+def _compile(dialect: Dialect, table: Table, columns: Sequence[str],
+             on_conflict: OnConflict | None, translate: dict[Any, Any] | None) -> _Compiled:
+    compiled = _statement(dialect, table, columns, on_conflict).compile(
+        dialect=dialect, column_keys=list(columns), schema_translate_map=translate,
+        render_schema_translate=bool(translate))
+    names = list(compiled.positiontup or ())
+    where = {c: i for i, c in enumerate(columns)}
+    order = tuple(where[name] for name in names)  # KeyError: a parameter that is no column
+    processors = []
+    for position, name in enumerate(names):
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((position, process))
+    return _Compiled(compiled.string, None if order == tuple(range(len(columns))) else order,
+                     tuple(processors))
 
 
 def _keeping(rows: Iterable[Sequence[Any]], made: list[Sequence[Any]],

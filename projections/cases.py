@@ -184,13 +184,7 @@ def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list
     if not rows:
         return
     names = list(rows[0])
-
-    def newest_wins(stmt: Any) -> Any:
-        excluded = stmt.excluded
-        return stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: excluded[c] for c in names if c not in keys},
-            where=table.c[newer] < excluded[newer])
-
+    newest_wins = bulk.OnConflict(tuple(keys), tuple(c for c in names if c not in keys), newer)
     bulk.insert(conn, table, names, [[row[c] for c in names] for row in rows], newest_wins)
 
 

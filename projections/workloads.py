@@ -80,7 +80,7 @@ def lock_ticket_rows(conn: Connection, table: Table, ticket_ids: list[str],
     names = ["ticket_id", "last_seq", *blank]
     defaults = [0, *blank.values()]
     bulk.insert(conn, table, names, [[t, *defaults] for t in ticket_ids],
-                lambda stmt: stmt.on_conflict_do_nothing(index_elements=["ticket_id"]))
+                bulk.OnConflict(("ticket_id",)))
     rows: dict[str, dict[str, Any]] = {}
     for among in bulk.among(conn, table.c.ticket_id, ticket_ids):  # ticket_ids are sorted
         q = select(table).where(among).order_by(table.c.ticket_id).with_for_update()
@@ -119,13 +119,7 @@ def save_ticket_rows(conn: Connection, table: Table, rows: list[dict[str, Any]])
         return
     names = list(rows[0])
     bulk.insert(conn, table, names, [[row[c] for c in names] for row in rows],
-                lambda stmt: _replace(stmt, names))
-
-
-def _replace(stmt: Any, names: list[str]) -> Any:
-    excluded = stmt.excluded
-    return stmt.on_conflict_do_update(index_elements=["ticket_id"], set_={
-        c: excluded[c] for c in names if c != "ticket_id"})
+                bulk.OnConflict(("ticket_id",), tuple(c for c in names if c != "ticket_id")))
 
 
 def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],

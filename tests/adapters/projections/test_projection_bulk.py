@@ -72,6 +72,37 @@ def test_staged_rows_equal_row_by_row_rows_on_postgres(
         for t, rows in on_sqlite.items()}
 
 
+def _stored(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every projection table's rows as SQLite holds them (dates as text, booleans as
+    integers, JSON as its text), in the order they were inserted."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {table.name: conn.exec_driver_sql(
+                        f'SELECT * FROM "{table.name}" ORDER BY rowid').all()
+                    for spec in PROJECTORS.values() for table in spec.tables}
+    finally:
+        engine.dispose()
+
+
+def test_the_sqlite_lane_stores_what_sqlalchemy_executemany_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQLite lane (statements compiled once, tuples through each type's bind
+    processor) and SQLAlchemy's own ``executemany`` of the same statements store the same
+    values, byte for byte, in the same order, over batches that update rows written before."""
+    events = _events()
+    lane = f"sqlite:///{tmp_path / 'lane.sqlite'}"
+    _project(lane, events, batch=300)
+    monkeypatch.setattr(bulk, "_executemany_sqlite", bulk._executemany)
+    plain = f"sqlite:///{tmp_path / 'plain.sqlite'}"
+    _project(plain, events, batch=300)
+    stored = _stored(lane)
+    assert stored == _stored(plain)
+    assert len(stored["audit_trail"]) == len(events)
+    assert all(stored[t] for t in ("cases", "workload_tickets", "agent_workloads",
+                                   "metrics_tickets", "daily_metrics"))
+
+
 @pytest.mark.integration
 def test_a_racing_writer_is_absorbed_by_the_copy_into_the_audit_trail(
         pg_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,7 +190,7 @@ def test_among_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
                                   [[t, bulk.dumps({"i": i}), i] for i, t in enumerate(ids)])
             assert written == len(ids)
             assert bulk.insert(conn, table, ["id", "doc", "n"], [[ids[0], "null", 0]],
-                               lambda stmt: stmt.on_conflict_do_nothing()) == 1
+                               bulk.OnConflict()) == 1
             found = [row for among in bulk.among(conn, table.c.id, ids[::-1])
                      for row in conn.execute(sa.select(table).where(among))]
         assert sorted((r.id, r.doc["i"], r.n) for r in found) == [
