@@ -4,7 +4,7 @@
 ``python -m telecase.roles.embedded_front`` as its child. The child serves the same webhook
 application (:func:`connectors.telegram.webhook.create_webhook_app`: same answers, same check)
 over the spool (:mod:`streams.runtime.embedded.spool`), so a 200 still means the update is
-``fsync``'ed; the parent's :class:`~streams.runtime.embedded.spool.SpoolMover` carries it into
+``fsync``'ed (the requests of a few milliseconds share one commit: :class:`GroupedAppend`); the parent's :class:`~streams.runtime.embedded.spool.SpoolMover` carries it into
 ``telegram.updates``. HTTP and the check then run on the second core, and an acknowledgement
 never waits behind the worker's batch in the parent's event loop.
 
@@ -24,12 +24,12 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
 
-from connectors.raw_log import BusRawLog
+from connectors.raw_log import BusRawLog, RawEnvelope, RawLog
 from connectors.telegram.webhook import serve_webhook
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.embedded.spool import SpoolMover, open_spool
@@ -56,9 +56,74 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+class GroupedAppend:
+    """A :class:`~connectors.raw_log.RawLog` that joins concurrent appends into one append to
+    ``raw_log``, so many requests share one commit (one ``fsync``, one transaction step, one
+    multi-row insert): a commit costs the front about 0.3 ms of CPU whatever its size, a
+    record about 0.03 ms more. A group starts committing ``linger`` seconds after its first
+    request arrived (at once when ``max_group`` are waiting), and the requests arriving
+    meanwhile, or while the previous group commits, join it; so an acknowledgement waits at
+    most ``linger`` longer than it would alone. Each :meth:`append` returns only once the
+    group holding its envelopes is durable, and raises what that group's append raised
+    (every request of a failed group is answered 503)."""
+
+    def __init__(self, raw_log: RawLog, *, linger: float = 0.005,
+                 max_group: int = 1000) -> None:
+        self.raw_log, self.linger, self.max_group = raw_log, linger, max_group
+        self._waiting: list[tuple[Sequence[RawEnvelope], asyncio.Future[None]]] = []
+        self._oldest = 0.0  # when the first of those waiting arrived (the loop's clock)
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def append(self, envelopes: Sequence[RawEnvelope]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._waiting:
+            self._oldest = loop.time()
+        self._waiting.append((envelopes, done))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        group: list[tuple[Sequence[RawEnvelope], asyncio.Future[None]]] = []
+        try:
+            while self._waiting:
+                pause = self._oldest + self.linger - loop.time()
+                if pause > 0 and len(self._waiting) < self.max_group:
+                    await asyncio.sleep(pause)
+                group = self._waiting[:self.max_group]
+                del self._waiting[:self.max_group]
+                self._oldest = 0.0  # any left over has waited its linger already
+                await self._append(group)
+                group = []
+        except BaseException:  # cancelled: nobody waits forever
+            for _, done in group + self._waiting:
+                if not done.done():
+                    done.set_exception(ConnectionError("the front is stopping"))
+            self._waiting.clear()
+            raise
+        finally:
+            self._flushing = None
+
+    async def _append(self, group: list[tuple[Sequence[RawEnvelope],
+                                              asyncio.Future[None]]]) -> None:
+        try:
+            await self.raw_log.append([e for envelopes, _ in group for e in envelopes])
+        except Exception as exc:
+            for _, done in group:
+                if not done.done():
+                    done.set_exception(exc)
+        else:
+            for _, done in group:
+                if not done.done():
+                    done.set_result(None)
+
+
 async def _serve(settings: Settings, spool_path: Path, parent: int) -> None:
     spool = await open_spool(spool_path)
-    runner = await serve_webhook(BusRawLog(spool, "telegram.updates"), bot_id=settings.bot_id,
+    grouped = GroupedAppend(BusRawLog(spool, "telegram.updates"))
+    runner = await serve_webhook(grouped, bot_id=settings.bot_id,
                                  secret=settings.require_webhook_secret(),
                                  host=settings.webhook_host, port=settings.webhook_port,
                                  path=settings.webhook_path,

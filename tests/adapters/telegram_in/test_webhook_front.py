@@ -191,3 +191,74 @@ async def test_the_fronts_counters_reach_the_main_process_once(tmp_path: Path) -
     relay.relay()
     assert accepted() == before + 12
     await spool.close()
+
+
+class _SlowLog:
+    """Records each append's envelopes; the first append waits until released."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.appends: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def append(self, envelopes: Any) -> None:
+        if not self.appends:
+            self.appends.append([e.n for e in envelopes])
+            await self.release.wait()
+        else:
+            self.appends.append([e.n for e in envelopes])
+        if self.fail:
+            raise ConnectionError("disk gone")
+
+
+async def test_appends_arriving_during_a_commit_go_together_and_return_once_durable() -> None:
+    from telecase.roles.embedded_front import GroupedAppend
+
+    slow = _SlowLog()
+    grouped = GroupedAppend(slow, linger=0.0, max_group=3)
+    returned: list[int] = []
+
+    async def append(n: int) -> None:
+        await grouped.append([_Envelope(n)])
+        returned.append(n)
+
+    tasks = [asyncio.create_task(append(1))]
+    await asyncio.sleep(0.01)  # the first group is committing
+    tasks += [asyncio.create_task(append(n)) for n in range(2, 6)]
+    await asyncio.sleep(0.01)
+    assert slow.appends == [[1]] and returned == []  # nothing returns before it is durable
+    slow.release.set()
+    await asyncio.gather(*tasks)
+    assert slow.appends == [[1], [2, 3, 4], [5]]  # the waiting ones grouped, at most 3
+    assert sorted(returned) == [1, 2, 3, 4, 5]
+
+
+async def test_a_failed_group_append_fails_each_of_its_requests() -> None:
+    from telecase.roles.embedded_front import GroupedAppend
+
+    slow = _SlowLog(fail=True)
+    grouped = GroupedAppend(slow, linger=0.0)
+    tasks = [asyncio.create_task(grouped.append([_Envelope(1)]))]
+    await asyncio.sleep(0.01)
+    tasks += [asyncio.create_task(grouped.append([_Envelope(n)])) for n in (2, 3)]
+    await asyncio.sleep(0.01)
+    slow.release.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, ConnectionError) for o in outcomes)
+    assert slow.appends == [[1], [2, 3]]
+
+
+async def test_a_group_lingers_for_the_requests_arriving_just_after_its_first() -> None:
+    from telecase.roles.embedded_front import GroupedAppend
+
+    slow = _SlowLog()
+    slow.release.set()
+    grouped = GroupedAppend(slow, linger=0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = asyncio.create_task(grouped.append([_Envelope(1)]))
+    await asyncio.sleep(0.02)
+    assert slow.appends == [] and not first.done()  # still gathering
+    await asyncio.gather(first, grouped.append([_Envelope(2)]))
+    assert slow.appends == [[1, 2]]
+    assert 0.045 <= loop.time() - started < 1.0  # the first waited its linger, no more
