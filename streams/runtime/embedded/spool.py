@@ -8,7 +8,8 @@ partition, group commit, ``synchronous=FULL``), and answers 200 once that append
 the main process a :class:`SpoolMover` carries the spool's records into ``telegram.updates``
 in order, each batch in one log transaction together with the spool position it reached, so a
 crash on either side moves every record exactly once. Moved records are then deleted from the
-spool.
+spool, once a second (``prune_every``). The spool holds one topic (the front's); the mover reads
+and deletes its records by their key (topic, partition, offset), never scanning the spool.
 
 Each spool is stamped with a generation (a random id in its ``kv`` table) when the front
 creates it; the position is kept in the log per generation. At start :meth:`SpoolMover.recover`
@@ -73,6 +74,7 @@ class SpoolMover:
         self.moved = 0
         self._db: sqlite3.Connection | None = None
         self._generation: bytes | None = None
+        self._source: str | None = None
         self._next = 0
         self._pruned_at = time.monotonic()
 
@@ -86,6 +88,7 @@ class SpoolMover:
             for file in spool_files(self.spool):
                 file.unlink(missing_ok=True)
         moved, self.moved, self._generation, self._next = self.moved, 0, None, 0
+        self._source = None
         return moved
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -117,9 +120,14 @@ class SpoolMover:
             self._generation = bytes(row[0])
             done = self.log.get_state(SPACE, self._generation)
             self._next = int(done) if done is not None else 0
-        rows = db.execute("SELECT offset, key, value FROM records WHERE partition = 0 AND "
-                          "offset >= ? ORDER BY offset LIMIT ?",
-                          (self._next, self.batch_max)).fetchall()
+        if self._source is None:
+            row = db.execute("SELECT name FROM topics").fetchone()
+            if row is None:  # nothing appended yet (the topic comes with the first records)
+                return 0
+            self._source = str(row[0])
+        rows = db.execute("SELECT offset, key, value FROM records WHERE topic = ? AND "
+                          "partition = 0 AND offset >= ? ORDER BY offset LIMIT ?",
+                          (self._source, self._next, self.batch_max)).fetchall()
         if not rows:
             return 0
         reached = int(rows[-1][0]) + 1
@@ -139,10 +147,11 @@ class SpoolMover:
 
     def _prune(self, db: sqlite3.Connection) -> None:
         """Delete what is moved (durable in the log: if this is lost, the position still
-        skips it)."""
+        skips it), as a range of the primary key, like the reads."""
         self._pruned_at = time.monotonic()
         with contextlib.suppress(sqlite3.OperationalError):  # busy: next time
-            db.execute("DELETE FROM records WHERE partition = 0 AND offset < ?", (self._next,))
+            db.execute("DELETE FROM records WHERE topic = ? AND partition = 0 AND offset < ?",
+                       (self._source, self._next))
 
     def _connect(self) -> sqlite3.Connection | None:
         if self._db is None:
@@ -150,6 +159,7 @@ class SpoolMover:
                 return None
             self._db = sqlite3.connect(self.spool, timeout=0.05, isolation_level=None,
                                        check_same_thread=False)
+            self._db.execute("PRAGMA synchronous=NORMAL")  # it only prunes: no fsync of its own
         return self._db
 
     def _close(self) -> None:

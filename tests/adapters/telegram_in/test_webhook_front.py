@@ -101,6 +101,31 @@ async def test_the_mover_carries_each_update_into_the_log_once_across_restarts(
     await log.close()
 
 
+async def test_the_mover_reads_and_prunes_the_spool_by_its_key(tmp_path: Path) -> None:
+    """Each move reads on from where the last stopped, and each prune deletes what is moved,
+    through the records' primary key (no scan of the spool, whatever it holds)."""
+    spool_path = tmp_path / "spool.sqlite"
+    spool = await open_spool(spool_path)
+    await BusRawLog(spool, TOPIC).append([_Envelope(n) for n in range(1, 51)])
+    log = await EmbeddedLog.open(tmp_path / "log.sqlite")
+    mover = SpoolMover(log, spool_path, TOPIC, batch_max=20, prune_every=0.0)
+    db = mover._connect()
+    assert db is not None
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    assert [await mover.move_once() for _ in range(2)] == [20, 20]
+    db.set_trace_callback(None)
+    assert spooled_ids(spool_path) == list(range(41, 51))
+    reads = [s for s in statements if s.startswith(("SELECT offset", "DELETE"))]
+    assert len(reads) == 4
+    for statement in reads:
+        plan = " ".join(str(step[-1]) for step in db.execute(f"EXPLAIN QUERY PLAN {statement}"))
+        assert "PRIMARY KEY" in plan and "SCAN" not in plan, (statement, plan)
+    mover._close()
+    await spool.close()
+    await log.close()
+
+
 async def test_recovery_refuses_a_spool_another_front_holds(tmp_path: Path) -> None:
     spool_path = tmp_path / "spool.sqlite"
     spool = await open_spool(spool_path)
