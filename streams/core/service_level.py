@@ -246,8 +246,11 @@ def adopt_target(command: AdoptMilestoneTarget, state: ThreadState, policy: SlaP
 # ----------------------------------------------------------------------------- helpers
 
 
-_NO_CLOCK_EVENTS = (TicketOpened, SlaStarted, SlaWarning, SlaBreached, SlaMet, SlaEscalated,
-                    SlaTargetAdopted, TicketRouted, TicketAssigned)
+_NO_CLOCK_EVENTS = frozenset({TicketOpened, SlaStarted, SlaWarning, SlaBreached, SlaMet,
+                              SlaEscalated, SlaTargetAdopted, TicketRouted, TicketAssigned})
+"""Looked up by the event's type: every event model is a leaf (a test holds them to it), so
+this is ``isinstance`` of any of them, without nine ``isinstance`` calls through pydantic's
+``ABCMeta`` (0.6 us an event, some 1% of the fold)."""
 
 
 def _facts(event: TicketEvent) -> list[clock.Fact] | None:
@@ -258,7 +261,7 @@ def _facts(event: TicketEvent) -> list[clock.Fact] | None:
     tier rules read its answers. A form's own events belong to no ticket."""
     if isinstance(event, TicketOpened) and event.intake is not None:
         return []
-    if isinstance(event, _NO_CLOCK_EVENTS) or is_form_id(event.ticket_id):
+    if type(event) in _NO_CLOCK_EVENTS or is_form_id(event.ticket_id):
         return None
     return sla_facts(event)
 

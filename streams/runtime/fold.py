@@ -16,7 +16,7 @@ import collections
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
@@ -88,9 +88,18 @@ INTAKE_TOPIC_MESSAGES = Counter("telecase_intake_topic_messages_total", "Message
 log = structlog.get_logger("telecase.worker")
 
 
+_FOLDED_WITH_EVENTS = UPDATES_FOLDED.labels("events")
+_FOLDED_DUPLICATE = UPDATES_FOLDED.labels("duplicate")
+"""The outcomes of nearly every update folded, labelled once (``labels`` takes a lock and
+checks its values on each call: some 1% of the fold)."""
+
+
 def _count_sla(events: list[TicketEvent]) -> None:
     """One increment per type (a tick fires up to 50,000 events: ``labels`` per event was
-    some 4% of a restart's firing)."""
+    some 4% of a restart's firing). Most updates decide no SLA event: nothing is counted,
+    without a ``Counter`` built (3% of the fold)."""
+    if not events:
+        return
     for kind, count in collections.Counter(e.type for e in events).items():
         SLA_EVENTS.labels(kind).inc(count)
 
@@ -328,6 +337,9 @@ class UpdateFolder:
         if not self.needs_timers:
             return Folded(skipped="no_sla_policy")
         source = SourceRef(kind="clock", tick_at=tick.at)
+        # The same instant in UTC, once: the SLA clock works in UTC and would convert a
+        # parsed tick's instant (pydantic's own zone) for every thread it fires.
+        due_by = tick.at if tick.at.tzinfo is None else tick.at.astimezone(UTC)
         events: list[TicketEvent] = []
         sla_events: list[TicketEvent] = []
         states: list[ThreadState] = []
@@ -340,7 +352,7 @@ class UpdateFolder:
             if self.intake is not None:
                 fired, new_state = expire_form(state, tick.at, self.intake, tick.at, source)
             if self.sla_policy is not None:
-                sla_fired, new_state = fire_due(new_state, tick.at, self.sla_policy, tick.at,
+                sla_fired, new_state = fire_due(new_state, due_by, self.sla_policy, tick.at,
                                                 source)
                 sla_events += sla_fired
                 fired += sla_fired
@@ -413,7 +425,7 @@ class UpdateFolder:
                 events += sla_events
         except DecisionError as exc:
             return self._dead("decision_error", exc, payload, where, now)
-        UPDATES_FOLDED.labels("events" if events else "duplicate").inc()
+        (_FOLDED_WITH_EVENTS if events else _FOLDED_DUPLICATE).inc()
         count_agent_tools(events)
         return Folded(events=events, thread=new_state if events else None,
                       forwards=phone_forwards(events))
