@@ -256,7 +256,10 @@ class ThreadState:
         return self.tickets[-1] if self.tickets else None
 
     def ticket(self, ticket_id: str) -> TicketState | None:
-        return next((t for t in self.tickets if t.ticket_id == ticket_id), None)
+        for ticket in self.tickets:  # a loop, not next() over a generator: called several
+            if ticket.ticket_id == ticket_id:  # times for every event folded
+                return ticket
+        return None
 
     def ticket_with_message(self, message_id: int) -> TicketState | None:
         return next((t for t in self.tickets if message_id in t.messages), None)
