@@ -21,6 +21,10 @@ split across TCP segments); each request waits only on its own client, so a slow
 nobody else. Each rejection is counted by reason (``telecase_telegram_webhook_rejected_total``),
 and an update refused by the check also in ``telecase_telegram_updates_refused_total``. Logs
 carry the update id and the outcome, never the token, the secret or message bodies.
+
+What a request gets is decided by :class:`WebhookDoor`, whatever serves the HTTP: this
+module's aiohttp application (in-process webhooks), or the lean server of
+:mod:`connectors.telegram.webhook_server` (the embedded runtime's front process).
 """
 
 from __future__ import annotations
