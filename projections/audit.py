@@ -339,17 +339,14 @@ def _last_states(conn: Connection, ticket_ids: list[str],
                  ) -> dict[str, tuple[int, dict[str, Any], str | None]]:
     """``ticket_id -> (seq, state, None)`` of each ticket's latest audit row (``None``: the
     state's JSON, encoded when a row first needs it)."""
-    found: dict[str, tuple[int, dict[str, Any], str | None]] = {}
-    for among in bulk.among(conn, audit_trail.c.ticket_id, ticket_ids):
-        latest = (select(audit_trail.c.ticket_id, func.max(audit_trail.c.seq).label("seq"))
-                  .where(among)
-                  .group_by(audit_trail.c.ticket_id).subquery())
-        q = select(audit_trail.c.ticket_id, audit_trail.c.seq, audit_trail.c.state).join(
-            latest, and_(audit_trail.c.ticket_id == latest.c.ticket_id,
-                         audit_trail.c.seq == latest.c.seq))
-        for ticket_id, seq, state in conn.execute(q):
-            found[ticket_id] = (int(seq), {**EMPTY_STATE, **state}, None)
-    return found
+    latest = (select(audit_trail.c.ticket_id, func.max(audit_trail.c.seq).label("seq"))
+              .where(bulk.among(conn, audit_trail.c.ticket_id, ticket_ids))
+              .group_by(audit_trail.c.ticket_id).subquery())
+    q = select(audit_trail.c.ticket_id, audit_trail.c.seq, audit_trail.c.state).join(
+        latest, and_(audit_trail.c.ticket_id == latest.c.ticket_id,
+                     audit_trail.c.seq == latest.c.seq))
+    return {ticket_id: (int(seq), {**EMPTY_STATE, **state}, None)
+            for ticket_id, seq, state in conn.execute(q).all()}
 
 
 def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],

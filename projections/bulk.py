@@ -61,6 +61,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -123,14 +124,17 @@ def dialect_insert(conn: Connection, table: Table) -> DialectInsert:
             else sqlite.insert(table))
 
 
-def among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any],
-          chunk: int = 500) -> list[ColumnElement[bool]]:
-    """``column IN values`` as conditions to run a query with, one after the other: on
-    PostgreSQL one ``column = ANY(array)`` (one parameter, whatever the number of values),
-    elsewhere ``IN`` lists of ``chunk`` values (SQLite's limit on bound parameters)."""
+def among(conn: Connection, column: ColumnElement[Any],
+          values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values`` with one parameter, whatever the number of values: on PostgreSQL
+    ``column = ANY(array)``, on SQLite ``column IN (SELECT value FROM json_each(?))``, the
+    values as one JSON array (no limit on bound parameters to chunk for, and no parameter per
+    value for SQLAlchemy to make and process)."""
     if conn.dialect.name == "postgresql":
-        return [column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))]
-    return [column.in_(values[i:i + chunk]) for i in range(0, len(values), chunk)]
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    each = func.json_each(bindparam(None, dumps(list(values)), type_=Text())).table_valued(
+        "value")
+    return column.in_(select(each.c.value))
 
 
 def insert(conn: Connection, table: Table, columns: Sequence[str],

@@ -194,9 +194,9 @@ def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | N
     the checkpoint, in the caller's transaction. Returns how many events changed a row."""
     ids = sorted({e.ticket_id for _, e in events if e is not None})
     rows: dict[str, dict[str, Any]] = {}
-    for among in bulk.among(conn, cases.c.ticket_id, ids):
-        for r in conn.execute(select(cases).where(among)).mappings():
-            rows[r["ticket_id"]] = _utc(dict(r))
+    for r in conn.execute(select(cases).where(bulk.among(conn, cases.c.ticket_id, ids))
+                          ).mappings().all():
+        rows[r["ticket_id"]] = _utc(dict(r))
     changed: set[str] = set()
     applied = seen = 0
     for _, event in events:
@@ -213,11 +213,18 @@ def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | N
     EVENTS_APPLIED.labels(projector, "applied").inc(applied)
     EVENTS_APPLIED.labels(projector, "duplicate").inc(seen - applied)
     _upsert(conn, cases, [rows[t] for t in sorted(changed)], ["ticket_id"], "last_seq")
+    advance_checkpoints(conn, projector, events)
+    return applied
+
+
+def advance_checkpoints(conn: Connection, projector: str,
+                        batch: Sequence[tuple[Offset, object]]) -> None:
+    """Move ``projector``'s checkpoints past the batch; a checkpoint never moves back (a stale
+    instance committing after a newer one during a rebalance changes nothing)."""
     _upsert(conn, checkpoints, [
         {"projector": projector, "topic": t, "partition": p, "next_offset": high + 1}
-        for (t, p), (_, high) in sorted(offset_span(events).items())],
+        for (t, p), (_, high) in sorted(offset_span(batch).items())],
         ["projector", "topic", "partition"], "next_offset")
-    return applied
 
 
 _last_span: tuple[object, int, dict[tuple[str, int], tuple[int, int]]] = (None, 0, {})

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from projections import audit, cases, metrics, workloads
+from projections.cases import advance_checkpoints
 from projections.tables import (
     agent_workloads,
     audit_trail,
@@ -71,22 +71,6 @@ def unapplied(conn: Connection, projector: str, batch: Batch) -> Batch:
         return batch  # the usual case: nothing of it applied yet
     return [(pos, event) for pos, event in batch
             if pos.offset >= stored.get((pos.topic, pos.partition), 0)]
-
-
-def advance_checkpoints(conn: Connection, projector: str, batch: Batch) -> None:
-    """Move ``projector``'s checkpoints past the batch; a checkpoint never moves back (a stale
-    instance committing after a newer one during a rebalance changes nothing)."""
-    last = {key: high for key, (_, high) in cases.offset_span(batch).items()}
-    if not last:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(checkpoints)
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["projector", "topic", "partition"],
-        set_={"next_offset": stmt.excluded.next_offset},
-        where=checkpoints.c.next_offset < stmt.excluded.next_offset),
-        [{"projector": projector, "topic": t, "partition": p, "next_offset": o + 1}
-         for (t, p), o in sorted(last.items())])
 
 
 def _checkpointed(name: str, fold: Apply) -> Apply:

@@ -82,10 +82,10 @@ def lock_ticket_rows(conn: Connection, table: Table, ticket_ids: list[str],
     bulk.insert(conn, table, names, [[t, *defaults] for t in ticket_ids],
                 bulk.OnConflict(("ticket_id",)))
     rows: dict[str, dict[str, Any]] = {}
-    for among in bulk.among(conn, table.c.ticket_id, ticket_ids):  # ticket_ids are sorted
-        q = select(table).where(among).order_by(table.c.ticket_id).with_for_update()
-        for r in conn.execute(q).mappings():
-            rows[r["ticket_id"]] = _utc(dict(r))
+    q = (select(table).where(bulk.among(conn, table.c.ticket_id, ticket_ids))
+         .order_by(table.c.ticket_id).with_for_update())
+    for r in conn.execute(q).mappings().all():
+        rows[r["ticket_id"]] = _utc(dict(r))
     return rows
 
 

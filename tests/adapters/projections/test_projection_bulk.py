@@ -177,8 +177,8 @@ def test_decoding_is_the_schemas_whatever_the_path(monkeypatch: pytest.MonkeyPat
                                                        marks=pytest.mark.integration)])
 def test_among_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
-    """More values than SQLite takes parameters in one statement: chunks there, one array on
-    PostgreSQL; and ``insert`` below and above the staging threshold."""
+    """More values than SQLite takes parameters in one statement (one JSON array there, one
+    array on PostgreSQL); and ``insert`` below and above the staging threshold."""
     table = sa.Table("things", sa.MetaData(), sa.Column("id", sa.String(16), primary_key=True),
                      sa.Column("doc", sa.JSON), sa.Column("n", sa.Integer))
     ids = [f"t{i:05d}" for i in range(1200)]
@@ -191,8 +191,8 @@ def test_among_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
             assert written == len(ids)
             assert bulk.insert(conn, table, ["id", "doc", "n"], [[ids[0], "null", 0]],
                                bulk.OnConflict()) == 1
-            found = [row for among in bulk.among(conn, table.c.id, ids[::-1])
-                     for row in conn.execute(sa.select(table).where(among))]
+            found = conn.execute(sa.select(table).where(
+                bulk.among(conn, table.c.id, ids[::-1]))).all()
         assert sorted((r.id, r.doc["i"], r.n) for r in found) == [
             (t, i, i) for i, t in enumerate(ids)]
 
