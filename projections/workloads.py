@@ -73,19 +73,31 @@ def closes(event: TicketEvent) -> bool | None:
 def lock_ticket_rows(conn: Connection, table: Table, ticket_ids: list[str],
                      blank: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A projector's per-ticket rows for ``ticket_ids``, locked until the transaction ends
-    (``blank`` rows, with ``last_seq`` 0, are inserted for tickets it has not seen). Locked in
-    ticket order, so two transactions cannot deadlock on them."""
+    (``blank`` rows, with ``last_seq`` 0, for tickets it has not seen). Locked in ticket
+    order, so two transactions cannot deadlock on them.
+
+    On PostgreSQL the blank rows are inserted first, so that every row can be locked. SQLite
+    locks no rows: its one writer holds the whole database until the transaction ends, so the
+    blank rows are made here and written with the changed ones (:func:`save_ticket_rows`; a
+    new ticket always changes, its first event being past ``last_seq`` 0), the same rows in
+    the same order without a statement for them."""
     if not ticket_ids:
         return {}
     names = ["ticket_id", "last_seq", *blank]
     defaults = [0, *blank.values()]
-    bulk.insert(conn, table, names, [[t, *defaults] for t in ticket_ids],
-                bulk.OnConflict(("ticket_id",)))
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        bulk.insert(conn, table, names, [[t, *defaults] for t in ticket_ids],
+                    bulk.OnConflict(("ticket_id",)))
     rows: dict[str, dict[str, Any]] = {}
     q = (select(table).where(bulk.among(conn, table.c.ticket_id, ticket_ids))
          .order_by(table.c.ticket_id).with_for_update())
     for r in conn.execute(q).mappings().all():
         rows[r["ticket_id"]] = _utc(dict(r))
+    if not postgres:
+        for t in ticket_ids:
+            if t not in rows:
+                rows[t] = dict(zip(names, [t, *defaults], strict=True))
     return rows
 
 
