@@ -248,6 +248,7 @@ def test_bench_ingest_on_the_embedded_runtime_reports_its_figures(tmp_path: Path
     for step in figures["steps"]:
         assert step["acknowledged"] == step["offered"] == step["offered_per_s"] * 2
         assert step["delivery_delay_ms"]["p99"] > 0 and step["telecase_cpu_per_s"] > 0
+        assert step["sender_cpu_ms_per_update"] > 0  # what the sender took from the machine
         assert step["lag_at_end"]["telecase-worker"] >= 0 and step["drained_s"] < 300
     assert figures["sustained_updates_per_s"] in (0, 100, 200)
 
