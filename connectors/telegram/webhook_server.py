@@ -18,8 +18,9 @@ CPU a request against 0.1 ms. What it reads and refuses:
   ``client_gone``; a head over 64 KiB is 431, closed;
 - keep-alive as HTTP/1.1 has it (``Connection: close`` honoured, HTTP/1.0 closes unless asked
   to keep alive), requests on one connection answered in order (pipelined ones wait their
-  turn), ``Expect: 100-continue`` answered before the body is read; connections idle for
-  ``idle_timeout`` seconds are closed.
+  turn, and reading stops while a client does not read its answers), ``Expect:
+  100-continue`` answered before the body is read; connections idle for ``idle_timeout``
+  seconds are closed.
 
 :func:`serve_lean_webhook` returns the server; ``await server.cleanup()`` stops accepting,
 answers the requests in flight and closes every connection.
@@ -119,7 +120,8 @@ class _Connection(asyncio.Protocol):
         self.size = 0
         self.chunk_left = _SIZE_LINE  # chunked: bytes left in the current chunk
         self.busy = False  # answering (or closed): what arrives waits in the buffer
-        self.paused = False
+        self.write_blocked = False  # the client is not reading its answers
+        self.reading = True
         self.seen = 0.0
         self.body_timer: asyncio.TimerHandle | None = None
 
@@ -139,16 +141,38 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.seen = self.server.loop.time()
         self.buffer = self.buffer + data if self.buffer else data
-        if not self.busy:
+        if not self.busy and not self.write_blocked:
             self._read()
-        elif len(self.buffer) > _MAX_HEAD + self.server.max_body_bytes and not self.paused:
-            self.paused = True  # pipelined far ahead: wait for the answer first
-            if self.transport is not None:
-                self.transport.pause_reading()
+        else:
+            self._flow()
+
+    def pause_writing(self) -> None:
+        self.write_blocked = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self.write_blocked = False
+        self._flow()
+        if self.buffer and not self.busy:
+            self._read()
+
+    def _flow(self) -> None:
+        """Read from the socket unless far ahead: the client not reading its answers, or
+        pipelining more than a request's worth while one is being answered."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        stop = self.write_blocked or (
+            self.busy and len(self.buffer) > _MAX_HEAD + self.server.max_body_bytes)
+        if stop and self.reading:
+            self.reading = False
+            self.transport.pause_reading()
+        elif not stop and not self.reading:
+            self.reading = True
+            self.transport.resume_reading()
 
     def _read(self) -> None:
         try:
-            while not self.busy and self.transport is not None:
+            while not self.busy and not self.write_blocked and self.transport is not None:
                 if self.head is None:
                     if not self._read_head():
                         return
@@ -260,10 +284,8 @@ class _Connection(asyncio.Protocol):
             raise
         self.busy = False
         self._send(head, status, answer)
-        if self.paused and not self.busy and self.transport is not None:
-            self.paused = False
-            self.transport.resume_reading()
-        if self.buffer and not self.busy:
+        self._flow()
+        if self.buffer and not self.busy and not self.write_blocked:
             self._read()
 
     def _answer_other(self, head: _Head, *, close: bool) -> None:

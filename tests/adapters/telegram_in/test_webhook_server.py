@@ -171,3 +171,26 @@ async def test_a_stop_answers_the_requests_in_flight_first() -> None:
     assert answer.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in answer
     assert stored_ids(log) == [9]
     writer.close()
+
+
+async def test_a_client_not_reading_its_answers_is_not_read_either(
+        server: LeanWebhookServer) -> None:
+    import socket
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    count = 40_000
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * count)  # never read, for now
+    await asyncio.sleep(0.5)
+    (connection,) = server.connections
+    assert not connection.reading  # it stopped reading the requests
+    assert connection.transport is not None
+    assert connection.transport.get_write_buffer_size() < 1_000_000  # and piling answers up
+    answers = 0
+    async with asyncio.timeout(30):
+        while answers < count:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(len(b'{"ok": true}'))
+            answers += 1
+    writer.close()
