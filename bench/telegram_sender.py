@@ -67,6 +67,9 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes, answer: asyncio.Future[int]) -> None:
         assert self.transport is not None
         self._answer, self.sent_at = answer, time.monotonic()
+        if self.closed or self.transport.is_closing():  # closed since it was picked
+            self.fail("connection closed")
+            return
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -82,7 +85,7 @@ class _Connection(asyncio.Protocol):
 
     def _read_head(self, head: bytes) -> None:
         if not head.startswith(b"http/1.1 ") or not head[9:12].isdigit():
-            self._fail("not an HTTP/1.1 answer")
+            self.fail("not an HTTP/1.1 answer")
             return
         self._status = int(head[9:12])
         self._close_after = b"\r\nconnection: close" in head
@@ -92,9 +95,9 @@ class _Connection(asyncio.Protocol):
             try:
                 self._length = int(head[at + 17:end if end >= 0 else None])
             except ValueError:
-                self._fail("a bad Content-Length")
+                self.fail("a bad Content-Length")
         elif b"\r\ntransfer-encoding:" in head:
-            self._fail("a chunked answer")
+            self.fail("a chunked answer")
         else:  # framed by the close
             self._close_after = True
 
@@ -108,7 +111,7 @@ class _Connection(asyncio.Protocol):
         if answer is not None and not answer.done():
             answer.set_result(status)
 
-    def _fail(self, why: str) -> None:
+    def fail(self, why: str) -> None:
         answer, self._answer = self._answer, None
         self.abort()
         if answer is not None and not answer.done():
@@ -126,7 +129,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._status >= 0 and self._length < 0:  # an answer framed by the close
             self._answered()
-        self._fail("connection lost")
+        self.fail("connection lost")
 
 
 class ConnectionPool:
@@ -222,7 +225,7 @@ class ConnectionPool:
             late = time.monotonic() - ANSWER_TIMEOUT
             for connection in list(self._open):
                 if connection.late(late):
-                    connection._fail("no answer in time")
+                    connection.fail("no answer in time")
 
     def close(self) -> None:
         if self._watching is not None:

@@ -109,3 +109,20 @@ async def test_a_refused_connection_is_a_failed_request() -> None:
         raise AssertionError("no error from a closed port")
     finally:
         pool.close()
+
+
+async def test_a_connection_closed_since_it_was_picked_fails_the_request_at_once() -> None:
+    from bench.telegram_sender import _Connection
+
+    class Closing:
+        def is_closing(self) -> bool:
+            return True
+
+        def abort(self) -> None:
+            pass
+
+    connection = _Connection()
+    connection.connection_made(Closing())  # type: ignore[arg-type]
+    answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    connection.send(b"POST / HTTP/1.1\r\n\r\n", answer)
+    assert isinstance(answer.exception(), RequestFailed) and connection.closed
