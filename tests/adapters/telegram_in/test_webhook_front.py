@@ -126,6 +126,38 @@ async def test_the_mover_reads_and_prunes_the_spool_by_its_key(tmp_path: Path) -
     await log.close()
 
 
+async def test_the_mover_lingers_under_load_and_never_holds_a_lone_update(
+        tmp_path: Path) -> None:
+    """A move of several records waits ``linger`` before the next (so moves carry more); a
+    move of one record does not, and a stop ends a linger."""
+    spool_path = tmp_path / "spool.sqlite"
+    spool = await open_spool(spool_path)
+    log = await EmbeddedLog.open(tmp_path / "log.sqlite")
+    mover = SpoolMover(log, spool_path, TOPIC, linger=30.0)
+    stop = asyncio.Event()
+    running = asyncio.create_task(mover.run(stop))
+
+    async def moved(count: int, within: float) -> bool:
+        for _ in range(int(within / 0.01)):
+            if mover.moved >= count:
+                return True
+            await asyncio.sleep(0.01)
+        return mover.moved >= count
+
+    for n in (1, 2):  # one at a time: each moved at once
+        await BusRawLog(spool, TOPIC).append([_Envelope(n)])
+        assert await moved(n, within=5.0)
+    await BusRawLog(spool, TOPIC).append([_Envelope(n) for n in range(3, 6)])
+    assert await moved(5, within=5.0)
+    await BusRawLog(spool, TOPIC).append([_Envelope(6)])
+    assert not await moved(6, within=0.5)  # the mover lingers after a move of three
+    stop.set()
+    await asyncio.wait_for(running, 5.0)  # the stop ended the linger; the rest is moved
+    assert await logged_ids(log) == list(range(1, 7))
+    await spool.close()
+    await log.close()
+
+
 async def test_recovery_refuses_a_spool_another_front_holds(tmp_path: Path) -> None:
     spool_path = tmp_path / "spool.sqlite"
     spool = await open_spool(spool_path)
