@@ -61,9 +61,12 @@ def check_body(body: bytes, *, max_bytes: int | None = None,
         raise UpdateRefused(_parse_reason(str(exc)), str(exc)) from None
     if not isinstance(update, dict) or type(update.get("update_id")) is not int:
         raise UpdateRefused("not_an_update", "not an object with an integer update_id")
-    depth = nesting(update)
-    if depth > max_depth:
-        raise UpdateRefused("too_deep", f"{depth} levels, limit {max_depth}")
+    # Nesting needs an object or array opened at each level, so a body with no more brackets
+    # than the limit (an update has about ten) cannot be too deep: the walk is skipped.
+    if text.count(b"{") + text.count(b"[") > max_depth:
+        depth = nesting(update)
+        if depth > max_depth:
+            raise UpdateRefused("too_deep", f"{depth} levels, limit {max_depth}")
     try:
         Update.model_validate_json(text)
     except ValidationError as exc:  # never str(exc): it quotes the input

@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.schema.envelope import RawTelegramUpdate
+from streams.schema.telegram_bounds import MAX_DEPTH
 from streams.schema.update_check import UpdateRefused, check_body, check_object, nesting
 from tests.adapters.telegram_in.hostile import fold_all, normal_update
 
@@ -108,3 +111,27 @@ def test_decoded_objects_get_the_same_check() -> None:
     with pytest.raises(UpdateRefused, match="too_deep"):
         check_object({"update_id": 1, "x": deep})
     assert nesting(deep) == 100_000
+
+
+def _nest(depth: int, shapes: list[bool], text: str) -> Any:
+    """``text`` inside ``depth`` levels, each an object or an array as ``shapes`` says."""
+    value: Any = text
+    for level in range(depth):
+        value = {"k": value} if shapes[level % len(shapes)] else [value]
+    return value
+
+
+@settings(max_examples=200, deadline=None)
+@given(depth=st.integers(0, MAX_DEPTH + 20), shapes=st.lists(st.booleans(), min_size=1),
+       text=st.text(alphabet="{}[]ab", max_size=90), limit=st.sampled_from([4, MAX_DEPTH]))
+def test_the_depth_verdict_is_the_walks_whatever_brackets_strings_hold(
+        depth: int, shapes: list[bool], text: str, limit: int) -> None:
+    """The check skips the walk when the body has too few brackets to nest past the limit;
+    brackets inside strings only make it walk. Either way the verdict is the walk's."""
+    update = {"update_id": 1, "x": _nest(depth, shapes, text)}
+    try:
+        check_body(json.dumps(update).encode(), max_depth=limit)
+    except UpdateRefused as refused:
+        assert refused.reason == "too_deep" and nesting(update) > limit
+    else:
+        assert nesting(update) <= limit
