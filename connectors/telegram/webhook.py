@@ -21,17 +21,12 @@ split across TCP segments); each request waits only on its own client, so a slow
 nobody else. Each rejection is counted by reason (``telecase_telegram_webhook_rejected_total``),
 and an update refused by the check also in ``telecase_telegram_updates_refused_total``. Logs
 carry the update id and the outcome, never the token, the secret or message bodies.
-
-What a request gets is decided by :class:`WebhookDoor`, whatever serves the HTTP: this
-module's aiohttp application (in-process webhooks), or the lean server of
-:mod:`connectors.telegram.webhook_server` (the embedded runtime's front process).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -44,66 +39,14 @@ from streams.schema.envelope import EncodedUpdate
 from streams.schema.update_check import UpdateRefused, check_body
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-OK = b'{"ok": true}'
-_UNAVAILABLE = b'{"ok": false, "error": "log unavailable"}'
+_OK = b'{"ok": true}'
 log = structlog.get_logger("telecase.telegram.webhook")
 
 
-def rejection(reason: str, status: int, text: str) -> bytes:
-    """Count and log a rejection; the JSON body of its answer."""
+def _reject(status: int, reason: str, text: str) -> web.Response:
     REJECTED.labels(reason).inc()
     log.warning("webhook.rejected", reason=reason, status=status)
-    return json.dumps({"ok": False, "error": text}).encode()
-
-
-def _reject(status: int, reason: str, text: str) -> web.Response:
-    return web.Response(body=rejection(reason, status, text), status=status,
-                        content_type="application/json")
-
-
-class WebhookDoor:
-    """What the webhook does with a request, whatever serves its HTTP (this module's aiohttp
-    application, or :mod:`connectors.telegram.webhook_server` in the embedded front): the
-    secret check, then the update check and the durable append. Each returns the answer's
-    status and JSON body, and counts what it refuses."""
-
-    def __init__(self, raw_log: RawLog, *, bot_id: int, secret: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        if not secret:
-            raise ValueError("a webhook secret is required (Telegram's secret_token)")
-        self.raw_log, self.bot_id, self.clock = raw_log, bot_id, clock
-        self._expected = secret.encode()
-        self._accepted = ACCEPTED.labels("webhook")
-
-    def refuse_secret(self, given: bytes | None) -> tuple[int, bytes] | None:
-        """The 401 answer for a missing or wrong secret token; ``None`` when it is right."""
-        if given is None:
-            return 401, rejection("missing_secret", 401, "missing secret token")
-        if not hmac.compare_digest(given, self._expected):
-            return 401, rejection("bad_secret", 401, "wrong secret token")
-        return None
-
-    async def receive(self, body: bytes) -> tuple[int, bytes]:
-        """Check the update and append it durably: 200 only then; 400 or 503."""
-        try:
-            checked = check_body(body)
-        except UpdateRefused as refused:
-            REFUSED.labels("webhook", refused.reason).inc()
-            return 400, rejection(refused.reason, 400,
-                                  f"not a foldable Update: {refused.detail}")
-        update = checked.update
-        envelope = EncodedUpdate.from_body(bot_id=self.bot_id, source="webhook",
-                                           received_at=self.clock(), body=checked.body,
-                                           update=update)
-        try:
-            await self.raw_log.append([envelope])
-        except Exception as exc:  # the log refused: Telegram must retry, nothing is lost
-            log.error("webhook.log_unavailable", update_id=update["update_id"],
-                      error=type(exc).__name__)
-            return 503, _UNAVAILABLE
-        self._accepted.inc()
-        log.debug("webhook.accepted", update_id=update["update_id"])
-        return 200, OK
+    return web.json_response({"ok": False, "error": text}, status=status)
 
 
 class _BodyRefused(Exception):
@@ -154,22 +97,41 @@ def create_webhook_app(raw_log: RawLog, *, bot_id: int, secret: str, path: str =
                        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                        ) -> web.Application:
     """An aiohttp application with the webhook route and ``GET /healthz``."""
-    door = WebhookDoor(raw_log, bot_id=bot_id, secret=secret, clock=clock)
+    if not secret:
+        raise ValueError("a webhook secret is required (Telegram's secret_token)")
+    expected = secret.encode()
+    accepted = ACCEPTED.labels("webhook")
 
     async def receive(request: web.Request) -> web.StreamResponse:
         given = request.headers.get(SECRET_HEADER)
-        refused_secret = door.refuse_secret(None if given is None else given.encode())
-        if refused_secret is not None:
-            return web.Response(body=refused_secret[1], status=401,
-                                content_type="application/json")
+        if given is None:
+            return _reject(401, "missing_secret", "missing secret token")
+        if not hmac.compare_digest(given.encode(), expected):
+            return _reject(401, "bad_secret", "wrong secret token")
         try:
             body = await _read_body(request, max_body_bytes, body_timeout)
         except _BodyRefused as refused:
             return await _refuse_and_close(request, refused)
         except ConnectionError:  # the client left mid-body: nobody to answer
             return _reject(400, "client_gone", "connection lost")
-        status, answer = await door.receive(body)
-        return web.Response(body=answer, status=status, content_type="application/json")
+        try:
+            checked = check_body(body)
+        except UpdateRefused as refused:
+            REFUSED.labels("webhook", refused.reason).inc()
+            return _reject(400, refused.reason, f"not a foldable Update: {refused.detail}")
+        update = checked.update
+        envelope = EncodedUpdate.from_body(bot_id=bot_id, source="webhook",
+                                           received_at=clock(), body=checked.body,
+                                           update=update)
+        try:
+            await raw_log.append([envelope])
+        except Exception as exc:  # the log refused: Telegram must retry, nothing is lost
+            log.error("webhook.log_unavailable", update_id=update["update_id"],
+                      error=type(exc).__name__)
+            return web.json_response({"ok": False, "error": "log unavailable"}, status=503)
+        accepted.inc()
+        log.debug("webhook.accepted", update_id=update["update_id"])
+        return web.Response(body=_OK, content_type="application/json")
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})

@@ -2,11 +2,9 @@
 
 ``telecase run`` (webhook mode, ``TELECASE_WEBHOOK_FRONT_PROCESS``, on by default) starts
 ``python -m telecase.roles.embedded_front`` as its child. The child serves the same webhook
-(:class:`connectors.telegram.webhook.WebhookDoor`: same answers, same check; its HTTP by the
-lean server of :mod:`connectors.telegram.webhook_server`) over the spool
-(:mod:`streams.runtime.embedded.spool`), so a 200 still means the update is ``fsync``'ed (the
-requests of a few milliseconds share one commit: :class:`GroupedAppend`); the parent's
-:class:`~streams.runtime.embedded.spool.SpoolMover` carries it into
+application (:func:`connectors.telegram.webhook.create_webhook_app`: same answers, same check)
+over the spool (:mod:`streams.runtime.embedded.spool`), so a 200 still means the update is
+``fsync``'ed (the requests of a few milliseconds share one commit: :class:`GroupedAppend`); the parent's :class:`~streams.runtime.embedded.spool.SpoolMover` carries it into
 ``telegram.updates``. HTTP and the check then run on the second core, and an acknowledgement
 never waits behind the worker's batch in the parent's event loop.
 
@@ -32,8 +30,7 @@ from pathlib import Path
 import structlog
 
 from connectors.raw_log import BusRawLog, RawEnvelope, RawLog
-from connectors.telegram.webhook import WebhookDoor
-from connectors.telegram.webhook_server import serve_lean_webhook
+from connectors.telegram.webhook import serve_webhook
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.embedded.spool import SpoolMover, open_spool
 from telecase import logs
@@ -125,12 +122,13 @@ class GroupedAppend:
 
 async def _serve(settings: Settings, spool_path: Path, parent: int) -> None:
     spool = await open_spool(spool_path)
-    door = WebhookDoor(GroupedAppend(BusRawLog(spool, "telegram.updates")),
-                       bot_id=settings.bot_id, secret=settings.require_webhook_secret())
-    runner = await serve_lean_webhook(door, host=settings.webhook_host,
-                                      port=settings.webhook_port, path=settings.webhook_path,
-                                      max_body_bytes=settings.webhook_max_body_bytes,
-                                      body_timeout=settings.webhook_body_timeout_seconds)
+    grouped = GroupedAppend(BusRawLog(spool, "telegram.updates"))
+    runner = await serve_webhook(grouped, bot_id=settings.bot_id,
+                                 secret=settings.require_webhook_secret(),
+                                 host=settings.webhook_host, port=settings.webhook_port,
+                                 path=settings.webhook_path,
+                                 max_body_bytes=settings.webhook_max_body_bytes,
+                                 body_timeout=settings.webhook_body_timeout_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,8 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.telegram.webhook import SECRET_HEADER, WebhookDoor, create_webhook_app
-from connectors.telegram.webhook_server import serve_lean_webhook
+from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
 from streams.core.ticket import ThreadState
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from telecase.demo.policy import sla_policy
@@ -122,23 +121,15 @@ class ServedWebhook:
 
 
 @contextmanager
-def served_webhook(*, max_body_bytes: int = 1_000_000, body_timeout: float = 10.0,
-                   lean: bool = False) -> Iterator[ServedWebhook]:
-    """The real webhook app on a real port, in an event loop of its own thread; ``lean``: the
-    embedded front's server (:mod:`connectors.telegram.webhook_server`) instead of aiohttp."""
+def served_webhook(*, max_body_bytes: int = 1_000_000,
+                   body_timeout: float = 10.0) -> Iterator[ServedWebhook]:
+    """The real webhook app on a real port, in an event loop of its own thread."""
     log = MemoryLog()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     state: dict[str, Any] = {}
 
     async def start() -> None:
-        if lean:
-            door = WebhookDoor(log, bot_id=7, secret=SECRET, clock=lambda: NOW)
-            server = await serve_lean_webhook(door, host="127.0.0.1", port=0,
-                                              max_body_bytes=max_body_bytes,
-                                              body_timeout=body_timeout)
-            state["runner"], state["port"] = server, server.port
-            return
         app = create_webhook_app(log, bot_id=7, secret=SECRET, max_body_bytes=max_body_bytes,
                                  body_timeout=body_timeout, clock=lambda: NOW)
         runner = web.AppRunner(app, access_log=None)

@@ -29,10 +29,9 @@ from tests.adapters.telegram_in.hostile import (
 )
 
 
-@pytest.fixture(scope="module", params=["aiohttp", "lean"])
-def webhook(request: pytest.FixtureRequest) -> Iterator[ServedWebhook]:
-    """Each case against the aiohttp app and against the embedded front's lean server."""
-    with served_webhook(body_timeout=0.5, lean=request.param == "lean") as served:
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[ServedWebhook]:
+    with served_webhook(body_timeout=0.5) as served:
         yield served
 
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
-from connectors.telegram.webhook import SECRET_HEADER, WebhookDoor, create_webhook_app
-from connectors.telegram.webhook_server import serve_lean_webhook
+from connectors.telegram.webhook import SECRET_HEADER, create_webhook_app
 from streams.schema.envelope import RawTelegramUpdate
 
 SECRET = "s3cret-Token_1"
@@ -49,26 +46,11 @@ def log() -> MemoryLog:
     return MemoryLog()
 
 
-@asynccontextmanager
-async def served(log: MemoryLog, lean: bool, **options: Any) -> AsyncIterator[Any]:
-    """A client of the webhook: the aiohttp app, or the embedded front's lean server."""
-    if not lean:
-        app = create_webhook_app(log, bot_id=7, secret=SECRET, clock=lambda: NOW, **options)
-        async with TestClient(TestServer(app)) as c:
-            yield c
-        return
-    door = WebhookDoor(log, bot_id=7, secret=SECRET, clock=lambda: NOW)
-    server = await serve_lean_webhook(door, host="127.0.0.1", port=0, **options)
-    try:
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{server.port}") as c:
-            yield c
-    finally:
-        await server.cleanup()
-
-
-@pytest.fixture(params=["aiohttp", "lean"])
-async def client(log: MemoryLog, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    async with served(log, request.param == "lean", max_body_bytes=4096) as c:
+@pytest.fixture
+async def client(log: MemoryLog) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    app = create_webhook_app(log, bot_id=7, secret=SECRET, max_body_bytes=4096,
+                             clock=lambda: NOW)
+    async with TestClient(TestServer(app)) as c:
         yield c
 
 
@@ -138,9 +120,9 @@ async def test_unknown_update_type_is_accepted_and_kept_raw(client: TestClient, 
     assert log.records[0].routing_key() == "update:11"
 
 
-@pytest.mark.parametrize("lean", [False, True], ids=["aiohttp", "lean"])
-async def test_log_failure_answers_503_so_telegram_retries(lean: bool) -> None:
-    async with served(MemoryLog(fail=True), lean) as c:
+async def test_log_failure_answers_503_so_telegram_retries() -> None:
+    app = create_webhook_app(MemoryLog(fail=True), bot_id=7, secret=SECRET)
+    async with TestClient(TestServer(app)) as c:
         resp = await post(c, json.dumps(UPDATE).encode())
         assert resp.status == 503
 

@@ -87,9 +87,9 @@ def _updates() -> st.SearchStrategy[dict[str, Any]]:
                      _ids, kind, message, _extra)
 
 
-@pytest.fixture(scope="module", params=["aiohttp", "lean"])
-def webhook(request: pytest.FixtureRequest) -> Iterator[ServedWebhook]:
-    with served_webhook(max_body_bytes=64_000, lean=request.param == "lean") as served:
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[ServedWebhook]:
+    with served_webhook(max_body_bytes=64_000) as served:
         yield served
 
 
