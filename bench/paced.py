@@ -41,16 +41,29 @@ MAX_CONNECTIONS = 40
 
 class RowWatch:
     """A thread polling ``cases`` for the rows of a forum's topics with a message projected:
-    the ``perf_counter`` of the poll that first saw each (``thread_id -> seconds``)."""
+    the ``perf_counter`` of the poll that first saw each (``thread_id -> seconds``).
+
+    It asks only for the topics it was told to :meth:`expect` and has not seen yet, by their
+    ticket ids (the table's primary key: a few index lookups a poll), so that polling every
+    :data:`POLL_S` seconds costs the database next to nothing; a scan of ``cases`` at that
+    pace took about 0.15 of a core from the server being measured."""
 
     def __init__(self, engine: Engine, chat_id: int) -> None:
         self.engine, self.chat_id = engine, chat_id
         self.seen: dict[int, float] = {}
         self.begun: dict[int, float] = {}
         """When the projector began the batch that wrote each row (its ``projected_at``)."""
+        self._waiting: dict[str, int] = {}  # ticket id -> thread id, expected and not seen
+        self._lock = threading.Lock()
         self._wall_minus_perf = time.time() - time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def expect(self, thread_id: int) -> None:
+        """Watch for the row of the forum's topic ``thread_id`` (its ticket id as the core
+        names a forum topic's ticket: ``tg:<chat id>:t<thread id>``)."""
+        with self._lock:
+            self._waiting[f"tg:{self.chat_id}:t{thread_id}"] = thread_id
 
     def __enter__(self) -> RowWatch:
         self._thread.start()
@@ -61,22 +74,22 @@ class RowWatch:
         self._thread.join()
 
     def _run(self) -> None:
-        high = None  # projected_at of the newest batch seen: a later commit is at least that
         with self.engine.connect() as conn:
             while not self._stop.is_set():
-                query = select(cases.c.thread_id, cases.c.projected_at).where(
-                    cases.c.chat_id == self.chat_id, cases.c.message_count >= 1)
-                if high is not None:
-                    query = query.where(cases.c.projected_at >= high)
-                asked = time.perf_counter()
-                rows = conn.execute(query).all()
-                conn.rollback()
-                for thread_id, projected_at in rows:
-                    if thread_id not in self.seen:
-                        self.seen[thread_id] = asked
-                        self.begun[thread_id] = (projected_at.timestamp()
-                                                 - self._wall_minus_perf)
-                    high = projected_at if high is None else max(high, projected_at)
+                with self._lock:
+                    waiting = list(self._waiting)
+                if waiting:
+                    query = select(cases.c.ticket_id, cases.c.projected_at).where(
+                        cases.c.ticket_id.in_(waiting), cases.c.message_count >= 1)
+                    asked = time.perf_counter()
+                    rows = conn.execute(query).all()
+                    conn.rollback()
+                    with self._lock:
+                        for ticket_id, projected_at in rows:
+                            thread_id = self._waiting.pop(ticket_id)
+                            self.seen[thread_id] = asked
+                            self.begun[thread_id] = (projected_at.timestamp()
+                                                     - self._wall_minus_perf)
                 self._stop.wait(POLL_S)
 
 
@@ -89,7 +102,7 @@ class Paced:
 
 async def send_paced(url: str, secret: str,
                      tickets: Iterator[tuple[dict[str, Any], dict[str, Any]]],
-                     rate: int, seconds: float) -> Paced:
+                     rate: int, seconds: float, watch: RowWatch) -> Paced:
     """Fresh tickets, two updates each, ``rate`` updates per second in all."""
     paced = Paced()
     start = time.perf_counter()
@@ -102,6 +115,7 @@ async def send_paced(url: str, secret: str,
         await asyncio.sleep(max(0.0, start + (slot + 1) / rate - time.perf_counter()))
         thread_id = created["message"]["message_id"]
         paced.updates[said["update_id"]] = thread_id
+        watch.expect(thread_id)
         paced.sent[thread_id] = time.perf_counter()
         response = await session.post(url, json=said)
         paced.accepted[thread_id] = time.perf_counter()
@@ -121,7 +135,8 @@ async def drive(url: str, secret: str, engine: Engine, rate: int, seconds: float
                 ) -> dict[str, Any]:
     traffic = ForumTraffic(chat_id=CHAT_ID, start_update=10**9)
     with RowWatch(engine, CHAT_ID) as watch:
-        paced = await send_paced(url, secret, traffic.fresh_tickets(0), rate, seconds)
+        paced = await send_paced(url, secret, traffic.fresh_tickets(0), rate, seconds,
+                                  watch)
         deadline = time.perf_counter() + 120
         while not set(paced.sent) <= set(watch.seen) and time.perf_counter() < deadline:
             await asyncio.sleep(0.1)
