@@ -4,7 +4,8 @@
 ``python -m telecase.roles.embedded_front`` as its child. The child serves the same webhook
 application (:func:`connectors.telegram.webhook.create_webhook_app`: same answers, same check)
 over the spool (:mod:`streams.runtime.embedded.spool`), so a 200 still means the update is
-``fsync``'ed (the requests of a few milliseconds share one commit: :class:`GroupedAppend`); the parent's :class:`~streams.runtime.embedded.spool.SpoolMover` carries it into
+``fsync``'ed (the requests of a few milliseconds share one commit: :class:`GroupedAppend`);
+the parent's :class:`~streams.runtime.embedded.spool.SpoolMover` carries it into
 ``telegram.updates``. HTTP and the check then run on the second core, and an acknowledgement
 never waits behind the worker's batch in the parent's event loop.
 
