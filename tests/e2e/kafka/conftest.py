@@ -103,8 +103,7 @@ class Deployment:
         return asyncio.run(read_all(self.bootstrap, topic))
 
     def stop_all(self) -> None:
-        for proc in reversed(self.processes):
-            proc.stop()
+        infra.stop_all(self.processes)
 
 
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
