@@ -118,9 +118,9 @@ def dumps(value: Any) -> str:
     return "".join(_c_encoder(value, 0))
 
 
-def dialect_insert(conn: Connection, table: Table) -> DialectInsert:
-    """``INSERT`` into ``table`` in the connection's dialect (its ``ON CONFLICT`` methods)."""
-    return (postgresql.insert(table) if conn.dialect.name == "postgresql"
+def dialect_insert(dialect: Dialect, table: Table) -> DialectInsert:
+    """``INSERT`` into ``table`` in ``dialect`` (its ``ON CONFLICT`` methods)."""
+    return (postgresql.insert(table) if dialect.name == "postgresql"
             else sqlite.insert(table))
 
 
@@ -162,7 +162,7 @@ def insert(conn: Connection, table: Table, columns: Sequence[str],
         return 0
     if conn.dialect.name == "sqlite":
         return _executemany_sqlite(conn, table, columns, rows, on_conflict)
-    stmt = dialect_insert(conn, table)
+    stmt = dialect_insert(conn.dialect, table)
     if postgres and len(rows) >= STAGE_MIN_ROWS:
         if new and _copy_new(conn, table, columns, rows):
             return len(rows)
@@ -185,8 +185,7 @@ def _statement(dialect: Dialect, table: Table, columns: Sequence[str],
                on_conflict: OnConflict | None) -> Insert:
     """The ``INSERT`` an ``executemany`` of ``columns`` runs: JSON values go in as the text
     they are (PostgreSQL: cast to json)."""
-    stmt: Insert = (postgresql.insert(table) if dialect.name == "postgresql"
-                    else sqlite.insert(table))
+    stmt: Insert = dialect_insert(dialect, table)
     encoded: dict[str, Any] = {
         c: (cast(bindparam(c, type_=Text()), table.c[c].type) if dialect.name == "postgresql"
             else bindparam(c, type_=Text()))
