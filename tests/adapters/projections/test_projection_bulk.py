@@ -72,6 +72,46 @@ def test_staged_rows_equal_row_by_row_rows_on_postgres(
         for t, rows in on_sqlite.items()}
 
 
+@pytest.mark.integration
+def test_array_rows_equal_executemany_rows_on_postgres(
+        pg_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the staging threshold PostgreSQL inserts a batch's rows as one statement over
+    arrays; SQLAlchemy's ``executemany`` of the same statement (a run per row) stores the
+    same rows, in the same order (the audit trail's ids), over batches that update rows
+    written before and a redelivered one."""
+    events = _events()
+    arrays = _project(pg_urls[0], events, batch=80)
+    monkeypatch.setattr(bulk, "_insert_arrays", bulk._executemany)
+    plain = _project(pg_urls[1], events, batch=80)
+    assert arrays == plain
+    assert len(arrays["audit_trail"]) == len(events)
+    assert all(arrays[t] for t in ("cases", "workload_tickets", "agent_workloads",
+                                   "metrics_tickets", "daily_metrics"))
+
+
+@pytest.mark.integration
+def test_array_rows_fail_as_single_rows_would(pg_server: str) -> None:
+    """The arrays carry no length or range of their own: a value too long for its column, or
+    beyond it, fails the statement (and so the batch, which the runners then apply event by
+    event) as an inserted row would, never stored cut short."""
+    table = sa.Table("limits", sa.MetaData(), sa.Column("id", sa.String(4), primary_key=True),
+                     sa.Column("n", sa.Integer), sa.Column("at", sa.DateTime(timezone=True)))
+    with infra.fresh_database(pg_server) as pg:
+        engine = make_engine(pg)
+        try:
+            table.metadata.create_all(engine)
+            for row in (["abcde", 1, None], ["abcd", 2**31, None]):
+                with pytest.raises(sa.exc.DataError), engine.begin() as conn:
+                    bulk.insert(conn, table, ["id", "n", "at"], [["ok", 0, NOW], row])
+            with engine.begin() as conn:
+                bulk.insert(conn, table, ["id", "n", "at"], [["ok", 0, NOW], ["abcd", None, None]])
+            with engine.connect() as conn:
+                assert conn.execute(sa.select(table).order_by(table.c.id)).all() == [
+                    ("abcd", None, None), ("ok", 0, NOW)]
+        finally:
+            engine.dispose()
+
+
 def _stored(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every projection table's rows as SQLite holds them (dates as text, booleans as
     integers, JSON as its text), in the order they were inserted."""
