@@ -24,7 +24,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, Select, Text, and_, bindparam, func, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from projections import bulk
 from projections.cases import Offset
@@ -338,15 +339,38 @@ def _adopted(pos: Offset, event: SlaTargetAdopted, after: dict[str, Any]) -> lis
 def _last_states(conn: Connection, ticket_ids: list[str],
                  ) -> dict[str, tuple[int, dict[str, Any], str | None]]:
     """``ticket_id -> (seq, state, None)`` of each ticket's latest audit row (``None``: the
-    state's JSON, encoded when a row first needs it)."""
+    state's JSON, encoded when a row first needs it).
+
+    On PostgreSQL each ticket's row is found by its own backward scan of the ``(ticket_id,
+    seq)`` index (a ``LATERAL`` subquery per id of the batch). The grouped join below, which
+    SQLite runs, was planned there as two scans of the whole table (its statistics, on a
+    table that grows by every event, rarely say otherwise): 10 ms a batch at 14,000 rows,
+    growing with the table, where the index lookups take 0.3 ms (issue 19)."""
+    q = (_last_rows(ticket_ids) if conn.dialect.name == "postgresql"
+         else _last_rows_grouped(conn, ticket_ids))
+    return {ticket_id: (int(seq), {**EMPTY_STATE, **state}, None)
+            for ticket_id, seq, state in conn.execute(q).all()}
+
+
+def _last_rows_grouped(conn: Connection, ticket_ids: list[str],
+                       ) -> Select[tuple[str, int, Any]]:
+    """``(ticket_id, seq, state)`` of each ticket's latest row: its highest ``seq``, joined."""
     latest = (select(audit_trail.c.ticket_id, func.max(audit_trail.c.seq).label("seq"))
               .where(bulk.among(conn, audit_trail.c.ticket_id, ticket_ids))
               .group_by(audit_trail.c.ticket_id).subquery())
-    q = select(audit_trail.c.ticket_id, audit_trail.c.seq, audit_trail.c.state).join(
+    return select(audit_trail.c.ticket_id, audit_trail.c.seq, audit_trail.c.state).join(
         latest, and_(audit_trail.c.ticket_id == latest.c.ticket_id,
                      audit_trail.c.seq == latest.c.seq))
-    return {ticket_id: (int(seq), {**EMPTY_STATE, **state}, None)
-            for ticket_id, seq, state in conn.execute(q).all()}
+
+
+def _last_rows(ticket_ids: list[str]) -> Select[tuple[str, int, Any]]:
+    """PostgreSQL: :func:`_last_rows_grouped`'s rows, each by its own index scan."""
+    ids = func.unnest(bindparam(None, ticket_ids, type_=ARRAY(Text()))).table_valued(
+        "ticket_id").render_derived()
+    last = (select(audit_trail.c.seq, audit_trail.c.state)
+            .where(audit_trail.c.ticket_id == ids.c.ticket_id)
+            .order_by(audit_trail.c.seq.desc()).limit(1).lateral())
+    return select(ids.c.ticket_id, last.c.seq, last.c.state).select_from(ids.join(last, true()))
 
 
 def fold(conn: Connection, batch: Sequence[tuple[Offset, TicketEvent | None]],

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from projections import audit
 from projections.db import create_schema, make_engine
 from projections.registry import PROJECTORS, apply_all
 from projections.tables import audit_trail, checkpoints
@@ -29,8 +30,8 @@ def _rows(engine: sa.Engine) -> list[dict[str, Any]]:
             .mappings()]
 
 
-def _story() -> Story:
-    s = Story()
+def _story(ticket_id: str = "tg:-100:t7") -> Story:
+    s = Story(ticket_id)
     s.opened("Pricing")
     s.later(minutes=1).wrote("My phone is +1 555 0100")
     s.later(minutes=1).routed("sales")
@@ -195,6 +196,26 @@ def test_postgres_rows_match_sqlite_rows(pg_engine: sa.Engine, tmp_path: Path) -
     skip = {"id", "occurred_at", "recorded_at"}
     assert [{k: v for k, v in r.items() if k not in skip} for r in here] == [
         {k: v for k, v in r.items() if k not in skip} for r in there]
+
+
+@pytest.mark.integration
+def test_postgres_finds_each_tickets_last_row_as_the_grouped_join_does(
+        pg_engine: sa.Engine) -> None:
+    """PostgreSQL reads each ticket's latest row by an index scan per ticket (``LATERAL``);
+    the grouped join SQLite runs finds the same rows, whatever a ticket's number of rows, and
+    nothing for a ticket without any."""
+    stories = [_story(f"t{n}") for n in range(3)]
+    events = [e for n, story in enumerate(stories) for e in story.events[:3 + 2 * n]]
+    with pg_engine.begin() as conn:
+        AUDIT.apply(conn, positioned(events), T0)
+    ids = ["t2", "t0", "unseen", "t1"]
+    with pg_engine.connect() as conn:
+        by_index = conn.execute(audit._last_rows(ids)).all()
+        grouped = conn.execute(audit._last_rows_grouped(conn, ids)).all()
+        assert audit._last_states(conn, ids) == {
+            t: (seq, {**audit.EMPTY_STATE, **state}, None) for t, seq, state in grouped}
+    assert sorted(by_index) == sorted(grouped)
+    assert sorted((t, seq) for t, seq, _ in grouped) == [("t0", 3), ("t1", 5), ("t2", 7)]
 
 
 def _copy_in_schema_refuses_changes(engine: sa.Engine, schema: str) -> None:
