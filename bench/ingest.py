@@ -25,7 +25,8 @@ afterwards: :func:`bench.pg_settings.scratch_database`), and prints JSON:
   Kafka record timestamp), and the projector beginning the batch that wrote the row (the
   row's ``projected_at``), each from the same POST; ``cpu_ms_per_update``: the CPU the worker,
   the projector and this process (the webhook) used during the run, per update sent (counted
-  until the last row was seen, so idle time after is included);
+  until the last row was seen, so idle time after is included), and ``paced_client`` the
+  paced client's own (its requests and row watch: load the measured machine also carries);
 - ``postgres``: the server's durability settings as the bench's sessions saw them, and
   warnings (:mod:`bench.pg_settings`); every session, the projector's too, runs with
   ``synchronous_commit=on``.
@@ -180,6 +181,7 @@ async def _latency(url: str, db_url: str, rate: int, bootstrap: str, events_topi
                } | {"webhook": _bench_cpu_seconds() - cpu["webhook"]}
         with open(out) as f:
             paced = json.load(f)
+    cpu["paced_client"] = paced["cpu_s"]
     sent = {int(k): v for k, v in paced["sent"].items()}
     updates = {int(k): v for k, v in paced["updates"].items()}
     wall_minus_perf = time.time() - time.perf_counter()  # perf_counter: CLOCK_MONOTONIC

@@ -11,7 +11,8 @@ same clock in every process of the host), by thread id: ``sent`` (the message's 
 ``accepted`` (the webhook answered), ``seen`` (the first poll that found its committed row
 began: committed at most one poll interval earlier), ``projection_begun`` (the row's
 ``projected_at``: when the projector began the batch that wrote it), and ``updates`` (the
-message's ``update_id -> thread_id``).
+message's ``update_id -> thread_id``), and ``cpu_s``: the CPU seconds this process (client and
+row watch) took from sending the first update to seeing the last row.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from sqlalchemy import Engine, create_engine, select
 
+from bench.telegram_sender import SECRET_HEADER, ConnectionPool
 from bench.traffic import FORUM_BASE, ForumTraffic
 from projections.tables import cases
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CHAT_ID = FORUM_BASE - 1
 """A forum no other phase of the bench writes to."""
 POLL_S = 0.005
@@ -103,37 +103,47 @@ class Paced:
 async def send_paced(url: str, secret: str,
                      tickets: Iterator[tuple[dict[str, Any], dict[str, Any]]],
                      rate: int, seconds: float, watch: RowWatch) -> Paced:
-    """Fresh tickets, two updates each, ``rate`` updates per second in all."""
+    """Fresh tickets, two updates each, ``rate`` updates per second in all, over at most
+    :data:`MAX_CONNECTIONS` keep-alive connections of the Telegram-like sender's lean client
+    (:class:`bench.telegram_sender.ConnectionPool`: each request's bytes built before the
+    clock starts), so that the load generator takes as little of the measured machine as it
+    can."""
     paced = Paced()
+    pool = ConnectionPool(url, MAX_CONNECTIONS,
+                          {SECRET_HEADER: secret, "Content-Type": "application/json"})
+    planned = []
+    for slot in range(0, int(rate * seconds), 2):
+        created, said = next(tickets)
+        planned.append((slot, created["message"]["message_id"], said["update_id"],
+                        pool.request(json.dumps(created).encode()),
+                        pool.request(json.dumps(said).encode())))
     start = time.perf_counter()
 
-    async def one(slot: int, ticket: tuple[dict[str, Any], dict[str, Any]],
-                  session: aiohttp.ClientSession) -> None:
+    async def one(slot: int, thread_id: int, update_id: int, creation: bytes,
+                  message: bytes) -> None:
         await asyncio.sleep(max(0.0, start + slot / rate - time.perf_counter()))
-        created, said = ticket
-        (await session.post(url, json=created)).release()
+        if (status := await pool.post(creation)) != 200:
+            raise RuntimeError(f"webhook answered {status}")
         await asyncio.sleep(max(0.0, start + (slot + 1) / rate - time.perf_counter()))
-        thread_id = created["message"]["message_id"]
-        paced.updates[said["update_id"]] = thread_id
+        paced.updates[update_id] = thread_id
         watch.expect(thread_id)
         paced.sent[thread_id] = time.perf_counter()
-        response = await session.post(url, json=said)
+        status = await pool.post(message)
         paced.accepted[thread_id] = time.perf_counter()
-        response.release()
-        if response.status != 200:
-            raise RuntimeError(f"webhook answered {response.status}")
+        if status != 200:
+            raise RuntimeError(f"webhook answered {status}")
 
-    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
-    async with aiohttp.ClientSession(headers={SECRET_HEADER: secret},
-                                     connector=connector) as session:
-        await asyncio.gather(*(one(slot, next(tickets), session)
-                               for slot in range(0, int(rate * seconds), 2)))
+    try:
+        await asyncio.gather(*(one(*plan) for plan in planned))
+    finally:
+        pool.close()
     return paced
 
 
 async def drive(url: str, secret: str, engine: Engine, rate: int, seconds: float,
                 ) -> dict[str, Any]:
     traffic = ForumTraffic(chat_id=CHAT_ID, start_update=10**9)
+    cpu_at_start = time.process_time()
     with RowWatch(engine, CHAT_ID) as watch:
         paced = await send_paced(url, secret, traffic.fresh_tickets(0), rate, seconds,
                                   watch)
@@ -144,7 +154,8 @@ async def drive(url: str, secret: str, engine: Engine, rate: int, seconds: float
     if missing:
         raise TimeoutError(f"{len(missing)} paced tickets never reached the cases table")
     return {"sent": paced.sent, "accepted": paced.accepted, "updates": paced.updates,
-            "seen": watch.seen, "projection_begun": watch.begun, "poll_ms": POLL_S * 1000}
+            "seen": watch.seen, "projection_begun": watch.begun, "poll_ms": POLL_S * 1000,
+            "cpu_s": time.process_time() - cpu_at_start}
 
 
 def main() -> None:

@@ -50,3 +50,6 @@ def test_bench_ingest_reports_its_figures(kafka_bootstrap: str, pg_server: str,
     assert figures["postgres"]["settings"]["synchronous_commit"] == "on"
     assert figures["latency_ms"]["samples"] == 1000
     assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
+    cpu = figures["latency_ms"]["cpu_ms_per_update"]
+    assert set(cpu) == {"worker", "projector", "webhook", "paced_client"}
+    assert all(ms > 0 for ms in cpu.values()), cpu
