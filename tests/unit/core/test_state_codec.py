@@ -116,6 +116,16 @@ def test_the_summary_reads_the_same_from_v2_and_v1(state: ThreadState) -> None:
     assert stored_deadlines(dump_thread(state)) == stored_deadlines(dump_v1(state))
 
 
+@many
+@given(thread_states())
+def test_the_codec_writes_and_reads_as_the_adapters_methods(state: ThreadState) -> None:
+    """The codec calls the adapter's validator and serializer without its wrappers."""
+    body = _V1.dump_json(state, exclude_defaults=True)
+    assert dump_thread(state)[17:] == body  # after the header: a version byte, two int64
+    assert load_thread(dump_thread(state)) == _V1.validate_json(body)
+    assert load_thread(dump_v1(state)) == _V1.validate_json(dump_v1(state))
+
+
 FOLDERS = {
     "sla": UpdateFolder(sla_policy=POLICY),
     "forms": UpdateFolder(intake=IntakeRules(timeout=timedelta(minutes=7, microseconds=3))),
