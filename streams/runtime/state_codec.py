@@ -30,6 +30,7 @@ needs a new version here, not just the new default.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter
@@ -41,7 +42,7 @@ __all__ = ["NO_DEADLINE", "StoredStateError", "dump_thread", "load_thread",
            "stored_deadlines"]
 
 _ADAPTER: TypeAdapter[ThreadState] = TypeAdapter(ThreadState)
-_VALIDATE_JSON = _ADAPTER.validator.validate_json
+_VALIDATE_JSON: Callable[[bytes], ThreadState] = _ADAPTER.validator.validate_json
 _TO_JSON = _ADAPTER.serializer.to_json
 """The adapter's own validator and serializer, called without ``TypeAdapter``'s Python
 wrappers (which pass each of their options on: about 0.5 us a call of a state's 11, paid for
