@@ -11,8 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg.adapt import PyFormat
+from psycopg.types.array import ListBinaryDumper
 
 from bench.replay import make_events
 from projections import audit, bulk
@@ -108,6 +111,25 @@ def test_array_rows_fail_as_single_rows_would(pg_server: str) -> None:
             with engine.connect() as conn:
                 assert conn.execute(sa.select(table).order_by(table.c.id)).all() == [
                     ("abcd", None, None), ("ok", 0, NOW)]
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.integration
+def test_arrays_go_to_postgres_in_binary(pg_server: str) -> None:
+    """The projectors' array parameters (rows' columns, ``among``'s values) are sent in
+    psycopg's binary format on the engine's connections, and read back as they were."""
+    values = ["a", None, 'é"{},\\', ""]
+    with infra.fresh_database(pg_server) as pg:
+        engine = make_engine(pg)
+        try:
+            with engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                assert isinstance(driver, psycopg.Connection)
+                dumper = driver.adapters.get_dumper(bulk.BinaryArray, PyFormat.AUTO)
+                assert dumper is ListBinaryDumper
+                echoed = conn.exec_driver_sql("SELECT %s::text[]", (bulk.BinaryArray(values),))
+                assert echoed.scalar() == values
         finally:
             engine.dispose()
 
