@@ -287,8 +287,11 @@ def _store(state: ThreadState, ticket: TicketState, sla: SlaState,
            emitted: list[TicketEvent]) -> ThreadState:
     seq = emitted[-1].seq if emitted else ticket.seq
     updated = _copy(ticket, sla=SlaSnapshot.freeze(sla), seq=seq)
+    tickets = state.tickets
+    if len(tickets) == 1 and tickets[0].ticket_id == ticket.ticket_id:  # most threads
+        return _copy(state, tickets=(updated,))
     return _copy(state, tickets=tuple(updated if t.ticket_id == ticket.ticket_id else t
-                                      for t in state.tickets))
+                                      for t in tickets))
 
 
 _Frozen = TypeVar("_Frozen", TicketState, ThreadState)

@@ -31,6 +31,8 @@ from streams.sla.clock import (
 )
 from streams.sla.policy import SlaPolicy
 
+_tuple = tuple.__new__
+
 
 @dataclass(frozen=True)
 class SlaSnapshot:
@@ -92,8 +94,11 @@ class SlaSnapshot:
         if self.salesforce_targets:
             terms = adopted_terms(terms, self.first_response_target, self.resolution_target,
                                   self.salesforce_targets)
-        return SlaState(ticket_id, terms, self.tier_reason, self.rule, self.started_at,
-                        self.as_of, self.last_activity_at, self.first_response, self.resolution,
-                        self.first_response_at, self.waiting_on_customer, self.status,
-                        self.closed, self.closures, self.held, mask_of(terms, self.fired),
-                        self.next_at)
+        # ``SlaState(...)`` without its ``__new__``'s Python-level call (every field given, in
+        # order): a stored snapshot is thawed at every tick and fact that reaches it.
+        return _tuple(SlaState, (ticket_id, terms, self.tier_reason, self.rule, self.started_at,
+                                 self.as_of, self.last_activity_at, self.first_response,
+                                 self.resolution, self.first_response_at,
+                                 self.waiting_on_customer, self.status, self.closed,
+                                 self.closures, self.held, mask_of(terms, self.fired),
+                                 self.next_at))

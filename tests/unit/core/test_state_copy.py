@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.core.service_level import _copy
+from streams.core.service_level import _copy, _store
 from streams.core.ticket import ThreadState, TicketState
+from streams.sla.snapshot import SlaSnapshot
+from tests.unit.core.test_state_codec import BASE, POLICY
 
 OPENED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -54,3 +56,23 @@ def test_a_copy_is_frozen_like_the_original() -> None:
 def test_a_name_that_is_no_field_is_refused() -> None:
     with pytest.raises(AssertionError):
         _copy(_ticket(3), sqe=4)
+
+
+@given(st.integers(min_value=1, max_value=4), st.data())
+def test_storing_a_tickets_clocks_replaces_that_ticket_alone(count: int,
+                                                            data: st.DataObject) -> None:
+    """``_store`` (a thread of one ticket takes a shortcut) is the plain replace of the
+    ticket whose clocks moved, the others kept as they were."""
+    opened = BASE.tickets[0]
+    assert opened.sla is not None
+    tickets = tuple(dataclasses.replace(opened, ticket_id=f"tg:5:p:{n}", seq=n)
+                    for n in range(1, count + 1))
+    thread = dataclasses.replace(BASE, tickets=tickets)
+    ticket = data.draw(st.sampled_from(tickets))
+    sla = opened.sla.thaw(ticket.ticket_id, POLICY)
+    stored = _store(thread, ticket, sla, [])
+    plain = dataclasses.replace(thread, tickets=tuple(
+        dataclasses.replace(t, sla=SlaSnapshot.freeze(sla)) if t is ticket else t
+        for t in tickets))
+    assert stored == plain
+    assert all(a is b for a, b in zip(stored.tickets, tickets, strict=True) if b is not ticket)
