@@ -7,10 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.core.ticket import ThreadState
 from streams.runtime import timers
-from streams.runtime.timers import TimerBook, due_threads
+from streams.runtime.bus import partition_for
+from streams.runtime.kafka.bus import kafka_partition
+from streams.runtime.timers import TICK_MAX_DUE, Partitioner, TimerBook, due_threads, partition_of
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -53,3 +57,28 @@ def test_moving_partitions_forgets_the_backlog(monkeypatch: pytest.MonkeyPatch) 
     assert book.backlog(0) == 2
     book.invalidate()
     assert book.backlog(0) == 0 and not book.built(0)
+
+
+@given(st.lists(st.integers(-10**12, 10**12), max_size=40, unique=True), st.integers(1, 5),
+       st.sampled_from([partition_for, kafka_partition]), st.integers(1, 6),
+       st.lists(st.integers(0, 90), max_size=5))
+def test_a_thread_handed_to_a_tick_is_in_the_partition_its_key_hashes_to(
+        chats: list[int], partitions: int, partitioner: Partitioner, remembered: int,
+        minutes: list[int]) -> None:
+    """The book remembers the partitions of the threads it handed out (a few, here) rather
+    than hashing their keys again: always the partition the key hashes to."""
+    keys = [f"{chat}:p" for chat in chats]
+    deadlines = {key: START + timedelta(minutes=n % 97) for n, key in enumerate(keys)}
+    book = TimerBook(partitions, partitioner, due=lambda state: deadlines[state.thread_key])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timers, "POPPED_PARTITIONS", remembered)
+        for partition in range(partitions):
+            book.build(partition, [ThreadState(thread_key=key) for key in keys
+                                   if partition_of(key, partitions, partitioner) == partition])
+        for minute in minutes:
+            for partition in range(partitions):
+                for key in book.pop_due(partition, START + timedelta(minutes=minute)):
+                    assert partition_of(key, partitions, partitioner) == partition
+                assert len(book.popped_partitions) <= max(remembered, TICK_MAX_DUE)
+            for key in keys:
+                assert book.partition_of(key) == partition_of(key, partitions, partitioner)
