@@ -719,7 +719,10 @@ def _scan(plan: _Plan, calendar: BusinessCalendar, first_response: Stopwatch | N
             if bound is None or (low >= bound if strict else low > bound):
                 ahead.append((low, since, remaining))
                 break
-            at = low if always_open else calendar.add(since, remaining)
+            if always_open:  # the deadline is ``low``, just found due: no second comparison
+                found.append(_tuple(Timer, (low, deadline.rank, deadline.key, None, None)))
+                continue  # (instants of parsed states compare slowly: pydantic's TzInfo)
+            at = calendar.add(since, remaining)
             if at < bound if strict else at <= bound:
                 found.append(_tuple(Timer, (at, deadline.rank, deadline.key, None, None)))
                 continue

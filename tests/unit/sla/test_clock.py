@@ -298,3 +298,30 @@ def test_each_signal_once_in_order_however_often_fire_is_called(
     assert [at for _, at in along] == sorted(at for _, at in along)
     # firing after downtime reports exactly what firing all along did
     assert _run(plan, fire_along=False) == along
+
+
+@settings(max_examples=200, deadline=None)
+@given(plan=steps, chat_id=st.sampled_from([1, 2]),
+       lateness=st.lists(st.integers(0, 600), min_size=1, max_size=4))
+def test_fire_finds_what_the_pending_timers_say_is_due(
+        plan: list[tuple[int, Fact]], chat_id: int, lateness: list[int]) -> None:
+    """``fire``'s shortcuts (deadlines computed up to the first one ahead, one comparison for
+    a calendar always open) fire what the plain list of pending timers says is due, in
+    order, and remember the earliest one left."""
+    state, at = ticket(chat_id), T0
+    for gap, fact in [*plan, (0, None)]:
+        at += gap * MIN
+        for late in lateness:
+            now = at + late * MIN
+            fired, signals = fire(state, now)
+            pending = state.timers
+            due_now = [(t.key, t.at) for t in pending if t.at <= now]
+            if state.next_at is not None and state.next_at <= now:
+                assert [(s.key, s.at) for s in signals] == due_now
+                if signals:
+                    assert fired.next_at == min((t.at for t in pending if t.at > now),
+                                                default=None)
+            else:
+                assert signals == [] and not due_now
+        if fact is not None:
+            state = observe(fire(state, at)[0], fact, at)
