@@ -192,6 +192,14 @@ def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | N
                 now: datetime, projector: str = PROJECTOR) -> int:
     """Apply a batch (``None`` marks a record that went to the dead-letter topic) and advance
     the checkpoint, in the caller's transaction. Returns how many events changed a row."""
+    applied = fold(conn, events, now, projector)
+    advance_checkpoints(conn, projector, events)
+    return applied
+
+
+def fold(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | None]],
+         now: datetime, projector: str = PROJECTOR) -> int:
+    """:func:`apply_batch`'s rows, without the checkpoint."""
     ids = sorted({e.ticket_id for _, e in events if e is not None})
     rows: dict[str, dict[str, Any]] = {}
     for r in conn.execute(select(cases).where(bulk.among(conn, cases.c.ticket_id, ids))
@@ -213,17 +221,19 @@ def apply_batch(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | N
     EVENTS_APPLIED.labels(projector, "applied").inc(applied)
     EVENTS_APPLIED.labels(projector, "duplicate").inc(seen - applied)
     _upsert(conn, cases, [rows[t] for t in sorted(changed)], ["ticket_id"], "last_seq")
-    advance_checkpoints(conn, projector, events)
     return applied
 
 
-def advance_checkpoints(conn: Connection, projector: str,
+def advance_checkpoints(conn: Connection, projector: str | Sequence[str],
                         batch: Sequence[tuple[Offset, object]]) -> None:
-    """Move ``projector``'s checkpoints past the batch; a checkpoint never moves back (a stale
-    instance committing after a newer one during a rebalance changes nothing)."""
+    """Move the checkpoints of ``projector`` (or of each of several, in one statement) past
+    the batch; a checkpoint never moves back (a stale instance committing after a newer one
+    during a rebalance changes nothing)."""
+    names = [projector] if isinstance(projector, str) else sorted(projector)
+    span = sorted(offset_span(batch).items())
     _upsert(conn, checkpoints, [
-        {"projector": projector, "topic": t, "partition": p, "next_offset": high + 1}
-        for (t, p), (_, high) in sorted(offset_span(batch).items())],
+        {"projector": name, "topic": t, "partition": p, "next_offset": high + 1}
+        for name in names for (t, p), (_, high) in span],
         ["projector", "topic", "partition"], "next_offset")
 
 

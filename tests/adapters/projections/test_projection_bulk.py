@@ -5,7 +5,7 @@ row-by-row path writes, a racing writer is absorbed, and decoding is the schema'
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +22,7 @@ from projections import audit, bulk
 from projections.db import create_schema, make_engine
 from projections.decode import decode, decode_records
 from projections.registry import PROJECTORS, apply_all
-from projections.tables import audit_trail
+from projections.tables import audit_trail, checkpoints
 from streams.schema import events as schema
 from streams.schema.events import TicketEvent, decode_event, encode_event
 from tests import infra
@@ -132,6 +132,58 @@ def test_arrays_go_to_postgres_in_binary(pg_server: str) -> None:
                 assert echoed.scalar() == values
         finally:
             engine.dispose()
+
+
+def _project_apart(url: str, events: list[TicketEvent], batch: int,
+                   apply: Callable[[sa.Connection, Any, datetime], object],
+                   ) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[Any, ...]]]:
+    """Like :func:`_project`, with the projectors behind one another (``metrics`` has not
+    seen the first batches, ``audit`` has seen part of the next one), and checkpoints."""
+    engine = make_engine(url)
+    try:
+        create_schema(engine)
+        records = positioned(events)
+        with engine.begin() as conn:
+            for name, spec in PROJECTORS.items():
+                if name != "metrics":
+                    spec.apply(conn, records[:batch], NOW)
+            PROJECTORS["audit"].apply(conn, records[batch:batch + batch // 2], NOW)
+        for start in range(0, len(records), batch):
+            with engine.begin() as conn:
+                apply(conn, records[start:start + batch], NOW)
+        with engine.begin() as conn:
+            assert apply_all(conn, [], NOW) == dict.fromkeys(PROJECTORS, 0)
+        with engine.connect() as conn:
+            stored = [tuple(r) for r in conn.execute(sa.select(checkpoints).order_by(
+                *checkpoints.primary_key.columns))]
+        return snapshot(engine), stored
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite", pytest.param("postgresql",
+                                                       marks=pytest.mark.integration)])
+def test_apply_all_writes_what_each_projector_writes_on_its_own(
+        url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """``apply_all`` reads every projector's checkpoints in one statement and moves them in
+    one; each projector applied on its own (its checkpoints read and written by itself) makes
+    the same rows and checkpoints, with projectors at different checkpoints."""
+    events = _events()[:400]
+    if url == "sqlite":
+        urls = [f"sqlite:///{tmp_path / 'one.sqlite'}", f"sqlite:///{tmp_path / 'two.sqlite'}"]
+    else:
+        urls = list(request.getfixturevalue("pg_urls"))
+
+    def one_by_one(conn: sa.Connection, batch: Any, now: datetime) -> None:
+        for spec in PROJECTORS.values():
+            spec.apply(conn, batch, now)
+
+    together = _project_apart(urls[0], events, 60, apply_all)
+    apart = _project_apart(urls[1], events, 60, one_by_one)
+    assert together == apart
+    assert len(together[0]["audit_trail"]) == len(events)
+    assert {(name, offset) for name, _, _, offset in together[1]} == {
+        (name, len(events)) for name in PROJECTORS}
 
 
 def _stored(url: str) -> dict[str, list[tuple[Any, ...]]]:
