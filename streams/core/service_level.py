@@ -303,11 +303,10 @@ def _copy(frozen: _Frozen, **changes: object) -> _Frozen:
     ``fire_due``; issue 19). Equal to it for these states: plain frozen dataclasses with no
     ``__post_init__``, no ``InitVar`` and every field in ``__init__``, so ``__init__`` would
     only set each attribute to the value copied here."""
-    assert changes.keys() <= vars(frozen).keys(), "not a field of the state"
+    fields = vars(frozen)
+    assert changes.keys() <= fields.keys(), "not a field of the state"
     copied = object.__new__(type(frozen))
-    fields = vars(copied)
-    fields.update(vars(frozen))
-    fields.update(changes)
+    _set(copied, "__dict__", {**fields, **changes})  # one dict, built at its size
     return copied
 
 
