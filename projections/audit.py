@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, and_, bindparam, func, select, true
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Select, Text, and_, func, select, true
 
 from projections import bulk
 from projections.cases import Offset
@@ -346,27 +346,28 @@ def _last_states(conn: Connection, ticket_ids: list[str],
     SQLite runs, was planned there as two scans of the whole table (its statistics, on a
     table that grows by every event, rarely say otherwise): 10 ms a batch at 14,000 rows,
     growing with the table, where the index lookups take 0.3 ms (issue 19)."""
-    q = (_last_rows(ticket_ids) if conn.dialect.name == "postgresql"
-         else _last_rows_grouped(conn, ticket_ids))
+    q = _last_rows() if conn.dialect.name == "postgresql" else _last_rows_grouped(
+        conn.dialect.name)
     return {ticket_id: (int(seq), {**EMPTY_STATE, **state}, None)
-            for ticket_id, seq, state in conn.execute(q).all()}
+            for ticket_id, seq, state in conn.execute(q, bulk.ids_value(conn, ticket_ids))}
 
 
-def _last_rows_grouped(conn: Connection, ticket_ids: list[str],
-                       ) -> Select[tuple[str, int, Any]]:
-    """``(ticket_id, seq, state)`` of each ticket's latest row: its highest ``seq``, joined."""
+@cache
+def _last_rows_grouped(dialect: str) -> Select[tuple[str, int, Any]]:
+    """``(ticket_id, seq, state)`` of the latest row of each ticket :data:`bulk.IDS`: its
+    highest ``seq``, joined (built once per dialect)."""
     latest = (select(audit_trail.c.ticket_id, func.max(audit_trail.c.seq).label("seq"))
-              .where(bulk.among(conn, audit_trail.c.ticket_id, ticket_ids))
+              .where(bulk.among_ids(dialect, audit_trail.c.ticket_id))
               .group_by(audit_trail.c.ticket_id).subquery())
     return select(audit_trail.c.ticket_id, audit_trail.c.seq, audit_trail.c.state).join(
         latest, and_(audit_trail.c.ticket_id == latest.c.ticket_id,
                      audit_trail.c.seq == latest.c.seq))
 
 
-def _last_rows(ticket_ids: list[str]) -> Select[tuple[str, int, Any]]:
+@cache
+def _last_rows() -> Select[tuple[str, int, Any]]:
     """PostgreSQL: :func:`_last_rows_grouped`'s rows, each by its own index scan."""
-    ids = func.unnest(bindparam(None, ticket_ids, type_=ARRAY(Text()))).table_valued(
-        "ticket_id").render_derived()
+    ids = func.unnest(bulk.ids_array(Text())).table_valued("ticket_id").render_derived()
     last = (select(audit_trail.c.seq, audit_trail.c.state)
             .where(audit_trail.c.ticket_id == ids.c.ticket_id)
             .order_by(audit_trail.c.seq.desc()).limit(1).lateral())

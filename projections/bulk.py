@@ -77,7 +77,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 STAGE_MIN_ROWS = 200
@@ -164,6 +164,31 @@ def among(conn: Connection, column: ColumnElement[Any],
     each = func.json_each(bindparam(None, dumps(list(values)), type_=Text())).table_valued(
         "value")
     return column.in_(select(each.c.value))
+
+
+IDS = "ids"
+"""The parameter :func:`among_ids` leaves to bind at execution (:func:`ids_value`)."""
+
+
+def among_ids(dialect: str, column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """:func:`among`'s condition in ``dialect`` with its values bound at execution, as
+    :data:`IDS` (:func:`ids_value`), for a statement built once and run for every batch:
+    SQLAlchemy keys and compiles it once, where a statement built per batch is built, keyed
+    and looked up again each time (issue 19)."""
+    if dialect == "postgresql":
+        return column == any_(ids_array(column.type))
+    each = func.json_each(bindparam(IDS, type_=Text())).table_valued("value")
+    return column.in_(select(each.c.value))
+
+
+def ids_array(element: TypeEngine[Any]) -> BindParameter[Any]:
+    """PostgreSQL: :data:`IDS` as an array of ``element`` (sent in binary)."""
+    return bindparam(IDS, type_=_BinaryArrayType(element))
+
+
+def ids_value(conn: Connection, values: Sequence[Any]) -> dict[str, Any]:
+    """The parameters of a statement built with :func:`among_ids` or :func:`ids_array`."""
+    return {IDS: list(values) if conn.dialect.name == "postgresql" else dumps(list(values))}
 
 
 def insert(conn: Connection, table: Table, columns: Sequence[str],

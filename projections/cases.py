@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, Select, select, tuple_
 
 from projections import bulk
 from projections.tables import cases, checkpoints
@@ -202,7 +203,7 @@ def fold(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | None]],
     """:func:`apply_batch`'s rows, without the checkpoint."""
     ids = sorted({e.ticket_id for _, e in events if e is not None})
     rows: dict[str, dict[str, Any]] = {}
-    for r in conn.execute(select(cases).where(bulk.among(conn, cases.c.ticket_id, ids))
+    for r in conn.execute(_rows_of(conn.dialect.name), bulk.ids_value(conn, ids)
                           ).mappings().all():
         rows[r["ticket_id"]] = _utc(dict(r))
     changed: set[str] = set()
@@ -222,6 +223,12 @@ def fold(conn: Connection, events: Sequence[tuple[Offset, TicketEvent | None]],
     EVENTS_APPLIED.labels(projector, "duplicate").inc(seen - applied)
     _upsert(conn, cases, [rows[t] for t in sorted(changed)], ["ticket_id"], "last_seq")
     return applied
+
+
+@cache
+def _rows_of(dialect: str) -> Select[Any]:
+    """The rows of the tickets :data:`bulk.IDS` (built once per dialect)."""
+    return select(cases).where(bulk.among_ids(dialect, cases.c.ticket_id))
 
 
 def advance_checkpoints(conn: Connection, projector: str | Sequence[str],

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, select
 
 from projections import audit, cases, metrics, workloads
 from projections.cases import advance_checkpoints
@@ -71,12 +71,15 @@ def load_checkpoints(conn: Connection, projector: str) -> Checkpoints:
     return _load(conn, [projector]).get(projector, {})
 
 
+_CHECKPOINTS = select(checkpoints.c.projector, checkpoints.c.topic, checkpoints.c.partition,
+                      checkpoints.c.next_offset).where(
+    checkpoints.c.projector.in_(bindparam("projectors", expanding=True)))
+
+
 def _load(conn: Connection, projectors: Sequence[str]) -> dict[str, Checkpoints]:
     """The checkpoints of ``projectors``, by projector, in one statement."""
-    q = select(checkpoints.c.projector, checkpoints.c.topic, checkpoints.c.partition,
-               checkpoints.c.next_offset).where(checkpoints.c.projector.in_(projectors))
     stored: dict[str, Checkpoints] = {}
-    for name, t, p, o in conn.execute(q):
+    for name, t, p, o in conn.execute(_CHECKPOINTS, {"projectors": list(projectors)}):
         stored.setdefault(str(name), {})[(str(t), int(p))] = int(o)
     return stored
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, select
+from sqlalchemy import Connection, Select, Table, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections import bulk
@@ -90,15 +91,21 @@ def lock_ticket_rows(conn: Connection, table: Table, ticket_ids: list[str],
         bulk.insert(conn, table, names, [[t, *defaults] for t in ticket_ids],
                     bulk.OnConflict(("ticket_id",)))
     rows: dict[str, dict[str, Any]] = {}
-    q = (select(table).where(bulk.among(conn, table.c.ticket_id, ticket_ids))
-         .order_by(table.c.ticket_id).with_for_update())
-    for r in conn.execute(q).mappings().all():
+    q = _locking(conn.dialect.name, table)
+    for r in conn.execute(q, bulk.ids_value(conn, ticket_ids)).mappings().all():
         rows[r["ticket_id"]] = _utc(dict(r))
     if not postgres:
         for t in ticket_ids:
             if t not in rows:
                 rows[t] = dict(zip(names, [t, *defaults], strict=True))
     return rows
+
+
+@cache
+def _locking(dialect: str, table: Table) -> Select[Any]:
+    """:func:`lock_ticket_rows`' read of the rows :data:`bulk.IDS` (built once)."""
+    return (select(table).where(bulk.among_ids(dialect, table.c.ticket_id))
+            .order_by(table.c.ticket_id).with_for_update())
 
 
 def fold_per_ticket(conn: Connection, table: Table, blank: dict[str, Any],

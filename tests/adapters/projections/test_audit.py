@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from projections import audit
+from projections import audit, bulk
 from projections.db import create_schema, make_engine
 from projections.registry import PROJECTORS, apply_all
 from projections.tables import audit_trail, checkpoints
@@ -210,8 +210,9 @@ def test_postgres_finds_each_tickets_last_row_as_the_grouped_join_does(
         AUDIT.apply(conn, positioned(events), T0)
     ids = ["t2", "t0", "unseen", "t1"]
     with pg_engine.connect() as conn:
-        by_index = conn.execute(audit._last_rows(ids)).all()
-        grouped = conn.execute(audit._last_rows_grouped(conn, ids)).all()
+        by_index = conn.execute(audit._last_rows(), bulk.ids_value(conn, ids)).all()
+        grouped = conn.execute(audit._last_rows_grouped("postgresql"),
+                               bulk.ids_value(conn, ids)).all()
         assert audit._last_states(conn, ids) == {
             t: (seq, {**audit.EMPTY_STATE, **state}, None) for t, seq, state in grouped}
     assert sorted(by_index) == sorted(grouped)
