@@ -26,11 +26,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, case
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
+from projections import bulk
 from projections.cases import Offset
 from projections.tables import daily_metrics, metrics_tickets
 from projections.workloads import closes, fold_per_ticket
@@ -150,15 +153,19 @@ def _add(conn: Connection, counters: dict[Key, Counters]) -> None:
     """Add the counters to their rows (creating them), in key order."""
     rows = [{"day": day, "queue": queue, "agent_id": agent, **vars(c)}
             for (day, queue, agent), c in sorted(counters.items()) if c != Counters()]
-    if not rows:
-        return
+    if rows:
+        conn.execute(_adding(conn.dialect.name), rows)
+
+
+@cache
+def _adding(dialect_name: str) -> Insert:
+    """:func:`_add`'s statement (built once per dialect)."""
     t = daily_metrics
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(t)
+    stmt: bulk.DialectInsert = (postgresql.insert(t) if dialect_name == "postgresql"
+                                else sqlite.insert(t))
     ex = stmt.excluded
     update: dict[str, Any] = {f.name: getattr(t.c, f.name) + getattr(ex, f.name)
                               for f in fields(Counters)}
     mine, theirs = t.c.first_response_seconds_max, ex.first_response_seconds_max
     update["first_response_seconds_max"] = case((theirs > mine, theirs), else_=mine)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["day", "queue", "agent_id"],
-                                            set_=update), rows)
+    return stmt.on_conflict_do_update(index_elements=["day", "queue", "agent_id"], set_=update)

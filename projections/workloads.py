@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Table, case, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from projections import bulk
 from projections.cases import Offset
@@ -187,9 +188,18 @@ def _add(conn: Connection, deltas: dict[str, _Delta]) -> None:
     """Add the deltas to the agents' rows (creating them), in agent order."""
     if not deltas:
         return
+    conn.execute(_adding(conn.dialect.name), [{"agent_id": agent, "open_tickets": d.open_tickets,
+          "assigned_total": d.assigned_total, "closed_total": d.closed_total,
+          "last_assigned_at": d.last_assigned_at, "updated_at": d.updated_at}
+         for agent, d in sorted(deltas.items())])
+
+
+@cache
+def _adding(dialect_name: str) -> Insert:
+    """:func:`_add`'s statement (built once per dialect)."""
     t = agent_workloads
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(t)
+    stmt: bulk.DialectInsert = (postgresql.insert(t) if dialect_name == "postgresql"
+                                else sqlite.insert(t))
     ex = stmt.excluded
 
     def later(column: str) -> Any:
@@ -197,16 +207,13 @@ def _add(conn: Connection, deltas: dict[str, _Delta]) -> None:
         return case((theirs.is_(None), mine), (mine.is_(None), theirs),
                     (theirs > mine, theirs), else_=mine)
 
-    conn.execute(stmt.on_conflict_do_update(index_elements=["agent_id"], set_={
+    return stmt.on_conflict_do_update(index_elements=["agent_id"], set_={
         "open_tickets": t.c.open_tickets + ex.open_tickets,
         "assigned_total": t.c.assigned_total + ex.assigned_total,
         "closed_total": t.c.closed_total + ex.closed_total,
         "last_assigned_at": later("last_assigned_at"),
         "updated_at": later("updated_at"),
-    }), [{"agent_id": agent, "open_tickets": d.open_tickets,
-          "assigned_total": d.assigned_total, "closed_total": d.closed_total,
-          "last_assigned_at": d.last_assigned_at, "updated_at": d.updated_at}
-         for agent, d in sorted(deltas.items())])
+    })
 
 
 def _utc(row: dict[str, Any]) -> dict[str, Any]:
