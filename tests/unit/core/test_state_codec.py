@@ -4,13 +4,13 @@ built from the decoded states."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import fields, is_dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bench.timers import POLICY as TWO_TIMERS
 from streams.core.intake import IntakeRules
@@ -124,6 +124,59 @@ def test_the_codec_writes_and_reads_as_the_adapters_methods(state: ThreadState) 
     assert dump_thread(state)[17:] == body  # after the header: a version byte, two int64
     assert load_thread(dump_thread(state)) == _V1.validate_json(body)
     assert load_thread(dump_v1(state)) == _V1.validate_json(dump_v1(state))
+
+
+def _datetimes(value: object) -> list[datetime]:
+    """Every datetime in a state, in a fixed order."""
+    if isinstance(value, datetime):
+        return [value]
+    if is_dataclass(value):
+        return [d for f in fields(value) for d in _datetimes(getattr(value, f.name))]
+    if isinstance(value, BaseModel):
+        return [d for name in type(value).model_fields for d in _datetimes(getattr(value, name))]
+    if isinstance(value, tuple | list):
+        return [d for item in value for d in _datetimes(item)]
+    if isinstance(value, dict):
+        return [d for item in value.values() for d in _datetimes(item)]
+    return []
+
+
+zoned = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                     timezones=st.none() | st.just(UTC) | st.builds(
+                         lambda minutes, seconds: timezone(timedelta(minutes=minutes,
+                                                                     seconds=seconds)),
+                         st.integers(-23 * 60 - 59, 23 * 60 + 59), st.integers(0, 59)))
+
+
+@many
+@given(thread_states(), st.lists(zoned, min_size=4, max_size=4))
+def test_datetimes_read_as_pydantic_reads_them_in_the_standard_librarys_zones(
+        state: ThreadState, instants: list[datetime]) -> None:
+    """The codec reads datetimes with ``datetime.fromisoformat``: the same instants, naive
+    where pydantic's are, at the same offsets, in any zone and at any microsecond."""
+    ticket = replace(BASE.tickets[0], opened_at=instants[0], last_message_at=instants[1],
+                     received_at=instants[2])
+    assert ticket.sla is not None
+    ticket = replace(ticket, sla=replace(ticket.sla, as_of=instants[3]))
+    for tried in (state, replace(state, tickets=(*state.tickets, ticket))):
+        for data in (dump_thread(tried), dump_v1(tried)):
+            read = load_thread(data)
+            plain = _V1.validate_json(data[17:] if data[:1] == b"\x02" else data)
+            assert read == plain
+            ours, theirs = _datetimes(read), _datetimes(plain)
+            assert len(ours) == len(theirs)
+            for mine, pydantics in zip(ours, theirs, strict=True):
+                assert mine == pydantics and mine.utcoffset() == pydantics.utcoffset()
+                assert mine.tzinfo is None or type(mine.tzinfo) is timezone
+            assert dump_thread(read) == dump_thread(plain)
+
+
+def test_a_datetime_written_as_a_number_is_refused() -> None:
+    body = _V1.dump_json(BASE, exclude_defaults=True).replace(b'"opened_at":"', b'"x":"', 1)
+    body = body.replace(b'"x":"', b'"opened_at":1790000000,"y":"', 1)
+    assert _V1.validate_json(body).tickets[0].opened_at.year == 2026  # pydantic: epoch seconds
+    with pytest.raises(ValidationError):
+        load_thread(body)
 
 
 FOLDERS = {
