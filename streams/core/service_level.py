@@ -55,6 +55,7 @@ from streams.schema.events import (
     Actor,
     CustomerMessageReceived,
     EscalationAction,
+    EventBase,
     SlaBreached,
     SlaEscalated,
     SlaMet,
@@ -332,45 +333,50 @@ def _signal_events(ticket: TicketState, signals: list[SlaSignal], seq: int,
     out: list[TicketEvent] = []
     for signal in signals:
         seq += 1
-        common = {**_envelope(ticket, seq, signal.at, recorded_at, source),
-                  "signal": signal.key, "tier": signal.tier, "team": signal.team,
-                  "reason": signal.reason}
-        match signal:
-            case FirstResponseWarning() | ResolutionWarning():
-                out.append(_unvalidated(SlaWarning, {
-                    **common, **_TYPE_FIELDS[SlaWarning], "clock": _CLOCK_OF[type(signal)],
-                    "threshold": signal.threshold, "target": signal.target}))
-            case FirstResponseBreached() | ResolutionBreached():
-                out.append(_unvalidated(SlaBreached, {
-                    **common, **_TYPE_FIELDS[SlaBreached], "clock": _CLOCK_OF[type(signal)],
-                    "target": signal.target}))
-            case FirstResponseMet() | ResolutionMet():
-                out.append(_unvalidated(SlaMet, {
-                    **common, **_TYPE_FIELDS[SlaMet], "clock": _CLOCK_OF[type(signal)],
-                    "target": signal.target, "elapsed": signal.elapsed,
-                    "on_time": signal.on_time}))
-            case Escalation():
-                out.append(SlaEscalated.model_validate({
-                    **common, "level": signal.level, "escalate_to": signal.escalate_to,
-                    "actions": tuple(EscalationAction.model_validate(a.model_dump())
-                                     for a in signal.actions)}))
+        if isinstance(signal, Escalation):
+            out.append(SlaEscalated.model_validate({
+                **_envelope(ticket, seq, signal.at, recorded_at, source),
+                "signal": signal.key, "tier": signal.tier, "team": signal.team,
+                "reason": signal.reason, "level": signal.level,
+                "escalate_to": signal.escalate_to,
+                "actions": tuple(EscalationAction.model_validate(a.model_dump())
+                                 for a in signal.actions)}))
+            continue
+        model, clock_name = _EVENT_OF[type(signal)]
+        fields = {  # one dict, in the model's field order (``_envelope``'s, then the signal's)
+            "event_id": f"{ticket.ticket_id}#{seq}", "ticket_id": ticket.ticket_id,
+            "seq": seq, "occurred_at": signal.at, "recorded_at": recorded_at,
+            "source": source, "actor": _ACTOR, "signal": signal.key, "tier": signal.tier,
+            "team": signal.team, "reason": signal.reason, **_TYPE_FIELDS[model],
+            "clock": clock_name}
+        if isinstance(signal, FirstResponseWarning | ResolutionWarning):
+            fields["threshold"] = signal.threshold
+        fields["target"] = signal.target
+        if isinstance(signal, FirstResponseMet | ResolutionMet):
+            fields["elapsed"] = signal.elapsed
+            fields["on_time"] = signal.on_time
+        out.append(_unvalidated(model, fields))
     return out
 
 
-_CLOCK_OF: dict[type[SlaSignal], str] = {
-    FirstResponseWarning: "first_response", FirstResponseBreached: "first_response",
-    FirstResponseMet: "first_response", ResolutionWarning: "resolution",
-    ResolutionBreached: "resolution", ResolutionMet: "resolution"}
-"""The clock a warning, breach or met target is about (by the signal's class: each is a
-leaf)."""
+_EVENT_OF: dict[type[SlaSignal], tuple[type[SlaWarning | SlaBreached | SlaMet], str]] = {
+    FirstResponseWarning: (SlaWarning, "first_response"),
+    FirstResponseBreached: (SlaBreached, "first_response"),
+    FirstResponseMet: (SlaMet, "first_response"),
+    ResolutionWarning: (SlaWarning, "resolution"),
+    ResolutionBreached: (SlaBreached, "resolution"),
+    ResolutionMet: (SlaMet, "resolution")}
+"""A warning, breach or met target -> the event it becomes and the clock it is about (by the
+signal's class: each is a leaf)."""
 
 _TYPE_FIELDS = {model: {"type": model.model_fields["type"].default,
                         "version": model.model_fields["version"].default}
                 for model in (SlaWarning, SlaBreached, SlaMet)}
-_GIVEN = {model: frozenset(model.model_fields) - {"type", "version"}
-          for model in (SlaWarning, SlaBreached, SlaMet)}
+_GIVEN: dict[type[EventBase], frozenset[str]] = {
+    model: frozenset(model.model_fields) - {"type", "version"}
+    for model in (SlaWarning, SlaBreached, SlaMet)}
 _set = object.__setattr__
-_Event = TypeVar("_Event", SlaWarning, SlaBreached, SlaMet)
+_Event = TypeVar("_Event", bound=SlaWarning | SlaBreached | SlaMet)
 
 
 def _unvalidated(model: type[_Event], fields: dict[str, object]) -> _Event:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.core.service_level import _CLOCK_OF, _signal_events
+from streams.core.service_level import _EVENT_OF, _signal_events
 from streams.core.ticket import TicketState
 from streams.schema.events import (
     Actor,
@@ -47,7 +47,7 @@ durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400))
 
 @st.composite
 def signals(draw: st.DrawFn) -> SlaSignal:
-    kind = draw(st.sampled_from(list(_CLOCK_OF)))
+    kind = draw(st.sampled_from(list(_EVENT_OF)))
     common = {"ticket_id": "tg:1:p:1", "key": draw(st.text(max_size=30)), "at": draw(instants),
               "reason": draw(st.text(max_size=80)), "tier": draw(st.text(max_size=12)),
               "team": draw(st.text(max_size=12)), "target": draw(durations)}
@@ -66,7 +66,7 @@ def _validated(ticket: TicketState, signal: SlaSignal, seq: int, recorded_at: da
         "event_id": f"{ticket.ticket_id}#{seq}", "ticket_id": ticket.ticket_id, "seq": seq,
         "occurred_at": signal.at, "recorded_at": recorded_at, "source": source,
         "actor": _ACTOR, "signal": signal.key, "tier": signal.tier, "team": signal.team,
-        "reason": signal.reason, "clock": _CLOCK_OF[type(signal)],
+        "reason": signal.reason, "clock": _EVENT_OF[type(signal)][1],
         "target": signal.target}  # type: ignore[union-attr]
     if isinstance(signal, FirstResponseWarning | ResolutionWarning):
         return SlaWarning.model_validate({**fields, "threshold": signal.threshold})
@@ -100,6 +100,6 @@ def test_each_event_is_the_validated_model(fired: list[SlaSignal], seq: int,
 
 def test_every_signal_but_the_escalation_is_built_unvalidated() -> None:
     kinds = set(typing.get_args(SlaSignal))
-    assert set(_CLOCK_OF) == kinds - {Escalation}
+    assert set(_EVENT_OF) == kinds - {Escalation}
     for kind in kinds:  # looked up by type: a subclass would be missed
         assert not kind.__subclasses__()
