@@ -12,26 +12,13 @@ about a quarter of the worker's CPU per update under Faust's own consumer path (
 created. When it does suspend, the rest of it is awaited through Faust's own ``wait_first``,
 with the same rivals as before, so a rebalance, a stop or a crash breaks in exactly as it did.
 Everything else (the group, offsets, commits, tables and their changelogs) is Faust's, as is.
-
-Its consumer also **fetches in batches** (:class:`BatchingConsumerThread`). Faust's consumer asks
-the broker with Kafka's default ``fetch.min.bytes`` of 1 (and ``fetch.max.wait.ms`` 1500), so
-under live traffic the broker answers a fetch as soon as one record arrives: at 1,000 updates
-a second the worker's consumer thread fetched about once a record, and took 0.29 ms of CPU an
-update, its main thread (every fetch handed over to it) another 0.36 ms. With
-``fetch_min_bytes`` (64 KiB) and ``fetch_max_wait`` (5 ms), the broker holds a fetch until that
-much has arrived or that long has passed (the consumer configs ``fetch.min.bytes`` and
-``fetch.max.wait.ms``: https://kafka.apache.org/documentation/#consumerconfigs): a backlog
-still comes back at once in full fetches, and a live record waits at most ``fetch_max_wait``
-more, which the worker takes off its own linger (``WorkerConfig.batch_within``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
@@ -93,48 +80,11 @@ class EagerConsumer(faust_aiokafka.Consumer):
         return await super().wait_first(ran, *coros[1:])
 
 
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return BatchingConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, its aiokafka consumers fetching with the transport's
-    ``fetch_min_bytes`` and ``fetch_max_wait`` (see the module)."""
-
-    def _create_consumer(self, loop: asyncio.AbstractEventLoop) -> aiokafka.AIOKafkaConsumer:
-        consumer = super()._create_consumer(loop)
-        transport = self.consumer.transport
-        if isinstance(transport, EagerTransport):
-            set_fetch_batching(consumer, transport.fetch_min_bytes, transport.fetch_max_wait)
-        return consumer
-
-
-def set_fetch_batching(consumer: aiokafka.AIOKafkaConsumer, min_bytes: int,
-                       max_wait: float) -> None:
-    """Give a consumer not yet started ``fetch_min_bytes`` and ``fetch_max_wait_ms``.
-
-    Faust builds its consumers itself (``fetch_max_wait_ms=1500``, ``fetch_min_bytes`` left at
-    1) and has no setting for either; aiokafka's consumer keeps both constructor arguments as
-    they were given until ``start()`` hands them to its fetcher, so they are set there. A
-    consumer that no longer keeps them so (another aiokafka) raises, rather than fetching
-    one record at a time unnoticed."""
-    if not (hasattr(consumer, "_fetch_min_bytes") and hasattr(consumer, "_fetch_max_wait_ms")):
-        raise RuntimeError("this aiokafka's consumer takes no fetch batching after construction")
-    consumer._fetch_min_bytes = min_bytes
-    consumer._fetch_max_wait_ms = round(max_wait * 1000)
-
-
 class EagerTransport(faust_aiokafka.Transport):
     Consumer = EagerConsumer
-    fetch_min_bytes = 64 * 1024
-    fetch_max_wait = 0.005
 
 
-def use_eager_transport(app: faust.App, *, fetch_min_bytes: int = EagerTransport.fetch_min_bytes,
-                        fetch_max_wait: float = EagerTransport.fetch_max_wait) -> None:
-    """Give ``app`` the eager consumer, fetching in batches of ``fetch_min_bytes`` or
-    ``fetch_max_wait`` seconds, whichever comes first; call it right after creating the app,
-    before anything (a topic, a table, the agents) asks for its transport."""
-    transport = EagerTransport(app.conf.broker_consumer, app)
-    transport.fetch_min_bytes, transport.fetch_max_wait = fetch_min_bytes, fetch_max_wait
-    app.transport = transport
+def use_eager_transport(app: faust.App) -> None:
+    """Give ``app`` the eager consumer; call it right after creating the app, before
+    anything (a topic, a table, the agents) asks for its transport."""
+    app.transport = EagerTransport(app.conf.broker_consumer, app)

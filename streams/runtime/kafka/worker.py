@@ -138,15 +138,7 @@ class WorkerConfig:
     ``batch_within`` gathers). Each batch dumps a changed thread's state and appends it to
     the changelog once, and waits for two acknowledgements: 2,000 measured about 8% less
     worker CPU per update than 500 on a backlog (issue 19's profile)."""
-    batch_within: float = 0.005
-    """Seconds the agent waits for a live batch to fill. With the fetch's own wait
-    (``fetch_max_wait``) a live record waits at most 10 ms in all, as it did when the agent
-    waited 10 ms alone."""
-    fetch_max_wait: float = 0.005
-    """Seconds the broker may hold the worker's fetch for more records (Kafka's
-    ``fetch.max.wait.ms``, with ``fetch.min.bytes`` 64 KiB: :mod:`streams.runtime.kafka.eager`).
-    A backlog comes back at once; a live record waits at most this long, instead of a fetch
-    (and its hand-over to the agent) for every record."""
+    batch_within: float = 0.01
     datadir: str | None = None
     topic_prefix: str = ""
     agent_ids: tuple[int, ...] = ()
@@ -243,8 +235,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         broker_heartbeat_interval=max(0.5, config.session_timeout / 6),
         stream_buffer_maxsize=65536,
     )
-    # Faust's consumer, handing each record over without 4 tasks, fetching in batches
-    use_eager_transport(app, fetch_max_wait=config.fetch_max_wait)
+    use_eager_transport(app)  # Faust's consumer, handing each record over without 4 tasks
     raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
                               "key_serializer": "raw", "value_serializer": "raw"}
     names = TopicNames(config.topic_prefix)
