@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import psycopg
 import structlog
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from sqlalchemy import exc as sa_exc
@@ -55,6 +56,10 @@ _INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     sa_exc.InterfaceError,
     sa_exc.DisconnectionError,
     sa_exc.TimeoutError,  # no pooled connection in time
+    # The same faults raised by the driver itself, where SQLAlchemy does not wrap them: the
+    # projectors' COPY of a large batch runs on psycopg's own cursor (projections.bulk)
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
 )
 TRACEBACK_CHARS = 8000
 """A stored traceback keeps its last this many characters (the frames nearest the fault)."""
