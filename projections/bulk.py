@@ -131,10 +131,11 @@ def dumps(value: Any) -> str:
     return "".join(_c_encoder(value, 0))
 
 
-def dialect_insert(dialect: Dialect, table: Table) -> DialectInsert:
-    """``INSERT`` into ``table`` in ``dialect`` (its ``ON CONFLICT`` methods)."""
-    return (postgresql.insert(table) if dialect.name == "postgresql"
-            else sqlite.insert(table))
+def dialect_insert(dialect: Dialect | str, table: Table) -> DialectInsert:
+    """``INSERT`` into ``table`` in ``dialect`` (or the dialect of that name: its ``ON
+    CONFLICT`` methods)."""
+    name = dialect if isinstance(dialect, str) else dialect.name
+    return postgresql.insert(table) if name == "postgresql" else sqlite.insert(table)
 
 
 class BinaryArray(list[Any]):
@@ -156,28 +157,18 @@ class _BinaryArrayType(TypeDecorator[Sequence[Any]]):
         return BinaryArray
 
 
-def among(conn: Connection, column: ColumnElement[Any],
-          values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN values`` with one parameter, whatever the number of values: on PostgreSQL
-    ``column = ANY(array)``, on SQLite ``column IN (SELECT value FROM json_each(?))``, the
-    values as one JSON array (no limit on bound parameters to chunk for, and no parameter per
-    value for SQLAlchemy to make and process)."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=_BinaryArrayType(column.type)))
-    each = func.json_each(bindparam(None, dumps(list(values)), type_=Text())).table_valued(
-        "value")
-    return column.in_(select(each.c.value))
-
-
 IDS = "ids"
 """The parameter :func:`among_ids` leaves to bind at execution (:func:`ids_value`)."""
 
 
 def among_ids(dialect: str, column: ColumnElement[Any]) -> ColumnElement[bool]:
-    """:func:`among`'s condition in ``dialect`` with its values bound at execution, as
-    :data:`IDS` (:func:`ids_value`), for a statement built once and run for every batch:
-    SQLAlchemy keys and compiles it once, where a statement built per batch is built, keyed
-    and looked up again each time (issue 19)."""
+    """``column IN`` the values bound at execution as :data:`IDS` (:func:`ids_value`), in
+    ``dialect``, with one parameter whatever their number: on PostgreSQL ``column =
+    ANY(array)`` (sent in binary), on SQLite ``column IN (SELECT value FROM json_each(?))``,
+    the values as one JSON array (no limit on bound parameters to chunk for, and no parameter
+    per value for SQLAlchemy to make and process). For a statement built once and run for
+    every batch: SQLAlchemy keys and compiles it once, where a statement built per batch is
+    built, keyed and looked up again each time (issue 19)."""
     if dialect == "postgresql":
         return column == any_(ids_array(column.type))
     each = func.json_each(bindparam(IDS, type_=Text())).table_valued("value")

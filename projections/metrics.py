@@ -30,7 +30,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, case
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from projections import bulk
@@ -161,8 +160,7 @@ def _add(conn: Connection, counters: dict[Key, Counters]) -> None:
 def _adding(dialect_name: str) -> Insert:
     """:func:`_add`'s statement (built once per dialect)."""
     t = daily_metrics
-    stmt: bulk.DialectInsert = (postgresql.insert(t) if dialect_name == "postgresql"
-                                else sqlite.insert(t))
+    stmt = bulk.dialect_insert(dialect_name, t)
     ex = stmt.excluded
     update: dict[str, Any] = {f.name: getattr(t.c, f.name) + getattr(ex, f.name)
                               for f in fields(Counters)}

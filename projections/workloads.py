@@ -23,7 +23,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Select, Table, case, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from projections import bulk
@@ -188,18 +187,18 @@ def _add(conn: Connection, deltas: dict[str, _Delta]) -> None:
     """Add the deltas to the agents' rows (creating them), in agent order."""
     if not deltas:
         return
-    conn.execute(_adding(conn.dialect.name), [{"agent_id": agent, "open_tickets": d.open_tickets,
-          "assigned_total": d.assigned_total, "closed_total": d.closed_total,
-          "last_assigned_at": d.last_assigned_at, "updated_at": d.updated_at}
-         for agent, d in sorted(deltas.items())])
+    conn.execute(_adding(conn.dialect.name), [
+        {"agent_id": agent, "open_tickets": d.open_tickets,
+         "assigned_total": d.assigned_total, "closed_total": d.closed_total,
+         "last_assigned_at": d.last_assigned_at, "updated_at": d.updated_at}
+        for agent, d in sorted(deltas.items())])
 
 
 @cache
 def _adding(dialect_name: str) -> Insert:
     """:func:`_add`'s statement (built once per dialect)."""
     t = agent_workloads
-    stmt: bulk.DialectInsert = (postgresql.insert(t) if dialect_name == "postgresql"
-                                else sqlite.insert(t))
+    stmt = bulk.dialect_insert(dialect_name, t)
     ex = stmt.excluded
 
     def later(column: str) -> Any:

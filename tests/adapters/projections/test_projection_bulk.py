@@ -117,7 +117,7 @@ def test_array_rows_fail_as_single_rows_would(pg_server: str) -> None:
 
 @pytest.mark.integration
 def test_arrays_go_to_postgres_in_binary(pg_server: str) -> None:
-    """The projectors' array parameters (rows' columns, ``among``'s values) are sent in
+    """The projectors' array parameters (rows' columns, ``among_ids``' values) are sent in
     psycopg's binary format on the engine's connections, and read back as they were."""
     values = ["a", None, 'é"{},\\', ""]
     with infra.fresh_database(pg_server) as pg:
@@ -289,7 +289,7 @@ def test_decoding_is_the_schemas_whatever_the_path(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize("url", ["sqlite", pytest.param("postgresql",
                                                        marks=pytest.mark.integration)])
-def test_among_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
+def test_among_ids_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
     """More values than SQLite takes parameters in one statement (one JSON array there, one
     array on PostgreSQL); and ``insert`` below and above the staging threshold."""
@@ -306,7 +306,8 @@ def test_among_finds_every_value_whatever_their_number(url: str, tmp_path: Path,
             assert bulk.insert(conn, table, ["id", "doc", "n"], [[ids[0], "null", 0]],
                                bulk.OnConflict()) == 1
             found = conn.execute(sa.select(table).where(
-                bulk.among(conn, table.c.id, ids[::-1]))).all()
+                bulk.among_ids(conn.dialect.name, table.c.id)),
+                bulk.ids_value(conn, ids[::-1])).all()
         assert sorted((r.id, r.doc["i"], r.n) for r in found) == [
             (t, i, i) for i, t in enumerate(ids)]
 
