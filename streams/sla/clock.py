@@ -719,9 +719,9 @@ def _scan(plan: _Plan, calendar: BusinessCalendar, first_response: Stopwatch | N
             if bound is None or (low >= bound if strict else low > bound):
                 ahead.append((low, since, remaining))
                 break
-            if always_open:  # the deadline is ``low``, just found due: no second comparison
+            if always_open:  # the deadline is ``low``, just found due: not compared again
                 found.append(_tuple(Timer, (low, deadline.rank, deadline.key, None, None)))
-                continue  # (instants of parsed states compare slowly: pydantic's TzInfo)
+                continue
             at = calendar.add(since, remaining)
             if at < bound if strict else at <= bound:
                 found.append(_tuple(Timer, (at, deadline.rank, deadline.key, None, None)))
