@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import aiohttp
+from typing import Any
 
 FORUM_BASE = -1002000000000
 
@@ -61,15 +58,6 @@ class ForumTraffic:
     def fresh_tickets(self, start: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         for n in itertools.count(start):
             yield self.create_topic(n), self.write(n, "hello, is anyone there?")
-
-
-async def post_ticket(session: aiohttp.ClientSession, url: str,
-                      ticket: tuple[dict[str, Any], dict[str, Any]]) -> aiohttp.ClientResponse:
-    """POST a fresh ticket's two updates to a webhook, creation first; the message's
-    response (the creation's is released)."""
-    created, said = ticket
-    (await session.post(url, json=created)).release()
-    return await session.post(url, json=said)
 
 
 _TEXT = "Hi @acme_sales, about https://acme.example/pricing for 25 seats: #quote please, urgent"
