@@ -50,12 +50,13 @@ from typing import Any
 
 from bench.timers import POLICY
 from streams.core.ticket import ThreadState
+from streams.runtime.batch_store import BatchStore
 from streams.runtime.bus import partition_for
 from streams.runtime.fold import Position, UpdateFolder
 from streams.runtime.gc_pause import gc_paused
 from streams.runtime.kafka.bus import kafka_partition
 from streams.runtime.state_codec import dump_thread, load_thread
-from streams.runtime.timers import Partitioner, TimerBook, due_threads, partition_of
+from streams.runtime.timers import Partitioner, TimerBook, partition_of
 from streams.schema.commands import Tick
 from streams.schema.envelope import RawTelegramUpdate
 from streams.schema.events import encode_event
@@ -69,23 +70,21 @@ class _Opening(dict[str, ThreadState]):
         return []
 
 
-class _Restarted:
-    """A worker's store for one batch: what the batch decided, over the stored bytes (decoded
-    when asked for), and the timer index's due threads."""
+class _Restarted(BatchStore):
+    """A worker's store for one batch (:class:`~streams.runtime.batch_store.BatchStore`)
+    over the stored bytes (fired from them, or decoded when asked for), and the timer
+    index's due threads."""
 
     def __init__(self, stored: dict[str, bytes], timers: TimerBook) -> None:
-        self.stored, self.timers = stored, timers
-        self.pending: dict[str, ThreadState] = {}
-        self.popped: list[str] = []
+        super().__init__(timers)
+        self.states = stored
 
-    def get(self, thread_key: str) -> ThreadState | None:
-        state = self.pending.get(thread_key)
-        if state is None and (raw := self.stored.get(thread_key)) is not None:
-            state = load_thread(raw)
-        return state
+    def read(self, thread_key: str) -> ThreadState | None:
+        raw = self.states.get(thread_key)
+        return load_thread(raw) if raw is not None else None
 
-    def due_threads(self, partition: int, at: datetime) -> list[str]:
-        return due_threads(self.timers, self.pending, self.popped, partition, at)
+    def read_raw(self, thread_key: str) -> bytes | None:
+        return self.states.get(thread_key)
 
 
 def _update(i: int, date: int) -> bytes:
@@ -161,21 +160,18 @@ def _restart(folder: UpdateFolder, stored: dict[str, bytes], partitions: int,
             folded = folder.fold(tick, store, where, now)
             batch_fired = time.perf_counter()
             events = [encode_event(e) for e in folded.events]
-            for state in folded.states:
-                if state is not None:
-                    store.pending[state.thread_key] = state
-            dumped = []
-            for key, state in store.pending.items():
-                stored[key] = raw = dump_thread(state)
-                dumped.append((key, raw))
+            store.take(folded)
+            dumped = [(key, store.encoded(key)) for key in store.changed()]
+            stored.update(dumped)
             timers.schedule_stored(dumped)
-            timers.schedule(s for k in store.popped if k not in store.pending
-                            and (s := store.get(k)) is not None)
+            timers.schedule_stored((k, raw) for k in store.popped if k not in store.pending
+                                   and k not in store.pending_raw
+                                   and (raw := stored.get(k)) is not None)
             fire_s += batch_fired - batch_started
             encode_s += time.perf_counter() - batch_fired
             fired_events += len(folded.events)
             encoded_bytes += sum(map(len, events))
-            written += len(store.pending)
+            written += len(dumped)
             del events, folded, store, dumped
     finished, cpu = time.perf_counter(), time.process_time() - cpu_started
     peak = _status_kb("VmHWM") if peak_reset else None

@@ -136,8 +136,8 @@ def track(state: ThreadState, events: list[TicketEvent], policy: SlaPolicy,
         if ticket_id in started:
             emitted.append(_started(ticket, sla, ticket.seq + 1, recorded_at, source))
         sla, signals = clock.fire(sla, at)
-        emitted += _signal_events(ticket, signals, ticket.seq + len(emitted), recorded_at,
-                                  source)
+        emitted += _signal_events(ticket.ticket_id, signals, ticket.seq + len(emitted),
+                                  recorded_at, source)
         state = _store(state, ticket, sla, emitted)
         out += emitted
     return out, state
@@ -148,25 +148,45 @@ def fire_due(state: ThreadState, now: datetime, policy: SlaPolicy,
     """Everything due by ``now`` in the thread (the clock's tick), and the state after it."""
     out: list[TicketEvent] = []
     for ticket in state.tickets:
-        emitted: list[TicketEvent] = []
         if ticket.sla is not None:
-            sla = ticket.sla.thaw(ticket.ticket_id, policy)
-        elif (ticket.status == "open" and not ticket.outbound
-              and _arrival(ticket) + START_GRACE <= now):
-            sla = _start(ticket, policy, "")
-            emitted.append(_started(ticket, sla, ticket.seq + 1, recorded_at, source))
-        else:
+            moved = fire_clock(ticket.ticket_id, ticket.seq, ticket.sla, now, policy,
+                               recorded_at, source)
+            if moved is None:
+                continue
+            emitted, snapshot, seq = moved
+            state = _stored(state, ticket, snapshot, seq)
+            out += emitted
             continue
-        if sla.next_at is None and not emitted:
+        if (ticket.status != "open" or ticket.outbound
+                or _arrival(ticket) + START_GRACE > now):
             continue
+        sla = _start(ticket, policy, "")
+        emitted = [_started(ticket, sla, ticket.seq + 1, recorded_at, source)]
         fired, signals = clock.fire(sla, now)
-        if not signals and not emitted and fired.next_at == sla.next_at:
-            continue
-        emitted += _signal_events(ticket, signals, ticket.seq + len(emitted), recorded_at,
-                                  source)
+        emitted += _signal_events(ticket.ticket_id, signals, ticket.seq + len(emitted),
+                                  recorded_at, source)
         state = _store(state, ticket, fired, emitted)
         out += emitted
     return out, state
+
+
+def fire_clock(ticket_id: str, seq: int, snapshot: SlaSnapshot, now: datetime,
+               policy: SlaPolicy, recorded_at: datetime, source: SourceRef
+               ) -> tuple[list[TicketEvent], SlaSnapshot, int] | None:
+    """:func:`fire_due`'s part for one ticket whose clocks run: what is due by ``now`` in
+    the clocks ``snapshot`` of ticket ``ticket_id`` (whose last event is ``seq``), as the
+    events, the clocks after them and the ticket's new last ``seq``; ``None`` when nothing
+    changes. It reads nothing else of the ticket, so a worker can fire a stored state's
+    clocks without decoding the rest of it
+    (:func:`~streams.runtime.state_codec.stored_clocks`)."""
+    sla = snapshot.thaw(ticket_id, policy)
+    if sla.next_at is None:
+        return None
+    fired, signals = clock.fire(sla, now)
+    if not signals and fired.next_at == sla.next_at:
+        return None
+    emitted = _signal_events(ticket_id, signals, seq, recorded_at, source)
+    return emitted, SlaSnapshot.freeze(fired), emitted[-1].seq if emitted else seq
 
 
 def next_due(state: ThreadState) -> datetime | None:
@@ -235,12 +255,14 @@ def adopt_target(command: AdoptMilestoneTarget, state: ThreadState, policy: SlaP
            f"{record.milestone_type!r} is due {record.target_at.isoformat()}"
            f"{' and violated' if record.violated else ''}; {was}")
     emitted: list[TicketEvent] = [SlaTargetAdopted.model_validate({
-        **_envelope(ticket, ticket.seq + 1, adopted.as_of, command.received_at, source),
+        **_envelope(ticket.ticket_id, ticket.seq + 1, adopted.as_of, command.received_at,
+                    source),
         "clock": record.clock, "signal": signal, "milestone_id": record.milestone_id,
         "target_at": record.target_at, "violated": record.violated,
         "previous_due_at": previous, "target": budget, "next_due_at": fired_state.next_at,
         "reason": why})]
-    emitted += _signal_events(ticket, signals, ticket.seq + 1, command.received_at, source)
+    emitted += _signal_events(ticket.ticket_id, signals, ticket.seq + 1, command.received_at,
+                              source)
     return emitted, _store(state, ticket, fired_state, emitted)
 
 
@@ -286,8 +308,13 @@ def _start(ticket: TicketState, policy: SlaPolicy, first_message: str,
 
 def _store(state: ThreadState, ticket: TicketState, sla: SlaState,
            emitted: list[TicketEvent]) -> ThreadState:
-    seq = emitted[-1].seq if emitted else ticket.seq
-    updated = _copy(ticket, sla=SlaSnapshot.freeze(sla), seq=seq)
+    return _stored(state, ticket, SlaSnapshot.freeze(sla),
+                   emitted[-1].seq if emitted else ticket.seq)
+
+
+def _stored(state: ThreadState, ticket: TicketState, snapshot: SlaSnapshot,
+            seq: int) -> ThreadState:
+    updated = _copy(ticket, sla=snapshot, seq=seq)
     tickets = state.tickets
     if len(tickets) == 1 and tickets[0].ticket_id == ticket.ticket_id:  # most threads
         return _copy(state, tickets=(updated,))
@@ -311,9 +338,9 @@ def _copy(frozen: _Frozen, **changes: object) -> _Frozen:
     return copied
 
 
-def _envelope(ticket: TicketState, seq: int, at: datetime, recorded_at: datetime,
+def _envelope(ticket_id: str, seq: int, at: datetime, recorded_at: datetime,
               source: SourceRef) -> dict[str, object]:
-    return {"event_id": f"{ticket.ticket_id}#{seq}", "ticket_id": ticket.ticket_id,
+    return {"event_id": f"{ticket_id}#{seq}", "ticket_id": ticket_id,
             "seq": seq, "occurred_at": at, "recorded_at": recorded_at, "source": source,
             "actor": _ACTOR}
 
@@ -322,20 +349,21 @@ def _started(ticket: TicketState, sla: SlaState, seq: int, recorded_at: datetime
              source: SourceRef) -> SlaStarted:
     terms = sla.terms
     return SlaStarted.model_validate({
-        **_envelope(ticket, seq, sla.started_at, recorded_at, source), "tier": terms.tier,
+        **_envelope(ticket.ticket_id, seq, sla.started_at, recorded_at, source),
+        "tier": terms.tier,
         "team": terms.team, "rule": sla.rule, "reason": sla.tier_reason,
         "first_response_target": terms.first_response,
         "resolution_target": terms.resolution, "next_due_at": sla.next_at})
 
 
-def _signal_events(ticket: TicketState, signals: list[SlaSignal], seq: int,
+def _signal_events(ticket_id: str, signals: list[SlaSignal], seq: int,
                    recorded_at: datetime, source: SourceRef) -> list[TicketEvent]:
     out: list[TicketEvent] = []
     for signal in signals:
         seq += 1
         if isinstance(signal, Escalation):
             out.append(SlaEscalated.model_validate({
-                **_envelope(ticket, seq, signal.at, recorded_at, source),
+                **_envelope(ticket_id, seq, signal.at, recorded_at, source),
                 "signal": signal.key, "tier": signal.tier, "team": signal.team,
                 "reason": signal.reason, "level": signal.level,
                 "escalate_to": signal.escalate_to,
@@ -344,7 +372,7 @@ def _signal_events(ticket: TicketState, signals: list[SlaSignal], seq: int,
             continue
         model, clock_name = _EVENT_OF[type(signal)]
         fields = {  # one dict, in the model's field order (``_envelope``'s, then the signal's)
-            "event_id": f"{ticket.ticket_id}#{seq}", "ticket_id": ticket.ticket_id,
+            "event_id": f"{ticket_id}#{seq}", "ticket_id": ticket_id,
             "seq": seq, "occurred_at": signal.at, "recorded_at": recorded_at,
             "source": source, "actor": _ACTOR, "signal": signal.key, "tier": signal.tier,
             "team": signal.team, "reason": signal.reason, **_TYPE_FIELDS[model],

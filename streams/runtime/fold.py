@@ -38,7 +38,7 @@ from streams.core.intake import (
 from streams.core.pilot import EVERYTHING, PilotGate
 from streams.core.requests import OpenRequestedTicket, decide_request, request_thread
 from streams.core.routing import Routed, route
-from streams.core.service_level import fire_due, next_due, track
+from streams.core.service_level import fire_clock, fire_due, next_due, track
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.core.ticket import (
     ApplyAssignment,
@@ -60,6 +60,7 @@ from streams.runtime.bus import Outgoing
 from streams.runtime.milestone_fold import fold_milestone, parse_milestone
 from streams.runtime.phone_fold import file_manual_ticket, fold_phone_shared, phone_forwards
 from streams.runtime.quarantine import describe, format_traceback, is_infrastructure
+from streams.runtime.state_codec import NO_DEADLINE, Clock, stored_clocks, with_clocks
 from streams.schema.commands import Assignment, Tick
 from streams.schema.deadletter import DeadLetter
 from streams.schema.envelope import RawTelegramUpdate, TopicChecked, TopicRecreated
@@ -115,6 +116,12 @@ class _ParsedEnvelope(BaseModel):
 
 
 class ThreadStore(Protocol):
+    """A worker's thread states for one batch. A store may also have
+    ``stored(thread_key) -> bytes | None``: the thread's stored bytes
+    (:mod:`~streams.runtime.state_codec`) when nothing earlier in the batch changed it, else
+    ``None``. A clock tick then fires the thread's SLA timers from them without decoding the
+    whole state, and returns the new bytes in :attr:`Folded.encoded`."""
+
     def get(self, thread_key: str) -> ThreadState | None: ...
 
     def due_threads(self, partition: int, at: datetime) -> list[str]:
@@ -146,6 +153,10 @@ class Folded:
     forwards: tuple[Outgoing, ...] = ()
     """Records for ``ticket.commands``, keyed by chat, appended with the events (an intake
     topic's agent message, carried to the partition of the ticket it answers)."""
+    encoded: tuple[tuple[str, bytes], ...] = ()
+    """States to store already encoded, ``(thread_key, bytes)``: the threads a clock tick
+    fired from their stored bytes (see :class:`ThreadStore`). None of them is in
+    :attr:`states`."""
 
     @property
     def states(self) -> tuple[ThreadState, ...]:
@@ -343,7 +354,19 @@ class UpdateFolder:
         events: list[TicketEvent] = []
         sla_events: list[TicketEvent] = []
         states: list[ThreadState] = []
+        encoded: list[tuple[str, bytes]] = []
+        stored_of: Callable[[str], bytes | None] | None = getattr(store, "stored", None)
         for key in store.due_threads(where.partition, tick.at):
+            raw = stored_of(key) if stored_of is not None else None
+            fired_stored = (self._fire_stored(raw, due_by, tick.at, source)
+                            if raw is not None else None)
+            if fired_stored is not None:
+                fired_events, new_raw = fired_stored
+                if new_raw is not None:
+                    events += fired_events
+                    sla_events += fired_events
+                    encoded.append((key, new_raw))
+                continue
             state = store.get(key)
             if state is None or state.alias_of is not None:
                 continue
@@ -361,7 +384,38 @@ class UpdateFolder:
                 states.append(new_state)
         _count_sla(sla_events)
         SLA_TICKS.labels("fired" if events else "idle").inc()
-        return Folded(events=events, others=tuple(states))
+        return Folded(events=events, others=tuple(states), encoded=tuple(encoded))
+
+    def _fire_stored(self, raw: bytes, due_by: datetime, at: datetime, source: SourceRef
+                     ) -> tuple[list[TicketEvent], bytes | None] | None:
+        """A tick's firing of one thread from its stored bytes: the events and the new bytes
+        (``None``: unchanged), as :func:`~streams.core.service_level.fire_due` would decide
+        them on the decoded state. ``None`` when the thread needs its whole state: bytes of
+        an older version, a ticket whose clocks have not started (starting them reads the
+        ticket), or an open intake form (its timeout reads the form)."""
+        policy = self.sla_policy
+        stored = stored_clocks(raw)
+        if policy is None or stored is None:
+            return None
+        if stored.sla_due == NO_DEADLINE and stored.form_activity == NO_DEADLINE:
+            return [], None  # nothing pending (an alias thread, or every clock stopped)
+        if (any(sla is None for _, _, sla in stored.clocks)
+                or (self.intake is not None and stored.form_activity != NO_DEADLINE)):
+            return None
+        events: list[TicketEvent] = []
+        moved: list[Clock] = []
+        changed = False
+        for ticket_id, seq, sla in stored.clocks:
+            assert sla is not None
+            fired = fire_clock(ticket_id, seq, sla, due_by, policy, at, source)
+            if fired is None:
+                moved.append((ticket_id, seq, sla))
+                continue
+            emitted, snapshot, last = fired
+            events += emitted
+            moved.append((ticket_id, last, snapshot))
+            changed = True
+        return events, with_clocks(stored, moved) if changed else None
 
     def _milestone(self, payload: bytes, store: ThreadStore, where: Position,
                    now: datetime) -> Folded:

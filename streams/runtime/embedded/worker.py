@@ -27,14 +27,15 @@ import structlog
 from streams.core.intake import IntakeRules
 from streams.core.pilot import EVERYTHING, PilotGate
 from streams.core.ticket import ThreadState
+from streams.runtime.batch_store import BatchStore
 from streams.runtime.bus import Outgoing, Record
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.gc_pause import gc_paused
 from streams.runtime.lag import consume, count_appended
 from streams.runtime.quarantine import dead_letter, isolate
-from streams.runtime.state_codec import dump_thread, load_thread
-from streams.runtime.timers import TimerBook, due_threads
+from streams.runtime.state_codec import load_thread
+from streams.runtime.timers import TimerBook
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import Tick
 from streams.schema.events import encode_event
@@ -71,6 +72,12 @@ class EmbeddedWorker:
             return cached
         raw = self.log.get_state(STATE_SPACE, thread_key.encode())
         return load_thread(raw) if raw is not None else None
+
+    def _raw(self, thread_key: str) -> bytes | None:
+        """A stored thread's bytes, unless it is held decoded (``None``)."""
+        if thread_key in self.cache:
+            return None
+        return self.log.get_state(STATE_SPACE, thread_key.encode())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fold both raw topics until ``stop``; one batch at a time, whichever topic it is
@@ -125,8 +132,7 @@ class EmbeddedWorker:
                          poison: Exception | None = None) -> None:
         """Fold ``records`` and commit all they led to in one transaction. ``poison``: the
         error the one record raised on alone; it is dead-lettered, not folded."""
-        pending: dict[str, ThreadState] = {}
-        store = _Overlay(pending, self._state, self.timers)
+        store = _Overlay(self._state, self._raw, self.timers)
         results: list[Folded] = []
         now = datetime.now(UTC)
         if poison is not None:
@@ -136,7 +142,7 @@ class EmbeddedWorker:
         try:
             with gc_paused():  # the batch's objects live until it is written
                 await self._fold_and_commit(partition, records if poison is None else [],
-                                            results, pending, store, now, records)
+                                            results, store, now, records)
         except BaseException:
             if self.timers is not None:  # the timers it took out go back in
                 self.timers.schedule(s for k in store.popped
@@ -145,22 +151,20 @@ class EmbeddedWorker:
         self.folded += len(records)
 
     async def _fold_and_commit(self, partition: int, to_fold: list[Record],
-                               results: list[Folded], pending: dict[str, ThreadState],
+                               results: list[Folded],
                                store: _Overlay, now: datetime, records: list[Record]) -> None:
         for rec in to_fold:
             key = rec.key.decode(errors="replace") if rec.key else None
             folded = self.folder.fold(rec.value, store, Position(rec.topic, rec.partition,
                                                                     rec.offset, key), now)
-            for state in folded.states:
-                if state is not None:
-                    pending[state.thread_key] = state
+            store.take(folded)
             results.append(folded)
         events = [Outgoing(e.ticket_id.encode(), encode_event(e), partition=partition)
                   for f in results for e in f.events]
         letters = [Outgoing((f.dead_letter.key or "").encode(),
                             f.dead_letter.model_dump_json().encode(), partition=0)
                    for f in results if f.dead_letter is not None]
-        states = [(k.encode(), dump_thread(s)) for k, s in pending.items()]
+        states = [(k.encode(), store.encoded(k)) for k in store.changed()]
         position = {partition: records[-1].offset + 1}
         forwards = [r for f in results for r in f.forwards]  # keyed by chat, like the sources
 
@@ -178,11 +182,14 @@ class EmbeddedWorker:
         count_appended(e for f in results for e in f.events)
         if self.timers is not None:
             self.timers.schedule_stored((k.decode(), raw) for k, raw in states)
-            self.timers.schedule(s for k in store.popped if k not in pending
+            self.timers.schedule(s for k in store.popped if k not in store.pending
+                                 and k not in store.pending_raw
                                  and (s := self._state(k)) is not None)
             if records[0].topic == self.names.ticket_commands:
                 self.timers.tick_folded(partition)
-        self.cache.update(pending)
+        self.cache.update(store.pending)
+        for thread_key in store.pending_raw:  # stored encoded: decoded again when read
+            self.cache.pop(thread_key, None)
         if len(self.cache) > 50_000:
             self.cache.clear()
         if letters:
@@ -191,17 +198,19 @@ class EmbeddedWorker:
                         count=len(letters))
 
 
-class _Overlay:
-    """States decided earlier in this batch, over what is stored."""
+class _Overlay(BatchStore):
+    """The stored states (decoded, or held decoded in the worker's cache) under what the
+    batch decided."""
 
-    def __init__(self, pending: dict[str, ThreadState],
-                 stored: Callable[[str], ThreadState | None], timers: TimerBook | None) -> None:
-        self.pending, self.stored, self.timers = pending, stored, timers
-        self.popped: list[str] = []
+    def __init__(self, state: Callable[[str], ThreadState | None],
+                 raw: Callable[[str], bytes | None], timers: TimerBook | None) -> None:
+        """``state``: a stored thread decoded; ``raw``: its bytes, ``None`` when the worker
+        holds it decoded already (a tick fires it from that)."""
+        super().__init__(timers)
+        self.state, self.raw = state, raw
 
-    def get(self, thread_key: str) -> ThreadState | None:
-        return self.pending.get(thread_key) or self.stored(thread_key)
+    def read(self, thread_key: str) -> ThreadState | None:
+        return self.state(thread_key)
 
-    def due_threads(self, partition: int, at: datetime) -> list[str]:
-        return due_threads(self.timers, self.pending, self.popped, partition, at)
-
+    def read_raw(self, thread_key: str) -> bytes | None:
+        return self.raw(thread_key)

@@ -49,6 +49,7 @@ from streams.core.intake import IntakeRules
 from streams.core.pilot import EVERYTHING, PilotGate
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.core.ticket import ThreadState
+from streams.runtime.batch_store import BatchStore
 from streams.runtime.bus import Outgoing
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.gc_pause import gc_paused
@@ -57,8 +58,8 @@ from streams.runtime.kafka.eager import use_eager_transport
 from streams.runtime.kafka.stall import CatchUp, StallWatch
 from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
 from streams.runtime.quarantine import dead_letter, isolate, retry_infrastructure
-from streams.runtime.state_codec import dump_thread, load_thread
-from streams.runtime.timers import TimerBook, due_threads
+from streams.runtime.state_codec import load_thread
+from streams.runtime.timers import TimerBook
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import Tick
 from streams.schema.events import encode_event
@@ -189,18 +190,19 @@ class _DecodedCache:
         self.entries[key] = (raw, state)
 
 
-class _BatchStore:
-    """Reads the table, but sees states already decided earlier in the same batch."""
+class _BatchStore(BatchStore):
+    """The table's states (decoded through the cache), under what the batch decided."""
 
     def __init__(self, cache: _DecodedCache, timers: TimerBook | None) -> None:
-        self.cache, self.timers = cache, timers
-        self.pending: dict[str, ThreadState] = {}
-        self.popped: list[str] = []
+        super().__init__(timers)
+        self.cache = cache
 
-    def get(self, thread_key: str) -> ThreadState | None:
-        if thread_key in self.pending:
-            return self.pending[thread_key]
+    def read(self, thread_key: str) -> ThreadState | None:
         return self.cache.get(thread_key.encode())
+
+    def read_raw(self, thread_key: str) -> bytes | None:
+        raw: bytes | None = self.cache.table.get(thread_key.encode())
+        return raw
 
     def due_threads(self, partition: int, at: datetime) -> list[str]:
         if self.timers is not None and not self.timers.built(partition):
@@ -212,7 +214,7 @@ class _BatchStore:
                       if not k.startswith(b"\x00")]
             for p, count in self.timers.build_stored(stored, [partition]).items():
                 log.info("partition %d: indexed %d threads with SLA timers", p, count)
-        return due_threads(self.timers, self.pending, self.popped, partition, at)
+        return super().due_threads(partition, at)
 
 
 def create_app(config: WorkerConfig) -> faust.App:
@@ -317,9 +319,7 @@ def create_app(config: WorkerConfig) -> faust.App:
             key = rec.key.decode(errors="replace") if isinstance(rec.key, bytes) else None
             where = Position(rec.topic, rec.partition, rec.offset, key)
             folded = poisoned or folder.fold(rec.value, store, where, datetime.now(UTC))
-            for state in folded.states:
-                if state is not None:
-                    store.pending[state.thread_key] = state
+            store.take(folded)
             results.append((rec, folded))
         if not results:
             return
@@ -350,8 +350,10 @@ def create_app(config: WorkerConfig) -> faust.App:
             for state in folded.states:
                 if state is not None:
                     last_change[state.thread_key] = rec.partition
+            for thread_key, _ in folded.encoded:
+                last_change[thread_key] = rec.partition
             next_offset[rec.topic, rec.partition] = rec.offset + 1
-        encoded = {k.encode(): dump_thread(store.pending[k]) for k in last_change}
+        encoded = {k.encode(): store.encoded(k) for k in last_change}
         rows = [Outgoing(k.encode(), encoded[k.encode()], partition=partition)
                 for k, partition in last_change.items()]
         positions = {position_key(t, p): (p, str(o).encode())
@@ -361,13 +363,14 @@ def create_app(config: WorkerConfig) -> faust.App:
         for thread_key in last_change:
             raw = encoded[thread_key.encode()]
             threads.data[thread_key.encode()] = raw
-            cache.remember(thread_key.encode(), raw, store.pending[thread_key])
+            if thread_key in store.pending:  # a state fired from its bytes is decoded if read
+                cache.remember(thread_key.encode(), raw, store.pending[thread_key])
         for pkey, (_, raw) in positions.items():
             threads.data[pkey] = raw
         if timers is not None:
             timers.schedule_stored((k, encoded[k.encode()]) for k in last_change)
-            timers.schedule(s for k in store.popped if k not in last_change
-                            and (s := store.get(k)) is not None)
+            timers.schedule_stored((k, held) for k in store.popped if k not in last_change
+                                   and (held := threads.data.get(k.encode())) is not None)
             for rec, _ in results:
                 if rec.topic == names.ticket_commands:
                     timers.tick_folded(rec.partition)

@@ -99,4 +99,23 @@ def test_timers_that_came_due_while_nothing_ran_fire_once_on_restart(tmp_path: P
         ids = [e.event_id for e in third]  # type: ignore[attr-defined]
         assert len(ids) == len(set(ids))
 
+        # 4. The restart fired the timers from the stored clocks alone (streams.runtime
+        #    .state_codec v3): the customer's next message continues each ticket's sequence
+        #    after its SLA events, none of them doubled or overwritten.
+        log = await EmbeddedLog.open(path, 2)
+        chat = Script(private(501), start_update=9000)
+        chat.write(ANN | {"id": 501}, "Hello", T0)  # message 1, folded in step 1
+        again = chat.write(ANN | {"id": 501}, "Still there?", late + 5)
+        raw = RawTelegramUpdate(bot_id=BOT_ID, source="webhook",
+                                received_at=datetime.fromtimestamp(late + 5, UTC), update=again)
+        await log.append(NAMES.telegram_updates, [Outgoing(raw.routing_key().encode(),
+                                                           raw.to_bytes())])
+        await log.close()
+        fourth = await run_worker(path, late + 6, lambda ev: len(ev) > len(third))
+        ticket = [e for e in fourth if e.ticket_id == "tg:501:p:1"]  # type: ignore[attr-defined]
+        seqs = [e.seq for e in ticket]  # type: ignore[attr-defined]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert ticket[-1].type == "customer.message_received"  # type: ignore[attr-defined]
+        assert len(fourth) == len(third) + 1
+
     asyncio.run(scenario())

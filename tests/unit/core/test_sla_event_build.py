@@ -83,7 +83,7 @@ def test_each_event_is_the_validated_model(fired: list[SlaSignal], seq: int,
                                            tick_at: datetime | None) -> None:
     ticket = _ticket(seq)
     source = SourceRef(kind="clock", tick_at=tick_at)
-    built = _signal_events(ticket, fired, seq, recorded_at, source)
+    built = _signal_events(ticket.ticket_id, fired, seq, recorded_at, source)
     assert len(built) == len(fired)
     for n, (event, signal) in enumerate(zip(built, fired, strict=True), start=1):
         expected = _validated(ticket, signal, seq + n, recorded_at, source)

@@ -1,6 +1,6 @@
 """Stored thread states: every version decodes to the state it was written from, and a worker's
 timer index built from the stored bytes' deadline summaries (nothing decoded) is the index it
-built from the decoded states."""
+built from the decoded states. (A tick's firing from v3's clocks: test_stored_firing.)"""
 
 from __future__ import annotations
 
@@ -22,19 +22,18 @@ from streams.runtime.state_codec import (
     StoredStateError,
     dump_thread,
     load_thread,
+    stored_clocks,
     stored_deadlines,
+    with_clocks,
 )
 from streams.runtime.timers import TimerBook
 from streams.schema.envelope import RawTelegramUpdate
 from streams.sla.policy import SlaPolicy
+from tests.unit.core.stored_versions import dump_v1, dump_v2
 
 POLICY = SlaPolicy.from_toml(TWO_TIMERS)
 _V1: TypeAdapter[ThreadState] = TypeAdapter(ThreadState)
-
-
-def dump_v1(state: ThreadState) -> bytes:
-    """The encoding written before v2: the state's JSON, every field spelled out."""
-    return _V1.dump_json(state)
+VERSIONS = {"v3": dump_thread, "v2": dump_v2, "v1": dump_v1}
 
 
 def _opened() -> ThreadState:
@@ -105,25 +104,80 @@ many = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 @many
 @given(thread_states())
-def test_a_state_decodes_to_itself_from_v2_and_from_v1(state: ThreadState) -> None:
-    assert load_thread(dump_thread(state)) == state
-    assert load_thread(dump_v1(state)) == state
+def test_a_state_decodes_to_itself_from_every_version(state: ThreadState) -> None:
+    for dump in VERSIONS.values():
+        assert load_thread(dump(state)) == state
 
 
 @many
 @given(thread_states())
-def test_the_summary_reads_the_same_from_v2_and_v1(state: ThreadState) -> None:
+def test_the_summary_reads_the_same_from_every_version(state: ThreadState) -> None:
     assert stored_deadlines(dump_thread(state)) == stored_deadlines(dump_v1(state))
+    assert stored_deadlines(dump_v2(state)) == stored_deadlines(dump_v1(state))
 
 
 @many
 @given(thread_states())
 def test_the_codec_writes_and_reads_as_the_adapters_methods(state: ThreadState) -> None:
-    """The codec calls the adapter's validator and serializer without its wrappers."""
-    body = _V1.dump_json(state, exclude_defaults=True)
-    assert dump_thread(state)[17:] == body  # after the header: a version byte, two int64
-    assert load_thread(dump_thread(state)) == _V1.validate_json(body)
+    """The codec calls the adapter's validator and serializer without its wrappers; v3's
+    JSON after the clocks is the adapter's without the tickets' ``sla``."""
+    data = dump_thread(state)
+    body = _V1.dump_json(state, exclude_defaults=True,
+                         exclude={"tickets": {"__all__": {"sla"}}})
+    assert data.endswith(body)
+    assert load_thread(data) == _V1.validate_json(dump_v1(state))
+    assert load_thread(dump_v2(state)) == _V1.validate_json(dump_v2(state)[17:])
     assert load_thread(dump_v1(state)) == _V1.validate_json(dump_v1(state))
+
+
+@many
+@given(thread_states())
+def test_the_clocks_read_alone_are_the_decoded_states(state: ThreadState) -> None:
+    data = dump_thread(state)
+    stored = stored_clocks(data)
+    assert stored is not None
+    assert stored.clocks == tuple((t.ticket_id, t.seq, t.sla) for t in state.tickets)
+    assert (stored.sla_due, stored.form_activity) == stored_deadlines(data)
+    assert stored_clocks(dump_v2(state)) is None and stored_clocks(dump_v1(state)) is None
+
+
+@many
+@given(thread_states(), st.data())
+def test_clocks_written_back_are_the_state_written_whole(state: ThreadState,
+                                                         data: st.DataObject) -> None:
+    """``with_clocks`` writes what ``dump_thread`` writes for the state with those clocks
+    (but for the ``seq`` left behind in the JSON, which the clocks' overrule)."""
+    state = replace(state, alias_of=None)  # an alias thread is never fired
+    stored = stored_clocks(dump_thread(state))
+    assert stored is not None
+    if any(t.sla is None for t in state.tickets):
+        with pytest.raises(ValueError):
+            with_clocks(stored, stored.clocks)
+        return
+    moved = tuple(replace(t, seq=data.draw(st.integers(t.seq, t.seq + 9)),
+                          sla=replace(t.sla, next_at=data.draw(st.none() | instants)))
+                  for t in state.tickets if t.sla is not None)
+    after = replace(state, tickets=moved)
+    written = with_clocks(stored, [(t.ticket_id, t.seq, t.sla) for t in moved])
+    assert load_thread(written) == after
+    assert stored_deadlines(written) == stored_deadlines(dump_thread(after))
+    again, whole = stored_clocks(written), stored_clocks(dump_thread(after))
+    assert again is not None and whole is not None
+    assert again[:3] == whole[:3]  # the summary and the clocks; the JSON's seq is stale
+
+
+@pytest.mark.parametrize("cut", [1, 17, 20, 30])
+def test_truncated_v3_bytes_are_refused(cut: int) -> None:
+    data = dump_thread(BASE)
+    with pytest.raises((StoredStateError, ValueError)):
+        load_thread(data[:cut])
+
+
+def test_clocks_of_other_tickets_are_refused() -> None:
+    data = dump_thread(BASE)
+    other = data.replace(BASE.tickets[0].ticket_id.encode(), b"tg:9:p:9", 1)
+    with pytest.raises(StoredStateError):
+        load_thread(other)
 
 
 def _datetimes(value: object) -> list[datetime]:
@@ -141,17 +195,24 @@ def _datetimes(value: object) -> list[datetime]:
     return []
 
 
-zoned = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
-                     timezones=st.none() | st.just(UTC) | st.builds(
-                         lambda minutes, seconds: timezone(timedelta(minutes=minutes,
-                                                                     seconds=seconds)),
-                         st.integers(-23 * 60 - 59, 23 * 60 + 59), st.integers(0, 59)))
+def _zoned(seconds: st.SearchStrategy[int]) -> st.SearchStrategy[datetime]:
+    return st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                        timezones=st.none() | st.just(UTC) | st.builds(
+                            lambda minutes, seconds: timezone(timedelta(minutes=minutes,
+                                                                        seconds=seconds)),
+                            st.integers(-23 * 60 - 59, 23 * 60 + 59), seconds))
+
+
+zoned = _zoned(st.integers(0, 59))
+on_the_minute = _zoned(st.just(0))
+"""Offsets of whole minutes: RFC 3339's, which v3's clocks are written in (an offset with
+seconds, which only local mean times of the 19th century have, is written to the minute)."""
 
 
 @many
-@given(thread_states(), st.lists(zoned, min_size=4, max_size=4))
+@given(thread_states(), st.tuples(zoned, zoned, zoned, on_the_minute))
 def test_datetimes_read_as_pydantic_reads_them_in_the_standard_librarys_zones(
-        state: ThreadState, instants: list[datetime]) -> None:
+        state: ThreadState, instants: tuple[datetime, ...]) -> None:
     """The codec reads datetimes with ``datetime.fromisoformat``: the same instants, naive
     where pydantic's are, at the same offsets, in any zone and at any microsecond."""
     ticket = replace(BASE.tickets[0], opened_at=instants[0], last_message_at=instants[1],
@@ -159,9 +220,9 @@ def test_datetimes_read_as_pydantic_reads_them_in_the_standard_librarys_zones(
     assert ticket.sla is not None
     ticket = replace(ticket, sla=replace(ticket.sla, as_of=instants[3]))
     for tried in (state, replace(state, tickets=(*state.tickets, ticket))):
-        for data in (dump_thread(tried), dump_v1(tried)):
-            read = load_thread(data)
-            plain = _V1.validate_json(data[17:] if data[:1] == b"\x02" else data)
+        plain = _V1.validate_json(dump_v1(tried))
+        for dump in VERSIONS.values():
+            read = load_thread(dump(tried))
             assert read == plain
             ours, theirs = _datetimes(read), _datetimes(plain)
             assert len(ours) == len(theirs)
