@@ -399,14 +399,14 @@ class UpdateFolder:
             return None
         if stored.sla_due == NO_DEADLINE and stored.form_activity == NO_DEADLINE:
             return [], None  # nothing pending (an alias thread, or every clock stopped)
-        if (any(sla is None for _, _, sla in stored.clocks)
-                or (self.intake is not None and stored.form_activity != NO_DEADLINE)):
+        if self.intake is not None and stored.form_activity != NO_DEADLINE:
             return None
         events: list[TicketEvent] = []
         moved: list[Clock] = []
         changed = False
         for ticket_id, seq, sla in stored.clocks:
-            assert sla is not None
+            if sla is None:
+                return None
             fired = fire_clock(ticket_id, seq, sla, due_by, policy, at, source)
             if fired is None:
                 moved.append((ticket_id, seq, sla))

@@ -149,7 +149,7 @@ def dump_thread(state: ThreadState) -> bytes:
 def load_thread(data: bytes) -> ThreadState:
     """A stored state, of any version."""
     if data[:1] == b"\x03":
-        clocks, body = _split_v3(data)
+        _, _, clocks, body = _split_v3(data)
         return _with_clocks_of(_VALIDATE_JSON(body), _DECODE_CLOCKS(clocks))
     if data[:1] == b"{":
         return _VALIDATE_JSON(data)
@@ -158,14 +158,15 @@ def load_thread(data: bytes) -> ThreadState:
     raise StoredStateError(f"not a stored thread state (starts {bytes(data[:8])!r})")
 
 
-def _split_v3(data: bytes) -> tuple[bytes, bytes]:
-    """The clocks and the state's JSON of v3 bytes."""
+def _split_v3(data: bytes) -> tuple[int, int, bytes, bytes]:
+    """The deadline summary, the clocks and the state's JSON of v3 bytes."""
     if len(data) < _HEADER_V3.size:
         raise StoredStateError("a v3 stored state shorter than its header")
-    end = _HEADER_V3.size + _HEADER_V3.unpack_from(data)[3]
+    _, sla, form, length = _HEADER_V3.unpack_from(data)
+    end = _HEADER_V3.size + length
     if len(data) < end:
         raise StoredStateError("a v3 stored state shorter than its clocks")
-    return data[_HEADER_V3.size:end], data[end:]
+    return sla, form, data[_HEADER_V3.size:end], data[end:]
 
 
 def _with_clocks_of(state: ThreadState, clocks: Sequence[Clock]) -> ThreadState:
@@ -198,8 +199,7 @@ def stored_clocks(data: bytes) -> StoredClocks | None:
     summary. ``None`` for an older version (decode it whole)."""
     if data[:1] != b"\x03":
         return None
-    clocks, body = _split_v3(data)
-    _, sla, form, _ = _HEADER_V3.unpack_from(data)
+    sla, form, clocks, body = _split_v3(data)
     return StoredClocks(sla, form, _DECODE_CLOCKS(clocks), body)
 
 
