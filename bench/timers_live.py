@@ -9,13 +9,14 @@ after a downtime past every first-response deadline:
 1. ``index``: the worker's :class:`~streams.runtime.timers.TimerBook` built from the stored
    bytes (:meth:`~streams.runtime.timers.TimerBook.build_stored`, what both workers run at
    start: each state's deadline summary, nothing decoded);
-2. ``fire``: clock ticks folded by ``UpdateFolder.fold`` against a store like the workers'
-   (the index's due threads, at most :data:`~streams.runtime.timers.TICK_MAX_DUE` a tick,
-   each stored state decoded when the fold asks for it), one batch per tick until none is
-   left;
-3. ``encode``: each tick's events encoded for ``ticket.events``, the new states encoded and
-   stored, and the index told their next deadlines from the encoded states' summaries
-   (``TimerBook.schedule_stored``: what the workers do after a batch).
+2. ``fire``: clock ticks folded by ``UpdateFolder.fold`` against the workers' batch store
+   (:class:`~streams.runtime.batch_store.BatchStore`: the index's due threads, at most
+   :data:`~streams.runtime.timers.TICK_MAX_DUE` a tick, each fired from its stored clocks
+   and written back encoded, or decoded when the clocks alone cannot decide), one batch per
+   tick until none is left;
+3. ``encode``: each tick's events encoded for ``ticket.events``, the new states stored (those
+   the fold decoded, encoded), and the index told their next deadlines from the stored
+   states' summaries (``TimerBook.schedule_stored``: what the workers do after a batch).
 
 With ``processes`` > 1 the tickets are split by partition (Kafka's partitioner over that many
 partitions) between as many forked worker processes, each holding its partition's stored
