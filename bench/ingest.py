@@ -13,7 +13,10 @@ afterwards: :func:`bench.pg_settings.scratch_database`), and prints JSON:
   worker's place under the same conditions: its own process, the same raw topic and partitions,
   producing the very events the worker wrote for each record to a topic a projector projects
   into the same (empty) tables; timed the same way. ``worker_vs_bare_loop`` is the ratio of
-  the two rates, from the same run (target >= 0.5);
+  the two rates, from the same run (target >= 0.5); ``backlog_cpu_us_per_event``: the CPU
+  each of the two processes (all threads, and the main thread alone) used from its first
+  event's timestamp to its last, per event (sampled every 20 ms from ``/proc``): steadier than
+  the rates on a shared machine;
 - ``projection_events_per_s``: the projector applying the worker's events, first to last
   committed row as seen by polling;
 - ``latency_ms``: end to end, from the moment a customer's message is POSTed to the webhook to
@@ -35,6 +38,7 @@ afterwards: :func:`bench.pg_settings.scratch_database`), and prints JSON:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import os
 import pickle
@@ -43,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -150,11 +155,60 @@ def _percentiles(lat: list[float]) -> dict[str, Any]:
             "max": round(lat[-1], 1) if lat else None}
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds a live process has used (Linux ``/proc``)."""
-    with open(f"/proc/{pid}/stat") as f:
+def _cpu_seconds(pid: int, stat: str = "stat") -> float:
+    """User and system CPU seconds a live process (or, with ``stat`` ``task/TID/stat``, one of
+    its threads) has used (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/{stat}") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _CpuTrace:
+    """A process's CPU seconds (all its threads, and its main thread alone) sampled every
+    ``interval`` by a thread of this process, to tell what it used between two wall-clock
+    instants (a topic's first and last record timestamps): the CPU a backlog's fold took."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid, self.interval = pid, interval
+        self.samples: list[tuple[float, float, float]] = []  # (time.time(), process, main)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] in "ZX":  # exited
+                        return
+                self.samples.append((time.time(), _cpu_seconds(self.pid),
+                                     _cpu_seconds(self.pid, f"task/{self.pid}/stat")))
+            except OSError:  # reaped
+                return
+            self._done.wait(self.interval)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _at(self, when: float) -> tuple[float, float]:
+        """CPU seconds (process, main thread) at ``when``, between the samples around it (after
+        the last one, which a process that exited since leaves: the last)."""
+        after = bisect.bisect_left(self.samples, (when,))
+        if after == 0:
+            raise ValueError("the CPU trace begins after the instant")
+        if after == len(self.samples):
+            return self.samples[-1][1:]
+        (t0, p0, m0), (t1, p1, m1) = self.samples[after - 1], self.samples[after]
+        share = (when - t0) / (t1 - t0) if t1 > t0 else 1.0
+        return p0 + (p1 - p0) * share, m0 + (m1 - m0) * share
+
+    def us_per(self, records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, float]:
+        """CPU microseconds a record from the first record's timestamp to the last's."""
+        start, end = min(r.timestamp for r in records), max(r.timestamp for r in records)
+        (p0, m0), (p1, m1) = self._at(start / 1000), self._at(end / 1000)
+        return {"process": round((p1 - p0) * 1e6 / len(records), 1),
+                "main_thread": round((m1 - m0) * 1e6 / len(records), 1)}
 
 
 def _bench_cpu_seconds() -> float:
@@ -251,9 +305,11 @@ async def _run(settings: Settings, worker_db: str, loop_db: str, *, updates: int
                 "TELECASE_LOG_LEVEL": "warning"}
 
     worker = _spawn(["-m", "telecase", "worker"], env(names, worker_db))
+    worker_cpu = _CpuTrace(worker.pid)
     projector = _spawn(["-m", "telecase", "projector"], env(names, worker_db))
     try:
         progress = await _wait_rows(engine, expected_messages, timeout=600)
+        worker_cpu.stop()
         events = await _records(bootstrap, names.ticket_events)
         raw = await _records(bootstrap, names.telegram_updates)
         worker_s = _span(events)
@@ -278,10 +334,13 @@ async def _run(settings: Settings, worker_db: str, loop_db: str, *, updates: int
         loop = _spawn(["-m", "bench.bare_loop", bootstrap, names.telegram_updates,
                        loop_names.ticket_events, f"{loop_names.prefix}bare",
                        f.name, str(expected_events)], {})
+        loop_cpu = _CpuTrace(loop.pid)
         loop_projector = _spawn(["-m", "telecase", "projector"], env(loop_names, loop_db))
         try:
             await _wait_rows(engine, expected_messages, timeout=600)
-            loop_s = _span(await _records(bootstrap, loop_names.ticket_events))
+            loop_cpu.stop()
+            loop_events = await _records(bootstrap, loop_names.ticket_events)
+            loop_s = _span(loop_events)
         finally:
             _stop(loop, loop_projector)
     finally:
@@ -300,6 +359,8 @@ async def _run(settings: Settings, worker_db: str, loop_db: str, *, updates: int
         "projection_events_per_s": round(len(events) / projection_s),
         "bare_loop_events_per_s": round(loop_rate),
         "worker_vs_bare_loop": round(worker_rate / loop_rate, 3),
+        "backlog_cpu_us_per_event": {"worker": worker_cpu.us_per(events),
+                                     "bare_loop": loop_cpu.us_per(loop_events)},
         "latency_ms": latency,
         "postgres": postgres,
     }
