@@ -1,0 +1,113 @@
+"""The Kafka worker's Faust stream (streams.runtime.kafka.batches) and monitor
+(streams.runtime.kafka.sensors): ``take_events`` gives the batches Faust's own gives and
+acknowledges every event once the agent is done with its batch; a record of an earlier consumer
+generation is dropped and acknowledged; a stream with a processor takes Faust's path; the lean
+monitor still records when a partition's stream last took a record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+import pytest
+from faust.types import TP
+
+from streams.runtime.kafka.batches import BatchStream
+from streams.runtime.kafka.sensors import LeanMonitor
+
+_apps: list[faust.App] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_consumer_loops() -> Iterator[None]:
+    yield
+    while _apps:  # the consumer's thread, never started, made an event loop of its own
+        _apps.pop().consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
+
+
+def _app(**kwargs: Any) -> faust.App:
+    # nothing connects: the consumer is created, never started
+    app = faust.App("telecase-test-batches", broker="kafka://127.0.0.1:1", store="memory://",
+                    web_enabled=False, **kwargs)
+    app.flow_control.resume()
+    _apps.append(app)
+    return app
+
+
+async def _take(app: faust.App, values: list[int], max_: int,
+                ) -> tuple[list[list[int]], list[bool], list[bool], int]:
+    """The batches a stream over a channel takes of ``values``; whether each event taken was
+    acked once the agent asked for the next batch (or, for the last batch, was still not)
+    and once the agent's loop was closed; the stream's event count."""
+    channel = app.channel()
+    stream: Any = app.stream(channel)
+    for value in values:
+        await channel.send(value=value)
+    batches: list[list[int]] = []
+    taken: list[Any] = []
+    acked: list[bool] = []
+    agen = stream.take_events(max_, within=0.05)
+    async for batch in agen:
+        acked.extend(e.message.acked for e in taken)  # the batches before: acked by now
+        assert not any(e.message.acked for e in batch)
+        batches.append([e.value for e in batch])
+        taken = list(batch)
+        if sum(map(len, batches)) == len(values):
+            acked.extend(e.message.acked for e in taken)
+            break
+    await agen.aclose()
+    return batches, acked, [e.message.acked for e in taken], stream.events_total
+
+
+async def test_the_batches_are_faust_own_and_every_event_is_acked_after_its_batch() -> None:
+    values = list(range(7))
+    ours = await _take(_app(Stream=BatchStream), values, 3)
+    fausts = await _take(_app(), values, 3)
+    assert ours[0] == fausts[0] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert ours[1] == fausts[1] == [True] * 6 + [False]  # the last batch: still the agent's
+    assert ours[2] == fausts[2] == [True]  # acked when the agent's loop ends
+    assert ours[3] == fausts[3] == 7
+
+
+async def test_a_record_of_an_earlier_generation_is_dropped_and_acked() -> None:
+    app = _app(Stream=BatchStream)
+    channel = app.channel()
+    stream: Any = app.stream(channel)
+    queue = stream.channel.queue
+    await channel.send(value=1)
+    await channel.send(value=2)
+    old, new = list(queue._queue)
+    old.message.generation_id = 0
+    new.message.generation_id = 1
+    app.consumer_generation_id = 1  # a rebalance came between the fetch and the stream
+    async for batch in stream.take_events(10, within=0.05):
+        assert [e.value for e in batch] == [2]
+        assert old.message.acked and not new.message.acked
+        break
+
+
+async def test_a_stream_with_a_processor_takes_faust_own_path() -> None:
+    app = _app(Stream=BatchStream)
+    channel = app.channel()
+    stream: Any = app.stream(channel)
+    stream.add_processor(lambda value: value * 10)
+    for value in (1, 2):
+        await channel.send(value=value)
+    async for batch in stream.take_events(2, within=0.05):
+        assert [e.value for e in batch] == [1, 2]  # Faust's buffer holds the events as taken
+        break
+
+
+async def test_the_lean_monitor_records_when_a_stream_last_took_a_record() -> None:
+    app = _app(Stream=BatchStream, Monitor=LeanMonitor)
+    assert isinstance(app.monitor, LeanMonitor)
+    app.sensors.add(app.monitor)
+    channel = app.channel()
+    stream: Any = app.stream(channel)
+    await channel.send(value=1)
+    async for batch in stream.take_events(1, within=0.05):
+        tp: TP = batch[0].message.tp
+        assert app.monitor.stream_inbound_time[tp] > 0
+        assert app.monitor.events_total == 0 and app.monitor.messages_received_total == 0
+        break
