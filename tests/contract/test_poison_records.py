@@ -17,11 +17,11 @@ import pytest
 
 from connectors.raw_log import BusRawLog
 from streams.assignment import AssignmentPolicy
+from streams.runtime import batch_store
 from streams.runtime import desk as desk_module
 from streams.runtime import fold as fold_module
 from streams.runtime.bus import Outgoing
 from streams.runtime.desk import DeskWorker, EmbeddedDeskStore
-from streams.runtime.embedded import worker as worker_module
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.embedded.worker import EmbeddedWorker
 from streams.runtime.topics import TopicNames
@@ -118,14 +118,14 @@ async def test_a_batch_that_fails_is_folded_record_by_record_and_the_poison_one_
         log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch) -> None:
     """The failure is outside the fold (the batch's write of a thread's state), so the whole
     batch fails first; folded one by one, only the poison one's thread fails."""
-    real_dump = worker_module.dump_thread
+    real_dump = batch_store.dump_thread  # the workers' batch store encodes the states
 
     def dump_thread(state: Any) -> bytes:
         if state.thread_key.startswith(f"{POISON_CHAT}"):
             raise ValueError("cannot encode this thread")
         return bytes(real_dump(state))
 
-    monkeypatch.setattr(worker_module, "dump_thread", dump_thread)
+    monkeypatch.setattr(batch_store, "dump_thread", dump_thread)
     await _updates(log)
 
     async def settled() -> bool:

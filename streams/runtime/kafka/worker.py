@@ -53,8 +53,10 @@ from streams.runtime.batch_store import BatchStore
 from streams.runtime.bus import Outgoing
 from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.gc_pause import gc_paused
+from streams.runtime.kafka.batches import BatchStream
 from streams.runtime.kafka.bus import KafkaBus, kafka_partition
 from streams.runtime.kafka.eager import use_eager_transport
+from streams.runtime.kafka.sensors import LeanMonitor
 from streams.runtime.kafka.stall import CatchUp, StallWatch
 from streams.runtime.lag import LAG_INTERVAL, LagReport, count_appended, kafka_lag
 from streams.runtime.quarantine import dead_letter, isolate, retry_infrastructure
@@ -244,6 +246,10 @@ def create_app(config: WorkerConfig) -> faust.App:
         consumer_group_instance_id=config.instance_id,
         broker_heartbeat_interval=max(0.5, config.session_timeout / 6),
         stream_buffer_maxsize=65536,
+        # no per-record counters and timings that nothing reads (streams.runtime.kafka.sensors)
+        Monitor=LeanMonitor,
+        # ``take_events`` straight off the channel's queue (streams.runtime.kafka.batches)
+        Stream=BatchStream,
     )
     use_eager_transport(app)  # Faust's consumer, handing each record over without 4 tasks
     raw_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
