@@ -189,6 +189,11 @@ def _restart(folder: UpdateFolder, stored: dict[str, bytes], partitions: int,
 def _restart_in_child(folder: UpdateFolder, stored: dict[str, bytes], partitions: int,
                       partition: int, now: datetime, ready: Queue[Any], go: Event,
                       results: Queue[Any]) -> None:
+    # The stored states are the parent's, shared copy-on-write since the fork: the first
+    # touch of each (its reference count) copies its page. A worker holds its own (recovered
+    # from the changelog), so the copies are made here, before the clock starts.
+    for _ in stored.items():
+        pass
     gc.collect()
     ready.put(partition)
     go.wait()
