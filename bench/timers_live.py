@@ -165,9 +165,8 @@ def _restart(folder: UpdateFolder, stored: dict[str, bytes], partitions: int,
             dumped = [(key, store.encoded(key)) for key in store.changed()]
             stored.update(dumped)
             timers.schedule_stored(dumped)
-            timers.schedule_stored((k, raw) for k in store.popped if k not in store.pending
-                                   and k not in store.pending_raw
-                                   and (raw := stored.get(k)) is not None)
+            timers.schedule_stored((k, raw) for k in store.untouched()
+                                   if (raw := stored.get(k)) is not None)
             fire_s += batch_fired - batch_started
             encode_s += time.perf_counter() - batch_fired
             fired_events += len(folded.events)

@@ -47,6 +47,11 @@ class BatchStore:
         """Every thread the batch changed."""
         return [*self.pending, *self.pending_raw]
 
+    def untouched(self) -> list[str]:
+        """The threads the index handed to this batch's ticks that the batch did not change:
+        to schedule again from what is stored (the changed ones, from what is written)."""
+        return [k for k in self.popped if k not in self.pending and k not in self.pending_raw]
+
     def encoded(self, thread_key: str) -> bytes:
         """The bytes to store for a thread the batch changed."""
         raw = self.pending_raw.get(thread_key)

@@ -182,9 +182,8 @@ class EmbeddedWorker:
         count_appended(e for f in results for e in f.events)
         if self.timers is not None:
             self.timers.schedule_stored((k.decode(), raw) for k, raw in states)
-            self.timers.schedule(s for k in store.popped if k not in store.pending
-                                 and k not in store.pending_raw
-                                 and (s := self._state(k)) is not None)
+            self.timers.schedule(s for k in store.untouched()
+                                 if (s := self._state(k)) is not None)
             if records[0].topic == self.names.ticket_commands:
                 self.timers.tick_folded(partition)
         self.cache.update(store.pending)

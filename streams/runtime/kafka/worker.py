@@ -383,8 +383,8 @@ def create_app(config: WorkerConfig) -> faust.App:
             threads.data[pkey] = raw
         if timers is not None:
             timers.schedule_stored((k, encoded[k.encode()]) for k in last_change)
-            timers.schedule_stored((k, held) for k in store.popped if k not in last_change
-                                   and (held := threads.data.get(k.encode())) is not None)
+            timers.schedule_stored((k, held) for k in store.untouched()
+                                   if (held := cache.raw(k.encode())) is not None)
             for rec, _ in results:
                 if rec.topic == names.ticket_commands:
                     timers.tick_folded(rec.partition)
