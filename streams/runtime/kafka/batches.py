@@ -16,24 +16,34 @@ After the batch it acknowledges every event through ``Stream.ack``, as Faust's `
 does. Group membership, offsets and commits, flow control, tables and their recovery stay
 Faust's: only the way the records get from the queue to the agent is shorter.
 
-A stream with processors, or over something other than a channel, takes Faust's own path.
+The stream's processors run on each event's value as Faust's iterator runs them (in order, each
+on the one before's result, awaited when it returns an awaitable, with the event as the
+stream's current event); one raising ``Skip`` drops the event, which is acknowledged. Every
+agent's stream has one: Faust adds ``Agent._maybe_unwrap_reply_request`` to the stream of an
+agent that yields, so a stream with processors cannot take Faust's path, or no worker would ever
+take this one. A stream that joins others, or over something other than a channel, takes
+Faust's own path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import faust
+from faust.exceptions import Skip
+from faust.streams import _current_event
 from faust.types import ChannelT, EventT
+from mode.utils.futures import maybe_async
 from mode.utils.times import Seconds, want_seconds
 
 
 class BatchStream(faust.Stream):  # type: ignore[type-arg]  # Faust's Stream is generic
     def take_events(self, max_: int, within: Seconds,
                     ) -> AsyncGenerator[Sequence[EventT[Any]], None]:
-        if self._processors or not isinstance(self.channel, ChannelT):
+        if self.join_strategy is not None or not isinstance(self.channel, ChannelT):
             return super().take_events(max_, within)
         batches = self._take_batches(max_, want_seconds(within))
         self._active_agens.add(batches)  # closed with the stream, as Faust's own
@@ -50,6 +60,7 @@ class BatchStream(faust.Stream):  # type: ignore[type-arg]  # Faust's Stream is 
         acking_topics = app.topics.acking_topics
         add_unacked = consumer.unacked.add
         on_message_in, on_event_in = self._on_message_in, self._on_stream_event_in
+        processors = self._processors
         events: list[EventT[Any]] = []
         try:
             while not self.should_stop:
@@ -77,6 +88,9 @@ class BatchStream(faust.Stream):  # type: ignore[type-arg]  # Faust's Stream is 
                         add_unacked(message)
                         on_message_in(tp, offset, message)
                     on_event_in(tp, offset, self, event)
+                    if processors and not await self._processed(event):
+                        await self.ack(event)  # a processor skipped it: dropped, as Faust
+                        continue
                     events.append(event)
                 if not events:
                     continue
@@ -92,3 +106,19 @@ class BatchStream(faust.Stream):  # type: ignore[type-arg]  # Faust's Stream is 
             if started_here:
                 await self.stop()
                 self.service_reset()
+
+    async def _processed(self, event: EventT[Any]) -> bool:
+        """Run the stream's processors on ``event``'s value, as Faust's iterator does before
+        its ``take_events`` buffers the event (whose values the batch does not carry: only
+        the processors' effects count). ``False``: one raised ``Skip``."""
+        self.current_event = event
+        _current_event.set(weakref.ref(event))
+        value = event.value
+        try:
+            for processor in self._processors:
+                value = await maybe_async(processor(value))
+        except Skip:
+            return False
+        finally:
+            self.current_event = None
+        return True

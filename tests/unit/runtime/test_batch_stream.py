@@ -1,8 +1,9 @@
 """The Kafka worker's Faust stream (streams.runtime.kafka.batches) and monitor
 (streams.runtime.kafka.sensors): ``take_events`` gives the batches Faust's own gives and
 acknowledges every event once the agent is done with its batch; a record of an earlier consumer
-generation is dropped and acknowledged; a stream with a processor takes Faust's path; the lean
-monitor still records when a partition's stream last took a record."""
+generation is dropped and acknowledged; a stream's processors (every agent's stream has one) run
+on each event, and one that skips an event drops it, acknowledged; the lean monitor still
+records when a partition's stream last took a record."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import faust
 import pytest
+from faust.exceptions import Skip
 from faust.types import TP
 
 from streams.runtime.kafka.batches import BatchStream
@@ -87,15 +89,51 @@ async def test_a_record_of_an_earlier_generation_is_dropped_and_acked() -> None:
         break
 
 
-async def test_a_stream_with_a_processor_takes_faust_own_path() -> None:
+async def test_an_agents_stream_takes_batches_here_with_its_processors_run() -> None:
+    """Faust gives every yielding agent's stream a processor (its reply unwrapping), so a
+    stream with processors must not fall back to Faust's path: they run here, per event, in
+    order, with the event current, and the batches are still Faust's."""
+    seen: list[tuple[int, int]] = []
+
+    async def take(app: faust.App) -> tuple[list[list[int]], list[tuple[int, int]], str]:
+        seen.clear()
+        channel = app.channel()
+        stream: Any = app.stream(channel)
+        stream.add_processor(lambda value: value * 10)
+        stream.add_processor(lambda value: seen.append((stream.current_event.value, value)))
+        for value in (1, 2, 3):
+            await channel.send(value=value)
+        batches: list[list[int]] = []
+        agen = stream.take_events(2, within=0.05)
+        async for batch in agen:
+            batches.append([e.value for e in batch])  # the events as taken, not the results
+            if sum(map(len, batches)) == 3:
+                break
+        await agen.aclose()
+        return batches, list(seen), agen.ag_code.co_name  # type: ignore[attr-defined]
+
+    ours, fausts = await take(_app(Stream=BatchStream)), await take(_app())
+    assert ours[:2] == fausts[:2] == ([[1, 2], [3]], [(1, 10), (2, 20), (3, 30)])
+    assert (ours[2], fausts[2]) == ("_take_batches", "take_events")
+
+
+async def test_an_event_a_processor_skips_is_dropped_and_acked() -> None:
     app = _app(Stream=BatchStream)
     channel = app.channel()
     stream: Any = app.stream(channel)
-    stream.add_processor(lambda value: value * 10)
-    for value in (1, 2):
+
+    def odd_only(value: int) -> int:
+        if value % 2 == 0:
+            raise Skip()
+        return value
+
+    stream.add_processor(odd_only)
+    for value in (1, 2, 3):
         await channel.send(value=value)
-    async for batch in stream.take_events(2, within=0.05):
-        assert [e.value for e in batch] == [1, 2]  # Faust's buffer holds the events as taken
+    skipped = list(stream.channel.queue._queue)[1]
+    async for batch in stream.take_events(3, within=0.05):
+        assert [e.value for e in batch] == [1, 3]
+        assert skipped.message.acked and not any(e.message.acked for e in batch)
         break
 
 
