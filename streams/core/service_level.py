@@ -83,7 +83,7 @@ from streams.sla.signals import (
     ResolutionWarning,
     SlaSignal,
 )
-from streams.sla.snapshot import SlaSnapshot
+from streams.sla.snapshot import NEXT_AT, Row, SlaSnapshot, freeze_row, thaw_row
 
 __all__ = ["START_GRACE", "AdoptMilestoneTarget", "adopt_target", "fire_due", "next_due",
            "track"]
@@ -149,12 +149,13 @@ def fire_due(state: ThreadState, now: datetime, policy: SlaPolicy,
     out: list[TicketEvent] = []
     for ticket in state.tickets:
         if ticket.sla is not None:
-            moved = fire_clock(ticket.ticket_id, ticket.seq, ticket.sla, now, policy,
-                               recorded_at, source)
+            moved = fire_clock(ticket.ticket_id, ticket.seq,
+                               ticket.sla.thaw(ticket.ticket_id, policy), now, recorded_at,
+                               source)
             if moved is None:
                 continue
-            emitted, snapshot, seq = moved
-            state = _stored(state, ticket, snapshot, seq)
+            emitted, fired, seq = moved
+            state = _stored(state, ticket, SlaSnapshot.freeze(fired), seq)
             out += emitted
             continue
         if (ticket.status != "open" or ticket.outbound
@@ -170,23 +171,39 @@ def fire_due(state: ThreadState, now: datetime, policy: SlaPolicy,
     return out, state
 
 
-def fire_clock(ticket_id: str, seq: int, snapshot: SlaSnapshot, now: datetime,
-               policy: SlaPolicy, recorded_at: datetime, source: SourceRef
-               ) -> tuple[list[TicketEvent], SlaSnapshot, int] | None:
+def fire_clock(ticket_id: str, seq: int, sla: SlaState, now: datetime,
+               recorded_at: datetime, source: SourceRef
+               ) -> tuple[list[TicketEvent], SlaState, int] | None:
     """:func:`fire_due`'s part for one ticket whose clocks run: what is due by ``now`` in
-    the clocks ``snapshot`` of ticket ``ticket_id`` (whose last event is ``seq``), as the
-    events, the clocks after them and the ticket's new last ``seq``; ``None`` when nothing
-    changes. It reads nothing else of the ticket, so a worker can fire a stored state's
-    clocks without decoding the rest of it
-    (:func:`~streams.runtime.state_codec.stored_clocks`)."""
-    sla = snapshot.thaw(ticket_id, policy)
+    the clocks ``sla`` of ticket ``ticket_id`` (whose last event is ``seq``), as the events,
+    the clocks after them and the ticket's new last ``seq``; ``None`` when nothing changes.
+    It reads nothing else of the ticket, so a worker can fire a stored state's clocks without
+    decoding the rest of it (:func:`fire_stored_clock`)."""
     if sla.next_at is None:
         return None
     fired, signals = clock.fire(sla, now)
     if not signals and fired.next_at == sla.next_at:
         return None
     emitted = _signal_events(ticket_id, signals, seq, recorded_at, source)
-    return emitted, SlaSnapshot.freeze(fired), emitted[-1].seq if emitted else seq
+    return emitted, fired, emitted[-1].seq if emitted else seq
+
+
+def fire_stored_clock(ticket_id: str, seq: int, row: Row, now: datetime, policy: SlaPolicy,
+                      recorded_at: datetime, source: SourceRef
+                      ) -> tuple[list[TicketEvent], Row, int] | None:
+    """:func:`fire_clock` of a ticket's clocks as a stored state holds them (a
+    :data:`~streams.sla.snapshot.Row`, :func:`~streams.runtime.state_codec.stored_clocks`),
+    the clocks after it as a row. Clocks with nothing due by ``now`` are not thawed: at a
+    tick, most of a thread's tickets have nothing due."""
+    next_at = row[NEXT_AT]
+    if next_at is None or next_at > now:  # what ``clock.fire`` answers first
+        return None
+    moved = fire_clock(ticket_id, seq, thaw_row(row, ticket_id, policy), now, recorded_at,
+                       source)
+    if moved is None:
+        return None
+    emitted, fired, last = moved
+    return emitted, freeze_row(fired), last
 
 
 def next_due(state: ThreadState) -> datetime | None:

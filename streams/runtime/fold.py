@@ -38,7 +38,7 @@ from streams.core.intake import (
 from streams.core.pilot import EVERYTHING, PilotGate
 from streams.core.requests import OpenRequestedTicket, decide_request, request_thread
 from streams.core.routing import Routed, route
-from streams.core.service_level import fire_clock, fire_due, next_due, track
+from streams.core.service_level import fire_due, fire_stored_clock, next_due, track
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog
 from streams.core.ticket import (
     ApplyAssignment,
@@ -404,16 +404,16 @@ class UpdateFolder:
         events: list[TicketEvent] = []
         moved: list[Clock] = []
         changed = False
-        for ticket_id, seq, sla in stored.clocks:
-            if sla is None:
+        for ticket_id, seq, row in stored.clocks:
+            if row is None:
                 return None
-            fired = fire_clock(ticket_id, seq, sla, due_by, policy, at, source)
+            fired = fire_stored_clock(ticket_id, seq, row, due_by, policy, at, source)
             if fired is None:
-                moved.append((ticket_id, seq, sla))
+                moved.append((ticket_id, seq, row))
                 continue
-            emitted, snapshot, last = fired
+            emitted, row, last = fired
             events += emitted
-            moved.append((ticket_id, last, snapshot))
+            moved.append((ticket_id, last, row))
             changed = True
         return events, with_clocks(stored, moved) if changed else None
 

@@ -1,9 +1,10 @@
 """Stored thread states: every version decodes to the state it was written from, and a worker's
 timer index built from the stored bytes' deadline summaries (nothing decoded) is the index it
-built from the decoded states. (A tick's firing from v3's clocks: test_stored_firing.)"""
+built from the decoded states. (A tick's firing from v4's clocks: test_stored_firing.)"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, is_dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -29,11 +30,12 @@ from streams.runtime.state_codec import (
 from streams.runtime.timers import TimerBook
 from streams.schema.envelope import RawTelegramUpdate
 from streams.sla.policy import SlaPolicy
-from tests.unit.core.stored_versions import dump_v1, dump_v2
+from streams.sla.snapshot import SlaSnapshot
+from tests.unit.core.stored_versions import dump_v1, dump_v2, dump_v3
 
 POLICY = SlaPolicy.from_toml(TWO_TIMERS)
 _V1: TypeAdapter[ThreadState] = TypeAdapter(ThreadState)
-VERSIONS = {"v3": dump_thread, "v2": dump_v2, "v1": dump_v1}
+VERSIONS = {"v4": dump_thread, "v3": dump_v3, "v2": dump_v2, "v1": dump_v1}
 
 
 def _opened() -> ThreadState:
@@ -114,12 +116,13 @@ def test_a_state_decodes_to_itself_from_every_version(state: ThreadState) -> Non
 def test_the_summary_reads_the_same_from_every_version(state: ThreadState) -> None:
     assert stored_deadlines(dump_thread(state)) == stored_deadlines(dump_v1(state))
     assert stored_deadlines(dump_v2(state)) == stored_deadlines(dump_v1(state))
+    assert stored_deadlines(dump_v3(state)) == stored_deadlines(dump_v1(state))
 
 
 @many
 @given(thread_states())
 def test_the_codec_writes_and_reads_as_the_adapters_methods(state: ThreadState) -> None:
-    """The codec calls the adapter's validator and serializer without its wrappers; v3's
+    """The codec calls the adapter's validator and serializer without its wrappers; v4's
     JSON after the clocks is the adapter's without the tickets' ``sla``."""
     data = dump_thread(state)
     body = _V1.dump_json(state, exclude_defaults=True,
@@ -136,9 +139,12 @@ def test_the_clocks_read_alone_are_the_decoded_states(state: ThreadState) -> Non
     data = dump_thread(state)
     stored = stored_clocks(data)
     assert stored is not None
-    assert stored.clocks == tuple((t.ticket_id, t.seq, t.sla) for t in state.tickets)
+    assert stored.clocks == tuple((t.ticket_id, t.seq, None if t.sla is None else t.sla.row())
+                                  for t in state.tickets)
+    assert all(row is None or SlaSnapshot.from_row(row) == t.sla
+               for (_, _, row), t in zip(stored.clocks, state.tickets, strict=True))
     assert (stored.sla_due, stored.form_activity) == stored_deadlines(data)
-    assert stored_clocks(dump_v2(state)) is None and stored_clocks(dump_v1(state)) is None
+    assert all(stored_clocks(dump(state)) is None for dump in (dump_v3, dump_v2, dump_v1))
 
 
 @many
@@ -158,7 +164,8 @@ def test_clocks_written_back_are_the_state_written_whole(state: ThreadState,
                           sla=replace(t.sla, next_at=data.draw(st.none() | instants)))
                   for t in state.tickets if t.sla is not None)
     after = replace(state, tickets=moved)
-    written = with_clocks(stored, [(t.ticket_id, t.seq, t.sla) for t in moved])
+    written = with_clocks(stored, [(t.ticket_id, t.seq, t.sla.row()) for t in moved
+                                   if t.sla is not None])
     assert load_thread(written) == after
     assert stored_deadlines(written) == stored_deadlines(dump_thread(after))
     again, whole = stored_clocks(written), stored_clocks(dump_thread(after))
@@ -166,15 +173,17 @@ def test_clocks_written_back_are_the_state_written_whole(state: ThreadState,
     assert again[:3] == whole[:3]  # the summary and the clocks; the JSON's seq is stale
 
 
+@pytest.mark.parametrize("dump", [dump_thread, dump_v3], ids=["v4", "v3"])
 @pytest.mark.parametrize("cut", [1, 17, 20, 30])
-def test_truncated_v3_bytes_are_refused(cut: int) -> None:
-    data = dump_thread(BASE)
+def test_truncated_bytes_are_refused(dump: Callable[[ThreadState], bytes], cut: int) -> None:
+    data = dump(BASE)
     with pytest.raises((StoredStateError, ValueError)):
         load_thread(data[:cut])
 
 
-def test_clocks_of_other_tickets_are_refused() -> None:
-    data = dump_thread(BASE)
+@pytest.mark.parametrize("dump", [dump_thread, dump_v3], ids=["v4", "v3"])
+def test_clocks_of_other_tickets_are_refused(dump: Callable[[ThreadState], bytes]) -> None:
+    data = dump(BASE)
     other = data.replace(BASE.tickets[0].ticket_id.encode(), b"tg:9:p:9", 1)
     with pytest.raises(StoredStateError):
         load_thread(other)
@@ -205,8 +214,9 @@ def _zoned(seconds: st.SearchStrategy[int]) -> st.SearchStrategy[datetime]:
 
 zoned = _zoned(st.integers(0, 59))
 on_the_minute = _zoned(st.just(0))
-"""Offsets of whole minutes: RFC 3339's, which v3's clocks are written in (an offset with
-seconds, which only local mean times of the 19th century have, is written to the minute)."""
+"""Offsets of whole minutes: RFC 3339's, which v3's and v4's clocks are written in (an offset
+with seconds, which only local mean times of the 19th century have, is written to the
+minute)."""
 
 
 @many

@@ -1,4 +1,4 @@
-"""A clock tick fires a thread's SLA timers from its stored bytes (v3's clocks, nothing else
+"""A clock tick fires a thread's SLA timers from its stored bytes (v4's clocks, nothing else
 decoded: ``UpdateFolder._fire_stored``) exactly as it fires them on the decoded state: the
 same events, byte for byte, and the same state stored; and it decodes the state whenever the
 clocks alone cannot decide (an older version, clocks not started, an open intake form)."""
@@ -18,7 +18,7 @@ from streams.runtime.fold import Folded, Position, UpdateFolder
 from streams.runtime.state_codec import dump_thread, load_thread, stored_deadlines
 from streams.schema.commands import Tick
 from streams.schema.events import encode_event
-from tests.unit.core.stored_versions import dump_v1, dump_v2
+from tests.unit.core.stored_versions import dump_v1, dump_v2, dump_v3
 from tests.unit.core.test_state_codec import BASE, POLICY, instants, many, thread_states
 
 
@@ -143,7 +143,7 @@ def test_what_the_clocks_cannot_decide_is_decoded() -> None:
     for state in (not_started, with_form):
         store = _same_tick(folder, [state], at)
         assert store.decoded == 1, state.thread_key
-    for old in (dump_v1, dump_v2):
+    for old in (dump_v1, dump_v2, dump_v3):
         store = Stored({BASE.thread_key: old(BASE)}, [BASE.thread_key])
         folded = _tick(folder, store, at)
         assert store.decoded == 1 and not folded.encoded and folded.states

@@ -1,5 +1,6 @@
 """The SLA core's shortcuts equal the plain computations they replace (issue 19): a snapshot
-frozen without ``__init__``, fired keys and masks memoised per plan, the last plan remembered."""
+frozen without ``__init__``, frozen to and thawed from its row without the snapshot, fired keys
+and masks memoised per plan, the last plan remembered."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from streams.sla.clock import (
     observe,
     policy_keys,
 )
-from streams.sla.snapshot import SlaSnapshot
+from streams.sla.snapshot import NEXT_AT, SlaSnapshot, freeze_row, thaw_row
 from tests.unit.sla.test_clock import MIN, POLICY, T0, steps, ticket
 
 
@@ -81,6 +82,22 @@ def test_freezing_equals_the_plain_constructor_and_thaws_back(
         assert thawed._replace(terms=state.terms) == state
     with pytest.raises(dataclasses.FrozenInstanceError):
         frozen.closed = True  # type: ignore[misc]
+
+
+@settings(max_examples=150, deadline=None)
+@given(plan=steps, chat_id=st.sampled_from([1, 2]), adopted=st.booleans())
+def test_a_row_is_the_snapshot_frozen_and_thaws_as_it_does(
+        plan: list[tuple[int, Fact]], chat_id: int, adopted: bool) -> None:
+    """``freeze_row`` and ``thaw_row`` (a stored tick's firing) are the snapshot's freezing and
+    thawing through its row, which holds every field in order."""
+    for state in _states(plan, chat_id, adopted):
+        frozen = SlaSnapshot.freeze(state)
+        row = freeze_row(state)
+        assert row == frozen.row()
+        assert SlaSnapshot.from_row(row) == frozen
+        assert len(row) == len(dataclasses.fields(SlaSnapshot))
+        assert row[NEXT_AT] == frozen.next_at
+        assert thaw_row(row, state.ticket_id, POLICY) == frozen.thaw(state.ticket_id, POLICY)
 
 
 _KEYS = ["first_response_warning:0.8", "first_response_breached", "escalation:1",
