@@ -16,7 +16,6 @@ nothing ran fire at once) says something there is due; folding the tick fires th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -65,6 +64,7 @@ class EmbeddedWorker:
         self.folded = 0
         self.timers: TimerBook | None = None
         self._one_batch_at_a_time = asyncio.Lock()
+        self._backlog_left = asyncio.Event()
 
     def _state(self, thread_key: str) -> ThreadState | None:
         cached = self.cache.get(thread_key)
@@ -116,17 +116,27 @@ class EmbeddedWorker:
         log.info("worker.timers_indexed", threads=sum(len(i) for i in book.indexes.values()))
 
     async def _tick(self, stop: asyncio.Event) -> None:
-        """Append a clock tick to each partition with something due."""
+        """Append a clock tick to each partition with something due: every ``tick_interval``,
+        and at once when a tick's batch left due threads in a partition's backlog (a restart
+        after downtime fires its overdue timers in ticks of at most
+        :data:`~streams.runtime.timers.TICK_MAX_DUE` threads; waiting out the interval
+        between them left the worker idle up to a second per tick)."""
         assert self.timers is not None
         while not stop.is_set():
+            self._backlog_left.clear()  # set after this is seen by the check below or the wait
             now = self.clock()
             ticks = [Outgoing(b"tick", Tick(partition=p, at=datetime.fromtimestamp(now, UTC))
                               .to_bytes(), partition=p)
                      for p in range(self.timers.partitions) if self.timers.wants_tick(p, now)]
             if ticks:
                 await self.log.append(self.names.ticket_commands, ticks)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.tick_interval)
+            waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._backlog_left)]
+            try:
+                await asyncio.wait(waits, timeout=self.tick_interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
 
     async def fold_batch(self, partition: int, records: list[Record],
                          poison: Exception | None = None) -> None:
@@ -186,6 +196,8 @@ class EmbeddedWorker:
                                  if (s := self._state(k)) is not None)
             if records[0].topic == self.names.ticket_commands:
                 self.timers.tick_folded(partition)
+                if self.timers.backlog(partition):
+                    self._backlog_left.set()  # the ticker sends the next tick now
         self.cache.update(store.pending)
         for thread_key in store.pending_raw:  # stored encoded: decoded again when read
             self.cache.pop(thread_key, None)

@@ -9,6 +9,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from streams.runtime import timers
 from streams.runtime.bus import Outgoing
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.embedded.worker import EmbeddedWorker
@@ -32,14 +35,15 @@ async def events_of(log: EmbeddedLog, topic: str = NAMES.ticket_events) -> list[
     return out
 
 
-async def run_worker(path: Path, now: float, until: object) -> list[object]:
+async def run_worker(path: Path, now: float, until: object,
+                     tick_interval: float = 0.05) -> list[object]:
     """Run a worker over the log at ``path`` with its clock at ``now`` until ``until(events)``
     holds (or 10 s pass), then stop it; the events in the log."""
     log = await EmbeddedLog.open(path, 2)
     for topic in (NAMES.telegram_updates, NAMES.ticket_commands, NAMES.ticket_events):
         await log.create_topic(topic, 2)
     stop = asyncio.Event()
-    worker = EmbeddedWorker(log, NAMES, sla_policy=POLICY, tick_interval=0.05,
+    worker = EmbeddedWorker(log, NAMES, sla_policy=POLICY, tick_interval=tick_interval,
                             clock=lambda: now)
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -61,21 +65,26 @@ def signals(events: list[object]) -> list[tuple[str, str]]:
             if e.type.startswith("sla.")]  # type: ignore[attr-defined]
 
 
+async def _three_tickets(path: Path) -> None:
+    """Three private chats' first messages at ``T0``, in the log's ``telegram.updates``."""
+    log = await EmbeddedLog.open(path, 2)
+    await log.create_topic(NAMES.telegram_updates, 2)
+    updates = []
+    for uid in (501, 502, 503):
+        update = Script(private(uid), start_update=uid * 10).write(ANN | {"id": uid},
+                                                                   "Hello", T0)
+        raw = RawTelegramUpdate(bot_id=BOT_ID, source="webhook",
+                                received_at=datetime.fromtimestamp(T0, UTC), update=update)
+        updates.append(Outgoing(raw.routing_key().encode(), raw.to_bytes()))
+    await log.append(NAMES.telegram_updates, updates)
+    await log.close()
+
+
 def test_timers_that_came_due_while_nothing_ran_fire_once_on_restart(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite"
 
     async def scenario() -> None:
-        log = await EmbeddedLog.open(path, 2)
-        await log.create_topic(NAMES.telegram_updates, 2)
-        updates = []
-        for uid in (501, 502, 503):
-            update = Script(private(uid), start_update=uid * 10).write(ANN | {"id": uid},
-                                                                       "Hello", T0)
-            raw = RawTelegramUpdate(bot_id=BOT_ID, source="webhook",
-                                    received_at=datetime.fromtimestamp(T0, UTC), update=update)
-            updates.append(Outgoing(raw.routing_key().encode(), raw.to_bytes()))
-        await log.append(NAMES.telegram_updates, updates)
-        await log.close()
+        await _three_tickets(path)
 
         # 1. The worker runs at T0 + 1 s: three tickets start, nothing is due yet.
         first = await run_worker(path, T0 + 1, lambda ev: len(signals(ev)) >= 3)
@@ -100,7 +109,7 @@ def test_timers_that_came_due_while_nothing_ran_fire_once_on_restart(tmp_path: P
         assert len(ids) == len(set(ids))
 
         # 4. The restart fired the timers from the stored clocks alone (streams.runtime
-        #    .state_codec v3): the customer's next message continues each ticket's sequence
+        #    .state_codec v4): the customer's next message continues each ticket's sequence
         #    after its SLA events, none of them doubled or overwritten.
         log = await EmbeddedLog.open(path, 2)
         chat = Script(private(501), start_update=9000)
@@ -117,5 +126,26 @@ def test_timers_that_came_due_while_nothing_ran_fire_once_on_restart(tmp_path: P
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
         assert ticket[-1].type == "customer.message_received"  # type: ignore[attr-defined]
         assert len(fourth) == len(third) + 1
+
+    asyncio.run(scenario())
+
+
+def test_a_restart_s_backlog_is_fired_tick_after_tick_without_waiting_the_interval(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart fires at most ``TICK_MAX_DUE`` overdue threads a tick; the worker sends the
+    next tick as soon as one leaves a backlog, not at the ticker's next look: with one thread
+    a tick and a minute between looks, three overdue tickets (two of them in one of the two
+    partitions) all fire within seconds."""
+    path = tmp_path / "log.sqlite"
+    monkeypatch.setattr(timers, "TICK_MAX_DUE", 1)
+
+    async def scenario() -> None:
+        await _three_tickets(path)
+        await run_worker(path, T0 + 1, lambda ev: len(signals(ev)) >= 3)
+        fired = await run_worker(path, T0 + 20 * 60, lambda ev: len(signals(ev)) >= 12,
+                                 tick_interval=60)
+        assert Counter(s[1] for s in signals(fired)) == {
+            "sla.started": 3, "first_response_warning:0.5": 3, "first_response_breached": 3,
+            "escalation:1": 3}  # within run_worker's 10 s, far less than one interval more
 
     asyncio.run(scenario())
