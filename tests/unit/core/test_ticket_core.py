@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from streams.core.ticket import (
     decide,
     fold,
     initial_state,
+    replaced,
 )
 from streams.schema.events import Actor, TicketEvent, decode_event, encode_event
 from streams.schema.telegram import Update
@@ -256,3 +258,17 @@ def test_a_customer_sharing_their_own_contact_gives_their_phone() -> None:
     received = [e for e in log if e.type == "customer.message_received"]
     assert [(e.content_kind, e.sender.phone) for e in received] == [
         ("contact", "+442079460000"), ("contact", None)]  # E.164 (issue 16)
+
+
+def test_a_state_is_replaced_field_by_field_and_an_unknown_field_is_refused() -> None:
+    s = Script(forum())
+    created = s.create_topic(ANN, "Pricing", 100)
+    states, _, _ = feed([created, s.write(ANN, "hi", 101, created["message"]["message_id"])])
+    (state,) = states.values()
+    ticket = state.tickets[0]
+    again = replaced(ticket, {"seq": ticket.seq + 1, "status": "closed"})
+    assert again == dataclasses.replace(ticket, seq=ticket.seq + 1, status="closed")
+    assert replaced(state, {"recent_updates": ()}) == dataclasses.replace(state,
+                                                                           recent_updates=())
+    with pytest.raises(TypeError, match=r"TicketState has no field \['colour'\]"):
+        replaced(ticket, {"seq": 1, "colour": "red"})
