@@ -65,7 +65,7 @@ from streams.runtime.state_codec import load_thread
 from streams.runtime.timers import TimerBook
 from streams.runtime.topics import TopicNames
 from streams.schema.commands import Tick
-from streams.schema.events import encode_event
+from streams.schema.events import TicketEvent, encode_event
 from streams.sla.policy import SlaPolicy
 
 GC_MIDDLE_THRESHOLD = 100
@@ -332,45 +332,51 @@ def create_app(config: WorkerConfig) -> faust.App:
 
     async def fold_and_append(batch: Sequence[RawRecord], store: _BatchStore,
                               poisoned: Folded | None) -> None:
-        results: list[tuple[RawRecord, Folded]] = []
+        # One pass over the batch: each record folded, its records to append and the threads
+        # it changed noted at once (an event's encoding reads nothing a later record's fold
+        # changes), rather than a pass each over the results.
+        # The batch's thread states are appended once a thread: its final one, to the table's
+        # changelog (to the partition of the last event that changed it, as Faust itself
+        # would) through the same cheap batch path, then put in the local store. Faust's own
+        # per-key send costs more than the whole fold; recovery reads the changelog exactly
+        # as usual. Each partition's next owed offset goes with them, to that partition.
+        events_topic, commands_topic = names.ticket_events, names.ticket_commands
+        records: list[tuple[str, Outgoing]] = []
+        appended: list[TicketEvent] = []
+        last_change: dict[str, int] = {}
+        next_offset: dict[tuple[str, int], int] = {}
+        ticked: list[int] = []
         for rec in batch:
             key = rec.key.decode(errors="replace") if isinstance(rec.key, bytes) else None
             where = Position(rec.topic, rec.partition, rec.offset, key)
             folded = poisoned or folder.fold(rec.value, store, where, datetime.now(UTC))
             store.take(folded)
-            results.append((rec, folded))
-        if not results:
-            return
-        records: list[tuple[str, Outgoing]] = []
-        for rec, folded in results:
-            records.extend((names.ticket_events, Outgoing(e.ticket_id.encode(), encode_event(e),
-                                                          partition=rec.partition))
-                           for e in folded.events)
+            partition = rec.partition
+            for e in folded.events:
+                records.append((events_topic, Outgoing(e.ticket_id.encode(), encode_event(e),
+                                                       partition=partition)))
+            appended += folded.events
             if folded.dead_letter is not None:
                 records.append((names.dead_letters, Outgoing(
                     (folded.dead_letter.key or "").encode(),
                     folded.dead_letter.model_dump_json().encode(), partition=0)))
             # keyed by chat like the raw topics, so they reach the partition of that chat
-            records.extend((names.ticket_commands, Outgoing(
-                r.key or b"", r.value,
-                partition=kafka_partition(r.key or b"", config.partitions)))
-                for r in folded.forwards)
-        await sink.append_all(records, batch_from=1)
-        count_appended(e for _, folded in results for e in folded.events)
-        # One state per thread per batch: its final one, appended to the table's changelog
-        # (to the partition of the last event that changed it, as Faust itself would) through
-        # the same cheap batch path, then put in the local store. Faust's own per-key send
-        # costs more than the whole fold; recovery reads the changelog exactly as usual.
-        # Each partition's next owed offset goes with them, to that partition.
-        last_change: dict[str, int] = {}
-        next_offset: dict[tuple[str, int], int] = {}
-        for rec, folded in results:
+            for r in folded.forwards:
+                records.append((commands_topic, Outgoing(
+                    r.key or b"", r.value,
+                    partition=kafka_partition(r.key or b"", config.partitions))))
             for state in folded.states:
                 if state is not None:
-                    last_change[state.thread_key] = rec.partition
+                    last_change[state.thread_key] = partition
             for thread_key, _ in folded.encoded:
-                last_change[thread_key] = rec.partition
-            next_offset[rec.topic, rec.partition] = rec.offset + 1
+                last_change[thread_key] = partition
+            next_offset[rec.topic, partition] = rec.offset + 1
+            if rec.topic == commands_topic:
+                ticked.append(partition)
+        if not batch:
+            return
+        await sink.append_all(records, batch_from=1)
+        count_appended(appended)
         encoded = {k.encode(): store.encoded(k) for k in last_change}
         rows = [Outgoing(k.encode(), encoded[k.encode()], partition=partition)
                 for k, partition in last_change.items()]
@@ -389,9 +395,8 @@ def create_app(config: WorkerConfig) -> faust.App:
             timers.schedule_stored((k, encoded[k.encode()]) for k in last_change)
             timers.schedule_stored((k, held) for k in store.untouched()
                                    if (held := cache.raw(k.encode())) is not None)
-            for rec, _ in results:
-                if rec.topic == names.ticket_commands:
-                    timers.tick_folded(rec.partition)
+            for partition in ticked:
+                timers.tick_folded(partition)
 
     assigned: set[int] = set()
 
