@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from streams.core.phones import known_region
+from streams.runtime.timers import TICK_MAX_DUE
 from telecase.errors import TelecaseError
 
 
@@ -315,6 +316,11 @@ class Settings(BaseSettings):
     no SLA timers and no assignment."""
     sla_tick_interval: float = Field(1.0, gt=0, le=60)
     """How often a ticket worker looks for SLA timers that came due (seconds)."""
+    sla_tick_max_due: int = Field(TICK_MAX_DUE, ge=1, le=1_000_000)
+    """At most this many threads' timers fire in one tick of a partition; more due (a restart
+    after downtime) fire in the ticks that follow at once. Each tick's fired states and events
+    are held in memory until its batch is written (about 3 KB a thread: ``telecase bench
+    timers --live``)."""
     sla_clock_offset: float = 0.0
     """Tests and ops drills only: seconds added to the ticket workers' clock (their SLA ticker),
     so a test moves time forward instead of sleeping. Leave it 0 in production."""

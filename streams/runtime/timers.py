@@ -78,9 +78,11 @@ class TimerBook:
 
     def __init__(self, partitions: int, partitioner: Partitioner = partition_for,
                  due: DueOf = next_due, *, sla: bool = True,
-                 form_timeout: timedelta | None = None) -> None:
+                 form_timeout: timedelta | None = None, max_due: int | None = None) -> None:
         self.partitions, self.partitioner, self.due = partitions, partitioner, due
         self.sla = sla
+        self.max_due = max_due
+        """At most this many due threads a tick (``None``: :data:`TICK_MAX_DUE`)."""
         self.form_timeout_us = (None if form_timeout is None
                                 else form_timeout // timedelta(microseconds=1))
         self.indexes: dict[int, TimerIndex[str]] = {}
@@ -95,9 +97,10 @@ class TimerBook:
 
     @classmethod
     def for_folder(cls, folder: TimedFolder, partitions: int,
-                   partitioner: Partitioner = partition_for) -> TimerBook:
+                   partitioner: Partitioner = partition_for,
+                   max_due: int | None = None) -> TimerBook:
         """The book of a worker folding with ``folder`` (an ``UpdateFolder``)."""
-        return cls(partitions, partitioner, due=folder.timer_due,
+        return cls(partitions, partitioner, due=folder.timer_due, max_due=max_due,
                    sla=folder.sla_policy is not None,
                    form_timeout=None if folder.intake is None else folder.intake.timeout)
 
@@ -179,7 +182,7 @@ class TimerBook:
 
     def pop_due(self, partition: int, at: datetime) -> list[str]:
         """The threads of ``partition`` due by ``at``, earliest first, at most
-        :data:`TICK_MAX_DUE` (the others stay in the partition's backlog)."""
+        :attr:`max_due` (the others stay in the partition's backlog)."""
         index = self.indexes.get(partition)
         if index is None:
             return []
@@ -187,9 +190,10 @@ class TimerBook:
         due = index.pop_due(at)
         if backlog:
             due = backlog + due
-        if len(due) > TICK_MAX_DUE:
-            self.backlogs[partition] = due[TICK_MAX_DUE:]
-            due = due[:TICK_MAX_DUE]
+        limit = self.max_due or TICK_MAX_DUE
+        if len(due) > limit:
+            self.backlogs[partition] = due[limit:]
+            due = due[:limit]
         else:
             self.backlogs.pop(partition, None)
         if self.partitions > 1:

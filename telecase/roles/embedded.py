@@ -132,7 +132,8 @@ async def open_runtime(settings: Settings, *, demo: bool = False) -> Runtime:
     worker = EmbeddedWorker(log_, names, agents=frozenset(settings.telegram_agent_ids),
                             sla_policy=policies.sla, tick_interval=settings.sla_tick_interval,
                             clock=lambda: time.time() + settings.sla_clock_offset,
-                            intake=intake_rules(settings), pilot=pilot_gate(settings))
+                            intake=intake_rules(settings), pilot=pilot_gate(settings),
+                            tick_max_due=settings.sla_tick_max_due)
     try:  # agents' /t templates; Quick Text joins them once Salesforce is connected
         worker.folder.templates = load_templates_file(settings.templates_file)
     except TemplatesFileError as exc:

@@ -51,15 +51,18 @@ class EmbeddedWorker:
                  linger: float = 0.02, agents: frozenset[int] = frozenset(),
                  sla_policy: SlaPolicy | None = None, tick_interval: float = 1.0,
                  clock: Callable[[], float] = time.time, intake: IntakeRules | None = None,
-                 pilot: PilotGate = EVERYTHING) -> None:
+                 pilot: PilotGate = EVERYTHING, tick_max_due: int | None = None) -> None:
         """``clock``: the ticker's time (epoch seconds; a test drives it). ``linger``: under
         load (a batch of at least ``LINGER_FROM`` records, but not a full one), wait this
         long before reading again, so batches grow and per-batch costs (one transaction, one
         state write per thread) are shared by more updates. A lone update is never held
-        back. ``intake``, ``pilot``: see :class:`~streams.runtime.fold.UpdateFolder`."""
+        back. ``intake``, ``pilot``: see :class:`~streams.runtime.fold.UpdateFolder`.
+        ``tick_max_due``: at most this many threads' timers fired a tick (``None``:
+        :data:`~streams.runtime.timers.TICK_MAX_DUE`)."""
         self.log, self.names, self.batch_max, self.linger = log_, names, batch_max, linger
         self.folder = UpdateFolder(agents, sla_policy, intake=intake, pilot=pilot)
         self.tick_interval, self.clock = tick_interval, clock
+        self.tick_max_due = tick_max_due
         self.cache: dict[str, ThreadState] = {}
         self.folded = 0
         self.timers: TimerBook | None = None
@@ -108,7 +111,7 @@ class EmbeddedWorker:
     async def _build_timers(self) -> None:
         """Index every stored thread's next SLA deadline, by partition."""
         partitions = await self.log.partitions(self.names.ticket_commands)
-        book = TimerBook.for_folder(self.folder, partitions)
+        book = TimerBook.for_folder(self.folder, partitions, max_due=self.tick_max_due)
         book.build_stored(((key.decode(), raw)
                            for key, raw in await self.log.scan_states(STATE_SPACE)),
                           range(partitions))  # from the deadline summaries: nothing decoded

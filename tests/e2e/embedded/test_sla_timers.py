@@ -9,9 +9,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from streams.runtime import timers
 from streams.runtime.bus import Outgoing
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.embedded.worker import EmbeddedWorker
@@ -35,8 +32,8 @@ async def events_of(log: EmbeddedLog, topic: str = NAMES.ticket_events) -> list[
     return out
 
 
-async def run_worker(path: Path, now: float, until: object,
-                     tick_interval: float = 0.05) -> list[object]:
+async def run_worker(path: Path, now: float, until: object, tick_interval: float = 0.05,
+                     tick_max_due: int | None = None) -> list[object]:
     """Run a worker over the log at ``path`` with its clock at ``now`` until ``until(events)``
     holds (or 10 s pass), then stop it; the events in the log."""
     log = await EmbeddedLog.open(path, 2)
@@ -44,7 +41,7 @@ async def run_worker(path: Path, now: float, until: object,
         await log.create_topic(topic, 2)
     stop = asyncio.Event()
     worker = EmbeddedWorker(log, NAMES, sla_policy=POLICY, tick_interval=tick_interval,
-                            clock=lambda: now)
+                            clock=lambda: now, tick_max_due=tick_max_due)
     task = asyncio.create_task(worker.run(stop))
     try:
         for _ in range(200):
@@ -131,19 +128,18 @@ def test_timers_that_came_due_while_nothing_ran_fire_once_on_restart(tmp_path: P
 
 
 def test_a_restart_s_backlog_is_fired_tick_after_tick_without_waiting_the_interval(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A restart fires at most ``TICK_MAX_DUE`` overdue threads a tick; the worker sends the
+        tmp_path: Path) -> None:
+    """A restart fires at most ``tick_max_due`` overdue threads a tick; the worker sends the
     next tick as soon as one leaves a backlog, not at the ticker's next look: with one thread
     a tick and a minute between looks, three overdue tickets (two of them in one of the two
     partitions) all fire within seconds."""
     path = tmp_path / "log.sqlite"
-    monkeypatch.setattr(timers, "TICK_MAX_DUE", 1)
 
     async def scenario() -> None:
         await _three_tickets(path)
         await run_worker(path, T0 + 1, lambda ev: len(signals(ev)) >= 3)
         fired = await run_worker(path, T0 + 20 * 60, lambda ev: len(signals(ev)) >= 12,
-                                 tick_interval=60)
+                                 tick_interval=60, tick_max_due=1)
         assert Counter(s[1] for s in signals(fired)) == {
             "sla.started": 3, "first_response_warning:0.5": 3, "first_response_breached": 3,
             "escalation:1": 3}  # within run_worker's 10 s, far less than one interval more
