@@ -220,8 +220,12 @@ class TimerBook:
         self.ticks_in_flight[partition] = now
         return True
 
-    def tick_folded(self, partition: int) -> None:
+    def tick_folded(self, partition: int) -> bool:
+        """A tick of ``partition`` was folded; whether its backlog wants the next one now (a
+        restart's overdue timers beyond :attr:`max_due`: the workers send it at once rather
+        than at their ticker's next look, up to a tick interval idle per tick)."""
         self.ticks_in_flight.pop(partition, None)
+        return self.backlog(partition) > 0
 
 
 def due_threads(timers: TimerBook | None, pending: dict[str, ThreadState], popped: list[str],

@@ -198,8 +198,7 @@ class EmbeddedWorker:
             self.timers.schedule(s for k in store.untouched()
                                  if (s := self._state(k)) is not None)
             if records[0].topic == self.names.ticket_commands:
-                self.timers.tick_folded(partition)
-                if self.timers.backlog(partition):
+                if self.timers.tick_folded(partition):
                     self._backlog_left.set()  # the ticker sends the next tick now
         self.cache.update(store.pending)
         for thread_key in store.pending_raw:  # stored encoded: decoded again when read

@@ -32,11 +32,22 @@ def test_a_backlog_fires_over_several_ticks_in_due_order(
     book = book_with(7, monkeypatch)
     at = START + timedelta(hours=1)
     handed: list[list[str]] = []
+    more: list[bool] = []  # whether the tick folded wants the next one at once
     while book.wants_tick(0, at.timestamp()):
         handed.append(due_threads(book, {}, [], 0, at))
-        book.tick_folded(0)
+        more.append(book.tick_folded(0))
     assert handed == [["0:p", "1:p", "2:p"], ["3:p", "4:p", "5:p"], ["6:p"]]
+    assert more == [True, True, False]
     assert book.backlog(0) == 0
+
+
+def test_a_book_s_own_limit_a_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    book = book_with(5, monkeypatch)
+    book.max_due = 4
+    at = START + timedelta(hours=1)
+    assert book.pop_due(0, at) == ["0:p", "1:p", "2:p", "3:p"]
+    assert book.tick_folded(0) and book.pop_due(0, at) == ["4:p"]
+    assert not book.tick_folded(0)
 
 
 def test_a_thread_due_again_while_in_the_backlog_is_handed_once_per_tick(
