@@ -197,9 +197,9 @@ class EmbeddedWorker:
             self.timers.schedule_stored((k.decode(), raw) for k, raw in states)
             self.timers.schedule(s for k in store.untouched()
                                  if (s := self._state(k)) is not None)
-            if records[0].topic == self.names.ticket_commands:
-                if self.timers.tick_folded(partition):
-                    self._backlog_left.set()  # the ticker sends the next tick now
+            if (records[0].topic == self.names.ticket_commands
+                    and self.timers.tick_folded(partition)):
+                self._backlog_left.set()  # the ticker sends the next tick now
         self.cache.update(store.pending)
         for thread_key in store.pending_raw:  # stored encoded: decoded again when read
             self.cache.pop(thread_key, None)
