@@ -20,7 +20,8 @@ after a downtime past every first-response deadline:
 
 With ``processes`` > 1 the tickets are split by partition (Kafka's partitioner over that many
 partitions) between as many forked worker processes, each holding its partition's stored
-states, as the Kafka runtime's workers share a topic's partitions; all start at once, and the
+states (and each state's partition, as the Kafka table's recovery notes it), as the Kafka
+runtime's workers share a topic's partitions; all start at once, and the
 restart lasts until the last is done (its ``index``/``fire``/``encode`` figures are the slowest
 process's, ``cpu_s`` is all of theirs). The bench's processes share the machine with whatever
 else runs: ``load_average_1m`` is the 1-minute load before and after the restart, and
@@ -139,16 +140,19 @@ def _held_bytes(stored: dict[str, bytes]) -> int:
 
 
 def _restart(folder: UpdateFolder, stored: dict[str, bytes], partitions: int,
-             partition: int, now: datetime, partitioner: Partitioner) -> dict[str, Any]:
+             partition: int, now: datetime, partitioner: Partitioner,
+             known: dict[str, int] | None = None) -> dict[str, Any]:
     """The worker's restart path for ``partition`` (of ``partitions``), whose stored states
     are ``stored``: the index built, every due timer fired one tick at a time, each tick's
-    events and states encoded and the states stored and scheduled as the workers do."""
+    events and states encoded and the states stored and scheduled as the workers do.
+    ``known``: each stored state's partition, as a Kafka table recovered from its changelog
+    knows it (:meth:`~streams.runtime.timers.TimerBook.build_stored`)."""
     rss_before = _status_kb("VmRSS")
     peak_reset = _reset_peak_rss()
     tick = Tick(partition=partition, at=now).to_bytes()
     started, cpu_started = time.perf_counter(), time.process_time()
     timers = TimerBook.for_folder(folder, partitions, partitioner)
-    timers.build_stored(stored.items(), [partition])
+    timers.build_stored(stored.items(), [partition], None if known is None else known.get)
     indexed = time.perf_counter()
     fire_s = encode_s = 0.0
     fired_events = encoded_bytes = written = ticks = 0
@@ -193,11 +197,15 @@ def _restart_in_child(folder: UpdateFolder, stored: dict[str, bytes], partitions
     # from the changelog), so the copies are made here, before the clock starts.
     for _ in stored.items():
         pass
+    # What the Kafka table's recovery noted of each key it read back (its changelog
+    # partition), which a worker indexes its partitions by instead of hashing every key.
+    known = dict.fromkeys(stored, partition)
     gc.collect()
     ready.put(partition)
     go.wait()
     try:
-        results.put(_restart(folder, stored, partitions, partition, now, kafka_partition))
+        results.put(_restart(folder, stored, partitions, partition, now, kafka_partition,
+                             known))
     except BaseException as exc:  # the parent waits for a result from every process
         results.put(f"partition {partition}: {exc!r}")
         raise

@@ -261,8 +261,10 @@ FOLDERS = {
 def test_the_index_from_stored_bytes_is_the_index_from_decoded_states(
         folder: UpdateFolder) -> None:
     @many
-    @given(st.lists(thread_states(), max_size=12), st.integers(1, 4), st.booleans())
-    def check(states: list[ThreadState], partitions: int, old: bool) -> None:
+    @given(st.lists(thread_states(), max_size=12), st.integers(1, 4), st.booleans(),
+           st.data())
+    def check(states: list[ThreadState], partitions: int, old: bool,
+              data: st.DataObject) -> None:
         stored = {s.thread_key: (dump_v1 if old else dump_thread)(s) for s in states}
         decoded = {key: load_thread(raw) for key, raw in stored.items()}  # last one per key
         by_states = TimerBook.for_folder(folder, partitions)
@@ -271,11 +273,16 @@ def test_the_index_from_stored_bytes_is_the_index_from_decoded_states(
                                 if by_states.partition_of(s.thread_key) == p])
         by_bytes = TimerBook.for_folder(folder, partitions)
         by_bytes.build_stored(stored.items(), range(partitions))
-        assert by_bytes.indexes.keys() == by_states.indexes.keys()
-        for p, index in by_states.indexes.items():
-            assert len(by_bytes.indexes[p]) == len(index)
-            for key in stored:
-                assert by_bytes.indexes[p].due_of(key) == index.due_of(key)
+        # the partitions a recovered table knows for some keys: the same index, unhashed
+        known = {key: by_states.partition_of(key) for key in stored if data.draw(st.booleans())}
+        by_known = TimerBook.for_folder(folder, partitions)
+        by_known.build_stored(stored.items(), range(partitions), known.get)
+        for book in (by_bytes, by_known):
+            assert book.indexes.keys() == by_states.indexes.keys()
+            for p, index in by_states.indexes.items():
+                assert len(book.indexes[p]) == len(index)
+                for key in stored:
+                    assert book.indexes[p].due_of(key) == index.due_of(key)
 
     check()
 
@@ -310,6 +317,15 @@ def test_an_alias_thread_has_no_deadline() -> None:
 def test_bytes_of_no_known_version_are_refused() -> None:
     with pytest.raises(StoredStateError):
         load_thread(b"\x07garbage")
+
+
+def test_a_known_partition_is_taken_as_it_is() -> None:
+    book = TimerBook.for_folder(FOLDERS["sla"], 4)
+    hashed = book.partition_of(BASE.thread_key)
+    other = (hashed + 1) % 4
+    book.build_stored([(BASE.thread_key, dump_thread(BASE))], range(4), {BASE.thread_key:
+                                                                           other}.get)
+    assert len(book.indexes[other]) == 1 and len(book.indexes[hashed]) == 0
 
 
 def test_a_built_partition_is_not_rebuilt() -> None:
