@@ -128,6 +128,7 @@ def worker(settings: Settings) -> None:
                             agent_ids=tuple(settings.telegram_agent_ids),
                             sla_policy=policies.sla, templates=catalog,
                             tick_interval=settings.sla_tick_interval,
+                            tick_max_due=settings.sla_tick_max_due,
                             clock=lambda: time.time() + settings.sla_clock_offset,
                             intake=intake_rules(settings), pilot=pilot_gate(settings),
                             datadir=f"{settings.data_dir}/faust/{settings.worker_app_id}"),

@@ -158,6 +158,10 @@ class WorkerConfig:
     sla_policy: SlaPolicy | None = None
     tick_interval: float = 1.0
     """Seconds between looks at the timer index (a tick goes out only when something is due)."""
+    tick_max_due: int | None = None
+    """At most this many threads' timers fired a tick of a partition (``None``:
+    :data:`~streams.runtime.timers.TICK_MAX_DUE`); a tick that leaves more due sends the next
+    at once, not at the ticker's next look."""
     clock: Callable[[], float] = time.time
     """The ticker's time (epoch seconds), as ``EmbeddedWorker``'s ``clock``."""
     intake: IntakeRules | None = None
@@ -224,9 +228,13 @@ class _BatchStore(BatchStore):
             # now: Faust feeds the agent only after recovery): index what the table holds.
             # From the stored bytes' deadline summaries (nothing decoded), in one pass for
             # every partition the table holds that has no index yet.
-            stored = [(k.decode(), v) for k, v in list(self.cache.table.data.items())
-                      if not k.startswith(b"\x00")]
-            for p, count in self.timers.build_stored(stored, [partition]).items():
+            data = self.cache.table.data
+            stored = [(k.decode(), v) for k, v in list(data.items()) if not k.startswith(b"\x00")]
+            # The changelog partition Faust's memory store noted of each key it recovered
+            # (its ``_key_partition``; a key this worker wrote since is hashed instead).
+            recovered: dict[bytes, int] | None = getattr(data, "_key_partition", None)
+            known = None if not recovered else (lambda key: recovered.get(key.encode()))
+            for p, count in self.timers.build_stored(stored, [partition], known).items():
                 log.info("partition %d: indexed %d threads with SLA timers", p, count)
         return super().due_threads(partition, at)
 
@@ -270,7 +278,8 @@ def create_app(config: WorkerConfig) -> faust.App:
                         value_type=bytes)
     folder = UpdateFolder(frozenset(config.agent_ids), config.sla_policy, config.templates,
                           intake=config.intake, pilot=config.pilot)
-    timers = (TimerBook.for_folder(folder, config.partitions, kafka_partition)
+    timers = (TimerBook.for_folder(folder, config.partitions, kafka_partition,
+                                   max_due=config.tick_max_due)
               if folder.needs_timers else None)
     cache = _DecodedCache(threads)
     changelog = threads.changelog_topic.get_topic_name()
@@ -395,8 +404,8 @@ def create_app(config: WorkerConfig) -> faust.App:
             timers.schedule_stored((k, encoded[k.encode()]) for k in last_change)
             timers.schedule_stored((k, held) for k in store.untouched()
                                    if (held := cache.raw(k.encode())) is not None)
-            for partition in ticked:
-                timers.tick_folded(partition)
+            if [p for p in ticked if timers.tick_folded(p)]:
+                tick_soon()  # a backlog left: its next tick now
 
     assigned: set[int] = set()
 
@@ -416,6 +425,22 @@ def create_app(config: WorkerConfig) -> faust.App:
         await sink.append(names.ticket_commands, [
             Outgoing(b"tick", Tick(partition=p, at=at).to_bytes(), partition=p)
             for p in sorted(held) if timers.wants_tick(p, now)])
+
+    follow_ups: set[asyncio.Task[None]] = set()
+
+    def tick_soon() -> None:
+        """:func:`tick` now, beside the ticker's own looks: a tick's batch left a backlog
+        (waiting out the interval left the worker idle up to a second per tick). Each
+        partition's tick goes out once whoever looks first (``TimerBook.wants_tick``)."""
+        task = asyncio.ensure_future(tick())
+        follow_ups.add(task)
+        task.add_done_callback(ticked_soon)
+
+    def ticked_soon(task: asyncio.Task[None]) -> None:
+        follow_ups.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("the next tick after a backlog failed (the ticker sends it): %r",
+                        task.exception())
 
     if timers is not None:
         app.timer(interval=config.tick_interval)(tick)

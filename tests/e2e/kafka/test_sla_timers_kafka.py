@@ -66,8 +66,10 @@ def test_killing_the_worker_holding_timers_fires_each_timer_exactly_once(
     # or all of them, and every breach and escalation, are left to the next worker.
     worker.kill()
     # 14 s of downtime on the next worker's clock: every timer is overdue when it starts (the
-    # clock is moved, not waited for; nothing fired them meanwhile).
-    dep.start("worker2", "worker", **env, TELECASE_SLA_CLOCK_OFFSET="14")
+    # clock is moved, not waited for; nothing fired them meanwhile). One thread a tick: the
+    # two or so overdue threads of each partition fire in ticks sent one after another.
+    dep.start("worker2", "worker", **env, TELECASE_SLA_CLOCK_OFFSET="14",
+              TELECASE_SLA_TICK_MAX_DUE="1")
     wait_for(lambda: set(signals(ticket_log(dep)).values()) == {1}
              and len(signals(ticket_log(dep))) == customers * len(SIGNALS), 120,
              what="every timer fired by the second worker")
