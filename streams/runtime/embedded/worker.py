@@ -121,9 +121,8 @@ class EmbeddedWorker:
     async def _tick(self, stop: asyncio.Event) -> None:
         """Append a clock tick to each partition with something due: every ``tick_interval``,
         and at once when a tick's batch left due threads in a partition's backlog (a restart
-        after downtime fires its overdue timers in ticks of at most
-        :data:`~streams.runtime.timers.TICK_MAX_DUE` threads; waiting out the interval
-        between them left the worker idle up to a second per tick)."""
+        after downtime fires its overdue timers in ticks of at most ``tick_max_due`` threads;
+        waiting out the interval between them left the worker idle up to a second per tick)."""
         assert self.timers is not None
         while not stop.is_set():
             self._backlog_left.clear()  # set after this is seen by the check below or the wait

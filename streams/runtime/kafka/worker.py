@@ -404,8 +404,11 @@ def create_app(config: WorkerConfig) -> faust.App:
             timers.schedule_stored((k, encoded[k.encode()]) for k in last_change)
             timers.schedule_stored((k, held) for k in store.untouched()
                                    if (held := cache.raw(k.encode())) is not None)
-            if [p for p in ticked if timers.tick_folded(p)]:
-                tick_soon()  # a backlog left: its next tick now
+            backlog_left = False
+            for p in ticked:  # each tick folded, whether or not an earlier one left a backlog
+                backlog_left = timers.tick_folded(p) or backlog_left
+            if backlog_left:
+                tick_soon()  # its next tick now
 
     assigned: set[int] = set()
 
