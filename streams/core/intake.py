@@ -149,7 +149,7 @@ def _starts_form(routed: Routed, state: ThreadState, rules: IntakeRules) -> bool
 def decide_form(command: ReceiveTelegramMessage, state: ThreadState,
                 rules: IntakeRules) -> list[TicketEvent]:
     """The events of one private-chat message that :func:`wants_form`."""
-    if command.update_id in state.recent_updates:
+    if state.has_update(command.update_id):
         return []
     routed, form = command.routed, state.intake
     msg = routed.message
