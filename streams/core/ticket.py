@@ -32,6 +32,7 @@ from streams.core.intake_form import IntakeState, evolve_form
 from streams.core.phones import e164
 from streams.core.routing import Routed, explicit_reply_to
 from streams.core.templates import NO_TEMPLATES, TemplateCatalog
+from streams.core.unvalidated import unvalidated
 from streams.schema.commands import Assignment
 from streams.schema.envelope import TopicChecked
 from streams.schema.envelope import TopicRecreated as TopicRecreatedRecord
@@ -593,6 +594,13 @@ def _ticket_for(routed: Routed, state: ThreadState) -> TicketState | None:
     return None
 
 
+_UNVALIDATED: frozenset[type[TicketEvent]] = frozenset({
+    TicketOpened, CustomerMessageReceived, CustomerMessageEdited})
+"""The events :class:`_Emitter` builds with :func:`~streams.core.unvalidated.unvalidated`:
+each of their fields is given a value of its own type (a validated update's, a ``Customer``
+instance, a ``Literal`` of ``Routed.channel``, a text cut from the update's)."""
+
+
 class _Emitter:
     """Builds a command's events with consecutive ``seq`` numbers and the shared envelope."""
 
@@ -606,15 +614,24 @@ class _Emitter:
     def add(self, cls: type[TicketEvent], *, at: int | None = None,
             **fields: object) -> None:
         self.seq += 1
-        routed = self.command.routed
+        command = self.command
+        routed = command.routed
         actor = _speaker(routed) or _actor(self.msg.from_, routed.from_bot, routed.agents)
-        self.events.append(cls(
-            event_id=f"{self.ticket_id}#{self.seq}", ticket_id=self.ticket_id, seq=self.seq,
-            occurred_at=_ts(self.msg.date if at is None else at),
-            recorded_at=self.command.received_at,
-            source=SourceRef(kind="telegram", update_id=self.command.update_id,
-                             chat_id=routed.chat_id, message_id=self.msg.message_id),
-            actor=actor, **fields))
+        source = {"kind": "telegram", "update_id": command.update_id,
+                  "chat_id": routed.chat_id, "message_id": self.msg.message_id}
+        envelope = {"event_id": f"{self.ticket_id}#{self.seq}", "ticket_id": self.ticket_id,
+                    "seq": self.seq, "occurred_at": _ts(self.msg.date if at is None else at),
+                    "recorded_at": command.received_at}
+        # Values already validated (the update's, the state's), for the events of nearly every
+        # update; the command's own two and the seq's bound checked here, as validation would.
+        if (cls in _UNVALIDATED and self.seq >= 1 and type(command.update_id) is int
+                and type(command.received_at) is datetime):
+            self.events.append(unvalidated(cls, {
+                **envelope, "source": unvalidated(SourceRef, source), "actor": actor,
+                **fields}))
+        else:
+            self.events.append(cls(**envelope, source=SourceRef(**source), actor=actor,
+                                   **fields))
 
     def open(self, state: ThreadState) -> TicketState:
         routed = self.command.routed
@@ -700,8 +717,9 @@ def _customer(user: User | None, agents: frozenset[int] = frozenset(),
               phone: str | None = None) -> Customer | None:
     if user is None or user.is_bot or user.id in agents:
         return None
-    return Customer(telegram_user_id=user.id, username=user.username, first_name=user.first_name,
-                    last_name=user.last_name, language_code=user.language_code, phone=phone)
+    return unvalidated(Customer, {  # a validated user's fields, and a phone in E.164
+        "telegram_user_id": user.id, "username": user.username, "first_name": user.first_name,
+        "last_name": user.last_name, "language_code": user.language_code, "phone": phone})
 
 
 def _agent(routed: Routed) -> Agent:
@@ -752,7 +770,7 @@ def _actor(user: User | None, from_bot: bool, agents: frozenset[int]) -> Actor:
     if user is None:
         return Actor(kind="system")
     kind = "bot" if from_bot else "agent" if user.id in agents else "customer"
-    return Actor(kind=kind, id=str(user.id), display_name=_display(user))
+    return unvalidated(Actor, {"kind": kind, "id": str(user.id), "display_name": _display(user)})
 
 
 def _ts(unix: int) -> datetime:
