@@ -384,6 +384,14 @@ def create_app(config: WorkerConfig) -> faust.App:
                 ticked.append(partition)
         if not batch:
             return
+        if timers is not None and ticked:
+            # Each tick is folded: a partition whose tick left a backlog gets its next tick
+            # now, on its way while this batch is written (the next batch folds it after).
+            backlog_left = False
+            for p in ticked:
+                backlog_left = timers.tick_folded(p) or backlog_left
+            if backlog_left:
+                tick_soon()
         await sink.append_all(records, batch_from=1)
         count_appended(appended)
         encoded = {k.encode(): store.encoded(k) for k in last_change}
@@ -404,11 +412,6 @@ def create_app(config: WorkerConfig) -> faust.App:
             timers.schedule_stored((k, encoded[k.encode()]) for k in last_change)
             timers.schedule_stored((k, held) for k in store.untouched()
                                    if (held := cache.raw(k.encode())) is not None)
-            backlog_left = False
-            for p in ticked:  # each tick folded, whether or not an earlier one left a backlog
-                backlog_left = timers.tick_folded(p) or backlog_left
-            if backlog_left:
-                tick_soon()  # its next tick now
 
     assigned: set[int] = set()
 
