@@ -89,6 +89,7 @@ def decode_event(data: bytes | str | dict[str, Any]) -> TicketEvent:
 
 
 _PLANS = {cls: plan for cls in EVENT_TYPES if (plan := plan_of(cls)) is not None}
+_CONVERTS = {cls: plan.convert for cls, plan in _PLANS.items()}
 
 
 def encode_event(event: TicketEvent) -> bytes:
@@ -97,10 +98,10 @@ def encode_event(event: TicketEvent) -> bytes:
     encodes an event for every overdue timer), else from the model's serializer straight to
     bytes (``model_dump_json`` decodes its bytes to a ``str`` that was encoded back). Tests
     hold the two equal (issue 19)."""
-    plan = _PLANS.get(type(event))
-    if plan is not None:
+    convert = _CONVERTS.get(type(event))
+    if convert is not None:
         try:
-            return WRITE(plan(event))
+            return WRITE(convert(event))
         except Fallback:
             pass
     return event.__pydantic_serializer__.to_json(event)
