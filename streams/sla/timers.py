@@ -110,7 +110,9 @@ class TimerIndex(Generic[K]):
             if due is None:
                 live.pop(key, None)
                 continue
-            if type(due) is datetime and due.tzinfo is UTC:  # the common case, inline
+            if type(due) is float:  # a worker's stored states' summaries (epoch seconds)
+                entry = (due, sequence, key)
+            elif type(due) is datetime and due.tzinfo is UTC:  # the common case, inline
                 entry = (due.timestamp(), sequence, key)
             else:
                 entry = (epoch_seconds(due), sequence, key)
@@ -186,7 +188,9 @@ class TimerIndex(Generic[K]):
             if due is None:
                 live.pop(key, None)
                 continue
-            if type(due) is datetime and due.tzinfo is UTC:  # the common case, inline
+            if type(due) is float:  # a worker's stored states' summaries (epoch seconds)
+                live[key] = (due, sequence, key)
+            elif type(due) is datetime and due.tzinfo is UTC:  # the common case, inline
                 live[key] = (due.timestamp(), sequence, key)
             else:
                 live[key] = (epoch_seconds(due), sequence, key)
