@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Coroutine, Sequence
+from inspect import isawaitable
 from typing import Any
 
 import faust
@@ -88,9 +89,13 @@ class BatchStream(faust.Stream):  # type: ignore[type-arg]  # Faust's Stream is 
                         add_unacked(message)
                         on_message_in(tp, offset, message)
                     on_event_in(tp, offset, self, event)
-                    if processors and not await self._processed(event):
-                        await self.ack(event)  # a processor skipped it: dropped, as Faust
-                        continue
+                    if processors:
+                        kept = self._processed(event)
+                        if not isinstance(kept, bool):
+                            kept = await kept  # a processor returned an awaitable
+                        if not kept:
+                            await self.ack(event)  # a processor skipped it: dropped, as Faust
+                            continue
                     events.append(event)
                 if not events:
                     continue
@@ -107,15 +112,35 @@ class BatchStream(faust.Stream):  # type: ignore[type-arg]  # Faust's Stream is 
                 await self.stop()
                 self.service_reset()
 
-    async def _processed(self, event: EventT[Any]) -> bool:
+    def _processed(self, event: EventT[Any]) -> bool | Coroutine[Any, Any, bool]:
         """Run the stream's processors on ``event``'s value, as Faust's iterator does before
         its ``take_events`` buffers the event (whose values the batch does not carry: only
-        the processors' effects count). ``False``: one raised ``Skip``."""
+        the processors' effects count). ``False``: one raised ``Skip``. Called, not awaited,
+        while the processors return plain values (Faust's own, on every agent's stream, does):
+        two coroutines an event were 0.4-0.7 us of the worker's CPU (issue 19); from the
+        first processor that returns an awaitable on, the rest run in a coroutine."""
         self.current_event = event
         _current_event.set(weakref.ref(event))
         value = event.value
+        awaiting = False
         try:
-            for processor in self._processors:
+            for at, processor in enumerate(self._processors):
+                value = processor(value)
+                if isawaitable(value):
+                    awaiting = True
+                    return self._processed_after(value, at + 1)
+        except Skip:
+            return False
+        finally:
+            if not awaiting:
+                self.current_event = None
+        return True
+
+    async def _processed_after(self, pending: Awaitable[Any], start: int) -> bool:
+        """:meth:`_processed` from a processor's awaitable result on."""
+        try:
+            value = await pending
+            for processor in self._processors[start:]:
                 value = await maybe_async(processor(value))
         except Skip:
             return False

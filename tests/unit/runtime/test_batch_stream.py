@@ -137,6 +137,54 @@ async def test_an_event_a_processor_skips_is_dropped_and_acked() -> None:
         break
 
 
+async def test_processors_returning_awaitables_run_in_order_as_fausts_do() -> None:
+    """A processor may return an awaitable (Faust awaits it): from the first that does, the
+    rest run after it, each on the one before's result, with the event still current, and an
+    asynchronous ``Skip`` drops the event (acknowledged); the batches are still Faust's."""
+    seen: list[tuple[str, int, int]] = []
+
+    async def take(app: faust.App) -> tuple[list[list[int]], list[tuple[str, int, int]],
+                                            list[bool]]:
+        seen.clear()
+        channel = app.channel()
+        stream: Any = app.stream(channel)
+
+        def first(value: int) -> int:
+            seen.append(("sync", stream.current_event.value, value))
+            return value + 1
+
+        async def later(value: int) -> int:
+            seen.append(("async", stream.current_event.value, value))
+            if value == 3:  # the event 2, skipped after the sync processor ran
+                raise Skip()
+            return value * 10
+
+        stream.add_processor(first)
+        stream.add_processor(later)
+        stream.add_processor(lambda value: seen.append(("last", stream.current_event.value,
+                                                        value)))
+        for value in (1, 2, 3):
+            await channel.send(value=value)
+        events = list(stream.channel.queue._queue)
+        batches: list[list[int]] = []
+        agen = stream.take_events(3, within=0.05)
+        async for batch in agen:
+            batches.append([e.value for e in batch])
+            if sum(map(len, batches)) == 2:
+                break
+        acked = [e.message.acked for e in events]
+        await agen.aclose()
+        return batches, list(seen), acked
+
+    ours, fausts = await take(_app(Stream=BatchStream)), await take(_app())
+    assert ours == fausts
+    assert ours[0] == [[1, 3]]
+    assert ours[1] == [("sync", 1, 1), ("async", 1, 2), ("last", 1, 20),
+                       ("sync", 2, 2), ("async", 2, 3),
+                       ("sync", 3, 3), ("async", 3, 4), ("last", 3, 40)]
+    assert ours[2] == [False, True, False]  # the skipped one acked, the batch's not yet
+
+
 async def test_the_lean_monitor_records_when_a_stream_last_took_a_record() -> None:
     app = _app(Stream=BatchStream, Monitor=LeanMonitor)
     assert isinstance(app.monitor, LeanMonitor)
