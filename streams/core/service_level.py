@@ -45,17 +45,18 @@ Decisions, written down (the what-if in ``streams.sla.replay`` follows the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from streams.core.intake import is_form_id, policy_facts
 from streams.core.ticket import DecisionError, ThreadState, TicketState
+from streams.core.unvalidated import whole_builder
 from streams.schema.events import (
     Actor,
     CustomerMessageReceived,
     EscalationAction,
-    EventBase,
     SlaBreached,
     SlaEscalated,
     SlaMet,
@@ -400,7 +401,7 @@ def _signal_events(ticket_id: str, signals: list[SlaSignal], seq: int,
         if isinstance(signal, _MET):
             fields["elapsed"] = signal.elapsed
             fields["on_time"] = signal.on_time
-        out.append(_unvalidated(model, fields))
+        out.append(_BUILD[model](fields))
     return out
 
 
@@ -427,23 +428,11 @@ _MET = (FirstResponseMet, ResolutionMet)
 one), nor the type and version merged from a dict: about 0.3 us of the 2 a fired event took to
 build (issue 19)."""
 
-_GIVEN: dict[type[EventBase], set[str]] = {
-    model: set(model.model_fields) - {"type", "version"}
+_BUILD: dict[type, Callable[[dict[str, Any]], SlaWarning | SlaBreached | SlaMet]] = {
+    model: whole_builder(model, frozenset({"type", "version"}))
     for model in (SlaWarning, SlaBreached, SlaMet)}
+"""Each event built without pydantic's validation from the values the signal holds, already
+what the model declares (:func:`~streams.core.unvalidated.whole_builder`; validating was some
+2 us of a breach's 18 at a restart, issue 19). A test holds them equal to the validated ones,
+as objects and as JSON."""
 _set = object.__setattr__
-_Event = TypeVar("_Event", bound=SlaWarning | SlaBreached | SlaMet)
-
-
-def _unvalidated(model: type[_Event], fields: dict[str, object]) -> _Event:
-    """``model.model_validate(fields)`` without pydantic's validation, for the warnings,
-    breaches and met targets this module builds from the clock's signals, whose values are
-    already what the model declares: ``fields`` names every field of the model in its order
-    (``type`` and ``version`` at their defaults), and the fields set are those
-    ``model_validate`` would count as given. Validating was some 2 us of a breach's 18 at a
-    restart (issue 19); a test holds the two equal, as objects and as JSON."""
-    event = object.__new__(model)
-    _set(event, "__dict__", fields)
-    _set(event, "__pydantic_fields_set__", _GIVEN[model].copy())
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
-    return event

@@ -18,11 +18,12 @@ no private attributes, no extra fields kept (checked when a model is first built
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["unvalidated"]
+__all__ = ["unvalidated", "whole_builder"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _TEMPLATES: dict[type[BaseModel], dict[str, Any]] = {}
@@ -43,6 +44,30 @@ def unvalidated(model: type[_Model], given: dict[str, Any]) -> _Model:
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance
+
+
+def whole_builder(model: type[_Model], defaulted: frozenset[str] = frozenset()
+                  ) -> Callable[[dict[str, Any]], _Model]:
+    """:func:`unvalidated` for a caller that names every field of ``model`` in the model's
+    order, those in ``defaulted`` at their defaults (not counted as given): the dict it passes
+    becomes the instance's own, with no template copied nor fields set worked out at each
+    call. Made once per model, and refused for the models :func:`unvalidated` refuses. The SLA
+    clock's warnings, breaches and met targets are built so, one per overdue timer at a
+    restart (about 0.45 us an event less than :func:`unvalidated`, issue 19)."""
+    template = _TEMPLATES.get(model)
+    if template is None:
+        template = _TEMPLATES[model] = _template(model)
+    given = set(template) - defaulted
+
+    def build(fields: dict[str, Any]) -> _Model:
+        instance = object.__new__(model)
+        _set(instance, "__dict__", fields)
+        _set(instance, "__pydantic_fields_set__", given.copy())
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", None)
+        return instance
+
+    return build
 
 
 def _template(model: type[BaseModel]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The SLA events the clock's warnings, breaches and met targets become are built without
-pydantic's validation (``streams.core.service_level._unvalidated``): each equals what
+pydantic's validation (``streams.core.unvalidated.whole_builder``): each equals what
 ``model_validate`` of the same fields gives, as an object and as JSON."""
 
 from __future__ import annotations

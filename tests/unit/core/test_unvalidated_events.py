@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from streams.core import ticket
 from streams.core.routing import Routed, route
 from streams.core.ticket import ReceiveTelegramMessage, decide, replaced
-from streams.core.unvalidated import unvalidated
+from streams.core.unvalidated import unvalidated, whole_builder
 from streams.schema.events import TicketEvent, encode_event
 from streams.schema.telegram import Update
 from tests.telegram_factory import BOT_ID, Script, forum, private
@@ -134,3 +134,5 @@ class _Listed(BaseModel):
 def test_a_model_whose_validation_changes_values_is_refused(model: type[BaseModel]) -> None:
     with pytest.raises(TypeError, match="validate it"):
         unvalidated(model, {"name": " a "})
+    with pytest.raises(TypeError, match="validate it"):  # refused once, when it is made
+        whole_builder(model)
