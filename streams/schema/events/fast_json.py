@@ -60,7 +60,7 @@ def _instant(value: datetime) -> datetime:
             offset = value.utcoffset()
             whole = offset is None or not (offset.seconds % 60 or offset.microseconds)
             if type(tz) in _FIXED_OFFSETS:  # one offset at every instant: remembered
-                if len(_WHOLE_MINUTES) >= _DURATIONS_MAX:
+                if len(_WHOLE_MINUTES) >= _OFFSETS_MAX:
                     _WHOLE_MINUTES.clear()
                 _WHOLE_MINUTES[tz] = whole
         if not whole:
@@ -73,6 +73,8 @@ _WHOLE_MINUTES: dict[tzinfo, bool] = {}
 """Whether a fixed offset is whole minutes, by the offset (equal offsets hash alike). Every
 instant pydantic parsed has its own ``TzInfo`` (a tick's, in every event the tick fires),
 whose ``utcoffset`` is about 0.3 us a call (issue 19)."""
+_OFFSETS_MAX = 1024
+"""Offsets remembered at most (cleared when full; real ones are a few dozen)."""
 
 
 def _duration(value: timedelta) -> msgspec.Raw:
