@@ -16,7 +16,7 @@ import collections
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
@@ -93,6 +93,9 @@ _FOLDED_WITH_EVENTS = UPDATES_FOLDED.labels("events")
 _FOLDED_DUPLICATE = UPDATES_FOLDED.labels("duplicate")
 """The outcomes of nearly every update folded, labelled once (``labels`` takes a lock and
 checks its values on each call: some 1% of the fold)."""
+
+
+_NO_OFFSET = timedelta(0)
 
 
 def _count_sla(events: list[TicketEvent]) -> None:
@@ -347,18 +350,24 @@ class UpdateFolder:
         partition."""
         if not self.needs_timers:
             return Folded(skipped="no_sla_policy")
-        source = SourceRef(kind="clock", tick_at=tick.at)
+        at = tick.at
         # The same instant in UTC, once: the SLA clock works in UTC and would convert a
         # parsed tick's instant (pydantic's own zone) for every thread it fires.
-        due_by = tick.at if tick.at.tzinfo is None else tick.at.astimezone(UTC)
+        due_by = at if at.tzinfo is None else at.astimezone(UTC)
+        if at.tzinfo is not None and at.utcoffset() == _NO_OFFSET:
+            # A tick in UTC (the workers' own) is recorded as ``due_by``: the same instant and
+            # the same JSON, in the standard library's zone, whose offset the events' encoding
+            # need not look up again for each event the tick fires (issue 19).
+            at = due_by
+        source = SourceRef(kind="clock", tick_at=at)
         events: list[TicketEvent] = []
         sla_events: list[TicketEvent] = []
         states: list[ThreadState] = []
         encoded: list[tuple[str, bytes]] = []
         stored_of: Callable[[str], bytes | None] | None = getattr(store, "stored", None)
-        for key in store.due_threads(where.partition, tick.at):
+        for key in store.due_threads(where.partition, at):
             raw = stored_of(key) if stored_of is not None else None
-            fired_stored = (self._fire_stored(raw, due_by, tick.at, source)
+            fired_stored = (self._fire_stored(raw, due_by, at, source)
                             if raw is not None else None)
             if fired_stored is not None:
                 fired_events, new_raw = fired_stored
@@ -373,9 +382,9 @@ class UpdateFolder:
             fired: list[TicketEvent] = []
             new_state = state
             if self.intake is not None:
-                fired, new_state = expire_form(state, tick.at, self.intake, tick.at, source)
+                fired, new_state = expire_form(state, at, self.intake, at, source)
             if self.sla_policy is not None:
-                sla_fired, new_state = fire_due(new_state, due_by, self.sla_policy, tick.at,
+                sla_fired, new_state = fire_due(new_state, due_by, self.sla_policy, at,
                                                 source)
                 sla_events += sla_fired
                 fired += sla_fired

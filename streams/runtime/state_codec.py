@@ -243,7 +243,13 @@ def stored_deadlines(data: bytes) -> tuple[int, int]:
     """The deadline summary of a stored state: its next SLA deadline and its open intake
     form's last activity, in microseconds since the epoch (:data:`NO_DEADLINE`: none). Read
     from the header of v2 to v4 bytes; v1 bytes are decoded for it."""
-    if data[:1] in (b"\x02", b"\x03", b"\x04") and len(data) > _HEADER.size:
-        _, sla, form = _HEADER.unpack_from(data)
-        return sla, form
+    if len(data) > _HEADER.size:
+        version, sla, form = _HEADER.unpack_from(data)
+        if version in _SUMMARIZED:  # v1 starts with ``{``
+            return sla, form
     return _deadlines(load_thread(data))
+
+
+_SUMMARIZED = frozenset({0x02, 0x03, 0x04})
+"""The versions whose header holds the deadline summary (read without slicing the version
+byte off: the summary is read for every stored state a restart indexes, issue 19)."""

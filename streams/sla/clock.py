@@ -80,7 +80,7 @@ from streams.sla.signals import (
 __all__ = ["AdoptedTerms", "AgentReplied", "Closed", "CustomerWrote", "Fact", "Reopened",
            "SalesforceTarget", "SlaState", "StatusChanged", "Stopwatch", "TicketFacts", "Timer",
            "adopt", "adopted_terms", "breach_at", "due", "fire", "mask_of", "observe",
-           "policy_keys", "start"]
+           "policy_keys", "start", "stopwatch"]
 
 
 # ----------------------------------------------------------------------------- facts
@@ -144,6 +144,21 @@ class Stopwatch:
         if self.since is None:
             return None
         return calendar.add(self.since, max(budget - self.used, ZERO))
+
+
+_SET_USED = Stopwatch.__dict__["used"].__set__
+_SET_SINCE = Stopwatch.__dict__["since"].__set__
+
+
+def stopwatch(used: timedelta, since: datetime | None) -> Stopwatch:
+    """``Stopwatch(used, since)`` without the frozen dataclass's ``__init__`` (an
+    ``object.__setattr__`` call a field): its slots set directly. A stored ticket's two
+    stopwatches are rebuilt at every tick that fires it (0.35 us each against 0.18, some 2% of
+    a restart's work a ticket, issue 19); a test holds it equal to the class's own."""
+    watch = object.__new__(Stopwatch)
+    _SET_USED(watch, used)
+    _SET_SINCE(watch, since)
+    return watch
 
 
 class Timer(NamedTuple):

@@ -29,6 +29,7 @@ from streams.sla.clock import (
     adopted_terms,
     mask_of,
     policy_keys,
+    stopwatch,
 )
 from streams.sla.policy import SlaPolicy, SlaTerms
 
@@ -110,7 +111,7 @@ class SlaSnapshot:
          first_response_at, waiting, status, closed, closures, held, fired, next_at,
          first_target, resolution_target, targets) = row
         return cls(tier, team, tier_reason, rule, started_at, as_of, last_activity_at,
-                   Stopwatch(*first), Stopwatch(*resolution), first_response_at, waiting,
+                   stopwatch(*first), stopwatch(*resolution), first_response_at, waiting,
                    status, closed, closures, held, fired, next_at, first_target,
                    resolution_target, targets)
 
@@ -135,7 +136,7 @@ def thaw_row(row: Row, ticket_id: str, policy: SlaPolicy) -> SlaState:
      resolution_target, targets) = row
     terms = _terms(policy, tier, team, first_target, resolution_target, targets)
     return _tuple(SlaState, (ticket_id, terms, tier_reason, rule, started_at, as_of,
-                             last_activity_at, Stopwatch(*first), Stopwatch(*resolution),
+                             last_activity_at, stopwatch(*first), stopwatch(*resolution),
                              first_response_at, waiting, status, closed, closures, held,
                              mask_of(terms, fired), next_at))
 

@@ -6,7 +6,7 @@ clocks alone cannot decide (an older version, clocks not started, an open intake
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -157,3 +157,22 @@ def test_a_thread_with_nothing_pending_is_left_alone() -> None:
     store = _same_tick(UpdateFolder(sla_policy=POLICY), [quiet, alias],
                        datetime(2090, 1, 1, tzinfo=UTC))
     assert store.decoded == 0
+
+
+def test_the_events_a_tick_fires_record_its_instant_as_written() -> None:
+    """A tick in UTC (what the workers send) is recorded in the standard library's zone, the
+    same instant and JSON as pydantic's parse of it; a tick with another offset keeps it."""
+    due = BASE.tickets[0].opened_at + timedelta(hours=2, minutes=1)
+    plus_two = timezone(timedelta(hours=2))
+    for at, written in ((due.astimezone(UTC), due.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                        (due.astimezone(plus_two),
+                         due.astimezone(plus_two).strftime("%Y-%m-%dT%H:%M:%S+02:00"))):
+        store = Stored({BASE.thread_key: dump_thread(BASE)}, [BASE.thread_key])
+        folded = _tick(UpdateFolder(sla_policy=POLICY), store, at)
+        assert folded.events
+        for event in folded.events:
+            assert event.recorded_at == at
+            assert event.source.tick_at == at
+            assert f'"recorded_at":"{written}"' in encode_event(event).decode()
+            assert encode_event(event) == event.model_dump_json().encode()
+            assert (event.recorded_at.tzinfo is UTC) == (at.utcoffset() == timedelta(0))

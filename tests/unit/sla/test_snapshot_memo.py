@@ -5,7 +5,7 @@ and masks memoised per plan, the last plan remembered."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -16,12 +16,14 @@ from streams.sla.clock import (
     Fact,
     SalesforceTarget,
     SlaState,
+    Stopwatch,
     _plan,
     adopt,
     fire,
     mask_of,
     observe,
     policy_keys,
+    stopwatch,
 )
 from streams.sla.snapshot import NEXT_AT, SlaSnapshot, freeze_row, thaw_row
 from tests.unit.sla.test_clock import MIN, POLICY, T0, steps, ticket
@@ -57,6 +59,22 @@ def _states(plan: list[tuple[int, Fact]], chat_id: int, adopted: bool) -> list[S
         states.append(state)
     states.append(fire(state, at + timedelta(days=60))[0])
     return states
+
+
+@given(used=st.timedeltas(min_value=timedelta(0)),
+       since=st.none() | st.datetimes(timezones=st.just(T0.tzinfo)))
+def test_a_stopwatch_built_by_its_slots_equals_the_class_own(
+        used: timedelta, since: datetime | None) -> None:
+    """``stopwatch`` sets the slots the frozen dataclass has, every one of them."""
+    assert [f.name for f in dataclasses.fields(Stopwatch)] == ["used", "since"]
+    assert Stopwatch.__slots__ == ("used", "since")
+    built = stopwatch(used, since)
+    assert type(built) is Stopwatch
+    assert built == Stopwatch(used, since)
+    assert (built.used, built.since) == (used, since)
+    assert hash(built) == hash(Stopwatch(used, since))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.used = used  # type: ignore[misc]
 
 
 def test_a_snapshot_is_a_plain_frozen_dataclass_that_init_only_sets() -> None:
