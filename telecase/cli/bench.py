@@ -109,6 +109,10 @@ def bench_timers(
     processes: int = typer.Option(1, min=1, help="with --live: the restart split over this "
                                   "many worker processes, a partition each (Kafka's "
                                   "partitioner)"),
+    restarts: int = typer.Option(3, min=1, help="with --live: the restart run this many times "
+                                 "over the same stored states (fresh processes with "
+                                 "--processes), the figures the median run's, each run's "
+                                 "seconds and CPU listed"),
 ) -> None:
     """SLA timers on one worker: memory for --tickets open tickets, firing lateness at --rate,
     and catching up after a restart with every timer overdue; print JSON."""
@@ -116,7 +120,7 @@ def bench_timers(
     result = run_bench(tickets=tickets, rate=rate, seconds=seconds)
     if live:
         from bench.timers_live import run as run_live
-        result["worker_restart"] = run_live(live, processes)
+        result["worker_restart"] = run_live(live, processes, restarts)
     echo_json(result, indent=2)
 
 

@@ -29,3 +29,18 @@ def test_split_over_processes_every_ticket_fires_once() -> None:
     assert restart["still_pending"] == 200
     assert restart["ticks"] >= 2  # a tick per process
     assert restart["cpu_s"] > 0
+
+
+def test_restarted_again_each_run_fires_everything_and_the_median_run_is_reported() -> None:
+    """Each run starts from the same stored states (none sees another's firing), and the
+    figures are those of the median run of the listed ones."""
+    for processes in (1, 2):
+        result = run(120, processes=processes, restarts=3)
+        restart = result["restart"]
+        assert restart["restarts"] == 3
+        runs = restart["runs_total_s"]
+        assert len(runs) == 3 == len(restart["runs_cpu_s"]) and runs == sorted(runs)
+        assert restart["total_s"] == runs[1]
+        assert restart["events_fired"] == 120  # the median run's, not three runs' worth
+        assert restart["states_written"] == 120
+        assert all(cpu > 0 for cpu in restart["runs_cpu_s"])
