@@ -136,3 +136,36 @@ def test_a_model_whose_validation_changes_values_is_refused(model: type[BaseMode
         unvalidated(model, {"name": " a "})
     with pytest.raises(TypeError, match="validate it"):  # refused once, when it is made
         whole_builder(model)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    size: int = 0
+
+
+class _Open(BaseModel):
+    name: str
+    size: int = 0
+
+
+def test_frozen_models_share_their_fields_set_and_no_instance_can_change_it() -> None:
+    """A frozen model's instances share one fields set (pydantic changes an instance's set
+    only on assignment, which a frozen model refuses, and ``model_copy`` copies it first); a
+    model that can be assigned to gives each instance its own."""
+    build = whole_builder(_Frozen, frozenset({"size"}))
+    one, two = build({"name": "a", "size": 0}), build({"name": "b", "size": 0})
+    assert one.model_fields_set is two.model_fields_set
+    assert one.model_fields_set == _Frozen(name="a").model_fields_set == {"name"}
+    with pytest.raises(ValidationError):
+        one.size = 3  # type: ignore[misc]
+    copied = one.model_copy(update={"size": 3})
+    assert copied.model_fields_set == {"name", "size"}
+    assert one.model_fields_set == two.model_fields_set == {"name"}
+    assert one.model_dump(exclude_unset=True) == {"name": "a"}
+
+    build_open = whole_builder(_Open, frozenset({"size"}))
+    three, four = build_open({"name": "c", "size": 0}), build_open({"name": "d", "size": 0})
+    assert three.model_fields_set is not four.model_fields_set
+    three.size = 5
+    assert three.model_fields_set == {"name", "size"} and four.model_fields_set == {"name"}
