@@ -133,12 +133,15 @@ def _converter(names: frozenset[str], instants: tuple[str, ...],
                converts: tuple[tuple[str, Convert], ...], frozen: bool
                ) -> Callable[[BaseModel], dict[str, Any]]:
     last: list[Any] = [None, None]  # a frozen model's last instance and its fields converted
+    size = len(names)
 
     def convert(model: BaseModel) -> dict[str, Any]:
         if model is last[0]:
             return last[1]  # type: ignore[no-any-return]
         fields = model.__dict__
-        if fields.keys() != names:  # pydantic writes the fields it knows, in this order
+        # pydantic writes the fields it knows, in this order: the same keys (as many, all
+        # known; ``keys() == names`` hashed each key twice, about 0.1 us more an event)
+        if len(fields) != size or not names.issuperset(fields):
             raise Fallback
         for name in instants:
             value = fields[name]

@@ -129,6 +129,12 @@ def test_what_a_plan_cannot_vouch_for_is_written_by_pydantic() -> None:
     with pytest.raises(Fallback):
         plan(extra)
     assert encode_event(extra) == _breach().model_dump_json().encode()
+    swapped = _breach()  # as many fields, one of them unknown to the model
+    fields = {**swapped.__dict__, "unknown": 1}
+    del fields["team"]
+    object.__setattr__(swapped, "__dict__", fields)
+    with pytest.raises(Fallback):
+        plan(swapped)
 
 
 def test_fields_held_in_another_order_are_written_in_it_as_pydantic_writes_them() -> None:
