@@ -379,7 +379,9 @@ def _signal_events(ticket_id: str, signals: list[SlaSignal], seq: int,
     out: list[TicketEvent] = []
     for signal in signals:
         seq += 1
-        if isinstance(signal, Escalation):
+        how = _EVENT_OF.get(type(signal))
+        if how is None:  # an escalation
+            assert isinstance(signal, Escalation)
             out.append(SlaEscalated.model_validate({
                 **_envelope(ticket_id, seq, signal.at, recorded_at, source),
                 "signal": signal.key, "tier": signal.tier, "team": signal.team,
@@ -388,51 +390,52 @@ def _signal_events(ticket_id: str, signals: list[SlaSignal], seq: int,
                 "actions": tuple(EscalationAction.model_validate(a.model_dump())
                                  for a in signal.actions)}))
             continue
-        model, clock_name, type_, version = _EVENT_OF[type(signal)]
+        _, clock_name, type_, version, build, kind = how
         fields = {  # one dict, in the model's field order (``_envelope``'s, then the signal's)
             "event_id": f"{ticket_id}#{seq}", "ticket_id": ticket_id,
             "seq": seq, "occurred_at": signal.at, "recorded_at": recorded_at,
             "source": source, "actor": _ACTOR, "signal": signal.key, "tier": signal.tier,
             "team": signal.team, "reason": signal.reason, "type": type_, "version": version,
             "clock": clock_name}
-        if isinstance(signal, _WARNINGS):
-            fields["threshold"] = signal.threshold
-        fields["target"] = signal.target
-        if isinstance(signal, _MET):
-            fields["elapsed"] = signal.elapsed
-            fields["on_time"] = signal.on_time
-        out.append(_BUILD[model](fields))
+        if kind is _WARNING:
+            fields["threshold"] = signal.threshold  # type: ignore[union-attr]
+        fields["target"] = signal.target  # type: ignore[union-attr]
+        if kind is _MET:
+            fields["elapsed"] = signal.elapsed  # type: ignore[union-attr]
+            fields["on_time"] = signal.on_time  # type: ignore[union-attr]
+        out.append(build(fields))
     return out
 
 
 _Model = type[SlaWarning | SlaBreached | SlaMet]
+_Build = Callable[[dict[str, Any]], SlaWarning | SlaBreached | SlaMet]
+_WARNING, _BREACH, _MET = "warning", "breach", "met"
 
 
-def _event_of(model: _Model, clock_name: str) -> tuple[_Model, str, str, int]:
+def _event_of(model: _Model, clock_name: str, kind: str
+              ) -> tuple[_Model, str, str, int, _Build, str]:
     fields = model.model_fields
-    return model, clock_name, fields["type"].default, fields["version"].default
+    return (model, clock_name, fields["type"].default, fields["version"].default,
+            _BUILD[model], kind)
 
 
-_EVENT_OF: dict[type[SlaSignal], tuple[_Model, str, str, int]] = {
-    FirstResponseWarning: _event_of(SlaWarning, "first_response"),
-    FirstResponseBreached: _event_of(SlaBreached, "first_response"),
-    FirstResponseMet: _event_of(SlaMet, "first_response"),
-    ResolutionWarning: _event_of(SlaWarning, "resolution"),
-    ResolutionBreached: _event_of(SlaBreached, "resolution"),
-    ResolutionMet: _event_of(SlaMet, "resolution")}
-"""A warning, breach or met target -> the event it becomes, the clock it is about, and the
-event's type and version (by the signal's class: each is a leaf)."""
-_WARNINGS = (FirstResponseWarning, ResolutionWarning)
-_MET = (FirstResponseMet, ResolutionMet)
-"""Signals told apart by a tuple of classes, not a union made at each call (``A | B`` builds
-one), nor the type and version merged from a dict: about 0.3 us of the 2 a fired event took to
-build (issue 19)."""
-
-_BUILD: dict[type, Callable[[dict[str, Any]], SlaWarning | SlaBreached | SlaMet]] = {
+_BUILD: dict[type, _Build] = {
     model: whole_builder(model, frozenset({"type", "version"}))
     for model in (SlaWarning, SlaBreached, SlaMet)}
 """Each event built without pydantic's validation from the values the signal holds, already
 what the model declares (:func:`~streams.core.unvalidated.whole_builder`; validating was some
 2 us of a breach's 18 at a restart, issue 19). A test holds them equal to the validated ones,
 as objects and as JSON."""
+_EVENT_OF: dict[type[SlaSignal], tuple[_Model, str, str, int, _Build, str]] = {
+    FirstResponseWarning: _event_of(SlaWarning, "first_response", _WARNING),
+    FirstResponseBreached: _event_of(SlaBreached, "first_response", _BREACH),
+    FirstResponseMet: _event_of(SlaMet, "first_response", _MET),
+    ResolutionWarning: _event_of(SlaWarning, "resolution", _WARNING),
+    ResolutionBreached: _event_of(SlaBreached, "resolution", _BREACH),
+    ResolutionMet: _event_of(SlaMet, "resolution", _MET)}
+"""A warning, breach or met target -> the event it becomes, the clock it is about, the event's
+type and version, its builder, and which fields the signal adds (by the signal's class: each
+is a leaf; an escalation has none). One lookup a signal, rather than a check of its class
+against each kind and the builder looked up apart: the signals of a restart's every overdue
+timer go through it (issue 19)."""
 _set = object.__setattr__

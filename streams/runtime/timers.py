@@ -246,6 +246,8 @@ def due_threads(timers: TimerBook | None, pending: dict[str, ThreadState], poppe
         return []
     due = list(dict.fromkeys(timers.pop_due(partition, at)))  # a backlog's thread due again
     popped += due
+    if not pending:  # a tick first in its batch (a restart's ticks all are)
+        return due
     seen = set(due)
     for key, state in pending.items():
         if key not in seen and timers.partition_of(key) == partition:

@@ -44,6 +44,8 @@ _CONFIG_KEYS = {"frozen", "extra", "title"}
 """``model_config`` keys that do not change what pydantic writes."""
 
 Convert = Callable[[Any], Any]
+Converted = dict[str, Any] | msgspec.Raw
+"""What msgspec writes for a model: its fields converted, or their JSON already written."""
 
 
 class Fallback(Exception):
@@ -112,32 +114,38 @@ class Plan:
     """How to turn one model's instance into what msgspec writes as pydantic would: its
     fields (a copy where a value is converted, a nested model by its own plan); models in a
     tuple or a union are left to msgspec's hook (:data:`WRITE`), which does the same. A
-    frozen model's plan remembers the last instance it converted: a tick's events share one
-    ``source``. :attr:`convert` is the conversion itself, a function made for the model's
-    fields (calling the plan calls it): a plan's own ``__call__`` with its attributes looked up
-    at each event took 1.75 us of an SLA breach's 2.9 where converting the fields takes 0.5
-    (issue 19)."""
+    frozen model's plan remembers the last instance it converted, and when that instance comes
+    again, its JSON (a :class:`msgspec.Raw`): a tick's events share one ``source``.
+    :attr:`convert` is the conversion itself, a function made for the model's fields (calling
+    the plan calls it): a plan's own ``__call__`` with its attributes looked up at each event
+    took 1.75 us of an SLA breach's 2.9 where converting the fields takes 0.5 (issue 19)."""
 
     def __init__(self, names: tuple[str, ...], instants: tuple[str, ...],
                  converts: tuple[tuple[str, Convert], ...], frozen: bool) -> None:
         self.names, self.instants, self.converts = frozenset(names), instants, converts
         self.frozen = frozen
-        self.convert: Callable[[BaseModel], dict[str, Any]] = _converter(
+        self.convert: Callable[[BaseModel], Converted] = _converter(
             self.names, instants, converts, frozen)
 
-    def __call__(self, model: BaseModel) -> dict[str, Any]:
+    def __call__(self, model: BaseModel) -> Converted:
         return self.convert(model)
 
 
 def _converter(names: frozenset[str], instants: tuple[str, ...],
                converts: tuple[tuple[str, Convert], ...], frozen: bool
-               ) -> Callable[[BaseModel], dict[str, Any]]:
-    last: list[Any] = [None, None]  # a frozen model's last instance and its fields converted
+               ) -> Callable[[BaseModel], Converted]:
+    # A frozen model's last instance, its fields converted, and (once it came again) their
+    # JSON: a tick's events share one ``source`` and the SLA clock's ``actor``, written once
+    # for all of them (about 0.13 us an event at a restart, issue 19).
+    last: list[Any] = [None, None, None]
     size = len(names)
 
-    def convert(model: BaseModel) -> dict[str, Any]:
+    def convert(model: BaseModel) -> Converted:
         if model is last[0]:
-            return last[1]  # type: ignore[no-any-return]
+            written = last[2]
+            if written is None:
+                written = last[2] = msgspec.Raw(WRITE(last[1]))
+            return written  # type: ignore[no-any-return]
         fields = model.__dict__
         # pydantic writes the fields it knows, in this order: the same keys (as many, all
         # known; ``keys() == names`` hashed each key twice, about 0.1 us more an event)
@@ -155,7 +163,7 @@ def _converter(names: frozenset[str], instants: tuple[str, ...],
                 if value is not None:
                     out[name] = how(value)
         if frozen:
-            last[0], last[1] = model, out
+            last[0], last[1], last[2] = model, out, None
         return out
 
     return convert

@@ -10,6 +10,7 @@ import typing
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -142,3 +143,31 @@ def test_fields_held_in_another_order_are_written_in_it_as_pydantic_writes_them(
     object.__setattr__(shuffled, "__dict__", dict(reversed(shuffled.__dict__.items())))
     assert encode_event(shuffled) == shuffled.model_dump_json().encode()
     assert encode_event(shuffled).startswith(b'{"target":"PT2H"')
+
+
+def test_models_shared_by_events_are_written_once_and_the_same() -> None:
+    """A tick's events share one ``source`` and one ``actor``: from the second event on, their
+    JSON is the one written for the first, and every event's bytes stay pydantic's; a shared
+    instance the plan cannot vouch for still sends each event to pydantic."""
+    at = datetime(2026, 12, 7, 11, 21, 6, tzinfo=UTC)
+    source = SourceRef(kind="clock", tick_at=at)
+    actor = Actor(kind="system", display_name="telecase SLA clock")
+    events = [_breach(source=source, actor=actor, seq=n, event_id=f"tg:1:p:1#{n}")
+              for n in range(4, 8)]
+    assert [encode_event(e) for e in events] == [
+        e.model_dump_json().encode() for e in events]
+    nested = plan_of(SourceRef)
+    assert nested is not None
+    nested(source)
+    assert nested(source) == msgspec.Raw(source.model_dump_json().encode())
+    other = SourceRef(kind="clock", tick_at=at + timedelta(seconds=1))
+    assert isinstance(nested(other), dict)  # another instance: converted again
+    assert nested(other) == msgspec.Raw(other.model_dump_json().encode())  # and written anew
+
+    odd = SourceRef(kind="clock", tick_at=datetime(2026, 1, 1, tzinfo=timezone(
+        timedelta(hours=2, seconds=30))))
+    shared = [_breach(source=odd, seq=n) for n in (4, 5, 6)]
+    for event in shared:
+        with pytest.raises(Fallback):
+            _PLANS[SlaBreached](event)
+        assert encode_event(event) == event.model_dump_json().encode()

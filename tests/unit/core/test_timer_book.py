@@ -41,6 +41,24 @@ def test_a_backlog_fires_over_several_ticks_in_due_order(
     assert book.backlog(0) == 0
 
 
+def test_threads_decided_earlier_in_the_batch_and_due_fire_with_the_index_s(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread a batch changed before its tick is not in the index (it was taken out to be
+    scheduled after the batch): it fires if due by the tick, once; with nothing decided
+    earlier in the batch, the index's due threads alone."""
+    book = book_with(2, monkeypatch)  # "0:p" and "1:p", both due
+    at = START + timedelta(hours=1)
+    deadlines = {"0:p": START, "5:p": START, "6:p": at + timedelta(seconds=1)}
+    book.due = lambda state: deadlines.get(state.thread_key)
+    pending = {key: ThreadState(thread_key=key) for key in ("0:p", "5:p", "6:p")}
+    popped: list[str] = []
+    assert due_threads(book, pending, popped, 0, at) == ["0:p", "1:p", "5:p"]
+    assert popped == ["0:p", "1:p"]
+    book.indexes[0].schedule("1:p", START)
+    assert due_threads(book, {}, popped, 0, at) == ["1:p"]
+    assert due_threads(book, {}, popped, 0, at) == []
+
+
 def test_a_book_s_own_limit_a_tick(monkeypatch: pytest.MonkeyPatch) -> None:
     book = book_with(5, monkeypatch)
     book.max_due = 4
