@@ -35,7 +35,7 @@ from streams.sla.signals import (
     SlaSignal,
 )
 
-POLICY = SlaPolicy.from_toml("""
+POLICY_TOML = """
 [sla]
 default_tier = "fast"
 warn_at = ["80%"]
@@ -78,7 +78,8 @@ actions = [
 [sla.escalation.level3]
 idle_for = "3h"
 actions = [{ do = "set_case_field", field = "Needs_Review__c", value = true }]
-""")
+"""
+POLICY = SlaPolicy.from_toml(POLICY_TOML)
 
 T0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)  # a Monday
 MIN = timedelta(minutes=1)

@@ -25,8 +25,9 @@ from streams.sla.clock import (
     policy_keys,
     stopwatch,
 )
-from streams.sla.snapshot import NEXT_AT, SlaSnapshot, freeze_row, thaw_row
-from tests.unit.sla.test_clock import MIN, POLICY, T0, steps, ticket
+from streams.sla.policy import SlaPolicy
+from streams.sla.snapshot import NEXT_AT, SlaSnapshot, _terms, freeze_row, thaw_row
+from tests.unit.sla.test_clock import MIN, POLICY, POLICY_TOML, T0, steps, ticket
 
 
 def _plain_keys(state: SlaState) -> tuple[str, ...]:
@@ -143,3 +144,22 @@ def test_the_last_plan_remembered_is_that_of_the_terms_asked_for() -> None:
     assert plans[0] is not plans[1]
     assert plans[0].first_response[-1].budget == fast.first_response * 1.5
     assert plans[1].first_response[-1].budget == office.first_response * 1.5
+
+
+def test_the_terms_remembered_are_those_of_the_policy_tier_and_team_asked_for() -> None:
+    """A thawed ticket's terms come from the policy it is thawed under, for its tier and team,
+    whichever was asked for before (a reloaded policy, another tier, a team gone from it)."""
+    faster = SlaPolicy.from_toml(POLICY_TOML.replace('first_response = "10m"',
+                                                     'first_response = "5m"'))
+    asks = [(POLICY, "fast", "desk"), (POLICY, "office", "office"), (faster, "fast", "desk"),
+            (POLICY, "fast", "desk"), (POLICY, "fast", "gone"), (faster, "gone", "desk"),
+            (POLICY, "fast", "office"), (POLICY, "fast", "desk")]
+    for policy, tier, team in asks * 2:
+        got = _terms(policy, "".join(tier), "".join(team), None, None, ())
+        try:
+            expected = policy.terms(tier, team)
+        except KeyError:
+            expected = policy.terms(tier if tier in policy.tiers else policy.default_tier)
+        assert got is expected, (tier, team)
+    assert _terms(faster, "fast", "desk", None, None, ()).first_response == timedelta(minutes=5)
+    assert _terms(POLICY, "fast", "desk", None, None, ()).first_response == timedelta(minutes=10)
