@@ -390,7 +390,7 @@ def _signal_events(ticket_id: str, signals: list[SlaSignal], seq: int,
                 "actions": tuple(EscalationAction.model_validate(a.model_dump())
                                  for a in signal.actions)}))
             continue
-        _, clock_name, type_, version, build, kind = how
+        clock_name, type_, version, build, kind = how
         fields = {  # one dict, in the model's field order (``_envelope``'s, then the signal's)
             "event_id": f"{ticket_id}#{seq}", "ticket_id": ticket_id,
             "seq": seq, "occurred_at": signal.at, "recorded_at": recorded_at,
@@ -412,29 +412,25 @@ _Build = Callable[[dict[str, Any]], SlaWarning | SlaBreached | SlaMet]
 _WARNING, _BREACH, _MET = "warning", "breach", "met"
 
 
-def _event_of(model: _Model, clock_name: str, kind: str
-              ) -> tuple[_Model, str, str, int, _Build, str]:
+def _event_of(model: _Model, clock_name: str, kind: str) -> tuple[str, str, int, _Build, str]:
     fields = model.model_fields
-    return (model, clock_name, fields["type"].default, fields["version"].default,
-            _BUILD[model], kind)
+    # Each event built without pydantic's validation from the values the signal holds,
+    # already what the model declares (``whole_builder``; validating was some 2 us of a
+    # breach's 18 at a restart, issue 19). A test holds them equal to the validated ones, as
+    # objects and as JSON.
+    return (clock_name, fields["type"].default, fields["version"].default,
+            whole_builder(model, frozenset({"type", "version"})), kind)
 
 
-_BUILD: dict[type, _Build] = {
-    model: whole_builder(model, frozenset({"type", "version"}))
-    for model in (SlaWarning, SlaBreached, SlaMet)}
-"""Each event built without pydantic's validation from the values the signal holds, already
-what the model declares (:func:`~streams.core.unvalidated.whole_builder`; validating was some
-2 us of a breach's 18 at a restart, issue 19). A test holds them equal to the validated ones,
-as objects and as JSON."""
-_EVENT_OF: dict[type[SlaSignal], tuple[_Model, str, str, int, _Build, str]] = {
+_EVENT_OF: dict[type[SlaSignal], tuple[str, str, int, _Build, str]] = {
     FirstResponseWarning: _event_of(SlaWarning, "first_response", _WARNING),
     FirstResponseBreached: _event_of(SlaBreached, "first_response", _BREACH),
     FirstResponseMet: _event_of(SlaMet, "first_response", _MET),
     ResolutionWarning: _event_of(SlaWarning, "resolution", _WARNING),
     ResolutionBreached: _event_of(SlaBreached, "resolution", _BREACH),
     ResolutionMet: _event_of(SlaMet, "resolution", _MET)}
-"""A warning, breach or met target -> the event it becomes, the clock it is about, the event's
-type and version, its builder, and which fields the signal adds (by the signal's class: each
+"""A warning, breach or met target -> the clock it is about, the event it becomes (its type,
+version and builder), and which fields the signal adds (by the signal's class: each
 is a leaf; an escalation has none). One lookup a signal, rather than a check of its class
 against each kind and the builder looked up apart: the signals of a restart's every overdue
 timer go through it (issue 19)."""

@@ -58,26 +58,17 @@ def whole_builder(model: type[_Model], defaulted: frozenset[str] = frozenset()
     if template is None:
         template = _TEMPLATES[model] = _template(model)
     given = set(template) - defaulted
-    if model.model_config.get("frozen") is True:
-        # One fields-set shared by every instance: pydantic changes an instance's set only
-        # when a field is assigned, which a frozen model refuses (``model_copy`` copies the
-        # set before it adds to it). A copy each was some 730 bytes an event, held with the
-        # event until its batch is written: at a restart, a tick's 10,000 events made the
-        # process fault in some 1,800 fresh pages more (issue 19).
-        def build_frozen(fields: dict[str, Any]) -> _Model:
-            instance = object.__new__(model)
-            _set(instance, "__dict__", fields)
-            _set(instance, "__pydantic_fields_set__", given)
-            _set(instance, "__pydantic_extra__", None)
-            _set(instance, "__pydantic_private__", None)
-            return instance
-
-        return build_frozen
+    # A frozen model's instances share one fields set: pydantic changes an instance's set only
+    # when a field is assigned, which a frozen model refuses (``model_copy`` copies the set
+    # before it adds to it). A copy each was some 730 bytes an event, held with the event
+    # until its batch is written: at a restart, a tick's 10,000 events made the process fault
+    # in some 1,800 fresh pages more (issue 19).
+    shared = model.model_config.get("frozen") is True
 
     def build(fields: dict[str, Any]) -> _Model:
         instance = object.__new__(model)
         _set(instance, "__dict__", fields)
-        _set(instance, "__pydantic_fields_set__", given.copy())
+        _set(instance, "__pydantic_fields_set__", given if shared else given.copy())
         _set(instance, "__pydantic_extra__", None)
         _set(instance, "__pydantic_private__", None)
         return instance

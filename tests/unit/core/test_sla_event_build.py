@@ -66,7 +66,7 @@ def _validated(ticket: TicketState, signal: SlaSignal, seq: int, recorded_at: da
         "event_id": f"{ticket.ticket_id}#{seq}", "ticket_id": ticket.ticket_id, "seq": seq,
         "occurred_at": signal.at, "recorded_at": recorded_at, "source": source,
         "actor": _ACTOR, "signal": signal.key, "tier": signal.tier, "team": signal.team,
-        "reason": signal.reason, "clock": _EVENT_OF[type(signal)][1],
+        "reason": signal.reason, "clock": _EVENT_OF[type(signal)][0],
         "target": signal.target}  # type: ignore[union-attr]
     if isinstance(signal, FirstResponseWarning | ResolutionWarning):
         return SlaWarning.model_validate({**fields, "threshold": signal.threshold})
