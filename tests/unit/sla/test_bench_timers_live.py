@@ -29,6 +29,7 @@ def test_split_over_processes_every_ticket_fires_once() -> None:
     assert restart["still_pending"] == 200
     assert restart["ticks"] >= 2  # a tick per process
     assert restart["cpu_s"] > 0
+    assert restart["page_faults"] > 0  # two fresh processes touch new memory
 
 
 def test_restarted_again_each_run_fires_everything_and_the_median_run_is_reported() -> None:
