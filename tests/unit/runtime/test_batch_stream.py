@@ -7,34 +7,15 @@ records when a partition's stream last took a record."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import faust
-import pytest
 from faust.exceptions import Skip
 from faust.types import TP
 
 from streams.runtime.kafka.batches import BatchStream
 from streams.runtime.kafka.sensors import LeanMonitor
-
-_apps: list[faust.App] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_consumer_loops() -> Iterator[None]:
-    yield
-    while _apps:  # the consumer's thread, never started, made an event loop of its own
-        _apps.pop().consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
-
-
-def _app(**kwargs: Any) -> faust.App:
-    # nothing connects: the consumer is created, never started
-    app = faust.App("telecase-test-batches", broker="kafka://127.0.0.1:1", store="memory://",
-                    web_enabled=False, **kwargs)
-    app.flow_control.resume()
-    _apps.append(app)
-    return app
+from tests.unit.runtime.conftest import OfflineApp
 
 
 async def _take(app: faust.App, values: list[int], max_: int,
@@ -62,18 +43,22 @@ async def _take(app: faust.App, values: list[int], max_: int,
     return batches, acked, [e.message.acked for e in taken], stream.events_total
 
 
-async def test_the_batches_are_faust_own_and_every_event_is_acked_after_its_batch() -> None:
+async def test_the_batches_are_faust_own_and_every_event_is_acked_after_its_batch(
+        offline_app: OfflineApp,
+) -> None:
     values = list(range(7))
-    ours = await _take(_app(Stream=BatchStream), values, 3)
-    fausts = await _take(_app(), values, 3)
+    ours = await _take(offline_app(Stream=BatchStream), values, 3)
+    fausts = await _take(offline_app(), values, 3)
     assert ours[0] == fausts[0] == [[0, 1, 2], [3, 4, 5], [6]]
     assert ours[1] == fausts[1] == [True] * 6 + [False]  # the last batch: still the agent's
     assert ours[2] == fausts[2] == [True]  # acked when the agent's loop ends
     assert ours[3] == fausts[3] == 7
 
 
-async def test_a_record_of_an_earlier_generation_is_dropped_and_acked() -> None:
-    app = _app(Stream=BatchStream)
+async def test_a_record_of_an_earlier_generation_is_dropped_and_acked(
+        offline_app: OfflineApp,
+) -> None:
+    app = offline_app(Stream=BatchStream)
     channel = app.channel()
     stream: Any = app.stream(channel)
     queue = stream.channel.queue
@@ -89,7 +74,9 @@ async def test_a_record_of_an_earlier_generation_is_dropped_and_acked() -> None:
         break
 
 
-async def test_an_agents_stream_takes_batches_here_with_its_processors_run() -> None:
+async def test_an_agents_stream_takes_batches_here_with_its_processors_run(
+        offline_app: OfflineApp,
+) -> None:
     """Faust gives every yielding agent's stream a processor (its reply unwrapping), so a
     stream with processors must not fall back to Faust's path: they run here, per event, in
     order, with the event current, and the batches are still Faust's."""
@@ -112,13 +99,13 @@ async def test_an_agents_stream_takes_batches_here_with_its_processors_run() -> 
         await agen.aclose()
         return batches, list(seen), agen.ag_code.co_name  # type: ignore[attr-defined]
 
-    ours, fausts = await take(_app(Stream=BatchStream)), await take(_app())
+    ours, fausts = await take(offline_app(Stream=BatchStream)), await take(offline_app())
     assert ours[:2] == fausts[:2] == ([[1, 2], [3]], [(1, 10), (2, 20), (3, 30)])
     assert (ours[2], fausts[2]) == ("_take_batches", "take_events")
 
 
-async def test_an_event_a_processor_skips_is_dropped_and_acked() -> None:
-    app = _app(Stream=BatchStream)
+async def test_an_event_a_processor_skips_is_dropped_and_acked(offline_app: OfflineApp) -> None:
+    app = offline_app(Stream=BatchStream)
     channel = app.channel()
     stream: Any = app.stream(channel)
 
@@ -137,7 +124,9 @@ async def test_an_event_a_processor_skips_is_dropped_and_acked() -> None:
         break
 
 
-async def test_processors_returning_awaitables_run_in_order_as_fausts_do() -> None:
+async def test_processors_returning_awaitables_run_in_order_as_fausts_do(
+        offline_app: OfflineApp,
+) -> None:
     """A processor may return an awaitable (Faust awaits it): from the first that does, the
     rest run after it, each on the one before's result, with the event still current, and an
     asynchronous ``Skip`` drops the event (acknowledged); the batches are still Faust's."""
@@ -176,7 +165,7 @@ async def test_processors_returning_awaitables_run_in_order_as_fausts_do() -> No
         await agen.aclose()
         return batches, list(seen), acked
 
-    ours, fausts = await take(_app(Stream=BatchStream)), await take(_app())
+    ours, fausts = await take(offline_app(Stream=BatchStream)), await take(offline_app())
     assert ours == fausts
     assert ours[0] == [[1, 3]]
     assert ours[1] == [("sync", 1, 1), ("async", 1, 2), ("last", 1, 20),
@@ -185,8 +174,10 @@ async def test_processors_returning_awaitables_run_in_order_as_fausts_do() -> No
     assert ours[2] == [False, True, False]  # the skipped one acked, the batch's not yet
 
 
-async def test_the_lean_monitor_records_when_a_stream_last_took_a_record() -> None:
-    app = _app(Stream=BatchStream, Monitor=LeanMonitor)
+async def test_the_lean_monitor_records_when_a_stream_last_took_a_record(
+        offline_app: OfflineApp,
+) -> None:
+    app = offline_app(Stream=BatchStream, Monitor=LeanMonitor)
     assert isinstance(app.monitor, LeanMonitor)
     app.sensors.add(app.monitor)
     channel = app.channel()
