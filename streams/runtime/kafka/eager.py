@@ -19,10 +19,10 @@ It also hands a fetch over a partition at a time. Its fetch loop does per fetch 
 what Faust's does per record (the generation and flow checks, the high watermark, the
 conductor's lock, the race with ``suspend_flow``) and per record only what must be: the
 message, the read-offset check, the decode and the queue put, through the partition's
-:class:`BatchHandler` (what :class:`BatchConductor` builds for each partition). On a
-30,000-update backlog, the worker alone, that took its CPU per update from 95-104 to 81-85 µs
-(three rounds each, alternately; issue 19). A partition whose callback is not a
-:class:`BatchHandler` gets its records one by one, as from Faust's loop.
+:class:`BatchHandler` (what :class:`BatchConductor` builds for each partition). In
+``telecase bench ingest`` (its ``backlog_cpu_us_per_event``), that took the worker's CPU per
+update from 91-96 to 75-79 µs (three pairs, alternately; issue 19). A partition whose
+callback is not a :class:`BatchHandler` gets its records one by one, as from Faust's loop.
 
 Everything else (the group, offsets, commits, tables and their changelogs) is Faust's, as is.
 """

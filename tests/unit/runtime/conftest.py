@@ -14,6 +14,11 @@ from streams.runtime.kafka.eager import use_eager_transport
 OfflineApp = Callable[..., faust.App]
 
 
+def _close_consumer_loops(apps: list[faust.App]) -> None:
+    while apps:  # the consumer's thread, never started, made an event loop of its own
+        apps.pop().consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def offline_app() -> Iterator[OfflineApp]:
     """``offline_app(eager=False, **settings)``: a Faust app with flow control resumed, with
@@ -30,8 +35,7 @@ def offline_app() -> Iterator[OfflineApp]:
         return app
 
     yield make
-    while apps:  # the consumer's thread, never started, made an event loop of its own
-        apps.pop().consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
+    _close_consumer_loops(apps)
 
 
 @pytest.fixture
@@ -40,5 +44,4 @@ def closes_consumer_loop() -> Iterator[Callable[[faust.App], faust.App]]:
     loop after the test."""
     apps: list[faust.App] = []
     yield lambda app: apps.append(app) or app
-    while apps:
-        apps.pop().consumer._thread.thread_loop.close()  # type: ignore[attr-defined]
+    _close_consumer_loops(apps)
